@@ -1,0 +1,131 @@
+"""The adapter interface: what a connector implements and what it reports.
+
+Life cycle, driven by the agent for every adapter instance:
+
+1. **Validate**: the agent builds ``settings_model`` from the adapter's section of the config.
+   Invalid settings stop the agent before anything starts. ``__init__`` must not do I/O.
+2. **Start**: ``await start()`` begins following the source, usually in background tasks. A source
+   that is unreachable at start is not an error: ``start`` returns and the adapter keeps retrying
+   with bounded backoff, so the other adapters run meanwhile.
+3. **Collect**: ``collect()`` returns a snapshot of what the adapter currently knows. It is called
+   often, must be cheap and must not block on I/O. When something changed that should be published
+   soon (a machine changed state, a new export arrived), the adapter calls
+   ``context.notify_changed()``.
+4. **Stop**: ``await stop()`` releases connections and tasks; the agent waits at most
+   ``STOP_TIMEOUT_SECONDS`` for it.
+
+Settings models forbid unknown keys, so a misspelt key is reported instead of ignored.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import ClassVar, Generic, TypeVar
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel, ConfigDict
+
+from kooperant.intervals import Interval
+from kooperant.protocol import Amount, MachineState, ResourceKind
+
+STOP_TIMEOUT_SECONDS = 10.0
+
+
+class AdapterSettings(BaseModel):
+    """Base of every adapter's settings model: frozen, unknown keys rejected."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+@dataclass(frozen=True, slots=True)
+class MachineStatus:
+    """The current state of one machine as its controller reports it."""
+
+    resource: str
+    state: MachineState
+    since: datetime
+    name: str | None = None
+    identification: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class WorkOrder:
+    """One scheduled order that keeps a machine busy from ``interval.start`` to ``interval.end``."""
+
+    order_id: str
+    interval: Interval
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduledWork:
+    """The orders scheduled on one machine, as read from a production plan."""
+
+    resource: str
+    orders: tuple[WorkOrder, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceAmounts:
+    """Measured free amounts of a non-machine resource, for example a host's disk and memory."""
+
+    resource: str
+    kind: ResourceKind
+    amounts: tuple[Amount, ...]
+    name: str | None = None
+
+
+Observation = MachineStatus | ScheduledWork | ResourceAmounts
+
+
+@dataclass(frozen=True, slots=True)
+class AdapterContext:
+    """What the agent gives each adapter: where it runs and how to signal news."""
+
+    member: str
+    timezone: ZoneInfo
+    config_dir: Path
+    notify_changed: Callable[[], None]
+    clock: Callable[[], datetime]
+
+
+SettingsT = TypeVar("SettingsT", bound=AdapterSettings)
+
+
+class Adapter(ABC, Generic[SettingsT]):
+    """Base class of every adapter; see the module docstring for the life cycle."""
+
+    settings_model: ClassVar[type[AdapterSettings]]
+
+    def __init__(self, name: str, settings: SettingsT, context: AdapterContext) -> None:
+        self.name = name
+        self.settings = settings
+        self.context = context
+
+    @abstractmethod
+    async def start(self) -> None:
+        """Begin following the source; return promptly even if the source is unreachable."""
+
+    @abstractmethod
+    def collect(self) -> list[Observation]:
+        """Return a snapshot of the current observations without blocking."""
+
+    @abstractmethod
+    async def stop(self) -> None:
+        """Release connections and background tasks."""
+
+    def withheld_kinds(self) -> Mapping[ResourceKind, str]:
+        """Return the kinds whose offers must not be published now, each with the reason.
+
+        An adapter whose data bounds other offers uses this while it has no valid data: a
+        production plan that was never read would make every machine look free, so the schedule
+        adapter withholds machine offers until it has read its export once.
+        """
+        return {}
+
+    def resolve_path(self, path: Path) -> Path:
+        """Return ``path`` relative to the directory of the agent config, unless absolute."""
+        return path if path.is_absolute() else self.context.config_dir / path

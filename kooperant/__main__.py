@@ -1,0 +1,3 @@
+from kooperant.cli import main
+
+main()

@@ -1,0 +1,66 @@
+"""The ``kooperant`` command: ``agent``, ``server`` and ``demo`` sub-commands."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import typer
+
+from agent.cli import app as agent_app
+from kooperant import __version__
+from kooperant.demo.cli import demo
+from kooperant.i18n import Catalog
+from server.cli import app as server_app
+
+_ = Catalog(
+    {
+        "help": {
+            "pl": "kooperant: udostępnianie wolnych mocy w klastrze, pod kontrolą właściciela.",
+            "en": "kooperant: share free capacity inside a cluster, under the owner's control.",
+        },
+        "version": {"pl": "Pokaż wersję i zakończ.", "en": "Show the version and exit."},
+        "verbose": {
+            "pl": "Pokaż komunikaty diagnostyczne (DEBUG).",
+            "en": "Show debug messages.",
+        },
+        "agent": {
+            "pl": "Agent w firmie członka: czyta maszyny i eksporty, publikuje dozwolone oferty.",
+            "en": "The agent at a member's site: reads machines and exports, publishes offers.",
+        },
+        "server": {
+            "pl": "Serwer agregujący klastra: odbiera oferty, API i panel.",
+            "en": "The cluster aggregator: receives offers, serves the API and the dashboard.",
+        },
+    }
+)
+
+app = typer.Typer(help=_("help"), no_args_is_help=True, pretty_exceptions_enable=False)
+app.add_typer(agent_app, name="agent", help=_("agent"))
+app.add_typer(server_app, name="server", help=_("server"))
+app.command(name="demo")(demo)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"kooperant {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    version: bool = typer.Option(
+        False, "--version", callback=_print_version, is_eager=True, help=_("version")
+    ),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help=_("verbose")),
+) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def main() -> None:
+    """Run the command line; the console script ``kooperant`` points here."""
+    app()

@@ -1,0 +1,1 @@
+"""``kooperant demo``: a simulated machine park, broker, aggregator and agent in one process."""

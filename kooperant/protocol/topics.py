@@ -1,0 +1,59 @@
+"""MQTT topic layout.
+
+An offer about one resource is published, retained, on::
+
+    kooperant/v1/{cluster}/{member}/offers/{resource}
+
+Cluster, member and resource ids match ``IDENTIFIER_PATTERN`` so that they never contain the MQTT
+separators and wildcards ``/``, ``+`` and ``#``.
+"""
+
+from __future__ import annotations
+
+import re
+
+TOPIC_ROOT = "kooperant/v1"
+IDENTIFIER_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+_IDENTIFIER = re.compile(IDENTIFIER_PATTERN)
+
+
+class TopicError(ValueError):
+    """Raised for an id that cannot be part of a topic, or a topic outside the layout."""
+
+
+def check_identifier(value: str, what: str) -> str:
+    """Return ``value`` if it is a valid id; otherwise raise ``TopicError`` naming ``what``."""
+    if not _IDENTIFIER.fullmatch(value):
+        raise TopicError(
+            f"invalid {what} id {value!r}: use 1 to 64 letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit"
+        )
+    return value
+
+
+def offer_topic(cluster: str, member: str, resource: str) -> str:
+    """Return the topic on which ``member`` publishes its offer for ``resource``."""
+    check_identifier(cluster, "cluster")
+    check_identifier(member, "member")
+    check_identifier(resource, "resource")
+    return f"{TOPIC_ROOT}/{cluster}/{member}/offers/{resource}"
+
+
+def offer_subscription(cluster: str | None = None) -> str:
+    """Return the topic filter that matches every offer of ``cluster``, or of all clusters."""
+    if cluster is None:
+        return f"{TOPIC_ROOT}/+/+/offers/+"
+    check_identifier(cluster, "cluster")
+    return f"{TOPIC_ROOT}/{cluster}/+/offers/+"
+
+
+def parse_offer_topic(topic: str) -> tuple[str, str, str]:
+    """Return ``(cluster, member, resource)`` from an offer topic, or raise ``TopicError``."""
+    parts = topic.split("/")
+    if len(parts) != 6 or "/".join(parts[:2]) != TOPIC_ROOT or parts[4] != "offers":
+        raise TopicError(f"topic {topic!r} is not an offer topic ({TOPIC_ROOT}/C/M/offers/R)")
+    cluster, member, resource = parts[2], parts[3], parts[5]
+    check_identifier(cluster, "cluster")
+    check_identifier(member, "member")
+    check_identifier(resource, "resource")
+    return cluster, member, resource

@@ -1,0 +1,1 @@
+"""The cluster aggregator: ingest from MQTT, storage, HTTP API and dashboard."""
