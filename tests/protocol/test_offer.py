@@ -1,0 +1,152 @@
+"""The offer message: serialisation, JSON Schema and the checks beyond it."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+
+from kooperant.intervals import Interval
+from kooperant.protocol import (
+    OFFER_SCHEMA_ID,
+    Amount,
+    MachineState,
+    Offer,
+    OfferValidationError,
+    ResourceKind,
+    parse_offer,
+)
+
+WARSAW_WINTER = timezone(timedelta(hours=1))
+NOW = datetime(2026, 12, 4, 10, 0, tzinfo=WARSAW_WINTER)
+
+
+def machine_offer() -> Offer:
+    return Offer(
+        cluster="pomorskie-metal",
+        member="acme",
+        resource="cnc-5ax-01",
+        kind=ResourceKind.MACHINE,
+        generated_at=NOW,
+        name="DMU 50 – frezarka 5-osiowa",
+        capabilities=("5-axis-milling",),
+        state=MachineState.NOT_EXECUTING,
+        state_since=NOW - timedelta(minutes=5),
+        horizon=Interval(NOW, NOW + timedelta(days=14)),
+        free_hours=6.0,
+        free_intervals=(
+            Interval(NOW, NOW + timedelta(hours=4)),
+            Interval(NOW + timedelta(hours=20), NOW + timedelta(hours=22)),
+        ),
+    )
+
+
+def test_offer_round_trip_keeps_every_field() -> None:
+    offer = machine_offer()
+
+    parsed = parse_offer(offer.to_payload())
+
+    assert parsed == offer
+
+
+def test_offer_payload_is_utf8_json_with_schema_id() -> None:
+    payload = machine_offer().to_payload()
+
+    data = json.loads(payload.decode("utf-8"))
+
+    assert data["schema"] == OFFER_SCHEMA_ID
+    assert data["name"] == "DMU 50 – frezarka 5-osiowa"
+    assert data["free_intervals"][0] == {
+        "start": "2026-12-04T10:00:00+01:00",
+        "end": "2026-12-04T14:00:00+01:00",
+    }
+
+
+def test_offer_without_optional_fields_leaves_them_out() -> None:
+    offer = Offer(
+        "c1",
+        "m1",
+        "host-1",
+        ResourceKind.IT_CAPACITY,
+        NOW,
+        amounts=(Amount("disk_free", 12.5, "GiB", "/"),),
+    )
+
+    data = json.loads(offer.to_payload())
+
+    assert set(data) == {
+        "schema",
+        "cluster",
+        "member",
+        "resource",
+        "kind",
+        "generated_at",
+        "amounts",
+    }
+    assert parse_offer(offer.to_payload()) == offer
+
+
+def test_naive_datetime_cannot_be_serialised() -> None:
+    offer = Offer("c1", "m1", "r1", ResourceKind.MACHINE, datetime(2026, 12, 4, 10, 0))
+
+    with pytest.raises(ValueError, match="naive datetime"):
+        offer.to_payload()
+
+
+def valid_json() -> dict[str, object]:
+    return json.loads(machine_offer().to_payload())
+
+
+@pytest.mark.parametrize(
+    ("payload", "expected"),
+    [
+        (b"not json at all", "payload is not JSON"),
+        (b"\xff\xfe{}", "payload is not UTF-8"),
+        (b"[1, 2]", "schema violation at (root)"),
+        (
+            json.dumps({**valid_json(), "schema": "kooperant.offer/9"}).encode(),
+            "unsupported schema 'kooperant.offer/9'",
+        ),
+        (json.dumps({**valid_json(), "kind": "spaceship"}).encode(), "schema violation at kind"),
+        (json.dumps({**valid_json(), "free_hours": -1}).encode(), "schema violation at free_hours"),
+        (json.dumps({**valid_json(), "member": "a/b"}).encode(), "schema violation at member"),
+        (
+            json.dumps({**valid_json(), "price": 10}).encode(),
+            "Additional properties are not allowed ('price'",
+        ),
+        (
+            json.dumps({**valid_json(), "generated_at": "2026-12-04T10:00:00"}).encode(),
+            "schema violation at generated_at",
+        ),
+        (
+            json.dumps({**valid_json(), "generated_at": "2026-13-45T10:00:00Z"}).encode(),
+            "invalid date-time at generated_at",
+        ),
+        (
+            json.dumps(
+                {
+                    **valid_json(),
+                    "free_intervals": [
+                        {"start": "2026-12-04T12:00:00Z", "end": "2026-12-04T10:00:00Z"}
+                    ],
+                }
+            ).encode(),
+            "interval at free_intervals/0 ends before it starts",
+        ),
+        (b"{" + b" " * 1_000_001 + b"}", "exceeds the limit"),
+    ],
+)
+def test_invalid_payload_rejected_with_reason(payload: bytes, expected: str) -> None:
+    with pytest.raises(OfferValidationError) as caught:
+        parse_offer(payload)
+
+    assert expected in str(caught.value)
+
+
+def test_utc_z_suffix_accepted() -> None:
+    data = {**valid_json(), "generated_at": "2026-12-04T09:00:00Z"}
+
+    offer = parse_offer(json.dumps(data).encode())
+
+    assert offer.generated_at == datetime(2026, 12, 4, 9, 0, tzinfo=UTC)
