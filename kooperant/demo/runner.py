@@ -9,12 +9,12 @@ import signal
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from importlib.resources import as_file, files
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from agent.config import load_config
 from agent.runner import Agent
+from kooperant.demo.configs import example_config
 from kooperant.demo.machine_park import MachinePark
 from kooperant.demo.schedule import write_demo_schedule
 from server.broker import EmbeddedBroker
@@ -58,15 +58,14 @@ async def run_demo(
         server = asyncio.create_task(run_server(settings, stop, server_ready), name="server")
         await _wait_ready(server, server_ready)
 
-        with as_file(files("kooperant.examples").joinpath("demo", "agent.yaml")) as config_path:
-            config = load_config(
-                config_path,
-                variables={
-                    "KOOPERANT_DEMO_BROKER_URL": broker.url,
-                    "KOOPERANT_DEMO_OPCUA_URL": park.endpoint,
-                    "KOOPERANT_DEMO_SCHEDULE": str(schedule_path),
-                },
-            )
+        config = load_config(
+            example_config("demo", "agent.yaml"),
+            variables={
+                "KOOPERANT_DEMO_BROKER_URL": broker.url,
+                "KOOPERANT_DEMO_OPCUA_URL": park.endpoint,
+                "KOOPERANT_DEMO_SCHEDULE": str(schedule_path),
+            },
+        )
         agent = asyncio.create_task(Agent(config).run(stop), name="agent")
 
         dashboard = f"http://127.0.0.1:{http_port}/"
