@@ -73,3 +73,12 @@ def nodesets_dir() -> Path:
     if not folder.is_dir():
         pytest.skip(f"reference data not found at {folder}")
     return folder
+
+
+@pytest.fixture
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port

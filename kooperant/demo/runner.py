@@ -28,7 +28,7 @@ SHUTDOWN_TIMEOUT_SECONDS = 15.0
 
 @dataclass(frozen=True)
 class DemoAddresses:
-    """Where the running demo can be reached."""
+    """Addresses of the running demo, printed for the user."""
 
     dashboard: str
     api: str
