@@ -1,0 +1,322 @@
+"""The agent's configuration file (``agent.yaml``) and its validation.
+
+``load_config`` reads the file, expands ``${NAME}`` and ``${NAME:-default}``, validates every
+section with frozen pydantic models that reject unknown keys, validates each adapter's own
+settings with that adapter's ``settings_model`` and loads the policy file it points to. Any
+problem raises ``ConfigError``, one line per problem, each naming the file, the line and the key
+path. ``config/agent.example.yaml`` documents every key.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import date, time
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationError,
+    model_validator,
+)
+
+from adapters.base import Adapter, AdapterSettings
+from adapters.errors import UnknownAdapterError
+from adapters.registry import load_adapter_class
+from agent.calendar import WEEKDAYS, Shift, WorkingCalendar
+from agent.errors import ConfigError, Problem
+from agent.policy import Policy, load_policy
+from agent.yamlfile import Location, YamlDocument
+from kooperant.protocol import ResourceKind, check_identifier
+
+DEFAULT_TIMEZONE = "Europe/Warsaw"
+MQTT_PORT = 1883
+MQTTS_PORT = 8883
+_WALL_TIME = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])$")
+
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+
+
+def _identifier(what: str) -> AfterValidator:
+    return AfterValidator(lambda value: check_identifier(value, what))
+
+
+def _parse_wall_time(value: object) -> object:
+    if isinstance(value, int) and not isinstance(value, bool):
+        # YAML 1.1 reads an unquoted 14:00 as the base-60 integer 840.
+        hint = f'"{value // 60:02d}:{value % 60:02d}"'
+        raise ValueError(f"time must be quoted, e.g. {hint}: YAML read it as the number {value}")
+    if not isinstance(value, str) or not _WALL_TIME.match(value):
+        raise ValueError(f'invalid time {value!r}: expected "HH:MM" from "00:00" to "23:59"')
+    return time.fromisoformat(value)
+
+
+WallTime = Annotated[time, BeforeValidator(_parse_wall_time)]
+
+
+def parse_broker_url(url: str) -> tuple[str, int, bool]:
+    """Return ``(host, port, tls)`` of an ``mqtt://`` or ``mqtts://`` URL, or raise ValueError."""
+    expected = "expected mqtt://HOST[:PORT] or mqtts://HOST[:PORT]"
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as error:
+        raise ValueError(f"invalid URL {url!r}: {error}; {expected}") from error
+    if parts.username is not None or parts.password is not None:
+        # The URL is not echoed because it contains a credential.
+        raise ValueError("the URL must not contain credentials; set broker.username and password")
+    if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
+        raise ValueError(f"invalid URL {url!r}: {expected}")
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise ValueError(f"invalid URL {url!r}: remove the path or query; {expected}")
+    tls = parts.scheme == "mqtts"
+    return parts.hostname, port or (MQTTS_PORT if tls else MQTT_PORT), tls
+
+
+def _check_broker_url(url: str) -> str:
+    parse_broker_url(url)
+    return url
+
+
+def _check_timezone(name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as error:
+        raise ValueError(
+            f"unknown time zone {name!r}: use an IANA name such as 'Europe/Warsaw'"
+        ) from error
+    return name
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class BrokerSettings(_Frozen):
+    """Where and how the agent connects to the cluster's MQTT broker."""
+
+    url: Annotated[str, AfterValidator(_check_broker_url)]
+    username: str | None = None
+    password: SecretStr | None = None
+    client_id: str | None = Field(default=None, min_length=1, max_length=128)
+    reconnect_min_seconds: float = Field(default=1.0, gt=0, le=3600)
+    reconnect_max_seconds: float = Field(default=60.0, gt=0, le=3600)
+
+    @model_validator(mode="after")
+    def _check_reconnect(self) -> BrokerSettings:
+        if self.reconnect_max_seconds < self.reconnect_min_seconds:
+            raise ValueError("reconnect_max_seconds must not be below reconnect_min_seconds")
+        return self
+
+    @property
+    def host(self) -> str:
+        return parse_broker_url(self.url)[0]
+
+    @property
+    def port(self) -> int:
+        return parse_broker_url(self.url)[1]
+
+    @property
+    def tls(self) -> bool:
+        return parse_broker_url(self.url)[2]
+
+
+class ShiftSettings(_Frozen):
+    """One weekly shift; an ``end`` not after ``start`` means the shift crosses midnight."""
+
+    days: tuple[Weekday, ...] = Field(min_length=1)
+    start: WallTime
+    end: WallTime
+
+    @model_validator(mode="after")
+    def _check_length(self) -> ShiftSettings:
+        if self.start == self.end:
+            raise ValueError(
+                f"shift starts and ends at {self.start:%H:%M}; give a shorter or split shift"
+            )
+        return self
+
+    def to_shift(self) -> Shift:
+        return Shift(frozenset(WEEKDAYS.index(day) for day in self.days), self.start, self.end)
+
+
+_WEEKDAYS_MON_FRI: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri")
+DEFAULT_SHIFTS = (
+    ShiftSettings(days=_WEEKDAYS_MON_FRI, start=time(6), end=time(14)),
+    ShiftSettings(days=_WEEKDAYS_MON_FRI, start=time(14), end=time(22)),
+)
+
+
+class CalendarSettings(_Frozen):
+    """Working shifts and the holidays on which no shift starts."""
+
+    shifts: tuple[ShiftSettings, ...] = DEFAULT_SHIFTS
+    holidays: tuple[date, ...] = ()
+
+
+class ResourceSettings(_Frozen):
+    """An owner's description of one resource, used in its offer."""
+
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    kind: ResourceKind | None = None
+    capabilities: tuple[Annotated[str, Field(min_length=1, max_length=100)], ...] = ()
+
+
+class AdapterConfig(_Frozen):
+    """One adapter instance: its registered type, its unique name and its validated settings."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
+
+    type_name: str
+    name: str
+    adapter_class: type[Adapter[Any]]
+    settings: AdapterSettings
+
+
+ResourceId = Annotated[str, _identifier("resource")]
+
+
+class AgentConfig(_Frozen):
+    """The whole agent config file. Build it with ``load_config``."""
+
+    member: Annotated[str, _identifier("member")]
+    cluster: Annotated[str, _identifier("cluster")]
+    timezone: Annotated[str, AfterValidator(_check_timezone)] = DEFAULT_TIMEZONE
+    horizon_days: int = Field(default=14, ge=1, le=366)
+    publish_interval_seconds: float = Field(default=60.0, gt=0, le=86400)
+    broker: BrokerSettings
+    calendar: CalendarSettings = CalendarSettings()
+    policy: Path
+    resources: dict[ResourceId, ResourceSettings] = Field(default_factory=dict)
+    adapters: tuple[AdapterConfig, ...] = ()
+
+    _source: Path = PrivateAttr(default=Path("agent.yaml"))
+    _policy: Policy = PrivateAttr(default_factory=lambda: Policy({}))
+
+    @property
+    def source(self) -> Path:
+        """The file this config was read from."""
+        return self._source
+
+    @property
+    def config_dir(self) -> Path:
+        """The folder of the config file; relative paths in the config start here."""
+        return self._source.parent
+
+    @property
+    def policy_path(self) -> Path:
+        return self.policy if self.policy.is_absolute() else self.config_dir / self.policy
+
+    @property
+    def sharing_policy(self) -> Policy:
+        """The policy loaded from ``policy_path`` by ``load_config``."""
+        return self._policy
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def client_id(self) -> str:
+        return self.broker.client_id or f"kooperant-agent-{self.member}"
+
+    def working_calendar(self) -> WorkingCalendar:
+        shifts = tuple(shift.to_shift() for shift in self.calendar.shifts)
+        return WorkingCalendar(self.zone, shifts, frozenset(self.calendar.holidays))
+
+
+def load_config(path: Path, variables: Mapping[str, str] | None = None) -> AgentConfig:
+    """Read and validate the agent config at ``path`` and the policy file it names.
+
+    ``variables`` fills ``${NAME}`` references (default: ``os.environ``). Raises ``ConfigError``
+    listing every problem with its file, line and key path.
+    """
+    document = YamlDocument.load(path, variables)
+    if not isinstance(document.data, dict):
+        raise document.error((), "expected a mapping with keys such as member:, cluster:, broker:")
+
+    raw = dict(document.data)
+    adapters, problems = _load_adapters(document, raw.pop("adapters", None))
+    config = None
+    try:
+        config = AgentConfig.model_validate({**raw, "adapters": adapters})
+    except ValidationError as error:
+        problems += document.validation_problems(error)
+    if problems or config is None:
+        problems.sort(key=lambda problem: problem.line or 0)
+        raise ConfigError(path, problems)
+
+    config._source = path
+    config._policy = load_policy(config.policy_path, variables)
+    return config
+
+
+def _load_adapters(
+    document: YamlDocument, entries: object
+) -> tuple[list[AdapterConfig], list[Problem]]:
+    if entries is None:
+        return [], []
+    if not isinstance(entries, list):
+        problem = document.problem(("adapters",), "expected a list of adapter sections")
+        return [], [problem]
+
+    adapters: list[AdapterConfig] = []
+    problems: list[Problem] = []
+    names: set[str] = set()
+    for index, entry in enumerate(entries):
+        where: Location = ("adapters", index)
+        try:
+            adapter = _load_adapter(document, where, entry)
+        except ConfigError as error:
+            problems.extend(error.problems)
+            continue
+        if adapter.name in names:
+            reason = f"second adapter named {adapter.name!r}; give each adapter a unique name"
+            problems.append(document.problem((*where, "name"), reason))
+        names.add(adapter.name)
+        adapters.append(adapter)
+    return adapters, problems
+
+
+def _load_adapter(document: YamlDocument, where: Location, entry: object) -> AdapterConfig:
+    if not isinstance(entry, dict):
+        raise document.error(where, "expected a mapping with at least 'type:' and 'name:'")
+    settings = dict(entry)
+    adapter_type = settings.pop("type", None)
+    name = settings.pop("name", None)
+
+    if not isinstance(adapter_type, str):
+        raise document.error((*where, "type"), "missing or not a string; name an adapter type")
+    if not isinstance(name, str):
+        raise document.error((*where, "name"), "missing or not a string; name this adapter")
+    try:
+        check_identifier(name, "adapter")
+    except ValueError as error:
+        raise document.error((*where, "name"), str(error)) from error
+
+    try:
+        adapter_class = load_adapter_class(adapter_type)
+    except UnknownAdapterError as error:
+        installed = ", ".join(error.known) or "none"
+        reason = f"unknown adapter type {adapter_type!r}; installed types: {installed}"
+        raise document.error((*where, "type"), reason) from error
+    except (ImportError, TypeError) as error:
+        reason = f"adapter type {adapter_type!r} cannot be loaded: {error}"
+        raise document.error((*where, "type"), reason) from error
+
+    try:
+        validated = adapter_class.settings_model.model_validate(settings)
+    except ValidationError as error:
+        raise ConfigError(document.path, document.validation_problems(error, where)) from error
+    return AdapterConfig(
+        type_name=adapter_type, name=name, adapter_class=adapter_class, settings=validated
+    )

@@ -1,0 +1,219 @@
+"""YAML files that remember where each value came from.
+
+``YamlDocument.load`` reads a file with PyYAML's safe loader, keeps the composed node tree next to
+the plain Python data and expands ``${NAME}`` and ``${NAME:-default}`` in string values. Errors of
+pydantic models validated from ``data`` are turned into ``Problem`` objects whose line is looked up
+in the node tree along the error's ``loc`` path, so every message can name the file, the line and
+the key path, for example ``agent.yaml:12: broker.url: ...``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+from pydantic_core import ErrorDetails
+
+from agent.errors import ConfigError, Problem
+
+Location = tuple[str | int, ...]
+
+_STRING_TAG = "tag:yaml.org,2002:str"
+_MERGE_KEY = "<<"
+_VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+# Keys whose values are never echoed in an error message.
+_SECRET_KEY_PARTS = ("password", "secret", "token")
+
+
+@dataclass(frozen=True, slots=True)
+class YamlDocument:
+    """The data of one YAML file and the node tree it was built from."""
+
+    path: Path
+    data: Any
+    root: yaml.Node | None
+
+    @classmethod
+    def load(cls, path: Path, variables: Mapping[str, str] | None = None) -> YamlDocument:
+        """Read ``path``, expand variables from ``variables`` (default: the environment).
+
+        Raises ``ConfigError`` for an unreadable file, invalid YAML, a duplicate key or a
+        variable that is not set and has no default.
+        """
+        text = _read_text(path)
+        try:
+            root = yaml.compose(text, Loader=yaml.SafeLoader)
+        except yaml.MarkedYAMLError as error:
+            raise ConfigError(path, [_yaml_problem(error)]) from error
+        except yaml.YAMLError as error:
+            raise ConfigError(path, [Problem(None, "", f"invalid YAML: {error}")]) from error
+
+        if root is not None:
+            problems = _prepare_nodes(root, os.environ if variables is None else variables)
+            if problems:
+                raise ConfigError(path, problems)
+
+        try:
+            data = yaml.SafeLoader("").construct_document(root) if root is not None else None
+        except yaml.MarkedYAMLError as error:
+            raise ConfigError(path, [_yaml_problem(error)]) from error
+        return cls(path, data, root)
+
+    def line_of(self, location: Location) -> int | None:
+        """Return the 1-based line of the deepest node found along ``location``."""
+        node = self.root
+        if node is None:
+            return None
+        line = node.start_mark.line + 1
+        for part in location:
+            if isinstance(node, yaml.MappingNode):
+                found = _mapping_entry(node, str(part))
+                if found is None:
+                    break
+                key_node, node = found
+                line = key_node.start_mark.line + 1
+            elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
+                if not 0 <= part < len(node.value):
+                    break
+                node = node.value[part]
+                line = node.start_mark.line + 1
+            else:
+                break
+        return line
+
+    def problem(self, location: Location, reason: str) -> Problem:
+        return Problem(self.line_of(location), format_location(location), reason)
+
+    def error(self, location: Location, reason: str) -> ConfigError:
+        return ConfigError(self.path, [self.problem(location, reason)])
+
+    def validation_problems(self, error: ValidationError, prefix: Location = ()) -> list[Problem]:
+        """Convert a pydantic error of a model built from data at ``prefix`` into problems."""
+        problems = []
+        for detail in error.errors():
+            location = prefix + tuple(part for part in detail["loc"] if part != "[key]")
+            problems.append(self.problem(location, _reason(detail, location)))
+        return problems
+
+
+def format_location(location: Iterable[str | int]) -> str:
+    """Return a key path such as ``adapters[0].url`` for the location ``("adapters", 0, "url")``."""
+    text = ""
+    for part in location:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += f".{part}" if text else part
+    return text
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError as error:
+        reason = "file not found; check the path"
+        raise ConfigError(path, [Problem(None, "", reason)]) from error
+    except OSError as error:
+        reason = f"cannot read the file ({error.strerror}); check the path and its permissions"
+        raise ConfigError(path, [Problem(None, "", reason)]) from error
+    except UnicodeDecodeError as error:
+        reason = f"the file is not UTF-8 text (byte {error.start}); save it as UTF-8"
+        raise ConfigError(path, [Problem(None, "", reason)]) from error
+
+
+def _yaml_problem(error: yaml.MarkedYAMLError) -> Problem:
+    mark = error.problem_mark or error.context_mark
+    line = mark.line + 1 if mark is not None else None
+    parts = [part for part in (error.context, error.problem) if part]
+    return Problem(line, "", "invalid YAML: " + ", ".join(parts))
+
+
+def _mapping_entry(node: yaml.MappingNode, key: str) -> tuple[yaml.Node, yaml.Node] | None:
+    for key_node, value_node in node.value:
+        if isinstance(key_node, yaml.ScalarNode) and key_node.value == key:
+            return key_node, value_node
+    return None
+
+
+def _prepare_nodes(root: yaml.Node, variables: Mapping[str, str]) -> list[Problem]:
+    """Expand variables in string scalars and find duplicate keys, walking the tree once."""
+    problems: list[Problem] = []
+    visited: set[int] = set()
+
+    def visit(node: yaml.Node, location: Location) -> None:
+        # An alias shares its node with the anchor, which must be expanded only once.
+        if id(node) in visited:
+            return
+        visited.add(id(node))
+        if isinstance(node, yaml.ScalarNode) and node.tag == _STRING_TAG:
+            node.value = _expand(node, location, variables, problems)
+        elif isinstance(node, yaml.SequenceNode):
+            for index, item in enumerate(node.value):
+                visit(item, (*location, index))
+        elif isinstance(node, yaml.MappingNode):
+            seen: set[str] = set()
+            for key_node, value_node in node.value:
+                key = str(key_node.value) if isinstance(key_node, yaml.ScalarNode) else "?"
+                if key in seen and key != _MERGE_KEY:
+                    line = key_node.start_mark.line + 1
+                    reason = "duplicate key; keep only one of its entries"
+                    problems.append(Problem(line, format_location((*location, key)), reason))
+                seen.add(key)
+                visit(value_node, (*location, key))
+
+    visit(root, ())
+    return problems
+
+
+def _expand(
+    node: yaml.ScalarNode,
+    location: Location,
+    variables: Mapping[str, str],
+    problems: list[Problem],
+) -> str:
+    def replace(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(2)
+        if name in variables:
+            return variables[name]
+        if default is not None:
+            return default
+        reason = (
+            f"variable {name} is not set; set it in the environment "
+            f"or give a default as ${{{name}:-VALUE}}"
+        )
+        problems.append(Problem(node.start_mark.line + 1, format_location(location), reason))
+        return match.group(0)
+
+    return _VARIABLE.sub(replace, str(node.value))
+
+
+def _reason(detail: ErrorDetails, location: Location) -> str:
+    kind = detail["type"]
+    if kind == "missing":
+        return "missing required key; add it"
+    if kind == "extra_forbidden":
+        return "unknown key; remove it or correct its spelling"
+    if kind in ("value_error", "assertion_error") and "error" in detail.get("ctx", {}):
+        return str(detail["ctx"]["error"])
+
+    message = detail["msg"]
+    message = message[:1].lower() + message[1:]
+    value = detail.get("input")
+    if _is_secret(location):
+        return message
+    if isinstance(value, str | int | float | bool) or value is None:
+        return f"{message}, got {value!r}"
+    return message
+
+
+def _is_secret(location: Location) -> bool:
+    return any(
+        isinstance(part, str) and any(secret in part.lower() for secret in _SECRET_KEY_PARTS)
+        for part in location
+    )
