@@ -1,0 +1,152 @@
+"""Reading CSV exports in the dialect of Polish spreadsheets and ERP systems.
+
+Polish Excel and most Polish ERP systems write CSV with ``;`` between fields (``,`` is the decimal
+separator), dates as ``dd.mm.yyyy hh:mm`` and text in Windows-1250 or UTF-8, sometimes with a BOM.
+Every function raises ``ExportFormatError`` naming the file, and the line and column where known.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+from adapters.errors import ExportFormatError
+
+Encoding = Literal["auto", "utf-8", "utf-8-sig", "cp1250"]
+DELIMITER_CANDIDATES = (";", ",", "\t")
+BOM = "\ufeff"
+
+
+@dataclass(frozen=True, slots=True)
+class CsvRow:
+    """One non-empty record of a CSV file and the line on which it starts (1-based)."""
+
+    line: int
+    cells: tuple[str, ...]
+
+
+def decode_export(data: bytes, path: Path, encoding: Encoding) -> str:
+    """Decode an export's bytes; ``auto`` detects a BOM, then UTF-8, then Windows-1250.
+
+    UTF-16 is rejected with any setting because its NUL bytes would otherwise decode as text.
+    """
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or b"\x00" in data:
+        raise ExportFormatError(
+            path,
+            "the file is UTF-16 encoded; export it as UTF-8 or Windows-1250 "
+            "(in Excel: 'CSV UTF-8' or 'CSV (separated by semicolons)')",
+        )
+
+    if encoding != "auto":
+        return _decode(data, path, encoding, hint="set 'encoding: auto' or 'encoding: cp1250'")
+    if data.startswith(codecs.BOM_UTF8):
+        return _decode(data, path, "utf-8-sig", hint="fix the file's encoding")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    return _decode(data, path, "cp1250", hint="export the file as UTF-8 or Windows-1250")
+
+
+def _decode(data: bytes, path: Path, encoding: str, *, hint: str) -> str:
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
+        byte = data[error.start : error.start + 1]
+        raise ExportFormatError(
+            path,
+            f"byte 0x{byte.hex()} at offset {error.start} is not valid {encoding}; {hint}",
+            line=line,
+        ) from error
+
+
+def detect_delimiter(text: str, path: Path) -> str:
+    """Return the candidate delimiter that occurs most often in the first non-empty line."""
+    header = next((line for line in text.splitlines() if line.strip()), "")
+    counts = {delimiter: header.count(delimiter) for delimiter in DELIMITER_CANDIDATES}
+    best = max(counts, key=lambda delimiter: counts[delimiter])
+    if counts[best] == 0:
+        raise ExportFormatError(
+            path,
+            "cannot detect the delimiter: the header has no ';', ',' or tab; "
+            "set 'delimiter' in the adapter settings",
+            line=1,
+        )
+    return best
+
+
+def read_rows(text: str, path: Path, delimiter: str) -> Iterator[CsvRow]:
+    """Yield the records of ``text``, skipping blank ones such as a trailing ``;;;;``."""
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    next_line = 1
+    try:
+        for cells in reader:
+            start_line = next_line
+            next_line = reader.line_num + 1
+            if any(cell.strip() for cell in cells):
+                yield CsvRow(start_line, tuple(cells))
+    except csv.Error as error:
+        raise ExportFormatError(path, f"invalid CSV: {error}", line=reader.line_num) from error
+
+
+def normalize_header(text: str) -> str:
+    """Return a header cell in the form used for matching: no BOM or outer spaces, case folded."""
+    return text.replace(BOM, "").strip().casefold()
+
+
+def find_column(header: Sequence[str], expected: str) -> int | None:
+    """Return the index of the header cell that matches ``expected``, or None."""
+    wanted = normalize_header(expected)
+    for index, cell in enumerate(header):
+        if normalize_header(cell) == wanted:
+            return index
+    return None
+
+
+def parse_local_datetime(text: str, formats: Sequence[str], timezone: ZoneInfo) -> datetime | None:
+    """Parse a local wall time with the first format that fits and return it in UTC, or None.
+
+    Wall times that daylight saving time makes ambiguous or non-existent are resolved with
+    ``fold=0`` (PEP 495):
+
+    - an ambiguous time (autumn, the hour that repeats) is taken as its first occurrence, still
+      in summer time: 2026-10-25 02:30 in Europe/Warsaw is 00:30 UTC;
+    - a non-existent time (spring, the skipped hour) uses the offset in force before the change,
+      so it lands one hour later on the clock: 2026-03-29 02:30 in Europe/Warsaw is 01:30 UTC,
+      which is 03:30 summer time.
+    """
+    value = text.strip()
+    for date_format in formats:
+        try:
+            naive = datetime.strptime(value, date_format)
+        except ValueError:
+            continue
+        return naive.replace(tzinfo=timezone, fold=0).astimezone(UTC)
+    return None
+
+
+_SPACES = re.compile(r"[\s\u00a0\u202f]")
+_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)")
+
+
+def parse_decimal(text: str) -> float | None:
+    """Parse a number written with a decimal comma or point, e.g. ``1,5`` or ``1 234,5``; or None.
+
+    Spaces (including the no-break spaces Polish Excel writes) separate thousands. When a comma is
+    present, dots are taken as thousands separators too, as in ``1.234,5``.
+    """
+    value = _SPACES.sub("", text)
+    if "," in value:
+        value = value.replace(".", "").replace(",", ".")
+    if not _NUMBER.fullmatch(value):
+        return None
+    return float(value)

@@ -1,0 +1,79 @@
+"""Picking up new versions of a file that another program rewrites, without reading it half-written.
+
+A version is identified by size, modification time and inode. It counts as ready once a poll has
+seen it unchanged for ``stable_seconds``, so an export that is still growing is not read.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True, slots=True)
+class FileVersion:
+    """What identifies one version of a file."""
+
+    size: int
+    mtime_ns: int
+    inode: int
+
+    @classmethod
+    def of(cls, result: os.stat_result) -> FileVersion:
+        return cls(result.st_size, result.st_mtime_ns, result.st_ino)
+
+
+class WatchedFile:
+    """Follow one path and report each new version once, after it stopped changing.
+
+    ``poll`` must be called repeatedly (every poll interval). ``clock`` returns seconds on a
+    monotonic scale; tests pass a controlled clock.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        stable_seconds: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.path = path
+        self.stable_seconds = stable_seconds
+        self.exists = False
+        self._clock = clock
+        self._candidate: FileVersion | None = None
+        self._candidate_since = 0.0
+        self._delivered: FileVersion | None = None
+
+    def poll(self) -> FileVersion | None:
+        """Return the current version if it is new and has been stable long enough, else None.
+
+        A version is returned at most once. Errors of ``os.stat`` other than a missing file
+        (for example permission denied) propagate as ``OSError``.
+        """
+        try:
+            version = FileVersion.of(self.path.stat())
+        except FileNotFoundError:
+            self.exists = False
+            self._candidate = None
+            return None
+        self.exists = True
+
+        now = self._clock()
+        if version != self._candidate:
+            self._candidate = version
+            self._candidate_since = now
+        if version == self._delivered or now - self._candidate_since < self.stable_seconds:
+            return None
+
+        self._delivered = version
+        return version
+
+    def current_version(self) -> FileVersion | None:
+        """Stat the file again; return its version, or None when it is missing."""
+        try:
+            return FileVersion.of(self.path.stat())
+        except FileNotFoundError:
+            return None
