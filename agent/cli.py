@@ -1,10 +1,74 @@
-"""Placeholder replaced by the real sub-commands."""
+"""``kooperant agent``: run the agent from a config file."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from pathlib import Path
 
 import typer
 
-app = typer.Typer(no_args_is_help=True)
+from agent.config import AgentConfig, load_config
+from agent.errors import ConfigError
+from agent.runner import Agent
+from kooperant.i18n import Catalog
+
+EXIT_CONFIG_ERROR = 2
+
+_ = Catalog(
+    {
+        "help": {
+            "pl": "Agent w firmie członka klastra.",
+            "en": "The agent at a cluster member's site.",
+        },
+        "run.help": {
+            "pl": "Uruchom agenta: czytaj maszyny i eksporty, publikuj oferty dozwolone przez "
+            "politykę, aż do Ctrl+C lub SIGTERM.",
+            "en": "Run the agent: read machines and exports, publish the offers the policy "
+            "permits, until Ctrl+C or SIGTERM.",
+        },
+        "config.help": {
+            "pl": "Plik konfiguracji agenta (YAML), np. config/agent.example.yaml.",
+            "en": "The agent's config file (YAML), e.g. config/agent.example.yaml.",
+        },
+        "config.invalid": {
+            "pl": "Błędna konfiguracja (plik, wiersz, klucz: problem):\n{details}\n"
+            "Popraw wskazane miejsca i uruchom agenta ponownie.",
+            "en": "Invalid configuration (file, line, key: problem):\n{details}\n"
+            "Correct the places listed and start the agent again.",
+        },
+        "started": {
+            "pl": "Agent {member} publikuje oferty klastra {cluster} do brokera {broker}. "
+            "Zatrzymanie: Ctrl+C.",
+            "en": "Agent {member} publishes offers of cluster {cluster} to broker {broker}. "
+            "Stop with Ctrl+C.",
+        },
+        "stopped": {"pl": "Agent zatrzymany.", "en": "Agent stopped."},
+    }
+)
+
+app = typer.Typer(help=_("help"), no_args_is_help=True, pretty_exceptions_enable=False)
 
 
-@app.command()
-def run() -> None:
-    """Run."""
+@app.command(help=_("run.help"))
+def run(
+    config: Path = typer.Option(..., "--config", "-c", help=_("config.help")),
+) -> None:
+    try:
+        loaded = load_config(config)
+    except ConfigError as error:
+        typer.echo(_("config.invalid", details=error), err=True)
+        raise typer.Exit(EXIT_CONFIG_ERROR) from error
+
+    broker = f"{loaded.broker.host}:{loaded.broker.port}"
+    typer.echo(_("started", member=loaded.member, cluster=loaded.cluster, broker=broker))
+    asyncio.run(_run_until_signal(loaded))
+    typer.echo(_("stopped"))
+
+
+async def _run_until_signal(config: AgentConfig) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signal_number in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signal_number, stop.set)
+    await Agent(config).run(stop)

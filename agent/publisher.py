@@ -1,0 +1,147 @@
+"""Publishing offers to the cluster's MQTT broker.
+
+Each permitted offer is published with QoS 1 and the retain flag on
+``kooperant/v1/{cluster}/{member}/offers/{resource}``. An offer is sent again only when its
+content changed (``generated_at`` is ignored in that comparison), after a reconnect, or when the
+caller asks for a full republish. A lost connection is retried with bounded exponential backoff
+with jitter; it is logged once when lost, with the next delay, and once when restored, and the
+failed attempts in between are counted in ``Publisher.failed_attempts``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import aiomqtt
+
+from agent.config import BrokerSettings
+from agent.waiting import wait_any
+from kooperant.protocol import Offer, offer_topic
+
+logger = logging.getLogger(__name__)
+
+MQTT_TIMEOUT_SECONDS = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class Backoff:
+    """Reconnect delays: ``minimum`` doubled per failed attempt, capped at ``maximum``.
+
+    Each delay is spread by ±``jitter`` (a fraction) so that many agents that lost the same broker
+    do not all come back at the same instant; the result never exceeds ``maximum``.
+    """
+
+    minimum: float
+    maximum: float
+    jitter: float = 0.2
+
+    def delay(self, attempt: int, random_value: float) -> float:
+        """Return the delay in seconds before retry number ``attempt`` (0-based)."""
+        base = min(self.maximum, self.minimum * 2.0 ** min(attempt, 32))
+        spread = 1.0 + self.jitter * (2.0 * random_value - 1.0)
+        return min(self.maximum, base * spread)
+
+
+class Publisher:
+    """Keeps the broker's retained offers equal to the latest offers given to ``update``."""
+
+    def __init__(
+        self,
+        settings: BrokerSettings,
+        client_id: str,
+        *,
+        random_value: Callable[[], float] = random.random,
+    ) -> None:
+        self._settings = settings
+        self._client_id = client_id
+        self._backoff = Backoff(settings.reconnect_min_seconds, settings.reconnect_max_seconds)
+        self._random_value = random_value
+        self._current: dict[str, tuple[bytes, str]] = {}
+        self._published: dict[str, str] = {}
+        self._wakeup = asyncio.Event()
+        self.connected = asyncio.Event()
+        self.failed_attempts = 0
+        self.published_messages = 0
+
+    def update(self, offers: Iterable[Offer], *, full: bool = False) -> None:
+        """Set the offers to publish; ``full`` republishes all of them, changed or not."""
+        current = {}
+        for offer in offers:
+            topic = offer_topic(offer.cluster, offer.member, offer.resource)
+            current[topic] = (offer.to_payload(), _content_key(offer))
+        # TODO: clear the retained topic (empty retained payload) of a resource that is no longer
+        # permitted; today its last offer stays on the broker until the topic is cleared by hand.
+        self._current = current
+        if full:
+            self._published.clear()
+        self._wakeup.set()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Connect, publish and reconnect until ``stop`` is set, then disconnect."""
+        address = f"{self._settings.host}:{self._settings.port}"
+        attempt = 0
+        lost = False
+        while not stop.is_set():
+            try:
+                async with self._client() as client:
+                    self.connected.set()
+                    if lost:
+                        logger.warning("Connection to MQTT broker %s restored", address)
+                        lost = False
+                    else:
+                        logger.info("Connected to MQTT broker %s", address)
+                    attempt = 0
+                    # Messages in flight when a connection drops may be lost: send all again.
+                    self._published.clear()
+                    await self._publish_until(client, stop)
+            except aiomqtt.MqttError as error:
+                self.connected.clear()
+                delay = self._backoff.delay(attempt, self._random_value())
+                attempt += 1
+                if lost:
+                    self.failed_attempts += 1
+                else:
+                    lost = True
+                    logger.warning(
+                        "Connection to MQTT broker %s lost (%s), retrying in %.1f s",
+                        address,
+                        error,
+                        delay,
+                    )
+                await wait_any([stop], max_seconds=delay)
+        self.connected.clear()
+
+    def _client(self) -> aiomqtt.Client:
+        password = self._settings.password
+        return aiomqtt.Client(
+            self._settings.host,
+            self._settings.port,
+            username=self._settings.username,
+            password=password.get_secret_value() if password is not None else None,
+            identifier=self._client_id,
+            timeout=MQTT_TIMEOUT_SECONDS,
+            tls_params=aiomqtt.TLSParameters() if self._settings.tls else None,
+        )
+
+    async def _publish_until(self, client: aiomqtt.Client, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            self._wakeup.clear()
+            for topic, (payload, key) in list(self._current.items()):
+                if self._published.get(topic) == key:
+                    continue
+                await client.publish(topic, payload, qos=1, retain=True)
+                self._published[topic] = key
+                self.published_messages += 1
+                logger.debug("Published %d bytes on %s", len(payload), topic)
+            await wait_any([stop, self._wakeup])
+
+
+def _content_key(offer: Offer) -> str:
+    data = offer.to_json()
+    del data["generated_at"]
+    return json.dumps(data, sort_keys=True)

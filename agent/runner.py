@@ -1,0 +1,169 @@
+"""The agent's main loop: collect observations, build offers, apply the policy, publish.
+
+A cycle runs when an adapter calls ``notify_changed`` (debounced by ``DEBOUNCE_SECONDS``, so a
+burst of changes costs one cycle) and every ``publish_interval_seconds``, when every permitted
+offer is republished whether it changed or not. Offers are computed from a clock reading rounded
+down to ``TIME_RESOLUTION``, so that within one minute an unchanged machine gives an unchanged
+offer and is not republished.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from adapters.base import STOP_TIMEOUT_SECONDS, Adapter, AdapterContext, Observation
+from agent.config import AdapterConfig, AgentConfig
+from agent.offers import OfferBuilder
+from agent.publisher import Publisher
+from agent.waiting import wait_any
+from kooperant.protocol import Offer, ResourceKind
+
+logger = logging.getLogger(__name__)
+
+DEBOUNCE_SECONDS = 0.5
+START_TIMEOUT_SECONDS = 10.0
+TIME_RESOLUTION = timedelta(minutes=1)
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Agent:
+    """One member's agent: its adapters, its policy and its connection to the broker."""
+
+    def __init__(self, config: AgentConfig, *, clock: Callable[[], datetime] | None = None) -> None:
+        self._config = config
+        self._clock = clock or _utc_now
+        self._policy = config.sharing_policy
+        self._builder = OfferBuilder(config)
+        self.publisher = Publisher(config.broker, config.client_id)
+        self._changed = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._started: set[str] = set()
+        self._failing_collects: set[str] = set()
+        self._adapters = [self._create_adapter(entry) for entry in config.adapters]
+
+    def notify_changed(self) -> None:
+        """Ask for a cycle soon; safe to call from any thread."""
+        loop = self._loop
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if loop is None or running is loop:
+            self._changed.set()
+        else:
+            loop.call_soon_threadsafe(self._changed.set)
+
+    def current_offers(self) -> list[Offer]:
+        """Collect from the started adapters and return the offers the policy lets out."""
+        now = _round_down(self._clock().astimezone(UTC), TIME_RESOLUTION)
+        observations: list[Observation] = []
+        withheld: dict[ResourceKind, str] = {}
+        for adapter in self._adapters:
+            for kind, reason in adapter.withheld_kinds().items():
+                withheld[kind] = f"adapter {adapter.name}: {reason}"
+            if adapter.name in self._started:
+                observations.extend(self._collect(adapter))
+
+        offers = self._builder.build(observations, now, withheld)
+        permitted = (self._policy.apply(offer) for offer in offers)
+        return [offer for offer in permitted if offer is not None]
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Run until ``stop`` is set, then stop the adapters and disconnect from the broker."""
+        self._loop = asyncio.get_running_loop()
+        await self._start_adapters()
+
+        publisher_stop = asyncio.Event()
+        publishing = asyncio.create_task(self.publisher.run(publisher_stop), name="publisher")
+        try:
+            await self._cycle_until(stop, publishing)
+        finally:
+            await self._stop_adapters()
+            publisher_stop.set()
+            await publishing
+
+    def _create_adapter(self, entry: AdapterConfig) -> Adapter[Any]:
+        context = AdapterContext(
+            member=self._config.member,
+            timezone=self._config.zone,
+            config_dir=self._config.config_dir,
+            notify_changed=self.notify_changed,
+            clock=self._clock,
+        )
+        adapter: Adapter[Any] = entry.adapter_class(entry.name, entry.settings, context)
+        return adapter
+
+    async def _cycle_until(self, stop: asyncio.Event, publishing: asyncio.Task[None]) -> None:
+        loop = asyncio.get_running_loop()
+        interval = self._config.publish_interval_seconds
+        next_full = loop.time()
+        while not stop.is_set():
+            if publishing.done():
+                publishing.result()  # re-raises the publisher's crash, which is a bug
+                return
+            full = loop.time() >= next_full
+            if full:
+                next_full = loop.time() + interval
+            self._changed.clear()
+            self.publisher.update(self.current_offers(), full=full)
+
+            await wait_any([stop, self._changed], max_seconds=max(0.0, next_full - loop.time()))
+            if self._changed.is_set():
+                await wait_any([stop], max_seconds=DEBOUNCE_SECONDS)
+
+    def _collect(self, adapter: Adapter[Any]) -> list[Observation]:
+        try:
+            observations = adapter.collect()
+        except Exception:
+            # An adapter bug must not stop the other adapters; log it once until it recovers.
+            if adapter.name not in self._failing_collects:
+                logger.exception("Adapter %s failed to collect; leaving it out", adapter.name)
+                self._failing_collects.add(adapter.name)
+            return []
+        if adapter.name in self._failing_collects:
+            logger.info("Adapter %s collects again", adapter.name)
+            self._failing_collects.discard(adapter.name)
+        return observations
+
+    async def _start_adapters(self) -> None:
+        await asyncio.gather(*(self._start_adapter(adapter) for adapter in self._adapters))
+
+    async def _start_adapter(self, adapter: Adapter[Any]) -> None:
+        try:
+            async with asyncio.timeout(START_TIMEOUT_SECONDS):
+                await adapter.start()
+        except Exception:
+            # Adapters should retry unreachable sources themselves; whatever escapes start()
+            # leaves this adapter out, but the agent runs on with the others.
+            logger.exception(
+                "Adapter %s failed to start; its observations are left out", adapter.name
+            )
+            return
+        self._started.add(adapter.name)
+        logger.info("Adapter %s (%s) started", adapter.name, type(adapter).__name__)
+
+    async def _stop_adapters(self) -> None:
+        await asyncio.gather(*(self._stop_adapter(adapter) for adapter in self._adapters))
+
+    async def _stop_adapter(self, adapter: Adapter[Any]) -> None:
+        try:
+            async with asyncio.timeout(STOP_TIMEOUT_SECONDS):
+                await adapter.stop()
+        except TimeoutError:
+            logger.error(
+                "Adapter %s did not stop within %.0f s", adapter.name, STOP_TIMEOUT_SECONDS
+            )
+        except Exception:
+            logger.exception("Adapter %s failed to stop cleanly", adapter.name)
+
+
+def _round_down(moment: datetime, resolution: timedelta) -> datetime:
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    return moment - (moment - epoch) % resolution
