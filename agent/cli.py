@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import signal
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -52,7 +53,7 @@ app = typer.Typer(help=_("help"), no_args_is_help=True, pretty_exceptions_enable
 
 @app.command(help=_("run.help"))
 def run(
-    config: Path = typer.Option(..., "--config", "-c", help=_("config.help")),
+    config: Annotated[Path, typer.Option("--config", "-c", help=_("config.help"))],
 ) -> None:
     try:
         loaded = load_config(config)
