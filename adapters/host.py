@@ -52,7 +52,8 @@ class HostSettings(AdapterSettings):
     """Settings of the ``host`` adapter."""
 
     resource: str = Field(pattern=IDENTIFIER_PATTERN, description="Resource id of this host.")
-    name: str | None = Field(default=None, description="Display name of the host.")
+    # Not ``name``: the agent config uses that key for the adapter instance's own name.
+    display_name: str | None = Field(default=None, description="Display name of the host.")
     mounts: tuple[str, ...] = Field(
         default_factory=_default_mounts,
         min_length=1,
@@ -117,7 +118,7 @@ class HostAdapter(Adapter[HostSettings]):
                 resource=self.settings.resource,
                 kind=ResourceKind.IT_CAPACITY,
                 amounts=amounts,
-                name=self.settings.name,
+                name=self.settings.display_name,
             )
         ]
 

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 import psutil
 import pytest
+import yaml
 from pydantic import ValidationError
 
 from adapters.base import AdapterContext, ResourceAmounts
@@ -19,6 +20,7 @@ from kooperant.protocol import Amount, ResourceKind
 
 # Memory and disk change while the tests run (other processes, other tests), so live readings
 # are compared within these bounds.
+REPO_ROOT = Path(__file__).resolve().parents[2]
 MEMORY_TOLERANCE_GIB = 1.0
 DISK_TOLERANCE_GIB = 1.0
 
@@ -51,7 +53,9 @@ async def collect_once(settings: HostSettings, tmp_path: Path) -> ResourceAmount
 
 
 async def test_host_reports_psutil_values(tmp_path: Path) -> None:
-    settings = HostSettings(resource="server-1", name="Serwerownia", mounts=("/", str(tmp_path)))
+    settings = HostSettings(
+        resource="server-1", display_name="Serwerownia", mounts=("/", str(tmp_path))
+    )
 
     observation = await collect_once(settings, tmp_path)
 
@@ -199,3 +203,14 @@ def test_host_settings_defaults() -> None:
     assert settings.mounts == (("C:\\",) if os.name == "nt" else ("/",))
     assert settings.reserve == HostReserve(cores=0, memory_gib=0, disk_gib=0)
     assert settings.sample_interval_seconds == 5.0
+
+
+def test_host_example_config_valid() -> None:
+    example = REPO_ROOT / "config" / "adapters" / "host.example.yaml"
+    [entry] = yaml.safe_load(example.read_text(encoding="utf-8"))
+    values = {key: value for key, value in entry.items() if key not in ("type", "name")}
+
+    settings = HostSettings.model_validate(values)
+
+    assert entry["type"] == "host"
+    assert settings.reserve == HostReserve(cores=2, memory_gib=8, disk_gib=50)

@@ -13,6 +13,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+import yaml
 from pydantic import ValidationError
 
 from adapters.base import AdapterContext, ScheduledWork, WorkOrder
@@ -686,3 +687,16 @@ def test_parse_demo_plan(tmp_path: Path) -> None:
     first = schedule[0].orders[0]
     assert first.interval.start.astimezone(WARSAW) == datetime(2026, 10, 20, 6, tzinfo=WARSAW)
     assert "łożysko" in first.order_id
+
+
+def test_example_config_valid() -> None:
+    example = FIXTURES.parents[2] / "config" / "adapters" / "schedule_csv.example.yaml"
+    [entry] = yaml.safe_load(example.read_text(encoding="utf-8"))
+    values = {key: value for key, value in entry.items() if key not in ("type", "name")}
+
+    settings = ScheduleCsvSettings.model_validate(values)
+
+    assert entry["type"] == "schedule_csv"
+    assert settings == ScheduleCsvSettings.model_validate(
+        {"path": "exports/plan.csv", "machines": MACHINES}
+    )
