@@ -1,0 +1,171 @@
+"""User-facing text of the server: CLI help and output, errors, and the dashboard."""
+
+from __future__ import annotations
+
+from kooperant.i18n import Catalog
+
+MESSAGES = Catalog(
+    {
+        # Errors (server.errors)
+        "database_url_invalid": {
+            "pl": "Nieprawidłowy adres bazy danych {url}. "
+            "Podaj sqlite:///PLIK albo postgresql://UŻYTKOWNIK@HOST:PORT/BAZA.",
+            "en": "Invalid database URL {url}. "
+            "Use sqlite:///FILE or postgresql://USER@HOST:PORT/DATABASE.",
+        },
+        "database_url_scheme": {
+            "pl": "Nieobsługiwany rodzaj bazy danych w adresie {url}. "
+            "Podaj sqlite:///PLIK albo postgresql://UŻYTKOWNIK@HOST:PORT/BAZA.",
+            "en": "Unsupported database in URL {url}. "
+            "Use sqlite:///FILE or postgresql://USER@HOST:PORT/DATABASE.",
+        },
+        "database_url_sqlite_path": {
+            "pl": "W adresie bazy SQLite {url} brakuje ścieżki pliku, np. sqlite:///kooperant.db.",
+            "en": "The SQLite URL {url} has no file path; use e.g. sqlite:///kooperant.db.",
+        },
+        "database_url_postgres_name": {
+            "pl": "W adresie bazy PostgreSQL {url} brakuje nazwy bazy, "
+            "np. postgresql://kooperant@127.0.0.1:5432/kooperant.",
+            "en": "The PostgreSQL URL {url} has no database name; "
+            "use e.g. postgresql://kooperant@127.0.0.1:5432/kooperant.",
+        },
+        "database_unavailable": {
+            "pl": "Nie można połączyć się z bazą danych {url}: {detail}. "
+            "Sprawdź, czy serwer bazy działa, a katalog pliku istnieje i jest zapisywalny.",
+            "en": "Cannot connect to the database {url}: {detail}. "
+            "Check that the database server is running, or that the file's folder exists "
+            "and is writable.",
+        },
+        "database_migration_failed": {
+            "pl": "Migracja bazy danych {url} nie powiodła się: {detail}.",
+            "en": "Migrating the database {url} failed: {detail}.",
+        },
+        "database_schema_outdated": {
+            "pl": "Schemat bazy danych {url} ma wersję {current}, a ten program wymaga {head}. "
+            "Uruchom: kooperant server migrate --database ADRES.",
+            "en": "The database {url} has schema revision {current}, this version needs {head}. "
+            "Run: kooperant server migrate --database URL.",
+        },
+        "storage_failed": {
+            "pl": "Operacja „{operation}” na bazie {url} nie powiodła się: {detail}.",
+            "en": "Database operation '{operation}' on {url} failed: {detail}.",
+        },
+        "broker_url_invalid": {
+            "pl": "Nieprawidłowy adres brokera MQTT {url}: {problem}. "
+            "Podaj mqtt://HOST:PORT, np. mqtt://127.0.0.1:1883.",
+            "en": "Invalid MQTT broker URL {url}: {problem}. "
+            "Use mqtt://HOST:PORT, e.g. mqtt://127.0.0.1:1883.",
+        },
+        "broker_port_in_use": {
+            "pl": "Wbudowany broker MQTT nie może nasłuchiwać na {host}:{port}, bo port jest zajęty. "
+            "Wskaż działający broker opcją --broker albo wybierz inny port "
+            "opcją --embedded-broker-port.",
+            "en": "The embedded MQTT broker cannot listen on {host}:{port}: the port is taken. "
+            "Point to a running broker with --broker or pick another port with "
+            "--embedded-broker-port.",
+        },
+        "http_port_in_use": {
+            "pl": "Serwer HTTP nie może nasłuchiwać na {host}:{port}: {detail}. "
+            "Wybierz inny port opcją --port.",
+            "en": "The HTTP server cannot listen on {host}:{port}: {detail}. "
+            "Pick another port with --port.",
+        },
+        "cluster_invalid": {
+            "pl": "Nieprawidłowy identyfikator klastra {value!r}: dozwolone są litery, cyfry, "
+            "„.”, „_” i „-” (1–64 znaki, na początku litera lub cyfra).",
+            "en": "Invalid cluster id {value!r}: use 1 to 64 letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit.",
+        },
+        "password_file_unreadable": {
+            "pl": "Nie można odczytać pliku z hasłem brokera {path}: {detail}.",
+            "en": "Cannot read the broker password file {path}: {detail}.",
+        },
+        # CLI
+        "cli_help": {
+            "pl": "Serwer agregujący klastra: odbiera oferty z MQTT, udostępnia API i panel.",
+            "en": "The cluster aggregator: receives offers over MQTT, serves the API and dashboard.",
+        },
+        "cli_run_help": {
+            "pl": "Uruchom serwer do przerwania (Ctrl+C, SIGTERM).",
+            "en": "Run the server until interrupted (Ctrl+C, SIGTERM).",
+        },
+        "cli_migrate_help": {
+            "pl": "Utwórz lub zaktualizuj schemat bazy danych i zakończ.",
+            "en": "Create or upgrade the database schema and exit.",
+        },
+        "opt_database": {
+            "pl": "Adres bazy danych: sqlite:///PLIK albo postgresql://UŻYTKOWNIK@HOST:PORT/BAZA.",
+            "en": "Database URL: sqlite:///FILE or postgresql://USER@HOST:PORT/DATABASE.",
+        },
+        "opt_broker": {
+            "pl": "Adres brokera MQTT (mqtt://HOST:PORT). Bez tej opcji serwer uruchamia "
+            "wbudowany broker na 127.0.0.1.",
+            "en": "MQTT broker URL (mqtt://HOST:PORT). Without it the server starts an embedded "
+            "broker on 127.0.0.1.",
+        },
+        "opt_broker_username": {
+            "pl": "Nazwa użytkownika brokera MQTT.",
+            "en": "User name for the MQTT broker.",
+        },
+        "opt_broker_password_file": {
+            "pl": "Plik z hasłem do brokera MQTT (pierwsza linia).",
+            "en": "File containing the MQTT broker password (first line).",
+        },
+        "opt_cluster": {
+            "pl": "Identyfikator klastra, którego oferty przyjmować; domyślnie wszystkie.",
+            "en": "Id of the cluster whose offers to accept; all clusters by default.",
+        },
+        "opt_host": {
+            "pl": "Adres, na którym nasłuchuje HTTP.",
+            "en": "Address the HTTP server listens on.",
+        },
+        "opt_port": {"pl": "Port HTTP.", "en": "HTTP port."},
+        "opt_embedded_broker_port": {
+            "pl": "Port wbudowanego brokera MQTT (gdy nie podano --broker).",
+            "en": "Port of the embedded MQTT broker (when --broker is not given).",
+        },
+        "cli_dashboard": {"pl": "Panel: {url}", "en": "Dashboard: {url}"},
+        "cli_broker": {"pl": "Broker MQTT: {url}", "en": "MQTT broker: {url}"},
+        "cli_stopped": {"pl": "Serwer zatrzymany.", "en": "Server stopped."},
+        "cli_migrated": {
+            "pl": "Schemat bazy {url} jest aktualny (wersja {revision}).",
+            "en": "The schema of {url} is up to date (revision {revision}).",
+        },
+        # Dashboard
+        "page_title": {
+            "pl": "kooperant – wolne moce w klastrze",
+            "en": "kooperant – free capacity in the cluster",
+        },
+        "page_intro": {
+            "pl": "Oferty członków klastra. Czas: Europa/Warszawa.",
+            "en": "Offers of the cluster's members. Times: Europe/Warsaw.",
+        },
+        "no_offers": {
+            "pl": "Brak ofert. Gdy agent członka opublikuje ofertę, pojawi się tutaj.",
+            "en": "No offers yet. They appear here once a member's agent publishes one.",
+        },
+        "member_heading": {
+            "pl": "Członek {member} (klaster {cluster})",
+            "en": "Member {member} (cluster {cluster})",
+        },
+        "last_seen": {"pl": "ostatnio widziany {time}", "en": "last seen {time}"},
+        "col_resource": {"pl": "Zasób", "en": "Resource"},
+        "col_kind": {"pl": "Rodzaj", "en": "Kind"},
+        "col_state": {"pl": "Stan", "en": "State"},
+        "col_free_hours": {"pl": "Wolne godziny", "en": "Free hours"},
+        "col_next_free": {"pl": "Najbliższy wolny termin", "en": "Next free interval"},
+        "col_updated": {"pl": "Aktualizacja", "en": "Updated"},
+        "none": {"pl": "–", "en": "–"},
+        "switch_language": {"pl": "English", "en": "Polski"},
+        "kind_machine": {"pl": "maszyna", "en": "machine"},
+        "kind_storage": {"pl": "magazyn", "en": "storage"},
+        "kind_it_capacity": {"pl": "moc obliczeniowa IT", "en": "IT capacity"},
+        "kind_it_team": {"pl": "zespół IT", "en": "IT team"},
+        "kind_supplies": {"pl": "materiały", "en": "supplies"},
+        "state_NotAvailable": {"pl": "niedostępna", "en": "not available"},
+        "state_OutOfService": {"pl": "wyłączona z eksploatacji", "en": "out of service"},
+        "state_NotExecuting": {"pl": "nie pracuje", "en": "not executing"},
+        "state_Executing": {"pl": "pracuje", "en": "executing"},
+        "state_Unknown": {"pl": "nieznany", "en": "unknown"},
+    }
+)

@@ -1,0 +1,76 @@
+"""Values the storage returns to the API and the dashboard."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from kooperant.intervals import Interval
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceQuery:
+    """Filters for ``Storage.list_resources``; ``None`` and empty mean no filter.
+
+    ``window_start``/``window_end`` keep only resources with a free interval overlapping the
+    window, and cut their free intervals and free hours to it. Either end may be open.
+    """
+
+    kind: str | None = None
+    capabilities: tuple[str, ...] = ()
+    member: str | None = None
+    window_start: datetime | None = None
+    window_end: datetime | None = None
+    limit: int = 100
+    offset: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceRecord:
+    """The current offer of one resource as stored."""
+
+    cluster: str
+    member: str
+    resource: str
+    kind: str
+    name: str | None
+    capabilities: tuple[str, ...]
+    state: str | None
+    state_since: datetime | None
+    free_hours: float | None
+    free_intervals: tuple[Interval, ...]
+    horizon: Interval | None
+    amounts: tuple[dict[str, Any], ...]
+    generated_at: datetime
+    received_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ResourcePage:
+    """One page of ``ResourceRecord`` and the number of records matching the filters."""
+
+    items: tuple[ResourceRecord, ...]
+    total: int
+
+
+@dataclass(frozen=True, slots=True)
+class MemberRecord:
+    """A member seen on the broker, with how many resources it currently offers."""
+
+    cluster: str
+    member: str
+    resources: int
+    first_seen: datetime
+    last_seen: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class RejectedRecord:
+    """A message ingest did not accept; ``payload`` is the stored, possibly cut, text."""
+
+    id: int
+    received_at: datetime
+    topic: str
+    reason: str
+    payload: str

@@ -1,0 +1,87 @@
+"""Table definitions used by the queries. Migration ``0001`` creates the same tables."""
+
+from __future__ import annotations
+
+from sqlalchemy import Column, Float, Index, Integer, MetaData, String, Table, Text
+
+from server.storage.types import UtcDateTime
+
+ID_LENGTH = 64
+
+metadata = MetaData()
+
+members = Table(
+    "members",
+    metadata,
+    Column("cluster", String(ID_LENGTH), primary_key=True),
+    Column("member", String(ID_LENGTH), primary_key=True),
+    Column("first_seen", UtcDateTime, nullable=False),
+    Column("last_seen", UtcDateTime, nullable=False),
+)
+
+# The current offer per resource; ``payload`` is the accepted JSON text.
+resources = Table(
+    "resources",
+    metadata,
+    Column("cluster", String(ID_LENGTH), primary_key=True),
+    Column("member", String(ID_LENGTH), primary_key=True),
+    Column("resource", String(ID_LENGTH), primary_key=True),
+    Column("kind", String(32), nullable=False),
+    Column("name", Text),
+    Column("state", String(32)),
+    Column("state_since", UtcDateTime),
+    Column("free_hours", Float),
+    Column("horizon_start", UtcDateTime),
+    Column("horizon_end", UtcDateTime),
+    Column("generated_at", UtcDateTime, nullable=False),
+    Column("received_at", UtcDateTime, nullable=False),
+    Column("payload", Text, nullable=False),
+    Index("ix_resources_kind", "kind"),
+)
+
+resource_capabilities = Table(
+    "resource_capabilities",
+    metadata,
+    Column("cluster", String(ID_LENGTH), primary_key=True),
+    Column("member", String(ID_LENGTH), primary_key=True),
+    Column("resource", String(ID_LENGTH), primary_key=True),
+    Column("capability", String(200), primary_key=True),
+    Index("ix_resource_capabilities_capability", "capability"),
+)
+
+free_intervals = Table(
+    "free_intervals",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("cluster", String(ID_LENGTH), nullable=False),
+    Column("member", String(ID_LENGTH), nullable=False),
+    Column("resource", String(ID_LENGTH), nullable=False),
+    Column("start", UtcDateTime, nullable=False),
+    Column("end", UtcDateTime, nullable=False),
+    Index("ix_free_intervals_resource", "cluster", "member", "resource"),
+    Index("ix_free_intervals_time", "start", "end"),
+)
+
+offer_history = Table(
+    "offer_history",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("cluster", String(ID_LENGTH), nullable=False),
+    Column("member", String(ID_LENGTH), nullable=False),
+    Column("resource", String(ID_LENGTH), nullable=False),
+    Column("generated_at", UtcDateTime, nullable=False),
+    Column("received_at", UtcDateTime, nullable=False),
+    Column("payload", Text, nullable=False),
+    Index("ix_offer_history_resource", "cluster", "member", "resource", "generated_at"),
+)
+
+rejected_messages = Table(
+    "rejected_messages",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("received_at", UtcDateTime, nullable=False),
+    Column("topic", Text, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("payload", Text, nullable=False),
+    Index("ix_rejected_messages_received_at", "received_at"),
+)
