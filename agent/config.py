@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping
 from datetime import date, time
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -51,6 +51,8 @@ def _identifier(what: str) -> AfterValidator:
 
 
 def _parse_wall_time(value: object) -> object:
+    if isinstance(value, time):
+        return value
     if isinstance(value, int) and not isinstance(value, bool):
         # YAML 1.1 reads an unquoted 14:00 as the base-60 integer 840.
         hint = f'"{value // 60:02d}:{value % 60:02d}"'
@@ -171,6 +173,13 @@ class ResourceSettings(_Frozen):
     capabilities: tuple[Annotated[str, Field(min_length=1, max_length=100)], ...] = ()
 
 
+if TYPE_CHECKING:
+    AdapterClass = type[Adapter[Any]]
+else:
+    # pydantic cannot build a schema for type[] of a parametrized generic.
+    AdapterClass = type[Adapter]
+
+
 class AdapterConfig(_Frozen):
     """One adapter instance: its registered type, its unique name and its validated settings."""
 
@@ -178,7 +187,7 @@ class AdapterConfig(_Frozen):
 
     type_name: str
     name: str
-    adapter_class: type[Adapter[Any]]
+    adapter_class: AdapterClass
     settings: AdapterSettings
 
 
