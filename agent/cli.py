@@ -51,6 +51,11 @@ _ = Catalog(
 app = typer.Typer(help=_("help"), no_args_is_help=True, pretty_exceptions_enable=False)
 
 
+@app.callback()
+def agent_options() -> None:
+    """Keep ``run`` a sub-command even while it is the only one."""
+
+
 @app.command(help=_("run.help"))
 def run(
     config: Annotated[Path, typer.Option("--config", "-c", help=_("config.help"))],

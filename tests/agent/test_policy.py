@@ -1,0 +1,148 @@
+"""The sharing policy: deny by default, only listed fields leave."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from agent.errors import ConfigError
+from agent.policy import Policy, load_policy
+from kooperant.intervals import Interval
+from kooperant.protocol import Amount, MachineState, Offer, ResourceKind
+from kooperant.protocol.offer import OPTIONAL_FIELDS
+
+NOW = datetime(2026, 3, 2, 8, tzinfo=UTC)
+HORIZON = Interval(NOW, datetime(2026, 3, 16, 8, tzinfo=UTC))
+
+
+def full_offer(resource: str) -> Offer:
+    return Offer(
+        cluster="pomorskie-metal",
+        member="acme",
+        resource=resource,
+        kind=ResourceKind.MACHINE,
+        generated_at=NOW,
+        name="DMU 50",
+        capabilities=("5-axis-milling",),
+        state=MachineState.EXECUTING,
+        state_since=NOW,
+        horizon=HORIZON,
+        free_hours=12.5,
+        free_intervals=(Interval(NOW, datetime(2026, 3, 2, 20, 30, tzinfo=UTC)),),
+        amounts=(Amount("disk_free", 10.0, "GiB"),),
+    )
+
+
+def write_policy(folder: Path, text: str) -> Path:
+    path = folder / "policy.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_listed_fields_only(tmp_path: Path) -> None:
+    policy = load_policy(
+        write_policy(tmp_path, "share:\n  - resource: cnc-1\n    fields: [name, free_hours]\n")
+    )
+
+    shared = policy.apply(full_offer("cnc-1"))
+
+    assert shared is not None
+    assert shared.name == "DMU 50"
+    assert shared.free_hours == 12.5
+    for field in set(OPTIONAL_FIELDS) - {"name", "free_hours"}:
+        assert getattr(shared, field) is None, field
+    payload = shared.to_json()
+    assert set(payload) == {
+        "schema",
+        "cluster",
+        "member",
+        "resource",
+        "kind",
+        "generated_at",
+        "name",
+        "free_hours",
+    }
+
+
+def test_unlisted_resource_never_leaves(tmp_path: Path) -> None:
+    policy = load_policy(
+        write_policy(tmp_path, "share:\n  - resource: cnc-1\n    fields: [name]\n")
+    )
+
+    assert policy.apply(full_offer("cnc-2")) is None
+
+
+def test_empty_policy_denies_everything(tmp_path: Path) -> None:
+    policy = load_policy(write_policy(tmp_path, "# nothing is shared\n"))
+
+    assert policy.apply(full_offer("cnc-1")) is None
+    assert Policy({}).apply(full_offer("cnc-1")) is None
+
+
+def test_rule_with_no_fields_sends_envelope(tmp_path: Path) -> None:
+    policy = load_policy(write_policy(tmp_path, "share:\n  - resource: cnc-1\n    fields: []\n"))
+
+    shared = policy.apply(full_offer("cnc-1"))
+
+    assert shared is not None
+    assert set(shared.to_json()) == {
+        "schema",
+        "cluster",
+        "member",
+        "resource",
+        "kind",
+        "generated_at",
+    }
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        pytest.param(
+            "share:\n  - resource: cnc-1\n    fields: [name, owner_phone]\n",
+            ":3: share[0].fields[1]: unknown offer field 'owner_phone'; allowed fields: name,",
+            id="unknown-field",
+        ),
+        pytest.param(
+            "share:\n  - resource: cnc-1\n    fields: [name]\n    price: 10\n",
+            ":4: share[0].price: unknown key",
+            id="unknown-key",
+        ),
+        pytest.param(
+            "shares:\n  - resource: cnc-1\n",
+            ":1: shares: unknown key",
+            id="unknown-top-key",
+        ),
+        pytest.param(
+            "share:\n  - resource: cnc-1\n    fields: [name]\n"
+            "  - resource: cnc-1\n    fields: [state]\n",
+            ":4: share[1].resource: second rule for resource 'cnc-1'",
+            id="duplicate-resource",
+        ),
+        pytest.param(
+            "share:\n  - resource: cnc-1\n    fields: [name\n",
+            ":4: invalid YAML",
+            id="malformed-yaml",
+        ),
+        pytest.param(
+            "share:\n  - resource: cnc/1\n    fields: [name]\n",
+            ":2: share[0].resource: invalid resource id 'cnc/1'",
+            id="bad-resource-id",
+        ),
+        pytest.param(
+            "share:\n  - resource: cnc-1\n",
+            ":2: share[0].fields: missing required key",
+            id="missing-fields",
+        ),
+        pytest.param("- cnc-1\n", ":1: expected a mapping", id="not-a-mapping"),
+    ],
+)
+def test_policy_error_names_file_line_key(tmp_path: Path, text: str, expected: str) -> None:
+    path = write_policy(tmp_path, text)
+
+    with pytest.raises(ConfigError) as caught:
+        load_policy(path)
+
+    assert f"{path}{expected}" in str(caught.value)
