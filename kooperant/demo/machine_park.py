@@ -32,16 +32,18 @@ from asyncua.common.node import Node
 from asyncua.server.server import Server
 from asyncua.ua.object_ids import ObjectIds
 
+from adapters.opcua.machinery import (
+    DI_URI,
+    ITEM_STATE_MACHINE_TYPE_ID,
+    MACHINERY_URI,
+    MACHINES_FOLDER_ID,
+    node_id,
+)
 from kooperant.protocol import MachineState
 
 _LOGGER = logging.getLogger(__name__)
 
-DI_URI = "http://opcfoundation.org/UA/DI/"
-MACHINERY_URI = "http://opcfoundation.org/UA/Machinery/"
 PARK_URI = "urn:kooperant:demo:machine-park"
-
-MACHINES_FOLDER_ID = 1001
-ITEM_STATE_MACHINE_TYPE_ID = 1002
 
 # State object NodeIds (in the Machinery namespace) and state numbers, from OPC 40001-1 1.03.
 STATE_OBJECTS: dict[MachineState, tuple[int, int]] = {
@@ -77,12 +79,6 @@ PARK_MACHINES = (
     ),
     SimulatedMachine("PRESS-03", "Amada", "HG 1303", "HG1303-0098", MachineState.EXECUTING),
 )
-
-
-def node_id(identifier: int | str, namespace: int = 0) -> ua.NodeId:
-    """Build a NodeId; asyncua annotates its fields with marker subclasses of int and str."""
-    key = ua.Int32(identifier) if isinstance(identifier, int) else ua.String(identifier)
-    return ua.NodeId(key, ua.Int16(namespace))
 
 
 def free_tcp_port(host: str = "127.0.0.1") -> int:

@@ -1,0 +1,89 @@
+"""Settings of the OPC UA adapter and the default mapping from browse names to resource ids."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlsplit
+
+from pydantic import ConfigDict, Field, SecretStr, field_validator, model_validator
+
+from adapters.base import AdapterSettings
+from kooperant.protocol import check_identifier
+
+_NOT_ALLOWED_IN_RESOURCE_ID = re.compile(r"[^a-z0-9_.-]")
+_RESOURCE_ID_MAX_LENGTH = 64
+
+
+class OpcUaSettings(AdapterSettings):
+    """The ``opcua`` adapter section of the agent config."""
+
+    # A url may carry a password, so validation errors must not echo the input.
+    model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
+
+    url: str = Field(description="Server endpoint, for example opc.tcp://10.0.0.5:4840.")
+    timeout_seconds: float = Field(5.0, gt=0, description="Time limit of each request.")
+    sampling_interval_ms: float = Field(
+        500.0, ge=0, description="How often the server samples each CurrentState, in ms."
+    )
+    publishing_interval_ms: float = Field(
+        1000.0, gt=0, description="How often the server sends subscription notifications, in ms."
+    )
+    poll_interval_seconds: float = Field(
+        5.0, gt=0, description="Read interval when the server rejects the subscription."
+    )
+    reconnect_min_seconds: float = Field(1.0, gt=0, description="First reconnect delay.")
+    reconnect_max_seconds: float = Field(30.0, gt=0, description="Maximum reconnect delay.")
+    machines: dict[str, str] = Field(
+        default_factory=dict,
+        description="Resource id per machine browse name; unlisted machines get a slug.",
+    )
+    username: str | None = None
+    password: SecretStr | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _check_url(cls, url: str) -> str:
+        if not url.startswith("opc.tcp://"):
+            raise ValueError(
+                f"invalid url {url!r}: an OPC UA endpoint starts with opc.tcp://, "
+                "for example opc.tcp://127.0.0.1:4840"
+            )
+        parts = urlsplit(url)
+        if "@" in parts.netloc:
+            raise ValueError(
+                "invalid url: remove the user name and password from the url and set the "
+                "username and password keys instead"
+            )
+        if not parts.hostname:
+            raise ValueError(f"invalid url {url!r}: the host name is missing")
+        return url
+
+    @field_validator("machines")
+    @classmethod
+    def _check_resource_ids(cls, machines: dict[str, str]) -> dict[str, str]:
+        for browse_name, resource in machines.items():
+            # TopicError is a ValueError, so pydantic reports it as a validation error.
+            check_identifier(resource, f"resource (machines.{browse_name})")
+        return machines
+
+    @model_validator(mode="after")
+    def _check_pairs(self) -> OpcUaSettings:
+        if self.reconnect_max_seconds < self.reconnect_min_seconds:
+            raise ValueError(
+                f"reconnect_max_seconds ({self.reconnect_max_seconds}) is smaller than "
+                f"reconnect_min_seconds ({self.reconnect_min_seconds}); raise the maximum"
+            )
+        if (self.password is None) != (self.username is None):
+            raise ValueError("set both username and password, or neither")
+        return self
+
+
+def default_resource_id(browse_name: str) -> str | None:
+    """Return the browse name as a resource id, or None if no letter or digit is left.
+
+    The id is lowercase, other characters become ``-``, leading ``-``, ``_`` and ``.`` are
+    dropped and the result is cut to 64 characters: ``"Lathe B2"`` becomes ``"lathe-b2"``.
+    """
+    slug = _NOT_ALLOWED_IN_RESOURCE_ID.sub("-", browse_name.lower()).lstrip("-_.")
+    slug = slug[:_RESOURCE_ID_MAX_LENGTH]
+    return slug or None
