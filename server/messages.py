@@ -50,14 +50,33 @@ MESSAGES = Catalog(
             "pl": "Operacja „{operation}” na bazie {url} nie powiodła się: {detail}.",
             "en": "Database operation '{operation}' on {url} failed: {detail}.",
         },
-        "broker_url_invalid": {
-            "pl": "Nieprawidłowy adres brokera MQTT {url}: {problem}. "
-            "Podaj mqtt://HOST:PORT, np. mqtt://127.0.0.1:1883.",
-            "en": "Invalid MQTT broker URL {url}: {problem}. "
-            "Use mqtt://HOST:PORT, e.g. mqtt://127.0.0.1:1883.",
+        "broker_url_scheme": {
+            "pl": "Nieprawidłowy adres brokera MQTT {url}: adres musi zaczynać się od mqtt://, "
+            "np. mqtt://127.0.0.1:1883.",
+            "en": "Invalid MQTT broker URL {url}: it must start with mqtt://, "
+            "e.g. mqtt://127.0.0.1:1883.",
+        },
+        "broker_url_credentials": {
+            "pl": "Adres brokera MQTT {url} zawiera dane logowania. Podaj je opcjami "
+            "--broker-username i --broker-password-file.",
+            "en": "The MQTT broker URL {url} contains credentials. Give them with "
+            "--broker-username and --broker-password-file instead.",
+        },
+        "broker_url_host": {
+            "pl": "W adresie brokera MQTT {url} brakuje hosta, np. mqtt://127.0.0.1:1883.",
+            "en": "The MQTT broker URL {url} has no host; use e.g. mqtt://127.0.0.1:1883.",
+        },
+        "broker_url_path": {
+            "pl": "Adres brokera MQTT {url} ma ścieżkę lub parametry; podaj tylko mqtt://HOST:PORT.",
+            "en": "The MQTT broker URL {url} has a path or query; give only mqtt://HOST:PORT.",
+        },
+        "broker_url_port": {
+            "pl": "Nieprawidłowy port w adresie brokera MQTT {url}; podaj liczbę 1–65535.",
+            "en": "Invalid port in the MQTT broker URL {url}; use a number from 1 to 65535.",
         },
         "broker_port_in_use": {
-            "pl": "Wbudowany broker MQTT nie może nasłuchiwać na {host}:{port}, bo port jest zajęty. "
+            "pl": "Wbudowany broker MQTT nie może nasłuchiwać na {host}:{port}, "
+            "bo port jest zajęty. "
             "Wskaż działający broker opcją --broker albo wybierz inny port "
             "opcją --embedded-broker-port.",
             "en": "The embedded MQTT broker cannot listen on {host}:{port}: the port is taken. "
@@ -83,7 +102,8 @@ MESSAGES = Catalog(
         # CLI
         "cli_help": {
             "pl": "Serwer agregujący klastra: odbiera oferty z MQTT, udostępnia API i panel.",
-            "en": "The cluster aggregator: receives offers over MQTT, serves the API and dashboard.",
+            "en": "The cluster aggregator: receives offers over MQTT, serves the API and "
+            "the dashboard.",
         },
         "cli_run_help": {
             "pl": "Uruchom serwer do przerwania (Ctrl+C, SIGTERM).",

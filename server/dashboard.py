@@ -1,0 +1,179 @@
+"""The HTML dashboard: members and their current offers, in Polish or English.
+
+Times are shown in Europe/Warsaw, the time zone of the clusters kooperant serves. Polish pages use
+``dd.mm.yyyy HH:MM`` and a decimal comma; English pages use ``yyyy-mm-dd HH:MM`` and a point.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import cache
+from zoneinfo import ZoneInfo
+
+from jinja2 import Environment, PackageLoader, Template, select_autoescape
+
+from kooperant.i18n import DEFAULT_LANGUAGE, LANGUAGES, Language
+from server.messages import MESSAGES
+from server.storage import MemberRecord, ResourceRecord
+
+DISPLAY_TIMEZONE = ZoneInfo("Europe/Warsaw")
+
+
+@dataclass(frozen=True, slots=True)
+class _Row:
+    resource: str
+    name: str | None
+    kind: str
+    state: str
+    free_hours: str
+    next_free: str
+    updated: str
+
+
+@dataclass(frozen=True, slots=True)
+class _MemberSection:
+    heading: str
+    last_seen: str
+    rows: tuple[_Row, ...]
+
+
+def choose_language(lang_parameter: str | None, accept_language: str | None) -> Language:
+    """Return the page language: ``?lang=`` first, then ``Accept-Language``, else Polish."""
+    for candidate in (lang_parameter, *_accepted_languages(accept_language)):
+        if candidate is None:
+            continue
+        code = candidate.strip().lower()[:2]
+        for language in LANGUAGES:
+            if code == language:
+                return language
+    return DEFAULT_LANGUAGE
+
+
+def _accepted_languages(header: str | None) -> list[str]:
+    """Return the languages of an ``Accept-Language`` header, highest quality first."""
+    if not header:
+        return []
+    weighted = []
+    for position, part in enumerate(header.split(",")):
+        tag, _, parameters = part.strip().partition(";")
+        quality = 1.0
+        if parameters.strip().startswith("q="):
+            try:
+                quality = float(parameters.strip()[2:])
+            except ValueError:
+                quality = 0.0
+        weighted.append((-quality, position, tag))
+    return [tag for _, _, tag in sorted(weighted) if tag]
+
+
+def format_time(value: datetime | None, language: Language) -> str:
+    """Return ``value`` in Europe/Warsaw in the page language's format, or a dash."""
+    if value is None:
+        return MESSAGES("none", language)
+    local = value.astimezone(DISPLAY_TIMEZONE)
+    return local.strftime("%d.%m.%Y %H:%M" if language == "pl" else "%Y-%m-%d %H:%M")
+
+
+def format_hours(value: float | None, language: Language) -> str:
+    """Return hours with one decimal, with a decimal comma in Polish, or a dash."""
+    if value is None:
+        return MESSAGES("none", language)
+    text = f"{value:.1f}"
+    return text.replace(".", ",") if language == "pl" else text
+
+
+def render_dashboard(
+    resources: Sequence[ResourceRecord],
+    members: Sequence[MemberRecord],
+    *,
+    lang_parameter: str | None,
+    accept_language: str | None,
+    now: datetime | None = None,
+) -> str:
+    """Return the dashboard HTML for ``resources`` grouped by member."""
+    language = choose_language(lang_parameter, accept_language)
+    moment = now or datetime.now(UTC)
+    sections = _member_sections(resources, members, language, moment)
+
+    def text(message_id: str, **fields: object) -> str:
+        return MESSAGES(message_id, language, **fields)
+
+    other = "en" if language == "pl" else "pl"
+    html: str = _template().render(
+        language=language,
+        other_language=other,
+        t=text,
+        sections=sections,
+    )
+    return html
+
+
+def _member_sections(
+    resources: Sequence[ResourceRecord],
+    members: Sequence[MemberRecord],
+    language: Language,
+    now: datetime,
+) -> list[_MemberSection]:
+    by_member: dict[tuple[str, str], list[ResourceRecord]] = defaultdict(list)
+    for record in resources:
+        by_member[(record.cluster, record.member)].append(record)
+
+    sections = []
+    for member in members:
+        records = by_member.get((member.cluster, member.member), [])
+        if not records:
+            continue
+        sections.append(
+            _MemberSection(
+                heading=MESSAGES(
+                    "member_heading", language, member=member.member, cluster=member.cluster
+                ),
+                last_seen=MESSAGES(
+                    "last_seen", language, time=format_time(member.last_seen, language)
+                ),
+                rows=tuple(_row(record, language, now) for record in records),
+            )
+        )
+    return sections
+
+
+def _row(record: ResourceRecord, language: Language, now: datetime) -> _Row:
+    state = MESSAGES("none", language)
+    if record.state is not None:
+        state = MESSAGES(f"state_{record.state}", language)
+    kind = MESSAGES(f"kind_{record.kind}", language)
+
+    next_free = MESSAGES("none", language)
+    upcoming = [interval for interval in record.free_intervals if interval.end > now]
+    if upcoming:
+        first = upcoming[0]
+        next_free = (
+            f"{format_time(max(first.start, now), language)} – {format_time(first.end, language)}"
+        )
+
+    return _Row(
+        resource=record.resource,
+        name=record.name,
+        kind=kind,
+        state=state,
+        free_hours=format_hours(record.free_hours, language),
+        next_free=next_free,
+        updated=format_time(record.received_at, language),
+    )
+
+
+@cache
+def _template_environment() -> Environment:
+    return Environment(
+        loader=PackageLoader("server", "templates"),
+        autoescape=select_autoescape(["html"]),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+def _template() -> Template:
+    return _template_environment().get_template("dashboard.html")

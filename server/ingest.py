@@ -1,0 +1,222 @@
+"""Ingest: receive offers from the MQTT broker, validate them and store them.
+
+Each message goes through ``parse_offer_topic``, ``parse_offer`` and a check that the payload's
+cluster, member and resource equal the topic's. A message that fails is logged at WARNING with
+its topic and reason and kept in ``rejected_messages``; ingest then goes on with the next one.
+Storage calls are synchronous, so they run in a worker thread to keep the event loop (which also
+serves HTTP) responsive.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import aiomqtt
+
+from kooperant.protocol import (
+    Offer,
+    OfferValidationError,
+    TopicError,
+    offer_subscription,
+    parse_offer,
+    parse_offer_topic,
+)
+from server.errors import StorageError
+from server.mqtt_url import BrokerAddress
+from server.status import ServerStatus
+from server.storage import Storage
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class ReconnectPolicy:
+    """Bounded exponential backoff with jitter, in seconds.
+
+    The n-th retry after a failure waits ``min(max_delay, initial_delay * multiplier**n)``
+    scaled by a random factor in ``[1 - jitter, 1]``; a successful connection resets n.
+    """
+
+    initial_delay: float = 0.5
+    max_delay: float = 30.0
+    multiplier: float = 2.0
+    jitter: float = 0.2
+
+    def delay(self, attempt: int, rng: random.Random) -> float:
+        """Return the wait before retry number ``attempt`` (0 for the first retry)."""
+        exponent = min(attempt, 64)
+        base = min(self.max_delay, self.initial_delay * self.multiplier**exponent)
+        return base * rng.uniform(1.0 - self.jitter, 1.0)
+
+
+@dataclass(frozen=True)
+class IngestSettings:
+    """Where and what ingest subscribes to. ``password`` never appears in the repr."""
+
+    broker: BrokerAddress
+    cluster: str | None = None
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    reconnect: ReconnectPolicy = ReconnectPolicy()
+    keepalive_seconds: int = 30
+
+
+class TopicMismatchError(ValueError):
+    """Raised when the payload's cluster, member or resource differs from the topic's."""
+
+
+class Ingest:
+    """The MQTT subscriber that feeds ``Storage``; ``run`` returns when ``stop`` is set."""
+
+    def __init__(
+        self,
+        storage: Storage,
+        status: ServerStatus,
+        settings: IngestSettings,
+        *,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        rng: random.Random | None = None,
+    ) -> None:
+        self._storage = storage
+        self._status = status
+        self._settings = settings
+        self._clock = clock
+        self._rng = rng or random.Random()
+        self._topic_filter = offer_subscription(settings.cluster)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Receive and store offers until ``stop`` is set, reconnecting after a lost connection."""
+        receiver = asyncio.create_task(self._receive_forever(), name="ingest")
+        stopper = asyncio.create_task(stop.wait())
+        try:
+            await asyncio.wait([receiver, stopper], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopper.cancel()
+            receiver.cancel()
+            await asyncio.gather(receiver, stopper, return_exceptions=True)
+        if not receiver.cancelled():
+            receiver.result()  # re-raises an unexpected error that ended the receiver
+
+    async def _receive_forever(self) -> None:
+        attempt = 0
+        lost_logged = False
+        while True:
+            try:
+                async with self._client() as client:
+                    await client.subscribe(self._topic_filter, qos=1)
+                    self._mark_connected(restored=lost_logged)
+                    attempt = 0
+                    lost_logged = False
+                    async for message in client.messages:
+                        await self.handle_message(str(message.topic), _payload_bytes(message))
+            except aiomqtt.MqttError as error:
+                delay = self._settings.reconnect.delay(attempt, self._rng)
+                self._mark_disconnected(error)
+                if not lost_logged:
+                    logger.warning(
+                        "Connection to MQTT broker %s lost or refused (%s); "
+                        "retrying with backoff, next attempt in %.1f s",
+                        self._status.broker_url,
+                        error,
+                        delay,
+                    )
+                    lost_logged = True
+                else:
+                    logger.debug(
+                        "Reconnect attempt %d to %s failed: %s",
+                        attempt,
+                        self._status.broker_url,
+                        error,
+                    )
+                attempt += 1
+                await asyncio.sleep(delay)
+
+    def _client(self) -> aiomqtt.Client:
+        settings = self._settings
+        return aiomqtt.Client(
+            settings.broker.host,
+            settings.broker.port,
+            username=settings.username,
+            password=settings.password,
+            keepalive=settings.keepalive_seconds,
+        )
+
+    def _mark_connected(self, *, restored: bool) -> None:
+        self._status.broker_connected = True
+        self._status.broker_error = None
+        self._status.broker_connected_since = self._clock()
+        if restored:
+            logger.warning("Connection to MQTT broker %s restored", self._status.broker_url)
+        else:
+            logger.info(
+                "Connected to MQTT broker %s, subscribed to %s",
+                self._status.broker_url,
+                self._topic_filter,
+            )
+
+    def _mark_disconnected(self, error: aiomqtt.MqttError) -> None:
+        self._status.broker_connected = False
+        self._status.broker_error = str(error)
+        self._status.broker_connected_since = None
+
+    async def handle_message(self, topic: str, payload: bytes) -> None:
+        """Validate and store one message; reject it with a reason instead of raising."""
+        if not payload:
+            logger.debug("Ignored empty payload on %s (a cleared retained topic)", topic)
+            return
+
+        received_at = self._clock()
+        try:
+            offer = _validated_offer(topic, payload)
+        except (TopicError, OfferValidationError, TopicMismatchError) as error:
+            await self._reject(topic, payload, str(error), received_at)
+            return
+
+        try:
+            await asyncio.to_thread(self._storage.store_offer, offer, received_at)
+        except StorageError as error:
+            # NOTE: the offer is lost here; the agent's next publication (or the retained
+            # message after a reconnect) brings it back.
+            self._status.storage_failures += 1
+            logger.error("Could not store the offer from %s: %s", topic, error)
+            return
+        self._status.accepted_offers += 1
+        logger.debug("Stored offer from %s generated at %s", topic, offer.generated_at)
+
+    async def _reject(self, topic: str, payload: bytes, reason: str, received_at: datetime) -> None:
+        self._status.rejected_messages += 1
+        logger.warning("Rejected message on %s (%d bytes): %s", topic, len(payload), reason)
+        try:
+            await asyncio.to_thread(
+                self._storage.store_rejected, topic, payload, reason, received_at
+            )
+        except StorageError as error:
+            self._status.storage_failures += 1
+            logger.error("Could not store the rejected message from %s: %s", topic, error)
+
+
+def _validated_offer(topic: str, payload: bytes) -> Offer:
+    cluster, member, resource = parse_offer_topic(topic)
+    offer = parse_offer(payload)
+    expected = (cluster, member, resource)
+    received = (offer.cluster, offer.member, offer.resource)
+    if received != expected:
+        raise TopicMismatchError(
+            f"payload is for cluster/member/resource {'/'.join(received)!r} "
+            f"but the topic is for {'/'.join(expected)!r}"
+        )
+    return offer
+
+
+def _payload_bytes(message: aiomqtt.Message) -> bytes:
+    payload = message.payload
+    if payload is None:
+        return b""
+    if isinstance(payload, bytes | bytearray):
+        return bytes(payload)
+    return str(payload).encode("utf-8")

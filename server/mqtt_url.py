@@ -1,0 +1,56 @@
+"""Broker URLs of the form ``mqtt://HOST[:PORT]``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from server.errors import InvalidSettingError
+
+DEFAULT_MQTT_PORT = 1883
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerAddress:
+    """Host and TCP port of an MQTT broker."""
+
+    host: str
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"mqtt://{self.host}:{self.port}"
+
+
+def parse_broker_url(url: str) -> BrokerAddress:
+    """Return the address in ``url``, or raise ``InvalidSettingError`` naming it and the problem.
+
+    Credentials belong in the separate username and password settings, so a URL that carries
+    them is rejected and shown with the password masked.
+    """
+    parts = urlsplit(url)
+    shown = _masked(url)
+    if parts.scheme != "mqtt":
+        raise InvalidSettingError("broker_url_scheme", url=shown)
+    if parts.username is not None or parts.password is not None:
+        raise InvalidSettingError("broker_url_credentials", url=shown)
+    if not parts.hostname:
+        raise InvalidSettingError("broker_url_host", url=shown)
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise InvalidSettingError("broker_url_path", url=shown)
+    try:
+        port = parts.port
+    except ValueError as error:
+        raise InvalidSettingError("broker_url_port", url=shown) from error
+    if port == 0:
+        raise InvalidSettingError("broker_url_port", url=shown)
+    return BrokerAddress(parts.hostname, port or DEFAULT_MQTT_PORT)
+
+
+def _masked(url: str) -> str:
+    scheme, separator, rest = url.partition("://")
+    if not separator or "@" not in rest.split("/", 1)[0]:
+        return url
+    userinfo, _, host = rest.partition("@")
+    user = userinfo.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}"

@@ -1,0 +1,22 @@
+"""Live state shared between ingest and the HTTP API."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+
+@dataclass
+class ServerStatus:
+    """What ``/healthz`` reports about the broker; ingest updates it, the API reads it.
+
+    Both run in the same event loop, so plain attribute writes need no lock.
+    """
+
+    broker_url: str
+    broker_connected: bool = False
+    broker_error: str | None = None
+    broker_connected_since: datetime | None = None
+    accepted_offers: int = 0
+    rejected_messages: int = 0
+    storage_failures: int = 0
