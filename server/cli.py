@@ -1,10 +1,139 @@
-"""Placeholder replaced by the real sub-commands."""
+"""``kooperant server run`` and ``kooperant server migrate``."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated
 
 import typer
 
-app = typer.Typer(no_args_is_help=True)
+from server.errors import ServerError, StorageError
+from server.messages import MESSAGES as _
+from server.service import ServerSettings, open_storage, run_server
+from server.storage import DEFAULT_DATABASE_URL, mask_password
+
+logger = logging.getLogger(__name__)
+
+# Exit status for invalid settings or an unreachable service, as click uses for invalid options.
+EXIT_INVALID_SETTINGS = 2
+EXIT_FAILED = 1
+
+app = typer.Typer(help=_("cli_help"), no_args_is_help=True, pretty_exceptions_enable=False)
+
+DatabaseOption = typer.Option(DEFAULT_DATABASE_URL, "--database", help=_("opt_database"))
 
 
-@app.command()
-def run() -> None:
-    """Run."""
+@app.command(help=_("cli_run_help"))
+def run(
+    database: str = DatabaseOption,
+    broker: str | None = typer.Option(None, "--broker", help=_("opt_broker")),
+    broker_username: str | None = typer.Option(
+        None, "--broker-username", help=_("opt_broker_username")
+    ),
+    broker_password_file: Annotated[
+        Path | None,
+        typer.Option("--broker-password-file", help=_("opt_broker_password_file")),
+    ] = None,
+    cluster: str | None = typer.Option(None, "--cluster", help=_("opt_cluster")),
+    host: str = typer.Option("127.0.0.1", "--host", help=_("opt_host")),
+    port: int = typer.Option(8000, "--port", min=1, max=65535, help=_("opt_port")),
+    embedded_broker_port: int = typer.Option(
+        1883, "--embedded-broker-port", min=1, max=65535, help=_("opt_embedded_broker_port")
+    ),
+) -> None:
+    _quiet_library_logs()
+    with _user_errors():
+        password = _read_password(broker_password_file)
+        settings = ServerSettings(
+            database=database,
+            broker_url=broker,
+            broker_username=broker_username,
+            broker_password=password,
+            cluster=cluster,
+            http_host=host,
+            http_port=port,
+            embedded_broker_port=embedded_broker_port,
+        )
+        asyncio.run(_run_until_signal(settings))
+    typer.echo(_("cli_stopped"))
+
+
+@app.command(help=_("cli_migrate_help"))
+def migrate(database: str = DatabaseOption) -> None:
+    _quiet_library_logs()
+    with _user_errors():
+        storage = open_storage(ServerSettings(database=database, migrate=True))
+        try:
+            revision = storage.schema_revision()
+        finally:
+            storage.close()
+    typer.echo(_("cli_migrated", url=mask_password(database), revision=revision))
+
+
+async def _run_until_signal(settings: ServerSettings) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signal_number in (signal.SIGINT, signal.SIGTERM):
+        # NOTE: Windows event loops have no add_signal_handler; there Ctrl+C raises
+        # KeyboardInterrupt, which ends the command without a clean shutdown.
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(signal_number, stop.set)
+
+    ready = asyncio.Event()
+    server = asyncio.create_task(run_server(settings, stop, ready))
+    waiter = asyncio.create_task(ready.wait())
+    await asyncio.wait([server, waiter], return_when=asyncio.FIRST_COMPLETED)
+    waiter.cancel()
+    if ready.is_set():
+        _print_addresses(settings)
+    await server
+
+
+def _quiet_library_logs() -> None:
+    # Alembic, amqtt and its state machine library log every step at INFO; the command prints
+    # the outcome itself, and --verbose brings the detail back.
+    if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
+        for name in ("alembic", "amqtt", "transitions"):
+            logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def _print_addresses(settings: ServerSettings) -> None:
+    shown_host = f"[{settings.http_host}]" if ":" in settings.http_host else settings.http_host
+    typer.echo(_("cli_dashboard", url=f"http://{shown_host}:{settings.http_port}/"))
+    broker = settings.broker_url or f"mqtt://127.0.0.1:{settings.embedded_broker_port}"
+    typer.echo(_("cli_broker", url=broker))
+
+
+def _read_password(path: Path | None) -> str | None:
+    if path is None:
+        return None
+    try:
+        lines = path.read_text("utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as error:
+        raise _PasswordFileError(path, error) from error
+    return lines[0] if lines else ""
+
+
+class _PasswordFileError(ServerError):
+    def __init__(self, path: Path, error: Exception) -> None:
+        super().__init__("password_file_unreadable", path=str(path), detail=str(error))
+
+
+@contextlib.contextmanager
+def _user_errors() -> Iterator[None]:
+    try:
+        yield
+    except StorageError as error:
+        logger.debug("Command failed", exc_info=True)
+        typer.echo(error.localized(), err=True)
+        raise typer.Exit(EXIT_FAILED) from error
+    except ServerError as error:
+        # The other server errors name a setting or a service the operator must fix.
+        logger.debug("Command failed", exc_info=True)
+        typer.echo(error.localized(), err=True)
+        raise typer.Exit(EXIT_INVALID_SETTINGS) from error

@@ -1,0 +1,206 @@
+"""The server's run loop: storage, embedded broker (optional), ingest and HTTP in one event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import logging
+import socket
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import uvicorn
+
+from kooperant.protocol import TopicError, check_identifier
+from server.api import create_app
+from server.broker import EmbeddedBroker
+from server.errors import InvalidSettingError
+from server.ingest import Ingest, IngestSettings, ReconnectPolicy
+from server.mqtt_url import BrokerAddress, parse_broker_url
+from server.status import ServerStatus
+from server.storage import DEFAULT_DATABASE_URL, Storage, parse_database_url
+
+logger = logging.getLogger(__name__)
+
+SHUTDOWN_TIMEOUT_SECONDS = 5.0
+HTTP_GRACEFUL_SHUTDOWN_SECONDS = 2
+_STARTUP_POLL_SECONDS = 0.02
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """Settings of ``run_server``, validated when created.
+
+    ``broker_url=None`` starts the embedded broker on ``127.0.0.1:embedded_broker_port``.
+    ``cluster=None`` accepts offers of every cluster on the broker. The broker password is left
+    out of the repr.
+    """
+
+    database: str = DEFAULT_DATABASE_URL
+    broker_url: str | None = None
+    broker_username: str | None = None
+    broker_password: str | None = field(default=None, repr=False)
+    cluster: str | None = None
+    http_host: str = "127.0.0.1"
+    http_port: int = 8000
+    embedded_broker_port: int = 1883
+    migrate: bool = True
+    reconnect: ReconnectPolicy = field(default_factory=ReconnectPolicy)
+
+    def __post_init__(self) -> None:
+        parse_database_url(self.database)
+        if self.broker_url is not None:
+            parse_broker_url(self.broker_url)
+        if self.cluster is not None:
+            try:
+                check_identifier(self.cluster, "cluster")
+            except TopicError as error:
+                raise InvalidSettingError("cluster_invalid", value=self.cluster) from error
+
+
+async def run_server(
+    settings: ServerSettings, stop: asyncio.Event, ready: asyncio.Event | None = None
+) -> None:
+    """Run the aggregator until ``stop`` is set; set ``ready`` once HTTP accepts connections.
+
+    Raises a ``server.errors.ServerError`` when a part cannot start, and re-raises the error of a
+    part that ends by itself, after stopping the others.
+    """
+    storage = await asyncio.to_thread(open_storage, settings)
+    try:
+        async with contextlib.AsyncExitStack() as stack:
+            broker = await _broker_address(settings, stack)
+            status = ServerStatus(broker_url=broker.url)
+            await _serve(settings, storage, status, broker, stop, ready)
+    finally:
+        storage.close()
+    logger.info("Server stopped")
+
+
+def open_storage(settings: ServerSettings) -> Storage:
+    """Open the database and migrate it, or check its schema when ``migrate`` is off."""
+    storage = Storage(settings.database)
+    try:
+        if settings.migrate:
+            storage.migrate()
+        else:
+            storage.check_schema()
+    except BaseException:
+        storage.close()
+        raise
+    return storage
+
+
+async def _broker_address(
+    settings: ServerSettings, stack: contextlib.AsyncExitStack
+) -> BrokerAddress:
+    if settings.broker_url is not None:
+        return parse_broker_url(settings.broker_url)
+    broker = await stack.enter_async_context(
+        EmbeddedBroker("127.0.0.1", settings.embedded_broker_port)
+    )
+    return BrokerAddress(broker.host, broker.port)
+
+
+async def _serve(
+    settings: ServerSettings,
+    storage: Storage,
+    status: ServerStatus,
+    broker: BrokerAddress,
+    stop: asyncio.Event,
+    ready: asyncio.Event | None,
+) -> None:
+    ingest = Ingest(
+        storage,
+        status,
+        IngestSettings(
+            broker=broker,
+            cluster=settings.cluster,
+            username=settings.broker_username,
+            password=settings.broker_password,
+            reconnect=settings.reconnect,
+        ),
+    )
+    config = uvicorn.Config(
+        create_app(storage, status),
+        log_config=None,
+        lifespan="off",
+        timeout_graceful_shutdown=HTTP_GRACEFUL_SHUTDOWN_SECONDS,
+    )
+    http = _EmbeddedUvicorn(config)
+
+    with _listening_socket(settings.http_host, settings.http_port) as http_socket:
+        ingest_stop = asyncio.Event()
+        tasks = [
+            asyncio.create_task(ingest.run(ingest_stop), name="ingest"),
+            asyncio.create_task(http.serve(sockets=[http_socket]), name="http"),
+        ]
+        try:
+            await _wait_started(http, tasks)
+            host, port = http_socket.getsockname()[:2]
+            logger.info("HTTP API and dashboard listening on http://%s:%d/", host, port)
+            if ready is not None:
+                ready.set()
+            await _wait_for_stop(stop, tasks)
+        finally:
+            http.should_exit = True
+            ingest_stop.set()
+            await _finish(tasks)
+
+
+class _EmbeddedUvicorn(uvicorn.Server):
+    """A uvicorn server that leaves signal handling to the program that embeds it."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+@contextlib.contextmanager
+def _listening_socket(host: str, port: int) -> Iterator[socket.socket]:
+    # Binding here, not in uvicorn, turns a taken port into an error instead of uvicorn's
+    # sys.exit(1) inside the event loop.
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except OSError as error:
+        sock.close()
+        detail = "port in use" if error.errno == errno.EADDRINUSE else str(error)
+        raise InvalidSettingError(
+            "http_port_in_use", host=host, port=port, detail=detail
+        ) from error
+    with sock:
+        yield sock
+
+
+async def _wait_started(http: uvicorn.Server, tasks: list[asyncio.Task[None]]) -> None:
+    while not http.started:
+        for task in tasks:
+            if task.done():
+                task.result()
+                raise RuntimeError(f"server part {task.get_name()!r} ended during start-up")
+        await asyncio.sleep(_STARTUP_POLL_SECONDS)
+
+
+async def _wait_for_stop(stop: asyncio.Event, tasks: list[asyncio.Task[None]]) -> None:
+    stopper = asyncio.create_task(stop.wait())
+    try:
+        done, _ = await asyncio.wait([stopper, *tasks], return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopper.cancel()
+    for task in tasks:
+        if task in done:
+            task.result()
+            raise RuntimeError(f"server part {task.get_name()!r} stopped unexpectedly")
+
+
+async def _finish(tasks: list[asyncio.Task[None]]) -> None:
+    _, pending = await asyncio.wait(tasks, timeout=SHUTDOWN_TIMEOUT_SECONDS)
+    for task in pending:
+        logger.warning("Server part %s did not stop in time; cancelling it", task.get_name())
+        task.cancel()
+    if pending:
+        await asyncio.wait(pending, timeout=1.0)
