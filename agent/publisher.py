@@ -3,9 +3,10 @@
 Each permitted offer is published with QoS 1 and the retain flag on
 ``kooperant/v1/{cluster}/{member}/offers/{resource}``. An offer is sent again only when its
 content changed (``generated_at`` is ignored in that comparison), after a reconnect, or when the
-caller asks for a full republish. A lost connection is retried with bounded exponential backoff
-with jitter; it is logged once when lost, with the next delay, and once when restored, and the
-failed attempts in between are counted in ``Publisher.failed_attempts``.
+caller asks for a full republish. A broker that cannot be reached at start or whose connection
+is lost is retried with bounded exponential backoff with jitter. The loss is logged once, with the
+next delay, and the return once; the failed attempts in between are counted in
+``Publisher.failed_attempts``.
 """
 
 from __future__ import annotations
@@ -86,12 +87,14 @@ class Publisher:
         address = f"{self._settings.host}:{self._settings.port}"
         attempt = 0
         lost = False
+        ever_connected = False
         while not stop.is_set():
             try:
                 async with self._client() as client:
                     self.connected.set()
+                    ever_connected = True
                     if lost:
-                        logger.warning("Connection to MQTT broker %s restored", address)
+                        logger.info("Connection to MQTT broker %s restored", address)
                         lost = False
                     else:
                         logger.info("Connected to MQTT broker %s", address)
@@ -107,9 +110,11 @@ class Publisher:
                     self.failed_attempts += 1
                 else:
                     lost = True
+                    what = "lost" if ever_connected else "cannot be established"
                     logger.warning(
-                        "Connection to MQTT broker %s lost (%s), retrying in %.1f s",
+                        "Connection to MQTT broker %s %s (%s), retrying in %.1f s",
                         address,
+                        what,
                         error,
                         delay,
                     )
