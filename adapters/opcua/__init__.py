@@ -4,7 +4,7 @@
 ``settings`` validates the config section and ``backoff`` spaces reconnect attempts.
 
 Exceptions: ``ServerConfigurationError`` (a subclass of ``SourceUnavailableError``) for a server
-that answers but lacks the Machinery model or rejects the credentials; every other failure is a
+that responds but lacks the Machinery model or rejects the credentials; every other failure is a
 ``SourceUnavailableError`` with the asyncua error as its cause.
 """
 

@@ -108,7 +108,7 @@ class OpcUaAdapter(Adapter[OpcUaSettings]):
         return [self._statuses[resource] for resource in sorted(self._statuses)]
 
     async def stop(self) -> None:
-        """Cancel the background task; it disconnects within ``timeout_seconds``."""
+        """Cancel the background task, which disconnects within ``timeout_seconds``."""
         task, self._task = self._task, None
         if task is None:
             return
@@ -118,7 +118,7 @@ class OpcUaAdapter(Adapter[OpcUaSettings]):
 
     @property
     def connected(self) -> bool:
-        """Whether the adapter follows the server now."""
+        """True while the adapter is connected and following the server."""
         return self._connected
 
     async def _run(self) -> None:
@@ -131,8 +131,8 @@ class OpcUaAdapter(Adapter[OpcUaSettings]):
                 self._record_failure(error, delay)
                 await asyncio.sleep(delay)
             except Exception:
-                # A bug in this adapter or in asyncua: log it with the traceback and retry, so
-                # one server's surprise does not stop the agent.
+                # A bug in this adapter or in asyncua is logged with its traceback and retried,
+                # so that one faulty server does not stop the agent.
                 delay = backoff.next_delay()
                 self._connected = False
                 self.failed_attempts += 1
@@ -187,11 +187,11 @@ class OpcUaAdapter(Adapter[OpcUaSettings]):
         try:
             await asyncio.wait_for(client.disconnect(), self.settings.timeout_seconds)
         except (OSError, TimeoutError, UaError) as error:
-            # The server is gone or the session closed already; nothing is left to release.
+            # The server is gone or the session is already closed, so nothing is left to release.
             _LOGGER.debug("disconnect from %s failed: %r", self.settings.url, error)
 
     def _track(self, machines: list[MachineNodes]) -> list[_TrackedMachine]:
-        """Assign a resource id to each machine; forget machines the server no longer has."""
+        """Assign a resource id to each machine and forget machines the server no longer has."""
         tracked: dict[str, _TrackedMachine] = {}
         for machine in machines:
             resource = self.settings.machines.get(machine.browse_name) or default_resource_id(
@@ -225,11 +225,11 @@ class OpcUaAdapter(Adapter[OpcUaSettings]):
                 ", ".join(sorted(browse_names)) or "none",
             )
 
-        gone = set(self._statuses) - set(tracked)
-        for resource in gone:
+        removed = set(self._statuses) - set(tracked)
+        for resource in removed:
             del self._statuses[resource]
-        if gone:
-            _LOGGER.info("%s: machines removed: %s", self.settings.url, ", ".join(sorted(gone)))
+        if removed:
+            _LOGGER.info("%s: machines removed: %s", self.settings.url, ", ".join(sorted(removed)))
             self.context.notify_changed()
         return list(tracked.values())
 
@@ -250,7 +250,7 @@ class OpcUaAdapter(Adapter[OpcUaSettings]):
     async def _subscribe(
         self, client: Client, tracked: list[_TrackedMachine], events: asyncio.Queue[_Event]
     ) -> bool:
-        """Subscribe to the state variables; return False where the server rejects it."""
+        """Subscribe to the state variables, or return False when the server rejects that."""
         nodes = [node for machine in tracked for node in machine.nodes.state_nodes().values()]
         if not nodes:
             return True
@@ -312,7 +312,7 @@ class OpcUaAdapter(Adapter[OpcUaSettings]):
             self._set_state(machine, await resolver.resolve(machine.nodes.values))
 
     def _set_state(self, machine: _TrackedMachine, state: MachineState) -> None:
-        """Store the machine's status; on a state change, restart ``since`` and notify."""
+        """Store the machine's status. A state change restarts ``since`` and notifies the agent."""
         previous = self._statuses.get(machine.resource)
         changed = previous is None or previous.state != state
         since = self.context.clock() if changed or previous is None else previous.since

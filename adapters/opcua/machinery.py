@@ -44,7 +44,7 @@ def node_id(identifier: int | str, namespace: int = 0) -> ua.NodeId:
 
 
 class ServerConfigurationError(SourceUnavailableError):
-    """Raised when a server answers but cannot serve the adapter as configured.
+    """Raised when a server responds but cannot serve the adapter as configured.
 
     Causes: no Machinery namespace, no ``Machines`` folder, or rejected credentials. The operator
     must act; the adapter still retries at the reconnect cadence because a server may load its

@@ -1,7 +1,7 @@
 """Tests of the OPC UA adapter against in-process asyncua servers.
 
-The nodeset server imports the official DI and Machinery NodeSet2 files and skips where they are
-absent; the demo machine park is built in code and always runs.
+The nodeset server imports the official DI and Machinery NodeSet2 files, and its tests skip where
+those files are absent. The demo machine park is built in code, so its tests always run.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+import yaml
 from asyncua import Server
 from pydantic import ValidationError
 
@@ -58,11 +59,11 @@ def statuses(adapter: OpcUaAdapter) -> dict[str, MachineStatus]:
     return result
 
 
-async def wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
+async def wait_until(condition: Callable[[], bool], within_seconds: float = 5.0) -> None:
+    deadline = time.monotonic() + within_seconds
     while not condition():
         if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s")
+            raise AssertionError(f"condition not met within {within_seconds} s")
         await asyncio.sleep(0.05)
 
 
@@ -346,3 +347,13 @@ def test_backoff_doubles_within_bounds() -> None:
 
 def test_registry_loads_opcua_adapter() -> None:
     assert load_adapter_class("opcua") is OpcUaAdapter
+
+
+def test_example_config_is_valid() -> None:
+    example = Path(__file__).parents[2] / "config" / "adapters" / "opcua.example.yaml"
+    entry = yaml.safe_load(example.read_text(encoding="utf-8"))["adapters"][0]
+
+    assert entry.pop("type") == "opcua"
+    entry.pop("name")
+    settings = OpcUaSettings(**entry)
+    assert settings.machines["Lathe B2"] == "tokarka-b2"
