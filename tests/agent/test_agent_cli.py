@@ -1,0 +1,94 @@
+"""``kooperant agent run``: exit codes and localized errors."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from pathlib import Path
+
+import aiomqtt
+import pytest
+from typer.testing import CliRunner
+
+from agent.cli import EXIT_CONFIG_ERROR, app
+from kooperant.protocol import offer_topic
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def write_config(folder: Path, broker_url: str, cluster: str = "pomorskie-metal") -> Path:
+    (folder / "policy.yaml").write_text(
+        "share:\n  - resource: cnc-1\n    fields: [name, free_hours]\n", encoding="utf-8"
+    )
+    path = folder / "agent.yaml"
+    path.write_text(
+        f"member: acme\ncluster: {cluster}\nbroker:\n  url: {broker_url}\npolicy: policy.yaml\n"
+        "resources:\n  cnc-1: {name: DMU 50, kind: machine}\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+@pytest.mark.parametrize(
+    ("language", "heading"),
+    [("en", "Invalid configuration"), ("pl", "Błędna konfiguracja")],
+)
+def test_run_invalid_config_exits_2(tmp_path: Path, language: str, heading: str) -> None:
+    path = write_config(tmp_path, "mqt://x")
+
+    result = CliRunner().invoke(
+        app, ["run", "--config", str(path)], env={"KOOPERANT_LANG": language}
+    )
+
+    assert result.exit_code == EXIT_CONFIG_ERROR
+    assert heading in result.stderr
+    assert f"{path}:4: broker.url: invalid URL 'mqt://x'" in result.stderr
+
+
+def test_run_missing_file_exits_2(tmp_path: Path) -> None:
+    missing = tmp_path / "absent.yaml"
+
+    result = CliRunner().invoke(
+        app, ["run", "--config", str(missing)], env={"KOOPERANT_LANG": "en"}
+    )
+
+    assert result.exit_code == EXIT_CONFIG_ERROR
+    assert f"{missing}: file not found" in result.stderr
+
+
+@pytest.mark.mosquitto
+async def test_run_publishes_and_exits_0_on_sigterm(
+    tmp_path: Path, mosquitto_url: str, cluster_id: str
+) -> None:
+    path = write_config(tmp_path, mosquitto_url, cluster_id)
+    topic = offer_topic(cluster_id, "acme", "cnc-1")
+
+    async with aiomqtt.Client("127.0.0.1", 1883, identifier=f"{cluster_id}-sub") as client:
+        await client.subscribe(topic, qos=1)
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-c",
+            "from agent.cli import app; app()",
+            "run",
+            "--config",
+            str(path),
+            cwd=REPO_ROOT,
+            env={**os.environ, "KOOPERANT_LANG": "en"},
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        try:
+            async with asyncio.timeout(8):
+                message = await anext(aiter(client.messages))
+        finally:
+            process.send_signal(signal.SIGTERM)
+            stdout, stderr = await asyncio.wait_for(process.communicate(), 8)
+            await client.publish(topic, b"", qos=1, retain=True)
+
+    assert isinstance(message.payload, bytes)
+    assert b'"name":"DMU 50"' in message.payload
+    assert process.returncode == 0, stderr.decode()
+    assert "Agent acme publishes offers" in stdout.decode()
+    assert "Agent stopped." in stdout.decode()
