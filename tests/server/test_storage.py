@@ -1,0 +1,280 @@
+"""Storage on SQLite and PostgreSQL: migrations, current offers, history and filters."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from sqlalchemy import inspect, text
+
+from kooperant.intervals import Interval
+from server.errors import (
+    DatabaseUnavailableError,
+    InvalidSettingError,
+    SchemaOutdatedError,
+    StorageError,
+)
+from server.storage import MAX_REJECTED_PAYLOAD_BYTES, ResourceQuery, Storage
+from tests.server.helpers import T0, hours, machine_offer, storage_offer
+
+EXPECTED_TABLES = {
+    "members",
+    "resources",
+    "resource_capabilities",
+    "free_intervals",
+    "offer_history",
+    "rejected_messages",
+}
+
+
+def test_migrate_creates_tables_from_empty(database_url: str) -> None:
+    storage = Storage(database_url)
+    try:
+        assert storage.schema_revision() is None
+        with pytest.raises(SchemaOutdatedError, match="kooperant server migrate"):
+            storage.check_schema()
+
+        storage.migrate()
+
+        tables = set(inspect(storage.engine).get_table_names())
+        assert tables >= EXPECTED_TABLES
+        assert storage.schema_revision() == "0001"
+        storage.check_schema()
+    finally:
+        storage.close()
+
+
+def test_migrate_twice_changes_nothing(storage: Storage) -> None:
+    storage.store_offer(machine_offer(), T0)
+
+    storage.migrate()
+
+    assert storage.list_resources(ResourceQuery()).total == 1
+
+
+def test_store_offer_round_trip(storage: Storage) -> None:
+    offer = machine_offer()
+    received = T0 + timedelta(seconds=3)
+
+    storage.store_offer(offer, received)
+    page = storage.list_resources(ResourceQuery())
+
+    assert page.total == 1
+    record = page.items[0]
+    assert (record.cluster, record.member, record.resource) == (
+        "pomorskie-metal",
+        "acme",
+        "cnc-5ax-01",
+    )
+    assert record.kind == "machine"
+    assert record.name == "DMU 50"
+    assert record.capabilities == ("5-axis-milling", "turning")
+    assert record.state == "NotExecuting"
+    assert record.free_hours == pytest.approx(6.0)
+    assert record.free_intervals == offer.free_intervals
+    assert record.horizon == offer.horizon
+    assert record.generated_at == T0
+    assert record.received_at == received
+
+
+def test_timestamps_come_back_in_utc(storage: Storage) -> None:
+    warsaw = timezone(timedelta(hours=1))
+    generated = datetime(2026, 12, 7, 8, 30, tzinfo=warsaw)
+
+    storage.store_offer(machine_offer(generated_at=generated), generated)
+    record = storage.list_resources(ResourceQuery()).items[0]
+
+    assert record.generated_at == generated
+    assert record.generated_at.utcoffset() == timedelta(0)
+    assert record.generated_at.hour == 7
+
+
+def test_older_offer_goes_to_history_only(storage: Storage) -> None:
+    newer = machine_offer(generated_at=T0 + hours(1), name="newer")
+    older = machine_offer(generated_at=T0, name="older", capabilities=("grinding",))
+
+    storage.store_offer(newer, T0 + hours(1))
+    storage.store_offer(older, T0 + hours(2))
+    record = storage.list_resources(ResourceQuery()).items[0]
+
+    assert record.name == "newer"
+    assert record.capabilities == ("5-axis-milling", "turning")
+    assert storage.count_history("pomorskie-metal", "acme", "cnc-5ax-01") == 2
+
+
+def test_newer_offer_replaces_capabilities_and_intervals(storage: Storage) -> None:
+    storage.store_offer(machine_offer(), T0)
+    later = T0 + hours(1)
+    replacement = machine_offer(
+        generated_at=later,
+        capabilities=("grinding",),
+        free=(Interval(later, later + hours(1)),),
+    )
+
+    storage.store_offer(replacement, later)
+    record = storage.list_resources(ResourceQuery()).items[0]
+
+    assert record.capabilities == ("grinding",)
+    assert record.free_intervals == (Interval(later, later + hours(1)),)
+    assert storage.list_resources(ResourceQuery(capabilities=("turning",))).total == 0
+
+
+def test_members_count_resources_and_last_seen(storage: Storage) -> None:
+    storage.store_offer(machine_offer(), T0)
+    storage.store_offer(storage_offer(), T0 + hours(2))
+    storage.store_offer(machine_offer(member="beta"), T0 + hours(1))
+
+    members = storage.list_members()
+
+    assert [(item.member, item.resources) for item in members] == [("acme", 2), ("beta", 1)]
+    assert members[0].first_seen == T0
+    assert members[0].last_seen == T0 + hours(2)
+
+
+def test_capability_filter_requires_all(storage: Storage) -> None:
+    storage.store_offer(machine_offer(resource="both"), T0)
+    storage.store_offer(machine_offer(resource="milling", capabilities=("5-axis-milling",)), T0)
+
+    one = storage.list_resources(ResourceQuery(capabilities=("5-axis-milling",)))
+    both = storage.list_resources(ResourceQuery(capabilities=("5-axis-milling", "turning")))
+    none = storage.list_resources(ResourceQuery(capabilities=("welding",)))
+
+    assert [item.resource for item in one.items] == ["both", "milling"]
+    assert [item.resource for item in both.items] == ["both"]
+    assert none.total == 0
+
+
+def test_kind_and_member_filters(storage: Storage) -> None:
+    storage.store_offer(machine_offer(), T0)
+    storage.store_offer(storage_offer(), T0)
+    storage.store_offer(machine_offer(member="beta"), T0)
+
+    machines = storage.list_resources(ResourceQuery(kind="machine"))
+    beta = storage.list_resources(ResourceQuery(member="beta"))
+
+    assert machines.total == 2
+    assert {item.kind for item in machines.items} == {"machine"}
+    assert [(item.member, item.resource) for item in beta.items] == [("beta", "cnc-5ax-01")]
+
+
+def test_time_filter_clips_intervals_and_hours(storage: Storage) -> None:
+    storage.store_offer(machine_offer(), T0)  # free T0..T0+4h and T0+24h..T0+26h
+    storage.store_offer(
+        machine_offer(resource="late", free=(Interval(T0 + hours(30), T0 + hours(32)),)), T0
+    )
+
+    page = storage.list_resources(
+        ResourceQuery(window_start=T0 + hours(3), window_end=T0 + hours(25))
+    )
+
+    assert [item.resource for item in page.items] == ["cnc-5ax-01"]
+    record = page.items[0]
+    assert record.free_intervals == (
+        Interval(T0 + hours(3), T0 + hours(4)),
+        Interval(T0 + hours(24), T0 + hours(25)),
+    )
+    assert record.free_hours == pytest.approx(2.0)
+
+
+def test_time_filter_with_open_end(storage: Storage) -> None:
+    storage.store_offer(machine_offer(), T0)
+
+    page = storage.list_resources(ResourceQuery(window_start=T0 + hours(25)))
+
+    assert page.total == 1
+    assert page.items[0].free_intervals == (Interval(T0 + hours(25), T0 + hours(26)),)
+    assert page.items[0].free_hours == pytest.approx(1.0)
+
+
+def test_time_filter_excludes_touching_interval(storage: Storage) -> None:
+    storage.store_offer(machine_offer(free=(Interval(T0, T0 + hours(4)),)), T0)
+
+    page = storage.list_resources(
+        ResourceQuery(window_start=T0 + hours(4), window_end=T0 + hours(5))
+    )
+
+    assert page.total == 0
+
+
+def test_non_machine_has_no_free_time(storage: Storage) -> None:
+    storage.store_offer(storage_offer(), T0)
+
+    record = storage.list_resources(ResourceQuery()).items[0]
+
+    assert record.free_hours is None
+    assert record.free_intervals == ()
+    assert record.amounts == ({"quantity": "pallet_places", "value": 40.0, "unit": "pallets"},)
+
+
+def test_limit_and_offset_page_in_order(storage: Storage) -> None:
+    for index in range(5):
+        storage.store_offer(machine_offer(resource=f"m{index}"), T0)
+
+    page = storage.list_resources(ResourceQuery(limit=2, offset=2))
+
+    assert page.total == 5
+    assert [item.resource for item in page.items] == ["m2", "m3"]
+
+
+def test_rejected_payload_is_cut_and_escaped(storage: Storage) -> None:
+    payload = b"\xff\x00" + b"a" * (MAX_REJECTED_PAYLOAD_BYTES + 100)
+
+    storage.store_rejected("kooperant/v1/x", payload, "payload is not UTF-8", T0)
+    storage.store_rejected("kooperant/v1/y", b"{}", "later", T0 + hours(1))
+    rejected = storage.list_rejected(limit=10)
+
+    assert [item.topic for item in rejected] == ["kooperant/v1/y", "kooperant/v1/x"]
+    stored = rejected[1].payload
+    assert stored.startswith("\\xff\\x00aaa")
+    assert len(stored) == MAX_REJECTED_PAYLOAD_BYTES - 2 + len("\\xff\\x00")
+    assert rejected[1].reason == "payload is not UTF-8"
+
+
+def test_naive_datetime_is_rejected(storage: Storage) -> None:
+    with pytest.raises(StorageError, match="naive datetime"):
+        storage.store_offer(storage_offer(), datetime(2026, 12, 7, 6, 0))
+
+
+def test_sqlite_stores_sortable_utc_text(sqlite_storage: Storage) -> None:
+    sqlite_storage.store_offer(machine_offer(), datetime(2026, 12, 7, 7, 0, tzinfo=UTC))
+
+    with sqlite_storage.engine.connect() as connection:
+        raw = connection.execute(text("SELECT received_at FROM resources")).scalar_one()
+
+    assert raw == "2026-12-07T07:00:00.000000+00:00"
+
+
+@pytest.mark.parametrize(
+    ("url", "error", "shown"),
+    [
+        ("mysql://kooperant:secret@127.0.0.1/db", InvalidSettingError, "mysql://kooperant:***@"),
+        ("sqlite://", InvalidSettingError, "sqlite://"),
+        ("postgresql://kooperant:secret@127.0.0.1:5432", InvalidSettingError, "kooperant:***@"),
+        ("not a url", InvalidSettingError, "(unparsable URL)"),
+    ],
+)
+def test_bad_database_url_is_named_masked(url: str, error: type[Exception], shown: str) -> None:
+    with pytest.raises(error) as raised:
+        Storage(url)
+
+    assert shown in str(raised.value)
+    assert "secret" not in str(raised.value)
+
+
+def test_unreachable_postgres_names_masked_url(free_port: int) -> None:
+    url = f"postgresql://kooperant:secret@127.0.0.1:{free_port}/kooperant"
+
+    with pytest.raises(DatabaseUnavailableError) as raised:
+        Storage(url)
+
+    message = str(raised.value)
+    assert f"postgresql://kooperant:***@127.0.0.1:{free_port}/kooperant" in message
+    assert "secret" not in message
+
+
+def test_sqlite_in_missing_folder_is_named(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/missing/kooperant.db"
+
+    with pytest.raises(DatabaseUnavailableError, match=r"missing/kooperant\.db"):
+        Storage(url)
