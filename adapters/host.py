@@ -102,6 +102,7 @@ class HostAdapter(Adapter[HostSettings]):
         self.mounts: tuple[str, ...] = ()
         self._sample: HostSample | None = None
         self._failing_mounts: set[str] = set()
+        self._sampling_failed = False
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -148,9 +149,20 @@ class HostAdapter(Adapter[HostSettings]):
             await asyncio.sleep(self.settings.sample_interval_seconds)
             try:
                 self._sample = await asyncio.to_thread(self._read_sample, None)
-            except (OSError, psutil.Error):
-                # The last good sample stays in place; the next interval tries again.
-                logger.exception("adapter %r: reading host resources failed", self.name)
+            except (OSError, psutil.Error) as error:
+                # The last good sample stays in use; the next interval tries again.
+                if not self._sampling_failed:
+                    self._sampling_failed = True
+                    logger.error(
+                        "adapter %r: reading host resources failed: %s; retrying every %s s",
+                        self.name,
+                        error,
+                        self.settings.sample_interval_seconds,
+                    )
+                continue
+            if self._sampling_failed:
+                self._sampling_failed = False
+                logger.info("adapter %r: reading host resources works again", self.name)
 
     def _read_sample(self, cpu_interval: float | None) -> HostSample:
         """Read psutil; blocks for ``cpu_interval`` seconds when it is set, so run it in a thread.

@@ -34,7 +34,7 @@ class CsvRow:
 
 
 def decode_export(data: bytes, path: Path, encoding: Encoding) -> str:
-    """Decode an export's bytes; ``auto`` detects a BOM, then UTF-8, then Windows-1250.
+    """Decode an export's bytes. With ``auto``, try UTF-8 with BOM, then UTF-8, then Windows-1250.
 
     UTF-16 is rejected with any setting because its NUL bytes would otherwise decode as text.
     """
@@ -105,9 +105,9 @@ def normalize_header(text: str) -> str:
 
 def find_column(header: Sequence[str], expected: str) -> int | None:
     """Return the index of the header cell that matches ``expected``, or None."""
-    wanted = normalize_header(expected)
+    target = normalize_header(expected)
     for index, cell in enumerate(header):
-        if normalize_header(cell) == wanted:
+        if normalize_header(cell) == target:
             return index
     return None
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 @dataclass(frozen=True, slots=True)
 class FileVersion:
-    """What identifies one version of a file."""
+    """Identity of one version of a file."""
 
     size: int
     mtime_ns: int
@@ -29,8 +29,8 @@ class FileVersion:
 class WatchedFile:
     """Follow one path and report each new version once, after it stopped changing.
 
-    ``poll`` must be called repeatedly (every poll interval). ``clock`` returns seconds on a
-    monotonic scale; tests pass a controlled clock.
+    The caller calls ``poll`` once per poll interval. ``clock`` returns seconds on a monotonic
+    scale, and tests pass a controlled one.
     """
 
     def __init__(
@@ -70,6 +70,15 @@ class WatchedFile:
 
         self._delivered = version
         return version
+
+    def seconds_until_stable(self) -> float | None:
+        """Return how long the version seen last must stay unchanged to be ready, or None.
+
+        None means that no new version is pending: the file is missing or was already returned.
+        """
+        if self._candidate is None or self._candidate == self._delivered:
+            return None
+        return max(0.0, self._candidate_since + self.stable_seconds - self._clock())
 
     def current_version(self) -> FileVersion | None:
         """Stat the file again; return its version, or None when it is missing."""

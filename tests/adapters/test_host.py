@@ -214,3 +214,45 @@ def test_host_example_config_valid() -> None:
 
     assert entry["type"] == "host"
     assert settings.reserve == HostReserve(cores=2, memory_gib=8, disk_gib=50)
+
+
+async def test_host_mount_removed_then_back(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    settings = HostSettings(resource="server-1", mounts=(str(mount),), sample_interval_seconds=0.02)
+    adapter = HostAdapter("host-test", settings, make_context(tmp_path))
+
+    def disk_labels() -> list[str | None]:
+        [observation] = adapter.collect()
+        assert isinstance(observation, ResourceAmounts)
+        return [item.label for item in observation.amounts if item.quantity == "disk_free"]
+
+    async def wait_for_labels(expected: list[str | None]) -> None:
+        for _ in range(250):
+            if disk_labels() == expected:
+                return
+            await asyncio.sleep(0.02)
+        assert disk_labels() == expected
+
+    with caplog.at_level(logging.INFO, logger="adapters.host"):
+        await adapter.start()
+        try:
+            assert disk_labels() == [str(mount)]
+            mount.rmdir()
+            await wait_for_labels([])
+            await asyncio.sleep(0.1)  # several more failing samples, logged only once
+            mount.mkdir()
+            await wait_for_labels([str(mount)])
+        finally:
+            await adapter.stop()
+
+    failures = [record.getMessage() for record in caplog.records if record.levelno == logging.ERROR]
+    recoveries = [
+        record.getMessage() for record in caplog.records if record.levelno == logging.INFO
+    ]
+    assert len(failures) == 1
+    assert str(mount) in failures[0]
+    assert len(recoveries) == 1
+    assert "can be read again" in recoveries[0]

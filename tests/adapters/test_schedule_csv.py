@@ -470,6 +470,7 @@ def test_watched_file_waits_until_stable(tmp_path: Path) -> None:
     clock.now += 1.9
     assert watched.poll() is None
 
+    assert watched.seconds_until_stable() == pytest.approx(0.1)
     clock.now += 0.1
     version = watched.poll()
     assert version is not None
@@ -477,6 +478,7 @@ def test_watched_file_waits_until_stable(tmp_path: Path) -> None:
 
     clock.now += 10
     assert watched.poll() is None  # each version is returned once
+    assert watched.seconds_until_stable() is None
 
 
 def test_watched_file_missing_then_back(tmp_path: Path) -> None:
@@ -653,9 +655,24 @@ async def test_adapter_waits_for_growing_file(
             await adapter.stop()
 
     assert waited >= 0.5
+    assert waited < 2.0  # read once stable, without waiting for a long poll interval
     assert notifications.count == 1
     assert adapter.collect() == EXPECTED_PLAN
     assert error_messages(caplog) == []
+
+
+async def test_adapter_reads_before_next_poll(tmp_path: Path) -> None:
+    notifications = Notifications()
+    adapter = make_adapter(tmp_path, notifications, stable_seconds=0.3, poll_interval_seconds=60)
+    (tmp_path / "plan.csv").write_text(PLAN_TEXT, encoding="utf-8")
+
+    await adapter.start()
+    try:
+        await notifications.wait()  # within WAIT_SECONDS, far shorter than the poll interval
+    finally:
+        await adapter.stop()
+
+    assert adapter.collect() == EXPECTED_PLAN
 
 
 async def test_adapter_stop_without_start(tmp_path: Path) -> None:
