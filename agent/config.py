@@ -104,7 +104,7 @@ class _Frozen(BaseModel):
 
 
 class BrokerSettings(_Frozen):
-    """Where and how the agent connects to the cluster's MQTT broker."""
+    """Connection settings for the cluster's MQTT broker."""
 
     url: Annotated[str, AfterValidator(_check_broker_url)]
     username: str | None = None

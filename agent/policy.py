@@ -46,7 +46,7 @@ class _PolicyFile(BaseModel):
 
 
 class Policy:
-    """Which resources may leave the premises, and which of their fields."""
+    """The resources that may leave the premises, each with the fields it may carry."""
 
     def __init__(self, rules: Mapping[str, frozenset[str]]) -> None:
         self._rules = dict(rules)

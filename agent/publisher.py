@@ -33,8 +33,8 @@ MQTT_TIMEOUT_SECONDS = 10.0
 class Backoff:
     """Reconnect delays: ``minimum`` doubled per failed attempt, capped at ``maximum``.
 
-    Each delay is spread by ±``jitter`` (a fraction) so that many agents that lost the same broker
-    do not all come back at the same instant; the result never exceeds ``maximum``.
+    Each delay is spread by ±``jitter`` (a fraction), so that many agents that lost the same broker
+    do not all come back at the same instant. The result never exceeds ``maximum``.
     """
 
     minimum: float
@@ -75,8 +75,8 @@ class Publisher:
         for offer in offers:
             topic = offer_topic(offer.cluster, offer.member, offer.resource)
             current[topic] = (offer.to_payload(), _content_key(offer))
-        # TODO: clear the retained topic (empty retained payload) of a resource that is no longer
-        # permitted; today its last offer stays on the broker until the topic is cleared by hand.
+        # TODO: clear the retained topic of a resource that is no longer permitted. Until then its
+        # last offer stays on the broker until someone publishes an empty retained payload there.
         self._current = current
         if full:
             self._published.clear()

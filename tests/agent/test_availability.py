@@ -154,8 +154,8 @@ def test_running_states_cause_no_downtime(state: MachineState) -> None:
 
 
 def test_holiday_removes_shifts_starting_on_it() -> None:
-    # Mon 21 to Wed 23 December: day and night shift each (16 h a day); the Wednesday night
-    # shift runs into the Thursday holiday and still counts. Thu 24 and Fri 25 are holidays.
+    # Thu 24 and Fri 25 December are holidays. Mon 21 to Wed 23 have a day and a night shift
+    # (16 h a day), and the Wednesday night shift still counts although it ends on the holiday.
     holidays = frozenset({local(2026, 12, 24).date(), local(2026, 12, 25).date()})
     shifts = (Shift(MON_FRI, time(6), time(14)), NIGHT_SHIFT)
 
