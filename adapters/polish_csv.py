@@ -45,6 +45,8 @@ def decode_export(data: bytes, path: Path, encoding: Encoding) -> str:
             "(in Excel: 'CSV UTF-8' or 'CSV (separated by semicolons)')",
         )
 
+    if encoding == "cp1250":
+        return _decode(data, path, encoding, hint="export as UTF-8 or set 'encoding: auto'")
     if encoding != "auto":
         return _decode(data, path, encoding, hint="set 'encoding: auto' or 'encoding: cp1250'")
     if data.startswith(codecs.BOM_UTF8):

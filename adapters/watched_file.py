@@ -50,8 +50,8 @@ class WatchedFile:
     def poll(self) -> FileVersion | None:
         """Return the current version if it is new and has been stable long enough, else None.
 
-        A version is returned at most once. Errors of ``os.stat`` other than a missing file
-        (for example permission denied) propagate as ``OSError``.
+        The same version is not returned twice in a row. Errors of ``os.stat`` other than a
+        missing file (for example permission denied) propagate as ``OSError``.
         """
         try:
             version = FileVersion.of(self.path.stat())

@@ -142,6 +142,18 @@ def test_plan_explicit_utf8_on_cp1250(tmp_path: Path) -> None:
     assert "encoding: cp1250" in str(error)
 
 
+def test_plan_explicit_cp1250_undefined_byte(tmp_path: Path) -> None:
+    path = tmp_path / "plan.csv"
+    path.write_bytes(PLAN_TEXT.encode("utf-8") + b"\x81\r\n")
+
+    with pytest.raises(ExportFormatError) as raised:
+        read_schedule(path, settings_for(path, encoding="cp1250"), WARSAW)
+
+    assert raised.value.line == 7
+    assert "0x81" in str(raised.value)
+    assert "encoding: auto" in str(raised.value)
+
+
 def test_plan_byte_undefined_in_cp1250(tmp_path: Path) -> None:
     path = tmp_path / "plan-broken.csv"
     data = PLAN_TEXT.encode("cp1250").replace(b"kulkowe", b"kulk\x98we")
