@@ -10,7 +10,7 @@ import asyncio
 import logging
 import re
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, ParamSpec, TypeVar
 
 from fastapi import FastAPI, Query, Request
@@ -169,11 +169,11 @@ def _parse_time_parameter(name: str, value: str | None) -> datetime | None:
 
 
 def _time_json(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
+    return value.astimezone(UTC).isoformat() if value is not None else None
 
 
-def _interval_json(interval: Interval) -> dict[str, str]:
-    return {"start": interval.start.isoformat(), "end": interval.end.isoformat()}
+def _interval_json(interval: Interval) -> dict[str, str | None]:
+    return {"start": _time_json(interval.start), "end": _time_json(interval.end)}
 
 
 def resource_json(record: ResourceRecord) -> dict[str, Any]:
