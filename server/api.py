@@ -38,6 +38,7 @@ T = TypeVar("T")
 
 MAX_LIMIT = 1000
 REJECTED_EXCERPT_CHARS = 1000
+# TODO: page the dashboard; a cluster with more resources shows only the first 1000.
 DASHBOARD_MAX_RESOURCES = 1000
 
 # "+01:00" typed into a URL unencoded arrives as " 01:00" because "+" means space in a query.
@@ -45,7 +46,7 @@ _OFFSET_WITH_SPACE = re.compile(r"^(.*\d) (\d{2}:?\d{2})$")
 
 
 class ApiError(Exception):
-    """An error answered with ``status`` and the standard error body."""
+    """An error returned to the client with HTTP ``status`` and the standard error body."""
 
     def __init__(self, status: int, code: str, message: str) -> None:
         super().__init__(message)

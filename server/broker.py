@@ -26,8 +26,8 @@ SHUTDOWN_TIMEOUT_SECONDS = 3.0
 class EmbeddedBroker:
     """An amqtt broker listening on ``host:port`` while the ``async with`` block runs.
 
-    ``port=0`` picks a free port; ``url`` then holds the chosen one. A taken port raises
-    ``BrokerPortInUseError`` on entry.
+    ``port=0`` picks a free port, and ``port`` and ``url`` then contain the chosen one. A taken
+    port raises ``BrokerPortInUseError`` on entry.
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 1883) -> None:
@@ -64,8 +64,8 @@ class EmbeddedBroker:
                 await broker.shutdown()
         except TimeoutError:
             # amqtt 0.12.1 could wait forever for the reader task of a client that still had a
-            # QoS 1 delivery in flight; dropping the connections first avoided it in our tests,
-            # and this limit is the safety net.
+            # QoS 1 delivery in flight. Dropping the connections first avoided that in the
+            # tests, so this limit is only a safety net.
             logger.warning(
                 "Embedded MQTT broker on %s did not shut down within %.0f s; closing it forcibly",
                 self.url,

@@ -1,7 +1,7 @@
 """Exceptions of the aggregator server.
 
 Each error carries the id of its user-facing message in ``server.messages.MESSAGES`` and the
-fields for it, so the CLI can show it in Polish or English; ``str(error)`` is the English text.
+fields for it, so the CLI can show it in Polish or English. ``str(error)`` is the English text.
 
     ServerError                  root of every error raised by ``server``
     ├── InvalidSettingError      a setting (database URL, broker URL, cluster id) is invalid:

@@ -56,7 +56,7 @@ class ReconnectPolicy:
 
 @dataclass(frozen=True)
 class IngestSettings:
-    """Where and what ingest subscribes to. ``password`` never appears in the repr."""
+    """Broker address, credentials and cluster of ingest. The repr leaves out ``password``."""
 
     broker: BrokerAddress
     cluster: str | None = None

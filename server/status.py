@@ -8,7 +8,7 @@ from datetime import datetime
 
 @dataclass
 class ServerStatus:
-    """What ``/healthz`` reports about the broker; ingest updates it, the API reads it.
+    """Broker connection state and message counters, written by ingest and read by ``/healthz``.
 
     Both run in the same event loop, so plain attribute writes need no lock.
     """

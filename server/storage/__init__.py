@@ -1,6 +1,6 @@
 """Storage of offers, members and rejected messages over SQLite or PostgreSQL.
 
-``Storage`` is the only entry point; ``records`` holds the values it returns.
+``Storage`` is the only entry point, and ``records`` defines the values it returns.
 """
 
 from server.storage.records import (

@@ -140,7 +140,7 @@ class Storage:
             )
 
     def check_health(self) -> None:
-        """Run a trivial query; raise ``StorageError`` when the database does not answer."""
+        """Run ``SELECT 1`` and raise ``StorageError`` if it fails."""
         with self._connection("health check") as connection:
             connection.execute(text("SELECT 1"))
 

@@ -20,7 +20,7 @@ _SCHEME_REWRITES = {
 
 
 def mask_password(url: str) -> str:
-    """Return ``url`` with its password replaced by ``***``; unparsable text is returned cut short."""
+    """Return ``url`` with its password shown as ``***``, or only its scheme if unparsable."""
     try:
         parsed = make_url(url)
     except ArgumentError:
