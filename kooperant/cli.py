@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import Annotated
 
 import typer
 
@@ -35,6 +36,10 @@ _ = Catalog(
     }
 )
 
+# These libraries log every step (each OPC UA node added, each MQTT session transition) at
+# INFO; kooperant logs the outcomes itself, and --verbose brings the detail back.
+CHATTY_LIBRARIES = ("alembic", "amqtt", "asyncua", "transitions")
+
 app = typer.Typer(help=_("help"), no_args_is_help=True, pretty_exceptions_enable=False)
 app.add_typer(agent_app, name="agent", help=_("agent"))
 app.add_typer(server_app, name="server", help=_("server"))
@@ -49,16 +54,20 @@ def _print_version(value: bool) -> None:
 
 @app.callback()
 def main_options(
-    version: bool = typer.Option(
-        False, "--version", callback=_print_version, is_eager=True, help=_("version")
-    ),
-    verbose: bool = typer.Option(False, "--verbose", "-v", help=_("verbose")),
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_print_version, is_eager=True, help=_("version")),
+    ] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help=_("verbose"))] = False,
 ) -> None:
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    if not verbose:
+        for name in CHATTY_LIBRARIES:
+            logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def main() -> None:

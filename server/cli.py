@@ -46,7 +46,6 @@ def run(
         1883, "--embedded-broker-port", min=1, max=65535, help=_("opt_embedded_broker_port")
     ),
 ) -> None:
-    _quiet_library_logs()
     with _user_errors():
         password = _read_password(broker_password_file)
         settings = ServerSettings(
@@ -65,7 +64,6 @@ def run(
 
 @app.command(help=_("cli_migrate_help"))
 def migrate(database: str = DatabaseOption) -> None:
-    _quiet_library_logs()
     with _user_errors():
         storage = open_storage(ServerSettings(database=database, migrate=True))
         try:
@@ -92,14 +90,6 @@ async def _run_until_signal(settings: ServerSettings) -> None:
     if ready.is_set():
         _print_addresses(settings)
     await server
-
-
-def _quiet_library_logs() -> None:
-    # Alembic, amqtt and its state machine library log every step at INFO; the command prints
-    # the outcome itself, and --verbose brings the detail back.
-    if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
-        for name in ("alembic", "amqtt", "transitions"):
-            logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def _print_addresses(settings: ServerSettings) -> None:

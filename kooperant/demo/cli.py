@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import tempfile
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -56,9 +58,11 @@ _ = Catalog(
 
 
 def demo(
-    port: int = typer.Option(8765, "--port", min=1, max=65535, help=_("port")),
-    duration: float | None = typer.Option(None, "--duration", help=_("duration")),
-    data_dir: Path | None = typer.Option(None, "--data-dir", file_okay=False, help=_("data_dir")),
+    port: Annotated[int, typer.Option("--port", min=1, max=65535, help=_("port"))] = 8765,
+    duration: Annotated[float | None, typer.Option("--duration", help=_("duration"))] = None,
+    data_dir: Annotated[
+        Path | None, typer.Option("--data-dir", file_okay=False, help=_("data_dir"))
+    ] = None,
 ) -> None:
     """Run the demo: a simulated OPC UA machine park, MQTT broker, server and agent."""
     if duration is not None and duration <= 0:
@@ -71,11 +75,12 @@ def demo(
     with tempfile.TemporaryDirectory(prefix="kooperant-demo-") as scratch:
         workdir = data_dir or Path(scratch)
         workdir.mkdir(parents=True, exist_ok=True)
-        try:
-            asyncio.run(run_demo(http_port=port, duration_seconds=duration, workdir=workdir,
-                                 on_ready=announce))
-        except KeyboardInterrupt:
-            pass
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(
+                run_demo(
+                    http_port=port, duration_seconds=duration, workdir=workdir, on_ready=announce
+                )
+            )
     typer.echo(_("stopped"))
 
 

@@ -11,7 +11,7 @@ _SOURCE_TREE_CONFIGS = Path(__file__).resolve().parents[2] / "config"
 
 
 def example_config(*parts: str) -> Path:
-    """Return the path of a file below ``config/``, e.g. ``example_config("demo", "agent.yaml")``."""
+    """Return the path of a file below ``config/``: ``example_config("demo", "agent.yaml")``."""
     if _SOURCE_TREE_CONFIGS.is_dir():
         return _SOURCE_TREE_CONFIGS.joinpath(*parts)
     return Path(str(files("kooperant.example_configs").joinpath(*parts)))

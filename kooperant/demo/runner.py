@@ -69,8 +69,11 @@ async def run_demo(
         agent = asyncio.create_task(Agent(config).run(stop), name="agent")
 
         dashboard = f"http://127.0.0.1:{http_port}/"
-        on_ready(DemoAddresses(dashboard, f"{dashboard}api/v1/resources", broker.url,
-                               park.endpoint, database))
+        on_ready(
+            DemoAddresses(
+                dashboard, f"{dashboard}api/v1/resources", broker.url, park.endpoint, database
+            )
+        )
         await _wait_for_stop(stop, duration_seconds, [server, agent])
 
         stop.set()
@@ -100,9 +103,10 @@ async def _wait_for_stop(
     stop: asyncio.Event, duration_seconds: float | None, tasks: list[asyncio.Task[None]]
 ) -> None:
     stopper = asyncio.create_task(stop.wait())
-    waiting: list[asyncio.Future[object]] = [stopper, *tasks]
-    done, _ = await asyncio.wait(waiting, timeout=duration_seconds,
-                                 return_when=asyncio.FIRST_COMPLETED)
+    waiting: set[asyncio.Task[object]] = {stopper, *tasks}
+    done, _ = await asyncio.wait(
+        waiting, timeout=duration_seconds, return_when=asyncio.FIRST_COMPLETED
+    )
     stopper.cancel()
     for task in tasks:
         if task in done:

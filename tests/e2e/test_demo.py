@@ -9,20 +9,23 @@ import subprocess
 import sys
 import time
 import urllib.request
+from pathlib import Path
 from typing import Any
 
 READY_WITHIN_SECONDS = 15.0
 
 
-def start_demo(port: int, *extra: str) -> subprocess.Popen[str]:
+def start_demo(port: int, log: Path, *extra: str) -> subprocess.Popen[str]:
+    # Output goes to a file, not a pipe: a pipe nobody reads fills up and blocks the demo.
     environment = {**os.environ, "KOOPERANT_LANG": "en"}
-    return subprocess.Popen(
-        [sys.executable, "-m", "kooperant", "demo", "--port", str(port), *extra],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=environment,
-    )
+    with log.open("w") as output:
+        return subprocess.Popen(
+            [sys.executable, "-m", "kooperant", "demo", "--port", str(port), *extra],
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=environment,
+        )
 
 
 def fetch_machines(port: int) -> list[dict[str, Any]]:
@@ -47,21 +50,23 @@ def wait_for_machines(port: int, process: subprocess.Popen[str]) -> list[dict[st
     return items
 
 
-def finish(process: subprocess.Popen[str], timeout: float) -> tuple[int, str]:
+def finish(process: subprocess.Popen[str], log: Path, timeout: float) -> tuple[int, str]:
     try:
-        output, _ = process.communicate(timeout=timeout)
+        process.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
         process.kill()
-        output, _ = process.communicate()
+        process.wait()
+        output = log.read_text()
         raise AssertionError(f"demo did not stop within {timeout} s; output:\n{output}") from None
-    return process.returncode, output
+    return process.returncode, log.read_text()
 
 
-def test_demo_serves_machines_then_stops_after_duration(free_port: int) -> None:
-    process = start_demo(free_port, "--duration", "25")
+def test_demo_serves_machines_then_stops_after_duration(free_port: int, tmp_path: Path) -> None:
+    log = tmp_path / "demo.log"
+    process = start_demo(free_port, log, "--duration", "25")
 
     machines = wait_for_machines(free_port, process)
-    returncode, output = finish(process, timeout=40)
+    returncode, output = finish(process, log, timeout=40)
 
     assert len(machines) >= 3, output
     assert all(item["free_hours"] > 0 for item in machines), machines
@@ -75,22 +80,24 @@ def test_demo_serves_machines_then_stops_after_duration(free_port: int) -> None:
     assert "Demo stopped." in output
 
 
-def test_demo_stops_cleanly_on_ctrl_c(free_port: int) -> None:
-    process = start_demo(free_port)
+def test_demo_stops_cleanly_on_ctrl_c(free_port: int, tmp_path: Path) -> None:
+    log = tmp_path / "demo.log"
+    process = start_demo(free_port, log)
     machines = wait_for_machines(free_port, process)
 
     process.send_signal(signal.SIGINT)
-    returncode, output = finish(process, timeout=20)
+    returncode, output = finish(process, log, timeout=20)
 
     assert len(machines) >= 3, output
     assert returncode == 0, output
     assert "Traceback" not in output
 
 
-def test_demo_rejects_zero_duration(free_port: int) -> None:
-    process = start_demo(free_port, "--duration", "0")
+def test_demo_rejects_zero_duration(free_port: int, tmp_path: Path) -> None:
+    log = tmp_path / "demo.log"
+    process = start_demo(free_port, log, "--duration", "0")
 
-    returncode, output = finish(process, timeout=20)
+    returncode, output = finish(process, log, timeout=20)
 
     assert returncode == 2
     assert "Invalid --duration 0" in output
