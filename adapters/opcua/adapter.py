@@ -47,6 +47,9 @@ _CREDENTIAL_ERRORS = (
 )
 
 
+SESSION_TIMEOUT_MS = 600_000
+
+
 @dataclass(frozen=True, slots=True)
 class _ValueChanged:
     node: ua.NodeId
@@ -173,6 +176,9 @@ class OpcUaAdapter(Adapter[OpcUaSettings]):
 
     def _make_client(self, events: asyncio.Queue[_Event]) -> Client:
         client = Client(self.settings.url, timeout=self.settings.timeout_seconds)
+        # asyncua asks for one hour by default and warns when servers grant less (asyncua's
+        # own server grants at most ten minutes); keep-alive traffic renews the session anyway.
+        client.session_timeout = SESSION_TIMEOUT_MS
         if self.settings.username is not None and self.settings.password is not None:
             client.set_user(self.settings.username)
             client.set_password(self.settings.password.get_secret_value())
