@@ -16,24 +16,16 @@ DATA_SUFFIXES = {".json", ".html", ".css", ".mako", ".yaml"}
 
 
 @pytest.fixture(scope="module")
-def wheel_names(tmp_path_factory: pytest.TempPathFactory) -> set[str]:
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     output = tmp_path_factory.mktemp("wheel")
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "wheel",
-            "--quiet",
-            "--no-deps",
-            "-w",
-            str(output),
-            str(REPO_ROOT),
-        ],
-        check=True,
-        capture_output=True,
-    )
-    [wheel] = output.glob("kooperant-*.whl")
+    command = [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(output)]
+    subprocess.run([*command, str(REPO_ROOT)], check=True, capture_output=True)
+    [built] = output.glob("kooperant-*.whl")
+    return built
+
+
+@pytest.fixture(scope="module")
+def wheel_names(wheel: Path) -> set[str]:
     with zipfile.ZipFile(wheel) as archive:
         return set(archive.namelist())
 
@@ -66,3 +58,37 @@ def test_wheel_ships_config_as_example_configs(wheel_names: set[str]) -> None:
 
     assert "kooperant/example_configs/demo/agent.yaml" in expected
     assert missing == []
+
+
+def test_installed_wheel_finds_demo_config(wheel: Path, tmp_path: Path) -> None:
+    target = tmp_path / "site"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--target",
+            str(target),
+            str(wheel),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    script = (
+        "from kooperant.demo.configs import example_config;"
+        "print(example_config('demo', 'agent.yaml').read_text())"
+    )
+
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=tmp_path,
+        env={"PYTHONPATH": str(target)},
+        capture_output=True,
+        text=True,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert "member: demo-metal" in result.stdout

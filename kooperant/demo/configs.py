@@ -14,4 +14,7 @@ def example_config(*parts: str) -> Path:
     """Return the path of a file below ``config/``: ``example_config("demo", "agent.yaml")``."""
     if _SOURCE_TREE_CONFIGS.is_dir():
         return _SOURCE_TREE_CONFIGS.joinpath(*parts)
-    return Path(str(files("kooperant.example_configs").joinpath(*parts)))
+    installed = files("kooperant.example_configs")
+    for part in parts:  # Python 3.11 joins a namespace package's path one part at a time
+        installed = installed.joinpath(part)
+    return Path(str(installed))

@@ -47,6 +47,9 @@ async def run_demo(
     """Run the demo until SIGINT, SIGTERM or the end of ``duration_seconds``."""
     stop = asyncio.Event()
     _stop_on_signals(stop)
+    config_path = example_config("demo", "agent.yaml")
+    if not config_path.is_file():
+        raise FileNotFoundError(f"demo agent config not found at {config_path}")
 
     schedule_path = workdir / "plan-produkcji.csv"
     write_demo_schedule(schedule_path, datetime.now(UTC), DEMO_TIMEZONE)
@@ -59,7 +62,7 @@ async def run_demo(
         await _wait_ready(server, server_ready)
 
         config = load_config(
-            example_config("demo", "agent.yaml"),
+            config_path,
             variables={
                 "KOOPERANT_DEMO_BROKER_URL": broker.url,
                 "KOOPERANT_DEMO_OPCUA_URL": park.endpoint,
