@@ -16,36 +16,17 @@ import json
 import logging
 import random
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 
 import aiomqtt
 
 from agent.config import BrokerSettings
 from agent.waiting import wait_any
+from kooperant.backoff import BackoffPolicy
 from kooperant.protocol import Offer, offer_topic
 
 logger = logging.getLogger(__name__)
 
 MQTT_TIMEOUT_SECONDS = 10.0
-
-
-@dataclass(frozen=True, slots=True)
-class Backoff:
-    """Reconnect delays: ``minimum`` doubled per failed attempt, capped at ``maximum``.
-
-    Each delay is spread by ±``jitter`` (a fraction), so that many agents that lost the same broker
-    do not all come back at the same instant. The result never exceeds ``maximum``.
-    """
-
-    minimum: float
-    maximum: float
-    jitter: float = 0.2
-
-    def delay(self, attempt: int, random_value: float) -> float:
-        """Return the delay in seconds before retry number ``attempt`` (0-based)."""
-        base = min(self.maximum, self.minimum * 2.0 ** min(attempt, 32))
-        spread = 1.0 + self.jitter * (2.0 * random_value - 1.0)
-        return min(self.maximum, base * spread)
 
 
 class Publisher:
@@ -60,7 +41,9 @@ class Publisher:
     ) -> None:
         self._settings = settings
         self._client_id = client_id
-        self._backoff = Backoff(settings.reconnect_min_seconds, settings.reconnect_max_seconds)
+        self._backoff = BackoffPolicy(
+            initial=settings.reconnect_min_seconds, maximum=settings.reconnect_max_seconds
+        )
         self._random_value = random_value
         self._current: dict[str, tuple[bytes, str]] = {}
         self._published: dict[str, str] = {}

@@ -1,4 +1,4 @@
-"""The publisher: backoff bounds, and losing and regaining a broker started by the test."""
+"""The publisher: losing and regaining a broker started by the test."""
 
 from __future__ import annotations
 
@@ -15,27 +15,10 @@ import aiomqtt
 import pytest
 
 from agent.config import BrokerSettings
-from agent.publisher import Backoff, Publisher
+from agent.publisher import Publisher
 from kooperant.protocol import Offer, ResourceKind, offer_topic
 
 NOW = datetime(2026, 3, 2, 9, tzinfo=UTC)
-
-
-def test_backoff_doubles_up_to_maximum() -> None:
-    backoff = Backoff(minimum=1.0, maximum=60.0, jitter=0.2)
-
-    delays = [backoff.delay(attempt, 0.5) for attempt in range(8)]
-
-    assert delays == [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 60.0, 60.0]
-
-
-def test_backoff_jitter_stays_within_bounds() -> None:
-    backoff = Backoff(minimum=1.0, maximum=60.0, jitter=0.2)
-
-    assert backoff.delay(0, 0.0) == pytest.approx(0.8)
-    assert backoff.delay(0, 1.0) == pytest.approx(1.2)
-    assert backoff.delay(10, 1.0) == 60.0
-    assert backoff.delay(10_000, 0.0) == pytest.approx(48.0)
 
 
 def free_port() -> int:
