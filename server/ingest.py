@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 
 import aiomqtt
 
+from kooperant.backoff import BackoffPolicy
 from kooperant.protocol import (
     Offer,
     OfferValidationError,
@@ -34,24 +35,8 @@ from server.storage import Storage
 logger = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True, slots=True)
-class ReconnectPolicy:
-    """Bounded exponential backoff with jitter, in seconds.
-
-    The n-th retry after a failure waits ``min(max_delay, initial_delay * multiplier**n)``
-    scaled by a random factor in ``[1 - jitter, 1]``; a successful connection resets n.
-    """
-
-    initial_delay: float = 0.5
-    max_delay: float = 30.0
-    multiplier: float = 2.0
-    jitter: float = 0.2
-
-    def delay(self, attempt: int, rng: random.Random) -> float:
-        """Return the wait before retry number ``attempt`` (0 for the first retry)."""
-        exponent = min(attempt, 64)
-        base = min(self.max_delay, self.initial_delay * self.multiplier**exponent)
-        return base * rng.uniform(1.0 - self.jitter, 1.0)
+# Reconnect delays of ingest unless ``IngestSettings`` or ``ServerSettings`` set others.
+DEFAULT_RECONNECT = BackoffPolicy(initial=0.5, maximum=30.0)
 
 
 @dataclass(frozen=True)
@@ -62,7 +47,7 @@ class IngestSettings:
     cluster: str | None = None
     username: str | None = None
     password: str | None = field(default=None, repr=False)
-    reconnect: ReconnectPolicy = ReconnectPolicy()
+    reconnect: BackoffPolicy = DEFAULT_RECONNECT
     keepalive_seconds: int = 30
 
 
@@ -115,7 +100,7 @@ class Ingest:
                     async for message in client.messages:
                         await self.handle_message(str(message.topic), _payload_bytes(message))
             except aiomqtt.MqttError as error:
-                delay = self._settings.reconnect.delay(attempt, self._rng)
+                delay = self._settings.reconnect.delay(attempt, self._rng.random())
                 self._mark_disconnected(error)
                 if not lost_logged:
                     logger.warning(

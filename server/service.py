@@ -12,11 +12,12 @@ from dataclasses import dataclass, field
 
 import uvicorn
 
+from kooperant.backoff import BackoffPolicy
 from kooperant.protocol import TopicError, check_identifier
 from server.api import create_app
 from server.broker import EmbeddedBroker
 from server.errors import InvalidSettingError
-from server.ingest import Ingest, IngestSettings, ReconnectPolicy
+from server.ingest import DEFAULT_RECONNECT, Ingest, IngestSettings
 from server.mqtt_url import BrokerAddress, parse_broker_url
 from server.status import ServerStatus
 from server.storage import DEFAULT_DATABASE_URL, Storage, parse_database_url
@@ -46,7 +47,7 @@ class ServerSettings:
     http_port: int = 8000
     embedded_broker_port: int = 1883
     migrate: bool = True
-    reconnect: ReconnectPolicy = field(default_factory=ReconnectPolicy)
+    reconnect: BackoffPolicy = DEFAULT_RECONNECT
 
     def __post_init__(self) -> None:
         parse_database_url(self.database)

@@ -13,11 +13,13 @@ import aiomqtt
 import httpx
 import pytest
 
+from kooperant.backoff import BackoffPolicy
 from kooperant.protocol import offer_topic
 from server.api import create_app
 from server.broker import EmbeddedBroker
-from server.ingest import Ingest, IngestSettings, ReconnectPolicy
+from server.ingest import DEFAULT_RECONNECT, Ingest, IngestSettings
 from server.mqtt_url import BrokerAddress, parse_broker_url
+from server.service import ServerSettings
 from server.status import ServerStatus
 from server.storage import Storage
 from tests.server.helpers import machine_offer
@@ -35,10 +37,10 @@ async def wait_until(condition: Callable[[], Awaitable[bool]], what: str) -> Non
 
 @asynccontextmanager
 async def running_ingest(
-    storage: Storage, broker: BrokerAddress, cluster: str, policy: ReconnectPolicy | None = None
+    storage: Storage, broker: BrokerAddress, cluster: str, policy: BackoffPolicy | None = None
 ) -> AsyncIterator[tuple[ServerStatus, httpx.AsyncClient]]:
     status = ServerStatus(broker_url=broker.url)
-    settings = IngestSettings(broker=broker, cluster=cluster, reconnect=policy or ReconnectPolicy())
+    settings = IngestSettings(broker=broker, cluster=cluster, reconnect=policy or DEFAULT_RECONNECT)
     ingest = Ingest(storage, status, settings, rng=random.Random(7))
     stop = asyncio.Event()
     task = asyncio.create_task(ingest.run(stop))
@@ -192,22 +194,18 @@ async def test_empty_retained_payload_is_ignored(
     assert status.rejected_messages == 0
 
 
-def test_reconnect_delays_grow_to_bound() -> None:
-    policy = ReconnectPolicy(initial_delay=0.5, max_delay=4.0, multiplier=2.0, jitter=0.2)
-    rng = random.Random(1)
+def test_reconnect_policy_defaults() -> None:
+    settings = IngestSettings(broker=BrokerAddress("127.0.0.1", 1883))
 
-    delays = [policy.delay(attempt, rng) for attempt in range(8)]
-
-    bases = [0.5, 1.0, 2.0, 4.0, 4.0, 4.0, 4.0, 4.0]
-    for delay, base in zip(delays, bases, strict=True):
-        assert base * 0.8 <= delay <= base
-    assert len(set(delays)) == len(delays), "jitter should vary the delays"
-    assert policy.delay(10_000, rng) <= 4.0
+    assert settings.reconnect == BackoffPolicy(
+        initial=0.5, maximum=30.0, multiplier=2.0, jitter=0.2
+    )
+    assert ServerSettings().reconnect == settings.reconnect
 
 
 async def test_ingest_connects_once_broker_starts(sqlite_storage: Storage, free_port: int) -> None:
     broker = BrokerAddress("127.0.0.1", free_port)
-    fast = ReconnectPolicy(initial_delay=0.05, max_delay=0.2)
+    fast = BackoffPolicy(initial=0.05, maximum=0.2)
 
     async with running_ingest(sqlite_storage, broker, "late-broker", fast) as (status, api):
         await asyncio.sleep(0.3)

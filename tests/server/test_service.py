@@ -17,9 +17,9 @@ import aiomqtt
 import httpx
 import pytest
 
+from kooperant.backoff import BackoffPolicy
 from kooperant.protocol import offer_topic
 from server.errors import InvalidSettingError
-from server.ingest import ReconnectPolicy
 from server.service import ServerSettings, run_server
 from tests.server.helpers import machine_offer
 
@@ -136,7 +136,7 @@ async def test_run_server_http_port_taken(tmp_path: Path) -> None:
             database=f"sqlite:///{tmp_path / 'k.db'}",
             broker_url=f"mqtt://127.0.0.1:{another_free_port()}",
             http_port=port,
-            reconnect=ReconnectPolicy(initial_delay=0.05),
+            reconnect=BackoffPolicy(initial=0.05, maximum=30.0),
         )
 
         with pytest.raises(InvalidSettingError, match=f"127.0.0.1:{port}"):
