@@ -26,7 +26,6 @@ from asyncua.ua.uaerrors import UaError, UaStatusCodeError
 
 from adapters.base import Adapter, AdapterContext, MachineStatus, Observation
 from adapters.errors import SourceUnavailableError
-from adapters.opcua.backoff import Backoff
 from adapters.opcua.machinery import (
     MachineNodes,
     ServerConfigurationError,
@@ -36,6 +35,7 @@ from adapters.opcua.machinery import (
     machinery_namespace_index,
 )
 from adapters.opcua.settings import OpcUaSettings, default_resource_id
+from kooperant.backoff import Backoff, BackoffPolicy
 from kooperant.protocol import MachineState
 
 _LOGGER = logging.getLogger(__name__)
@@ -125,7 +125,11 @@ class OpcUaAdapter(Adapter[OpcUaSettings]):
         return self._connected
 
     async def _run(self) -> None:
-        backoff = Backoff(self.settings.reconnect_min_seconds, self.settings.reconnect_max_seconds)
+        policy = BackoffPolicy(
+            initial=self.settings.reconnect_min_seconds,
+            maximum=self.settings.reconnect_max_seconds,
+        )
+        backoff = Backoff(policy)
         while True:
             try:
                 await self._follow_server(backoff)

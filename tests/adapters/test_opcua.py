@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import time
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
@@ -23,7 +22,6 @@ from pydantic import ValidationError
 
 from adapters.base import AdapterContext, MachineStatus
 from adapters.opcua import OpcUaAdapter, OpcUaSettings, default_resource_id
-from adapters.opcua.backoff import Backoff
 from adapters.registry import load_adapter_class
 from kooperant.demo.machine_park import MachinePark, free_tcp_port
 from kooperant.protocol import MachineState
@@ -331,18 +329,6 @@ def test_settings_password_hidden_in_repr() -> None:
 )
 def test_default_resource_id_cases(browse_name: str, resource: str | None) -> None:
     assert default_resource_id(browse_name) == resource
-
-
-def test_backoff_doubles_within_bounds() -> None:
-    backoff = Backoff(1.0, 10.0, random.Random(7))
-    delays = [backoff.next_delay() for _ in range(6)]
-
-    for attempt, delay in enumerate(delays):
-        assert min(10.0, 2.0**attempt) <= delay <= min(10.0, 1.5 * 2.0**attempt)
-    assert delays[-1] == 10.0
-
-    backoff.reset()
-    assert backoff.next_delay() < 1.5
 
 
 def test_registry_loads_opcua_adapter() -> None:
