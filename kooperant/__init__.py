@@ -3,7 +3,7 @@
 The distribution holds four top-level packages:
 
 - ``kooperant``: the command line, the demo, and what both sides share (``protocol``,
-  ``intervals``, ``i18n``);
+  ``intervals``, ``i18n``, ``backoff``, ``net``);
 - ``agent``: runs on a member's premises and publishes permitted offers;
 - ``server``: the cluster aggregator with its API and dashboard;
 - ``adapters``: connectors that read machines, hosts and ERP exports.

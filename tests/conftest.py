@@ -16,6 +16,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from kooperant.net import free_tcp_port
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
 MOSQUITTO = ("127.0.0.1", 1883)
@@ -78,7 +80,4 @@ def nodesets_dir() -> Path:
 @pytest.fixture
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
+    return free_tcp_port()

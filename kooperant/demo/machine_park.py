@@ -23,7 +23,6 @@ import asyncio
 import contextlib
 import logging
 import random
-import socket
 from dataclasses import dataclass
 from types import TracebackType
 
@@ -39,6 +38,7 @@ from adapters.opcua.machinery import (
     MACHINES_FOLDER_ID,
     node_id,
 )
+from kooperant.net import free_tcp_port
 from kooperant.protocol import MachineState
 
 _LOGGER = logging.getLogger(__name__)
@@ -79,18 +79,6 @@ PARK_MACHINES = (
     ),
     SimulatedMachine("PRESS-03", "Amada", "HG 1303", "HG1303-0098", MachineState.EXECUTING),
 )
-
-
-def free_tcp_port(host: str = "127.0.0.1") -> int:
-    """Return a TCP port on ``host`` that was free a moment ago.
-
-    Another process may take the port between this call and the bind that follows, which is
-    acceptable for a demo and for tests on loopback.
-    """
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((host, 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 class MachinePark:

@@ -23,7 +23,8 @@ from pydantic import ValidationError
 from adapters.base import AdapterContext, MachineStatus
 from adapters.opcua import OpcUaAdapter, OpcUaSettings, default_resource_id
 from adapters.registry import load_adapter_class
-from kooperant.demo.machine_park import MachinePark, free_tcp_port
+from kooperant.demo.machine_park import MachinePark
+from kooperant.net import free_tcp_port
 from kooperant.protocol import MachineState
 from tests.support.machinery_server import MachineSpec, machinery_server
 

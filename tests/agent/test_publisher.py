@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import shutil
-import socket
 import subprocess
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -16,23 +15,17 @@ import pytest
 
 from agent.config import BrokerSettings
 from agent.publisher import Publisher
+from kooperant.net import free_tcp_port
 from kooperant.protocol import Offer, ResourceKind, offer_topic
 
 NOW = datetime(2026, 3, 2, 9, tzinfo=UTC)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
 
 
 class OwnBroker:
     """A Mosquitto process on a free loopback port that the test may stop and start."""
 
     def __init__(self, folder: Path) -> None:
-        self.port = free_port()
+        self.port = free_tcp_port()
         self.config = folder / "mosquitto.conf"
         self.config.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\n")
         self.process: subprocess.Popen[bytes] | None = None

@@ -18,19 +18,13 @@ import httpx
 import pytest
 
 from kooperant.backoff import BackoffPolicy
+from kooperant.net import free_tcp_port
 from kooperant.protocol import offer_topic
 from server.errors import InvalidSettingError
 from server.service import ServerSettings, run_server
 from tests.server.helpers import machine_offer
 
 START_SECONDS = 10.0
-
-
-def another_free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
 
 
 @asynccontextmanager
@@ -79,7 +73,7 @@ async def test_run_server_with_embedded_broker(tmp_path: Path, free_port: int) -
     settings = ServerSettings(
         database=f"sqlite:///{tmp_path / 'k.db'}",
         http_port=free_port,
-        embedded_broker_port=another_free_port(),
+        embedded_broker_port=free_tcp_port(),
     )
 
     async with running_server(settings) as client:
@@ -134,7 +128,7 @@ async def test_run_server_http_port_taken(tmp_path: Path) -> None:
         port = occupant.getsockname()[1]
         settings = ServerSettings(
             database=f"sqlite:///{tmp_path / 'k.db'}",
-            broker_url=f"mqtt://127.0.0.1:{another_free_port()}",
+            broker_url=f"mqtt://127.0.0.1:{free_tcp_port()}",
             http_port=port,
             reconnect=BackoffPolicy(initial=0.05, maximum=30.0),
         )
@@ -224,7 +218,7 @@ def test_cli_unreachable_postgres_exits_2(free_port: int) -> None:
 
 
 def test_cli_run_stops_on_sigint(tmp_path: Path, free_port: int) -> None:
-    broker_port = another_free_port()
+    broker_port = free_tcp_port()
     process = subprocess.Popen(
         [
             sys.executable,

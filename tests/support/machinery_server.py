@@ -17,7 +17,8 @@ from pathlib import Path
 
 from asyncua import Node, Server, ua
 
-from kooperant.demo.machine_park import add_object_node, free_tcp_port
+from kooperant.demo.machine_park import add_object_node
+from kooperant.net import free_tcp_port
 
 DI_URI = "http://opcfoundation.org/UA/DI/"
 MACHINERY_URI = "http://opcfoundation.org/UA/Machinery/"
