@@ -42,7 +42,7 @@ class Publisher:
         self._settings = settings
         self._client_id = client_id
         self._backoff = BackoffPolicy(
-            initial=settings.reconnect_min_seconds, maximum=settings.reconnect_max_seconds
+            minimum=settings.reconnect_min_seconds, maximum=settings.reconnect_max_seconds
         )
         self._random_value = random_value
         self._current: dict[str, tuple[bytes, str]] = {}

@@ -16,24 +16,24 @@ from dataclasses import dataclass
 class BackoffPolicy:
     """Settings of bounded exponential backoff with jitter, with delays in seconds.
 
-    The base delay grows from ``initial`` by ``multiplier`` per attempt up to ``maximum``. Each
-    delay is then spread by ±``jitter`` (a fraction of the base), so that many clients that lost
-    the same server do not all come back at the same instant, and capped at ``maximum`` again.
-    Because ``initial`` is positive and ``jitter`` is below 1, every delay is above zero.
+    The base delay grows from ``minimum`` by ``multiplier`` per attempt up to ``maximum``. Each
+    delay is then lengthened by up to ``jitter`` (a fraction of the base), so that many clients
+    that lost the same server do not all come back at the same instant, and capped at ``maximum``
+    again. Every delay is therefore between ``minimum`` and ``maximum``.
     """
 
-    initial: float
+    minimum: float
     maximum: float
     multiplier: float = 2.0
     jitter: float = 0.2
 
     def __post_init__(self) -> None:
-        if not self.initial > 0:
-            raise ValueError(f"invalid backoff: initial delay {self.initial} s must be above 0")
-        if not self.maximum >= self.initial:
+        if not self.minimum > 0:
+            raise ValueError(f"invalid backoff: minimum delay {self.minimum} s must be above 0")
+        if not self.maximum >= self.minimum:
             raise ValueError(
-                f"invalid backoff: maximum delay {self.maximum} s is below the initial delay "
-                f"{self.initial} s"
+                f"invalid backoff: maximum delay {self.maximum} s is below the minimum delay "
+                f"{self.minimum} s"
             )
         if not self.multiplier >= 1:
             raise ValueError(f"invalid backoff: multiplier {self.multiplier} must be at least 1")
@@ -43,23 +43,22 @@ class BackoffPolicy:
     def delay(self, attempt: int, random_value: float) -> float:
         """Return the delay before retry number ``attempt`` (0 for the first retry).
 
-        ``random_value`` in [0, 1] picks the point in the jitter range: 0 gives the shortest delay,
-        0.5 the base delay and 1 the longest. ``random.random()`` is a suitable source.
+        ``random_value`` in [0, 1] picks the point in the jitter range: 0 gives the base delay and
+        1 the longest. ``random.random()`` is a suitable source.
         """
         if attempt < 0:
             raise ValueError(f"invalid backoff attempt {attempt}: must be 0 or more")
         if not 0 <= random_value <= 1:
             raise ValueError(f"invalid backoff random value {random_value}: must be in [0, 1]")
 
-        base = self.initial
+        base = self.minimum
         for _ in range(attempt):
             if base >= self.maximum:
                 break
             base *= self.multiplier
         base = min(self.maximum, base)
 
-        spread = 1.0 + self.jitter * (2.0 * random_value - 1.0)
-        return min(self.maximum, base * spread)
+        return min(self.maximum, base * (1.0 + self.jitter * random_value))
 
 
 class Backoff:
@@ -88,5 +87,5 @@ class Backoff:
         return delay
 
     def reset(self) -> None:
-        """Start again from the initial delay after a successful attempt."""
+        """Start again from the minimum delay after a successful attempt."""
         self._attempt = 0

@@ -36,7 +36,7 @@ logger = logging.getLogger(__name__)
 
 
 # Reconnect delays of ingest unless ``IngestSettings`` or ``ServerSettings`` set others.
-DEFAULT_RECONNECT = BackoffPolicy(initial=0.5, maximum=30.0)
+DEFAULT_RECONNECT = BackoffPolicy(minimum=0.5, maximum=30.0)
 
 
 @dataclass(frozen=True)

@@ -125,9 +125,11 @@ class OpcUaAdapter(Adapter[OpcUaSettings]):
         return self._connected
 
     async def _run(self) -> None:
+        # Each delay is 1 to 1.5 times its doubling base, capped at reconnect_max_seconds.
         policy = BackoffPolicy(
-            initial=self.settings.reconnect_min_seconds,
+            minimum=self.settings.reconnect_min_seconds,
             maximum=self.settings.reconnect_max_seconds,
+            jitter=0.5,
         )
         backoff = Backoff(policy)
         while True:

@@ -198,14 +198,14 @@ def test_reconnect_policy_defaults() -> None:
     settings = IngestSettings(broker=BrokerAddress("127.0.0.1", 1883))
 
     assert settings.reconnect == BackoffPolicy(
-        initial=0.5, maximum=30.0, multiplier=2.0, jitter=0.2
+        minimum=0.5, maximum=30.0, multiplier=2.0, jitter=0.2
     )
     assert ServerSettings().reconnect == settings.reconnect
 
 
 async def test_ingest_connects_once_broker_starts(sqlite_storage: Storage, free_port: int) -> None:
     broker = BrokerAddress("127.0.0.1", free_port)
-    fast = BackoffPolicy(initial=0.05, maximum=0.2)
+    fast = BackoffPolicy(minimum=0.05, maximum=0.2)
 
     async with running_ingest(sqlite_storage, broker, "late-broker", fast) as (status, api):
         await asyncio.sleep(0.3)

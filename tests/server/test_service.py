@@ -130,7 +130,7 @@ async def test_run_server_http_port_taken(tmp_path: Path) -> None:
             database=f"sqlite:///{tmp_path / 'k.db'}",
             broker_url=f"mqtt://127.0.0.1:{free_tcp_port()}",
             http_port=port,
-            reconnect=BackoffPolicy(initial=0.05, maximum=30.0),
+            reconnect=BackoffPolicy(minimum=0.05, maximum=30.0),
         )
 
         with pytest.raises(InvalidSettingError, match=f"127.0.0.1:{port}"):
