@@ -19,12 +19,14 @@ Settings models forbid unknown keys, so a misspelt key is reported instead of ig
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict
@@ -129,3 +131,16 @@ class Adapter(ABC, Generic[SettingsT]):
     def resolve_path(self, path: Path) -> Path:
         """Return ``path`` relative to the directory of the agent config, unless absolute."""
         return path if path.is_absolute() else self.context.config_dir / path
+
+
+async def cancel_task(task: asyncio.Task[Any] | None) -> None:
+    """Cancel an adapter's background ``task`` and wait until it has ended, for use in ``stop``.
+
+    ``None`` (a task never started or already stopped) is ignored. An error that ended the task
+    before the cancel is raised here.
+    """
+    if task is None:
+        return
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

@@ -14,7 +14,6 @@ skipped, so one wrong path does not stop the agent from offering the rest.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 from collections.abc import Mapping
@@ -24,7 +23,14 @@ from pathlib import Path
 import psutil
 from pydantic import BaseModel, ConfigDict, Field
 
-from adapters.base import Adapter, AdapterContext, AdapterSettings, Observation, ResourceAmounts
+from adapters.base import (
+    Adapter,
+    AdapterContext,
+    AdapterSettings,
+    Observation,
+    ResourceAmounts,
+    cancel_task,
+)
 from adapters.errors import AdapterSettingsError
 from kooperant.protocol import IDENTIFIER_PATTERN, Amount, ResourceKind
 
@@ -124,12 +130,8 @@ class HostAdapter(Adapter[HostSettings]):
         ]
 
     async def stop(self) -> None:
-        if self._task is None:
-            return
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
-        self._task = None
+        task, self._task = self._task, None
+        await cancel_task(task)
 
     def _existing_mounts(self) -> tuple[str, ...]:
         existing = []

@@ -11,11 +11,10 @@ machine would look free.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Mapping
 
-from adapters.base import Adapter, AdapterContext, Observation, ScheduledWork
+from adapters.base import Adapter, AdapterContext, Observation, ScheduledWork, cancel_task
 from adapters.errors import ExportFormatError
 from adapters.schedule_plan import (
     ScheduleColumns,
@@ -62,12 +61,8 @@ class ScheduleCsvAdapter(Adapter[ScheduleCsvSettings]):
         return list(self._schedule or [])
 
     async def stop(self) -> None:
-        if self._task is None:
-            return
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
-        self._task = None
+        task, self._task = self._task, None
+        await cancel_task(task)
 
     def withheld_kinds(self) -> Mapping[ResourceKind, str]:
         if self._schedule is not None:

@@ -24,7 +24,7 @@ from asyncua.common.subscription import DataChangeNotif
 from asyncua.ua.status_codes import StatusCodes
 from asyncua.ua.uaerrors import UaError, UaStatusCodeError
 
-from adapters.base import Adapter, AdapterContext, MachineStatus, Observation
+from adapters.base import Adapter, AdapterContext, MachineStatus, Observation, cancel_task
 from adapters.errors import SourceUnavailableError
 from adapters.opcua.machinery import (
     MachineNodes,
@@ -113,11 +113,7 @@ class OpcUaAdapter(Adapter[OpcUaSettings]):
     async def stop(self) -> None:
         """Cancel the background task, which disconnects within ``timeout_seconds``."""
         task, self._task = self._task, None
-        if task is None:
-            return
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await cancel_task(task)
 
     @property
     def connected(self) -> bool:
