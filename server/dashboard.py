@@ -7,10 +7,11 @@ Times are shown in Europe/Warsaw, the time zone of the clusters kooperant serves
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, PackageLoader, Template, select_autoescape
@@ -20,6 +21,9 @@ from server.messages import MESSAGES
 from server.storage import MemberRecord, ResourceRecord
 
 DISPLAY_TIMEZONE = ZoneInfo("Europe/Warsaw")
+# Quantities and units the host adapter reports, which have translated names in MESSAGES.
+KNOWN_QUANTITIES = frozenset({"cpu_free", "memory_free", "disk_free"})
+KNOWN_UNITS = frozenset({"cores"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,7 +32,7 @@ class _Row:
     name: str | None
     kind: str
     state: str
-    free_hours: str
+    free: str
     next_free: str
     updated: str
 
@@ -78,9 +82,33 @@ def format_time(value: datetime | None, language: Language) -> str:
 
 
 def format_hours(value: float | None, language: Language) -> str:
-    """Return hours with one decimal, with a decimal comma in Polish, or a dash."""
+    """Return hours as ``162,0 h`` (decimal comma in Polish), or a dash."""
     if value is None:
         return MESSAGES("none", language)
+    return f"{format_number(value, language)} h"
+
+
+def format_amounts(amounts: Sequence[Mapping[str, Any]], language: Language) -> str:
+    """Return measured amounts as ``memory 10.3 GiB · disk / 52.1 GiB``, or a dash."""
+    if not amounts:
+        return MESSAGES("none", language)
+    parts = []
+    for amount in amounts:
+        quantity = str(amount["quantity"])
+        name = (
+            MESSAGES(f"quantity_{quantity}", language) if quantity in KNOWN_QUANTITIES else quantity
+        )
+        if amount.get("label"):
+            name = f"{name} {amount['label']}"
+        unit = str(amount["unit"])
+        if unit in KNOWN_UNITS:
+            unit = MESSAGES(f"unit_{unit}", language)
+        parts.append(f"{name} {format_number(float(amount['value']), language)} {unit}")
+    return " · ".join(parts)
+
+
+def format_number(value: float, language: Language) -> str:
+    """Return ``value`` with one decimal, with a decimal comma in Polish."""
     text = f"{value:.1f}"
     return text.replace(".", ",") if language == "pl" else text
 
@@ -159,7 +187,11 @@ def _row(record: ResourceRecord, language: Language, now: datetime) -> _Row:
         name=record.name,
         kind=kind,
         state=state,
-        free_hours=format_hours(record.free_hours, language),
+        free=(
+            format_amounts(record.amounts, language)
+            if record.free_hours is None and record.amounts
+            else format_hours(record.free_hours, language)
+        ),
         next_free=next_free,
         updated=format_time(record.received_at, language),
     )
