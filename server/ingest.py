@@ -3,6 +3,10 @@
 Each message goes through ``parse_offer_topic``, ``parse_offer`` and a check that the payload's
 cluster, member and resource equal the topic's. A message that fails is logged at WARNING with
 its topic and reason and kept in ``rejected_messages``; ingest then goes on with the next one.
+A message whose topic does not match the subscription filter is only counted in
+``dropped_messages`` and logged at DEBUG. The broker is not trusted to filter: on connect, the
+embedded amqtt 0.12 broker also sends the retained messages that match other clients' filters,
+such as another cluster's offers.
 Storage calls are synchronous, so they run in a worker thread to keep the event loop (which also
 serves HTTP) responsive.
 """
@@ -151,6 +155,13 @@ class Ingest:
 
     async def handle_message(self, topic: str, payload: bytes) -> None:
         """Validate and store one message; reject it with a reason instead of raising."""
+        if not _matches(topic, self._topic_filter):
+            self._status.dropped_messages += 1
+            logger.debug(
+                "Dropped message on %s: outside the subscription %s", topic, self._topic_filter
+            )
+            return
+
         if not payload:
             logger.debug("Ignored empty payload on %s (a cleared retained topic)", topic)
             return
@@ -196,6 +207,15 @@ def _validated_offer(topic: str, payload: bytes) -> Offer:
             f"but the topic is for {'/'.join(expected)!r}"
         )
     return offer
+
+
+def _matches(topic: str, topic_filter: str) -> bool:
+    try:
+        return aiomqtt.Topic(topic).matches(topic_filter)
+    except ValueError:
+        # aiomqtt 2.5 rejects an empty topic, a topic with wildcards and one longer than its
+        # MAX_TOPIC_LENGTH. No subscription filter matches such a topic.
+        return False
 
 
 def _payload_bytes(message: aiomqtt.Message) -> bytes:

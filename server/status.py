@@ -19,4 +19,7 @@ class ServerStatus:
     broker_connected_since: datetime | None = None
     accepted_offers: int = 0
     rejected_messages: int = 0
+    # Messages on topics outside ingest's subscription filter, such as other clusters' offers
+    # from a broker that ignores the filter. They are neither stored nor counted as rejected.
+    dropped_messages: int = 0
     storage_failures: int = 0

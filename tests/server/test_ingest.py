@@ -234,3 +234,63 @@ async def test_ingest_connects_once_broker_starts(sqlite_storage: Storage, free_
 
 async def _true(value: bool) -> bool:
     return value
+
+
+async def test_handle_message_drops_other_cluster(sqlite_storage: Storage) -> None:
+    status = ServerStatus(broker_url="mqtt://127.0.0.1:1883")
+    settings = IngestSettings(broker=BrokerAddress("127.0.0.1", 1883), cluster="ours")
+    ingest = Ingest(sqlite_storage, status, settings)
+    other = machine_offer(cluster="theirs")
+
+    await ingest.handle_message(offer_topic("theirs", "acme", "cnc-5ax-01"), other.to_payload())
+    await ingest.handle_message("kooperant/v1/theirs/bad member/offers/x", b"{}")
+    await ingest.handle_message("unrelated/topic", b"not an offer")
+
+    assert status.dropped_messages == 3
+    assert status.accepted_offers == 0
+    assert status.rejected_messages == 0
+    assert sqlite_storage.list_rejected() == []
+    assert sqlite_storage.list_members() == []
+
+
+async def test_handle_message_without_cluster_accepts_any(sqlite_storage: Storage) -> None:
+    status = ServerStatus(broker_url="mqtt://127.0.0.1:1883")
+    ingest = Ingest(sqlite_storage, status, IngestSettings(broker=BrokerAddress("127.0.0.1", 1883)))
+    offer = machine_offer(cluster="any-cluster")
+
+    await ingest.handle_message(
+        offer_topic("any-cluster", "acme", "cnc-5ax-01"), offer.to_payload()
+    )
+
+    assert status.accepted_offers == 1
+    assert status.dropped_messages == 0
+
+
+async def test_embedded_broker_other_cluster_is_dropped(sqlite_storage: Storage) -> None:
+    # On connect, amqtt 0.12 sends a client the retained messages that match any connected
+    # client's filter, so the watcher's kooperant/v1/# brings ingest the other cluster's offer.
+    async with EmbeddedBroker(port=0) as embedded:
+        broker = BrokerAddress(embedded.host, embedded.port)
+        async with (
+            aiomqtt.Client(broker.host, broker.port) as watcher,
+            publisher(broker) as publish,
+        ):
+            await watcher.subscribe("kooperant/v1/#")
+            other = machine_offer(cluster="theirs")
+            await publish(offer_topic("theirs", "acme", "cnc-5ax-01"), other.to_payload())
+
+            async with running_ingest(sqlite_storage, broker, "ours") as (status, api):
+                await wait_until(lambda: _true(status.broker_connected), "ingest connected")
+                marker = machine_offer(cluster="ours", resource="marker")
+                await publish(offer_topic("ours", "acme", "marker"), marker.to_payload())
+
+                async def marker_arrived() -> bool:
+                    return "marker" in [item["resource"] for item in await resources(api)]
+
+                await wait_until(marker_arrived, "marker stored")
+                items = await resources(api)
+                rejected_items = await rejected(api)
+
+    assert [item["cluster"] for item in items] == ["ours"]
+    assert rejected_items == []
+    assert status.dropped_messages == 1
