@@ -29,12 +29,41 @@ MESSAGES = Catalog(
             "en": "The PostgreSQL URL {url} has no database name; "
             "use e.g. postgresql://kooperant@127.0.0.1:5432/kooperant.",
         },
+        "database_url_unencoded_at": {
+            "pl": "Adres bazy danych {url} zawiera więcej niż jeden znak „@” przed nazwą hosta. "
+            "Zakoduj „@” w nazwie użytkownika lub haśle jako %40, "
+            "np. postgresql://UŻYTKOWNIK:abc%40def@HOST:PORT/BAZA.",
+            "en": "The database URL {url} contains more than one '@' before the host name. "
+            "Percent-encode '@' in the user name or password as %40, "
+            "e.g. postgresql://USER:abc%40def@HOST:PORT/DATABASE.",
+        },
         "database_unavailable": {
+            "pl": "Nie można otworzyć bazy SQLite {url}: {detail}. "
+            "Sprawdź, czy katalog pliku istnieje i jest zapisywalny.",
+            "en": "Cannot open the SQLite database {url}: {detail}. "
+            "Check that the file's folder exists and is writable.",
+        },
+        "database_postgres_missing": {
+            "pl": "Baza danych {name} nie istnieje na serwerze PostgreSQL {host}:{port} ({url}). "
+            "Utwórz ją poleceniem {createdb} albo w psql: CREATE DATABASE {name}, "
+            "i uruchom ponownie.",
+            "en": "The database {name} does not exist on the PostgreSQL server {host}:{port} "
+            "({url}). Create it with {createdb} or, in psql, CREATE DATABASE {name}, "
+            "then start again.",
+        },
+        "database_postgres_refused": {
             "pl": "Nie można połączyć się z bazą danych {url}: {detail}. "
-            "Sprawdź, czy serwer bazy działa, a katalog pliku istnieje i jest zapisywalny.",
+            "Sprawdź, czy serwer PostgreSQL działa i nasłuchuje na {host}:{port}.",
             "en": "Cannot connect to the database {url}: {detail}. "
-            "Check that the database server is running, or that the file's folder exists "
-            "and is writable.",
+            "Check that the PostgreSQL server is running and listens on {host}:{port}.",
+        },
+        "database_postgres_unavailable": {
+            "pl": "Nie można połączyć się z bazą danych {url}: {detail}. "
+            "Sprawdź host, port, użytkownika i hasło w adresie oraz czy serwer PostgreSQL "
+            "dopuszcza to połączenie (pg_hba.conf).",
+            "en": "Cannot connect to the database {url}: {detail}. "
+            "Check the host, port, user name and password in the URL, and that the PostgreSQL "
+            "server allows this connection (pg_hba.conf).",
         },
         "database_migration_failed": {
             "pl": "Migracja bazy danych {url} nie powiodła się: {detail}.",

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from server.errors import InvalidSettingError
+from server.storage.urls import mask_password
 
 DEFAULT_MQTT_PORT = 1883
 
@@ -29,7 +30,7 @@ def parse_broker_url(url: str) -> BrokerAddress:
     them is rejected and shown with the password masked.
     """
     parts = urlsplit(url)
-    shown = _masked(url)
+    shown = mask_password(url)
     if parts.scheme != "mqtt":
         raise InvalidSettingError("broker_url_scheme", url=shown)
     if parts.username is not None or parts.password is not None:
@@ -45,12 +46,3 @@ def parse_broker_url(url: str) -> BrokerAddress:
     if port == 0:
         raise InvalidSettingError("broker_url_port", url=shown)
     return BrokerAddress(parts.hostname, port or DEFAULT_MQTT_PORT)
-
-
-def _masked(url: str) -> str:
-    scheme, separator, rest = url.partition("://")
-    if not separator or "@" not in rest.split("/", 1)[0]:
-        return url
-    userinfo, _, host = rest.partition("@")
-    user = userinfo.split(":", 1)[0]
-    return f"{scheme}://{user}:***@{host}"

@@ -41,6 +41,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from kooperant.intervals import Interval, clip, total_hours
 from kooperant.protocol import Offer, ResourceKind
 from server.errors import DatabaseUnavailableError, SchemaOutdatedError, StorageError
+from server.storage.connection_errors import unavailable_error
 from server.storage.records import (
     MemberRecord,
     RejectedRecord,
@@ -78,6 +79,7 @@ class Storage:
     def __init__(self, url: str) -> None:
         self.url = mask_password(url)
         parsed = parse_database_url(url)
+        self._parsed_url = parsed
         if parsed.drivername == "sqlite":
             self._engine = create_engine(
                 parsed,
@@ -105,9 +107,9 @@ class Storage:
                 connection.execute(text("SELECT 1"))
         except SQLAlchemyError as error:
             self._engine.dispose()
-            raise DatabaseUnavailableError(
-                "database_unavailable", url=self.url, detail=_first_line(error)
-            ) from error
+            original = getattr(error, "orig", None)
+            message = str(original if original is not None else error)
+            raise unavailable_error(self._parsed_url, self.url, message) from error
 
     # Schema
 

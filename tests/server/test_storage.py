@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -15,7 +16,13 @@ from server.errors import (
     SchemaOutdatedError,
     StorageError,
 )
-from server.storage import MAX_REJECTED_PAYLOAD_BYTES, ResourceQuery, Storage
+from server.storage import (
+    MAX_REJECTED_PAYLOAD_BYTES,
+    ResourceQuery,
+    Storage,
+    mask_password,
+    parse_database_url,
+)
 from tests.server.helpers import T0, hours, machine_offer, storage_offer
 
 EXPECTED_TABLES = {
@@ -278,3 +285,79 @@ def test_sqlite_in_missing_folder_is_named(tmp_path: Path) -> None:
 
     with pytest.raises(DatabaseUnavailableError, match=r"missing/kooperant\.db"):
         Storage(url)
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        (
+            "postgresql://postgres:S3cret@Pw42@127.0.0.1:5432/x",
+            "postgresql://postgres:***@127.0.0.1:5432/x",
+        ),
+        (
+            "postgresql://postgres:S3cret%40Pw42@127.0.0.1:5432/x",
+            "postgresql://postgres:***@127.0.0.1:5432/x",
+        ),
+        ("postgresql://postgres:S3cret/Pw42@127.0.0.1/x", "postgresql://postgres:***@127.0.0.1/x"),
+        ("postgresql://:S3cret@127.0.0.1/x", "postgresql://:***@127.0.0.1/x"),
+        ("postgresql://postgres@127.0.0.1:5432/x", "postgresql://postgres@127.0.0.1:5432/x"),
+        ("sqlite:////srv/a:b@c/kooperant.db", "sqlite:////srv/a:b@c/kooperant.db"),
+        ("mqtt://user:S3cret@Pw42@127.0.0.1", "mqtt://user:***@127.0.0.1"),
+        ("not a url", "(unparsable URL)"),
+    ],
+)
+def test_mask_password_hides_whole_password(url: str, shown: str) -> None:
+    assert mask_password(url) == shown
+
+
+def test_unencoded_at_in_password_is_rejected() -> None:
+    url = "postgresql://postgres:S3cret@Pw42@127.0.0.1:5432/x"
+
+    with pytest.raises(InvalidSettingError) as raised:
+        parse_database_url(url)
+
+    message = str(raised.value)
+    assert "postgresql://postgres:***@127.0.0.1:5432/x" in message
+    assert "%40" in message
+    assert "S3cret" not in message
+    assert "Pw42" not in message
+
+
+def test_encoded_at_in_password_is_accepted() -> None:
+    parsed = parse_database_url("postgresql://postgres:S3cret%40Pw42@127.0.0.1:5432/x")
+
+    assert parsed.password == "S3cret@Pw42"
+    assert parsed.host == "127.0.0.1"
+
+
+@pytest.mark.postgres
+def test_missing_postgres_database_hints_createdb(postgres_url: str) -> None:
+    name = f"kooperant_missing_{uuid.uuid4().hex[:12]}"
+    url = f"{postgres_url.rsplit('/', 1)[0]}/{name}"
+
+    with pytest.raises(DatabaseUnavailableError) as raised:
+        Storage(url)
+
+    message = str(raised.value)
+    assert f"createdb -h 127.0.0.1 -p 5432 -U postgres {name}" in message
+    assert f"CREATE DATABASE {name}" in message
+    assert "writable" not in message
+
+
+def test_refused_postgres_hints_host_and_port(free_port: int) -> None:
+    with pytest.raises(DatabaseUnavailableError) as raised:
+        Storage(f"postgresql://kooperant@127.0.0.1:{free_port}/kooperant")
+
+    message = str(raised.value)
+    assert f"listens on 127.0.0.1:{free_port}" in message
+    assert "writable" not in message
+    assert "createdb" not in message
+
+
+def test_sqlite_in_missing_folder_hints_folder(tmp_path: Path) -> None:
+    with pytest.raises(DatabaseUnavailableError) as raised:
+        Storage(f"sqlite:///{tmp_path}/missing/kooperant.db")
+
+    message = str(raised.value)
+    assert "folder exists and is writable" in message
+    assert "PostgreSQL" not in message
