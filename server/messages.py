@@ -118,6 +118,14 @@ MESSAGES = Catalog(
             "en": "The HTTP server cannot listen on {host}:{port}: {detail}. "
             "Pick another port with --port.",
         },
+        "http_host_invalid": {
+            "pl": "Serwer HTTP nie może nasłuchiwać na {host}:{port}: {detail}. "
+            "Tego adresu nie da się tu użyć. Podaj inny opcją --host, np. 127.0.0.1 "
+            "(tylko ten komputer) albo 0.0.0.0 (wszystkie interfejsy).",
+            "en": "The HTTP server cannot listen on {host}:{port}: {detail}. "
+            "This host cannot be used here. Pick another with --host, e.g. 127.0.0.1 "
+            "(this computer only) or 0.0.0.0 (all interfaces).",
+        },
         "cluster_invalid": {
             "pl": "Nieprawidłowy identyfikator klastra {value!r}: dozwolone są litery, cyfry, "
             "„.”, „_” i „-” (1–64 znaki, na początku litera lub cyfra).",

@@ -169,12 +169,19 @@ def _listening_socket(host: str, port: int) -> Iterator[socket.socket]:
         sock.bind((host, port))
     except OSError as error:
         sock.close()
-        detail = "port in use" if error.errno == errno.EADDRINUSE else str(error)
-        raise InvalidSettingError(
-            "http_port_in_use", host=host, port=port, detail=detail
-        ) from error
+        raise _bind_error(host, port, error) from error
     with sock:
         yield sock
+
+
+def _bind_error(host: str, port: int, error: OSError) -> InvalidSettingError:
+    # A taken or privileged port needs another --port. Anything else, such as a name that does
+    # not resolve or an address of no local interface, needs another --host.
+    if error.errno == errno.EADDRINUSE:
+        return InvalidSettingError("http_port_in_use", host=host, port=port, detail="port in use")
+    if error.errno == errno.EACCES:
+        return InvalidSettingError("http_port_in_use", host=host, port=port, detail=str(error))
+    return InvalidSettingError("http_host_invalid", host=host, port=port, detail=str(error))
 
 
 async def _wait_started(http: uvicorn.Server, tasks: list[asyncio.Task[None]]) -> None:

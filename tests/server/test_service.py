@@ -137,6 +137,24 @@ async def test_run_server_http_port_taken(tmp_path: Path) -> None:
             await run_server(settings, asyncio.Event())
 
 
+async def test_run_server_invalid_host_names_host(tmp_path: Path, free_port: int) -> None:
+    # glibc rejects 999.1.1.1 without a DNS query (checked with strace), so no traffic leaves.
+    settings = ServerSettings(
+        database=f"sqlite:///{tmp_path / 'k.db'}",
+        broker_url=f"mqtt://127.0.0.1:{free_tcp_port()}",
+        http_host="999.1.1.1",
+        http_port=free_port,
+    )
+
+    with pytest.raises(InvalidSettingError) as raised:
+        await run_server(settings, asyncio.Event())
+
+    message = str(raised.value)
+    assert f"999.1.1.1:{free_port}" in message
+    assert "--host" in message
+    assert "--port" not in message
+
+
 @pytest.mark.parametrize(
     ("changes", "shown"),
     [
@@ -215,6 +233,28 @@ def test_cli_unreachable_postgres_exits_2(free_port: int) -> None:
     assert completed.returncode == 2
     assert f"postgresql://kooperant:***@127.0.0.1:{free_port}/kooperant" in completed.stderr
     assert "secret" not in completed.stderr
+
+
+def test_cli_port_taken_advises_port(tmp_path: Path) -> None:
+    with socket.socket() as occupant:
+        occupant.bind(("127.0.0.1", 0))
+        occupant.listen()
+        port = occupant.getsockname()[1]
+
+        completed = run_cli(
+            "run",
+            "--database",
+            f"sqlite:///{tmp_path / 'k.db'}",
+            "--broker",
+            f"mqtt://127.0.0.1:{free_tcp_port()}",
+            "--port",
+            str(port),
+        )
+
+    assert completed.returncode == 2, completed.stderr
+    assert f"127.0.0.1:{port}: port in use" in completed.stderr
+    assert "--port" in completed.stderr
+    assert "Traceback" not in completed.stderr
 
 
 def test_cli_run_stops_on_sigint(tmp_path: Path, free_port: int) -> None:
