@@ -36,6 +36,7 @@ from agent.calendar import WEEKDAYS, Shift, WorkingCalendar
 from agent.errors import ConfigError, Problem
 from agent.policy import Policy, load_policy
 from agent.yamlfile import Location, YamlDocument
+from kooperant.net import mask_url_credentials
 from kooperant.protocol import ResourceKind, check_identifier
 
 DEFAULT_TIMEZONE = "Europe/Warsaw"
@@ -66,20 +67,34 @@ WallTime = Annotated[time, BeforeValidator(_parse_wall_time)]
 
 
 def parse_broker_url(url: str) -> tuple[str, int, bool]:
-    """Return ``(host, port, tls)`` of an ``mqtt://`` or ``mqtts://`` URL, or raise ValueError."""
+    """Return ``(host, port, tls)`` of an ``mqtt://`` or ``mqtts://`` URL, or raise ValueError.
+
+    Messages show the URL with its password masked, also where ``urlsplit`` does not find the
+    user info (a password containing ``/``) or fails before the credentials check.
+    """
     expected = "expected mqtt://HOST[:PORT] or mqtts://HOST[:PORT]"
+    masked_url = mask_url_credentials(url)
+    # Python's own messages below are not shown, because they repeat parts of the URL.
     try:
         parts = urlsplit(url)
+    except ValueError as error:
+        reason = f"invalid URL {masked_url!r}: check the host, e.g. the brackets of an IPv6 address"
+        raise ValueError(f"{reason}; {expected}") from error
+    bad_port = f"invalid port in URL {masked_url!r}: use a number from 1 to 65535; {expected}"
+    try:
         port = parts.port
     except ValueError as error:
-        raise ValueError(f"invalid URL {url!r}: {error}; {expected}") from error
+        raise ValueError(bad_port) from error
+    if port == 0:
+        raise ValueError(bad_port)
+
     if parts.username is not None or parts.password is not None:
         # The URL is not echoed because it contains a credential.
         raise ValueError("the URL must not contain credentials; set broker.username and password")
     if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
-        raise ValueError(f"invalid URL {url!r}: {expected}")
+        raise ValueError(f"invalid URL {masked_url!r}: {expected}")
     if parts.path not in ("", "/") or parts.query or parts.fragment:
-        raise ValueError(f"invalid URL {url!r}: remove the path or query; {expected}")
+        raise ValueError(f"invalid URL {masked_url!r}: remove the path or query; {expected}")
     tls = parts.scheme == "mqtts"
     return parts.hostname, port or (MQTTS_PORT if tls else MQTT_PORT), tls
 

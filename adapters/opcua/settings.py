@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 from pydantic import ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from adapters.base import AdapterSettings
+from kooperant.net import mask_url_credentials
 from kooperant.protocol import check_identifier
 
 _NOT_ALLOWED_IN_RESOURCE_ID = re.compile(r"[^a-z0-9_.-]")
@@ -43,19 +44,29 @@ class OpcUaSettings(AdapterSettings):
     @field_validator("url")
     @classmethod
     def _check_url(cls, url: str) -> str:
+        # hide_input_in_errors covers pydantic's own text, not these messages, so they mask too.
+        masked_url = mask_url_credentials(url)
         if not url.startswith("opc.tcp://"):
             raise ValueError(
-                f"invalid url {url!r}: an OPC UA endpoint starts with opc.tcp://, "
+                f"invalid url {masked_url!r}: an OPC UA endpoint starts with opc.tcp://, "
                 "for example opc.tcp://127.0.0.1:4840"
             )
-        parts = urlsplit(url)
-        if "@" in parts.netloc:
+        # Any "@" is rejected, not only one in the host part, because a "/" in a password hides
+        # the user info from urlsplit and the adapter logs the url.
+        if "@" in url:
             raise ValueError(
                 "invalid url: remove the user name and password from the url and set the "
                 "username and password keys instead"
             )
-        if not parts.hostname:
-            raise ValueError(f"invalid url {url!r}: the host name is missing")
+        try:
+            hostname = urlsplit(url).hostname
+        except ValueError as error:
+            # Python's message is not shown because it can repeat the host part.
+            raise ValueError(
+                f"invalid url {masked_url!r}: check the host, e.g. the brackets of an IPv6 address"
+            ) from error
+        if not hostname:
+            raise ValueError(f"invalid url {masked_url!r}: the host name is missing")
         return url
 
     @field_validator("machines")

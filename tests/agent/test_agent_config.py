@@ -291,6 +291,47 @@ def test_url_with_credentials_is_not_echoed(tmp_path: Path) -> None:
     assert "pa55word" not in message
 
 
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        pytest.param(
+            "mqtt://user:secretpw@127.0.0.1:99999",
+            "invalid port in URL 'mqtt://user:***@127.0.0.1:99999'",
+            id="port-out-of-range",
+        ),
+        pytest.param(
+            "mqtt://user:secret/pw@127.0.0.1",
+            "invalid port in URL 'mqtt://user:***@127.0.0.1'",
+            id="slash-in-password",
+        ),
+        pytest.param(
+            "mqtt://user:secretpw@[::1",
+            "invalid URL 'mqtt://user:***@[::1'",
+            id="unclosed-ipv6",
+        ),
+        pytest.param(
+            "mqtt://secretpw@127.0.0.1:0",
+            "invalid port in URL 'mqtt://***@127.0.0.1:0'",
+            id="token-as-user",
+        ),
+    ],
+)
+def test_invalid_url_masks_credentials(tmp_path: Path, url: str, reason: str) -> None:
+    path = write(tmp_path, MINIMAL.replace("mqtt://127.0.0.1:1883", url))
+
+    message = config_error(path)
+
+    assert f"{path}:4: broker.url: {reason}" in message
+    assert "secret" not in message
+
+
+def test_broker_url_port_zero_rejected() -> None:
+    with pytest.raises(ValueError) as raised:
+        agent.config.parse_broker_url("mqtt://127.0.0.1:0")
+
+    assert "invalid port in URL 'mqtt://127.0.0.1:0'" in str(raised.value)
+
+
 def test_invalid_secret_value_is_not_echoed(tmp_path: Path) -> None:
     path = write(tmp_path, MINIMAL.replace("  url:", "  password: [hunter2]\n  url:"))
 
