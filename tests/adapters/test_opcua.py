@@ -312,6 +312,22 @@ def test_settings_invalid_names_key(settings: dict[str, Any], key: str) -> None:
     assert "secret" not in str(raised.value)
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://user:secretpw@127.0.0.1:4840",
+        "opc.tcp://user:secretpw@127.0.0.1:4840",
+        "opc.tcp://user:secretpw@[::1",
+    ],
+)
+def test_settings_invalid_url_masks_password(url: str) -> None:
+    with pytest.raises(ValidationError) as raised:
+        OpcUaSettings(url=url)
+
+    assert "url" in str(raised.value)
+    assert "secretpw" not in str(raised.value)
+
+
 def test_settings_password_hidden_in_repr() -> None:
     settings = OpcUaSettings(url="opc.tcp://127.0.0.1:4840", username="op", password="s3cret")
     assert "s3cret" not in repr(settings)
