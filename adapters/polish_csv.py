@@ -36,14 +36,10 @@ class CsvRow:
 def decode_export(data: bytes, path: Path, encoding: Encoding) -> str:
     """Decode an export's bytes. With ``auto``, try UTF-8 with BOM, then UTF-8, then Windows-1250.
 
-    UTF-16 is rejected with any setting because its NUL bytes would otherwise decode as text.
+    A file with NUL bytes, UTF-16 or damaged, is rejected with any setting, because UTF-8 and
+    Windows-1250 would decode them as characters.
     """
-    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or b"\x00" in data:
-        raise ExportFormatError(
-            path,
-            "the file is UTF-16 encoded; export it as UTF-8 or Windows-1250 "
-            "(in Excel: 'CSV UTF-8' or 'CSV (separated by semicolons)')",
-        )
+    _reject_nul_bytes(data, path)
 
     if encoding == "cp1250":
         return _decode(data, path, encoding, hint="export as UTF-8 or set 'encoding: auto'")
@@ -56,6 +52,41 @@ def decode_export(data: bytes, path: Path, encoding: Encoding) -> str:
     except UnicodeDecodeError:
         pass
     return _decode(data, path, "cp1250", hint="export the file as UTF-8 or Windows-1250")
+
+
+def _reject_nul_bytes(data: bytes, path: Path) -> None:
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or _looks_like_utf16(data):
+        raise ExportFormatError(
+            path,
+            "the file is UTF-16 encoded; export it as UTF-8 or Windows-1250 "
+            "(in Excel: 'CSV UTF-8' or 'CSV (separated by semicolons)')",
+        )
+
+    offset = data.find(b"\x00")
+    if offset >= 0:
+        raise ExportFormatError(
+            path,
+            f"the file contains a NUL byte at offset {offset}, so it is damaged or not a text "
+            "CSV export; check the export settings and export the file again",
+            line=data.count(b"\n", 0, offset) + 1,
+        )
+
+
+_UTF16_SAMPLE_BYTES = 512
+
+
+def _looks_like_utf16(data: bytes) -> bool:
+    """Return whether most 2-byte units at the start pair a NUL with a non-NUL byte in one order.
+
+    That is the pattern of UTF-16 LE or BE text of mostly ASCII letters, as in Polish exports.
+    """
+    sample = data[:_UTF16_SAMPLE_BYTES]
+    units = [sample[index : index + 2] for index in range(0, len(sample) - 1, 2)]
+    if not units:
+        return False
+    little_endian = sum(1 for unit in units if unit[0] != 0 and unit[1] == 0)
+    big_endian = sum(1 for unit in units if unit[0] == 0 and unit[1] != 0)
+    return max(little_endian, big_endian) * 2 > len(units)
 
 
 def _decode(data: bytes, path: Path, encoding: str, *, hint: str) -> str:

@@ -127,6 +127,45 @@ def test_plan_utf16_rejected(tmp_path: Path, encoding: str, setting: str) -> Non
     assert "UTF-8 or Windows-1250" in message
 
 
+@pytest.mark.parametrize(
+    ("data", "line", "offset"),
+    [
+        pytest.param(b"garbage\x00\xff;;", 1, 7, id="damaged-header"),
+        pytest.param(PLAN_TEXT.encode("utf-8") + b"\x00\x00\x00\x00\r\n", 7, None, id="nul-tail"),
+        pytest.param(b"\x00" + PLAN_TEXT.encode("utf-8"), 1, 0, id="nul-first-byte"),
+    ],
+)
+@pytest.mark.parametrize("setting", ["auto", "utf-8", "cp1250"])
+def test_plan_nul_bytes_not_utf16(
+    tmp_path: Path, data: bytes, line: int, offset: int | None, setting: str
+) -> None:
+    path = tmp_path / "plan-damaged.csv"
+    path.write_bytes(data)
+
+    with pytest.raises(ExportFormatError) as raised:
+        read_schedule(path, settings_for(path, encoding=setting), WARSAW)
+
+    error = raised.value
+    message = str(error)
+    expected_offset = data.index(b"\x00") if offset is None else offset
+    assert error.line == line
+    assert f"plan-damaged.csv:{line}: " in message
+    assert f"NUL byte at offset {expected_offset}" in message
+    assert "not a text CSV export" in message
+    assert "export settings" in message
+    assert "UTF-16" not in message
+
+
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be"])
+def test_plan_utf16_without_bom_rejected_despite_damage(tmp_path: Path, encoding: str) -> None:
+    # A few damaged bytes after the start do not hide the NUL pattern of UTF-16 text.
+    path = tmp_path / "plan-utf16.csv"
+    path.write_bytes(PLAN_TEXT.encode(encoding)[:40] + b"\xff\xff\xff" + b"\x00" * 5)
+
+    with pytest.raises(ExportFormatError, match="UTF-16"):
+        read_schedule(path, settings_for(path), WARSAW)
+
+
 def test_plan_explicit_utf8_on_cp1250(tmp_path: Path) -> None:
     path = tmp_path / "plan-cp1250.csv"
     path.write_bytes(PLAN_TEXT.encode("cp1250"))
