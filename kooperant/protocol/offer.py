@@ -17,7 +17,7 @@ from functools import cache
 from importlib.resources import files
 from typing import Any
 
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator, ValidationError
 
 from kooperant.intervals import Interval
 
@@ -168,7 +168,44 @@ def _check_schema(data: object) -> None:
         first = errors[0]
         where = "/".join(str(part) for part in first.absolute_path) or "(root)"
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-        raise OfferValidationError(f"schema violation at {where}: {first.message}{more}")
+        reason = _pattern_reason(first, where) or f"schema violation at {where}: {first.message}"
+        raise OfferValidationError(reason + more)
+
+
+def _pattern_reason(error: ValidationError, where: str) -> str | None:
+    """Return a readable reason for a failed identifier or timestamp pattern, else None.
+
+    jsonschema's own text for a pattern failure repeats the regular expression.
+    """
+    if error.validator != "pattern":
+        return None
+    definitions = offer_json_schema()["$defs"]
+    quoted_value = _shorten(error.instance)
+    if error.validator_value == definitions["timestamp"]["pattern"]:
+        return (
+            f"invalid date-time {quoted_value} at {where}: expected RFC 3339 with a UTC offset, "
+            "e.g. 2026-12-04T14:00:00+01:00"
+        )
+    if error.validator_value == definitions["identifier"]["pattern"]:
+        return (
+            f"invalid id {quoted_value} at {where}: use 1 to 64 letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit"
+        )
+    return None
+
+
+_SHOWN_CHARACTERS = 100
+
+
+def _shorten(value: object) -> str:
+    """Return the repr of ``value``, cut to its first characters if it is long.
+
+    A payload may be up to 1 MB, and the aggregator logs and stores the reason of every rejected
+    offer.
+    """
+    if isinstance(value, str) and len(value) > _SHOWN_CHARACTERS:
+        return f"{value[:_SHOWN_CHARACTERS]!r}... ({len(value)} characters)"
+    return repr(value)
 
 
 def _offer_from_json(data: Mapping[str, Any]) -> Offer:
@@ -208,7 +245,8 @@ def _parse_time(text: str, where: str) -> datetime:
     try:
         value = datetime.fromisoformat(text)
     except ValueError as error:
-        raise OfferValidationError(f"invalid date-time at {where}: {text!r}") from error
+        # The schema pattern has passed, so this is a value out of range, such as month 13.
+        raise OfferValidationError(f"invalid date-time {text!r} at {where}: {error}") from error
     if value.tzinfo is None:
         raise OfferValidationError(f"date-time at {where} has no UTC offset: {text!r}")
     return value

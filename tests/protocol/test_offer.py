@@ -110,18 +110,23 @@ def valid_json() -> dict[str, object]:
         ),
         (json.dumps({**valid_json(), "kind": "spaceship"}).encode(), "schema violation at kind"),
         (json.dumps({**valid_json(), "free_hours": -1}).encode(), "schema violation at free_hours"),
-        (json.dumps({**valid_json(), "member": "a/b"}).encode(), "schema violation at member"),
+        (
+            json.dumps({**valid_json(), "member": "a/b"}).encode(),
+            "invalid id 'a/b' at member: use 1 to 64 letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit",
+        ),
         (
             json.dumps({**valid_json(), "price": 10}).encode(),
             "Additional properties are not allowed ('price'",
         ),
         (
             json.dumps({**valid_json(), "generated_at": "2026-12-04T10:00:00"}).encode(),
-            "schema violation at generated_at",
+            "invalid date-time '2026-12-04T10:00:00' at generated_at: expected RFC 3339 with "
+            "a UTC offset, e.g. 2026-12-04T14:00:00+01:00",
         ),
         (
             json.dumps({**valid_json(), "generated_at": "2026-13-45T10:00:00Z"}).encode(),
-            "invalid date-time at generated_at",
+            "invalid date-time '2026-13-45T10:00:00Z' at generated_at: month must be in 1..12",
         ),
         (
             json.dumps(
@@ -142,6 +147,62 @@ def test_invalid_payload_rejected_with_reason(payload: bytes, expected: str) -> 
         parse_offer(payload)
 
     assert expected in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        pytest.param(
+            {"cluster": "-cluster"},
+            "invalid id '-cluster' at cluster: use 1 to 64 letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit",
+            id="cluster-leading-dash",
+        ),
+        pytest.param(
+            {"resource": "r" * 65},
+            f"invalid id '{'r' * 65}' at resource: use 1 to 64 letters",
+            id="resource-too-long",
+        ),
+        pytest.param(
+            {"resource": "r" * 5000},
+            f"invalid id '{'r' * 100}'... (5000 characters) at resource: ",
+            id="resource-huge-shortened",
+        ),
+        pytest.param(
+            {"member": ""},
+            "invalid id '' at member: ",
+            id="member-empty",
+        ),
+        pytest.param(
+            {"state_since": "04.12.2026 10:00"},
+            "invalid date-time '04.12.2026 10:00' at state_since: expected RFC 3339 with a UTC "
+            "offset, e.g. 2026-12-04T14:00:00+01:00",
+            id="state-since-polish-format",
+        ),
+        pytest.param(
+            {"free_intervals": [{"start": "2026-12-04 10:00+01:00", "end": "2026-12-04T12:00Z"}]},
+            "invalid date-time '2026-12-04 10:00+01:00' at free_intervals/0/start: expected RFC "
+            "3339",
+            id="interval-start-space",
+        ),
+        pytest.param(
+            {"member": "a/b", "resource": "c/d"},
+            "invalid id 'a/b' at member: use 1 to 64 letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit (and 1 more)",
+            id="two-problems",
+        ),
+    ],
+)
+def test_pattern_failure_reason_readable(changes: dict[str, object], expected: str) -> None:
+    payload = json.dumps({**valid_json(), **changes}).encode()
+
+    with pytest.raises(OfferValidationError) as caught:
+        parse_offer(payload)
+
+    message = str(caught.value)
+    assert expected in message
+    assert "does not match" not in message
+    assert "\\d" not in message
 
 
 def test_utc_z_suffix_accepted() -> None:
