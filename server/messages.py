@@ -113,10 +113,18 @@ MESSAGES = Catalog(
             "--embedded-broker-port.",
         },
         "http_port_in_use": {
-            "pl": "Serwer HTTP nie może nasłuchiwać na {host}:{port}: {detail}. "
+            "pl": "Serwer HTTP nie może nasłuchiwać na {host}:{port}: port jest zajęty. "
             "Wybierz inny port opcją --port.",
-            "en": "The HTTP server cannot listen on {host}:{port}: {detail}. "
+            "en": "The HTTP server cannot listen on {host}:{port}: port in use. "
             "Pick another port with --port.",
+        },
+        "http_port_denied": {
+            "pl": "Serwer HTTP nie może nasłuchiwać na {host}:{port}: {detail}. "
+            "Porty poniżej 1024 zwykle wymagają uprawnień administratora. "
+            "Wybierz inny port opcją --port, np. 8000.",
+            "en": "The HTTP server cannot listen on {host}:{port}: {detail}. "
+            "Ports below 1024 usually need administrator rights. "
+            "Pick another port with --port, e.g. 8000.",
         },
         "http_host_invalid": {
             "pl": "Serwer HTTP nie może nasłuchiwać na {host}:{port}: {detail}. "

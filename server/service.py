@@ -79,6 +79,16 @@ async def run_server(
     logger.info("Server stopped")
 
 
+def check_http_address(host: str, port: int) -> None:
+    """Bind ``host:port`` once and release it, or raise ``InvalidSettingError`` as ``run_server``.
+
+    Lets a caller that starts other services first, such as the demo, fail before starting them.
+    The port may still be taken between this check and ``run_server``.
+    """
+    with _listening_socket(host, port):
+        pass
+
+
 def open_storage(settings: ServerSettings) -> Storage:
     """Open the database and migrate it, or check its schema when ``migrate`` is off."""
     storage = Storage(settings.database)
@@ -178,9 +188,9 @@ def _bind_error(host: str, port: int, error: OSError) -> InvalidSettingError:
     # A taken or privileged port needs another --port. Anything else, such as a name that does
     # not resolve or an address of no local interface, needs another --host.
     if error.errno == errno.EADDRINUSE:
-        return InvalidSettingError("http_port_in_use", host=host, port=port, detail="port in use")
+        return InvalidSettingError("http_port_in_use", host=host, port=port)
     if error.errno == errno.EACCES:
-        return InvalidSettingError("http_port_in_use", host=host, port=port, detail=str(error))
+        return InvalidSettingError("http_port_denied", host=host, port=port, detail=str(error))
     return InvalidSettingError("http_host_invalid", host=host, port=port, detail=str(error))
 
 

@@ -4,14 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import math
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from agent.errors import ConfigError
 from kooperant.demo.runner import DemoAddresses, run_demo
 from kooperant.i18n import Catalog
+from server.errors import ServerError
+
+logger = logging.getLogger(__name__)
+
+# Exit status for invalid options or settings, as click and ``kooperant server`` use.
+EXIT_INVALID_SETTINGS = 2
 
 _ = Catalog(
     {
@@ -53,6 +63,12 @@ _ = Catalog(
             "pl": "Nieprawidłowy czas --duration {value}: podaj liczbę sekund większą od zera.",
             "en": "Invalid --duration {value}: give a number of seconds greater than zero.",
         },
+        "config_invalid": {
+            "pl": "Konfiguracja agenta pokazu jest nieprawidłowa, "
+            "więc instalacja kooperant jest uszkodzona. Zainstaluj pakiet ponownie.\n{details}",
+            "en": "The demo's agent config is invalid, so the kooperant installation is damaged. "
+            "Reinstall the package.\n{details}",
+        },
     }
 )
 
@@ -65,9 +81,10 @@ def demo(
     ] = None,
 ) -> None:
     """Run the demo: a simulated OPC UA machine park, MQTT broker, server and agent."""
-    if duration is not None and duration <= 0:
+    # NaN fails every comparison, so "duration <= 0" alone lets it through, and inf never ends.
+    if duration is not None and not (math.isfinite(duration) and duration > 0):
         typer.echo(_("bad_duration", value=duration), err=True)
-        raise typer.Exit(2)
+        raise typer.Exit(EXIT_INVALID_SETTINGS)
 
     def announce(addresses: DemoAddresses) -> None:
         typer.echo(_("ready", **vars(addresses)))
@@ -75,13 +92,27 @@ def demo(
     with tempfile.TemporaryDirectory(prefix="kooperant-demo-") as scratch:
         workdir = data_dir or Path(scratch)
         workdir.mkdir(parents=True, exist_ok=True)
-        with contextlib.suppress(KeyboardInterrupt):
+        with contextlib.suppress(KeyboardInterrupt), _user_errors():
             asyncio.run(
                 run_demo(
                     http_port=port, duration_seconds=duration, workdir=workdir, on_ready=announce
                 )
             )
     typer.echo(_("stopped"))
+
+
+@contextlib.contextmanager
+def _user_errors() -> Iterator[None]:
+    try:
+        yield
+    except ServerError as error:
+        logger.debug("Demo failed", exc_info=True)
+        typer.echo(error.localized(), err=True)
+        raise typer.Exit(EXIT_INVALID_SETTINGS) from error
+    except ConfigError as error:
+        logger.debug("Demo failed", exc_info=True)
+        typer.echo(_("config_invalid", details=error), err=True)
+        raise typer.Exit(EXIT_INVALID_SETTINGS) from error
 
 
 demo.__doc__ = _("help")

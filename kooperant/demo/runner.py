@@ -18,11 +18,12 @@ from kooperant.demo.configs import example_config
 from kooperant.demo.machine_park import MachinePark
 from kooperant.demo.schedule import write_demo_schedule
 from server.broker import EmbeddedBroker
-from server.service import ServerSettings, run_server
+from server.service import ServerSettings, check_http_address, run_server
 
 logger = logging.getLogger(__name__)
 
 DEMO_TIMEZONE = ZoneInfo("Europe/Warsaw")
+DEMO_HTTP_HOST = "127.0.0.1"
 SHUTDOWN_TIMEOUT_SECONDS = 15.0
 
 
@@ -44,7 +45,13 @@ async def run_demo(
     workdir: Path,
     on_ready: Callable[[DemoAddresses], None],
 ) -> None:
-    """Run the demo until SIGINT, SIGTERM or the end of ``duration_seconds``."""
+    """Run the demo until SIGINT, SIGTERM or the end of ``duration_seconds``.
+
+    Raises ``server.errors.ServerError`` when the aggregator cannot start. A taken ``http_port``
+    is found before the machine park and the broker start.
+    """
+    check_http_address(DEMO_HTTP_HOST, http_port)
+
     stop = asyncio.Event()
     _stop_on_signals(stop)
     config_path = example_config("demo", "agent.yaml")
@@ -57,7 +64,9 @@ async def run_demo(
 
     async with MachinePark(port=0) as park, EmbeddedBroker(port=0) as broker:
         server_ready = asyncio.Event()
-        settings = ServerSettings(database=database, broker_url=broker.url, http_port=http_port)
+        settings = ServerSettings(
+            database=database, broker_url=broker.url, http_host=DEMO_HTTP_HOST, http_port=http_port
+        )
         server = asyncio.create_task(run_server(settings, stop, server_ready), name="server")
         await _wait_ready(server, server_ready)
 
@@ -71,7 +80,7 @@ async def run_demo(
         )
         agent = asyncio.create_task(Agent(config).run(stop), name="agent")
 
-        dashboard = f"http://127.0.0.1:{http_port}/"
+        dashboard = f"http://{DEMO_HTTP_HOST}:{http_port}/"
         on_ready(
             DemoAddresses(
                 dashboard, f"{dashboard}api/v1/resources", broker.url, park.endpoint, database

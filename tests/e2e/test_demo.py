@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -12,12 +13,14 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 READY_WITHIN_SECONDS = 15.0
 
 
-def start_demo(port: int, log: Path, *extra: str) -> subprocess.Popen[str]:
+def start_demo(port: int, log: Path, *extra: str, language: str = "en") -> subprocess.Popen[str]:
     # Output goes to a file, not a pipe: a pipe nobody reads fills up and blocks the demo.
-    environment = {**os.environ, "KOOPERANT_LANG": "en"}
+    environment = {**os.environ, "KOOPERANT_LANG": language}
     with log.open("w") as output:
         return subprocess.Popen(
             [sys.executable, "-m", "kooperant", "demo", "--port", str(port), *extra],
@@ -101,3 +104,39 @@ def test_demo_rejects_zero_duration(free_port: int, tmp_path: Path) -> None:
 
     assert returncode == 2
     assert "Invalid --duration 0" in output
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "-5"])
+def test_demo_rejects_non_finite_duration(free_port: int, tmp_path: Path, value: str) -> None:
+    log = tmp_path / "demo.log"
+    process = start_demo(free_port, log, f"--duration={value}")
+
+    returncode, output = finish(process, log, timeout=20)
+
+    assert returncode == 2, output
+    assert f"Invalid --duration {value}" in output
+    assert "kooperant demo is running" not in output
+
+
+@pytest.mark.parametrize(
+    ("language", "expected"),
+    [
+        ("en", "The HTTP server cannot listen on 127.0.0.1:{port}: port in use"),
+        ("pl", "Serwer HTTP nie może nasłuchiwać na 127.0.0.1:{port}: port jest zajęty"),
+    ],
+)
+def test_demo_port_in_use_exits_2(tmp_path: Path, language: str, expected: str) -> None:
+    log = tmp_path / "demo.log"
+    with socket.socket() as occupant:
+        occupant.bind(("127.0.0.1", 0))
+        occupant.listen()
+        port = occupant.getsockname()[1]
+
+        process = start_demo(port, log, "--duration", "20", language=language)
+        returncode, output = finish(process, log, timeout=20)
+
+    assert returncode == 2, output
+    assert expected.format(port=port) in output
+    assert "--port" in output
+    assert "Traceback" not in output
+    assert "Embedded MQTT broker listening" not in output
