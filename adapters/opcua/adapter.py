@@ -192,11 +192,35 @@ class OpcUaAdapter(Adapter[OpcUaSettings]):
         return client
 
     async def _disconnect(self, client: Client) -> None:
+        # Not asyncio.wait_for: on Python 3.11.7 it drops a cancellation that arrives in the loop
+        # step in which the disconnect ends, and stop() then waits forever. The disconnect runs in
+        # its own task because asyncua 2.1's close_session also drops a cancellation.
+        disconnect = asyncio.create_task(client.disconnect())
+        disconnect.add_done_callback(self._log_disconnect_error)
         try:
-            await asyncio.wait_for(client.disconnect(), self.settings.timeout_seconds)
-        except (OSError, TimeoutError, UaError) as error:
+            done, _ = await asyncio.wait({disconnect}, timeout=self.settings.timeout_seconds)
+        except asyncio.CancelledError:
+            disconnect.cancel()
+            raise
+        if not done:
+            disconnect.cancel()
+            _LOGGER.debug(
+                "disconnect from %s timed out after %s s",
+                self.settings.url,
+                self.settings.timeout_seconds,
+            )
+
+    def _log_disconnect_error(self, disconnect: asyncio.Task[None]) -> None:
+        if disconnect.cancelled():
+            return
+        error = disconnect.exception()
+        if isinstance(error, OSError | TimeoutError | UaError):
             # The server is gone or the session is already closed, so nothing is left to release.
             _LOGGER.debug("disconnect from %s failed: %r", self.settings.url, error)
+        elif error is not None:
+            _LOGGER.error(
+                "disconnect from %s failed unexpectedly", self.settings.url, exc_info=error
+            )
 
     def _track(self, machines: list[MachineNodes]) -> list[_TrackedMachine]:
         """Assign a resource id to each machine and forget machines the server no longer has."""

@@ -285,6 +285,27 @@ async def test_adapter_stop_is_prompt(running_adapters: Callable[..., OpcUaAdapt
         assert time.monotonic() - started < 2.0
 
 
+async def test_disconnect_keeps_cancel_at_same_step() -> None:
+    # A cancellation that arrives in the loop step in which the disconnect ends must still end
+    # the caller. Python 3.11's asyncio.wait_for dropped it, and stop() then waited forever.
+    disconnected = asyncio.Event()
+
+    class SlowClient:
+        async def disconnect(self) -> None:
+            await disconnected.wait()
+
+    settings = OpcUaSettings(url="opc.tcp://127.0.0.1:4840")
+    adapter = OpcUaAdapter("machines", settings, Recorder().context)
+    task = asyncio.create_task(adapter._disconnect(SlowClient()))
+    await asyncio.sleep(0.01)
+
+    disconnected.set()
+    task.cancel()
+
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
 @pytest.mark.parametrize(
     ("settings", "key"),
     [
