@@ -70,10 +70,11 @@ def cluster_id() -> str:
 
 @pytest.fixture
 def nodesets_dir() -> Path:
-    """The OPC Foundation NodeSet2 files, or a skip where the reference data is absent."""
-    folder = SHARED_DATA / "opcua-nodesets" / "current"
+    """The OPC Foundation NodeSet2 files, or a skip where they are absent."""
+    configured = os.environ.get("KOOPERANT_NODESETS_DIR")
+    folder = Path(configured) if configured else SHARED_DATA / "opcua-nodesets" / "current"
     if not folder.is_dir():
-        pytest.skip(f"reference data not found at {folder}")
+        pytest.skip(f"OPC UA nodesets not found at {folder}; set KOOPERANT_NODESETS_DIR")
     return folder
 
 
