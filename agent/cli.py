@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from agent import audit_cli
 from agent.config import AgentConfig, load_config
 from agent.errors import ConfigError
 from agent.runner import Agent
@@ -78,3 +79,6 @@ async def _run_until_signal(config: AgentConfig) -> None:
     for signal_number in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signal_number, stop.set)
     await Agent(config).run(stop)
+
+
+app.command(name="audit", help=audit_cli.HELP)(audit_cli.audit)

@@ -42,6 +42,7 @@ from kooperant.protocol import ResourceKind, check_identifier
 DEFAULT_TIMEZONE = "Europe/Warsaw"
 MQTT_PORT = 1883
 MQTTS_PORT = 8883
+DEFAULT_AUDIT_LOG = Path("kooperant-audit.db")
 _WALL_TIME = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])$")
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
@@ -220,6 +221,7 @@ class AgentConfig(_Frozen):
     broker: BrokerSettings
     calendar: CalendarSettings = CalendarSettings()
     policy: Path
+    audit_log: Path = DEFAULT_AUDIT_LOG
     resources: dict[ResourceId, ResourceSettings] = Field(default_factory=dict)
     adapters: tuple[AdapterConfig, ...] = ()
 
@@ -239,6 +241,11 @@ class AgentConfig(_Frozen):
     @property
     def policy_path(self) -> Path:
         return self.policy if self.policy.is_absolute() else self.config_dir / self.policy
+
+    @property
+    def audit_log_path(self) -> Path:
+        """The audit log's SQLite file; a relative ``audit_log`` starts at ``config_dir``."""
+        return self.audit_log if self.audit_log.is_absolute() else self.config_dir / self.audit_log
 
     @property
     def sharing_policy(self) -> Policy:

@@ -1,7 +1,9 @@
 """Exceptions raised by the agent.
 
 AgentError        root of everything the agent raises on purpose
-└── ConfigError   the agent config or the policy file is invalid; the operator must edit the file
+├── ConfigError   the agent config or the policy file is invalid; the operator must edit the file
+└── AuditLogError the local audit log cannot be opened, read or written; the operator must check
+                  the file named in the message (permissions, free disk space, a damaged file)
 
 ``ConfigError`` lists every problem found, each with the file, the line and the key path, so the
 operator can fix them all in one pass. Errors of PyYAML and pydantic are converted to it where the
@@ -41,3 +43,12 @@ class ConfigError(AgentError):
         self.path = path
         self.problems = tuple(problems)
         super().__init__("\n".join(problem.format(path) for problem in self.problems))
+
+
+class AuditLogError(AgentError):
+    """Raised when the audit log at ``path`` cannot be opened, read or written."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        self.path = path
+        self.reason = reason
+        super().__init__(f"audit log {path}: {reason}")

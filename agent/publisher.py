@@ -6,7 +6,8 @@ content changed (``generated_at`` is ignored in that comparison), after a reconn
 caller asks for a full republish. A broker that cannot be reached at start or whose connection
 is lost is retried with bounded exponential backoff with jitter. The loss is logged once, with the
 next delay, and the return once; the failed attempts in between are counted in
-``Publisher.failed_attempts``.
+``Publisher.failed_attempts``. With an ``AuditLog``, every message the broker acknowledged is
+recorded there.
 """
 
 from __future__ import annotations
@@ -16,10 +17,13 @@ import json
 import logging
 import random
 from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
 
 import aiomqtt
 
+from agent.audit import AuditLog, payload_sha256
 from agent.config import BrokerSettings
+from agent.errors import AuditLogError
 from agent.waiting import wait_any
 from kooperant.backoff import BackoffPolicy
 from kooperant.protocol import Offer, offer_topic
@@ -38,6 +42,8 @@ class Publisher:
         client_id: str,
         *,
         random_value: Callable[[], float] = random.random,
+        audit_log: AuditLog | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._settings = settings
         self._client_id = client_id
@@ -45,12 +51,15 @@ class Publisher:
             minimum=settings.reconnect_min_seconds, maximum=settings.reconnect_max_seconds
         )
         self._random_value = random_value
+        self.audit_log = audit_log
+        self._clock = clock
         self._current: dict[str, tuple[bytes, str]] = {}
         self._published: dict[str, str] = {}
         self._wakeup = asyncio.Event()
         self.connected = asyncio.Event()
         self.failed_attempts = 0
         self.published_messages = 0
+        self.audit_failures = 0
 
     def update(self, offers: Iterable[Offer], *, full: bool = False) -> None:
         """Set the offers to publish; ``full`` republishes all of them, changed or not."""
@@ -122,11 +131,33 @@ class Publisher:
             for topic, (payload, key) in list(self._current.items()):
                 if self._published.get(topic) == key:
                     continue
+                # With QoS 1, publish returns only after the broker's PUBACK.
                 await client.publish(topic, payload, qos=1, retain=True)
                 self._published[topic] = key
                 self.published_messages += 1
                 logger.debug("Published %d bytes on %s", len(payload), topic)
+                self._record(topic, payload)
             await wait_any([stop, self._wakeup])
+
+    def _record(self, topic: str, payload: bytes) -> None:
+        if self.audit_log is None:
+            return
+        try:
+            self.audit_log.record(topic, payload, self._clock())
+        except AuditLogError as error:
+            # Publishing goes on: the broker already has the message, and stopping would only
+            # hold back later offers without bringing this row back. The hash in the log line
+            # lets the owner match the message the log lacks.
+            # TODO: store-and-forward will write the audit row in the same transaction as the
+            # queued message, so a failed write can no longer lose the record.
+            self.audit_failures += 1
+            logger.error(
+                "Audit log failed to record the message on %s (sha256 %s), %d failures so far: %s",
+                topic,
+                payload_sha256(payload),
+                self.audit_failures,
+                error,
+            )
 
 
 def _content_key(offer: Offer) -> str:

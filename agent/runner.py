@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from adapters.base import STOP_TIMEOUT_SECONDS, Adapter, AdapterContext, Observation
+from agent.audit import AuditLog
 from agent.config import AdapterConfig, AgentConfig
 from agent.offers import OfferBuilder
 from agent.publisher import Publisher
@@ -41,7 +42,7 @@ class Agent:
         self._clock = clock or _utc_now
         self._policy = config.sharing_policy
         self._builder = OfferBuilder(config)
-        self.publisher = Publisher(config.broker, config.client_id)
+        self.publisher = Publisher(config.broker, config.client_id, clock=self._clock)
         self._changed = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._started: set[str] = set()
@@ -76,7 +77,13 @@ class Agent:
         return [offer for offer in permitted if offer is not None]
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Run until ``stop`` is set, then stop the adapters and disconnect from the broker."""
+        """Run until ``stop`` is set, then stop the adapters and disconnect from the broker.
+
+        Raises ``AuditLogError`` before starting anything when the audit log cannot be opened,
+        so that no offer leaves unrecorded because of a file problem known at start.
+        """
+        audit_log = AuditLog(self._config.audit_log_path)
+        self.publisher.audit_log = audit_log
         self._loop = asyncio.get_running_loop()
         await self._start_adapters()
 
@@ -88,6 +95,8 @@ class Agent:
             await self._stop_adapters()
             publisher_stop.set()
             await publishing
+            self.publisher.audit_log = None
+            audit_log.close()
 
     def _create_adapter(self, entry: AdapterConfig) -> Adapter[Any]:
         context = AdapterContext(

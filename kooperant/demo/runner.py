@@ -76,6 +76,7 @@ async def run_demo(
                 "KOOPERANT_DEMO_BROKER_URL": broker.url,
                 "KOOPERANT_DEMO_OPCUA_URL": park.endpoint,
                 "KOOPERANT_DEMO_SCHEDULE": str(schedule_path),
+                "KOOPERANT_DEMO_AUDIT_LOG": str(workdir / "kooperant-demo-audit.db"),
             },
         )
         agent = asyncio.create_task(Agent(config).run(stop), name="agent")

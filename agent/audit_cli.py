@@ -1,0 +1,221 @@
+"""``kooperant agent audit``: show, export and verify the agent's local audit log."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, tzinfo
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+
+from agent.audit import DEFAULT_QUERY_LIMIT, AuditLog, AuditRecord
+from agent.config import load_config
+from agent.errors import AuditLogError, ConfigError
+from kooperant.i18n import Catalog
+
+EXIT_MISMATCH = 1
+EXIT_USAGE_ERROR = 2
+HASH_PREFIX_LENGTH = 12
+
+_ = Catalog(
+    {
+        "help": {
+            "pl": "Pokaż wiadomości wysłane do brokera, zapisane w dzienniku audytu, lub sprawdź "
+            "ich sumy SHA-256.",
+            "en": "Show the messages sent to the broker, as recorded in the audit log, or verify "
+            "their SHA-256 hashes.",
+        },
+        "config.help": {
+            "pl": "Plik konfiguracji agenta (YAML); klucz audit_log wskazuje dziennik.",
+            "en": "The agent's config file (YAML); its audit_log key names the log.",
+        },
+        "resource.help": {
+            "pl": "Tylko wiadomości o tym zasobie (identyfikator zasobu).",
+            "en": "Only messages about this resource (resource id).",
+        },
+        "since.help": {
+            "pl": "Tylko wiadomości wysłane o tej chwili lub później, ISO 8601, np. "
+            "2026-03-02T08:00; bez strefy: strefa z konfiguracji.",
+            "en": "Only messages sent at or after this moment, ISO 8601, e.g. 2026-03-02T08:00; "
+            "without an offset, the config's time zone applies.",
+        },
+        "until.help": {
+            "pl": "Tylko wiadomości wysłane przed tą chwilą, w formacie jak --since.",
+            "en": "Only messages sent before this moment, in the format of --since.",
+        },
+        "limit.help": {
+            "pl": "Najwięcej tyle wiadomości, od najnowszej.",
+            "en": "At most this many messages, newest first.",
+        },
+        "json.help": {
+            "pl": "Jeden obiekt JSON na wiersz, z pełną treścią i sumą SHA-256, do przekazania.",
+            "en": "One JSON object per line with the full payload and SHA-256, to hand over.",
+        },
+        "verify.help": {
+            "pl": "Przelicz sumy SHA-256 wszystkich wiadomości i wypisz te, których treść się "
+            "nie zgadza; kod wyjścia 1, gdy są takie.",
+            "en": "Recompute the SHA-256 of every message and list those whose payload no "
+            "longer matches; exit code 1 if there are any.",
+        },
+        "config.invalid": {
+            "pl": "Błędna konfiguracja (plik, wiersz, klucz: problem):\n{details}\n"
+            "Popraw wskazane miejsca i spróbuj ponownie.",
+            "en": "Invalid configuration (file, line, key: problem):\n{details}\n"
+            "Correct the places listed and try again.",
+        },
+        "time.invalid": {
+            "pl": "Błędna wartość {option} {value!r}: oczekiwano daty i czasu ISO 8601, np. "
+            "2026-03-02 lub 2026-03-02T08:00 lub 2026-03-02T08:00+01:00.",
+            "en": "Invalid {option} value {value!r}: expected an ISO 8601 date and time, e.g. "
+            "2026-03-02 or 2026-03-02T08:00 or 2026-03-02T08:00+01:00.",
+        },
+        "range.empty": {
+            "pl": "--since {since} nie jest przed --until {until}; podaj wcześniejsze --since.",
+            "en": "--since {since} is not before --until {until}; give an earlier --since.",
+        },
+        "log.missing": {
+            "pl": "Brak dziennika audytu {path}. Agent tworzy go przy pierwszym uruchomieniu; "
+            "sprawdź klucz audit_log w {config}.",
+            "en": "No audit log at {path}. The agent creates it when it first runs; check the "
+            "audit_log key in {config}.",
+        },
+        "log.failed": {
+            "pl": "Nie można odczytać dziennika audytu: {error}",
+            "en": "Cannot read the audit log: {error}",
+        },
+        "column.time": {"pl": "czas ({zone})", "en": "time ({zone})"},
+        "column.topic": {"pl": "temat", "en": "topic"},
+        "column.size": {"pl": "bajty", "en": "bytes"},
+        "empty": {
+            "pl": "Brak wiadomości spełniających warunki.",
+            "en": "No messages match.",
+        },
+        "verify.ok": {
+            "pl": "Wszystkie wiadomości ({count}) zgadzają się ze swoimi sumami SHA-256.",
+            "en": "All {count} messages match their SHA-256 hashes.",
+        },
+        "verify.mismatch": {
+            "pl": "Wiadomość {id} z {time} na {topic}: treść nie zgadza się z zapisaną sumą "
+            "SHA-256 {sha256}.",
+            "en": "Message {id} of {time} on {topic}: the payload does not match the stored "
+            "SHA-256 {sha256}.",
+        },
+        "verify.failed": {
+            "pl": "{mismatched} z {count} wiadomości zmieniono lub uszkodzono po zapisie.",
+            "en": "{mismatched} of {count} messages were changed or damaged after recording.",
+        },
+    }
+)
+
+HELP = _("help")
+
+
+def audit(
+    config: Annotated[Path, typer.Option("--config", "-c", help=_("config.help"))],
+    resource: Annotated[str | None, typer.Option(help=_("resource.help"))] = None,
+    since: Annotated[str | None, typer.Option(help=_("since.help"))] = None,
+    until: Annotated[str | None, typer.Option(help=_("until.help"))] = None,
+    limit: Annotated[int, typer.Option(min=1, help=_("limit.help"))] = DEFAULT_QUERY_LIMIT,
+    as_json: Annotated[bool, typer.Option("--json", help=_("json.help"))] = False,
+    verify: Annotated[bool, typer.Option("--verify", help=_("verify.help"))] = False,
+) -> None:
+    try:
+        loaded = load_config(config)
+    except ConfigError as error:
+        _fail(_("config.invalid", details=error), error)
+
+    zone = loaded.zone
+    start = _parse_time("--since", since, zone)
+    end = _parse_time("--until", until, zone)
+    if start is not None and end is not None and start >= end:
+        _fail(_("range.empty", since=since, until=until))
+
+    path = loaded.audit_log_path
+    if not path.is_file():
+        _fail(_("log.missing", path=path, config=config))
+    try:
+        with AuditLog(path) as log:
+            if verify:
+                _verify(log, zone)
+            else:
+                records = log.query(resource, start, end, limit)
+                _print_records(records, zone, as_json)
+    except AuditLogError as error:
+        _fail(_("log.failed", error=error), error)
+
+
+def _parse_time(option: str, value: str | None, zone: tzinfo) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError as error:
+        _fail(_("time.invalid", option=option, value=value), error)
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=zone)
+
+
+def _print_records(records: list[AuditRecord], zone: tzinfo, as_json: bool) -> None:
+    if as_json:
+        for record in records:
+            typer.echo(json.dumps(_to_json(record), ensure_ascii=False))
+        return
+    if not records:
+        typer.echo(_("empty"))
+        return
+
+    header = (
+        _("column.time", zone=zone),
+        _("column.topic"),
+        "sha256",
+        _("column.size"),
+    )
+    rows = [
+        (
+            _local_time(record, zone),
+            record.topic,
+            record.sha256[:HASH_PREFIX_LENGTH],
+            str(len(record.payload_bytes)),
+        )
+        for record in records
+    ]
+    widths = [max(len(row[column]) for row in (header, *rows)) for column in range(3)]
+    for row in (header, *rows):
+        cells = [cell.ljust(width) for cell, width in zip(row[:3], widths, strict=True)]
+        typer.echo("  ".join([*cells, row[3].rjust(len(header[3]))]))
+
+
+def _verify(log: AuditLog, zone: tzinfo) -> None:
+    count = log.count()
+    mismatched = list(log.mismatched())
+    for record in mismatched:
+        time = _local_time(record, zone)
+        message = _(
+            "verify.mismatch", id=record.id, time=time, topic=record.topic, sha256=record.sha256
+        )
+        typer.echo(message)
+    if mismatched:
+        typer.echo(_("verify.failed", mismatched=len(mismatched), count=count), err=True)
+        raise typer.Exit(EXIT_MISMATCH)
+    typer.echo(_("verify.ok", count=count))
+
+
+def _to_json(record: AuditRecord) -> dict[str, object]:
+    return {
+        "id": record.id,
+        "published_at": record.published_at.isoformat(),
+        "topic": record.topic,
+        "resource": record.resource,
+        "kind": record.kind,
+        "sha256": record.sha256,
+        "payload": record.payload,
+    }
+
+
+def _local_time(record: AuditRecord, zone: tzinfo) -> str:
+    return record.published_at.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _fail(message: str, cause: BaseException | None = None) -> NoReturn:
+    typer.echo(message, err=True)
+    raise typer.Exit(EXIT_USAGE_ERROR) from cause
