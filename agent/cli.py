@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from agent import audit_cli
+from agent import audit_cli, preview_cli
 from agent.config import AgentConfig, load_config
 from agent.errors import ConfigError
 from agent.runner import Agent
@@ -81,4 +81,5 @@ async def _run_until_signal(config: AgentConfig) -> None:
     await Agent(config).run(stop)
 
 
+app.command(name="preview", help=preview_cli.HELP)(preview_cli.preview)
 app.command(name="audit", help=audit_cli.HELP)(audit_cli.audit)

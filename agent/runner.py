@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -19,6 +20,7 @@ from adapters.base import STOP_TIMEOUT_SECONDS, Adapter, AdapterContext, Observa
 from agent.audit import AuditLog
 from agent.config import AdapterConfig, AgentConfig
 from agent.offers import OfferBuilder
+from agent.policy import Policy
 from agent.publisher import Publisher
 from agent.waiting import wait_any
 from kooperant.protocol import Offer, ResourceKind
@@ -28,6 +30,22 @@ logger = logging.getLogger(__name__)
 DEBOUNCE_SECONDS = 0.5
 START_TIMEOUT_SECONDS = 10.0
 TIME_RESOLUTION = timedelta(minutes=1)
+READY_POLL_SECONDS = 0.2
+
+
+@dataclass(frozen=True, slots=True)
+class OfferSnapshot:
+    """One collection from the adapters: offers before the policy and the withheld kinds."""
+
+    offers: tuple[Offer, ...]
+    withheld_kinds: Mapping[ResourceKind, str]
+    """Kinds left out of ``offers``, each with the adapter's reason."""
+    observation_count: int
+
+    @property
+    def ready(self) -> bool:
+        """Whether every adapter has data: nothing withheld and at least one observation."""
+        return not self.withheld_kinds and self.observation_count > 0
 
 
 def _utc_now() -> datetime:
@@ -61,8 +79,18 @@ class Agent:
         else:
             loop.call_soon_threadsafe(self._changed.set)
 
+    @property
+    def policy(self) -> Policy:
+        """The sharing policy loaded with the config."""
+        return self._policy
+
     def current_offers(self) -> list[Offer]:
         """Collect from the started adapters and return the offers the policy lets out."""
+        permitted = (self._policy.apply(offer) for offer in self.collect_offers().offers)
+        return [offer for offer in permitted if offer is not None]
+
+    def collect_offers(self) -> OfferSnapshot:
+        """Collect once from the started adapters and build offers, without applying the policy."""
         now = _round_down(self._clock().astimezone(UTC), TIME_RESOLUTION)
         observations: list[Observation] = []
         withheld: dict[ResourceKind, str] = {}
@@ -73,8 +101,24 @@ class Agent:
                 observations.extend(self._collect(adapter))
 
         offers = self._builder.build(observations, now, withheld)
-        permitted = (self._policy.apply(offer) for offer in offers)
-        return [offer for offer in permitted if offer is not None]
+        return OfferSnapshot(tuple(offers), withheld, len(observations))
+
+    async def collect_when_ready(self, max_seconds: float) -> OfferSnapshot:
+        """Collect as soon as no kind is withheld and an adapter reported something.
+
+        Collects again on every ``notify_changed`` and every ``READY_POLL_SECONDS``, because not
+        every adapter notifies when its first data arrives. After ``max_seconds`` the last
+        collection is returned as it is.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + max_seconds
+        while True:
+            self._changed.clear()
+            snapshot = self.collect_offers()
+            remaining = deadline - loop.time()
+            if snapshot.ready or remaining <= 0:
+                return snapshot
+            await wait_any([self._changed], max_seconds=min(remaining, READY_POLL_SECONDS))
 
     async def run(self, stop: asyncio.Event) -> None:
         """Run until ``stop`` is set, then stop the adapters and disconnect from the broker.
@@ -84,19 +128,27 @@ class Agent:
         """
         audit_log = AuditLog(self._config.audit_log_path)
         self.publisher.audit_log = audit_log
-        self._loop = asyncio.get_running_loop()
-        await self._start_adapters()
+        await self.start_adapters()
 
         publisher_stop = asyncio.Event()
         publishing = asyncio.create_task(self.publisher.run(publisher_stop), name="publisher")
         try:
             await self._cycle_until(stop, publishing)
         finally:
-            await self._stop_adapters()
+            await self.stop_adapters()
             publisher_stop.set()
             await publishing
             self.publisher.audit_log = None
             audit_log.close()
+
+    async def start_adapters(self) -> None:
+        """Start every adapter; one that fails to start is logged and left out."""
+        self._loop = asyncio.get_running_loop()
+        await asyncio.gather(*(self._start_adapter(adapter) for adapter in self._adapters))
+
+    async def stop_adapters(self) -> None:
+        """Stop every adapter, waiting at most ``STOP_TIMEOUT_SECONDS`` for each."""
+        await asyncio.gather(*(self._stop_adapter(adapter) for adapter in self._adapters))
 
     def _create_adapter(self, entry: AdapterConfig) -> Adapter[Any]:
         context = AdapterContext(
@@ -141,9 +193,6 @@ class Agent:
             self._failing_collects.discard(adapter.name)
         return observations
 
-    async def _start_adapters(self) -> None:
-        await asyncio.gather(*(self._start_adapter(adapter) for adapter in self._adapters))
-
     async def _start_adapter(self, adapter: Adapter[Any]) -> None:
         try:
             async with asyncio.timeout(START_TIMEOUT_SECONDS):
@@ -157,9 +206,6 @@ class Agent:
             return
         self._started.add(adapter.name)
         logger.info("Adapter %s (%s) started", adapter.name, type(adapter).__name__)
-
-    async def _stop_adapters(self) -> None:
-        await asyncio.gather(*(self._stop_adapter(adapter) for adapter in self._adapters))
 
     async def _stop_adapter(self, adapter: Adapter[Any]) -> None:
         try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -146,3 +147,53 @@ def test_policy_error_names_file_line_key(tmp_path: Path, text: str, expected: s
         load_policy(path)
 
     assert f"{path}{expected}" in str(caught.value)
+
+
+def test_decide_names_rule_and_line(tmp_path: Path) -> None:
+    path = write_policy(
+        tmp_path,
+        "share:\n"
+        "  - resource: cnc-1\n"
+        "    fields: [name]\n"
+        "  # The laser shares its free time only.\n"
+        "  - resource: laser-2\n"
+        "    fields: [free_hours, free_intervals]\n",
+    )
+
+    decision = load_policy(path).decide(full_offer("laser-2"))
+
+    assert decision.shared
+    assert decision.rule is not None
+    assert decision.rule.number == 2
+    assert decision.rule.line == 5
+    assert decision.rule.location == f"{path}:5"
+    assert decision.reason == f"shared by rule 2 ({path}:5)"
+    assert decision.removed == (
+        "name",
+        "capabilities",
+        "state",
+        "state_since",
+        "horizon",
+        "amounts",
+    )
+    assert decision.offer == load_policy(path).apply(full_offer("laser-2"))
+
+
+def test_decide_unnamed_resource_withheld() -> None:
+    decision = Policy({"cnc-1": frozenset({"name"})}).decide(full_offer("secret-01"))
+
+    assert not decision.shared
+    assert decision.offer is None
+    assert decision.rule is None
+    assert decision.removed == ()
+    assert decision.reason == "no rule names resource 'secret-01'"
+
+
+def test_decide_removed_skips_empty_fields() -> None:
+    offer = dataclasses.replace(full_offer("cnc-1"), state_since=None, amounts=None)
+
+    decision = Policy({"cnc-1": frozenset({"name", "free_hours"})}).decide(offer)
+
+    assert decision.removed == ("capabilities", "state", "horizon", "free_intervals")
+    assert decision.rule is not None
+    assert decision.rule.location == "rule 1"

@@ -1,0 +1,72 @@
+"""What the agent would publish now, computed without touching the broker.
+
+``preview_offers`` starts the config's adapters, collects once they have data, builds the offers,
+applies ``Policy.decide`` to each one and stops the adapters. Each permitted entry carries the exact
+payload bytes ``Publisher`` would send, and every entry carries the policy's reason. The
+``Agent`` built here creates a ``Publisher``, which connects only in ``Agent.run``, so nothing here
+opens a connection to the broker.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from agent.config import AgentConfig
+from agent.policy import Decision
+from agent.runner import Agent
+from kooperant.protocol import ResourceKind, offer_topic
+
+DEFAULT_WAIT_SECONDS = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class PreviewEntry:
+    """One resource: where its offer would go and what it would contain, or why it is withheld."""
+
+    resource: str
+    kind: ResourceKind
+    decision: Decision
+    topic: str | None
+    """The MQTT topic of a permitted offer; ``None`` when the offer is withheld."""
+    payload: bytes | None
+    """The exact MQTT payload of a permitted offer; ``None`` when the offer is withheld."""
+
+
+@dataclass(frozen=True, slots=True)
+class Preview:
+    """Everything the agent would publish now, and everything it would hold back."""
+
+    entries: tuple[PreviewEntry, ...]
+    withheld_kinds: dict[ResourceKind, str]
+    """Kinds whose offers are all held back, each with the adapter's reason."""
+    ready: bool
+    """Whether every adapter had data before the wait ended."""
+
+
+async def preview_offers(
+    config: AgentConfig,
+    *,
+    wait_seconds: float = DEFAULT_WAIT_SECONDS,
+    clock: Callable[[], datetime] | None = None,
+) -> Preview:
+    """Start the adapters, collect once they have data or ``wait_seconds`` pass, then stop them."""
+    agent = Agent(config, clock=clock)
+    await agent.start_adapters()
+    try:
+        snapshot = await agent.collect_when_ready(wait_seconds)
+    finally:
+        await agent.stop_adapters()
+
+    entries = []
+    for offer in snapshot.offers:
+        decision = agent.policy.decide(offer)
+        permitted = decision.offer
+        topic = None
+        payload = None
+        if permitted is not None:
+            topic = offer_topic(permitted.cluster, permitted.member, permitted.resource)
+            payload = permitted.to_payload()
+        entries.append(PreviewEntry(offer.resource, offer.kind, decision, topic, payload))
+    return Preview(tuple(entries), dict(snapshot.withheld_kinds), snapshot.ready)

@@ -1,0 +1,336 @@
+"""``kooperant agent preview``: the offers the agent would publish, computed without a broker."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import textwrap
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, ClassVar
+
+import aiomqtt
+import pytest
+from typer.testing import CliRunner
+
+import agent.config
+from adapters.base import Adapter, AdapterSettings, MachineStatus, Observation
+from adapters.registry import load_adapter_class
+from agent.cli import EXIT_CONFIG_ERROR, app
+from agent.config import load_config
+from agent.preview import preview_offers
+from agent.runner import Agent
+from kooperant.protocol import MachineState, ResourceKind, offer_topic
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SINCE = datetime(2026, 3, 2, 6, tzinfo=UTC)
+# Monday 2026-03-02 10:00 in Warsaw, inside the 06:00-14:00 shift.
+NOW = datetime(2026, 3, 2, 9, tzinfo=UTC)
+ENVELOPE = {"schema", "cluster", "member", "resource", "kind", "generated_at"}
+POLICY = "share:\n  - resource: cnc-shared\n    fields: [name, state, free_hours]\n"
+
+
+class FakeSettings(AdapterSettings):
+    resources: tuple[str, ...]
+    withhold_machines: bool = False
+
+
+class FakeMachines(Adapter[FakeSettings]):
+    """Reports every configured resource as a running machine; may withhold machine offers."""
+
+    settings_model = FakeSettings
+    stopped: ClassVar[list[str]] = []
+
+    async def start(self) -> None:
+        pass
+
+    def collect(self) -> list[Observation]:
+        return [
+            MachineStatus(resource, MachineState.EXECUTING, since=SINCE, name=f"Machine {resource}")
+            for resource in self.settings.resources
+        ]
+
+    async def stop(self) -> None:
+        FakeMachines.stopped.append(self.name)
+
+    def withheld_kinds(self) -> Mapping[ResourceKind, str]:
+        if self.settings.withhold_machines:
+            return {ResourceKind.MACHINE: "production plan not read"}
+        return {}
+
+
+@pytest.fixture(autouse=True)
+def fake_adapters(monkeypatch: pytest.MonkeyPatch) -> None:
+    def lookup(name: str) -> type[Adapter[Any]]:
+        return FakeMachines if name == "fake" else load_adapter_class(name)
+
+    monkeypatch.setattr(agent.config, "load_adapter_class", lookup)
+    FakeMachines.stopped.clear()
+
+
+def write_config(
+    folder: Path,
+    broker_url: str = "mqtt://127.0.0.1:1883",
+    cluster: str = "pomorskie-metal",
+    withhold_machines: bool = False,
+) -> Path:
+    (folder / "policy.yaml").write_text(POLICY, encoding="utf-8")
+    path = folder / "agent.yaml"
+    text = f"""
+        member: acme
+        cluster: {cluster}
+        broker:
+          url: {broker_url}
+          client_id: {cluster}-agent
+        policy: policy.yaml
+        adapters:
+          - type: fake
+            name: hall
+            resources: [cnc-shared, cnc-private]
+            withhold_machines: {str(withhold_machines).lower()}
+    """
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def listener() -> Iterator[socket.socket]:
+    """A TCP socket listening on loopback that never accepts, so connections wait in its queue."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(8)
+        server.setblocking(False)
+        yield server
+
+
+def accepted_connections(server: socket.socket) -> int:
+    count = 0
+    while True:
+        try:
+            connection, _ = server.accept()
+        except BlockingIOError:
+            return count
+        connection.close()
+        count += 1
+
+
+def invoke(*arguments: str, language: str = "en") -> Any:
+    return CliRunner().invoke(app, ["preview", *arguments], env={"KOOPERANT_LANG": language})
+
+
+async def test_preview_shares_only_rule_fields(tmp_path: Path) -> None:
+    config = load_config(write_config(tmp_path), {})
+
+    result = await preview_offers(config, wait_seconds=1.0, clock=lambda: NOW)
+
+    assert result.ready
+    assert [entry.resource for entry in result.entries] == ["cnc-private", "cnc-shared"]
+    shared = result.entries[1]
+    assert shared.topic == offer_topic("pomorskie-metal", "acme", "cnc-shared")
+    assert shared.payload is not None
+    payload = json.loads(shared.payload)
+    assert set(payload) == ENVELOPE | {"name", "state", "free_hours"}
+    assert payload["state"] == "Executing"
+
+    rule = shared.decision.rule
+    assert rule is not None
+    assert rule.number == 1
+    assert rule.source == tmp_path / "policy.yaml"
+    assert rule.line == 2
+    assert shared.decision.removed == ("state_since", "horizon", "free_intervals")
+    assert FakeMachines.stopped == ["hall"]
+
+
+async def test_preview_withholds_unnamed_resource(tmp_path: Path) -> None:
+    config = load_config(write_config(tmp_path), {})
+
+    result = await preview_offers(config, wait_seconds=1.0, clock=lambda: NOW)
+
+    private = result.entries[0]
+    assert private.resource == "cnc-private"
+    assert private.kind is ResourceKind.MACHINE
+    assert private.decision.offer is None
+    assert private.decision.rule is None
+    assert private.decision.reason == "no rule names resource 'cnc-private'"
+    assert private.payload is None
+    assert private.topic is None
+
+
+async def test_preview_reports_withheld_kind(tmp_path: Path) -> None:
+    config = load_config(write_config(tmp_path, withhold_machines=True), {})
+
+    result = await preview_offers(config, wait_seconds=0.0, clock=lambda: NOW)
+
+    assert not result.ready
+    assert result.entries == ()
+    assert result.withheld_kinds == {ResourceKind.MACHINE: "adapter hall: production plan not read"}
+
+
+@pytest.mark.mosquitto
+async def test_preview_payload_equals_published(
+    tmp_path: Path, mosquitto_url: str, cluster_id: str
+) -> None:
+    config = load_config(write_config(tmp_path, mosquitto_url, cluster_id), {})
+    topic = offer_topic(cluster_id, "acme", "cnc-shared")
+
+    async with aiomqtt.Client("127.0.0.1", 1883, identifier=f"{cluster_id}-sub") as client:
+        await client.subscribe(topic, qos=1)
+        stop = asyncio.Event()
+        running = asyncio.create_task(Agent(config, clock=lambda: NOW).run(stop))
+        try:
+            async with asyncio.timeout(5):
+                message = await anext(aiter(client.messages))
+        finally:
+            stop.set()
+            await running
+            await client.publish(topic, b"", qos=1, retain=True)
+
+    result = await preview_offers(config, wait_seconds=1.0, clock=lambda: NOW)
+
+    assert result.entries[1].topic == str(message.topic)
+    assert result.entries[1].payload == message.payload
+
+
+def test_preview_connects_to_no_broker(tmp_path: Path, listener: socket.socket) -> None:
+    port = listener.getsockname()[1]
+    path = write_config(tmp_path, broker_url=f"mqtt://127.0.0.1:{port}")
+
+    result = invoke("--config", str(path), "--wait", "1")
+
+    assert result.exit_code == 0, result.output
+    assert "✔ cnc-shared" in result.stdout
+    assert accepted_connections(listener) == 0
+    # A connection made on purpose is counted, so the 0 above cannot come from a broken counter.
+    socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    assert accepted_connections(listener) == 1
+
+
+def test_preview_cli_names_rule_english(tmp_path: Path) -> None:
+    path = write_config(tmp_path)
+    policy = tmp_path / "policy.yaml"
+    topic = offer_topic("pomorskie-metal", "acme", "cnc-shared")
+
+    result = invoke("--config", str(path), "--wait", "1")
+
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0] == "✘ cnc-private: withheld, no rule names this resource"
+    assert lines[1] == (
+        f"✔ cnc-shared → {topic} (rule 1, {policy}:2; fields: name, state, free_hours; "
+        "removed: state_since, horizon, free_intervals)"
+    )
+    payload = json.loads("\n".join(lines[2:]))
+    assert payload["resource"] == "cnc-shared"
+    assert set(payload) == ENVELOPE | {"name", "state", "free_hours"}
+
+
+def test_preview_cli_polish(tmp_path: Path) -> None:
+    path = write_config(tmp_path)
+
+    result = invoke("--config", str(path), "--wait", "1", language="pl")
+
+    assert result.exit_code == 0, result.output
+    assert "✘ cnc-private: wstrzymany, żadna reguła polityki nie wymienia" in result.stdout
+    assert "(reguła 1, " in result.stdout
+    assert "pola: name, state, free_hours; usunięte: state_since" in result.stdout
+
+
+def test_preview_cli_withheld_kind(tmp_path: Path) -> None:
+    path = write_config(tmp_path, withhold_machines=True)
+
+    result = invoke("--config", str(path), "--wait", "0")
+
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("Note: not every adapter had data after 0 s")
+    assert lines[1] == "✘ machine offers withheld: adapter hall: production plan not read"
+
+
+def test_preview_cli_json(tmp_path: Path) -> None:
+    path = write_config(tmp_path)
+
+    result = invoke("--config", str(path), "--wait", "1", "--json")
+
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert document["ready"] is True
+    assert document["withheld_kinds"] == []
+    private, shared = document["resources"]
+    assert private["shared"] is False
+    assert private["reason"] == "no rule names resource 'cnc-private'"
+    assert private["payload"] is None
+    assert private["rule"] is None
+    assert shared["shared"] is True
+    assert shared["topic"] == offer_topic("pomorskie-metal", "acme", "cnc-shared")
+    assert shared["rule"] == {
+        "number": 1,
+        "file": str(tmp_path / "policy.yaml"),
+        "line": 2,
+        "fields": ["name", "state", "free_hours"],
+    }
+    assert shared["removed"] == ["state_since", "horizon", "free_intervals"]
+    assert set(shared["payload"]) == ENVELOPE | {"name", "state", "free_hours"}
+
+
+@pytest.mark.parametrize(
+    ("language", "heading"),
+    [("en", "Invalid configuration"), ("pl", "Błędna konfiguracja")],
+)
+def test_preview_invalid_config_exits_2(tmp_path: Path, language: str, heading: str) -> None:
+    path = write_config(tmp_path, broker_url="mqt://x")
+
+    result = invoke("--config", str(path), language=language)
+
+    assert result.exit_code == EXIT_CONFIG_ERROR
+    assert heading in result.stderr
+    assert f"{path}:5: broker.url: invalid URL 'mqt://x'" in result.stderr
+    assert result.stdout == ""
+
+
+def test_preview_missing_config_exits_2(tmp_path: Path) -> None:
+    missing = tmp_path / "absent.yaml"
+
+    result = invoke("--config", str(missing))
+
+    assert result.exit_code == EXIT_CONFIG_ERROR
+    assert f"{missing}: file not found" in result.stderr
+
+
+@pytest.mark.parametrize("wait", ["-1", "nan", "inf"])
+def test_preview_invalid_wait_exits_2(tmp_path: Path, wait: str) -> None:
+    path = write_config(tmp_path)
+
+    result = invoke("--config", str(path), "--wait", wait)
+
+    assert result.exit_code == EXIT_CONFIG_ERROR
+    assert "Invalid value for --wait" in result.stderr
+    assert "e.g. --wait 5" in result.stderr
+    assert FakeMachines.stopped == []
+
+
+def test_preview_example_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Copies, so that nothing the agent writes next to its config lands in the repository.
+    example = tmp_path / "agent.example.yaml"
+    policy = tmp_path / "policy.example.yaml"
+    for copy in (example, policy):
+        copy.write_bytes((REPO_ROOT / "config" / copy.name).read_bytes())
+    plan = tmp_path / "plan.csv"
+    plan.write_text(
+        "Zlecenie;Maszyna;Początek;Koniec\n"
+        "ZP/2026/0001;FREZ-01;02.03.2026 06:00;02.03.2026 11:00\n",
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("KOOPERANT_SCHEDULE_CSV", str(plan))
+    policy_lines = policy.read_text(encoding="utf-8").splitlines()
+    rule_line = policy_lines.index("  - resource: cnc-5ax-01") + 1
+
+    result = invoke("--config", str(example), "--wait", "8")
+
+    assert result.exit_code == 0, result.output
+    assert "Note:" not in result.stdout
+    topic = offer_topic("pomorskie-metal", "acme-metal", "cnc-5ax-01")
+    assert f"✔ cnc-5ax-01 → {topic} (rule 1, {policy}:{rule_line}; " in result.stdout
+    assert "✘ laser-02: withheld, no rule names this resource" in result.stdout
+    assert "✘ server-01: withheld, no rule names this resource" in result.stdout
