@@ -202,6 +202,7 @@ def test_preview_connects_to_no_broker(tmp_path: Path, listener: socket.socket) 
     assert result.exit_code == 0, result.output
     assert "✔ cnc-shared" in result.stdout
     assert accepted_connections(listener) == 0
+    assert not (tmp_path / "kooperant-audit.db").exists()
     # A connection made on purpose is counted, so the 0 above cannot come from a broken counter.
     socket.create_connection(("127.0.0.1", port), timeout=1).close()
     assert accepted_connections(listener) == 1
