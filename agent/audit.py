@@ -209,10 +209,10 @@ class AuditLog:
                 self._connection.execute("ROLLBACK")
             raise
 
-    def _error(self, what: str, error: sqlite3.Error) -> AuditLogError:
+    def _error(self, action: str, error: sqlite3.Error) -> AuditLogError:
         return AuditLogError(
             self.path,
-            f"{what} ({error}); check the file's permissions and free disk space, or move a "
+            f"{action} ({error}); check the file's permissions and free disk space, or move a "
             "damaged file away so a new log is started",
         )
 
