@@ -35,6 +35,7 @@ from kooperant.intervals import Interval
 from kooperant.protocol import Amount, MachineState, ResourceKind
 
 STOP_TIMEOUT_SECONDS = 10.0
+RECANCEL_SECONDS = 0.5
 
 
 class AdapterSettings(BaseModel):
@@ -137,10 +138,14 @@ async def cancel_task(task: asyncio.Task[Any] | None) -> None:
     """Cancel an adapter's background ``task`` and wait until it has ended, for use in ``stop``.
 
     ``None`` (a task never started or already stopped) is ignored. An error that ended the task
-    before the cancel is raised here.
+    before the cancel is raised here. The cancel is repeated until the task ends, because on
+    Python 3.11 ``asyncio.wait_for`` (used inside client libraries such as asyncua) drops a
+    cancellation that arrives in the loop step where its inner wait completes.
     """
     if task is None:
         return
-    task.cancel()
+    while not task.done():
+        task.cancel()
+        await asyncio.wait({task}, timeout=RECANCEL_SECONDS)
     with contextlib.suppress(asyncio.CancelledError):
         await task
