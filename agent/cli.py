@@ -11,7 +11,7 @@ import typer
 
 from agent import audit_cli, preview_cli
 from agent.config import AgentConfig, load_config
-from agent.errors import ConfigError
+from agent.errors import AuditLogError, ConfigError
 from agent.runner import Agent
 from kooperant.i18n import Catalog
 
@@ -46,6 +46,12 @@ _ = Catalog(
             "Stop with Ctrl+C.",
         },
         "stopped": {"pl": "Agent zatrzymany.", "en": "Agent stopped."},
+        "audit.unusable": {
+            "pl": "Nie można użyć dziennika audytu {path}: {reason}. Sprawdź uprawnienia i wolne "
+            "miejsce, a uszkodzony plik przenieś w inne miejsce lub wskaż inny kluczem audit_log.",
+            "en": "Cannot use the audit log {path}: {reason}. Check permissions and free disk "
+            "space; move a damaged file away or point the audit_log key elsewhere.",
+        },
     }
 )
 
@@ -69,7 +75,11 @@ def run(
 
     broker = f"{loaded.broker.host}:{loaded.broker.port}"
     typer.echo(_("started", member=loaded.member, cluster=loaded.cluster, broker=broker))
-    asyncio.run(_run_until_signal(loaded))
+    try:
+        asyncio.run(_run_until_signal(loaded))
+    except AuditLogError as error:
+        typer.echo(_("audit.unusable", path=error.path, reason=error.reason), err=True)
+        raise typer.Exit(EXIT_CONFIG_ERROR) from error
     typer.echo(_("stopped"))
 
 

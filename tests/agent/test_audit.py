@@ -421,3 +421,16 @@ def test_cli_invalid_config_exits_2(tmp_path: Path) -> None:
 
     assert exit_code == 2
     assert f"{config}:4: broker.url: invalid URL 'mqt://x'" in stderr
+
+
+def test_run_command_with_corrupt_log_exits_2(tmp_path: Path) -> None:
+    config_path = write_config(tmp_path, "mqtt://127.0.0.1:1883")
+    load_config(config_path, {}).audit_log_path.write_bytes(b"damaged " * 1000)
+
+    result = CliRunner().invoke(
+        app, ["run", "--config", str(config_path)], env={"KOOPERANT_LANG": "en"}
+    )
+
+    assert result.exit_code == 2
+    assert "Cannot use the audit log" in result.stderr
+    assert "Traceback" not in result.stderr
