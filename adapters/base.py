@@ -86,7 +86,7 @@ Observation = MachineStatus | ScheduledWork | ResourceAmounts
 
 @dataclass(frozen=True, slots=True)
 class AdapterContext:
-    """What the agent gives each adapter: where it runs and how to signal news."""
+    """Context the agent gives each adapter: member, time zone, folder, clock and change signal."""
 
     member: str
     timezone: ZoneInfo

@@ -178,7 +178,7 @@ class OpcUaAdapter(Adapter[OpcUaSettings]):
 
     def _make_client(self, events: asyncio.Queue[_Event]) -> Client:
         client = Client(self.settings.url, timeout=self.settings.timeout_seconds)
-        # asyncua asks for one hour by default and warns when servers grant less (asyncua's
+        # asyncua requests one hour by default and warns when servers grant less (asyncua's
         # own server grants at most ten minutes); keep-alive traffic renews the session anyway.
         client.session_timeout = SESSION_TIMEOUT_MS
         if self.settings.username is not None and self.settings.password is not None:

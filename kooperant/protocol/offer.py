@@ -44,7 +44,7 @@ class MachineState(StrEnum):
 
 
 class OfferValidationError(ValueError):
-    """Raised by ``parse_offer`` for a payload that is not a valid offer; the text says why."""
+    """Raised by ``parse_offer`` for a payload that is not a valid offer, with the reason."""
 
 
 @dataclass(frozen=True, slots=True)

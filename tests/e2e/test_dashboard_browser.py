@@ -48,7 +48,7 @@ async def browser() -> AsyncIterator[Browser]:
 
 @pytest.fixture
 async def dashboard_url(tmp_path: Path, free_port: int) -> AsyncIterator[str]:
-    """A running aggregator whose database already holds two offers of member acme."""
+    """A running aggregator whose database already contains two offers of member acme."""
     database = f"sqlite:///{tmp_path / 'kooperant.db'}"
     storage = Storage(database)
     storage.migrate()

@@ -19,7 +19,7 @@ READY_WITHIN_SECONDS = 15.0
 
 
 def start_demo(port: int, log: Path, *extra: str, language: str = "en") -> subprocess.Popen[str]:
-    # Output goes to a file, not a pipe: a pipe nobody reads fills up and blocks the demo.
+    # Output goes to a file, not a pipe: an unread pipe fills up and blocks the demo.
     environment = {**os.environ, "KOOPERANT_LANG": language}
     with log.open("w") as output:
         return subprocess.Popen(

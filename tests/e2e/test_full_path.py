@@ -236,8 +236,8 @@ async def test_full_path_on_embedded_broker_and_sqlite(
 async def test_agent_publishes_other_offers_while_opcua_unreachable(
     cluster_id: str, free_port: int, tmp_path: Path
 ) -> None:
-    # Nothing listens on free_port, so the OPC UA adapter cannot connect; the schedule alone
-    # still yields machine offers, because the machines are declared in the config.
+    # Nothing listens on free_port, so the OPC UA adapter cannot connect. The schedule alone
+    # still yields machine offers, because the config declares the machines.
     async with EmbeddedBroker(port=0) as broker:
         config = load_config(
             write_agent_files(tmp_path),
