@@ -48,23 +48,67 @@ class OfferValidationError(ValueError):
 
 
 @dataclass(frozen=True, slots=True)
-class Amount:
-    """A measured quantity, for example 120.5 GiB of free disk on ``/``."""
+class Band:
+    """A range shown instead of an exact number: ``min`` inclusive, ``max`` exclusive or open."""
 
-    quantity: str
-    value: float
-    unit: str
-    label: str | None = None
+    min: float
+    max: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.max is not None and self.max <= self.min:
+            raise ValueError(f"band maximum {self.max} must be above its minimum {self.min}")
 
     def to_json(self) -> dict[str, Any]:
-        data: dict[str, Any] = {"quantity": self.quantity, "value": self.value, "unit": self.unit}
+        return {"min": self.min, "max": self.max}
+
+
+@dataclass(frozen=True, slots=True)
+class Amount:
+    """A measured quantity, for example 120.5 GiB of free disk on ``/``.
+
+    Exactly one of ``value`` and ``band`` is set: the owner's policy may replace the value with a
+    band such as 100–200 pallet places.
+    """
+
+    quantity: str
+    value: float | None
+    unit: str
+    label: str | None = None
+    band: Band | None = None
+
+    def __post_init__(self) -> None:
+        if (self.value is None) == (self.band is None):
+            raise ValueError(f"amount {self.quantity!r} needs exactly one of value and band")
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"quantity": self.quantity}
+        if self.value is not None:
+            data["value"] = self.value
+        if self.band is not None:
+            data["band"] = self.band.to_json()
+        data["unit"] = self.unit
         if self.label is not None:
             data["label"] = self.label
         return data
 
 
+@dataclass(frozen=True, slots=True)
+class Price:
+    """A unit price of a supply, for example 42.5 PLN per sheet."""
+
+    value: float
+    currency: str
+    """ISO 4217 code, e.g. ``PLN``."""
+    unit: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"value": self.value, "currency": self.currency, "unit": self.unit}
+
+
 # Fields an owner's policy may let out. The envelope (schema, cluster, member, resource, kind,
-# generated_at) is always sent because without it a message cannot be routed or stored.
+# generated_at) is always sent because without it a message cannot be routed or stored, and so
+# are ``audience`` and ``expires_at`` when the policy sets them, because the aggregator enforces
+# them. ``free_hours_band`` is how ``free_hours`` leaves when the policy shows it as a band.
 OPTIONAL_FIELDS = (
     "name",
     "capabilities",
@@ -74,7 +118,12 @@ OPTIONAL_FIELDS = (
     "free_hours",
     "free_intervals",
     "amounts",
+    "price",
+    "suppliers",
+    "customers",
 )
+# Commercial data of supplies: it leaves only where a rule lists the field by name.
+COMMERCIAL_FIELDS = ("price", "suppliers", "customers")
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +143,14 @@ class Offer:
     free_hours: float | None = None
     free_intervals: tuple[Interval, ...] | None = None
     amounts: tuple[Amount, ...] | None = field(default=None)
+    free_hours_band: Band | None = None
+    price: Price | None = None
+    suppliers: tuple[str, ...] | None = None
+    customers: tuple[str, ...] | None = None
+    audience: tuple[str, ...] | None = None
+    """Member ids that may see the offer; ``None`` means the whole cluster."""
+    expires_at: datetime | None = None
+    """When the owner's share ends; the aggregator hides the offer from then on."""
 
     def to_json(self) -> dict[str, Any]:
         """Return the offer as a JSON-ready dict that validates against the schema."""
@@ -103,7 +160,7 @@ class Offer:
             "member": self.member,
             "resource": self.resource,
             "kind": str(self.kind),
-            "generated_at": _format_time(self.generated_at),
+            "generated_at": format_time(self.generated_at),
         }
         if self.name is not None:
             data["name"] = self.name
@@ -112,7 +169,7 @@ class Offer:
         if self.state is not None:
             data["state"] = str(self.state)
         if self.state_since is not None:
-            data["state_since"] = _format_time(self.state_since)
+            data["state_since"] = format_time(self.state_since)
         if self.horizon is not None:
             data["horizon"] = _interval_json(self.horizon)
         if self.free_hours is not None:
@@ -121,6 +178,18 @@ class Offer:
             data["free_intervals"] = [_interval_json(item) for item in self.free_intervals]
         if self.amounts is not None:
             data["amounts"] = [amount.to_json() for amount in self.amounts]
+        if self.free_hours_band is not None:
+            data["free_hours_band"] = self.free_hours_band.to_json()
+        if self.price is not None:
+            data["price"] = self.price.to_json()
+        if self.suppliers is not None:
+            data["suppliers"] = list(self.suppliers)
+        if self.customers is not None:
+            data["customers"] = list(self.customers)
+        if self.audience is not None:
+            data["audience"] = list(self.audience)
+        if self.expires_at is not None:
+            data["expires_at"] = format_time(self.expires_at)
         return data
 
     def to_payload(self) -> bytes:
@@ -219,29 +288,54 @@ def _offer_from_json(data: Mapping[str, Any]) -> Offer:
     amounts = None
     if "amounts" in data:
         amounts = tuple(
-            Amount(item["quantity"], float(item["value"]), item["unit"], item.get("label"))
-            for item in data["amounts"]
+            _parse_amount(item, f"amounts/{index}") for index, item in enumerate(data["amounts"])
         )
+    price = None
+    if "price" in data:
+        item = data["price"]
+        price = Price(float(item["value"]), item["currency"], item["unit"])
     return Offer(
         cluster=data["cluster"],
         member=data["member"],
         resource=data["resource"],
         kind=ResourceKind(data["kind"]),
-        generated_at=_parse_time(data["generated_at"], "generated_at"),
+        generated_at=parse_time(data["generated_at"], "generated_at"),
         name=data.get("name"),
         capabilities=tuple(data["capabilities"]) if "capabilities" in data else None,
         state=MachineState(data["state"]) if "state" in data else None,
-        state_since=_parse_time(data["state_since"], "state_since")
+        state_since=parse_time(data["state_since"], "state_since")
         if "state_since" in data
         else None,
         horizon=horizon,
         free_hours=float(data["free_hours"]) if "free_hours" in data else None,
         free_intervals=free_intervals,
         amounts=amounts,
+        free_hours_band=_parse_band(data["free_hours_band"], "free_hours_band")
+        if "free_hours_band" in data
+        else None,
+        price=price,
+        suppliers=tuple(data["suppliers"]) if "suppliers" in data else None,
+        customers=tuple(data["customers"]) if "customers" in data else None,
+        audience=tuple(data["audience"]) if "audience" in data else None,
+        expires_at=parse_time(data["expires_at"], "expires_at") if "expires_at" in data else None,
     )
 
 
-def _parse_time(text: str, where: str) -> datetime:
+def _parse_band(data: Mapping[str, Any], where: str) -> Band:
+    maximum = data["max"]
+    try:
+        return Band(float(data["min"]), float(maximum) if maximum is not None else None)
+    except ValueError as error:
+        raise OfferValidationError(f"invalid band at {where}: {error}") from error
+
+
+def _parse_amount(data: Mapping[str, Any], where: str) -> Amount:
+    value = float(data["value"]) if "value" in data else None
+    band = _parse_band(data["band"], f"{where}/band") if "band" in data else None
+    return Amount(data["quantity"], value, data["unit"], data.get("label"), band)
+
+
+def parse_time(text: str, where: str) -> datetime:
     try:
         value = datetime.fromisoformat(text)
     except ValueError as error:
@@ -253,18 +347,18 @@ def _parse_time(text: str, where: str) -> datetime:
 
 
 def _parse_interval(data: Mapping[str, str], where: str) -> Interval:
-    start = _parse_time(data["start"], f"{where}/start")
-    end = _parse_time(data["end"], f"{where}/end")
+    start = parse_time(data["start"], f"{where}/start")
+    end = parse_time(data["end"], f"{where}/end")
     if end < start:
         raise OfferValidationError(f"interval at {where} ends before it starts")
     return Interval(start, end)
 
 
-def _format_time(value: datetime) -> str:
+def format_time(value: datetime) -> str:
     if value.tzinfo is None:
         raise ValueError(f"naive datetime {value} cannot be sent; attach a time zone")
     return value.isoformat(timespec="seconds")
 
 
 def _interval_json(interval: Interval) -> dict[str, str]:
-    return {"start": _format_time(interval.start), "end": _format_time(interval.end)}
+    return {"start": format_time(interval.start), "end": format_time(interval.end)}

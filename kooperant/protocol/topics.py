@@ -4,6 +4,10 @@ An offer about one resource is published, retained, on::
 
     kooperant/v1/{cluster}/{member}/offers/{resource}
 
+and its withdrawal, also retained, on::
+
+    kooperant/v1/{cluster}/{member}/withdrawals/{resource}
+
 Cluster, member and resource ids match ``IDENTIFIER_PATTERN`` so that they never contain the MQTT
 separators and wildcards ``/``, ``+`` and ``#``.
 """
@@ -47,11 +51,33 @@ def offer_subscription(cluster: str | None = None) -> str:
     return f"{TOPIC_ROOT}/{cluster}/+/offers/+"
 
 
+def withdrawal_topic(cluster: str, member: str, resource: str) -> str:
+    """Return the topic on which ``member`` announces that ``resource`` is no longer offered."""
+    return offer_topic(cluster, member, resource).replace("/offers/", "/withdrawals/", 1)
+
+
+def withdrawal_subscription(cluster: str | None = None) -> str:
+    """Return the topic filter that matches every withdrawal of ``cluster``, or of all clusters."""
+    return offer_subscription(cluster).replace("/offers/", "/withdrawals/", 1)
+
+
 def parse_offer_topic(topic: str) -> tuple[str, str, str]:
     """Return ``(cluster, member, resource)`` from an offer topic, or raise ``TopicError``."""
+    return _parse_topic(topic, "offers")
+
+
+def parse_withdrawal_topic(topic: str) -> tuple[str, str, str]:
+    """Return ``(cluster, member, resource)`` from a withdrawal topic, or raise ``TopicError``."""
+    return _parse_topic(topic, "withdrawals")
+
+
+def _parse_topic(topic: str, channel: str) -> tuple[str, str, str]:
     parts = topic.split("/")
-    if len(parts) != 6 or "/".join(parts[:2]) != TOPIC_ROOT or parts[4] != "offers":
-        raise TopicError(f"topic {topic!r} is not an offer topic ({TOPIC_ROOT}/C/M/offers/R)")
+    if len(parts) != 6 or "/".join(parts[:2]) != TOPIC_ROOT or parts[4] != channel:
+        raise TopicError(
+            f"topic {topic!r} is not a{'n' if channel[0] in 'aeiou' else ''} "
+            f"{channel[:-1]} topic ({TOPIC_ROOT}/C/M/{channel}/R)"
+        )
     cluster, member, resource = parts[2], parts[3], parts[5]
     check_identifier(cluster, "cluster")
     check_identifier(member, "member")

@@ -11,9 +11,11 @@ from kooperant.intervals import Interval
 from kooperant.protocol import (
     OFFER_SCHEMA_ID,
     Amount,
+    Band,
     MachineState,
     Offer,
     OfferValidationError,
+    Price,
     ResourceKind,
     parse_offer,
 )
@@ -116,8 +118,8 @@ def valid_json() -> dict[str, object]:
             "starting with a letter or digit",
         ),
         (
-            json.dumps({**valid_json(), "price": 10}).encode(),
-            "Additional properties are not allowed ('price'",
+            json.dumps({**valid_json(), "unit_cost": 10}).encode(),
+            "Additional properties are not allowed ('unit_cost'",
         ),
         (
             json.dumps({**valid_json(), "generated_at": "2026-12-04T10:00:00"}).encode(),
@@ -211,3 +213,74 @@ def test_utc_z_suffix_accepted() -> None:
     offer = parse_offer(json.dumps(data).encode())
 
     assert offer.generated_at == datetime(2026, 12, 4, 9, 0, tzinfo=UTC)
+
+
+def supply_offer() -> Offer:
+    return Offer(
+        cluster="pomorskie-metal",
+        member="acme",
+        resource="blacha-s235-2mm",
+        kind=ResourceKind.SUPPLIES,
+        generated_at=NOW,
+        amounts=(Amount("stock", None, "sheet", band=Band(100.0, 200.0)),),
+        free_hours_band=Band(20.0, None),
+        price=Price(42.5, "PLN", "sheet"),
+        suppliers=("Huta Przykładowa",),
+        customers=("Stocznia A",),
+        audience=("formy-sa", "metal-works"),
+        expires_at=NOW + timedelta(days=30),
+    )
+
+
+def test_offer_with_bands_and_commercial_data_round_trips() -> None:
+    offer = supply_offer()
+
+    parsed = parse_offer(offer.to_payload())
+
+    assert parsed == offer
+
+
+def test_open_band_serialised_with_null_max() -> None:
+    data = json.loads(supply_offer().to_payload())
+
+    assert data["free_hours_band"] == {"min": 20.0, "max": None}
+    assert data["amounts"][0] == {
+        "quantity": "stock",
+        "band": {"min": 100.0, "max": 200.0},
+        "unit": "sheet",
+    }
+
+
+def test_band_with_max_not_above_min_rejected() -> None:
+    with pytest.raises(ValueError, match="band maximum 10 must be above its minimum 20"):
+        Band(20, 10)
+
+
+def test_amount_needs_value_or_band() -> None:
+    with pytest.raises(ValueError, match="needs exactly one of value and band"):
+        Amount("stock", None, "sheet")
+    with pytest.raises(ValueError, match="needs exactly one of value and band"):
+        Amount("stock", 1.0, "sheet", band=Band(0, 10))
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        ({"free_hours_band": {"min": 40, "max": 20}}, "invalid band at free_hours_band"),
+        ({"free_hours_band": {"min": -1, "max": 20}}, "free_hours_band/min"),
+        ({"amounts": [{"quantity": "stock", "unit": "sheet"}]}, "amounts/0"),
+        (
+            {"amounts": [{"quantity": "s", "value": 1, "band": {"min": 0, "max": 5}, "unit": "x"}]},
+            "amounts/0",
+        ),
+        ({"price": {"value": 1, "currency": "złoty", "unit": "sheet"}}, "price/currency"),
+        ({"audience": []}, "audience"),
+        ({"audience": ["a/b"]}, "audience/0"),
+        ({"expires_at": "2026-13-01T00:00:00Z"}, "expires_at"),
+    ],
+)
+def test_invalid_new_fields_rejected(changes: dict[str, object], expected: str) -> None:
+    payload = json.dumps({**valid_json(), **changes}).encode()
+
+    with pytest.raises(OfferValidationError, match=expected):
+        parse_offer(payload)

@@ -1,0 +1,103 @@
+"""The withdrawal message, schema ``kooperant.withdrawal/1``.
+
+An agent sends a withdrawal when a resource it offered is no longer shared: the owner withdrew it
+with ``kooperant agent withdraw``, a policy edit removed its rule, or the rule's share expired. It
+goes, retained, to the resource's withdrawal topic right after the agent clears the retained offer.
+The retained withdrawal tells an aggregator that was offline at that moment to drop the offer;
+the agent clears it when it offers the resource again. An aggregator removes the offer when the
+withdrawal's ``withdrawn_at`` is not older than the offer's ``generated_at``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from functools import cache
+from importlib.resources import files
+from typing import Any
+
+from jsonschema import Draft202012Validator
+
+from kooperant.protocol.offer import (
+    MAX_PAYLOAD_BYTES,
+    OfferValidationError,
+    format_time,
+    parse_time,
+)
+
+WITHDRAWAL_SCHEMA_ID = "kooperant.withdrawal/1"
+
+
+class WithdrawalReason(StrEnum):
+    WITHDRAWN = "withdrawn"
+    """The owner ran ``kooperant agent withdraw``."""
+    EXPIRED = "expired"
+    """The rule that shared the resource reached its expiry date."""
+    NOT_SHARED = "not_shared"
+    """The policy no longer lets the resource out, for example after a rule was removed."""
+
+
+@dataclass(frozen=True, slots=True)
+class Withdrawal:
+    """One member's announcement that one resource is no longer offered."""
+
+    cluster: str
+    member: str
+    resource: str
+    withdrawn_at: datetime
+    reason: WithdrawalReason
+    delete_history: bool = False
+    """Whether the owner asks the aggregator to delete the stored history of the offer too."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "schema": WITHDRAWAL_SCHEMA_ID,
+            "cluster": self.cluster,
+            "member": self.member,
+            "resource": self.resource,
+            "withdrawn_at": format_time(self.withdrawn_at),
+            "reason": str(self.reason),
+            "delete_history": self.delete_history,
+        }
+
+    def to_payload(self) -> bytes:
+        """Return the UTF-8 JSON payload published over MQTT."""
+        return json.dumps(self.to_json(), separators=(",", ":")).encode()
+
+
+@cache
+def withdrawal_json_schema() -> dict[str, Any]:
+    """Return the JSON Schema of ``kooperant.withdrawal/1`` as a dict."""
+    text = files("kooperant.protocol").joinpath("withdrawal.schema.json").read_text("utf-8")
+    schema: dict[str, Any] = json.loads(text)
+    return schema
+
+
+def parse_withdrawal(payload: bytes) -> Withdrawal:
+    """Return the ``Withdrawal`` in ``payload``, or raise ``OfferValidationError`` saying why."""
+    if len(payload) > MAX_PAYLOAD_BYTES:
+        raise OfferValidationError(
+            f"payload of {len(payload)} bytes exceeds the limit of {MAX_PAYLOAD_BYTES} bytes"
+        )
+    try:
+        data = json.loads(payload.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise OfferValidationError(f"withdrawal payload is not UTF-8 JSON: {error}") from error
+
+    validator = Draft202012Validator(withdrawal_json_schema())
+    errors = sorted(validator.iter_errors(data), key=lambda error: list(error.absolute_path))
+    if errors:
+        first = errors[0]
+        where = "/".join(str(part) for part in first.absolute_path) or "(root)"
+        raise OfferValidationError(f"invalid withdrawal at {where}: {first.message}")
+
+    return Withdrawal(
+        cluster=data["cluster"],
+        member=data["member"],
+        resource=data["resource"],
+        withdrawn_at=parse_time(data["withdrawn_at"], "withdrawn_at"),
+        reason=WithdrawalReason(data["reason"]),
+        delete_history=data["delete_history"],
+    )
