@@ -63,21 +63,18 @@ def withdrawal_subscription(cluster: str | None = None) -> str:
 
 def parse_offer_topic(topic: str) -> tuple[str, str, str]:
     """Return ``(cluster, member, resource)`` from an offer topic, or raise ``TopicError``."""
-    return _parse_topic(topic, "offers")
+    return _parse_topic(topic, "offers", "an offer")
 
 
 def parse_withdrawal_topic(topic: str) -> tuple[str, str, str]:
     """Return ``(cluster, member, resource)`` from a withdrawal topic, or raise ``TopicError``."""
-    return _parse_topic(topic, "withdrawals")
+    return _parse_topic(topic, "withdrawals", "a withdrawal")
 
 
-def _parse_topic(topic: str, channel: str) -> tuple[str, str, str]:
+def _parse_topic(topic: str, channel: str, described: str) -> tuple[str, str, str]:
     parts = topic.split("/")
     if len(parts) != 6 or "/".join(parts[:2]) != TOPIC_ROOT or parts[4] != channel:
-        raise TopicError(
-            f"topic {topic!r} is not a{'n' if channel[0] in 'aeiou' else ''} "
-            f"{channel[:-1]} topic ({TOPIC_ROOT}/C/M/{channel}/R)"
-        )
+        raise TopicError(f"topic {topic!r} is not {described} topic ({TOPIC_ROOT}/C/M/{channel}/R)")
     cluster, member, resource = parts[2], parts[3], parts[5]
     check_identifier(cluster, "cluster")
     check_identifier(member, "member")
