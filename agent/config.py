@@ -187,6 +187,8 @@ class ResourceSettings(_Frozen):
     name: str | None = Field(default=None, min_length=1, max_length=200)
     kind: ResourceKind | None = None
     capabilities: tuple[Annotated[str, Field(min_length=1, max_length=100)], ...] = ()
+    tags: tuple[Annotated[str, Field(min_length=1, max_length=100)], ...] = ()
+    """Internal labels that policy rules select with ``tag:``; they never leave the agent."""
 
 
 if TYPE_CHECKING:

@@ -60,8 +60,9 @@ async def preview_offers(
         await agent.stop_adapters()
 
     entries = []
+    context = agent.policy_context(snapshot)
     for offer in snapshot.offers:
-        decision = agent.policy.decide(offer)
+        decision = agent.policy.decide(offer, context)
         permitted = decision.offer
         topic = None
         payload = None

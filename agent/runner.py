@@ -20,7 +20,7 @@ from adapters.base import STOP_TIMEOUT_SECONDS, Adapter, AdapterContext, Observa
 from agent.audit import AuditLog
 from agent.config import AdapterConfig, AgentConfig
 from agent.offers import OfferBuilder
-from agent.policy import Policy
+from agent.policy import MAX_DELAY_MINUTES, Policy, PolicyContext, StateHistory
 from agent.publisher import Publisher
 from agent.waiting import wait_any
 from kooperant.protocol import Offer, ResourceKind
@@ -41,6 +41,8 @@ class OfferSnapshot:
     withheld_kinds: Mapping[ResourceKind, str]
     """Kinds left out of ``offers``, each with the adapter's reason."""
     observation_count: int
+    now: datetime
+    """The clock reading the offers were computed for, rounded down to ``TIME_RESOLUTION``."""
 
     @property
     def ready(self) -> bool:
@@ -59,6 +61,9 @@ class Agent:
         self._config = config
         self._clock = clock or _utc_now
         self._policy = config.sharing_policy
+        self._history = StateHistory()
+        self._calendar = config.working_calendar()
+        self._tags = {resource: frozenset(item.tags) for resource, item in config.resources.items()}
         self._builder = OfferBuilder(config)
         self.publisher = Publisher(config.broker, config.client_id, clock=self._clock)
         self._changed = asyncio.Event()
@@ -85,9 +90,25 @@ class Agent:
         return self._policy
 
     def current_offers(self) -> list[Offer]:
-        """Collect from the started adapters and return the offers the policy lets out."""
-        permitted = (self._policy.apply(offer) for offer in self.collect_offers().offers)
-        return [offer for offer in permitted if offer is not None]
+        """Collect from the started adapters and return the public offers the policy lets out."""
+        snapshot = self.collect_offers()
+        context = self.policy_context(snapshot)
+        decisions = (self._policy.decide(offer, context) for offer in snapshot.offers)
+        return [decision.offer for decision in decisions if decision.offer is not None]
+
+    def policy_context(self, snapshot: OfferSnapshot) -> PolicyContext:
+        """Record the snapshot's machine states and return the context to decide its offers in."""
+        for offer in snapshot.offers:
+            if offer.state is not None and offer.state_since is not None:
+                self._history.record(offer.resource, offer.state, offer.state_since)
+        self._history.prune(snapshot.now - timedelta(minutes=MAX_DELAY_MINUTES))
+        return PolicyContext(
+            now=snapshot.now,
+            calendar=self._calendar,
+            zone=self._config.zone,
+            tags=self._tags,
+            history=self._history,
+        )
 
     def collect_offers(self) -> OfferSnapshot:
         """Collect once from the started adapters and build offers, without applying the policy."""
@@ -101,7 +122,7 @@ class Agent:
                 observations.extend(self._collect(adapter))
 
         offers = self._builder.build(observations, now, withheld)
-        return OfferSnapshot(tuple(offers), withheld, len(observations))
+        return OfferSnapshot(tuple(offers), withheld, len(observations), now)
 
     async def collect_when_ready(self, max_seconds: float) -> OfferSnapshot:
         """Collect as soon as no kind is withheld and an adapter reported something.

@@ -46,7 +46,13 @@ class YamlDocument:
         Raises ``ConfigError`` for an unreadable file, invalid YAML, a duplicate key or a
         variable that is not set and has no default.
         """
-        text = _read_text(path)
+        return cls.parse(_read_text(path), path, variables)
+
+    @classmethod
+    def parse(
+        cls, text: str, path: Path, variables: Mapping[str, str] | None = None
+    ) -> YamlDocument:
+        """Parse ``text`` already read from ``path``; raises ``ConfigError`` as ``load`` does."""
         try:
             root = yaml.compose(text, Loader=yaml.SafeLoader)
         except yaml.MarkedYAMLError as error:

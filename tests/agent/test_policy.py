@@ -5,16 +5,21 @@ from __future__ import annotations
 import dataclasses
 from datetime import UTC, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
+from agent.calendar import WorkingCalendar
 from agent.errors import ConfigError
-from agent.policy import Policy, load_policy
+from agent.policy import Policy, PolicyContext, load_policy
 from kooperant.intervals import Interval
 from kooperant.protocol import Amount, MachineState, Offer, ResourceKind
 from kooperant.protocol.offer import OPTIONAL_FIELDS
 
 NOW = datetime(2026, 3, 2, 8, tzinfo=UTC)
+CONTEXT = PolicyContext(
+    NOW, WorkingCalendar(ZoneInfo("Europe/Warsaw"), ()), ZoneInfo("Europe/Warsaw")
+)
 HORIZON = Interval(NOW, datetime(2026, 3, 16, 8, tzinfo=UTC))
 
 
@@ -47,7 +52,7 @@ def test_listed_fields_only(tmp_path: Path) -> None:
         write_policy(tmp_path, "share:\n  - resource: cnc-1\n    fields: [name, free_hours]\n")
     )
 
-    shared = policy.apply(full_offer("cnc-1"))
+    shared = policy.decide(full_offer("cnc-1"), CONTEXT).offer
 
     assert shared is not None
     assert shared.name == "DMU 50"
@@ -72,20 +77,20 @@ def test_unlisted_resource_never_leaves(tmp_path: Path) -> None:
         write_policy(tmp_path, "share:\n  - resource: cnc-1\n    fields: [name]\n")
     )
 
-    assert policy.apply(full_offer("cnc-2")) is None
+    assert policy.decide(full_offer("cnc-2"), CONTEXT).offer is None
 
 
 def test_empty_policy_denies_everything(tmp_path: Path) -> None:
     policy = load_policy(write_policy(tmp_path, "# nothing is shared\n"))
 
-    assert policy.apply(full_offer("cnc-1")) is None
-    assert Policy({}).apply(full_offer("cnc-1")) is None
+    assert policy.decide(full_offer("cnc-1"), CONTEXT).offer is None
+    assert Policy({}).decide(full_offer("cnc-1"), CONTEXT).offer is None
 
 
 def test_rule_with_no_fields_sends_envelope(tmp_path: Path) -> None:
     policy = load_policy(write_policy(tmp_path, "share:\n  - resource: cnc-1\n    fields: []\n"))
 
-    shared = policy.apply(full_offer("cnc-1"))
+    shared = policy.decide(full_offer("cnc-1"), CONTEXT).offer
 
     assert shared is not None
     assert set(shared.to_json()) == {
@@ -160,7 +165,7 @@ def test_decide_names_rule_and_line(tmp_path: Path) -> None:
         "    fields: [free_hours, free_intervals]\n",
     )
 
-    decision = load_policy(path).decide(full_offer("laser-2"))
+    decision = load_policy(path).decide(full_offer("laser-2"), CONTEXT)
 
     assert decision.shared
     assert decision.rule is not None
@@ -176,23 +181,23 @@ def test_decide_names_rule_and_line(tmp_path: Path) -> None:
         "horizon",
         "amounts",
     )
-    assert decision.offer == load_policy(path).apply(full_offer("laser-2"))
+    assert decision.offer == load_policy(path).decide(full_offer("laser-2"), CONTEXT).offer
 
 
 def test_decide_unnamed_resource_withheld() -> None:
-    decision = Policy({"cnc-1": frozenset({"name"})}).decide(full_offer("secret-01"))
+    decision = Policy({"cnc-1": frozenset({"name"})}).decide(full_offer("secret-01"), CONTEXT)
 
     assert not decision.shared
     assert decision.offer is None
     assert decision.rule is None
     assert decision.removed == ()
-    assert decision.reason == "no rule names resource 'secret-01'"
+    assert decision.reason == "no rule matches resource 'secret-01'"
 
 
 def test_decide_removed_skips_empty_fields() -> None:
     offer = dataclasses.replace(full_offer("cnc-1"), state_since=None, amounts=None)
 
-    decision = Policy({"cnc-1": frozenset({"name", "free_hours"})}).decide(offer)
+    decision = Policy({"cnc-1": frozenset({"name", "free_hours"})}).decide(offer, CONTEXT)
 
     assert decision.removed == ("capabilities", "state", "horizon", "free_intervals")
     assert decision.rule is not None

@@ -153,7 +153,7 @@ async def test_preview_withholds_unnamed_resource(tmp_path: Path) -> None:
     assert private.kind is ResourceKind.MACHINE
     assert private.decision.offer is None
     assert private.decision.rule is None
-    assert private.decision.reason == "no rule names resource 'cnc-private'"
+    assert private.decision.reason == "no rule matches resource 'cnc-private'"
     assert private.payload is None
     assert private.topic is None
 
@@ -260,7 +260,7 @@ def test_preview_cli_json(tmp_path: Path) -> None:
     assert document["withheld_kinds"] == []
     private, shared = document["resources"]
     assert private["shared"] is False
-    assert private["reason"] == "no rule names resource 'cnc-private'"
+    assert private["reason"] == "no rule matches resource 'cnc-private'"
     assert private["payload"] is None
     assert private["rule"] is None
     assert shared["shared"] is True
