@@ -32,7 +32,7 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, ConfigDict
 
 from kooperant.intervals import Interval
-from kooperant.protocol import Amount, MachineState, ResourceKind
+from kooperant.protocol import Amount, MachineState, Price, ResourceKind
 
 STOP_TIMEOUT_SECONDS = 10.0
 RECANCEL_SECONDS = 0.5
@@ -81,7 +81,23 @@ class ResourceAmounts:
     name: str | None = None
 
 
-Observation = MachineStatus | ScheduledWork | ResourceAmounts
+@dataclass(frozen=True, slots=True)
+class SupplyStock:
+    """The stock of one supply (material or part) that a member may sell, from an ERP system.
+
+    ``price``, ``suppliers`` and ``customers`` are commercial data, which the owner's policy lets
+    out only when a rule lists them by name.
+    """
+
+    resource: str
+    name: str | None
+    amounts: tuple[Amount, ...]
+    price: Price | None = None
+    suppliers: tuple[str, ...] = ()
+    customers: tuple[str, ...] = ()
+
+
+Observation = MachineStatus | ScheduledWork | ResourceAmounts | SupplyStock
 
 
 @dataclass(frozen=True, slots=True)

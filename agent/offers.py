@@ -3,8 +3,10 @@
 One ``Offer`` per resource. A resource is a machine when the config declares ``kind: machine``,
 or, without a declared kind, when an adapter reports a ``MachineStatus`` or ``ScheduledWork`` for
 it. Machines get state, state_since, horizon, free_hours and free_intervals; ``ResourceAmounts``
-give amounts. Names and capabilities come from the config first, then from the observations.
-The policy is applied later, by the caller.
+give amounts. A ``SupplyStock`` makes a ``supplies`` offer with amounts, price, suppliers and
+customers. Names and capabilities come from the config first, then from the observations.
+The policy is applied later, by the caller. The config's resource tags are for the policy only and
+never go into an offer.
 """
 
 from __future__ import annotations
@@ -15,12 +17,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from adapters.base import MachineStatus, Observation, ResourceAmounts, ScheduledWork
+from adapters.base import MachineStatus, Observation, ResourceAmounts, ScheduledWork, SupplyStock
 from agent.availability import machine_availability
 from agent.calendar import WorkingCalendar
 from agent.config import AgentConfig, ResourceSettings
 from kooperant.intervals import Interval
-from kooperant.protocol import Amount, Offer, ResourceKind, TopicError, check_identifier
+from kooperant.protocol import Amount, Offer, Price, ResourceKind, TopicError, check_identifier
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +35,9 @@ class _Observed:
     amounts: list[Amount] = field(default_factory=list)
     amounts_kind: ResourceKind | None = None
     name: str | None = None
+    price: Price | None = None
+    suppliers: tuple[str, ...] = ()
+    customers: tuple[str, ...] = ()
 
 
 class OfferBuilder:
@@ -75,6 +80,13 @@ class OfferBuilder:
                 entry.amounts.extend(observation.amounts)
                 entry.amounts_kind = entry.amounts_kind or observation.kind
                 entry.name = entry.name or observation.name
+            elif isinstance(observation, SupplyStock):
+                entry.amounts.extend(observation.amounts)
+                entry.amounts_kind = entry.amounts_kind or ResourceKind.SUPPLIES
+                entry.name = entry.name or observation.name
+                entry.price = entry.price or observation.price
+                entry.suppliers += observation.suppliers
+                entry.customers += observation.customers
         return grouped
 
     def _offer(
@@ -96,6 +108,13 @@ class OfferBuilder:
             capabilities=description.capabilities or None,
             amounts=tuple(observed.amounts) if observed.amounts else None,
         )
+        if kind is ResourceKind.SUPPLIES:
+            return dataclasses.replace(
+                offer,
+                price=observed.price,
+                suppliers=_unique(observed.suppliers),
+                customers=_unique(observed.customers),
+            )
         if kind is not ResourceKind.MACHINE:
             return offer
 
@@ -146,3 +165,8 @@ def _observed_kind(observed: _Observed) -> ResourceKind:
     # NOTE: a resource declared in the config without a kind and not observed by any adapter is
     # offered as a machine, because machines are what a declaration usually describes.
     return ResourceKind.MACHINE
+
+
+def _unique(names: tuple[str, ...]) -> tuple[str, ...] | None:
+    # Two stock records of one supply may name the same partner; the offer lists it once.
+    return tuple(dict.fromkeys(names)) or None

@@ -8,11 +8,18 @@ from pathlib import Path
 
 import pytest
 
-from adapters.base import MachineStatus, Observation, ResourceAmounts, ScheduledWork, WorkOrder
+from adapters.base import (
+    MachineStatus,
+    Observation,
+    ResourceAmounts,
+    ScheduledWork,
+    SupplyStock,
+    WorkOrder,
+)
 from agent.config import AgentConfig, load_config
 from agent.offers import OfferBuilder
 from kooperant.intervals import Interval
-from kooperant.protocol import Amount, MachineState, ResourceKind
+from kooperant.protocol import Amount, MachineState, Price, ResourceKind
 
 # Monday 2026-03-02 00:00 in Warsaw; the default calendar gives 160 h in 14 days.
 NOW = datetime(2026, 3, 1, 23, tzinfo=UTC)
@@ -72,6 +79,53 @@ def test_amounts_give_non_machine_offer(config: AgentConfig) -> None:
     )
     assert server.free_hours is None
     assert server.horizon is None
+
+
+def test_supply_stock_gives_supplies_offer(config: AgentConfig) -> None:
+    sheets = Amount("stock", 340.0, "sheet", label="DC01 1.5 mm")
+    price = Price(42.5, "PLN", "sheet")
+    observations = [
+        SupplyStock(
+            "blacha-dc01",
+            "Blacha DC01",
+            (sheets,),
+            price,
+            suppliers=("ArcelorMittal", "Stalprodukt"),
+            customers=("formy-sa",),
+        )
+    ]
+
+    offers = {offer.resource: offer for offer in OfferBuilder(config).build(observations, NOW)}
+
+    supply = offers["blacha-dc01"]
+    assert supply.kind is ResourceKind.SUPPLIES
+    assert supply.name == "Blacha DC01"
+    assert supply.amounts == (sheets,)
+    assert supply.price == price
+    assert supply.suppliers == ("ArcelorMittal", "Stalprodukt")
+    assert supply.customers == ("formy-sa",)
+    assert supply.free_hours is None
+
+
+def test_supply_stocks_merge_per_resource(config: AgentConfig) -> None:
+    first = Amount("stock", 340.0, "sheet", label="1.5 mm")
+    second = Amount("stock", 120.0, "sheet", label="2 mm")
+    observations = [
+        SupplyStock("blacha-dc01", None, (first,), suppliers=("Stalprodukt",)),
+        SupplyStock("blacha-dc01", "Blacha", (second,), suppliers=("Stalprodukt", "Huta")),
+    ]
+
+    (supply,) = [
+        offer
+        for offer in OfferBuilder(config).build(observations, NOW)
+        if offer.resource == "blacha-dc01"
+    ]
+
+    assert supply.amounts == (first, second)
+    assert supply.name == "Blacha"
+    assert supply.suppliers == ("Stalprodukt", "Huta")
+    assert supply.customers is None
+    assert supply.price is None
 
 
 def test_withheld_kind_is_left_out_and_logged_once(
