@@ -1,11 +1,16 @@
 """The local audit log: every message the broker acknowledged, as sent.
 
-Each row contains the UTC time of publishing, the topic, the resource, the message kind, the payload
-text (the exact bytes sent, decoded as UTF-8) and the SHA-256 of those bytes. The log is one
-SQLite file in WAL mode, so ``kooperant agent audit`` can read it while the agent writes.
+Each row contains the UTC time of publishing, the topic, the resource, the message kind (``offer``
+or ``withdrawal``, from the topic), the payload text (the exact bytes sent, decoded as UTF-8; empty
+for a message that clears a retained topic) and the SHA-256 of those bytes. The log is one SQLite
+file in WAL mode, so ``kooperant agent audit`` can read it while the agent writes. The same file
+holds the owner's withdrawals (table ``withdrawals``, see ``agent.withdrawals``).
 ``PRAGMA user_version`` stores the schema version; a file from a newer kooperant is rejected
 instead of being written with the wrong layout. Every SQLite failure is raised as
 ``AuditLogError`` naming the file.
+
+Because every acknowledged message is recorded, the log also shows which topics the broker still
+retains for this member: an offer or withdrawal topic whose latest row has a non-empty payload.
 """
 
 from __future__ import annotations
@@ -19,12 +24,18 @@ from pathlib import Path
 from typing import Literal
 
 from agent.errors import AuditLogError
-from kooperant.protocol.topics import TopicError, parse_offer_topic
+from kooperant.protocol.topics import (
+    TOPIC_ROOT,
+    TopicError,
+    check_identifier,
+    parse_offer_topic,
+    parse_withdrawal_topic,
+)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 DEFAULT_QUERY_LIMIT = 100
 
-MessageKind = Literal["offer"]
+MessageKind = Literal["offer", "withdrawal"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS audit_messages (
@@ -39,6 +50,12 @@ CREATE TABLE IF NOT EXISTS audit_messages (
 CREATE INDEX IF NOT EXISTS audit_messages_resource_time
     ON audit_messages (resource, published_at);
 CREATE INDEX IF NOT EXISTS audit_messages_time ON audit_messages (published_at);
+CREATE INDEX IF NOT EXISTS audit_messages_topic ON audit_messages (topic, id);
+CREATE TABLE IF NOT EXISTS withdrawals (
+    resource TEXT PRIMARY KEY,
+    delete_history INTEGER NOT NULL,
+    withdrawn_at TEXT NOT NULL
+);
 """
 
 _COLUMNS = "id, published_at, topic, resource, kind, payload, sha256"
@@ -71,6 +88,36 @@ def payload_sha256(payload: bytes) -> str:
     return hashlib.sha256(payload).hexdigest()
 
 
+def open_database(path: Path) -> sqlite3.Connection:
+    """Open the agent's local SQLite file at ``path`` in autocommit mode, creating its tables.
+
+    Raises ``AuditLogError`` when the file cannot be opened or written, or comes from a newer
+    kooperant.
+    """
+    try:
+        connection = sqlite3.connect(path, isolation_level=None)
+    except sqlite3.Error as error:
+        raise database_error(path, "cannot open the file", error) from error
+    try:
+        _prepare(path, connection)
+    except AuditLogError:
+        connection.close()
+        raise
+    except sqlite3.Error as error:
+        connection.close()
+        raise database_error(path, "cannot open the file", error) from error
+    return connection
+
+
+def database_error(path: Path, action: str, error: sqlite3.Error) -> AuditLogError:
+    """Return the ``AuditLogError`` for a failed ``action`` on the local SQLite file."""
+    return AuditLogError(
+        path,
+        f"{action} ({error}); check the file's permissions and free disk space, or move a "
+        "damaged file away so a new log is started",
+    )
+
+
 class AuditLog:
     """The audit log in the SQLite file at ``path``, created with its table if missing.
 
@@ -79,18 +126,7 @@ class AuditLog:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        try:
-            self._connection = sqlite3.connect(path, isolation_level=None)
-        except sqlite3.Error as error:
-            raise self._error("cannot open the file", error) from error
-        try:
-            self._prepare()
-        except AuditLogError:
-            self._connection.close()
-            raise
-        except sqlite3.Error as error:
-            self._connection.close()
-            raise self._error("cannot open the file", error) from error
+        self._connection = open_database(path)
 
     def __enter__(self) -> AuditLog:
         return self
@@ -101,18 +137,14 @@ class AuditLog:
     def close(self) -> None:
         self._connection.close()
 
-    def record(
-        self, topic: str, payload: bytes, published_at: datetime, kind: MessageKind = "offer"
-    ) -> AuditRecord:
+    def record(self, topic: str, payload: bytes, published_at: datetime) -> AuditRecord:
         """Store one acknowledged message and return its row.
 
-        ``topic`` must be an offer topic, ``payload`` valid UTF-8 and ``published_at`` aware;
-        otherwise ``ValueError`` is raised, because the caller has a bug.
+        ``topic`` must be an offer or withdrawal topic, ``payload`` valid UTF-8 (empty for a
+        message that clears the topic) and ``published_at`` aware; otherwise ``ValueError`` is
+        raised, because the caller has a bug.
         """
-        try:
-            _, _, resource = parse_offer_topic(topic)
-        except TopicError as error:
-            raise ValueError(f"cannot record a message on {topic!r}: {error}") from error
+        kind, resource = _kind_and_resource(topic)
         text = payload.decode("utf-8")
         moment = _to_utc(published_at, "published_at")
         digest = payload_sha256(payload)
@@ -171,6 +203,30 @@ class AuditLog:
         count: int = row[0]
         return count
 
+    def live_offer_topics(self, cluster: str, member: str) -> set[str]:
+        """Return the offer topics of ``member`` whose latest message is an offer, not a clear."""
+        return set(self.live_offers(cluster, member))
+
+    def live_offers(self, cluster: str, member: str) -> dict[str, bytes]:
+        """Return the offers of ``member`` still retained, by topic, as last sent."""
+        latest = self._latest_payloads(_channel_prefix(cluster, member, "offers"))
+        return {topic: payload.encode("utf-8") for topic, payload in latest.items()}
+
+    def live_withdrawals(self, cluster: str, member: str) -> dict[str, bytes]:
+        """Return the withdrawal topics of ``member`` still retained, each with its payload."""
+        latest = self._latest_payloads(_channel_prefix(cluster, member, "withdrawals"))
+        return {topic: payload.encode("utf-8") for topic, payload in latest.items()}
+
+    def known_resources(self, cluster: str, member: str) -> set[str]:
+        """Return every resource id that ``member`` ever sent an offer or withdrawal about."""
+        prefix = _channel_prefix(cluster, member, "")
+        sql = "SELECT DISTINCT resource FROM audit_messages WHERE topic >= ? AND topic < ?"
+        try:
+            rows = self._connection.execute(sql, (prefix, _prefix_end(prefix))).fetchall()
+        except sqlite3.Error as error:
+            raise self._error("cannot read the rows", error) from error
+        return {resource for (resource,) in rows}
+
     def mismatched(self) -> Iterator[AuditRecord]:
         """Yield every row, oldest first, whose payload no longer matches its stored SHA-256."""
         try:
@@ -182,39 +238,79 @@ class AuditLog:
         except sqlite3.Error as error:
             raise self._error("cannot read the rows", error) from error
 
-    def _prepare(self) -> None:
-        # The first statement reads the file header, so a file that is not SQLite fails here.
-        version = self._connection.execute("PRAGMA user_version").fetchone()[0]
-        if version > SCHEMA_VERSION:
-            raise AuditLogError(
-                self.path,
-                f"schema version {version} is newer than {SCHEMA_VERSION}, the newest this "
-                "kooperant supports; upgrade kooperant or use another file",
-            )
-        mode = self._connection.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-        if mode != "wal":
-            raise AuditLogError(self.path, f"cannot switch to WAL mode (journal mode is {mode})")
-
-        # BEGIN IMMEDIATE takes the write lock, so an unwritable file fails now, not on the
-        # first publish.
-        # A file at the current version is not written to, so reading it changes nothing.
-        script = "BEGIN IMMEDIATE;\n"
-        if version < SCHEMA_VERSION:
-            script += f"{_SCHEMA}\nPRAGMA user_version = {SCHEMA_VERSION};\n"
-        script += "COMMIT;"
+    def _latest_payloads(self, prefix: str) -> dict[str, str]:
+        # Row ids give the order of recording, which stays right when clocks jump. The range
+        # condition matches the prefix on the (topic, id) index, unlike LIKE with its '_' wildcard.
+        sql = (
+            "SELECT topic, payload FROM audit_messages WHERE id IN ("
+            " SELECT max(id) FROM audit_messages WHERE topic >= ? AND topic < ? GROUP BY topic"
+            ") AND payload != ''"
+        )
         try:
-            self._connection.executescript(script)
-        except sqlite3.Error:
-            if self._connection.in_transaction:
-                self._connection.execute("ROLLBACK")
-            raise
+            rows = self._connection.execute(sql, (prefix, _prefix_end(prefix))).fetchall()
+        except sqlite3.Error as error:
+            raise self._error("cannot read the rows", error) from error
+        return dict(rows)
 
     def _error(self, action: str, error: sqlite3.Error) -> AuditLogError:
-        return AuditLogError(
-            self.path,
-            f"{action} ({error}); check the file's permissions and free disk space, or move a "
-            "damaged file away so a new log is started",
+        return database_error(self.path, action, error)
+
+
+def _prepare(path: Path, connection: sqlite3.Connection) -> None:
+    # The first statement reads the file header, so a file that is not SQLite fails here.
+    version = connection.execute("PRAGMA user_version").fetchone()[0]
+    if version > SCHEMA_VERSION:
+        raise AuditLogError(
+            path,
+            f"schema version {version} is newer than {SCHEMA_VERSION}, the newest this "
+            "kooperant supports; upgrade kooperant or use another file",
         )
+    mode = connection.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+    if mode != "wal":
+        raise AuditLogError(path, f"cannot switch to WAL mode (journal mode is {mode})")
+
+    # BEGIN IMMEDIATE takes the write lock, so an unwritable file fails now, not on the
+    # first publish.
+    # A file at the current version is not written to, so reading it changes nothing.
+    script = "BEGIN IMMEDIATE;\n"
+    if version < SCHEMA_VERSION:
+        # Every statement of the schema is IF NOT EXISTS, so it also upgrades an older file.
+        script += f"{_SCHEMA}\nPRAGMA user_version = {SCHEMA_VERSION};\n"
+    script += "COMMIT;"
+    try:
+        connection.executescript(script)
+    except sqlite3.Error:
+        if connection.in_transaction:
+            connection.execute("ROLLBACK")
+        raise
+
+
+def _kind_and_resource(topic: str) -> tuple[MessageKind, str]:
+    try:
+        _, _, resource = parse_offer_topic(topic)
+        return "offer", resource
+    except TopicError:
+        pass
+    try:
+        _, _, resource = parse_withdrawal_topic(topic)
+    except TopicError as error:
+        raise ValueError(
+            f"cannot record a message on {topic!r}: not an offer or withdrawal topic ({error})"
+        ) from error
+    return "withdrawal", resource
+
+
+def _channel_prefix(cluster: str, member: str, channel: str) -> str:
+    check_identifier(cluster, "cluster")
+    check_identifier(member, "member")
+    prefix = f"{TOPIC_ROOT}/{cluster}/{member}/"
+    return f"{prefix}{channel}/" if channel else prefix
+
+
+def _prefix_end(prefix: str) -> str:
+    # Every string that starts with ``prefix`` sorts below this one, because the prefix ends in
+    # '/' and '0' follows '/' in ASCII and in SQLite's byte-wise comparison.
+    return prefix[:-1] + chr(ord(prefix[-1]) + 1)
 
 
 def _to_utc(moment: datetime, name: str) -> datetime:

@@ -20,7 +20,7 @@ from agent.cli import app
 from agent.config import load_config
 from agent.errors import AuditLogError
 from agent.runner import Agent
-from kooperant.protocol import offer_topic
+from kooperant.protocol import offer_topic, withdrawal_topic
 
 # Monday 2026-03-02 10:00 in Warsaw, inside the default 06:00-14:00 shift.
 NOW = datetime(2026, 3, 2, 9, tzinfo=UTC)
@@ -107,8 +107,102 @@ def test_query_rejects_naive_time_and_zero_limit(tmp_path: Path) -> None:
 
 
 def test_record_rejects_non_offer_topic(tmp_path: Path) -> None:
-    with AuditLog(tmp_path / "audit.db") as log, pytest.raises(ValueError, match="not an offer"):
+    with AuditLog(tmp_path / "audit.db") as log, pytest.raises(ValueError, match="not an offer or"):
         log.record("kooperant/v1/x", b"{}", NOW)
+
+
+def test_record_withdrawal_and_clear(tmp_path: Path) -> None:
+    withdrawal = withdrawal_topic("pomorskie-metal", "acme", "cnc-1")
+
+    with AuditLog(tmp_path / "audit.db") as log:
+        cleared = log.record(MILL_TOPIC, b"", NOW)
+        withdrawn = log.record(withdrawal, b'{"reason":"withdrawn"}', NOW)
+
+    assert (cleared.kind, cleared.resource, cleared.payload) == ("offer", "cnc-1", "")
+    assert cleared.sha256 == hashlib.sha256(b"").hexdigest()
+    assert (withdrawn.kind, withdrawn.resource) == ("withdrawal", "cnc-1")
+
+
+def test_live_offer_topics_skip_cleared(tmp_path: Path) -> None:
+    path = tmp_path / "audit.db"
+    fill_log(path)
+    other_member = offer_topic("pomorskie-metal", "beta", "cnc-1")
+    other_cluster = offer_topic("pomorskie-metal-2", "acme", "cnc-1")
+
+    with AuditLog(path) as log:
+        log.record(other_member, b'{"name":"x"}', NOW)
+        log.record(other_cluster, b'{"name":"x"}', NOW)
+        before = log.live_offer_topics("pomorskie-metal", "acme")
+        log.record(LASER_TOPIC, b"", NOW + timedelta(minutes=5))
+        after = log.live_offer_topics("pomorskie-metal", "acme")
+        offers = log.live_offers("pomorskie-metal", "acme")
+
+    assert before == {MILL_TOPIC, LASER_TOPIC}
+    assert after == {MILL_TOPIC}
+    assert offers == {MILL_TOPIC: b'{"name":"DMU 50"}'}
+
+
+def test_live_offer_topics_follow_row_order(tmp_path: Path) -> None:
+    # An offer recorded after a clear is live again, even with an earlier clock reading.
+    with AuditLog(tmp_path / "audit.db") as log:
+        log.record(MILL_TOPIC, b"", NOW)
+        log.record(MILL_TOPIC, b'{"name":"DMU 50"}', NOW - timedelta(hours=1))
+        live = log.live_offer_topics("pomorskie-metal", "acme")
+
+    assert live == {MILL_TOPIC}
+
+
+def test_live_withdrawals_keep_latest_payload(tmp_path: Path) -> None:
+    mill = withdrawal_topic("pomorskie-metal", "acme", "cnc-1")
+    laser = withdrawal_topic("pomorskie-metal", "acme", "laser-2")
+
+    with AuditLog(tmp_path / "audit.db") as log:
+        log.record(mill, b'{"reason":"not_shared"}', NOW)
+        log.record(mill, b'{"reason":"withdrawn"}', NOW)
+        log.record(laser, b'{"reason":"expired"}', NOW)
+        log.record(laser, b"", NOW)
+        live = log.live_withdrawals("pomorskie-metal", "acme")
+        offers = log.live_offer_topics("pomorskie-metal", "acme")
+
+    assert live == {mill: b'{"reason":"withdrawn"}'}
+    assert offers == set()
+
+
+def test_known_resources_of_member(tmp_path: Path) -> None:
+    path = tmp_path / "audit.db"
+    fill_log(path)
+
+    with AuditLog(path) as log:
+        log.record(withdrawal_topic("pomorskie-metal", "acme", "old-press"), b"", NOW)
+        log.record(offer_topic("pomorskie-metal", "beta", "other"), b"{}", NOW)
+        known = log.known_resources("pomorskie-metal", "acme")
+
+    assert known == {"cnc-1", "laser-2", "old-press"}
+
+
+def test_open_version_1_file_upgrades(tmp_path: Path) -> None:
+    path = tmp_path / "audit.db"
+    connection = sqlite3.connect(path)
+    connection.executescript(
+        "CREATE TABLE audit_messages (id INTEGER PRIMARY KEY, published_at TEXT NOT NULL,"
+        " topic TEXT NOT NULL, resource TEXT NOT NULL, kind TEXT NOT NULL,"
+        " payload TEXT NOT NULL, sha256 TEXT NOT NULL);"
+        "INSERT INTO audit_messages VALUES (1, '2026-03-02T09:00:00.000000+00:00',"
+        f" '{MILL_TOPIC}', 'cnc-1', 'offer', '{{}}', 'x');"
+        "PRAGMA user_version = 1;"
+    )
+    connection.close()
+
+    with AuditLog(path) as log:
+        live = log.live_offer_topics("pomorskie-metal", "acme")
+    connection = sqlite3.connect(path)
+    version = connection.execute("PRAGMA user_version").fetchone()[0]
+    tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master")}
+    connection.close()
+
+    assert live == {MILL_TOPIC}
+    assert version == SCHEMA_VERSION
+    assert {"withdrawals", "audit_messages_topic"} <= tables
 
 
 def test_reopen_keeps_rows_and_schema_version(tmp_path: Path) -> None:
