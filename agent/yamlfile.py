@@ -66,7 +66,7 @@ class YamlDocument:
                 raise ConfigError(path, problems)
 
         try:
-            data = yaml.SafeLoader("").construct_document(root) if root is not None else None
+            data = _Loader("").construct_document(root) if root is not None else None
         except yaml.MarkedYAMLError as error:
             raise ConfigError(path, [_yaml_problem(error)]) from error
         return cls(path, data, root)
@@ -104,8 +104,43 @@ class YamlDocument:
         problems = []
         for detail in error.errors():
             location = prefix + tuple(part for part in detail["loc"] if part != "[key]")
+            location = _written_location(self.data, location)
             problems.append(self.problem(location, _reason(detail, location)))
         return problems
+
+
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe loader, reporting an impossible date such as 2027-02-30 with its line."""
+
+    def construct_yaml_timestamp(self, node: yaml.ScalarNode) -> Any:
+        try:
+            return super().construct_yaml_timestamp(node)
+        except ValueError as error:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"invalid date {node.value!r} ({error})", node.start_mark
+            ) from error
+
+
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", _Loader.construct_yaml_timestamp)
+
+
+def _written_location(data: Any, location: Location) -> Location:
+    """Cut ``location`` where it indexes a value that is not a list in the file.
+
+    A model may accept ``resource: cnc-1`` for ``resource: [cnc-1]``; an error about the id is
+    then reported at ``resource``, as written, and not at ``resource[0]``.
+    """
+    node = data
+    for position, part in enumerate(location):
+        if isinstance(part, int) and not isinstance(node, list):
+            return location[:position]
+        if isinstance(node, dict):
+            node = node.get(part)
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+        else:
+            return location
+    return location
 
 
 def format_location(location: Iterable[str | int]) -> str:

@@ -11,11 +11,13 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from agent.errors import Problem
 from agent.policy.context import PolicyContext
+from agent.policy.lint import lint_policy
 from agent.policy.notes import Note
 from agent.policy.rules import Rule, expand_fields
 from agent.policy.transform import transform_offer
-from kooperant.protocol import OPTIONAL_FIELDS, Offer
+from kooperant.protocol import OPTIONAL_FIELDS, Offer, ResourceKind
 
 
 class WithheldReason(StrEnum):
@@ -115,6 +117,23 @@ class Policy:
                 expired_at=expired.expires_at(context.zone),
             )
         return Decision(offer.resource, None, None, withheld=WithheldReason.NO_RULE)
+
+    def lint(
+        self,
+        resources: Mapping[str, ResourceKind],
+        tags: Mapping[str, frozenset[str]],
+        horizon_days: int,
+        *,
+        now: datetime | None = None,
+        zone: ZoneInfo | None = None,
+    ) -> list[Problem]:
+        """Return warnings about rules that probably do not do what the owner meant.
+
+        ``resources`` are the agent's known resources with their kinds, ``tags`` their tags and
+        ``horizon_days`` the agent's horizon. ``now`` (default: the current time) and ``zone``
+        (default: UTC) decide which rules have already expired.
+        """
+        return lint_policy(self.rules, resources, tags, horizon_days, now=now, zone=zone)
 
     def next_expiry(self, after: datetime, zone: ZoneInfo) -> datetime | None:
         """Return the earliest moment after ``after`` at which a rule expires, if any."""

@@ -1,39 +1,23 @@
-"""Reading the policy file into a ``Policy``, with file and line in every error."""
+"""Reading the policy file into a ``Policy``, with file and line in every error.
+
+``PolicyFileModel`` checks each key on its own. This module then checks what spans several keys:
+a rule needs a selector, ``publish_as`` needs exactly one resource id, two resources must not
+share a public id, and audience groups must be defined under ``groups``. Every problem found is
+reported at once, sorted by line.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
+from pydantic import ValidationError
 
-from agent.errors import ConfigError
+from agent.errors import ConfigError, Problem
 from agent.policy.decide import Policy
-from agent.policy.rules import Rule
-from agent.yamlfile import YamlDocument
-from kooperant.protocol import OPTIONAL_FIELDS, check_identifier
-
-
-def _check_field(name: str) -> str:
-    if name not in OPTIONAL_FIELDS:
-        raise ValueError(
-            f"unknown offer field {name!r}; allowed fields: {', '.join(OPTIONAL_FIELDS)}"
-        )
-    return name
-
-
-class _Rule(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    resource: Annotated[str, AfterValidator(lambda value: check_identifier(value, "resource"))]
-    fields: tuple[Annotated[str, AfterValidator(_check_field)], ...]
-
-
-class _PolicyFile(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    share: tuple[_Rule, ...] = ()
+from agent.policy.model import PolicyFileModel, RuleModel
+from agent.policy.rules import Rule, expand_fields
+from agent.yamlfile import Location, YamlDocument
 
 
 def load_policy(path: Path, variables: Mapping[str, str] | None = None) -> Policy:
@@ -42,34 +26,113 @@ def load_policy(path: Path, variables: Mapping[str, str] | None = None) -> Polic
 
 
 def parse_policy(text: str, path: Path, variables: Mapping[str, str] | None = None) -> Policy:
-    """Parse policy ``text`` read from ``path``; raise ``ConfigError`` naming file, line and key."""
+    """Parse policy ``text`` read from ``path``; raise ``ConfigError`` naming file, line and key.
+
+    The agent reads the file once and parses those exact bytes, so that a file changed between
+    a check and the parse is never applied half-written.
+    """
     return _build(YamlDocument.parse(text, path, variables))
 
 
 def _build(document: YamlDocument) -> Policy:
-    path = document.path
     data = {} if document.data is None else document.data
     if not isinstance(data, dict):
-        raise document.error((), "expected a mapping with the key 'share:' listing the rules")
-
+        raise document.error((), "expected a mapping with the keys 'groups:' and 'share:'")
     try:
-        parsed = _PolicyFile.model_validate(data)
+        parsed = PolicyFileModel.model_validate(data)
     except ValidationError as error:
-        raise ConfigError(path, document.validation_problems(error)) from error
+        problems = document.validation_problems(error)
+        problems.sort(key=lambda problem: problem.line or 0)
+        raise ConfigError(document.path, problems) from error
 
-    rules: dict[str, Rule] = {}
+    problems = _cross_key_problems(document, parsed)
+    if problems:
+        problems.sort(key=lambda problem: problem.line or 0)
+        raise ConfigError(document.path, problems)
+
+    groups = {name: frozenset(members) for name, members in parsed.groups.items()}
+    rules = [_rule(document, index, entry, groups) for index, entry in enumerate(parsed.share)]
+    return Policy(rules, groups=groups, source=document.path)
+
+
+def _cross_key_problems(document: YamlDocument, parsed: PolicyFileModel) -> list[Problem]:
+    problems: list[Problem] = []
+    # Public id -> (internal id, rule index) of the first rule that publishes under it.
+    public_ids: dict[str, tuple[str, int]] = {}
     for index, entry in enumerate(parsed.share):
-        if entry.resource in rules:
-            raise document.error(
-                ("share", index, "resource"),
-                f"second rule for resource {entry.resource!r}; merge its fields into one rule",
+        where: Location = ("share", index)
+        if not (entry.resource or entry.kind or entry.tag):
+            reason = "rule has no selector; add resource:, kind: or tag:"
+            problems.append(document.problem(where, reason))
+
+        if entry.publish_as is not None and len(entry.resource) != 1:
+            reason = (
+                f"publish_as {entry.publish_as!r} needs exactly one id in resource:, "
+                f"found {len(entry.resource)}; give each renamed resource its own rule"
             )
-        line = document.line_of(("share", index))
-        rules[entry.resource] = Rule(
-            index + 1,
-            frozenset(entry.fields),
-            resources=frozenset({entry.resource}),
-            source=path,
-            line=line,
-        )
-    return Policy(rules.values(), source=path)
+            problems.append(document.problem((*where, "publish_as"), reason))
+
+        renames_several = entry.publish_as is not None and len(entry.resource) != 1
+        for resource in () if renames_several else entry.resource:
+            public = entry.publish_as or resource
+            first = public_ids.setdefault(public, (resource, index))
+            if first[0] != resource:
+                key = "publish_as" if entry.publish_as else "resource"
+                reason = (
+                    f"public id {public!r} is already used for resource {first[0]!r} by rule "
+                    f"{first[1] + 1} (line {document.line_of(('share', first[1]))}); two "
+                    "resources must not share one topic, so choose another publish_as"
+                )
+                problems.append(document.problem((*where, key), reason))
+
+        if entry.audience is not None:
+            for position, group in enumerate(entry.audience.groups):
+                if group not in parsed.groups:
+                    defined = ", ".join(sorted(parsed.groups)) or "none"
+                    reason = (
+                        f"unknown group {group!r}; define it under groups: (defined: {defined})"
+                    )
+                    problems.append(
+                        document.problem((*where, "audience", "groups", position), reason)
+                    )
+    return problems
+
+
+def _rule(
+    document: YamlDocument, index: int, entry: RuleModel, groups: Mapping[str, frozenset[str]]
+) -> Rule:
+    audience = None
+    if entry.audience is not None:
+        members = set(entry.audience.members)
+        for group in entry.audience.groups:
+            members.update(groups[group])
+        audience = tuple(sorted(members))
+
+    return Rule(
+        index + 1,
+        expand_fields(entry.fields),
+        resources=frozenset(entry.resource),
+        kinds=frozenset(entry.kind),
+        tags=frozenset(entry.tag),
+        publish_as=entry.publish_as,
+        name=entry.name,
+        round=entry.round,
+        bands={key: tuple(edges) for key, edges in entry.bands.items()},
+        horizon_days=entry.horizon_days,
+        delay_minutes=entry.delay_minutes,
+        labels=None if entry.labels is None else dict(entry.labels),
+        audience=audience,
+        expires=entry.expires,
+        source=document.path,
+        line=document.line_of(("share", index)),
+        key_lines=_key_lines(document, index, entry),
+    )
+
+
+def _key_lines(document: YamlDocument, index: int, entry: RuleModel) -> dict[str, int]:
+    lines = {}
+    for key in entry.model_fields_set:
+        line = document.line_of(("share", index, key))
+        if line is not None:
+            lines[key] = line
+    return lines

@@ -20,7 +20,7 @@ ALL_FIELDS = "all"
 
 
 class Rounding(StrEnum):
-    """Granularity at which a rule shows free time and ``state_since``."""
+    """Granularity of free time and state_since: 15min, hour, half_day, shift or day."""
 
     QUARTER_HOUR = "15min"
     HOUR = "hour"
@@ -73,11 +73,17 @@ class Rule:
     """A date (the share ends at the end of that local day) or a date-time with an offset."""
     source: Path | None = None
     line: int | None = None
+    key_lines: Mapping[str, int] = field(default_factory=dict, hash=False, compare=False)
+    """Line of each key of the rule in the policy file, e.g. ``{"expires": 12}``."""
 
     @property
     def key(self) -> str:
         """Key path of the rule in the policy file, e.g. ``share[0]`` for rule 1."""
         return f"share[{self.number - 1}]"
+
+    def line_of(self, key: str) -> int | None:
+        """Return the line of ``key`` in this rule, or the rule's own line if it is not known."""
+        return self.key_lines.get(key, self.line)
 
     @property
     def location(self) -> str:
