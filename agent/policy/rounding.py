@@ -3,9 +3,10 @@
 Free intervals are rounded inward, so a rounded interval lies inside the free time it came from.
 ``15min`` and ``hour`` move each start up and each end down to the local wall-clock grid and drop
 intervals that become empty. ``shift``, ``half_day`` and ``day`` offer whole blocks of working
-time and offer a block only when all of it is free: a shift occurrence of the working calendar,
-the working time within local 00:00-12:00 or 12:00-24:00, or the working time of a local day.
-Single moments (``state_since``) are rounded down and the horizon is widened to the grid.
+time, and only blocks that are entirely free. A block is a shift occurrence of the working
+calendar, the working time within local 00:00-12:00 or 12:00-24:00, or the working time of a
+local day. Single moments (``state_since``) are rounded down and the horizon is widened to the
+grid.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ _GRID_MINUTES = {
 }
 _DAY_MINUTES = 24 * 60
 _HALF_DAY = time(12)
+_STEP = timedelta(minutes=15)
 
 
 def floor_to_grid(moment: datetime, minutes: int, zone: ZoneInfo) -> datetime:
@@ -35,7 +37,7 @@ def floor_to_grid(moment: datetime, minutes: int, zone: ZoneInfo) -> datetime:
     minute_of_day = local.hour * 60 + local.minute
     floored = minute_of_day - minute_of_day % minutes
     wall = local.replace(hour=floored // 60, minute=floored % 60, second=0, microsecond=0)
-    # A wall time inside a clock change gap can map past ``moment``; the grid then yields.
+    # A wall time inside a clock change gap can map past ``moment``, so it is capped there.
     return min(wall.astimezone(UTC), moment.astimezone(UTC))
 
 
@@ -44,9 +46,14 @@ def ceil_to_grid(moment: datetime, minutes: int, zone: ZoneInfo) -> datetime:
     floor = floor_to_grid(moment, minutes, zone)
     if floor == moment:
         return floor
-    local = floor.astimezone(zone)
-    wall = datetime.combine(local.date(), local.time()) + timedelta(minutes=minutes)
-    return max(wall.replace(tzinfo=zone).astimezone(UTC), moment.astimezone(UTC))
+    # Wall-clock arithmetic is ambiguous where clocks go back, so step through real time
+    # instead. Every UTC offset in use is a multiple of 15 minutes, so each grid point is met.
+    candidate = floor + _STEP
+    for _ in range(2 * minutes // 15 + 8):
+        if candidate > moment and floor_to_grid(candidate, minutes, zone) == candidate:
+            return candidate
+        candidate += _STEP
+    raise ValueError(f"time zone {zone.key} has no {minutes}-minute grid point after {moment}")
 
 
 def round_free_time(
