@@ -1,13 +1,21 @@
-"""Publishing offers to the cluster's MQTT broker.
+"""Publishing offers to the cluster's MQTT broker, and taking them back.
 
 Each permitted offer is published with QoS 1 and the retain flag on
 ``kooperant/v1/{cluster}/{member}/offers/{resource}``. An offer is sent again only when its
 content changed (``generated_at`` is ignored in that comparison), after a reconnect, or when the
-caller asks for a full republish. A broker that cannot be reached at start or whose connection
-is lost is retried with bounded exponential backoff with jitter. The loss is logged once, with the
-next delay, and the return once; the failed attempts in between are counted in
-``Publisher.failed_attempts``. With an ``AuditLog``, every message the broker acknowledged is
-recorded there.
+caller asks for a full republish.
+
+The publisher keeps account of the offer topics the broker retains (``RetainedTopics``, rebuilt
+from the audit log at start). A retained offer that is no longer permitted is taken back with an
+empty retained payload on its topic, then a retained ``Withdrawal`` on the withdrawal topic. When
+the resource is offered again, its retained withdrawal is cleared after the new offer. All of it
+is reconciled on every wake-up, so what was decided while the broker was unreachable is sent
+when it returns.
+
+A broker that cannot be reached at start or whose connection is lost is retried with bounded
+exponential backoff with jitter. The loss is logged once, with the next delay, and the return
+once; the failed attempts in between are counted in ``Publisher.failed_attempts``. With an
+``AuditLog``, every message the broker acknowledged is recorded there.
 """
 
 from __future__ import annotations
@@ -16,7 +24,8 @@ import asyncio
 import json
 import logging
 import random
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import aiomqtt
@@ -24,23 +33,36 @@ import aiomqtt
 from agent.audit import AuditLog, payload_sha256
 from agent.config import BrokerSettings
 from agent.errors import AuditLogError
+from agent.retained import RetainedMessage, RetainedTopics
 from agent.waiting import wait_any
+from agent.withdrawals import NOT_SHARED, WithdrawalNotice
 from kooperant.backoff import BackoffPolicy
-from kooperant.protocol import Offer, offer_topic
+from kooperant.protocol import Offer, ResourceKind, WithdrawalReason, offer_topic
 
 logger = logging.getLogger(__name__)
 
 MQTT_TIMEOUT_SECONDS = 10.0
 
 
+@dataclass(frozen=True, slots=True)
+class _Permitted:
+    resource: str
+    kind: ResourceKind
+    payload: bytes
+    key: str
+    """The offer's content without ``generated_at``, to tell a changed offer from a repeat."""
+
+
 class Publisher:
-    """Keeps the broker's retained offers equal to the latest offers given to ``update``."""
+    """Keeps the broker's retained offers of one member equal to the latest ``update``."""
 
     def __init__(
         self,
         settings: BrokerSettings,
         client_id: str,
         *,
+        cluster: str,
+        member: str,
         random_value: Callable[[], float] = random.random,
         audit_log: AuditLog | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
@@ -53,7 +75,10 @@ class Publisher:
         self._random_value = random_value
         self.audit_log = audit_log
         self._clock = clock
-        self._current: dict[str, tuple[bytes, str]] = {}
+        self.retained = RetainedTopics(cluster, member)
+        self._current: dict[str, _Permitted] = {}
+        self._notices: Mapping[str, WithdrawalNotice] = {}
+        self._kept_kinds: frozenset[ResourceKind] = frozenset()
         self._published: dict[str, str] = {}
         self._wakeup = asyncio.Event()
         self.connected = asyncio.Event()
@@ -61,21 +86,56 @@ class Publisher:
         self.published_messages = 0
         self.audit_failures = 0
 
-    def update(self, offers: Iterable[Offer], *, full: bool = False) -> None:
-        """Set the offers to publish; ``full`` republishes all of them, changed or not."""
+    def update(
+        self,
+        offers: Iterable[Offer],
+        *,
+        full: bool = False,
+        withdrawals: Mapping[str, WithdrawalNotice] | None = None,
+        kept_kinds: Collection[ResourceKind] = (),
+    ) -> None:
+        """Set the public offers to publish; every other retained offer is taken back.
+
+        ``full`` republishes every offer, changed or not. ``withdrawals`` gives the reason to
+        send for a public resource id that is not offered (default ``not_shared``). An owner's
+        withdrawal (reason ``withdrawn``) is sent even when the offer is not retained, if the
+        retained withdrawal has another reason. Retained offers of ``kept_kinds`` are left
+        alone, because the caller has no data to decide about them.
+        """
         current = {}
         for offer in offers:
             topic = offer_topic(offer.cluster, offer.member, offer.resource)
-            current[topic] = (offer.to_payload(), _content_key(offer))
-        # TODO: clear the retained topic of a resource that is no longer permitted. Until then its
-        # last offer stays on the broker until someone publishes an empty retained payload there.
+            payload = offer.to_payload()
+            current[topic] = _Permitted(offer.resource, offer.kind, payload, _content_key(offer))
         self._current = current
+        self._notices = dict(withdrawals or {})
+        self._kept_kinds = frozenset(kept_kinds)
         if full:
             self._published.clear()
         self._wakeup.set()
 
+    def load_retained(self) -> None:
+        """Add the topics the audit log shows as retained to the account of retained topics.
+
+        Topics are only added, because the account of this process may know of messages whose
+        audit record failed. A topic taken back twice costs one repeated message.
+        """
+        if self.audit_log is None:
+            return
+        recorded = RetainedTopics.from_audit_log(
+            self.audit_log, self.retained.cluster, self.retained.member
+        )
+        for topic, kind in recorded.offers.items():
+            self.retained.offers.setdefault(topic, kind)
+        for topic, notice in recorded.withdrawals.items():
+            self.retained.withdrawals.setdefault(topic, notice)
+
     async def run(self, stop: asyncio.Event) -> None:
-        """Connect, publish and reconnect until ``stop`` is set, then disconnect."""
+        """Connect, publish and reconnect until ``stop`` is set, then disconnect.
+
+        The account of retained topics is first loaded from the audit log, if there is one.
+        """
+        self._load_retained_at_start()
         address = f"{self._settings.host}:{self._settings.port}"
         attempt = 0
         lost = False
@@ -114,30 +174,60 @@ class Publisher:
         self.connected.clear()
 
     def _client(self) -> aiomqtt.Client:
-        password = self._settings.password
-        return aiomqtt.Client(
-            self._settings.host,
-            self._settings.port,
-            username=self._settings.username,
-            password=password.get_secret_value() if password is not None else None,
-            identifier=self._client_id,
-            timeout=MQTT_TIMEOUT_SECONDS,
-            tls_params=aiomqtt.TLSParameters() if self._settings.tls else None,
-        )
+        return mqtt_client(self._settings, self._client_id)
+
+    def _load_retained_at_start(self) -> None:
+        try:
+            self.load_retained()
+        except AuditLogError as error:
+            # Publishing goes on: offers retained by an earlier run stay on the broker until
+            # the audit log can be read again, which is the behaviour without a log.
+            logger.error("Cannot read the retained topics from the audit log: %s", error)
 
     async def _publish_until(self, client: aiomqtt.Client, stop: asyncio.Event) -> None:
         while not stop.is_set():
             self._wakeup.clear()
-            for topic, (payload, key) in list(self._current.items()):
-                if self._published.get(topic) == key:
-                    continue
-                # With QoS 1, publish returns only after the broker's PUBACK.
-                await client.publish(topic, payload, qos=1, retain=True)
-                self._published[topic] = key
-                self.published_messages += 1
-                logger.debug("Published %d bytes on %s", len(payload), topic)
-                self._record(topic, payload)
+            await self._publish_offers(client)
+            await self._withdraw_offers(client)
             await wait_any([stop, self._wakeup])
+
+    async def _publish_offers(self, client: aiomqtt.Client) -> None:
+        for topic, permitted in list(self._current.items()):
+            if self._published.get(topic) != permitted.key:
+                message = RetainedMessage(topic, permitted.payload)
+                await self._send(client, message, permitted.kind)
+                self._published[topic] = permitted.key
+            clear = self.retained.clear_withdrawal(permitted.resource)
+            if clear is not None:
+                await self._send(client, clear)
+
+    async def _withdraw_offers(self, client: aiomqtt.Client) -> None:
+        stale = self.retained.stale_offers(self._current, self._kept_kinds)
+        owner = [
+            resource
+            for resource, notice in self._notices.items()
+            if notice.reason is WithdrawalReason.WITHDRAWN and resource not in stale
+        ]
+        for resource in [*stale, *owner]:
+            notice = self._notices.get(resource, NOT_SHARED)
+            messages = self.retained.withdraw(resource, notice, self._clock())
+            for message in messages:
+                await self._send(client, message)
+                if not message.payload:
+                    self._published.pop(message.topic, None)
+            if messages:
+                history = ", history to be deleted" if notice.delete_history else ""
+                logger.info("Withdrew the offer of %s (%s%s)", resource, notice.reason, history)
+
+    async def _send(
+        self, client: aiomqtt.Client, message: RetainedMessage, kind: ResourceKind | None = None
+    ) -> None:
+        # With QoS 1, publish returns only after the broker's PUBACK.
+        await client.publish(message.topic, message.payload, qos=1, retain=True)
+        self.retained.acknowledged(message, kind)
+        self.published_messages += 1
+        logger.debug("Published %d bytes on %s", len(message.payload), message.topic)
+        self._record(message.topic, message.payload)
 
     def _record(self, topic: str, payload: bytes) -> None:
         if self.audit_log is None:
@@ -158,6 +248,22 @@ class Publisher:
                 self.audit_failures,
                 error,
             )
+
+
+def mqtt_client(
+    settings: BrokerSettings, client_id: str, timeout: float = MQTT_TIMEOUT_SECONDS
+) -> aiomqtt.Client:
+    """Return an unconnected client for the broker in ``settings``; ``timeout`` is in seconds."""
+    password = settings.password
+    return aiomqtt.Client(
+        settings.host,
+        settings.port,
+        username=settings.username,
+        password=password.get_secret_value() if password is not None else None,
+        identifier=client_id,
+        timeout=timeout,
+        tls_params=aiomqtt.TLSParameters() if settings.tls else None,
+    )
 
 
 def _content_key(offer: Offer) -> str:

@@ -5,6 +5,11 @@ burst of changes costs one cycle) and every ``publish_interval_seconds``, when e
 offer is republished whether it changed or not. Offers are computed from a clock reading rounded
 down to ``TIME_RESOLUTION``, so that within one minute an unchanged machine gives an unchanged
 offer and is not republished.
+
+A cycle also runs at once, without the debounce, when the policy file gets new valid content
+(``PolicyWatcher``), when the owner's withdrawals change (polled every ``POLL_SECONDS``) and when
+a rule of the policy expires. Resources the owner withdrew are withheld like those no rule
+permits, and the publisher takes back every retained offer that is no longer permitted.
 """
 
 from __future__ import annotations
@@ -19,10 +24,14 @@ from typing import Any
 from adapters.base import STOP_TIMEOUT_SECONDS, Adapter, AdapterContext, Observation
 from agent.audit import AuditLog
 from agent.config import AdapterConfig, AgentConfig
+from agent.errors import AuditLogError, ConfigError
 from agent.offers import OfferBuilder
 from agent.policy import MAX_DELAY_MINUTES, Policy, PolicyContext, StateHistory
+from agent.policy_watch import PolicyWatcher
 from agent.publisher import Publisher
+from agent.sharing import SharingPlan, plan_sharing
 from agent.waiting import wait_any
+from agent.withdrawals import OwnerWithdrawal, WithdrawalTable
 from kooperant.protocol import Offer, ResourceKind
 
 logger = logging.getLogger(__name__)
@@ -31,6 +40,7 @@ DEBOUNCE_SECONDS = 0.5
 START_TIMEOUT_SECONDS = 10.0
 TIME_RESOLUTION = timedelta(minutes=1)
 READY_POLL_SECONDS = 0.2
+POLL_SECONDS = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,16 +67,34 @@ def _utc_now() -> datetime:
 class Agent:
     """One member's agent: its adapters, its policy and its connection to the broker."""
 
-    def __init__(self, config: AgentConfig, *, clock: Callable[[], datetime] | None = None) -> None:
+    def __init__(
+        self,
+        config: AgentConfig,
+        *,
+        clock: Callable[[], datetime] | None = None,
+        poll_seconds: float = POLL_SECONDS,
+    ) -> None:
         self._config = config
         self._clock = clock or _utc_now
+        self._poll_seconds = poll_seconds
         self._policy = config.sharing_policy
         self._history = StateHistory()
         self._calendar = config.working_calendar()
         self._tags = {resource: frozenset(item.tags) for resource, item in config.resources.items()}
         self._builder = OfferBuilder(config)
-        self.publisher = Publisher(config.broker, config.client_id, clock=self._clock)
+        self.publisher = Publisher(
+            config.broker,
+            config.client_id,
+            cluster=config.cluster,
+            member=config.member,
+            clock=self._clock,
+        )
+        self.policy_error: str | None = None
+        """The problems of the policy file's current content, while it is invalid."""
+        self._withdrawals: dict[str, OwnerWithdrawal] = {}
+        self._wake_at: datetime | None = None
         self._changed = asyncio.Event()
+        self._urgent = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._started: set[str] = set()
         self._failing_collects: set[str] = set()
@@ -86,15 +114,22 @@ class Agent:
 
     @property
     def policy(self) -> Policy:
-        """The sharing policy loaded with the config."""
+        """The sharing policy in force: the one loaded with the config, or its last valid edit."""
         return self._policy
+
+    @property
+    def withdrawals(self) -> Mapping[str, OwnerWithdrawal]:
+        """The owner's withdrawals as last read from the local file, by resource id."""
+        return self._withdrawals
 
     def current_offers(self) -> list[Offer]:
         """Collect from the started adapters and return the public offers the policy lets out."""
-        snapshot = self.collect_offers()
+        return list(self.plan(self.collect_offers()).offers)
+
+    def plan(self, snapshot: OfferSnapshot) -> SharingPlan:
+        """Decide every offer of ``snapshot`` under the policy and the owner's withdrawals."""
         context = self.policy_context(snapshot)
-        decisions = (self._policy.decide(offer, context) for offer in snapshot.offers)
-        return [decision.offer for decision in decisions if decision.offer is not None]
+        return plan_sharing(self._policy, snapshot.offers, context, self._withdrawals)
 
     def policy_context(self, snapshot: OfferSnapshot) -> PolicyContext:
         """Record the snapshot's machine states and return the context to decide its offers in."""
@@ -148,18 +183,37 @@ class Agent:
         so that no offer leaves unrecorded because of a file problem known at start.
         """
         audit_log = AuditLog(self._config.audit_log_path)
-        self.publisher.audit_log = audit_log
-        await self.start_adapters()
-
-        publisher_stop = asyncio.Event()
-        publishing = asyncio.create_task(self.publisher.run(publisher_stop), name="publisher")
         try:
-            await self._cycle_until(stop, publishing)
+            table = WithdrawalTable(audit_log.path)
+        except AuditLogError:
+            audit_log.close()
+            raise
+        self.publisher.audit_log = audit_log
+        watcher = PolicyWatcher(
+            self._config.policy_path,
+            self._apply_policy,
+            self._reject_policy,
+            poll_seconds=self._poll_seconds,
+        )
+        try:
+            self._withdrawals = table.read()
+            await self.start_adapters()
+
+            helpers_stop = asyncio.Event()
+            helpers = [
+                asyncio.create_task(self.publisher.run(helpers_stop), name="publisher"),
+                asyncio.create_task(watcher.run(helpers_stop), name="policy watcher"),
+                asyncio.create_task(self._poll(table, helpers_stop), name="withdrawal poll"),
+            ]
+            try:
+                await self._cycle_until(stop, helpers)
+            finally:
+                await self.stop_adapters()
+                helpers_stop.set()
+                await asyncio.gather(*helpers)
         finally:
-            await self.stop_adapters()
-            publisher_stop.set()
-            await publishing
             self.publisher.audit_log = None
+            table.close()
             audit_log.close()
 
     async def start_adapters(self) -> None:
@@ -182,23 +236,96 @@ class Agent:
         adapter: Adapter[Any] = entry.adapter_class(entry.name, entry.settings, context)
         return adapter
 
-    async def _cycle_until(self, stop: asyncio.Event, publishing: asyncio.Task[None]) -> None:
+    async def _cycle_until(self, stop: asyncio.Event, helpers: list[asyncio.Task[None]]) -> None:
         loop = asyncio.get_running_loop()
         interval = self._config.publish_interval_seconds
         next_full = loop.time()
         while not stop.is_set():
-            if publishing.done():
-                publishing.result()  # re-raises the publisher's crash, which is a bug
-                return
+            for helper in helpers:
+                if helper.done():
+                    helper.result()  # re-raises a helper's crash, which is a bug
+                    return
             full = loop.time() >= next_full
             if full:
                 next_full = loop.time() + interval
             self._changed.clear()
-            self.publisher.update(self.current_offers(), full=full)
+            self._urgent.clear()
+            self._cycle(full)
 
-            await wait_any([stop, self._changed], max_seconds=max(0.0, next_full - loop.time()))
-            if self._changed.is_set():
-                await wait_any([stop], max_seconds=DEBOUNCE_SECONDS)
+            wait = next_full - loop.time()
+            if self._wake_at is not None:
+                wait = min(wait, (self._wake_at - self._clock()).total_seconds())
+            await wait_any([stop, self._changed, self._urgent], max_seconds=max(0.0, wait))
+            if self._changed.is_set() and not self._urgent.is_set():
+                await wait_any([stop, self._urgent], max_seconds=DEBOUNCE_SECONDS)
+
+    def _cycle(self, full: bool) -> None:
+        snapshot = self.collect_offers()
+        plan = self.plan(snapshot)
+        self.publisher.update(
+            plan.offers,
+            full=full,
+            withdrawals=plan.withdrawals,
+            kept_kinds=snapshot.withheld_kinds.keys(),
+        )
+        expiry = self._policy.next_expiry(snapshot.now, self._config.zone)
+        # Offers are decided at a clock reading rounded down to TIME_RESOLUTION, so a rule counts
+        # as expired only from the next multiple of it.
+        self._wake_at = None if expiry is None else _round_up(expiry, TIME_RESOLUTION)
+
+    def _apply_policy(self, policy: Policy) -> None:
+        self._policy = policy
+        self.policy_error = None
+        self._urgent.set()
+
+    def _reject_policy(self, error: ConfigError) -> None:
+        self.policy_error = str(error)
+
+    async def _poll(self, table: WithdrawalTable, stop: asyncio.Event) -> None:
+        """Wake a cycle when the owner's withdrawals change or a rule's expiry time has come.
+
+        The clock is read every poll, so an expiry is noticed also after a clock jump.
+        """
+        version: int | None = None
+        failing = False
+        while not stop.is_set():
+            await wait_any([stop], max_seconds=self._poll_seconds)
+            if self._wake_at is not None and self._clock() >= self._wake_at:
+                self._urgent.set()
+            try:
+                current = table.data_version()
+                if current == version:
+                    continue
+                version = current
+                withdrawals = table.read()
+            except AuditLogError as error:
+                if not failing:
+                    logger.error("Cannot read the owner's withdrawals: %s", error)
+                    failing = True
+                continue
+            if failing:
+                logger.info("Reading the owner's withdrawals works again")
+                failing = False
+            if withdrawals != self._withdrawals:
+                self._withdrawals_changed(withdrawals)
+
+    def _withdrawals_changed(self, withdrawals: dict[str, OwnerWithdrawal]) -> None:
+        added = sorted(
+            key for key, item in withdrawals.items() if self._withdrawals.get(key) != item
+        )
+        removed = sorted(set(self._withdrawals) - set(withdrawals))
+        logger.info(
+            "Owner's withdrawals changed: withdrawn or changed %s, restored %s",
+            ", ".join(added) or "none",
+            ", ".join(removed) or "none",
+        )
+        self._withdrawals = withdrawals
+        try:
+            # The withdraw command may have sent and recorded messages meanwhile.
+            self.publisher.load_retained()
+        except AuditLogError as error:
+            logger.error("Cannot read the retained topics from the audit log: %s", error)
+        self._urgent.set()
 
     def _collect(self, adapter: Adapter[Any]) -> list[Observation]:
         try:
@@ -243,3 +370,8 @@ class Agent:
 def _round_down(moment: datetime, resolution: timedelta) -> datetime:
     epoch = datetime(1970, 1, 1, tzinfo=UTC)
     return moment - (moment - epoch) % resolution
+
+
+def _round_up(moment: datetime, resolution: timedelta) -> datetime:
+    down = _round_down(moment.astimezone(UTC), resolution)
+    return down if down == moment else down + resolution

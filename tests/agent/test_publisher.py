@@ -84,7 +84,7 @@ async def test_publisher_survives_broker_restart(
         reconnect_min_seconds=0.05,
         reconnect_max_seconds=0.2,
     )
-    publisher = Publisher(settings, "test-reconnect-agent")
+    publisher = Publisher(settings, "test-reconnect-agent", cluster="test-reconnect", member="acme")
     publisher.update([offer(10.0)])
     stop = asyncio.Event()
     task = asyncio.create_task(publisher.run(stop))
