@@ -305,6 +305,7 @@ async def test_withdraw_and_restore_commands(
     cluster_id: str,
     recording: Recording,
     cli: Callable[..., tuple[int, str]],
+    record_property: Callable[[str, object], None],
 ) -> None:
     policy = "share:\n  - resource: cnc-1\n    publish_as: frezarka-1\n    fields: [name]\n"
     config_path = write_config(tmp_path, cluster_id, policy, interval=0.5)
@@ -315,6 +316,7 @@ async def test_withdraw_and_restore_commands(
 
     async with running(runner):
         await recording.first(is_offer(topic))
+        started = time.monotonic()
         status, output = await asyncio.to_thread(
             cli, "withdraw", "frezarka-1", "--delete-history", "--config", str(config_path)
         )
@@ -338,6 +340,7 @@ async def test_withdraw_and_restore_commands(
             lambda message: is_clear(withdrawal)(message) and message.at > restored_at
         )
 
+    record_property("withdraw_command_to_withdrawal_seconds", round(sent.at - started, 3))
     assert status == 0, output
     assert "Recorded the withdrawal of cnc-1 with a request to delete its history" in output
     assert "Sent to the broker now" in output
