@@ -2,7 +2,8 @@
 
 ``preview_offers`` starts the config's adapters, collects once they have data, builds the offers,
 applies ``Policy.decide`` to each one and stops the adapters. Each permitted entry carries the exact
-payload bytes ``Publisher`` would send, and every entry carries the policy's reason. The
+payload bytes ``Publisher`` would send, and every entry carries the policy's decision: the rule,
+its transformations, or why the offer is withheld (no rule, or only expired rules). The
 ``Agent`` built here creates a ``Publisher``, which connects only in ``Agent.run``, so nothing here
 opens a connection to the broker.
 """
@@ -70,4 +71,6 @@ async def preview_offers(
             topic = offer_topic(permitted.cluster, permitted.member, permitted.resource)
             payload = permitted.to_payload()
         entries.append(PreviewEntry(offer.resource, offer.kind, decision, topic, payload))
-    return Preview(tuple(entries), dict(snapshot.withheld_kinds), snapshot.ready)
+    # Without adapters the config's declared resources are all there is, so nothing is missing.
+    ready = snapshot.ready or not config.adapters
+    return Preview(tuple(entries), dict(snapshot.withheld_kinds), ready)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -12,6 +13,7 @@ import typer
 
 from agent.config import AgentConfig, load_config
 from agent.errors import ConfigError
+from agent.policy import Decision, Note, Rule, WithheldReason
 from agent.preview import DEFAULT_WAIT_SECONDS, Preview, PreviewEntry, preview_offers
 from kooperant.i18n import Catalog
 from kooperant.protocol.offer import OPTIONAL_FIELDS
@@ -20,9 +22,11 @@ _ = Catalog(
     {
         "help": {
             "pl": "Pokaż tematy i treść ofert, które agent opublikowałby teraz, oraz regułę "
-            "polityki dla każdego zasobu; nie łączy się z brokerem i niczego nie wysyła.",
-            "en": "Show the topics and payloads the agent would publish now and the policy rule "
-            "behind each resource; connects to no broker and sends nothing.",
+            "polityki i jej przekształcenia dla każdego zasobu; nie łączy się z brokerem i "
+            "niczego nie wysyła.",
+            "en": "Show the topics and payloads the agent would publish now, and the policy rule "
+            "and its transformations behind each resource; connects to no broker and sends "
+            "nothing.",
         },
         "config.help": {
             "pl": "Plik konfiguracji agenta (YAML), np. config/agent.example.yaml.",
@@ -49,8 +53,14 @@ _ = Catalog(
         },
         "none": {"pl": "brak", "en": "none"},
         "withheld.resource": {
-            "pl": "✘ {resource}: wstrzymany, żadna reguła polityki nie wymienia tego zasobu",
-            "en": "✘ {resource}: withheld, no rule names this resource",
+            "pl": "✘ {resource}: wstrzymany, żadna reguła polityki nie pasuje do tego zasobu",
+            "en": "✘ {resource}: withheld, no rule matches this resource",
+        },
+        "withheld.expired": {
+            "pl": "✘ {resource}: wstrzymany, udostępnianie jako {public_id} wygasło {date} "
+            "(reguła {number}{location})",
+            "en": "✘ {resource}: withheld, the share as {public_id} expired on {date} "
+            "(rule {number}{location})",
         },
         "withheld.kind": {
             "pl": "✘ oferty rodzaju {kind} wstrzymane: {reason}",
@@ -67,6 +77,61 @@ _ = Catalog(
             "niepełny. Zwiększ --wait albo sprawdź źródła danych.",
             "en": "Note: not every adapter had data after {seconds} s, so the preview may be "
             "incomplete. Increase --wait or check the data sources.",
+        },
+        # One message per Note code of agent.policy.notes; the values are the note's values.
+        "note.publish_as": {"pl": "publikowany jako {public_id}", "en": "published as {public_id}"},
+        "note.name": {"pl": "nazwa zastąpiona przez „{name}”", "en": "name replaced by “{name}”"},
+        "note.horizon": {
+            "pl": "wolny czas ograniczony do {days} dni od teraz",
+            "en": "free time limited to {days} days from now",
+        },
+        "note.round.intervals": {
+            "pl": "free_intervals zaokrąglone do: {rounding}",
+            "en": "free_intervals rounded to {rounding}",
+        },
+        "note.round.state_since": {
+            "pl": "state_since zaokrąglone w dół do: {rounding}",
+            "en": "state_since rounded down to {rounding}",
+        },
+        "note.round.horizon": {
+            "pl": "horyzont poszerzony do siatki: {grid}",
+            "en": "horizon widened to the {grid} grid",
+        },
+        "note.free_hours.recomputed": {
+            "pl": "free_hours przeliczone ze zmienionych przedziałów: {hours} h",
+            "en": "free_hours recomputed from the changed intervals: {hours} h",
+        },
+        "note.band.free_hours": {
+            "pl": "free_hours podane jako przedział {band}",
+            "en": "free_hours shown as the band {band}",
+        },
+        "note.band.amount": {
+            "pl": "ilość {quantity} podana jako przedział {band}",
+            "en": "amount {quantity} shown as the band {band}",
+        },
+        "note.delay": {
+            "pl": "state i state_since sprzed {minutes} minut",
+            "en": "state and state_since as they were {minutes} minutes ago",
+        },
+        "note.delay.unknown": {
+            "pl": "state i state_since pominięte: stan sprzed {minutes} minut nie jest znany",
+            "en": "state and state_since left out: no state known for {minutes} minutes ago",
+        },
+        "note.labels.renamed": {
+            "pl": "etykieta ilości „{label}” zmieniona na „{public_label}”",
+            "en": "amount label “{label}” renamed to “{public_label}”",
+        },
+        "note.labels.dropped": {
+            "pl": "etykieta ilości „{label}” pominięta",
+            "en": "amount label “{label}” dropped",
+        },
+        "note.audience": {
+            "pl": "widoczny tylko dla: {members}",
+            "en": "visible only to {members}",
+        },
+        "note.expires": {
+            "pl": "udostępnianie kończy się {expires_at}",
+            "en": "share ends at {expires_at}",
         },
     }
 )
@@ -107,6 +172,11 @@ def format_preview(result: Preview, wait_seconds: float) -> str:
     return "\n".join(lines)
 
 
+def format_note(note: Note) -> str:
+    """Return one transformation note in the current language."""
+    return _(f"note.{note.code}", None, **note.values)
+
+
 def preview_document(config: AgentConfig, result: Preview) -> dict[str, Any]:
     """Return the preview as one JSON-ready document, each payload parsed into JSON."""
     return {
@@ -121,45 +191,74 @@ def preview_document(config: AgentConfig, result: Preview) -> dict[str, Any]:
 
 
 def _entry_lines(entry: PreviewEntry) -> list[str]:
-    rule = entry.decision.rule
-    if rule is None or entry.payload is None:
+    decision = entry.decision
+    rule = decision.rule
+    if rule is None:
         return [_("withheld.resource", resource=entry.resource)]
+    if decision.withheld is WithheldReason.EXPIRED or entry.payload is None:
+        return [
+            _(
+                "withheld.expired",
+                resource=entry.resource,
+                public_id=decision.public_resource,
+                date=_expiry_text(rule),
+                number=rule.number,
+                location=_location(rule),
+            )
+        ]
 
-    location = f", {rule.location}" if rule.source is not None else ""
-    removed = ", ".join(entry.decision.removed) or _("none")
     heading = _(
         "shared",
         resource=entry.resource,
         topic=entry.topic,
         number=rule.number,
-        location=location,
+        location=_location(rule),
         fields=", ".join(_ordered(rule.fields)) or _("none"),
-        removed=removed,
+        removed=", ".join(decision.removed) or _("none"),
     )
+    notes = [f"  • {format_note(note)}" for note in decision.notes]
     payload = json.dumps(json.loads(entry.payload), ensure_ascii=False, indent=2)
-    return [heading, payload]
+    return [heading, *notes, payload]
 
 
 def _entry_document(entry: PreviewEntry) -> dict[str, Any]:
     decision = entry.decision
-    rule = None
-    if decision.rule is not None:
-        rule = {
-            "number": decision.rule.number,
-            "file": None if decision.rule.source is None else str(decision.rule.source),
-            "line": decision.rule.line,
-            "fields": _ordered(decision.rule.fields),
-        }
     return {
         "resource": entry.resource,
         "kind": entry.kind.value,
         "shared": decision.shared,
+        "public_resource": decision.public_resource,
         "topic": entry.topic,
+        "withheld": None if decision.withheld is None else decision.withheld.value,
         "reason": decision.reason,
-        "rule": rule,
+        "rule": _rule_document(decision),
         "removed": list(decision.removed),
+        "transformations": list(decision.transformations),
         "payload": None if entry.payload is None else json.loads(entry.payload),
     }
+
+
+def _rule_document(decision: Decision) -> dict[str, Any] | None:
+    rule = decision.rule
+    if rule is None:
+        return None
+    return {
+        "number": rule.number,
+        "file": None if rule.source is None else str(rule.source),
+        "line": rule.line,
+        "fields": _ordered(rule.fields),
+        "expires": None if rule.expires is None else rule.expires.isoformat(),
+        "expired_at": None if decision.expired_at is None else decision.expired_at.isoformat(),
+    }
+
+
+def _location(rule: Rule) -> str:
+    return f", {rule.location}" if rule.source is not None else ""
+
+
+def _expiry_text(rule: Rule) -> str:
+    expires: date | datetime | None = rule.expires
+    return "" if expires is None else expires.isoformat()
 
 
 def _ordered(fields: frozenset[str]) -> list[str]:

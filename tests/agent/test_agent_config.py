@@ -86,6 +86,25 @@ def test_minimal_config_uses_defaults(tmp_path: Path) -> None:
     assert config.adapters == ()
 
 
+def test_resource_tags_read(tmp_path: Path) -> None:
+    text = MINIMAL + "resources:\n  cnc-1:\n    tags: [hala-a, nadwyzki]\n"
+
+    config = load_config(write(tmp_path, text), {})
+
+    assert config.resources["cnc-1"].tags == ("hala-a", "nadwyzki")
+
+
+def test_empty_resource_tag_rejected(tmp_path: Path) -> None:
+    text = MINIMAL + "resources:\n  cnc-1:\n    tags: [hala-a, '']\n"
+
+    message = config_error(write(tmp_path, text))
+
+    assert message == (
+        f"{tmp_path / 'agent.yaml'}:8: resources.cnc-1.tags[1]: string should have at least "
+        "1 character, got ''"
+    )
+
+
 def test_variables_and_defaults_are_expanded(tmp_path: Path) -> None:
     path = write(
         tmp_path,
@@ -371,7 +390,8 @@ def test_example_configs_load() -> None:
     assert isinstance(config, AgentConfig)
     assert config.member == "acme-metal"
     assert [entry.type_name for entry in config.adapters] == ["schedule_csv", "host"]
-    assert config.sharing_policy.resources == {"cnc-5ax-01"}
+    assert config.sharing_policy.resources == {"cnc-5ax-01", "server-01"}
+    assert config.resources["cnc-5ax-01"].tags == ("hala-a",)
     assert len(config.working_calendar().shifts) == 3
 
 

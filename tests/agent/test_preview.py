@@ -18,8 +18,10 @@ from typer.testing import CliRunner
 import agent.config
 from adapters.base import Adapter, AdapterSettings, MachineStatus, Observation
 from adapters.registry import load_adapter_class
+from agent import preview_cli
 from agent.cli import EXIT_CONFIG_ERROR, app
 from agent.config import load_config
+from agent.policy.notes import ENGLISH_TEMPLATES
 from agent.preview import preview_offers
 from agent.runner import Agent
 from kooperant.protocol import MachineState, ResourceKind, offer_topic
@@ -29,6 +31,25 @@ SINCE = datetime(2026, 3, 2, 6, tzinfo=UTC)
 # Monday 2026-03-02 10:00 in Warsaw, inside the 06:00-14:00 shift.
 NOW = datetime(2026, 3, 2, 9, tzinfo=UTC)
 ENVELOPE = {"schema", "cluster", "member", "resource", "kind", "generated_at"}
+# Values for every placeholder of the transformation notes' messages.
+NOTE_VALUES = dict.fromkeys(
+    [
+        "public_id",
+        "name",
+        "days",
+        "rounding",
+        "grid",
+        "hours",
+        "band",
+        "quantity",
+        "minutes",
+        "label",
+        "public_label",
+        "members",
+        "expires_at",
+    ],
+    "x",
+)
 POLICY = "share:\n  - resource: cnc-shared\n    fields: [name, state, free_hours]\n"
 
 
@@ -75,8 +96,9 @@ def write_config(
     broker_url: str = "mqtt://127.0.0.1:1883",
     cluster: str = "pomorskie-metal",
     withhold_machines: bool = False,
+    policy: str = POLICY,
 ) -> Path:
-    (folder / "policy.yaml").write_text(POLICY, encoding="utf-8")
+    (folder / "policy.yaml").write_text(policy, encoding="utf-8")
     path = folder / "agent.yaml"
     text = f"""
         member: acme
@@ -217,7 +239,7 @@ def test_preview_cli_names_rule_english(tmp_path: Path) -> None:
 
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
-    assert lines[0] == "✘ cnc-private: withheld, no rule names this resource"
+    assert lines[0] == "✘ cnc-private: withheld, no rule matches this resource"
     assert lines[1] == (
         f"✔ cnc-shared → {topic} (rule 1, {policy}:2; fields: name, state, free_hours; "
         "removed: state_since, horizon, free_intervals)"
@@ -233,7 +255,10 @@ def test_preview_cli_polish(tmp_path: Path) -> None:
     result = invoke("--config", str(path), "--wait", "1", language="pl")
 
     assert result.exit_code == 0, result.output
-    assert "✘ cnc-private: wstrzymany, żadna reguła polityki nie wymienia" in result.stdout
+    assert (
+        "✘ cnc-private: wstrzymany, żadna reguła polityki nie pasuje do tego zasobu"
+        in result.stdout
+    )
     assert "(reguła 1, " in result.stdout
     assert "pola: name, state, free_hours; usunięte: state_since" in result.stdout
 
@@ -270,9 +295,117 @@ def test_preview_cli_json(tmp_path: Path) -> None:
         "file": str(tmp_path / "policy.yaml"),
         "line": 2,
         "fields": ["name", "state", "free_hours"],
+        "expires": None,
+        "expired_at": None,
     }
+    assert shared["public_resource"] == "cnc-shared"
+    assert shared["withheld"] is None
+    assert shared["transformations"] == []
     assert shared["removed"] == ["state_since", "horizon", "free_intervals"]
     assert set(shared["payload"]) == ENVELOPE | {"name", "state", "free_hours"}
+    assert private["withheld"] == "no_rule"
+    assert private["public_resource"] is None
+
+
+TRANSFORMING_POLICY = """\
+share:
+  - resource: cnc-shared
+    publish_as: frezarka
+    name: Frezarka
+    fields: [name, free_intervals]
+    round: hour
+  - resource: cnc-private
+    publish_as: tajna
+    fields: [name]
+    expires: 2020-01-31
+"""
+
+
+@pytest.mark.parametrize(
+    ("language", "expected"),
+    [
+        (
+            "en",
+            [
+                "  • published as frezarka",
+                "  • name replaced by “Frezarka”",
+                "  • free_intervals rounded to hour",
+            ],
+        ),
+        (
+            "pl",
+            [
+                "  • publikowany jako frezarka",
+                "  • nazwa zastąpiona przez „Frezarka”",
+                "  • free_intervals zaokrąglone do: hour",
+            ],
+        ),
+    ],
+)
+def test_preview_cli_lists_transformations(
+    tmp_path: Path, language: str, expected: list[str]
+) -> None:
+    path = write_config(tmp_path, policy=TRANSFORMING_POLICY)
+    topic = offer_topic("pomorskie-metal", "acme", "frezarka")
+
+    result = invoke("--config", str(path), "--wait", "1", language=language)
+
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[1].startswith(f"✔ cnc-shared → {topic} (")
+    assert lines[2:5] == expected
+    assert json.loads("\n".join(lines[5:]))["resource"] == "frezarka"
+
+
+@pytest.mark.parametrize(
+    ("language", "expected"),
+    [
+        (
+            "en",
+            "✘ cnc-private: withheld, the share as tajna expired on 2020-01-31 (rule 2, {path}:7)",
+        ),
+        (
+            "pl",
+            "✘ cnc-private: wstrzymany, udostępnianie jako tajna wygasło 2020-01-31 "
+            "(reguła 2, {path}:7)",
+        ),
+    ],
+)
+def test_preview_cli_names_expired_rule(tmp_path: Path, language: str, expected: str) -> None:
+    path = write_config(tmp_path, policy=TRANSFORMING_POLICY)
+
+    result = invoke("--config", str(path), "--wait", "1", language=language)
+
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[0] == expected.format(path=tmp_path / "policy.yaml")
+
+
+def test_preview_json_expired_rule(tmp_path: Path) -> None:
+    path = write_config(tmp_path, policy=TRANSFORMING_POLICY)
+
+    result = invoke("--config", str(path), "--wait", "1", "--json")
+
+    private, shared = json.loads(result.stdout)["resources"]
+    assert private["shared"] is False
+    assert private["withheld"] == "expired"
+    assert private["public_resource"] == "tajna"
+    assert private["topic"] is None
+    assert private["rule"]["expires"] == "2020-01-31"
+    assert private["rule"]["expired_at"] == "2020-02-01T00:00:00+01:00"
+    assert private["reason"] == (
+        f"rule 2 ({tmp_path / 'policy.yaml'}:7) expired at 2020-02-01T00:00:00+01:00"
+    )
+    assert shared["transformations"] == [
+        "published as frezarka",
+        "name replaced by 'Frezarka'",
+        "free_intervals rounded to hour",
+    ]
+
+
+def test_note_codes_all_localized() -> None:
+    for code in ENGLISH_TEMPLATES:
+        for language in ("pl", "en"):
+            assert preview_cli._(f"note.{code}", language, **NOTE_VALUES), code
 
 
 @pytest.mark.parametrize(
@@ -326,12 +459,16 @@ def test_preview_example_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setenv("KOOPERANT_SCHEDULE_CSV", str(plan))
     policy_lines = policy.read_text(encoding="utf-8").splitlines()
     rule_line = policy_lines.index("  - resource: cnc-5ax-01") + 1
+    server_line = policy_lines.index("  - resource: server-01") + 1
 
     result = invoke("--config", str(example), "--wait", "8")
 
     assert result.exit_code == 0, result.output
     assert "Note:" not in result.stdout
-    topic = offer_topic("pomorskie-metal", "acme-metal", "cnc-5ax-01")
+    topic = offer_topic("pomorskie-metal", "acme-metal", "frezarka-5osi")
     assert f"✔ cnc-5ax-01 → {topic} (rule 1, {policy}:{rule_line}; " in result.stdout
-    assert "✘ laser-02: withheld, no rule names this resource" in result.stdout
-    assert "✘ server-01: withheld, no rule names this resource" in result.stdout
+    assert "  • free_intervals rounded to shift" in result.stdout
+    assert "✘ laser-02: withheld, no rule matches this resource" in result.stdout
+    server_topic = offer_topic("pomorskie-metal", "acme-metal", "server-01")
+    assert f"✔ server-01 → {server_topic} (rule 2, {policy}:{server_line}; " in result.stdout
+    assert "  • amount label “/” renamed to “system”" in result.stdout
