@@ -7,9 +7,10 @@ down to ``TIME_RESOLUTION``, so that within one minute an unchanged machine give
 offer and is not republished.
 
 A cycle also runs at once, without the debounce, when the policy file gets new valid content
-(``PolicyWatcher``), when the owner's withdrawals change (polled every ``POLL_SECONDS``) and when
-a rule of the policy expires. Resources the owner withdrew are withheld like those no rule
-permits, and the publisher takes back every retained offer that is no longer permitted.
+(``PolicyWatcher``), when the owner's withdrawals change (read every cycle, and polled every
+``POLL_SECONDS``) and when a rule of the policy expires. Resources the owner withdrew are withheld
+like those no rule permits, and the publisher takes back every retained offer that is no longer
+permitted.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from agent.policy_watch import PolicyWatcher
 from agent.publisher import Publisher
 from agent.sharing import SharingPlan, plan_sharing
 from agent.waiting import wait_any
-from agent.withdrawals import OwnerWithdrawal, WithdrawalTable
+from agent.withdrawals import OwnerWithdrawal, WithdrawalReader, WithdrawalTable
 from kooperant.protocol import Offer, ResourceKind
 
 logger = logging.getLogger(__name__)
@@ -91,7 +92,7 @@ class Agent:
         )
         self.policy_error: str | None = None
         """The problems of the policy file's current content, while it is invalid."""
-        self._withdrawals: dict[str, OwnerWithdrawal] = {}
+        self._withdrawals: WithdrawalReader | None = None
         self._wake_at: datetime | None = None
         self._changed = asyncio.Event()
         self._urgent = asyncio.Event()
@@ -120,7 +121,7 @@ class Agent:
     @property
     def withdrawals(self) -> Mapping[str, OwnerWithdrawal]:
         """The owner's withdrawals as last read from the local file, by resource id."""
-        return self._withdrawals
+        return {} if self._withdrawals is None else self._withdrawals.current
 
     def current_offers(self) -> list[Offer]:
         """Collect from the started adapters and return the public offers the policy lets out."""
@@ -129,7 +130,7 @@ class Agent:
     def plan(self, snapshot: OfferSnapshot) -> SharingPlan:
         """Decide every offer of ``snapshot`` under the policy and the owner's withdrawals."""
         context = self.policy_context(snapshot)
-        return plan_sharing(self._policy, snapshot.offers, context, self._withdrawals)
+        return plan_sharing(self._policy, snapshot.offers, context, self.withdrawals)
 
     def policy_context(self, snapshot: OfferSnapshot) -> PolicyContext:
         """Record the snapshot's machine states and return the context to decide its offers in."""
@@ -195,15 +196,16 @@ class Agent:
             self._reject_policy,
             poll_seconds=self._poll_seconds,
         )
+        self._withdrawals = WithdrawalReader(table)
         try:
-            self._withdrawals = table.read()
+            self._withdrawals.read()
             await self.start_adapters()
 
             helpers_stop = asyncio.Event()
             helpers = [
                 asyncio.create_task(self.publisher.run(helpers_stop), name="publisher"),
                 asyncio.create_task(watcher.run(helpers_stop), name="policy watcher"),
-                asyncio.create_task(self._poll(table, helpers_stop), name="withdrawal poll"),
+                asyncio.create_task(self._poll(helpers_stop), name="withdrawal poll"),
             ]
             try:
                 await self._cycle_until(stop, helpers)
@@ -213,6 +215,7 @@ class Agent:
                 await asyncio.gather(*helpers)
         finally:
             self.publisher.audit_log = None
+            self._withdrawals = None
             table.close()
             audit_log.close()
 
@@ -260,6 +263,8 @@ class Agent:
                 await wait_any([stop, self._urgent], max_seconds=DEBOUNCE_SECONDS)
 
     def _cycle(self, full: bool) -> None:
+        if self._withdrawals is not None and self._withdrawals.read():
+            self._load_retained()
         snapshot = self.collect_offers()
         plan = self.plan(snapshot)
         self.publisher.update(
@@ -281,51 +286,25 @@ class Agent:
     def _reject_policy(self, error: ConfigError) -> None:
         self.policy_error = str(error)
 
-    async def _poll(self, table: WithdrawalTable, stop: asyncio.Event) -> None:
+    async def _poll(self, stop: asyncio.Event) -> None:
         """Wake a cycle when the owner's withdrawals change or a rule's expiry time has come.
 
         The clock is read every poll, so an expiry is noticed also after a clock jump.
         """
-        version: int | None = None
-        failing = False
         while not stop.is_set():
             await wait_any([stop], max_seconds=self._poll_seconds)
             if self._wake_at is not None and self._clock() >= self._wake_at:
                 self._urgent.set()
-            try:
-                current = table.data_version()
-                if current == version:
-                    continue
-                version = current
-                withdrawals = table.read()
-            except AuditLogError as error:
-                if not failing:
-                    logger.error("Cannot read the owner's withdrawals: %s", error)
-                    failing = True
-                continue
-            if failing:
-                logger.info("Reading the owner's withdrawals works again")
-                failing = False
-            if withdrawals != self._withdrawals:
-                self._withdrawals_changed(withdrawals)
+            if self._withdrawals is not None and self._withdrawals.poll():
+                self._load_retained()
+                self._urgent.set()
 
-    def _withdrawals_changed(self, withdrawals: dict[str, OwnerWithdrawal]) -> None:
-        added = sorted(
-            key for key, item in withdrawals.items() if self._withdrawals.get(key) != item
-        )
-        removed = sorted(set(self._withdrawals) - set(withdrawals))
-        logger.info(
-            "Owner's withdrawals changed: withdrawn or changed %s, restored %s",
-            ", ".join(added) or "none",
-            ", ".join(removed) or "none",
-        )
-        self._withdrawals = withdrawals
+    def _load_retained(self) -> None:
         try:
             # The withdraw command may have sent and recorded messages meanwhile.
             self.publisher.load_retained()
         except AuditLogError as error:
             logger.error("Cannot read the retained topics from the audit log: %s", error)
-        self._urgent.set()
 
     def _collect(self, adapter: Adapter[Any]) -> list[Observation]:
         try:

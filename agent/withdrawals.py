@@ -11,6 +11,7 @@ internal and the public id of each offer.
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -18,7 +19,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from agent.audit import database_error, open_database
+from agent.errors import AuditLogError
 from kooperant.protocol import WithdrawalReason
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +107,62 @@ class WithdrawalTable:
             return self._connection.execute(sql, parameters)
         except sqlite3.Error as error:
             raise database_error(self.path, action, error) from error
+
+
+class WithdrawalReader:
+    """The owner's withdrawals as last read from ``table``; read failures are logged once.
+
+    After a failed read the withdrawals read before stay in force.
+    """
+
+    def __init__(self, table: WithdrawalTable) -> None:
+        self._table = table
+        self.current: dict[str, OwnerWithdrawal] = {}
+        self._version: int | None = None
+        self._failing = False
+
+    def poll(self) -> bool:
+        """Read the table if another connection committed since the last poll.
+
+        Returns whether the withdrawals changed.
+        """
+        try:
+            version = self._table.data_version()
+        except AuditLogError as error:
+            self._failed(error)
+            return False
+        if version == self._version:
+            return False
+        self._version = version
+        return self.read()
+
+    def read(self) -> bool:
+        """Read the table and return whether the withdrawals changed since the last reading."""
+        try:
+            withdrawals = self._table.read()
+        except AuditLogError as error:
+            self._failed(error)
+            return False
+        if self._failing:
+            logger.info("Reading the owner's withdrawals works again")
+            self._failing = False
+        if withdrawals == self.current:
+            return False
+
+        changed = sorted(key for key, item in withdrawals.items() if self.current.get(key) != item)
+        restored = sorted(set(self.current) - set(withdrawals))
+        logger.info(
+            "Owner's withdrawals changed: withdrawn or changed %s, restored %s",
+            ", ".join(changed) or "none",
+            ", ".join(restored) or "none",
+        )
+        self.current = withdrawals
+        return True
+
+    def _failed(self, error: AuditLogError) -> None:
+        if not self._failing:
+            logger.error("Cannot read the owner's withdrawals, keeping the last read: %s", error)
+            self._failing = True
 
 
 def owner_withdrawal(

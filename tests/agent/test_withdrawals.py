@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -10,7 +11,12 @@ import pytest
 
 from agent.audit import AuditLog
 from agent.errors import AuditLogError
-from agent.withdrawals import OwnerWithdrawal, WithdrawalTable, owner_withdrawal
+from agent.withdrawals import (
+    OwnerWithdrawal,
+    WithdrawalReader,
+    WithdrawalTable,
+    owner_withdrawal,
+)
 from kooperant.protocol import offer_topic
 
 NOW = datetime(2026, 3, 2, 9, tzinfo=UTC)
@@ -87,3 +93,41 @@ def test_owner_withdrawal_matches_public_id() -> None:
     assert owner_withdrawal(withdrawals, "frezarka-5osi", None) == record
     assert owner_withdrawal(withdrawals, "cnc-5ax-01", None) is None
     assert owner_withdrawal(withdrawals, "cnc-5ax-01", "cnc-5ax-01") is None
+
+
+def test_reader_poll_sees_other_commit(tmp_path: Path) -> None:
+    path = tmp_path / "audit.db"
+    with WithdrawalTable(path) as table, WithdrawalTable(path) as command:
+        reader = WithdrawalReader(table)
+        first = reader.poll()
+        unchanged = reader.poll()
+        command.add("cnc-1", True, NOW)
+        added = reader.poll()
+        command.remove("cnc-1")
+        removed = reader.poll()
+
+    assert not first
+    assert not unchanged
+    assert added
+    assert removed
+    assert reader.current == {}
+
+
+def test_reader_keeps_last_on_failure(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    table = WithdrawalTable(tmp_path / "audit.db")
+    table.add("cnc-1", False, NOW)
+    reader = WithdrawalReader(table)
+    reader.read()
+    table.close()
+
+    with caplog.at_level(logging.ERROR, logger="agent.withdrawals"):
+        polled = reader.poll()
+        read = reader.read()
+
+    assert not polled
+    assert not read
+    assert set(reader.current) == {"cnc-1"}
+    (record,) = caplog.records
+    assert record.getMessage().startswith(
+        "Cannot read the owner's withdrawals, keeping the last read: audit log "
+    )
