@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from agent import audit_cli, check_cli, preview_cli
+from agent import audit_cli, check_cli, preview_cli, withdraw_cli
 from agent.config import AgentConfig, load_config
 from agent.errors import AuditLogError, ConfigError
 from agent.runner import Agent
@@ -94,3 +94,5 @@ async def _run_until_signal(config: AgentConfig) -> None:
 app.command(name="preview", help=preview_cli.HELP)(preview_cli.preview)
 app.command(name="audit", help=audit_cli.HELP)(audit_cli.audit)
 app.command(name="check", help=check_cli.HELP)(check_cli.check)
+app.command(name="withdraw", help=withdraw_cli.WITHDRAW_HELP)(withdraw_cli.withdraw)
+app.command(name="restore", help=withdraw_cli.RESTORE_HELP)(withdraw_cli.restore)
