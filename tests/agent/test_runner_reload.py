@@ -14,13 +14,12 @@ from typing import Any, ClassVar
 
 import aiomqtt
 import pytest
-import typer
 from typer.testing import CliRunner
 
 import agent.config
 from adapters.base import Adapter, AdapterSettings, MachineStatus, Observation
 from adapters.registry import load_adapter_class
-from agent import withdraw_cli
+from agent.cli import app
 from agent.config import load_config
 from agent.runner import Agent
 from kooperant.protocol import MachineState, offer_topic, withdrawal_topic
@@ -186,10 +185,6 @@ class Clock:
 
 @pytest.fixture
 def cli() -> Iterator[Callable[..., tuple[int, str]]]:
-    app = typer.Typer()
-    app.command(name="withdraw")(withdraw_cli.withdraw)
-    app.command(name="restore")(withdraw_cli.restore)
-
     def invoke(*arguments: str) -> tuple[int, str]:
         result = CliRunner().invoke(app, list(arguments), env={"KOOPERANT_LANG": "en"})
         return result.exit_code, result.output

@@ -9,11 +9,10 @@ from pathlib import Path
 
 import aiomqtt
 import pytest
-import typer
 from typer.testing import CliRunner
 
-from agent import withdraw_cli
 from agent.audit import AuditLog
+from agent.cli import app
 from agent.withdrawals import WithdrawalTable
 from kooperant.protocol import WithdrawalReason, offer_topic, parse_withdrawal, withdrawal_topic
 
@@ -27,15 +26,8 @@ share:
 """
 
 
-def app() -> typer.Typer:
-    commands = typer.Typer()
-    commands.command(name="withdraw")(withdraw_cli.withdraw)
-    commands.command(name="restore")(withdraw_cli.restore)
-    return commands
-
-
 def invoke(*arguments: str, language: str = "en") -> tuple[int, str, str]:
-    result = CliRunner().invoke(app(), list(arguments), env={"KOOPERANT_LANG": language})
+    result = CliRunner().invoke(app, list(arguments), env={"KOOPERANT_LANG": language})
     return result.exit_code, result.stdout, result.stderr
 
 
