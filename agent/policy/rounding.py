@@ -66,13 +66,12 @@ def round_free_time(
     zone = calendar.timezone
     if rounding in (Rounding.QUARTER_HOUR, Rounding.HOUR):
         minutes = _GRID_MINUTES[rounding]
-        inward = (
-            Interval(
-                ceil_to_grid(item.start, minutes, zone), floor_to_grid(item.end, minutes, zone)
-            )
-            for item in free
-            if ceil_to_grid(item.start, minutes, zone) < floor_to_grid(item.end, minutes, zone)
-        )
+        inward = []
+        for item in free:
+            start = ceil_to_grid(item.start, minutes, zone)
+            end = floor_to_grid(item.end, minutes, zone)
+            if start < end:
+                inward.append(Interval(start, end))
         return normalize(inward)
 
     window = Interval(free[0].start, free[-1].end)
