@@ -92,10 +92,15 @@ def round_down(moment: datetime, rounding: Rounding, calendar: WorkingCalendar) 
     return floor_to_grid(moment, _GRID_MINUTES[rounding], calendar.timezone)
 
 
+def horizon_grid(rounding: Rounding) -> str:
+    """Return the grid the horizon is widened to: ``15min``, ``hour`` or ``day``."""
+    return rounding.value if rounding in (Rounding.QUARTER_HOUR, Rounding.HOUR) else "day"
+
+
 def widen_horizon(horizon: Interval, rounding: Rounding, zone: ZoneInfo) -> Interval:
     """Round the horizon's start down and its end up, to the day grid for block roundings."""
     minutes = _GRID_MINUTES[rounding]
-    if rounding not in (Rounding.QUARTER_HOUR, Rounding.HOUR):
+    if horizon_grid(rounding) == "day":
         minutes = _DAY_MINUTES
     return Interval(
         floor_to_grid(horizon.start, minutes, zone), ceil_to_grid(horizon.end, minutes, zone)

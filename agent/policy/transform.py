@@ -15,7 +15,7 @@ from typing import Any
 
 from agent.policy.context import PolicyContext
 from agent.policy.notes import Note
-from agent.policy.rounding import round_down, round_free_time, widen_horizon
+from agent.policy.rounding import horizon_grid, round_down, round_free_time, widen_horizon
 from agent.policy.rules import Rule
 from kooperant.intervals import Interval, clip, total_hours
 from kooperant.protocol import Amount, Band, Offer
@@ -71,10 +71,9 @@ def _free_time(
     if rule.round is None and rule.horizon_days is None:
         return {}
     changes: dict[str, Any] = {}
-    lists = rule.fields.intersection
     limit = None if rule.horizon_days is None else context.now + timedelta(days=rule.horizon_days)
 
-    if limit is not None and lists({"free_intervals", FREE_HOURS, "horizon"}):
+    if limit is not None and _lists_any(rule, "free_intervals", FREE_HOURS, "horizon"):
         notes.append(Note("horizon", {"days": str(rule.horizon_days)}))
 
     if offer.free_intervals is not None:
@@ -83,11 +82,11 @@ def _free_time(
             intervals = clip(intervals, Interval(context.now, max(limit, context.now)))
         if rule.round is not None:
             intervals = round_free_time(intervals, rule.round, context.calendar)
-            if lists({"free_intervals"}):
+            if "free_intervals" in rule.fields:
                 notes.append(Note("round.intervals", {"rounding": rule.round.value}))
         changes["free_intervals"] = tuple(intervals)
         changes[FREE_HOURS] = total_hours(intervals)
-        if lists({FREE_HOURS}) and changes[FREE_HOURS] != offer.free_hours:
+        if FREE_HOURS in rule.fields and changes[FREE_HOURS] != offer.free_hours:
             hours = f"{changes[FREE_HOURS]:g}"
             notes.append(Note("free_hours.recomputed", {"hours": hours}))
 
@@ -97,14 +96,14 @@ def _free_time(
             horizon = Interval(horizon.start, max(horizon.start, min(horizon.end, limit)))
         if rule.round is not None:
             horizon = widen_horizon(horizon, rule.round, context.zone)
-            if horizon != offer.horizon and lists({"horizon"}):
-                notes.append(Note("round.horizon", {"grid": rule.round.value}))
+            if horizon != offer.horizon and "horizon" in rule.fields:
+                notes.append(Note("round.horizon", {"grid": horizon_grid(rule.round)}))
         changes["horizon"] = horizon
     return changes
 
 
 def _state(offer: Offer, rule: Rule, context: PolicyContext, notes: list[Note]) -> dict[str, Any]:
-    listed = bool(rule.fields.intersection({"state", "state_since"}))
+    listed = _lists_any(rule, "state", "state_since")
     state = offer.state
     since = offer.state_since
 
@@ -160,6 +159,10 @@ def _free_hours_band(hours: float | None, rule: Rule, notes: list[Note]) -> dict
     if FREE_HOURS in rule.fields:
         notes.append(Note("band.free_hours", {"band": _show(band)}))
     return {FREE_HOURS: None, "free_hours_band": band}
+
+
+def _lists_any(rule: Rule, *fields: str) -> bool:
+    return not rule.fields.isdisjoint(fields)
 
 
 def _show(band: Band) -> str:

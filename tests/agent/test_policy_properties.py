@@ -1,10 +1,10 @@
 """Properties of Policy.decide for arbitrary offers and arbitrary valid rules (hypothesis).
 
 Whatever the offer and the rules, a payload contains only the envelope and the fields the
-applying rule permits, commercial fields only when the rule names them, and every value is
-transformed as declared: rounded free time lies inside the original free time and on the grid or
-block boundaries, horizon-limited time lies inside [now, now + N days), bands contain the true
-value. A resource no rule matches produces no offer.
+applying rule permits, and commercial fields only when the rule names them. Every value is
+transformed as declared. Rounded free time lies inside the original free time and on the grid or
+block boundaries, horizon-limited time lies inside [now, now + N days), and bands contain the
+true value. A resource no rule matches produces no offer.
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ def free_time(draw: st.DrawFn, now: datetime) -> tuple[Interval, ...]:
     """Whole shifts of the horizon, some left out, minus a few orders of arbitrary length."""
     horizon = Interval(now, now + timedelta(days=HORIZON_DAYS))
     shifts = CALENDAR.working_intervals(horizon)
-    kept = [shift for shift in shifts if draw(st.booleans())]
+    kept_shifts = [shift for shift in shifts if draw(st.booleans())]
     orders = draw(
         st.lists(st.tuples(st.integers(0, HORIZON_DAYS * 1440), st.integers(1, 2000)), max_size=5)
     )
@@ -64,7 +64,7 @@ def free_time(draw: st.DrawFn, now: datetime) -> tuple[Interval, ...]:
         Interval(now + timedelta(minutes=start), now + timedelta(minutes=start + length))
         for start, length in orders
     ]
-    return tuple(subtract(kept, busy))
+    return tuple(subtract(kept_shifts, busy))
 
 
 amounts = st.lists(
@@ -249,20 +249,20 @@ def check_amounts(offer: Offer, public: Offer, rule: Rule) -> None:
         return
     assert public.amounts is not None
     assert len(public.amounts) == len(offer.amounts)
-    for original, shown in zip(offer.amounts, public.amounts, strict=True):
-        assert shown.quantity == original.quantity
+    for original, public_amount in zip(offer.amounts, public.amounts, strict=True):
+        assert public_amount.quantity == original.quantity
         if rule.labels is not None:
-            assert shown.label is None or shown.label in rule.labels.values()
+            assert public_amount.label is None or public_amount.label in rule.labels.values()
         else:
-            assert shown.label == original.label
+            assert public_amount.label == original.label
         edges = rule.bands.get(original.quantity)
         if edges is None:
-            assert shown.value == original.value
+            assert public_amount.value == original.value
             continue
-        assert shown.value is None
-        assert shown.band is not None
+        assert public_amount.value is None
+        assert public_amount.band is not None
         assert original.value is not None
-        assert _contains(shown.band, original.value)
+        assert _contains(public_amount.band, original.value)
 
 
 def _contains(band: Band, value: float) -> bool:

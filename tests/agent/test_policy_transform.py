@@ -363,3 +363,34 @@ def test_grid_around_clock_change(moment: datetime, minutes: int) -> None:
         wall = rounded.astimezone(WARSAW)
         assert (wall.hour * 60 + wall.minute) % minutes == 0, wall
         assert wall.second == 0
+
+
+def test_notes_name_each_change() -> None:
+    declared = rule(
+        round=Rounding.SHIFT,
+        horizon_days=7,
+        bands={"free_hours": (0, 8, 20, 40, 80)},
+        audience=("formy-sa", "metal-works"),
+        expires=date(2026, 3, 31),
+    )
+
+    decision = Policy([declared]).decide(machine_offer(), context())
+
+    assert decision.transformations == (
+        "free time limited to 7 days from now",
+        "free_intervals rounded to shift",
+        "free_hours recomputed from the changed intervals: 40 h",
+        "horizon widened to the day grid",
+        "state_since rounded down to shift",
+        "free_hours shown as the band [40, 80)",
+        "visible only to formy-sa, metal-works",
+        "share ends at 2026-04-01T00:00:00+02:00",
+    )
+
+
+def test_notes_skip_unlisted_fields() -> None:
+    declared = rule(round=Rounding.HOUR, labels={"/": "system"}, fields=frozenset({"name"}))
+
+    decision = Policy([declared]).decide(machine_offer(amounts=AMOUNTS), context())
+
+    assert decision.transformations == ()
