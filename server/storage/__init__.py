@@ -1,27 +1,35 @@
-"""Storage of offers, members and rejected messages over SQLite or PostgreSQL.
+"""Storage of offers, withdrawals, members and rejected messages over SQLite or PostgreSQL.
 
-``Storage`` is the only entry point, and ``records`` defines the values it returns.
+``Storage`` is the only entry point, ``records`` defines the values it returns, and ``Viewer``
+(from ``visibility``) says whose view of the offers a read returns.
 """
 
 from server.storage.records import (
     MemberRecord,
+    OfferOutcome,
     RejectedRecord,
     ResourcePage,
     ResourceQuery,
     ResourceRecord,
+    WithdrawalOutcome,
 )
 from server.storage.storage import MAX_REJECTED_PAYLOAD_BYTES, Storage, payload_as_text
 from server.storage.urls import DEFAULT_DATABASE_URL, mask_password, parse_database_url
+from server.storage.visibility import ANONYMOUS, Viewer
 
 __all__ = [
+    "ANONYMOUS",
     "DEFAULT_DATABASE_URL",
     "MAX_REJECTED_PAYLOAD_BYTES",
     "MemberRecord",
+    "OfferOutcome",
     "RejectedRecord",
     "ResourcePage",
     "ResourceQuery",
     "ResourceRecord",
     "Storage",
+    "Viewer",
+    "WithdrawalOutcome",
     "mask_password",
     "parse_database_url",
     "payload_as_text",

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from kooperant.intervals import Interval
+from kooperant.protocol import Band, Price
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +46,13 @@ class ResourceRecord:
     amounts: tuple[dict[str, Any], ...]
     generated_at: datetime
     received_at: datetime
+    free_hours_band: Band | None = None
+    price: Price | None = None
+    suppliers: tuple[str, ...] = ()
+    customers: tuple[str, ...] = ()
+    expires_at: datetime | None = None
+    audience: tuple[str, ...] | None = None
+    """Member ids the owner shares the offer with; ``None`` means the whole cluster."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,3 +83,25 @@ class RejectedRecord:
     topic: str
     reason: str
     payload: str
+
+
+class OfferOutcome(StrEnum):
+    """The result of ``Storage.store_offer`` for one offer."""
+
+    CURRENT = "current"
+    """The offer is now the current one of its resource and is in the history."""
+    HISTORY_ONLY = "history_only"
+    """A newer offer is current, so this one went to the history only."""
+    WITHDRAWN = "withdrawn"
+    """A withdrawal at or after its ``generated_at`` was processed, so it was not stored."""
+
+
+class WithdrawalOutcome(StrEnum):
+    """The result of ``Storage.apply_withdrawal`` for one withdrawal."""
+
+    REMOVED = "removed"
+    """The current offer was removed."""
+    NO_OFFER = "no_offer"
+    """There was no current offer to remove; the withdrawal was recorded all the same."""
+    STALE = "stale"
+    """The current offer was generated after ``withdrawn_at``, so nothing changed."""

@@ -1,4 +1,4 @@
-"""The aggregator's database: current offers, history, members and rejected messages.
+"""The aggregator's database: current offers, history, withdrawals, members, rejected messages.
 
 All methods are synchronous SQLAlchemy Core calls; async callers run them with
 ``asyncio.to_thread``. Database errors surface as ``server.errors`` exceptions that name the URL
@@ -7,10 +7,8 @@ with its password masked.
 
 from __future__ import annotations
 
-import json
 import logging
-from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from importlib.resources import files
@@ -21,52 +19,56 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import (
-    ColumnElement,
     Connection,
     Engine,
-    Row,
     create_engine,
     delete,
     event,
-    exists,
     func,
     insert,
     select,
     text,
-    tuple_,
-    update,
 )
 from sqlalchemy.exc import SQLAlchemyError
 
-from kooperant.intervals import Interval, clip, total_hours
-from kooperant.protocol import Offer, ResourceKind
+from kooperant.protocol import Offer, Withdrawal
 from server.errors import DatabaseUnavailableError, SchemaOutdatedError, StorageError
 from server.storage.connection_errors import unavailable_error
+from server.storage.current import (
+    ResourceKey,
+    key_condition,
+    latest_withdrawal,
+    record_withdrawal,
+    remove_current,
+    replace_current,
+    touch_member,
+)
+from server.storage.queries import (
+    audience_of,
+    capabilities_of,
+    intervals_of,
+    members_statement,
+    rejected_statement,
+    resource_conditions,
+    resource_record,
+    window,
+)
 from server.storage.records import (
     MemberRecord,
+    OfferOutcome,
     RejectedRecord,
     ResourcePage,
     ResourceQuery,
-    ResourceRecord,
+    WithdrawalOutcome,
 )
-from server.storage.tables import (
-    free_intervals,
-    members,
-    offer_history,
-    rejected_messages,
-    resource_capabilities,
-    resources,
-)
+from server.storage.tables import offer_history, rejected_messages, resources
 from server.storage.urls import mask_password, parse_database_url
+from server.storage.visibility import ANONYMOUS, Viewer, visible_offer_conditions
 
 logger = logging.getLogger(__name__)
 
 MAX_REJECTED_PAYLOAD_BYTES = 64 * 1024
 SQLITE_BUSY_TIMEOUT_SECONDS = 30.0
-_EARLIEST = datetime.min.replace(tzinfo=UTC)
-_LATEST = datetime.max.replace(tzinfo=UTC)
-
-ResourceKey = tuple[str, str, str]
 
 
 class Storage:
@@ -113,13 +115,13 @@ class Storage:
 
     # Schema
 
-    def migrate(self) -> None:
-        """Upgrade the schema to the newest Alembic revision; a no-op when it is current."""
+    def migrate(self, revision: str = "head") -> None:
+        """Upgrade the schema to ``revision`` (the newest by default); a no-op when it is there."""
         try:
             with self._engine.begin() as connection:
                 config = _alembic_config()
                 config.attributes["connection"] = connection
-                command.upgrade(config, "head")
+                command.upgrade(config, revision)
         except SQLAlchemyError as error:
             raise DatabaseUnavailableError(
                 "database_migration_failed", url=self.url, detail=_first_line(error)
@@ -148,17 +150,30 @@ class Storage:
 
     # Writes
 
-    def store_offer(self, offer: Offer, received_at: datetime) -> None:
+    def store_offer(self, offer: Offer, received_at: datetime) -> OfferOutcome:
         """Append ``offer`` to the history and make it current unless a newer one is stored.
 
-        The current row, its capabilities and its free intervals are replaced together in one
-        transaction. An offer with the same ``generated_at`` as the stored one replaces it, so a
-        re-delivered message changes nothing.
+        The current row, its capabilities, free intervals and audience are replaced together in
+        one transaction. An offer with the same ``generated_at`` as the stored one replaces it,
+        so a re-delivered message changes nothing. An offer generated at or before the latest
+        withdrawal of its resource is not stored at all, so it cannot bring the offer back nor
+        refill a history the owner asked to delete.
         """
         payload = offer.to_payload().decode("utf-8")
         key = (offer.cluster, offer.member, offer.resource)
 
         with self._transaction("store offer") as connection:
+            withdrawn_at = latest_withdrawal(connection, key)
+            if withdrawn_at is not None and offer.generated_at <= withdrawn_at:
+                logger.info(
+                    "Ignored the offer of %s/%s/%s generated at %s: the resource was withdrawn "
+                    "at %s",
+                    *key,
+                    offer.generated_at.isoformat(),
+                    withdrawn_at.isoformat(),
+                )
+                return OfferOutcome.WITHDRAWN
+
             connection.execute(
                 insert(offer_history).values(
                     cluster=offer.cluster,
@@ -169,11 +184,9 @@ class Storage:
                     payload=payload,
                 )
             )
-            _touch_member(connection, offer.cluster, offer.member, received_at)
+            touch_member(connection, offer.cluster, offer.member, received_at)
 
-            stored_generated_at = connection.execute(
-                select(resources.c.generated_at).where(*_key_condition(resources, key))
-            ).scalar_one_or_none()
+            stored_generated_at = _current_generated_at(connection, key)
             if stored_generated_at is not None and offer.generated_at < stored_generated_at:
                 logger.info(
                     "Kept the current offer of %s/%s/%s: the received one was generated at %s, "
@@ -182,9 +195,50 @@ class Storage:
                     offer.generated_at.isoformat(),
                     stored_generated_at.isoformat(),
                 )
-                return
+                return OfferOutcome.HISTORY_ONLY
 
-            _replace_current(connection, offer, received_at, payload)
+            replace_current(connection, offer, received_at, payload)
+        return OfferOutcome.CURRENT
+
+    def apply_withdrawal(self, withdrawal: Withdrawal, received_at: datetime) -> WithdrawalOutcome:
+        """Remove the current offer that ``withdrawal`` takes back, unless that offer is newer.
+
+        A withdrawal whose ``withdrawn_at`` is before the stored offer's ``generated_at`` is
+        stale and changes nothing. Otherwise it is recorded as the latest withdrawal of the
+        resource, the current offer goes, and with ``delete_history`` so does the resource's
+        history.
+        """
+        key = (withdrawal.cluster, withdrawal.member, withdrawal.resource)
+        with self._transaction("apply withdrawal") as connection:
+            stored_generated_at = _current_generated_at(connection, key)
+            if stored_generated_at is not None and stored_generated_at > withdrawal.withdrawn_at:
+                return WithdrawalOutcome.STALE
+
+            record_withdrawal(connection, withdrawal, received_at)
+            removed = remove_current(connection, key)
+            if withdrawal.delete_history:
+                connection.execute(delete(offer_history).where(*key_condition(offer_history, key)))
+        return WithdrawalOutcome.REMOVED if removed else WithdrawalOutcome.NO_OFFER
+
+    def remove_offer(self, cluster: str, member: str, resource: str) -> bool:
+        """Delete the current offer of one resource, keeping its history; return if one existed."""
+        with self._transaction("remove offer") as connection:
+            return remove_current(connection, (cluster, member, resource))
+
+    def delete_expired(self, now: datetime) -> int:
+        """Delete the current offers whose ``expires_at`` is at or before ``now``; return how many.
+
+        Reads hide these offers already; this only frees the rows. The history keeps them.
+        """
+        with self._transaction("delete expired offers") as connection:
+            rows = connection.execute(
+                select(resources.c.cluster, resources.c.member, resources.c.resource).where(
+                    resources.c.expires_at <= now
+                )
+            ).all()
+            for row in rows:
+                remove_current(connection, (row.cluster, row.member, row.resource))
+        return len(rows)
 
     def store_rejected(
         self, topic: str, payload: bytes, reason: str, received_at: datetime
@@ -202,9 +256,21 @@ class Storage:
 
     # Reads
 
-    def list_resources(self, query: ResourceQuery) -> ResourcePage:
-        """Return the current offers matching ``query``, ordered by cluster, member, resource."""
-        conditions = _resource_conditions(query)
+    def list_resources(
+        self,
+        query: ResourceQuery,
+        *,
+        viewer: Viewer = ANONYMOUS,
+        now: datetime | None = None,
+    ) -> ResourcePage:
+        """Return the current offers ``viewer`` may see at ``now`` that match ``query``.
+
+        They are ordered by cluster, member and resource; ``now`` defaults to the current time.
+        """
+        conditions = [
+            *visible_offer_conditions(viewer, now or datetime.now(UTC)),
+            *resource_conditions(query),
+        ]
         with self._connection("list resources") as connection:
             total = connection.execute(
                 select(func.count()).select_from(resources).where(*conditions)
@@ -217,32 +283,25 @@ class Storage:
                 .offset(query.offset)
             ).all()
             keys = [(row.cluster, row.member, row.resource) for row in rows]
-            capabilities = _capabilities_of(connection, keys)
-            intervals = _intervals_of(connection, keys)
+            capabilities = capabilities_of(connection, keys)
+            intervals = intervals_of(connection, keys)
+            audiences = audience_of(connection, keys)
 
-        window = _window(query)
-        items = tuple(_resource_record(row, capabilities, intervals, window) for row in rows)
+        clip_to = window(query)
+        items = tuple(
+            resource_record(row, capabilities, intervals, audiences, clip_to) for row in rows
+        )
         return ResourcePage(items=items, total=total)
 
-    def list_members(self) -> list[MemberRecord]:
-        """Return every member seen, with the number of resources it currently offers."""
-        counts = (
-            select(
-                resources.c.cluster,
-                resources.c.member,
-                func.count().label("resources"),
-            )
-            .group_by(resources.c.cluster, resources.c.member)
-            .subquery()
-        )
-        statement = (
-            select(members, func.coalesce(counts.c.resources, 0).label("resources"))
-            .outerjoin(
-                counts,
-                (counts.c.cluster == members.c.cluster) & (counts.c.member == members.c.member),
-            )
-            .order_by(members.c.cluster, members.c.member)
-        )
+    def list_members(
+        self, *, viewer: Viewer = ANONYMOUS, now: datetime | None = None
+    ) -> list[MemberRecord]:
+        """Return the members with a current offer ``viewer`` may see, and the viewer itself.
+
+        ``resources`` counts only the offers visible to ``viewer`` at ``now``, so a member whose
+        offers are all meant for others is left out instead of showing up with zero.
+        """
+        statement = members_statement(viewer, now or datetime.now(UTC))
         with self._connection("list members") as connection:
             rows = connection.execute(statement).all()
         return [
@@ -256,13 +315,13 @@ class Storage:
             for row in rows
         ]
 
-    def list_rejected(self, limit: int = 50) -> list[RejectedRecord]:
-        """Return the latest ``limit`` rejected messages, newest first."""
-        statement = (
-            select(rejected_messages)
-            .order_by(rejected_messages.c.received_at.desc(), rejected_messages.c.id.desc())
-            .limit(limit)
-        )
+    def list_rejected(self, limit: int = 50, *, viewer: Viewer = ANONYMOUS) -> list[RejectedRecord]:
+        """Return the latest ``limit`` rejected messages, newest first.
+
+        A member viewer gets only messages on topics below its own
+        ``kooperant/v1/{cluster}/{member}/``; an anonymous viewer gets all of them.
+        """
+        statement = rejected_statement(limit, viewer)
         with self._connection("list rejected messages") as connection:
             rows = connection.execute(statement).all()
         return [
@@ -281,7 +340,7 @@ class Storage:
         statement = (
             select(func.count())
             .select_from(offer_history)
-            .where(*_key_condition(offer_history, (cluster, member, resource)))
+            .where(*key_condition(offer_history, (cluster, member, resource)))
         )
         with self._connection("count history") as connection:
             count: int = connection.execute(statement).scalar_one()
@@ -339,173 +398,8 @@ def _first_line(error: SQLAlchemyError) -> str:
     return message.splitlines()[0] if message else type(error).__name__
 
 
-def _key_condition(table: Any, key: ResourceKey) -> list[ColumnElement[bool]]:
-    cluster, member, resource = key
-    return [table.c.cluster == cluster, table.c.member == member, table.c.resource == resource]
-
-
-def _touch_member(connection: Connection, cluster: str, member: str, seen: datetime) -> None:
-    condition = (members.c.cluster == cluster) & (members.c.member == member)
-    last_seen = connection.execute(
-        select(members.c.last_seen).where(condition)
+def _current_generated_at(connection: Connection, key: ResourceKey) -> datetime | None:
+    generated_at: datetime | None = connection.execute(
+        select(resources.c.generated_at).where(*key_condition(resources, key))
     ).scalar_one_or_none()
-    if last_seen is None:
-        connection.execute(
-            insert(members).values(cluster=cluster, member=member, first_seen=seen, last_seen=seen)
-        )
-    elif seen > last_seen:
-        connection.execute(update(members).where(condition).values(last_seen=seen))
-
-
-def _replace_current(
-    connection: Connection, offer: Offer, received_at: datetime, payload: str
-) -> None:
-    key = (offer.cluster, offer.member, offer.resource)
-    for table in (resources, resource_capabilities, free_intervals):
-        connection.execute(delete(table).where(*_key_condition(table, key)))
-
-    connection.execute(
-        insert(resources).values(
-            cluster=offer.cluster,
-            member=offer.member,
-            resource=offer.resource,
-            kind=str(offer.kind),
-            name=offer.name,
-            state=str(offer.state) if offer.state is not None else None,
-            state_since=offer.state_since,
-            free_hours=offer.free_hours,
-            horizon_start=offer.horizon.start if offer.horizon else None,
-            horizon_end=offer.horizon.end if offer.horizon else None,
-            generated_at=offer.generated_at,
-            received_at=received_at,
-            payload=payload,
-        )
-    )
-    capability_rows = [
-        {"cluster": key[0], "member": key[1], "resource": key[2], "capability": capability}
-        for capability in sorted(set(offer.capabilities or ()))
-    ]
-    if capability_rows:
-        connection.execute(insert(resource_capabilities), capability_rows)
-    interval_rows = [
-        {
-            "cluster": key[0],
-            "member": key[1],
-            "resource": key[2],
-            "start": interval.start,
-            "end": interval.end,
-        }
-        for interval in offer.free_intervals or ()
-    ]
-    if interval_rows:
-        connection.execute(insert(free_intervals), interval_rows)
-
-
-def _resource_conditions(query: ResourceQuery) -> list[ColumnElement[bool]]:
-    conditions: list[ColumnElement[bool]] = []
-    if query.kind is not None:
-        conditions.append(resources.c.kind == query.kind)
-    if query.member is not None:
-        conditions.append(resources.c.member == query.member)
-
-    same_resource_capability = [
-        resource_capabilities.c.cluster == resources.c.cluster,
-        resource_capabilities.c.member == resources.c.member,
-        resource_capabilities.c.resource == resources.c.resource,
-    ]
-    for capability in query.capabilities:
-        conditions.append(
-            exists().where(
-                *same_resource_capability, resource_capabilities.c.capability == capability
-            )
-        )
-
-    if query.window_start is not None or query.window_end is not None:
-        overlap = [
-            free_intervals.c.cluster == resources.c.cluster,
-            free_intervals.c.member == resources.c.member,
-            free_intervals.c.resource == resources.c.resource,
-        ]
-        if query.window_start is not None:
-            overlap.append(free_intervals.c.end > query.window_start)
-        if query.window_end is not None:
-            overlap.append(free_intervals.c.start < query.window_end)
-        conditions.append(exists().where(*overlap))
-    return conditions
-
-
-def _capabilities_of(
-    connection: Connection, keys: Sequence[ResourceKey]
-) -> dict[ResourceKey, list[str]]:
-    found: dict[ResourceKey, list[str]] = defaultdict(list)
-    if not keys:
-        return found
-    table = resource_capabilities
-    rows = connection.execute(
-        select(table.c.cluster, table.c.member, table.c.resource, table.c.capability)
-        .where(tuple_(table.c.cluster, table.c.member, table.c.resource).in_(keys))
-        .order_by(table.c.capability)
-    ).all()
-    for row in rows:
-        found[(row.cluster, row.member, row.resource)].append(row.capability)
-    return found
-
-
-def _intervals_of(
-    connection: Connection, keys: Sequence[ResourceKey]
-) -> dict[ResourceKey, list[Interval]]:
-    found: dict[ResourceKey, list[Interval]] = defaultdict(list)
-    if not keys:
-        return found
-    table = free_intervals
-    rows = connection.execute(
-        select(table.c.cluster, table.c.member, table.c.resource, table.c.start, table.c.end)
-        .where(tuple_(table.c.cluster, table.c.member, table.c.resource).in_(keys))
-        .order_by(table.c.start)
-    ).all()
-    for row in rows:
-        found[(row.cluster, row.member, row.resource)].append(Interval(row.start, row.end))
-    return found
-
-
-def _window(query: ResourceQuery) -> Interval | None:
-    if query.window_start is None and query.window_end is None:
-        return None
-    return Interval(query.window_start or _EARLIEST, query.window_end or _LATEST)
-
-
-def _resource_record(
-    row: Row[Any],
-    capabilities: dict[ResourceKey, list[str]],
-    intervals: dict[ResourceKey, list[Interval]],
-    window: Interval | None,
-) -> ResourceRecord:
-    key = (row.cluster, row.member, row.resource)
-    is_machine = row.kind == ResourceKind.MACHINE
-    free = intervals.get(key, []) if is_machine else []
-    free_hours = row.free_hours if is_machine else None
-    if window is not None and is_machine:
-        free = clip(free, window)
-        free_hours = total_hours(free)
-
-    horizon = None
-    if row.horizon_start is not None and row.horizon_end is not None:
-        horizon = Interval(row.horizon_start, row.horizon_end)
-    amounts = json.loads(row.payload).get("amounts", [])
-
-    return ResourceRecord(
-        cluster=row.cluster,
-        member=row.member,
-        resource=row.resource,
-        kind=row.kind,
-        name=row.name,
-        capabilities=tuple(capabilities.get(key, [])),
-        state=row.state,
-        state_since=row.state_since,
-        free_hours=free_hours,
-        free_intervals=tuple(free),
-        horizon=horizon,
-        amounts=tuple(amounts),
-        generated_at=row.generated_at,
-        received_at=row.received_at,
-    )
+    return generated_at

@@ -1,8 +1,8 @@
-"""Table definitions used by the queries. Migration ``0001`` creates the same tables."""
+"""Table definitions used by the queries; the Alembic migrations create the same tables."""
 
 from __future__ import annotations
 
-from sqlalchemy import Column, Float, Index, Integer, MetaData, String, Table, Text
+from sqlalchemy import Boolean, Column, Float, Index, Integer, MetaData, String, Table, Text
 
 from server.storage.types import UtcDateTime
 
@@ -19,7 +19,9 @@ members = Table(
     Column("last_seen", UtcDateTime, nullable=False),
 )
 
-# The current offer per resource; ``payload`` is the accepted JSON text.
+# The current offer per resource; ``payload`` is the accepted JSON text. A banded free_hours is
+# stored as ``free_hours_min`` and ``free_hours_max`` (NULL for an open band) with ``free_hours``
+# NULL.
 resources = Table(
     "resources",
     metadata,
@@ -36,7 +38,35 @@ resources = Table(
     Column("generated_at", UtcDateTime, nullable=False),
     Column("received_at", UtcDateTime, nullable=False),
     Column("payload", Text, nullable=False),
+    Column("free_hours_min", Float),
+    Column("free_hours_max", Float),
+    Column("expires_at", UtcDateTime),
     Index("ix_resources_kind", "kind"),
+    Index("ix_resources_expires_at", "expires_at"),
+)
+
+# The members allowed to see a current offer that has an audience, one row per member id. An offer
+# without rows here is meant for the whole cluster.
+resource_audience = Table(
+    "resource_audience",
+    metadata,
+    Column("cluster", String(ID_LENGTH), primary_key=True),
+    Column("member", String(ID_LENGTH), primary_key=True),
+    Column("resource", String(ID_LENGTH), primary_key=True),
+    Column("viewer", String(ID_LENGTH), primary_key=True),
+)
+
+# The latest withdrawal per resource, so that an older offer arriving later stays withdrawn.
+withdrawals = Table(
+    "withdrawals",
+    metadata,
+    Column("cluster", String(ID_LENGTH), primary_key=True),
+    Column("member", String(ID_LENGTH), primary_key=True),
+    Column("resource", String(ID_LENGTH), primary_key=True),
+    Column("withdrawn_at", UtcDateTime, nullable=False),
+    Column("reason", String(32), nullable=False),
+    Column("delete_history", Boolean, nullable=False),
+    Column("received_at", UtcDateTime, nullable=False),
 )
 
 resource_capabilities = Table(

@@ -1,13 +1,21 @@
-"""Offers and payloads shared by the server tests."""
+"""Offers, withdrawals and payloads shared by the server tests."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
 from kooperant.intervals import Interval
-from kooperant.protocol import Amount, MachineState, Offer, ResourceKind
+from kooperant.protocol import (
+    Amount,
+    MachineState,
+    Offer,
+    ResourceKind,
+    Withdrawal,
+    WithdrawalReason,
+)
 
 T0 = datetime(2026, 12, 7, 6, 0, tzinfo=UTC)
+T1 = T0 + timedelta(hours=1)
 
 
 def hours(count: float) -> timedelta:
@@ -55,4 +63,22 @@ def storage_offer(
         name="Hala B",
         capabilities=("pallet-storage",),
         amounts=(Amount("pallet_places", 40.0, "pallets"),),
+    )
+
+
+def withdrawal(
+    cluster: str = "pomorskie-metal",
+    member: str = "acme",
+    resource: str = "cnc-5ax-01",
+    *,
+    withdrawn_at: datetime = T1,
+    delete_history: bool = False,
+) -> Withdrawal:
+    return Withdrawal(
+        cluster=cluster,
+        member=member,
+        resource=resource,
+        withdrawn_at=withdrawn_at,
+        reason=WithdrawalReason.WITHDRAWN,
+        delete_history=delete_history,
     )

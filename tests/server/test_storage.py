@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from sqlalchemy import inspect, text
+from sqlalchemy import insert, inspect, text
 
 from kooperant.intervals import Interval
 from server.errors import (
@@ -23,6 +23,7 @@ from server.storage import (
     mask_password,
     parse_database_url,
 )
+from server.storage.tables import resources
 from tests.server.helpers import T0, hours, machine_offer, storage_offer
 
 EXPECTED_TABLES = {
@@ -32,6 +33,8 @@ EXPECTED_TABLES = {
     "free_intervals",
     "offer_history",
     "rejected_messages",
+    "resource_audience",
+    "withdrawals",
 }
 
 
@@ -46,7 +49,7 @@ def test_migrate_creates_tables_from_empty(database_url: str) -> None:
 
         tables = set(inspect(storage.engine).get_table_names())
         assert tables >= EXPECTED_TABLES
-        assert storage.schema_revision() == "0001"
+        assert storage.schema_revision() == "0002"
         storage.check_schema()
     finally:
         storage.close()
@@ -361,3 +364,31 @@ def test_sqlite_in_missing_folder_hints_folder(tmp_path: Path) -> None:
     message = str(raised.value)
     assert "folder exists and is writable" in message
     assert "PostgreSQL" not in message
+
+
+def test_migration_0002_keeps_existing_offers(database_url: str) -> None:
+    storage = Storage(database_url)
+    try:
+        storage.migrate("0001")
+        with storage.engine.begin() as connection:
+            connection.execute(
+                insert(resources).values(
+                    cluster="c",
+                    member="acme",
+                    resource="old",
+                    kind="machine",
+                    generated_at=T0,
+                    received_at=T0,
+                    payload="{}",
+                )
+            )
+
+        storage.migrate()
+        page = storage.list_resources(ResourceQuery(), now=T0)
+
+        assert storage.schema_revision() == "0002"
+        assert [item.resource for item in page.items] == ["old"]
+        assert page.items[0].expires_at is None
+        assert page.items[0].free_hours_band is None
+    finally:
+        storage.close()

@@ -1,0 +1,221 @@
+"""Reads: filter conditions, visible members and rejected messages, rows turned into records."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Connection, Row, Select, exists, func, or_, select, tuple_
+
+from kooperant.intervals import Interval, clip, total_hours
+from kooperant.protocol import Band, Price, ResourceKind
+from kooperant.protocol.topics import TOPIC_ROOT
+from server.storage.current import ResourceKey
+from server.storage.records import ResourceQuery, ResourceRecord
+from server.storage.tables import (
+    free_intervals,
+    members,
+    rejected_messages,
+    resource_audience,
+    resource_capabilities,
+    resources,
+)
+from server.storage.visibility import Viewer, visible_offer_conditions
+
+_EARLIEST = datetime.min.replace(tzinfo=UTC)
+_LATEST = datetime.max.replace(tzinfo=UTC)
+
+
+def resource_conditions(query: ResourceQuery) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = []
+    if query.kind is not None:
+        conditions.append(resources.c.kind == query.kind)
+    if query.member is not None:
+        conditions.append(resources.c.member == query.member)
+
+    same_resource_capability = [
+        resource_capabilities.c.cluster == resources.c.cluster,
+        resource_capabilities.c.member == resources.c.member,
+        resource_capabilities.c.resource == resources.c.resource,
+    ]
+    for capability in query.capabilities:
+        conditions.append(
+            exists().where(
+                *same_resource_capability, resource_capabilities.c.capability == capability
+            )
+        )
+
+    if query.window_start is not None or query.window_end is not None:
+        overlap = [
+            free_intervals.c.cluster == resources.c.cluster,
+            free_intervals.c.member == resources.c.member,
+            free_intervals.c.resource == resources.c.resource,
+        ]
+        if query.window_start is not None:
+            overlap.append(free_intervals.c.end > query.window_start)
+        if query.window_end is not None:
+            overlap.append(free_intervals.c.start < query.window_end)
+        conditions.append(exists().where(*overlap))
+    return conditions
+
+
+def capabilities_of(
+    connection: Connection, keys: Sequence[ResourceKey]
+) -> dict[ResourceKey, list[str]]:
+    return _values_of(connection, resource_capabilities, "capability", keys)
+
+
+def audience_of(
+    connection: Connection, keys: Sequence[ResourceKey]
+) -> dict[ResourceKey, list[str]]:
+    return _values_of(connection, resource_audience, "viewer", keys)
+
+
+def _values_of(
+    connection: Connection, table: Any, column: str, keys: Sequence[ResourceKey]
+) -> dict[ResourceKey, list[str]]:
+    found: dict[ResourceKey, list[str]] = defaultdict(list)
+    if not keys:
+        return found
+    value = table.c[column]
+    rows = connection.execute(
+        select(table.c.cluster, table.c.member, table.c.resource, value)
+        .where(tuple_(table.c.cluster, table.c.member, table.c.resource).in_(keys))
+        .order_by(value)
+    ).all()
+    for row in rows:
+        found[(row.cluster, row.member, row.resource)].append(row[3])
+    return found
+
+
+def intervals_of(
+    connection: Connection, keys: Sequence[ResourceKey]
+) -> dict[ResourceKey, list[Interval]]:
+    found: dict[ResourceKey, list[Interval]] = defaultdict(list)
+    if not keys:
+        return found
+    table = free_intervals
+    rows = connection.execute(
+        select(table.c.cluster, table.c.member, table.c.resource, table.c.start, table.c.end)
+        .where(tuple_(table.c.cluster, table.c.member, table.c.resource).in_(keys))
+        .order_by(table.c.start)
+    ).all()
+    for row in rows:
+        found[(row.cluster, row.member, row.resource)].append(Interval(row.start, row.end))
+    return found
+
+
+def window(query: ResourceQuery) -> Interval | None:
+    if query.window_start is None and query.window_end is None:
+        return None
+    return Interval(query.window_start or _EARLIEST, query.window_end or _LATEST)
+
+
+def resource_record(
+    row: Row[Any],
+    capabilities: dict[ResourceKey, list[str]],
+    intervals: dict[ResourceKey, list[Interval]],
+    audiences: dict[ResourceKey, list[str]],
+    window: Interval | None,
+) -> ResourceRecord:
+    key = (row.cluster, row.member, row.resource)
+    is_machine = row.kind == ResourceKind.MACHINE
+    free = intervals.get(key, []) if is_machine else []
+    free_hours = row.free_hours if is_machine else None
+    band = _band(row) if is_machine else None
+    # A banded free_hours stays a band: the owner chose not to show the exact figure.
+    if window is not None and is_machine:
+        free = clip(free, window)
+        free_hours = total_hours(free) if band is None else None
+
+    horizon = None
+    if row.horizon_start is not None and row.horizon_end is not None:
+        horizon = Interval(row.horizon_start, row.horizon_end)
+    payload = json.loads(row.payload)
+    audience = audiences.get(key)
+
+    return ResourceRecord(
+        cluster=row.cluster,
+        member=row.member,
+        resource=row.resource,
+        kind=row.kind,
+        name=row.name,
+        capabilities=tuple(capabilities.get(key, [])),
+        state=row.state,
+        state_since=row.state_since,
+        free_hours=free_hours,
+        free_intervals=tuple(free),
+        horizon=horizon,
+        amounts=tuple(payload.get("amounts", [])),
+        generated_at=row.generated_at,
+        received_at=row.received_at,
+        free_hours_band=band,
+        price=_price(payload.get("price")),
+        suppliers=tuple(payload.get("suppliers", [])),
+        customers=tuple(payload.get("customers", [])),
+        expires_at=row.expires_at,
+        audience=tuple(audience) if audience else None,
+    )
+
+
+def _band(row: Row[Any]) -> Band | None:
+    if row.free_hours_min is None:
+        return None
+    return Band(row.free_hours_min, row.free_hours_max)
+
+
+def _price(data: dict[str, Any] | None) -> Price | None:
+    if data is None:
+        return None
+    return Price(float(data["value"]), str(data["currency"]), str(data["unit"]))
+
+
+def members_statement(viewer: Viewer, now: datetime) -> Select[Any]:
+    """Return the members with an offer ``viewer`` may see at ``now``, and the viewer itself.
+
+    The ``resources`` column counts only those visible offers.
+    """
+    counts = (
+        select(
+            resources.c.cluster,
+            resources.c.member,
+            func.count().label("resources"),
+        )
+        .where(*visible_offer_conditions(viewer, now))
+        .group_by(resources.c.cluster, resources.c.member)
+        .subquery()
+    )
+    member_listed: ColumnElement[bool] = counts.c.resources.is_not(None)
+    if not viewer.anonymous:
+        member_listed = or_(
+            member_listed,
+            (members.c.cluster == viewer.cluster) & (members.c.member == viewer.member),
+        )
+    return (
+        select(members, func.coalesce(counts.c.resources, 0).label("resources"))
+        .outerjoin(
+            counts,
+            (counts.c.cluster == members.c.cluster) & (counts.c.member == members.c.member),
+        )
+        .where(member_listed)
+        .order_by(members.c.cluster, members.c.member)
+    )
+
+
+def rejected_statement(limit: int, viewer: Viewer) -> Select[Any]:
+    """Return the latest ``limit`` rejected messages ``viewer`` may see, newest first.
+
+    A member sees only messages on topics below its own ``kooperant/v1/{cluster}/{member}/``.
+    """
+    statement = (
+        select(rejected_messages)
+        .order_by(rejected_messages.c.received_at.desc(), rejected_messages.c.id.desc())
+        .limit(limit)
+    )
+    if viewer.anonymous:
+        return statement
+    prefix = f"{TOPIC_ROOT}/{viewer.cluster}/{viewer.member}/"
+    return statement.where(rejected_messages.c.topic.startswith(prefix, autoescape=True))
