@@ -1,9 +1,13 @@
-"""Ingest: receive offers from the MQTT broker, validate them and store them.
+"""Ingest: receive offers and withdrawals from the MQTT broker, validate them and store them.
 
-Each message goes through ``parse_offer_topic``, ``parse_offer`` and a check that the payload's
+Ingest subscribes to the offer and the withdrawal topics of its cluster (or of every cluster).
+Each message is checked by ``server.validation``: topic layout, payload, and a payload whose
 cluster, member and resource equal the topic's. A message that fails is logged at WARNING with
 its topic and reason and kept in ``rejected_messages``; ingest then goes on with the next one.
-A message whose topic does not match the subscription filter is only counted in
+A valid withdrawal removes the current offer unless that offer is newer. An empty payload on an
+offer topic means that the owner cleared its retained offer, so the current offer goes too. An
+empty payload on a withdrawal topic is a cleared retained withdrawal and changes nothing.
+A message whose topic does not match the subscription filters is only counted in
 ``dropped_messages`` and logged at DEBUG. The broker is not trusted to filter: on connect, the
 embedded amqtt 0.12 broker also sends the retained messages that match other clients' filters,
 such as another cluster's offers.
@@ -19,22 +23,23 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TypeVar
 
 import aiomqtt
 
 from kooperant.backoff import BackoffPolicy
 from kooperant.protocol import (
-    Offer,
     OfferValidationError,
     TopicError,
     offer_subscription,
-    parse_offer,
     parse_offer_topic,
+    withdrawal_subscription,
 )
 from server.errors import StorageError
 from server.mqtt_url import BrokerAddress
 from server.status import ServerStatus
-from server.storage import Storage
+from server.storage import OfferOutcome, Storage, WithdrawalOutcome
+from server.validation import TopicMismatchError, validated_offer, validated_withdrawal
 
 logger = logging.getLogger(__name__)
 
@@ -55,8 +60,7 @@ class IngestSettings:
     keepalive_seconds: int = 30
 
 
-class TopicMismatchError(ValueError):
-    """Raised when the payload's cluster, member or resource differs from the topic's."""
+T = TypeVar("T")
 
 
 class Ingest:
@@ -76,7 +80,8 @@ class Ingest:
         self._settings = settings
         self._clock = clock
         self._rng = rng or random.Random()
-        self._topic_filter = offer_subscription(settings.cluster)
+        self._offer_filter = offer_subscription(settings.cluster)
+        self._withdrawal_filter = withdrawal_subscription(settings.cluster)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Receive and store offers until ``stop`` is set, reconnecting after a lost connection."""
@@ -97,7 +102,8 @@ class Ingest:
         while True:
             try:
                 async with self._client() as client:
-                    await client.subscribe(self._topic_filter, qos=1)
+                    await client.subscribe(self._offer_filter, qos=1)
+                    await client.subscribe(self._withdrawal_filter, qos=1)
                     self._mark_connected(restored=lost_logged)
                     attempt = 0
                     lost_logged = False
@@ -143,9 +149,10 @@ class Ingest:
             logger.warning("Connection to MQTT broker %s restored", self._status.broker_url)
         else:
             logger.info(
-                "Connected to MQTT broker %s, subscribed to %s",
+                "Connected to MQTT broker %s, subscribed to %s and %s",
                 self._status.broker_url,
-                self._topic_filter,
+                self._offer_filter,
+                self._withdrawal_filter,
             )
 
     def _mark_disconnected(self, error: aiomqtt.MqttError) -> None:
@@ -154,35 +161,99 @@ class Ingest:
         self._status.broker_connected_since = None
 
     async def handle_message(self, topic: str, payload: bytes) -> None:
-        """Validate and store one message; reject it with a reason instead of raising."""
-        if not _matches(topic, self._topic_filter):
+        """Validate and apply one message; reject it with a reason instead of raising."""
+        if _matches(topic, self._offer_filter):
+            await self._handle_offer(topic, payload)
+        elif _matches(topic, self._withdrawal_filter):
+            await self._handle_withdrawal(topic, payload)
+        else:
             self._status.dropped_messages += 1
             logger.debug(
-                "Dropped message on %s: outside the subscription %s", topic, self._topic_filter
+                "Dropped message on %s: outside the subscriptions %s and %s",
+                topic,
+                self._offer_filter,
+                self._withdrawal_filter,
             )
-            return
 
+    async def _handle_offer(self, topic: str, payload: bytes) -> None:
         if not payload:
-            logger.debug("Ignored empty payload on %s (a cleared retained topic)", topic)
+            await self._clear_offer(topic)
             return
 
         received_at = self._clock()
         try:
-            offer = _validated_offer(topic, payload)
+            offer = validated_offer(topic, payload)
         except (TopicError, OfferValidationError, TopicMismatchError) as error:
             await self._reject(topic, payload, str(error), received_at)
             return
 
-        try:
-            await asyncio.to_thread(self._storage.store_offer, offer, received_at)
-        except StorageError as error:
-            # NOTE: the offer is lost here; the agent's next publication (or the retained
-            # message after a reconnect) brings it back.
-            self._status.storage_failures += 1
-            logger.error("Could not store the offer from %s: %s", topic, error)
+        outcome = await self._store(topic, self._storage.store_offer, offer, received_at)
+        if outcome is None:
             return
         self._status.accepted_offers += 1
-        logger.debug("Stored offer from %s generated at %s", topic, offer.generated_at)
+        if outcome is OfferOutcome.CURRENT:
+            logger.debug("Stored offer from %s generated at %s", topic, offer.generated_at)
+
+    async def _clear_offer(self, topic: str) -> None:
+        try:
+            cluster, member, resource = parse_offer_topic(topic)
+        except TopicError as error:
+            logger.debug("Ignored empty payload on %s: %s", topic, error)
+            return
+
+        removed = await self._store(topic, self._storage.remove_offer, cluster, member, resource)
+        if removed:
+            self._status.cleared_offers += 1
+            logger.info(
+                "Removed the current offer of %s/%s/%s: its owner cleared the retained offer",
+                cluster,
+                member,
+                resource,
+            )
+
+    async def _handle_withdrawal(self, topic: str, payload: bytes) -> None:
+        if not payload:
+            logger.debug("Ignored empty payload on %s (a cleared retained withdrawal)", topic)
+            return
+
+        received_at = self._clock()
+        try:
+            withdrawal = validated_withdrawal(topic, payload)
+        except (TopicError, OfferValidationError, TopicMismatchError) as error:
+            await self._reject(topic, payload, str(error), received_at)
+            return
+
+        outcome = await self._store(topic, self._storage.apply_withdrawal, withdrawal, received_at)
+        if outcome is None:
+            return
+        self._status.accepted_withdrawals += 1
+        if outcome is WithdrawalOutcome.STALE:
+            self._status.stale_withdrawals += 1
+            logger.info(
+                "Ignored the withdrawal on %s made at %s: the current offer is newer",
+                topic,
+                withdrawal.withdrawn_at.isoformat(),
+            )
+            return
+        logger.info(
+            "Applied the withdrawal on %s made at %s (reason %s): %s%s",
+            topic,
+            withdrawal.withdrawn_at.isoformat(),
+            withdrawal.reason,
+            "removed the current offer" if outcome is WithdrawalOutcome.REMOVED else "no offer",
+            ", deleted its history" if withdrawal.delete_history else "",
+        )
+
+    async def _store(self, topic: str, operation: Callable[..., T], *arguments: object) -> T | None:
+        """Run a storage ``operation`` in a worker thread; return ``None`` if it failed."""
+        try:
+            return await asyncio.to_thread(operation, *arguments)
+        except StorageError as error:
+            # NOTE: the message is lost here; the agent's next publication (or the retained
+            # message after a reconnect) brings it back.
+            self._status.storage_failures += 1
+            logger.error("Could not store the message from %s: %s", topic, error)
+            return None
 
     async def _reject(self, topic: str, payload: bytes, reason: str, received_at: datetime) -> None:
         self._status.rejected_messages += 1
@@ -194,19 +265,6 @@ class Ingest:
         except StorageError as error:
             self._status.storage_failures += 1
             logger.error("Could not store the rejected message from %s: %s", topic, error)
-
-
-def _validated_offer(topic: str, payload: bytes) -> Offer:
-    cluster, member, resource = parse_offer_topic(topic)
-    offer = parse_offer(payload)
-    expected = (cluster, member, resource)
-    received = (offer.cluster, offer.member, offer.resource)
-    if received != expected:
-        raise TopicMismatchError(
-            f"payload is for cluster/member/resource {'/'.join(received)!r} "
-            f"but the topic is for {'/'.join(expected)!r}"
-        )
-    return offer
 
 
 def _matches(topic: str, topic_filter: str) -> bool:

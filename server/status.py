@@ -18,6 +18,11 @@ class ServerStatus:
     broker_error: str | None = None
     broker_connected_since: datetime | None = None
     accepted_offers: int = 0
+    # Valid withdrawals; the stale ones (older than the current offer) changed nothing.
+    accepted_withdrawals: int = 0
+    stale_withdrawals: int = 0
+    # Current offers removed because their owner cleared the retained offer (empty payload).
+    cleared_offers: int = 0
     rejected_messages: int = 0
     # Messages on topics outside ingest's subscription filter, such as other clusters' offers
     # from a broker that ignores the filter. They are neither stored nor counted as rejected.

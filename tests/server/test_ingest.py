@@ -4,85 +4,27 @@ from __future__ import annotations
 
 import asyncio
 import json
-import random
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
-from typing import Any
 
 import aiomqtt
-import httpx
 import pytest
 
 from kooperant.backoff import BackoffPolicy
-from kooperant.protocol import offer_topic
-from server.api import create_app
+from kooperant.protocol import offer_topic, withdrawal_topic
 from server.broker import EmbeddedBroker
-from server.ingest import DEFAULT_RECONNECT, Ingest, IngestSettings
+from server.ingest import Ingest, IngestSettings
 from server.mqtt_url import BrokerAddress, parse_broker_url
 from server.service import ServerSettings
 from server.status import ServerStatus
 from server.storage import Storage
-from tests.server.helpers import machine_offer
-
-WAIT_SECONDS = 5.0
-
-
-async def wait_until(condition: Callable[[], Awaitable[bool]], what: str) -> None:
-    async with asyncio.timeout(WAIT_SECONDS):
-        # Polls because the conditions are read through the HTTP API, which has no event.
-        while not await condition():  # noqa: ASYNC110
-            await asyncio.sleep(0.05)
-    assert await condition(), what
-
-
-@asynccontextmanager
-async def running_ingest(
-    storage: Storage, broker: BrokerAddress, cluster: str, policy: BackoffPolicy | None = None
-) -> AsyncIterator[tuple[ServerStatus, httpx.AsyncClient]]:
-    status = ServerStatus(broker_url=broker.url)
-    settings = IngestSettings(broker=broker, cluster=cluster, reconnect=policy or DEFAULT_RECONNECT)
-    ingest = Ingest(storage, status, settings, rng=random.Random(7))
-    stop = asyncio.Event()
-    task = asyncio.create_task(ingest.run(stop))
-    transport = httpx.ASGITransport(app=create_app(storage, status))
-    try:
-        async with httpx.AsyncClient(transport=transport, base_url="http://kooperant") as api:
-            yield status, api
-    finally:
-        stop.set()
-        async with asyncio.timeout(5):
-            await task
-
-
-@asynccontextmanager
-async def publisher(
-    broker: BrokerAddress,
-) -> AsyncIterator[Callable[[str, bytes], Awaitable[None]]]:
-    """A client that publishes retained messages and clears every topic it used on exit."""
-    used: set[str] = set()
-    async with aiomqtt.Client(broker.host, broker.port) as client:
-
-        async def publish(topic: str, payload: bytes) -> None:
-            used.add(topic)
-            await client.publish(topic, payload, qos=1, retain=True)
-
-        try:
-            yield publish
-        finally:
-            for topic in used:
-                await client.publish(topic, b"", qos=1, retain=True)
-
-
-async def resources(api: httpx.AsyncClient) -> list[dict[str, Any]]:
-    response = await api.get("/api/v1/resources")
-    items: list[dict[str, Any]] = response.json()["items"]
-    return items
-
-
-async def rejected(api: httpx.AsyncClient) -> list[dict[str, Any]]:
-    response = await api.get("/api/v1/rejected-messages")
-    items: list[dict[str, Any]] = response.json()["items"]
-    return items
+from tests.server.helpers import machine_offer, withdrawal
+from tests.server.ingest_helpers import (
+    publisher,
+    rejected,
+    resources,
+    running_ingest,
+    true,
+    wait_until,
+)
 
 
 @pytest.mark.mosquitto
@@ -96,7 +38,7 @@ async def test_valid_offer_appears_in_api(
         running_ingest(sqlite_storage, broker, cluster_id) as (status, api),
         publisher(broker) as publish,
     ):
-        await wait_until(lambda: _true(status.broker_connected), "ingest connected")
+        await wait_until(lambda: true(status.broker_connected), "ingest connected")
         await publish(offer_topic(cluster_id, "acme", "cnc-5ax-01"), offer.to_payload())
 
         async def arrived() -> bool:
@@ -144,7 +86,7 @@ async def test_bad_messages_are_rejected_and_ingest_goes_on(
         running_ingest(sqlite_storage, broker, cluster_id) as (status, api),
         publisher(broker) as publish,
     ):
-        await wait_until(lambda: _true(status.broker_connected), "ingest connected")
+        await wait_until(lambda: true(status.broker_connected), "ingest connected")
         for resource, (payload, _) in cases.items():
             await publish(offer_topic(cluster_id, "acme", resource), payload)
         await publish(f"kooperant/v1/{cluster_id}/bad member/offers/x", b"{}")
@@ -170,7 +112,7 @@ async def test_bad_messages_are_rejected_and_ingest_goes_on(
 
 
 @pytest.mark.mosquitto
-async def test_empty_retained_payload_is_ignored(
+async def test_empty_payload_without_offer_rejects_nothing(
     sqlite_storage: Storage, mosquitto_url: str, cluster_id: str
 ) -> None:
     broker = parse_broker_url(mosquitto_url)
@@ -179,7 +121,7 @@ async def test_empty_retained_payload_is_ignored(
         running_ingest(sqlite_storage, broker, cluster_id) as (status, api),
         publisher(broker) as publish,
     ):
-        await wait_until(lambda: _true(status.broker_connected), "ingest connected")
+        await wait_until(lambda: true(status.broker_connected), "ingest connected")
         await publish(offer_topic(cluster_id, "acme", "cleared"), b"")
         marker = machine_offer(cluster=cluster_id, resource="marker")
         await publish(offer_topic(cluster_id, "acme", "marker"), marker.to_payload())
@@ -216,7 +158,7 @@ async def test_ingest_connects_once_broker_starts(sqlite_storage: Storage, free_
         assert health.json()["broker"].startswith("disconnected")
 
         async with EmbeddedBroker(port=free_port):
-            await wait_until(lambda: _true(status.broker_connected), "ingest connected")
+            await wait_until(lambda: true(status.broker_connected), "ingest connected")
             async with publisher(broker) as publish:
                 offer = machine_offer(cluster="late-broker")
                 await publish(offer_topic("late-broker", "acme", "cnc-5ax-01"), offer.to_payload())
@@ -227,13 +169,9 @@ async def test_ingest_connects_once_broker_starts(sqlite_storage: Storage, free_
                 await wait_until(arrived, "offer stored after the broker started")
             health = await api.get("/healthz")
 
-        await wait_until(lambda: _true(not status.broker_connected), "ingest saw the broker go")
+        await wait_until(lambda: true(not status.broker_connected), "ingest saw the broker go")
 
     assert health.status_code == 200
-
-
-async def _true(value: bool) -> bool:
-    return value
 
 
 async def test_handle_message_drops_other_cluster(sqlite_storage: Storage) -> None:
@@ -245,8 +183,13 @@ async def test_handle_message_drops_other_cluster(sqlite_storage: Storage) -> No
     await ingest.handle_message(offer_topic("theirs", "acme", "cnc-5ax-01"), other.to_payload())
     await ingest.handle_message("kooperant/v1/theirs/bad member/offers/x", b"{}")
     await ingest.handle_message("unrelated/topic", b"not an offer")
+    await ingest.handle_message(
+        withdrawal_topic("theirs", "acme", "cnc-5ax-01"),
+        withdrawal(cluster="theirs").to_payload(),
+    )
 
-    assert status.dropped_messages == 3
+    assert status.dropped_messages == 4
+    assert status.accepted_withdrawals == 0
     assert status.accepted_offers == 0
     assert status.rejected_messages == 0
     assert sqlite_storage.list_rejected() == []
@@ -280,7 +223,7 @@ async def test_embedded_broker_other_cluster_is_dropped(sqlite_storage: Storage)
             await publish(offer_topic("theirs", "acme", "cnc-5ax-01"), other.to_payload())
 
             async with running_ingest(sqlite_storage, broker, "ours") as (status, api):
-                await wait_until(lambda: _true(status.broker_connected), "ingest connected")
+                await wait_until(lambda: true(status.broker_connected), "ingest connected")
                 marker = machine_offer(cluster="ours", resource="marker")
                 await publish(offer_topic("ours", "acme", "marker"), marker.to_payload())
 
