@@ -2,66 +2,75 @@
 
 Every error response has the body ``{"error": {"code": "...", "message": "..."}}``. API messages
 are English because API clients are programs and their developers; the dashboard is localized.
+Each read returns the caller's view (see ``server.storage.visibility``): with a tokens file, the
+member behind the bearer token; without one, an anonymous caller.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Annotated, Any, ParamSpec, TypeVar
+from typing import Annotated, Any
 
-from fastapi import FastAPI, Query, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse
-from starlette.exceptions import HTTPException as StarletteHTTPException
+from fastapi import Depends, FastAPI, Query, Request
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from kooperant.intervals import Interval
 from kooperant.protocol import ResourceKind
-from server.dashboard import render_dashboard
+from server.api_errors import ApiError, add_error_handlers, read
+from server.api_json import member_json, rejected_json, resource_json
+from server.auth import Authenticator
+from server.dashboard_routes import add_dashboard_routes
 from server.errors import StorageError
 from server.status import ServerStatus
-from server.storage import (
-    MemberRecord,
-    RejectedRecord,
-    ResourceQuery,
-    ResourceRecord,
-    Storage,
-)
-
-logger = logging.getLogger(__name__)
-
-P = ParamSpec("P")
-T = TypeVar("T")
+from server.storage import ResourceQuery, Storage, Viewer
+from server.tokens import TokenStore
 
 MAX_LIMIT = 1000
-REJECTED_EXCERPT_CHARS = 1000
-# TODO: page the dashboard; a cluster with more resources shows only the first 1000.
-DASHBOARD_MAX_RESOURCES = 1000
 
 # "+01:00" typed into a URL unencoded arrives as " 01:00" because "+" means space in a query.
 _OFFSET_WITH_SPACE = re.compile(r"^(.*\d) (\d{2}:?\d{2})$")
+# Declares the bearer scheme in the OpenAPI document; ``Authenticator`` does the check.
+_BEARER = HTTPBearer(auto_error=False, description="A member's API token")
 
 
-class ApiError(Exception):
-    """An error returned to the client with HTTP ``status`` and the standard error body."""
-
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
+def utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
-def create_app(storage: Storage, status: ServerStatus) -> FastAPI:
-    """Return the FastAPI application serving ``storage`` and reporting ``status``."""
+def _caller(
+    request: Request,
+    _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)],
+) -> Viewer:
+    authenticator: Authenticator = request.app.state.authenticator
+    return authenticator.api_viewer(request)
+
+
+# The viewer of an API request, or a 401 response. Every /api/v1 route takes this parameter.
+Caller = Annotated[Viewer, Depends(_caller)]
+
+
+def create_app(
+    storage: Storage,
+    status: ServerStatus,
+    *,
+    tokens: TokenStore | None = None,
+    clock: Callable[[], datetime] = utc_now,
+) -> FastAPI:
+    """Return the FastAPI application serving ``storage`` and reporting ``status``.
+
+    ``tokens`` turns on per-member access; ``clock`` decides which offers have expired.
+    """
     app = FastAPI(title="kooperant aggregator", version="1", docs_url="/api/docs")
-    _add_error_handlers(app)
+    add_error_handlers(app)
+    authenticator = Authenticator(tokens)
+    app.state.authenticator = authenticator
 
     @app.get("/api/v1/resources")
     async def list_resources(
+        viewer: Caller,
         kind: ResourceKind | None = None,
         capability: Annotated[list[str] | None, Query()] = None,
         member: str | None = None,
@@ -87,25 +96,26 @@ def create_app(storage: Storage, status: ServerStatus) -> FastAPI:
             limit=limit,
             offset=offset,
         )
-        page = await _read(storage.list_resources, query)
+        page = await read(storage.list_resources, query, viewer=viewer, now=clock())
         return {
-            "items": [resource_json(item) for item in page.items],
+            "items": [resource_json(item, viewer) for item in page.items],
             "total": page.total,
             "limit": limit,
             "offset": offset,
         }
 
     @app.get("/api/v1/members")
-    async def list_members() -> dict[str, Any]:
-        members = await _read(storage.list_members)
-        return {"items": [_member_json(item) for item in members]}
+    async def list_members(viewer: Caller) -> dict[str, Any]:
+        members = await read(storage.list_members, viewer=viewer, now=clock())
+        return {"items": [member_json(item) for item in members]}
 
     @app.get("/api/v1/rejected-messages")
     async def list_rejected(
+        viewer: Caller,
         limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
     ) -> dict[str, Any]:
-        rejected = await _read(storage.list_rejected, limit)
-        return {"items": [_rejected_json(item) for item in rejected], "limit": limit}
+        rejected = await read(storage.list_rejected, limit, viewer=viewer)
+        return {"items": [rejected_json(item) for item in rejected], "limit": limit}
 
     @app.get("/healthz")
     async def health() -> JSONResponse:
@@ -120,27 +130,8 @@ def create_app(storage: Storage, status: ServerStatus) -> FastAPI:
             body["broker"] = f"disconnected: {status.broker_error or 'not connected yet'}"
         return JSONResponse(body, status_code=200 if body["status"] == "ok" else 503)
 
-    @app.get("/", response_class=HTMLResponse)
-    async def dashboard(request: Request, lang: str | None = None) -> HTMLResponse:
-        page = await _read(storage.list_resources, ResourceQuery(limit=DASHBOARD_MAX_RESOURCES))
-        members = await _read(storage.list_members)
-        html = render_dashboard(
-            page.items,
-            members,
-            lang_parameter=lang,
-            accept_language=request.headers.get("accept-language"),
-        )
-        return HTMLResponse(html)
-
+    add_dashboard_routes(app, storage, authenticator, clock)
     return app
-
-
-async def _read(function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-    try:
-        return await asyncio.to_thread(function, *args, **kwargs)
-    except StorageError as error:
-        logger.error("API request failed: %s", error)
-        raise ApiError(503, "database_unavailable", str(error)) from error
 
 
 def _parse_time_parameter(name: str, value: str | None) -> datetime | None:
@@ -167,85 +158,3 @@ def _parse_time_parameter(name: str, value: str | None) -> datetime | None:
             "add one, e.g. 2026-12-04T08:00:00+01:00 or 2026-12-04T07:00:00Z",
         )
     return parsed
-
-
-def _time_json(value: datetime | None) -> str | None:
-    return value.astimezone(UTC).isoformat() if value is not None else None
-
-
-def _interval_json(interval: Interval) -> dict[str, str | None]:
-    return {"start": _time_json(interval.start), "end": _time_json(interval.end)}
-
-
-def resource_json(record: ResourceRecord) -> dict[str, Any]:
-    """Return the API representation of one resource."""
-    return {
-        "cluster": record.cluster,
-        "member": record.member,
-        "resource": record.resource,
-        "kind": record.kind,
-        "name": record.name,
-        "capabilities": list(record.capabilities),
-        "state": record.state,
-        "state_since": _time_json(record.state_since),
-        "free_hours": round(record.free_hours, 4) if record.free_hours is not None else None,
-        "free_intervals": [_interval_json(item) for item in record.free_intervals],
-        "horizon": _interval_json(record.horizon) if record.horizon is not None else None,
-        "amounts": list(record.amounts),
-        "generated_at": _time_json(record.generated_at),
-        "updated_at": _time_json(record.received_at),
-    }
-
-
-def _member_json(record: MemberRecord) -> dict[str, Any]:
-    return {
-        "cluster": record.cluster,
-        "member": record.member,
-        "resources": record.resources,
-        "first_seen": _time_json(record.first_seen),
-        "last_seen": _time_json(record.last_seen),
-    }
-
-
-def _rejected_json(record: RejectedRecord) -> dict[str, Any]:
-    excerpt = record.payload[:REJECTED_EXCERPT_CHARS]
-    return {
-        "id": record.id,
-        "received_at": _time_json(record.received_at),
-        "topic": record.topic,
-        "reason": record.reason,
-        "payload_excerpt": excerpt,
-        "payload_truncated": len(record.payload) > len(excerpt),
-    }
-
-
-def _error_response(status: int, code: str, message: str) -> JSONResponse:
-    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
-
-
-def _validation_message(error: RequestValidationError) -> str:
-    parts = []
-    for item in error.errors():
-        location = [str(part) for part in item.get("loc", ())]
-        where = " ".join(location[:1]) + (
-            f" parameter '{location[-1]}'" if len(location) > 1 else ""
-        )
-        value = item.get("input")
-        shown = f" value {value!r}" if value is not None else ""
-        parts.append(f"{where.strip()}{shown}: {item.get('msg', 'invalid')}")
-    return "; ".join(parts) or "invalid request"
-
-
-def _add_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(ApiError)
-    async def on_api_error(_request: Request, error: ApiError) -> JSONResponse:
-        return _error_response(error.status, error.code, error.message)
-
-    @app.exception_handler(RequestValidationError)
-    async def on_validation_error(_request: Request, error: RequestValidationError) -> JSONResponse:
-        return _error_response(422, "invalid_parameter", _validation_message(error))
-
-    @app.exception_handler(StarletteHTTPException)
-    async def on_http_error(_request: Request, error: StarletteHTTPException) -> JSONResponse:
-        code = "not_found" if error.status_code == 404 else f"http_{error.status_code}"
-        return _error_response(error.status_code, code, str(error.detail))

@@ -1,4 +1,4 @@
-"""``kooperant server run`` and ``kooperant server migrate``."""
+"""``kooperant server run``, ``kooperant server migrate`` and ``kooperant server token add``."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from server.errors import ServerError, StorageError
 from server.messages import MESSAGES as _
 from server.service import ServerSettings, open_storage, run_server
 from server.storage import DEFAULT_DATABASE_URL, mask_password
+from server.tokens import add_token
 
 logger = logging.getLogger(__name__)
 
@@ -24,6 +25,10 @@ EXIT_INVALID_SETTINGS = 2
 EXIT_FAILED = 1
 
 app = typer.Typer(help=_("cli_help"), no_args_is_help=True, pretty_exceptions_enable=False)
+token_app = typer.Typer(
+    help=_("cli_token_help"), no_args_is_help=True, pretty_exceptions_enable=False
+)
+app.add_typer(token_app, name="token")
 
 DatabaseOption = typer.Option(DEFAULT_DATABASE_URL, "--database", help=_("opt_database"))
 
@@ -45,6 +50,9 @@ def run(
     embedded_broker_port: int = typer.Option(
         1883, "--embedded-broker-port", min=1, max=65535, help=_("opt_embedded_broker_port")
     ),
+    tokens: Annotated[
+        Path | None, typer.Option("--tokens", help=_("opt_tokens"), dir_okay=False)
+    ] = None,
 ) -> None:
     with _user_errors():
         password = _read_password(broker_password_file)
@@ -57,6 +65,7 @@ def run(
             http_host=host,
             http_port=port,
             embedded_broker_port=embedded_broker_port,
+            tokens_file=tokens,
         )
         asyncio.run(_run_until_signal(settings))
     typer.echo(_("cli_stopped"))
@@ -71,6 +80,19 @@ def migrate(database: str = DatabaseOption) -> None:
         finally:
             storage.close()
     typer.echo(_("cli_migrated", url=mask_password(database), revision=revision))
+
+
+@token_app.command("add", help=_("cli_token_add_help"))
+def token_add(
+    tokens: Annotated[Path, typer.Option("--tokens", help=_("opt_token_file"), dir_okay=False)],
+    cluster: Annotated[str, typer.Option("--cluster", help=_("opt_token_cluster"))],
+    member: Annotated[str, typer.Option("--member", help=_("opt_token_member"))],
+) -> None:
+    with _user_errors():
+        token = add_token(tokens, cluster, member)
+    # The explanation goes to stderr, so that stdout holds only the token for a script to take.
+    typer.echo(_("token_added", member=member, cluster=cluster, path=str(tokens)), err=True)
+    typer.echo(token)
 
 
 async def _run_until_signal(settings: ServerSettings) -> None:

@@ -1,7 +1,8 @@
-"""The HTML dashboard: members and their current offers, in Polish or English.
+"""The HTML dashboard and its sign-in form, in Polish or English.
 
 Times are shown in Europe/Warsaw, the time zone of the clusters kooperant serves. Polish pages use
 ``dd.mm.yyyy HH:MM`` and a decimal comma; English pages use ``yyyy-mm-dd HH:MM`` and a point.
+A band the owner shows instead of a number reads ``20–40 h``, or ``≥ 80 h`` when it is open.
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ from zoneinfo import ZoneInfo
 from jinja2 import Environment, PackageLoader, Template, select_autoescape
 
 from kooperant.i18n import DEFAULT_LANGUAGE, LANGUAGES, Language
+from kooperant.protocol import Band
 from server.messages import MESSAGES
-from server.storage import MemberRecord, ResourceRecord
+from server.storage import MemberRecord, ResourceRecord, Viewer
 
 DISPLAY_TIMEZONE = ZoneInfo("Europe/Warsaw")
 # Quantities and units the host adapter reports, which have translated names in MESSAGES.
@@ -88,8 +90,23 @@ def format_hours(value: float | None, language: Language) -> str:
     return f"{format_number(value, language)} h"
 
 
+def format_band(band: Band, language: Language) -> str:
+    """Return a band as ``20–40`` or, open-ended, ``≥ 80``; whole edges have no decimals."""
+    low = _format_edge(band.min, language)
+    if band.max is None:
+        return MESSAGES("band_open", language, min=low)
+    return MESSAGES("band_closed", language, min=low, max=_format_edge(band.max, language))
+
+
+def _format_edge(value: float, language: Language) -> str:
+    return str(int(value)) if float(value).is_integer() else format_number(value, language)
+
+
 def format_amounts(amounts: Sequence[Mapping[str, Any]], language: Language) -> str:
-    """Return measured amounts as ``memory 10.3 GiB · disk / 52.1 GiB``, or a dash."""
+    """Return measured amounts as ``memory 10.3 GiB · disk / 52.1 GiB``, or a dash.
+
+    A banded amount reads ``pallet_places 100–200 pallets``.
+    """
     if not amounts:
         return MESSAGES("none", language)
     parts = []
@@ -103,7 +120,16 @@ def format_amounts(amounts: Sequence[Mapping[str, Any]], language: Language) -> 
         unit = str(amount["unit"])
         if unit in KNOWN_UNITS:
             unit = MESSAGES(f"unit_{unit}", language)
-        parts.append(f"{name} {format_number(float(amount['value']), language)} {unit}")
+        if amount.get("band") is not None:
+            band = amount["band"]
+            maximum = band["max"]
+            amount_text = format_band(
+                Band(float(band["min"]), float(maximum) if maximum is not None else None),
+                language,
+            )
+        else:
+            amount_text = format_number(float(amount["value"]), language)
+        parts.append(f"{name} {amount_text} {unit}")
     return " · ".join(parts)
 
 
@@ -120,23 +146,42 @@ def render_dashboard(
     lang_parameter: str | None,
     accept_language: str | None,
     now: datetime | None = None,
+    signed_in: Viewer | None = None,
 ) -> str:
-    """Return the dashboard HTML for ``resources`` grouped by member."""
+    """Return the dashboard HTML for ``resources`` grouped by member.
+
+    ``signed_in`` is the member whose token the browser sent, shown with a sign-out button.
+    """
     language = choose_language(lang_parameter, accept_language)
     moment = now or datetime.now(UTC)
     sections = _member_sections(resources, members, language, moment)
+    html: str = _template("dashboard.html").render(
+        **_page_context(language),
+        sections=sections,
+        signed_in=signed_in if signed_in is not None and not signed_in.anonymous else None,
+    )
+    return html
 
+
+def render_sign_in(language: Language, *, lang_parameter: str | None, rejected: bool) -> str:
+    """Return the token sign-in form; ``rejected`` adds the message that a token was unknown."""
+    html: str = _template("sign_in.html").render(
+        **_page_context(language),
+        lang_parameter=lang_parameter if lang_parameter in LANGUAGES else None,
+        rejected=rejected,
+    )
+    return html
+
+
+def _page_context(language: Language) -> dict[str, Any]:
     def text(message_id: str, **fields: object) -> str:
         return MESSAGES(message_id, language, **fields)
 
-    other = "en" if language == "pl" else "pl"
-    html: str = _template().render(
-        language=language,
-        other_language=other,
-        t=text,
-        sections=sections,
-    )
-    return html
+    return {
+        "language": language,
+        "other_language": "en" if language == "pl" else "pl",
+        "t": text,
+    }
 
 
 def _member_sections(
@@ -187,14 +232,18 @@ def _row(record: ResourceRecord, language: Language, now: datetime) -> _Row:
         name=record.name,
         kind=kind,
         state=state,
-        free=(
-            format_amounts(record.amounts, language)
-            if record.free_hours is None and record.amounts
-            else format_hours(record.free_hours, language)
-        ),
+        free=_free(record, language),
         next_free=next_free,
         updated=format_time(record.received_at, language),
     )
+
+
+def _free(record: ResourceRecord, language: Language) -> str:
+    if record.free_hours_band is not None:
+        return f"{format_band(record.free_hours_band, language)} h"
+    if record.free_hours is None and record.amounts:
+        return format_amounts(record.amounts, language)
+    return format_hours(record.free_hours, language)
 
 
 @cache
@@ -207,5 +256,5 @@ def _template_environment() -> Environment:
     )
 
 
-def _template() -> Template:
-    return _template_environment().get_template("dashboard.html")
+def _template(name: str) -> Template:
+    return _template_environment().get_template(name)

@@ -5,7 +5,9 @@ fields for it, so the CLI can show it in Polish or English. ``str(error)`` is th
 
     ServerError                  root of every error raised by ``server``
     ├── InvalidSettingError      a setting (database URL, broker URL, cluster id) is invalid:
-    │                            the operator must fix it
+    │   │                        the operator must fix it
+    │   └── TokensFileError      the API tokens file cannot be read or has invalid entries; the
+    │                            message lists each problem with the file and line
     ├── DatabaseUnavailableError the database cannot be opened or reached: fix the server or
     │                            the URL, then start again
     ├── SchemaOutdatedError      the database schema is older than this version: run
@@ -15,6 +17,10 @@ fields for it, so the CLI can show it in Polish or English. ``str(error)`` is th
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
 
 from kooperant.i18n import Language
 from server.messages import MESSAGES
@@ -35,6 +41,38 @@ class ServerError(Exception):
 
 class InvalidSettingError(ServerError):
     """Raised for a setting the operator must correct before the server can start."""
+
+
+@dataclass(frozen=True, slots=True)
+class TokensProblem:
+    """One problem in the tokens file: its line (1-based), key and message id with fields."""
+
+    line: int | None
+    key: str
+    message_id: str
+    fields: Mapping[str, object] = field(default_factory=dict)
+
+    def format(self, path: Path, language: Language | None = None) -> str:
+        where = str(path) if self.line is None else f"{path}:{self.line}"
+        reason = MESSAGES(self.message_id, language, **self.fields)
+        return f"{where}: {self.key}: {reason}" if self.key else f"{where}: {reason}"
+
+
+class TokensFileError(InvalidSettingError):
+    """Raised when the tokens file is unreadable or invalid; one line per problem."""
+
+    def __init__(self, path: Path, problems: Sequence[TokensProblem]) -> None:
+        if not problems:
+            raise ValueError("TokensFileError needs at least one problem")
+        self.path = path
+        self.problems = tuple(problems)
+        super().__init__("tokens_file_invalid", path=str(path))
+        self.args = (self.localized("en"),)
+
+    def localized(self, language: Language | None = None) -> str:
+        lines = [MESSAGES("tokens_file_invalid", language, path=str(self.path))]
+        lines += [problem.format(self.path, language) for problem in self.problems]
+        return "\n".join(lines)
 
 
 class DatabaseUnavailableError(ServerError):

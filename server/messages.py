@@ -140,6 +140,92 @@ MESSAGES = Catalog(
             "en": "Invalid cluster id {value!r}: use 1 to 64 letters, digits, '.', '_' or '-', "
             "starting with a letter or digit.",
         },
+        "member_invalid": {
+            "pl": "Nieprawidłowy identyfikator członka {value!r}: dozwolone są litery, cyfry, "
+            "„.”, „_” i „-” (1–64 znaki, na początku litera lub cyfra).",
+            "en": "Invalid member id {value!r}: use 1 to 64 letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit.",
+        },
+        "tokens_file_invalid": {
+            "pl": "Nieprawidłowy plik tokenów {path}. Popraw poniższe miejsca i uruchom "
+            "polecenie ponownie:",
+            "en": "Invalid tokens file {path}. Fix the places below and run the command again:",
+        },
+        "tokens_not_found": {
+            "pl": "nie ma takiego pliku; sprawdź ścieżkę albo utwórz plik poleceniem "
+            "kooperant server token add",
+            "en": "file not found; check the path or create the file with "
+            "kooperant server token add",
+        },
+        "tokens_not_utf8": {
+            "pl": "plik nie jest tekstem UTF-8 (bajt {position}); zapisz go w UTF-8",
+            "en": "the file is not UTF-8 text (byte {position}); save it as UTF-8",
+        },
+        "tokens_unreadable": {
+            "pl": "nie można odczytać pliku ({detail}); sprawdź ścieżkę i uprawnienia",
+            "en": "cannot read the file ({detail}); check the path and its permissions",
+        },
+        "tokens_unwritable": {
+            "pl": "nie można zapisać pliku ({detail}); sprawdź uprawnienia do katalogu",
+            "en": "cannot write the file ({detail}); check the permissions of its folder",
+        },
+        "tokens_yaml": {
+            "pl": "nieprawidłowy YAML: {detail}",
+            "en": "invalid YAML: {detail}",
+        },
+        "tokens_not_list": {
+            "pl": "plik musi być listą wpisów „- cluster: …, member: …, token_sha256: …”",
+            "en": "the file must be a list of entries '- cluster: ..., member: ..., "
+            "token_sha256: ...'",
+        },
+        "tokens_entry_not_mapping": {
+            "pl": "wpis musi mieć klucze cluster, member i token_sha256",
+            "en": "an entry needs the keys cluster, member and token_sha256",
+        },
+        "tokens_key_unknown": {
+            "pl": "nieznany klucz; dozwolone są cluster, member i token_sha256",
+            "en": "unknown key; use only cluster, member and token_sha256",
+        },
+        "tokens_key_duplicate": {
+            "pl": "powtórzony klucz; zostaw tylko jeden",
+            "en": "duplicate key; keep only one of its entries",
+        },
+        "tokens_key_missing": {
+            "pl": "brak wymaganego klucza; dodaj go",
+            "en": "missing required key; add it",
+        },
+        "tokens_value_not_text": {
+            "pl": "wartość musi być tekstem, nie listą ani słownikiem",
+            "en": "the value must be text, not a list or a mapping",
+        },
+        "tokens_id_invalid": {
+            "pl": "nieprawidłowy identyfikator {value!r}: dozwolone są litery, cyfry, „.”, „_” "
+            "i „-” (1–64 znaki, na początku litera lub cyfra)",
+            "en": "invalid id {value!r}: use 1 to 64 letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit",
+        },
+        "tokens_hash_invalid": {
+            "pl": "to nie jest skrót SHA-256 (64 cyfry szesnastkowe; wartości nie pokazujemy, bo "
+            "może to być sam token). Nowy wpis utworzy kooperant server token add",
+            "en": "not a SHA-256 hash of 64 hexadecimal digits (the value is not shown, as it "
+            "may be a token itself). kooperant server token add writes a valid entry",
+        },
+        "tokens_hash_repeated": {
+            "pl": "ten sam skrót jest już w linii {line}; usuń jeden z wpisów",
+            "en": "the same hash is already on line {line}; remove one of the entries",
+        },
+        "tokens_append_failed": {
+            "pl": "nie można dopisać wpisu na końcu pliku; zapisz wpisy jako listę blokową "
+            "(każdy wpis w nowej linii zaczynającej się od „- ”)",
+            "en": "cannot append an entry to the end of the file; write the entries as a block "
+            "list (each entry on a new line starting with '- ')",
+        },
+        "tokens_file_header": {
+            "pl": "# Tokeny API serwera kooperant: tylko skróty SHA-256, żadnych tokenów.\n"
+            "# Nowy token: kooperant server token add --tokens PLIK --cluster K --member C",
+            "en": "# API tokens of the kooperant server: SHA-256 hashes only, never tokens.\n"
+            "# New token: kooperant server token add --tokens FILE --cluster C --member M",
+        },
         "password_file_unreadable": {
             "pl": "Nie można odczytać pliku z hasłem brokera {path}: {detail}.",
             "en": "Cannot read the broker password file {path}: {detail}.",
@@ -189,6 +275,44 @@ MESSAGES = Catalog(
             "pl": "Port wbudowanego brokera MQTT (gdy nie podano --broker).",
             "en": "Port of the embedded MQTT broker (when --broker is not given).",
         },
+        "opt_tokens": {
+            "pl": "Plik tokenów API (YAML). Z nim API i panel wymagają tokenu członka, a każdy "
+            "członek widzi tylko oferty dla siebie; bez niego serwer jest otwarty i pokazuje "
+            "tylko oferty dla całego klastra.",
+            "en": "API tokens file (YAML). With it, the API and the dashboard require a member's "
+            "token and each member sees only the offers meant for it; without it the server is "
+            "open and shows only offers meant for the whole cluster.",
+        },
+        "cli_token_help": {
+            "pl": "Tokeny API członków.",
+            "en": "Members' API tokens.",
+        },
+        "cli_token_add_help": {
+            "pl": "Utwórz losowy token członka, dopisz jego skrót do pliku tokenów i pokaż token "
+            "jeden raz.",
+            "en": "Create a random token for a member, append its hash to the tokens file and "
+            "show the token once.",
+        },
+        "opt_token_file": {
+            "pl": "Plik tokenów (YAML); zostanie utworzony, jeśli go nie ma.",
+            "en": "The tokens file (YAML); created when missing.",
+        },
+        "opt_token_cluster": {
+            "pl": "Identyfikator klastra członka.",
+            "en": "Id of the member's cluster.",
+        },
+        "opt_token_member": {
+            "pl": "Identyfikator członka, do którego należy token.",
+            "en": "Id of the member the token belongs to.",
+        },
+        "token_added": {
+            "pl": "Dopisano token członka {member} (klaster {cluster}) do {path}. Przekaż go "
+            "członkowi bezpiecznym kanałem; nie da się go wyświetlić ponownie. Działający serwer "
+            "wczyta go w ciągu sekundy.",
+            "en": "Added a token for member {member} (cluster {cluster}) to {path}. Give it to "
+            "the member over a safe channel; it cannot be shown again. A running server picks "
+            "it up within a second.",
+        },
         "cli_dashboard": {"pl": "Panel: {url}", "en": "Dashboard: {url}"},
         "cli_broker": {"pl": "Broker MQTT: {url}", "en": "MQTT broker: {url}"},
         "cli_stopped": {"pl": "Serwer zatrzymany.", "en": "Server stopped."},
@@ -222,6 +346,28 @@ MESSAGES = Catalog(
         "quantity_memory_free": {"pl": "pamięć", "en": "memory"},
         "quantity_disk_free": {"pl": "dysk", "en": "disk"},
         "unit_cores": {"pl": "rdz.", "en": "cores"},
+        "band_closed": {"pl": "{min}–{max}", "en": "{min}–{max}"},
+        "band_open": {"pl": "≥ {min}", "en": "≥ {min}"},
+        "login_title": {"pl": "Logowanie tokenem", "en": "Sign in with a token"},
+        "login_intro": {
+            "pl": "Ten serwer pokazuje oferty tylko członkom klastra. Wklej token API swojej "
+            "firmy, który dał Ci koordynator klastra.",
+            "en": "This server shows offers to cluster members only. Paste your company's API "
+            "token, which the cluster coordinator gave you.",
+        },
+        "login_label": {"pl": "Token", "en": "Token"},
+        "login_submit": {"pl": "Zaloguj", "en": "Sign in"},
+        "login_invalid": {
+            "pl": "Nieznany token. Sprawdź, czy skopiowano go w całości, albo poproś "
+            "koordynatora o nowy.",
+            "en": "Unknown token. Check that it was copied whole, or ask the coordinator for "
+            "a new one.",
+        },
+        "signed_in_as": {
+            "pl": "Zalogowano jako {member} (klaster {cluster})",
+            "en": "Signed in as {member} (cluster {cluster})",
+        },
+        "sign_out": {"pl": "Wyloguj", "en": "Sign out"},
         "col_next_free": {"pl": "Najbliższy wolny termin", "en": "Next free interval"},
         "col_updated": {"pl": "Aktualizacja", "en": "Updated"},
         "none": {"pl": "–", "en": "–"},

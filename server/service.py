@@ -1,4 +1,7 @@
-"""The server's run loop: storage, embedded broker (optional), ingest and HTTP in one event loop."""
+"""The server's run loop: storage, embedded broker (optional), ingest, HTTP and the expiry sweep.
+
+All parts share one event loop.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +10,10 @@ import contextlib
 import errno
 import logging
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
 
 import uvicorn
 
@@ -16,17 +21,20 @@ from kooperant.backoff import BackoffPolicy
 from kooperant.protocol import TopicError, check_identifier
 from server.api import create_app
 from server.broker import EmbeddedBroker
-from server.errors import InvalidSettingError
+from server.errors import InvalidSettingError, StorageError
 from server.ingest import DEFAULT_RECONNECT, Ingest, IngestSettings
 from server.mqtt_url import BrokerAddress, parse_broker_url
 from server.status import ServerStatus
 from server.storage import DEFAULT_DATABASE_URL, Storage, parse_database_url
+from server.tokens import TokenStore
 
 logger = logging.getLogger(__name__)
 
 SHUTDOWN_TIMEOUT_SECONDS = 5.0
 HTTP_GRACEFUL_SHUTDOWN_SECONDS = 2
 _STARTUP_POLL_SECONDS = 0.02
+# Expired offers are hidden from every read at once; the sweep only deletes their rows.
+DEFAULT_EXPIRY_SWEEP_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -34,8 +42,9 @@ class ServerSettings:
     """Settings of ``run_server``, validated when created.
 
     ``broker_url=None`` starts the embedded broker on ``127.0.0.1:embedded_broker_port``.
-    ``cluster=None`` accepts offers of every cluster on the broker. The broker password is left
-    out of the repr.
+    ``cluster=None`` accepts offers of every cluster on the broker. ``tokens_file`` turns on
+    per-member API tokens; without it the API and dashboard are open and show only offers meant
+    for a whole cluster. The broker password is left out of the repr.
     """
 
     database: str = DEFAULT_DATABASE_URL
@@ -48,8 +57,14 @@ class ServerSettings:
     embedded_broker_port: int = 1883
     migrate: bool = True
     reconnect: BackoffPolicy = DEFAULT_RECONNECT
+    tokens_file: Path | None = None
+    expiry_sweep_seconds: float = DEFAULT_EXPIRY_SWEEP_SECONDS
 
     def __post_init__(self) -> None:
+        if not self.expiry_sweep_seconds > 0:
+            raise ValueError(
+                f"expiry_sweep_seconds must be above 0, got {self.expiry_sweep_seconds}"
+            )
         parse_database_url(self.database)
         if self.broker_url is not None:
             parse_broker_url(self.broker_url)
@@ -60,23 +75,45 @@ class ServerSettings:
                 raise InvalidSettingError("cluster_invalid", value=self.cluster) from error
 
 
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
 async def run_server(
-    settings: ServerSettings, stop: asyncio.Event, ready: asyncio.Event | None = None
+    settings: ServerSettings,
+    stop: asyncio.Event,
+    ready: asyncio.Event | None = None,
+    *,
+    clock: Callable[[], datetime] = utc_now,
 ) -> None:
     """Run the aggregator until ``stop`` is set; set ``ready`` once HTTP accepts connections.
 
-    Raises a ``server.errors.ServerError`` when a part cannot start, and re-raises the error of a
-    part that ends by itself, after stopping the others.
+    ``clock`` decides which offers have expired. Raises a ``server.errors.ServerError`` when a
+    part cannot start (``TokensFileError`` for an invalid tokens file, before anything starts),
+    and re-raises the error of a part that ends by itself, after stopping the others.
     """
+    tokens = None
+    if settings.tokens_file is not None:
+        tokens = await asyncio.to_thread(TokenStore.load, settings.tokens_file)
     storage = await asyncio.to_thread(open_storage, settings)
     try:
         async with contextlib.AsyncExitStack() as stack:
             broker = await _broker_address(settings, stack)
             status = ServerStatus(broker_url=broker.url)
-            await _serve(settings, storage, status, broker, stop, ready)
+            parts = _Parts(storage, status, broker, tokens, clock)
+            await _serve(settings, parts, stop, ready)
     finally:
         storage.close()
     logger.info("Server stopped")
+
+
+@dataclass(frozen=True)
+class _Parts:
+    storage: Storage
+    status: ServerStatus
+    broker: BrokerAddress
+    tokens: TokenStore | None
+    clock: Callable[[], datetime]
 
 
 def check_http_address(host: str, port: int) -> None:
@@ -116,25 +153,24 @@ async def _broker_address(
 
 async def _serve(
     settings: ServerSettings,
-    storage: Storage,
-    status: ServerStatus,
-    broker: BrokerAddress,
+    parts: _Parts,
     stop: asyncio.Event,
     ready: asyncio.Event | None,
 ) -> None:
     ingest = Ingest(
-        storage,
-        status,
+        parts.storage,
+        parts.status,
         IngestSettings(
-            broker=broker,
+            broker=parts.broker,
             cluster=settings.cluster,
             username=settings.broker_username,
             password=settings.broker_password,
             reconnect=settings.reconnect,
         ),
+        clock=parts.clock,
     )
     config = uvicorn.Config(
-        create_app(storage, status),
+        create_app(parts.storage, parts.status, tokens=parts.tokens, clock=parts.clock),
         log_config=None,
         lifespan="off",
         timeout_graceful_shutdown=HTTP_GRACEFUL_SHUTDOWN_SECONDS,
@@ -146,6 +182,12 @@ async def _serve(
         tasks = [
             asyncio.create_task(ingest.run(ingest_stop), name="ingest"),
             asyncio.create_task(http.serve(sockets=[http_socket]), name="http"),
+            asyncio.create_task(
+                sweep_expired(
+                    parts.storage, parts.clock, settings.expiry_sweep_seconds, ingest_stop
+                ),
+                name="expiry sweep",
+            ),
         ]
         try:
             await _wait_started(http, tasks)
@@ -158,6 +200,28 @@ async def _serve(
             http.should_exit = True
             ingest_stop.set()
             await _finish(tasks)
+
+
+async def sweep_expired(
+    storage: Storage,
+    clock: Callable[[], datetime],
+    interval_seconds: float,
+    stop: asyncio.Event,
+) -> None:
+    """Delete expired current offers every ``interval_seconds`` until ``stop`` is set.
+
+    A failed sweep is logged and tried again at the next interval.
+    """
+    while not stop.is_set():
+        try:
+            deleted = await asyncio.to_thread(storage.delete_expired, clock())
+        except StorageError as error:
+            logger.error("Could not delete expired offers: %s", error)
+        else:
+            if deleted:
+                logger.info("Deleted %d expired offers", deleted)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=interval_seconds)
 
 
 class _EmbeddedUvicorn(uvicorn.Server):

@@ -1,8 +1,12 @@
-"""Formatting of dashboard cells in Polish and English."""
+"""Formatting of dashboard cells in Polish and English, bands included."""
 
 from __future__ import annotations
 
-from server.dashboard import format_amounts, format_hours
+import pytest
+
+from kooperant.i18n import Language
+from kooperant.protocol import Band
+from server.dashboard import format_amounts, format_band, format_hours
 
 HOST_AMOUNTS = (
     {"quantity": "cpu_free", "value": 1.25, "unit": "cores"},
@@ -28,3 +32,26 @@ def test_unknown_quantity_shown_as_sent() -> None:
 def test_no_amounts_and_no_hours_show_dash() -> None:
     assert format_amounts((), "pl") == "–"
     assert format_hours(None, "en") == "–"
+
+
+@pytest.mark.parametrize(
+    ("band", "language", "shown"),
+    [
+        (Band(20, 40), "pl", "20–40"),
+        (Band(80, None), "en", "≥ 80"),
+        (Band(2.5, 7.5), "pl", "2,5–7,5"),
+        (Band(2.5, 7.5), "en", "2.5–7.5"),
+        (Band(0, 8), "en", "0–8"),
+    ],
+)
+def test_band_shown_as_range(band: Band, language: Language, shown: str) -> None:
+    assert format_band(band, language) == shown
+
+
+def test_banded_amount_shows_range() -> None:
+    amounts = (
+        {"quantity": "pallet_places", "band": {"min": 100, "max": 200}, "unit": "pallets"},
+        {"quantity": "disk_free", "band": {"min": 500, "max": None}, "unit": "GiB", "label": "/"},
+    )
+
+    assert format_amounts(amounts, "pl") == "pallet_places 100–200 pallets · dysk / ≥ 500 GiB"

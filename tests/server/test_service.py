@@ -195,7 +195,7 @@ def test_cli_migrate_creates_schema(tmp_path: Path) -> None:
     result = run_cli("migrate", "--database", f"sqlite:///{tmp_path / 'k.db'}")
 
     assert result.returncode == 0, result.stderr
-    assert "revision 0001" in result.stdout
+    assert "revision 0002" in result.stdout
 
 
 @pytest.mark.parametrize(
@@ -296,3 +296,8 @@ def test_cli_run_stops_on_sigint(tmp_path: Path, free_port: int) -> None:
     assert process.returncode == 0, errors
     assert "Server stopped." in output
     assert "Traceback" not in errors
+
+
+def test_settings_reject_zero_sweep_interval() -> None:
+    with pytest.raises(ValueError, match="expiry_sweep_seconds must be above 0, got 0"):
+        ServerSettings(expiry_sweep_seconds=0)
