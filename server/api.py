@@ -40,10 +40,12 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def _caller(
+async def _caller(
     request: Request,
     _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)],
 ) -> Viewer:
+    # Async, so it runs in the event loop: a plain function would run in a worker thread, and
+    # two threads could reload the tokens file at once.
     authenticator: Authenticator = request.app.state.authenticator
     return authenticator.api_viewer(request)
 
