@@ -10,7 +10,9 @@ from the audit log at start). A retained offer that is no longer permitted is ta
 empty retained payload on its topic, then a retained ``Withdrawal`` on the withdrawal topic. When
 the resource is offered again, its retained withdrawal is cleared after the new offer. All of it
 is reconciled on every wake-up, so what was decided while the broker was unreachable is sent
-when it returns.
+when it returns. A retained offer that no decision of this run names, such as a machine whose
+OPC UA server has not answered yet after a restart, is taken back only when the publisher has run
+for ``unseen_grace_seconds``, so that an agent restart does not withdraw and re-offer everything.
 
 A broker that cannot be reached at start or whose connection is lost is retried with bounded
 exponential backoff with jitter. The loss is logged once, with the next delay, and the return
@@ -42,6 +44,8 @@ from kooperant.protocol import Offer, ResourceKind, WithdrawalReason, offer_topi
 logger = logging.getLogger(__name__)
 
 MQTT_TIMEOUT_SECONDS = 10.0
+# Time after start before a retained offer that no decision of this run names is taken back.
+UNSEEN_GRACE_SECONDS = 120.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,8 +70,12 @@ class Publisher:
         random_value: Callable[[], float] = random.random,
         audit_log: AuditLog | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        unseen_grace_seconds: float = UNSEEN_GRACE_SECONDS,
     ) -> None:
         self._settings = settings
+        self._unseen_grace_seconds = unseen_grace_seconds
+        self._started_at: float | None = None
+        self._offered_this_run: set[str] = set()
         self._client_id = client_id
         self._backoff = BackoffPolicy(
             minimum=settings.reconnect_min_seconds, maximum=settings.reconnect_max_seconds
@@ -136,6 +144,7 @@ class Publisher:
         The account of retained topics is first loaded from the audit log, if there is one.
         """
         self._load_retained_at_start()
+        self._started_at = asyncio.get_running_loop().time()
         address = f"{self._settings.host}:{self._settings.port}"
         attempt = 0
         lost = False
@@ -197,12 +206,17 @@ class Publisher:
                 message = RetainedMessage(topic, permitted.payload)
                 await self._send(client, message, permitted.kind)
                 self._published[topic] = permitted.key
+            self._offered_this_run.add(topic)
             clear = self.retained.clear_withdrawal(permitted.resource)
             if clear is not None:
                 await self._send(client, clear)
 
     async def _withdraw_offers(self, client: aiomqtt.Client) -> None:
-        stale = self.retained.stale_offers(self._current, self._kept_kinds)
+        stale = [
+            resource
+            for resource in self.retained.stale_offers(self._current, self._kept_kinds)
+            if self._decided_or_overdue(resource)
+        ]
         owner = [
             resource
             for resource, notice in self._notices.items()
@@ -218,6 +232,16 @@ class Publisher:
             if messages:
                 history = ", history to be deleted" if notice.delete_history else ""
                 logger.info("Withdrew the offer of %s (%s%s)", resource, notice.reason, history)
+
+    def _decided_or_overdue(self, resource: str) -> bool:
+        """Whether the stale offer of ``resource`` may be taken back now; see the module doc."""
+        if resource in self._notices:
+            return True
+        topic = offer_topic(self.retained.cluster, self.retained.member, resource)
+        if topic in self._offered_this_run or self._started_at is None:
+            return True
+        running_seconds = asyncio.get_running_loop().time() - self._started_at
+        return running_seconds >= self._unseen_grace_seconds
 
     async def _send(
         self, client: aiomqtt.Client, message: RetainedMessage, kind: ResourceKind | None = None

@@ -37,7 +37,9 @@ def offer(cluster: str, resource: str, kind: ResourceKind = ResourceKind.MACHINE
     return Offer(cluster, MEMBER, resource, kind, NOW, free_hours=12.0)
 
 
-def make_publisher(url: str, cluster: str, audit_log: AuditLog | None = None) -> Publisher:
+def make_publisher(
+    url: str, cluster: str, audit_log: AuditLog | None = None, unseen_grace_seconds: float = 0.0
+) -> Publisher:
     settings = BrokerSettings(url=url, reconnect_min_seconds=0.05, reconnect_max_seconds=0.2)
     return Publisher(
         settings,
@@ -46,6 +48,7 @@ def make_publisher(url: str, cluster: str, audit_log: AuditLog | None = None) ->
         member=MEMBER,
         audit_log=audit_log,
         clock=lambda: NOW,
+        unseen_grace_seconds=unseen_grace_seconds,
     )
 
 
@@ -168,6 +171,36 @@ async def test_new_publisher_withdraws_from_audit_log(
         offer_topic(cluster_id, MEMBER, "cnc-1"),
         withdrawal_topic(cluster_id, MEMBER, "cnc-2"),
     }
+
+
+async def test_restart_keeps_unseen_offer_during_grace(
+    tmp_path: Path, mosquitto_url: str, cluster_id: str, broker_port: int
+) -> None:
+    path = tmp_path / "audit.db"
+    with AuditLog(path) as log:
+        first = make_publisher(mosquitto_url, cluster_id, log)
+        async with running(first):
+            first.update([offer(cluster_id, "cnc-1"), offer(cluster_id, "cnc-2")])
+            await settle(lambda: first.published_messages == 2)
+
+    with AuditLog(path) as log:
+        second = make_publisher(mosquitto_url, cluster_id, log, unseen_grace_seconds=60)
+        async with running(second):
+            # cnc-2 is not decided yet, as when its adapter has not connected after a restart.
+            second.update([offer(cluster_id, "cnc-1")])
+            await settle(lambda: second.published_messages == 1)
+            await asyncio.sleep(0.5)
+            unseen_kept = second.published_messages == 1
+            second.update(
+                [offer(cluster_id, "cnc-1")],
+                withdrawals={"cnc-2": WithdrawalNotice(WithdrawalReason.NOT_SHARED)},
+            )
+            await settle(lambda: second.published_messages == 3)
+
+    assert unseen_kept
+    on_broker = await retained(broker_port, cluster_id)
+    assert withdrawal_topic(cluster_id, MEMBER, "cnc-2") in on_broker
+    assert offer_topic(cluster_id, MEMBER, "cnc-2") not in on_broker
 
 
 async def test_reoffer_clears_retained_withdrawal(
