@@ -324,7 +324,7 @@ def test_payload_only_what_rule_allows(
     check_state(offer, public, rule, context)
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=50, deadline=None)
 @given(cases())
 def test_unmatched_resource_no_offer(
     case: tuple[Offer, list[Drawn], PolicyContext],
