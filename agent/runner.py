@@ -4,7 +4,7 @@ A cycle runs when an adapter calls ``notify_changed`` (debounced by ``DEBOUNCE_S
 burst of changes costs one cycle) and every ``publish_interval_seconds``, when every permitted
 offer is republished whether it changed or not. Offers are computed from a clock reading rounded
 down to ``TIME_RESOLUTION``, so that within one minute an unchanged machine gives an unchanged
-offer and is not republished.
+offer and is not republished; ``generated_at`` is the reading itself, to the second.
 
 A cycle also runs at once, without the debounce, when the policy file gets new valid content
 (``PolicyWatcher``), when the owner's withdrawals change (read every cycle, and polled every
@@ -16,6 +16,7 @@ permitted.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -148,7 +149,10 @@ class Agent:
 
     def collect_offers(self) -> OfferSnapshot:
         """Collect once from the started adapters and build offers, without applying the policy."""
-        now = _round_down(self._clock().astimezone(UTC), TIME_RESOLUTION)
+        # Offers are computed for the rounded reading but stamped with the reading itself, so an
+        # offer made after a withdrawal in the same minute is newer than it at the aggregator.
+        reading = self._clock().astimezone(UTC).replace(microsecond=0)
+        now = _round_down(reading, TIME_RESOLUTION)
         observations: list[Observation] = []
         withheld: dict[ResourceKind, str] = {}
         for adapter in self._adapters:
@@ -157,7 +161,10 @@ class Agent:
             if adapter.name in self._started:
                 observations.extend(self._collect(adapter))
 
-        offers = self._builder.build(observations, now, withheld)
+        offers = [
+            dataclasses.replace(offer, generated_at=reading)
+            for offer in self._builder.build(observations, now, withheld)
+        ]
         return OfferSnapshot(tuple(offers), withheld, len(observations), now)
 
     async def collect_when_ready(self, max_seconds: float) -> OfferSnapshot:

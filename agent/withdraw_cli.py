@@ -68,9 +68,9 @@ _ = Catalog(
         },
         "resource.unknown": {
             "pl": "Nieznany zasób {resource!r}: nie ma go w konfiguracji {config}, w polityce "
-            "(publish_as) ani w dzienniku audytu. Znane zasoby: {known}.",
+            "ani w dzienniku audytu. Znane zasoby: {known}.",
             "en": "Unknown resource {resource!r}: it is not in the config {config}, in the "
-            "policy (publish_as) or in the audit log. Known resources: {known}.",
+            "policy or in the audit log. Known resources: {known}.",
         },
         "none": {"pl": "brak", "en": "none"},
         "withdrawn.recorded": {
@@ -181,12 +181,12 @@ def restore(resource: ResourceArgument, config: ConfigOption) -> None:
 def resolve_resource(config: AgentConfig, log: AuditLog, value: str) -> ResolvedResource | None:
     """Return the resource ``value`` names, or ``None`` when no config, policy or log has it.
 
-    ``value`` is an internal id of the config, a ``publish_as`` id of the policy, or an id of the
-    audit log (for example of a resource an adapter reported, or a public id of an older policy).
+    ``value`` is an internal id of the config or of a policy rule, a ``publish_as`` id of the
+    policy, or an id of the audit log (for example a public id of an older policy).
     """
     published_as = _public_ids(config)
     internal = {public: resource for resource, ids in published_as.items() for public in ids}
-    if value in config.resources:
+    if value in config.resources or value in _rule_resources(config):
         key = value
     elif value in internal:
         key = internal[value]
@@ -195,6 +195,10 @@ def resolve_resource(config: AgentConfig, log: AuditLog, value: str) -> Resolved
     else:
         return None
     return ResolvedResource(key, frozenset({key, value, *published_as.get(key, ())}))
+
+
+def _rule_resources(config: AgentConfig) -> set[str]:
+    return {resource for rule in config.sharing_policy.rules for resource in rule.resources}
 
 
 def _public_ids(config: AgentConfig) -> dict[str, set[str]]:
@@ -241,7 +245,8 @@ def _load_config(path: Path) -> AgentConfig:
 
 
 def _fail_unknown(config: AgentConfig, log: AuditLog, value: str, path: Path) -> NoReturn:
-    known = set(config.resources) | log.known_resources(config.cluster, config.member)
+    known = set(config.resources) | _rule_resources(config)
+    known |= log.known_resources(config.cluster, config.member)
     for ids in _public_ids(config).values():
         known |= ids
     _fail(_("resource.unknown", resource=value, config=path, known=", ".join(sorted(known))))
