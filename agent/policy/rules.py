@@ -66,7 +66,7 @@ class Rule:
     horizon_days: int | None = None
     delay_minutes: int | None = None
     labels: Mapping[str, str] | None = field(default=None, hash=False)
-    """Amount label renames; when set, labels not listed here are dropped."""
+    """Amount label renames; every label not listed here is dropped, also when this is ``None``."""
     audience: tuple[str, ...] | None = None
     """Sorted member ids that may see the offer; ``None`` is the whole cluster."""
     expires: date | datetime | None = None

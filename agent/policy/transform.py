@@ -129,9 +129,10 @@ def _amounts(amounts: Sequence[Amount], rule: Rule, notes: list[Note]) -> tuple[
     listed = "amounts" in rule.fields
     result = []
     for amount in amounts:
+        # Labels name internal things (mount points, halls, people), so only mapped ones leave.
         label = amount.label
-        if rule.labels is not None and amount.label is not None:
-            label = rule.labels.get(amount.label)
+        if amount.label is not None:
+            label = (rule.labels or {}).get(amount.label)
             if listed and label is None:
                 notes.append(Note("labels.dropped", {"label": amount.label}))
             elif listed and label is not None:

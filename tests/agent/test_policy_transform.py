@@ -271,7 +271,8 @@ AMOUNTS = (
 
 
 def test_amount_band_replaces_value() -> None:
-    offer = shared(rule(bands={"pallet_places": (0, 50, 100, 200)}), machine_offer(amounts=AMOUNTS))
+    banded = rule(bands={"pallet_places": (0, 50, 100, 200)}, labels={"/": "/"})
+    offer = shared(banded, machine_offer(amounts=AMOUNTS))
 
     assert offer.amounts is not None
     assert offer.amounts[2] == Amount("pallet_places", None, "places", band=Band(100, 200))
@@ -286,10 +287,12 @@ def test_labels_renamed_or_dropped() -> None:
     assert [amount.value for amount in offer.amounts] == [120.5, 512.0, 137.0]
 
 
-def test_labels_unset_keeps_labels() -> None:
+def test_labels_unset_drops_labels() -> None:
     offer = shared(rule(), machine_offer(amounts=AMOUNTS))
 
-    assert offer.amounts == AMOUNTS
+    assert offer.amounts is not None
+    assert [amount.label for amount in offer.amounts] == [None, None, None]
+    assert [amount.value for amount in offer.amounts] == [120.5, 512.0, 137.0]
 
 
 def history_of_states() -> StateHistory:
