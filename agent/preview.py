@@ -3,21 +3,28 @@
 ``preview_offers`` starts the config's adapters, collects once they have data, builds the offers,
 applies ``Policy.decide`` to each one and stops the adapters. Each permitted entry carries the exact
 payload bytes ``Publisher`` would send, and every entry carries the policy's decision: the rule,
-its transformations, or why the offer is withheld (no rule, or only expired rules). The
+its transformations, or why the offer is withheld (no rule, or only expired rules). A resource
+the owner withdrew with ``kooperant agent withdraw`` is withheld whatever the policy says, as in
+the running agent; the withdrawals are read from the audit log file when it exists. The
 ``Agent`` built here creates a ``Publisher``, which connects only in ``Agent.run``, so nothing here
 opens a connection to the broker.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
 from agent.config import AgentConfig
+from agent.errors import AuditLogError
 from agent.policy import Decision
 from agent.runner import Agent
+from agent.withdrawals import OwnerWithdrawal, WithdrawalTable, owner_withdrawal
 from kooperant.protocol import ResourceKind, offer_topic
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_WAIT_SECONDS = 5.0
 
@@ -33,6 +40,8 @@ class PreviewEntry:
     """The MQTT topic of a permitted offer; ``None`` when the offer is withheld."""
     payload: bytes | None
     """The exact MQTT payload of a permitted offer; ``None`` when the offer is withheld."""
+    withdrawal: OwnerWithdrawal | None = None
+    """The owner's withdrawal that withholds the resource whatever the policy decides."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,15 +71,36 @@ async def preview_offers(
 
     entries = []
     context = agent.policy_context(snapshot)
+    withdrawals = read_owner_withdrawals(config)
     for offer in snapshot.offers:
         decision = agent.policy.decide(offer, context)
+        withdrawal = owner_withdrawal(withdrawals, offer.resource, decision.public_resource)
         permitted = decision.offer
         topic = None
         payload = None
-        if permitted is not None:
+        if permitted is not None and withdrawal is None:
             topic = offer_topic(permitted.cluster, permitted.member, permitted.resource)
             payload = permitted.to_payload()
-        entries.append(PreviewEntry(offer.resource, offer.kind, decision, topic, payload))
+        entries.append(
+            PreviewEntry(offer.resource, offer.kind, decision, topic, payload, withdrawal)
+        )
     # Without adapters the config's declared resources are all there is, so nothing is missing.
     ready = snapshot.ready or not config.adapters
     return Preview(tuple(entries), dict(snapshot.withheld_kinds), ready)
+
+
+def read_owner_withdrawals(config: AgentConfig) -> dict[str, OwnerWithdrawal]:
+    """Return the owner's withdrawals from the audit log file, or none when it does not exist.
+
+    An unreadable file is logged and read as no withdrawals, because the preview must still show
+    what the policy decides; the running agent reports the same file at its start.
+    """
+    path = config.audit_log_path
+    if not path.is_file():
+        return {}
+    try:
+        with WithdrawalTable(path) as table:
+            return table.read()
+    except AuditLogError as error:
+        logger.warning("Cannot read the owner's withdrawals; showing the policy alone: %s", error)
+        return {}

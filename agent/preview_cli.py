@@ -62,6 +62,12 @@ _ = Catalog(
             "en": "✘ {resource}: withheld, the share as {public_id} expired on {date} "
             "(rule {number}{location})",
         },
+        "withheld.withdrawn": {
+            "pl": "✘ {resource}: wstrzymany, właściciel wycofał ofertę {date}; "
+            "przywrócenie: kooperant agent restore {resource}",
+            "en": "✘ {resource}: withheld, the owner withdrew the offer on {date}; "
+            "to share it again: kooperant agent restore {resource}",
+        },
         "withheld.kind": {
             "pl": "✘ oferty rodzaju {kind} wstrzymane: {reason}",
             "en": "✘ {kind} offers withheld: {reason}",
@@ -193,6 +199,9 @@ def preview_document(config: AgentConfig, result: Preview) -> dict[str, Any]:
 def _entry_lines(entry: PreviewEntry) -> list[str]:
     decision = entry.decision
     rule = decision.rule
+    if entry.withdrawal is not None:
+        moment = entry.withdrawal.withdrawn_at.astimezone().strftime("%Y-%m-%d %H:%M")
+        return [_("withheld.withdrawn", resource=entry.resource, date=moment)]
     if rule is None:
         return [_("withheld.resource", resource=entry.resource)]
     if decision.withheld is WithheldReason.EXPIRED or entry.payload is None:
@@ -226,7 +235,7 @@ def _entry_document(entry: PreviewEntry) -> dict[str, Any]:
     return {
         "resource": entry.resource,
         "kind": entry.kind.value,
-        "shared": decision.shared,
+        "shared": entry.payload is not None,
         "public_resource": decision.public_resource,
         "topic": entry.topic,
         "withheld": None if decision.withheld is None else decision.withheld.value,
@@ -235,6 +244,17 @@ def _entry_document(entry: PreviewEntry) -> dict[str, Any]:
         "removed": list(decision.removed),
         "transformations": list(decision.transformations),
         "payload": None if entry.payload is None else json.loads(entry.payload),
+        "withdrawn": _withdrawal_document(entry),
+    }
+
+
+def _withdrawal_document(entry: PreviewEntry) -> dict[str, Any] | None:
+    withdrawal = entry.withdrawal
+    if withdrawal is None:
+        return None
+    return {
+        "at": withdrawal.withdrawn_at.isoformat(),
+        "delete_history": withdrawal.delete_history,
     }
 
 

@@ -24,6 +24,7 @@ from agent.config import load_config
 from agent.policy.notes import ENGLISH_TEMPLATES
 from agent.preview import preview_offers
 from agent.runner import Agent
+from agent.withdrawals import WithdrawalTable
 from kooperant.protocol import MachineState, ResourceKind, offer_topic
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -472,3 +473,47 @@ def test_preview_example_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     server_topic = offer_topic("pomorskie-metal", "acme-metal", "server-01")
     assert f"✔ server-01 → {server_topic} (rule 2, {policy}:{server_line}; " in result.stdout
     assert "  • amount label “/” renamed to “system”" in result.stdout
+
+
+def record_withdrawal(config_path: Path, resource: str) -> None:
+    with WithdrawalTable(config_path.parent / "kooperant-audit.db") as table:
+        table.add(resource, True, datetime(2026, 3, 2, 8, 30, tzinfo=UTC))
+
+
+async def test_preview_withholds_owner_withdrawal(tmp_path: Path) -> None:
+    path = write_config(tmp_path)
+    record_withdrawal(path, "cnc-shared")
+
+    result = await preview_offers(load_config(path, {}), wait_seconds=1.0, clock=lambda: NOW)
+
+    shared = result.entries[1]
+    assert shared.resource == "cnc-shared"
+    assert shared.decision.offer is not None
+    assert shared.withdrawal is not None
+    assert shared.withdrawal.delete_history is True
+    assert shared.payload is None
+    assert shared.topic is None
+
+
+def test_preview_cli_names_owner_withdrawal(tmp_path: Path) -> None:
+    path = write_config(tmp_path)
+    record_withdrawal(path, "cnc-shared")
+
+    text = invoke("--config", str(path), "--wait", "1")
+    document = json.loads(invoke("--config", str(path), "--wait", "1", "--json").stdout)
+
+    assert text.exit_code == 0, text.output
+    assert "✘ cnc-shared: withheld, the owner withdrew the offer on" in text.stdout
+    assert "kooperant agent restore cnc-shared" in text.stdout
+    shared = document["resources"][1]
+    assert shared["shared"] is False
+    assert shared["payload"] is None
+    assert shared["withdrawn"]["delete_history"] is True
+
+
+async def test_preview_creates_no_audit_file(tmp_path: Path) -> None:
+    path = write_config(tmp_path)
+
+    await preview_offers(load_config(path, {}), wait_seconds=1.0, clock=lambda: NOW)
+
+    assert not (tmp_path / "kooperant-audit.db").exists()
