@@ -4,7 +4,7 @@
 applies ``Policy.decide`` to each one and stops the adapters. Each permitted entry carries the exact
 payload bytes ``Publisher`` would send, and every entry carries the policy's decision: the rule,
 its transformations, or why the offer is withheld (no rule, or only expired rules). A resource
-the owner withdrew with ``kooperant agent withdraw`` is withheld whatever the policy says, as in
+the owner withdrew with ``kooperant agent withdraw`` is withheld whatever the policy decides, as in
 the running agent; the withdrawals are read from the audit log file when it exists. The
 ``Agent`` built here creates a ``Publisher``, which connects only in ``Agent.run``, so nothing here
 opens a connection to the broker.
