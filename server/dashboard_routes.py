@@ -4,6 +4,8 @@ With a tokens file, a browser signs in by posting a member's token to ``login``;
 the token as an HttpOnly, SameSite=Strict cookie (Secure over HTTPS) that lasts until the browser
 closes. The page then shows that member's view. Without a valid token the page is the sign-in
 form with status 401. Without a tokens file the page is open and ``login`` only redirects.
+A ``login`` or ``logout`` posted from a page of another origin is rejected with 403, so another
+site cannot sign a visitor's browser in with a token of its choice.
 """
 
 from __future__ import annotations
@@ -11,10 +13,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import datetime
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
 
 from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 
 from kooperant.i18n import LANGUAGES
 from server.api_errors import read
@@ -65,6 +67,8 @@ def add_dashboard_routes(
 
     @app.post("/login")
     async def login(request: Request) -> Response:
+        if not _same_origin(request):
+            return _cross_origin_rejected(request)
         form = await _form(request)
         lang = form.get("lang") or None
         target = f"./?lang={lang}" if lang in LANGUAGES else "./"
@@ -91,10 +95,31 @@ def add_dashboard_routes(
         return response
 
     @app.post("/logout")
-    async def logout() -> RedirectResponse:
+    async def logout(request: Request) -> Response:
+        if not _same_origin(request):
+            return _cross_origin_rejected(request)
         response = RedirectResponse("./", status_code=303)
         response.delete_cookie(COOKIE_NAME, path="/")
         return response
+
+
+def _same_origin(request: Request) -> bool:
+    """Return whether the form was posted from this server's own pages.
+
+    Browsers send ``Origin`` with every POST; a request without it (curl, older browsers) is
+    accepted, because only a browser carries a third site's form to this one.
+    """
+    origin = request.headers.get("origin")
+    if origin is None:
+        return True
+    return urlsplit(origin).netloc == request.headers.get("host")
+
+
+def _cross_origin_rejected(request: Request) -> PlainTextResponse:
+    logger.warning(
+        "Rejected %s posted from origin %s", request.url.path, request.headers.get("origin")
+    )
+    return PlainTextResponse("cross-origin form rejected", status_code=403)
 
 
 async def _form(request: Request) -> dict[str, str]:

@@ -164,3 +164,22 @@ async def test_open_dashboard_without_tokens(sqlite_storage: Storage) -> None:
     assert "Zalogowano" not in page.text
     assert sign_in.status_code == 303
     assert "set-cookie" not in sign_in.headers
+
+
+@pytest.mark.parametrize("path", ["/login", "/logout"])
+async def test_cross_origin_form_rejected(client: httpx.AsyncClient, path: str) -> None:
+    response = await client.post(
+        path, data={"token": TOKEN}, headers={"origin": "https://attacker.example"}
+    )
+
+    assert response.status_code == 403
+    assert "set-cookie" not in response.headers
+
+
+async def test_same_origin_sign_in_accepted(client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        "/login", data={"token": TOKEN}, headers={"origin": "http://kooperant"}
+    )
+
+    assert response.status_code == 303
+    assert response.headers["set-cookie"].startswith(f"{COOKIE_NAME}={TOKEN};")
