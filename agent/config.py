@@ -229,6 +229,7 @@ class AgentConfig(_Frozen):
 
     _source: Path = PrivateAttr(default=Path("agent.yaml"))
     _policy: Policy = PrivateAttr(default_factory=lambda: Policy({}))
+    _variables: Mapping[str, str] | None = PrivateAttr(default=None)
 
     @property
     def source(self) -> Path:
@@ -248,6 +249,11 @@ class AgentConfig(_Frozen):
     def audit_log_path(self) -> Path:
         """The audit log's SQLite file; a relative ``audit_log`` starts at ``config_dir``."""
         return self.audit_log if self.audit_log.is_absolute() else self.config_dir / self.audit_log
+
+    @property
+    def variables(self) -> Mapping[str, str] | None:
+        """The values ``${NAME}`` was filled from; ``None`` means the process environment."""
+        return self._variables
 
     @property
     def sharing_policy(self) -> Policy:
@@ -289,6 +295,7 @@ def load_config(path: Path, variables: Mapping[str, str] | None = None) -> Agent
         raise ConfigError(path, problems)
 
     config._source = path
+    config._variables = variables
     config._policy = load_policy(config.policy_path, variables)
     return config
 

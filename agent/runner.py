@@ -201,6 +201,7 @@ class Agent:
             self._config.policy_path,
             self._apply_policy,
             self._reject_policy,
+            variables=self._config.variables,
             poll_seconds=self._poll_seconds,
         )
         self._withdrawals = WithdrawalReader(table)

@@ -369,3 +369,16 @@ async def test_agent_sends_withdrawal_recorded_offline(
     assert status == 0, output
     assert "did not answer" in output
     assert sent.data()["reason"] == "withdrawn"
+
+
+async def test_reload_fills_config_variables(tmp_path: Path, cluster_id: str) -> None:
+    policy = "share:\n  - resource: ${SHARED}\n    fields: [name]\n"
+    config = load_config(write_config(tmp_path, cluster_id, policy), {"SHARED": "cnc-1"})
+    runner = Agent(config, clock=lambda: NOW, poll_seconds=FAST_POLL_SECONDS)
+
+    async with running(runner):
+        write_policy(tmp_path, policy + "  - resource: cnc-2\n    fields: [name]\n")
+        await settle(lambda: "cnc-2" in runner.policy.resources)
+
+    assert runner.policy_error is None
+    assert runner.policy.resources == {"cnc-1", "cnc-2"}
