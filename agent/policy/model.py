@@ -9,6 +9,7 @@ audience group that must be defined under ``groups``, are in ``agent.policy.load
 from __future__ import annotations
 
 import itertools
+import math
 from datetime import date, datetime
 from typing import Annotated, Any
 
@@ -61,6 +62,16 @@ def _check_ascending(edges: list[float]) -> list[float]:
     return edges
 
 
+def _check_finite(value: object) -> object:
+    # YAML reads .inf, -.inf, .nan and 1.0e+400 as floats, and JSON has no token for them.
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(
+            f"band edge {value} is not a finite number; write finite edges >= 0, and end the "
+            "list with the lower edge of the open last band, e.g. 80 in [0, 8, 20, 40, 80]"
+        )
+    return value
+
+
 def _parse_expiry(value: object) -> object:
     expected = (
         "expected a date or a date-time with a UTC offset, e.g. 2027-01-31 or "
@@ -84,8 +95,9 @@ Tag = Annotated[str, Field(min_length=1, max_length=100)]
 FieldName = Annotated[
     str, AfterValidator(_check_field_name), Field(json_schema_extra={"enum": list(FIELD_NAMES)})
 ]
+BandEdge = Annotated[float, Field(strict=True, ge=0), BeforeValidator(_check_finite)]
 BandEdges = Annotated[
-    list[Annotated[float, Field(strict=True, ge=0)]],
+    list[BandEdge],
     Field(min_length=1),
     AfterValidator(_check_ascending),
 ]

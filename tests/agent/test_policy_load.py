@@ -16,6 +16,10 @@ ID_RULE = "use 1 to 64 letters, digits, '.', '_' or '-', starting with a letter 
 EXPIRES_HINT = (
     "expected a date or a date-time with a UTC offset, e.g. 2027-01-31 or 2027-01-31T18:00:00+01:00"
 )
+NOT_FINITE_HINT = (
+    "is not a finite number; write finite edges >= 0, and end the list with the lower edge of "
+    "the open last band, e.g. 80 in [0, 8, 20, 40, 80]"
+)
 
 FULL = """\
 groups:
@@ -245,6 +249,26 @@ def rule_text(*lines: str) -> str:
             rule_text("bands: {free_hours: [0, many]}"),
             ["4: share[0].bands.free_hours[1]: input should be a valid number, got 'many'"],
             id="bands-not-number",
+        ),
+        pytest.param(
+            rule_text("bands: {free_hours: [0, 8, .inf]}"),
+            [f"4: share[0].bands.free_hours[2]: band edge inf {NOT_FINITE_HINT}"],
+            id="bands-infinite",
+        ),
+        pytest.param(
+            rule_text("bands: {free_hours: [-.inf, 8]}"),
+            [f"4: share[0].bands.free_hours[0]: band edge -inf {NOT_FINITE_HINT}"],
+            id="bands-minus-infinite",
+        ),
+        pytest.param(
+            rule_text("bands: {pallet_places: [0, .nan]}"),
+            [f"4: share[0].bands.pallet_places[1]: band edge nan {NOT_FINITE_HINT}"],
+            id="bands-not-a-number",
+        ),
+        pytest.param(
+            rule_text("bands: {free_hours: [0, 1.0e+400]}"),
+            [f"4: share[0].bands.free_hours[1]: band edge inf {NOT_FINITE_HINT}"],
+            id="bands-overflow",
         ),
         pytest.param(
             rule_text("audience: {groups: [partnerzy]}"),
