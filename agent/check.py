@@ -6,6 +6,9 @@ stops them. The resources are then those of the built offers plus those declared
 Offline it starts nothing and uses only the resources declared in the config, each with its
 declared kind (``machine`` when none is declared, as the offer builder assumes). Neither way
 connects to the broker.
+
+A kind an adapter withholds online (the schedule adapter withholds machines until it has read the
+production plan) would publish no offer at all, so the result is not clean while one is withheld.
 """
 
 from __future__ import annotations
@@ -34,7 +37,8 @@ class CheckResult:
 
     @property
     def clean(self) -> bool:
-        return not self.warnings
+        """Whether the check found nothing to report: no lint warning and no withheld kind."""
+        return not self.warnings and not self.withheld_kinds
 
 
 def declared_resources(config: AgentConfig) -> dict[str, ResourceKind]:

@@ -1,7 +1,8 @@
 """``kooperant agent check``: validate the config and policy, then lint the policy.
 
-Exit status: 0 when the policy is valid and has no warnings, 1 when it has warnings, 2 when the
-config or the policy is invalid (or an option is). Nothing connects to the broker.
+Exit status: 0 when the policy is valid and has no warnings, 1 when it has warnings or an adapter
+withholds a whole kind of offers, 2 when the config or the policy is invalid (or an option is).
+Nothing connects to the broker.
 """
 
 from __future__ import annotations
@@ -28,11 +29,12 @@ _ = Catalog(
         "help": {
             "pl": "Sprawdź konfigurację agenta i politykę udostępniania: błędy z plikiem i "
             "wierszem, potem ostrzeżenia o regułach, które zapewne nie działają tak, jak "
-            "zamierzono. Kod wyjścia: 0 bez uwag, 1 ostrzeżenia, 2 błędy. Nie łączy się z "
-            "brokerem.",
+            "zamierzono, oraz (bez --offline) o rodzajach ofert wstrzymanych przez adaptery. "
+            "Kod wyjścia: 0 bez uwag, 1 ostrzeżenia, 2 błędy. Nie łączy się z brokerem.",
             "en": "Check the agent's config and sharing policy: errors with file and line, then "
-            "warnings about rules that probably do not work as meant. Exit status: 0 clean, "
-            "1 warnings, 2 errors. Connects to no broker.",
+            "warnings about rules that probably do not work as meant and (without --offline) "
+            "about kinds of offers the adapters withhold. Exit status: 0 clean, 1 warnings, "
+            "2 errors. Connects to no broker.",
         },
         "config.help": {
             "pl": "Plik konfiguracji agenta (YAML), np. config/agent.example.yaml.",
@@ -70,10 +72,12 @@ _ = Catalog(
             "may be incomplete. Increase --wait or check the data sources.",
         },
         "withheld.kind": {
-            "pl": "Uwaga: oferty rodzaju {kind} wstrzymane ({reason}); znane są tylko zasoby "
-            "tego rodzaju opisane w konfiguracji.",
-            "en": "Note: {kind} offers withheld ({reason}); only resources of that kind declared "
-            "in the config are known.",
+            "pl": "⚠ oferty rodzaju {kind} wstrzymane: {reason}. Agent nie opublikuje żadnej "
+            "oferty tego rodzaju, dopóki adapter nie ma danych; sprawdź źródło danych. Znane są "
+            "tylko zasoby tego rodzaju opisane w konfiguracji.",
+            "en": "⚠ {kind} offers withheld: {reason}. The agent publishes no offer of this kind "
+            "until the adapter has its data; check the data source. Only resources of this kind "
+            "declared in the config are known.",
         },
         "warning": {"pl": "⚠ {place}", "en": "⚠ {place}"},
         "summary.clean": {
@@ -83,10 +87,10 @@ _ = Catalog(
             "({count}): {resources}.",
         },
         "summary.warnings": {
-            "pl": "Polityka {policy} jest poprawna, ale ma ostrzeżenia: {warnings}; sprawdzone "
-            "zasoby ({count}): {resources}.",
-            "en": "Policy {policy} is valid but has warnings: {warnings}; resources checked "
-            "({count}): {resources}.",
+            "pl": "Polityka {policy} jest poprawna, ale sprawdzenie zgłosiło ostrzeżenia: "
+            "{warnings}; sprawdzone zasoby ({count}): {resources}.",
+            "en": "Policy {policy} is valid, but the check found warnings: {warnings}; "
+            "resources checked ({count}): {resources}.",
         },
         "none": {"pl": "brak", "en": "none"},
         # One message per warning code of agent.policy.lint; the values are the warning's.
@@ -194,7 +198,7 @@ def format_check(config: AgentConfig, result: CheckResult, wait_seconds: float) 
     if result.clean:
         lines.append(_("summary.clean", policy=policy, count=count, resources=resources))
     else:
-        warnings = len(result.warnings)
+        warnings = len(result.warnings) + len(result.withheld_kinds)
         summary = _(
             "summary.warnings", policy=policy, count=count, resources=resources, warnings=warnings
         )
@@ -215,6 +219,7 @@ def check_document(config: AgentConfig, result: CheckResult) -> dict[str, Any]:
         "config": str(config.source),
         "policy": str(config.policy_path),
         "valid": True,
+        "clean": result.clean,
         "ready": result.ready,
         "resources": {resource: kind.value for resource, kind in result.resources.items()},
         "withheld_kinds": [

@@ -70,7 +70,11 @@ def fake_adapters(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def write_config(
-    folder: Path, policy: str, broker_url: str = "mqtt://127.0.0.1:1883", horizon_days: int = 14
+    folder: Path,
+    policy: str,
+    broker_url: str = "mqtt://127.0.0.1:1883",
+    horizon_days: int = 14,
+    extra_adapter: str = "",
 ) -> Path:
     (folder / "policy.yaml").write_text(policy, encoding="utf-8")
     path = folder / "agent.yaml"
@@ -88,7 +92,8 @@ def write_config(
             name: hall
             resources: [cnc-1, laser-2]
     """
-    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    text = textwrap.dedent(text) + textwrap.indent(textwrap.dedent(extra_adapter), "  ")
+    path.write_text(text, encoding="utf-8")
     return path
 
 
@@ -130,8 +135,8 @@ def test_check_clean_exits_0(tmp_path: Path, language: str, expected: str) -> No
                 "laser-2); check its selectors",
                 "⚠ {policy}:5: share[1].name: name “Maszyna” never leaves because 'name' is "
                 "not in fields; add name to fields or remove the name",
-                "Policy {policy} is valid but has warnings: 2; resources checked (2): cnc-1, "
-                "laser-2.",
+                "Policy {policy} is valid, but the check found warnings: 2; resources checked "
+                "(2): cnc-1, laser-2.",
             ],
         ),
         (
@@ -141,8 +146,8 @@ def test_check_clean_exits_0(tmp_path: Path, language: str, expected: str) -> No
                 "cnc-1, laser-2); sprawdź jej selektory",
                 "⚠ {policy}:5: share[1].name: nazwa „Maszyna” nie zostanie wysłana, bo pola name "
                 "nie ma w fields; dodaj name do fields albo usuń nazwę",
-                "Polityka {policy} jest poprawna, ale ma ostrzeżenia: 2; sprawdzone zasoby (2): "
-                "cnc-1, laser-2.",
+                "Polityka {policy} jest poprawna, ale sprawdzenie zgłosiło ostrzeżenia: 2; "
+                "sprawdzone zasoby (2): cnc-1, laser-2.",
             ],
         ),
     ],
@@ -155,6 +160,79 @@ def test_check_warnings_exit_1(tmp_path: Path, language: str, expected: list[str
     assert result.exit_code == EXIT_WARNINGS
     policy = tmp_path / "policy.yaml"
     assert result.stdout.splitlines() == [line.format(policy=policy) for line in expected]
+
+
+MISSING_PLAN_ADAPTER = """
+    - type: schedule_csv
+      name: plan
+      path: missing-plan.csv
+"""
+
+
+@pytest.mark.parametrize(
+    ("language", "expected"),
+    [
+        (
+            "en",
+            [
+                "⚠ machine offers withheld: adapter plan: production plan {plan} not read: the "
+                "file does not exist. The agent publishes no offer of this kind until the adapter "
+                "has its data; check the data source. Only resources of this kind declared in the "
+                "config are known.",
+                "Policy {policy} is valid, but the check found warnings: 1; resources checked "
+                "(1): cnc-1.",
+            ],
+        ),
+        (
+            "pl",
+            [
+                "⚠ oferty rodzaju machine wstrzymane: adapter plan: production plan {plan} not "
+                "read: the file does not exist. Agent nie opublikuje żadnej oferty tego rodzaju, "
+                "dopóki adapter nie ma danych; sprawdź źródło danych. Znane są tylko zasoby tego "
+                "rodzaju opisane w konfiguracji.",
+                "Polityka {policy} jest poprawna, ale sprawdzenie zgłosiło ostrzeżenia: 1; "
+                "sprawdzone zasoby (1): cnc-1.",
+            ],
+        ),
+    ],
+)
+def test_check_withheld_kind_exits_1(tmp_path: Path, language: str, expected: list[str]) -> None:
+    path = write_config(tmp_path, CLEAN_POLICY, extra_adapter=MISSING_PLAN_ADAPTER)
+
+    result = invoke("--config", str(path), "--wait", "0.5", language=language)
+
+    assert result.exit_code == EXIT_WARNINGS, result.output
+    plan = tmp_path / "missing-plan.csv"
+    policy = tmp_path / "policy.yaml"
+    lines = result.stdout.splitlines()
+    assert lines[-2:] == [line.format(plan=plan, policy=policy) for line in expected]
+
+
+def test_check_withheld_kind_json(tmp_path: Path) -> None:
+    path = write_config(tmp_path, CLEAN_POLICY, extra_adapter=MISSING_PLAN_ADAPTER)
+
+    result = invoke("--config", str(path), "--wait", "0.5", "--json")
+
+    assert result.exit_code == EXIT_WARNINGS, result.output
+    document = json.loads(result.stdout)
+    assert document["clean"] is False
+    assert document["warnings"] == []
+    assert document["withheld_kinds"] == [
+        {
+            "kind": "machine",
+            "reason": f"adapter plan: production plan {tmp_path / 'missing-plan.csv'} not read: "
+            "the file does not exist",
+        }
+    ]
+
+
+def test_check_withheld_kind_ignored_offline(tmp_path: Path) -> None:
+    path = write_config(tmp_path, CLEAN_POLICY, extra_adapter=MISSING_PLAN_ADAPTER)
+
+    result = invoke("--config", str(path), "--offline")
+
+    assert result.exit_code == 0, result.output
+    assert "⚠" not in result.stdout
 
 
 @pytest.mark.parametrize(
