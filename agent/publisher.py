@@ -11,8 +11,9 @@ empty retained payload on its topic, then a retained ``Withdrawal`` on the withd
 the resource is offered again, its retained withdrawal is cleared after the new offer. All of it
 is reconciled on every wake-up, so what was decided while the broker was unreachable is sent
 when it returns. A retained offer that no decision of this run names, such as a machine whose
-OPC UA server has not answered yet after a restart, is taken back only when the publisher has run
-for ``unseen_grace_seconds``, so that an agent restart does not withdraw and re-offer everything.
+OPC UA server has not answered yet after a restart, is taken back only once the caller says the
+adapters have settled (each reported at least once) or the publisher has run for
+``unseen_grace_seconds``, so that an agent restart does not withdraw and re-offer everything.
 
 A broker that cannot be reached at start or whose connection is lost is retried with bounded
 exponential backoff with jitter. The loss is logged once, with the next delay, and the return
@@ -76,6 +77,7 @@ class Publisher:
         self._unseen_grace_seconds = unseen_grace_seconds
         self._started_at: float | None = None
         self._offered_this_run: set[str] = set()
+        self._settled = False
         self._client_id = client_id
         self._backoff = BackoffPolicy(
             minimum=settings.reconnect_min_seconds, maximum=settings.reconnect_max_seconds
@@ -101,6 +103,7 @@ class Publisher:
         full: bool = False,
         withdrawals: Mapping[str, WithdrawalNotice] | None = None,
         kept_kinds: Collection[ResourceKind] = (),
+        settled: bool = False,
     ) -> None:
         """Set the public offers to publish; every other retained offer is taken back.
 
@@ -108,7 +111,8 @@ class Publisher:
         send for a public resource id that is not offered (default ``not_shared``). An owner's
         withdrawal (reason ``withdrawn``) is sent even when the offer is not retained, if the
         retained withdrawal has another reason. Retained offers of ``kept_kinds`` are left
-        alone, because the caller has no data to decide about them.
+        alone, because the caller has no data to decide about them. ``settled`` tells that every
+        adapter has reported since the start, so retained offers no decision names may go.
         """
         current = {}
         for offer in offers:
@@ -118,6 +122,7 @@ class Publisher:
         self._current = current
         self._notices = dict(withdrawals or {})
         self._kept_kinds = frozenset(kept_kinds)
+        self._settled = settled
         if full:
             self._published.clear()
         self._wakeup.set()
@@ -198,7 +203,7 @@ class Publisher:
             self._wakeup.clear()
             await self._publish_offers(client)
             await self._withdraw_offers(client)
-            await wait_any([stop, self._wakeup])
+            await wait_any([stop, self._wakeup], max_seconds=self._seconds_until_grace_ends())
 
     async def _publish_offers(self, client: aiomqtt.Client) -> None:
         for topic, permitted in list(self._current.items()):
@@ -233,12 +238,21 @@ class Publisher:
                 history = ", history to be deleted" if notice.delete_history else ""
                 logger.info("Withdrew the offer of %s (%s%s)", resource, notice.reason, history)
 
+    def _seconds_until_grace_ends(self) -> float | None:
+        """Return how long retained offers no decision names still wait, or ``None``."""
+        if self._settled or self._started_at is None:
+            return None
+        remaining = (
+            self._started_at + self._unseen_grace_seconds - asyncio.get_running_loop().time()
+        )
+        return remaining if remaining > 0 else None
+
     def _decided_or_overdue(self, resource: str) -> bool:
         """Whether the stale offer of ``resource`` may be taken back now; see the module doc."""
         if resource in self._notices:
             return True
         topic = offer_topic(self.retained.cluster, self.retained.member, resource)
-        if topic in self._offered_this_run or self._started_at is None:
+        if self._settled or topic in self._offered_this_run or self._started_at is None:
             return True
         running_seconds = asyncio.get_running_loop().time() - self._started_at
         return running_seconds >= self._unseen_grace_seconds

@@ -55,6 +55,10 @@ class OfferSnapshot:
     observation_count: int
     now: datetime
     """The clock reading the offers were computed for, rounded down to ``TIME_RESOLUTION``."""
+    reading: datetime | None = None
+    """The clock reading itself, to the second; a rule's expiry is judged at it."""
+    settled: bool = False
+    """Whether every started adapter has reported at least once since the agent started."""
 
     @property
     def ready(self) -> bool:
@@ -99,6 +103,7 @@ class Agent:
         self._urgent = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._started: set[str] = set()
+        self._reported: set[str] = set()
         self._failing_collects: set[str] = set()
         self._adapters = [self._create_adapter(entry) for entry in config.adapters]
 
@@ -145,6 +150,7 @@ class Agent:
             zone=self._config.zone,
             tags=self._tags,
             history=self._history,
+            reading=snapshot.reading,
         )
 
     def collect_offers(self) -> OfferSnapshot:
@@ -159,13 +165,17 @@ class Agent:
             for kind, reason in adapter.withheld_kinds().items():
                 withheld[kind] = f"adapter {adapter.name}: {reason}"
             if adapter.name in self._started:
-                observations.extend(self._collect(adapter))
+                collected = self._collect(adapter)
+                if collected:
+                    self._reported.add(adapter.name)
+                observations.extend(collected)
 
         offers = [
             dataclasses.replace(offer, generated_at=reading)
             for offer in self._builder.build(observations, now, withheld)
         ]
-        return OfferSnapshot(tuple(offers), withheld, len(observations), now)
+        settled = not withheld and self._started <= self._reported
+        return OfferSnapshot(tuple(offers), withheld, len(observations), now, reading, settled)
 
     async def collect_when_ready(self, max_seconds: float) -> OfferSnapshot:
         """Collect as soon as no kind is withheld and an adapter reported something.
@@ -280,11 +290,11 @@ class Agent:
             full=full,
             withdrawals=plan.withdrawals,
             kept_kinds=snapshot.withheld_kinds.keys(),
+            settled=snapshot.settled,
         )
-        expiry = self._policy.next_expiry(snapshot.now, self._config.zone)
-        # Offers are decided at a clock reading rounded down to TIME_RESOLUTION, so a rule counts
-        # as expired only from the next multiple of it.
-        self._wake_at = None if expiry is None else _round_up(expiry, TIME_RESOLUTION)
+        self._wake_at = self._policy.next_expiry(
+            snapshot.reading or snapshot.now, self._config.zone
+        )
 
     def _apply_policy(self, policy: Policy) -> None:
         self._policy = policy
@@ -357,8 +367,3 @@ class Agent:
 def _round_down(moment: datetime, resolution: timedelta) -> datetime:
     epoch = datetime(1970, 1, 1, tzinfo=UTC)
     return moment - (moment - epoch) % resolution
-
-
-def _round_up(moment: datetime, resolution: timedelta) -> datetime:
-    down = _round_down(moment.astimezone(UTC), resolution)
-    return down if down == moment else down + resolution

@@ -22,3 +22,13 @@ class PolicyContext:
     """Tags of each internal resource id, from the agent config's ``resources.<id>.tags``."""
     history: StateHistory | None = None
     """Past machine states, needed by rules with ``delay_minutes``."""
+    reading: datetime | None = None
+    """The exact clock reading, at which expiry is judged; ``None`` means ``now``.
+
+    ``now`` may be rounded for stable offers, but a share must end when its time comes.
+    """
+
+    @property
+    def expiry_moment(self) -> datetime:
+        """The moment at which a rule's expiry is judged."""
+        return self.reading if self.reading is not None else self.now

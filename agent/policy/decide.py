@@ -102,7 +102,7 @@ class Policy:
         for rule in self.rules:
             if not rule.matches(offer.resource, offer.kind, tags):
                 continue
-            if rule.expired(context.now, context.zone):
+            if rule.expired(context.expiry_moment, context.zone):
                 expired = expired or rule
                 continue
             return _share(offer, rule, context)

@@ -203,6 +203,47 @@ async def test_restart_keeps_unseen_offer_during_grace(
     assert offer_topic(cluster_id, MEMBER, "cnc-2") not in on_broker
 
 
+async def test_grace_end_withdraws_unseen_offer(
+    tmp_path: Path, mosquitto_url: str, cluster_id: str, broker_port: int
+) -> None:
+    path = tmp_path / "audit.db"
+    with AuditLog(path) as log:
+        first = make_publisher(mosquitto_url, cluster_id, log)
+        async with running(first):
+            first.update([offer(cluster_id, "cnc-1"), offer(cluster_id, "cnc-2")])
+            await settle(lambda: first.published_messages == 2)
+
+    with AuditLog(path) as log:
+        second = make_publisher(mosquitto_url, cluster_id, log, unseen_grace_seconds=0.5)
+        async with running(second):
+            second.update([offer(cluster_id, "cnc-1")])
+            # No further update comes: the publisher wakes itself when the grace period ends.
+            await settle(lambda: second.published_messages == 3)
+
+    on_broker = await retained(broker_port, cluster_id)
+    assert offer_topic(cluster_id, MEMBER, "cnc-2") not in on_broker
+
+
+async def test_settled_adapters_end_grace(
+    tmp_path: Path, mosquitto_url: str, cluster_id: str, broker_port: int
+) -> None:
+    path = tmp_path / "audit.db"
+    with AuditLog(path) as log:
+        first = make_publisher(mosquitto_url, cluster_id, log)
+        async with running(first):
+            first.update([offer(cluster_id, "cnc-1"), offer(cluster_id, "cnc-2")])
+            await settle(lambda: first.published_messages == 2)
+
+    with AuditLog(path) as log:
+        second = make_publisher(mosquitto_url, cluster_id, log, unseen_grace_seconds=600)
+        async with running(second):
+            second.update([offer(cluster_id, "cnc-1")], settled=True)
+            await settle(lambda: second.published_messages == 3)
+
+    on_broker = await retained(broker_port, cluster_id)
+    assert offer_topic(cluster_id, MEMBER, "cnc-2") not in on_broker
+
+
 async def test_reoffer_clears_retained_withdrawal(
     tmp_path: Path, mosquitto_url: str, cluster_id: str, broker_port: int
 ) -> None:

@@ -382,3 +382,42 @@ async def test_reload_fills_config_variables(tmp_path: Path, cluster_id: str) ->
 
     assert runner.policy_error is None
     assert runner.policy.resources == {"cnc-1", "cnc-2"}
+
+
+async def test_expiry_inside_minute_withdraws(
+    tmp_path: Path, cluster_id: str, recording: Recording
+) -> None:
+    policy = SHARE_FIRST + "    expires: 2026-03-02T10:30:10+00:00\n"
+    config = load_config(write_config(tmp_path, cluster_id, policy), {})
+    clock = Clock(NOW)
+    runner = Agent(config, clock=clock, poll_seconds=FAST_POLL_SECONDS)
+    withdrawal = withdrawal_topic(cluster_id, MEMBER, "cnc-1")
+
+    async with running(runner):
+        await recording.first(is_offer(offer_topic(cluster_id, MEMBER, "cnc-1")))
+        # Offers are computed for 10:30:00, but the share ended at 10:30:10.
+        clock.now = datetime(2026, 3, 2, 10, 30, 11, tzinfo=UTC)
+        sent = await recording.first(is_offer(withdrawal))
+
+    assert sent.data()["reason"] == "expired"
+    assert sent.data()["withdrawn_at"] == "2026-03-02T10:30:11+00:00"
+
+
+async def test_restart_withdraws_removed_public_id(
+    tmp_path: Path, cluster_id: str, recording: Recording
+) -> None:
+    renamed = "share:\n  - resource: cnc-1\n    publish_as: frezarka\n    fields: [name]\n"
+    config_path = write_config(tmp_path, cluster_id, renamed)
+    public = offer_topic(cluster_id, MEMBER, "frezarka")
+
+    async with running(Agent(load_config(config_path, {}), clock=lambda: NOW)):
+        await recording.first(is_offer(public))
+    # The rule is removed while the agent is stopped; the broker still retains the offer.
+    write_policy(tmp_path, SHARE_FIRST)
+    restarted = Agent(load_config(config_path, {}), clock=lambda: NOW)
+    async with running(restarted):
+        sent = await recording.first(is_offer(withdrawal_topic(cluster_id, MEMBER, "frezarka")))
+        cleared = await recording.first(is_clear(public))
+
+    assert cleared.at <= sent.at
+    assert sent.data()["reason"] == "not_shared"
