@@ -141,6 +141,15 @@ _ = Catalog(
             "en": "name “{name}” never leaves because 'name' is not in fields; add name to "
             "fields or remove the name",
         },
+        "lint.no_fields": {
+            "pl": "reguła {number} nie wymienia żadnych pól, ale jej oferty i tak wychodzą z "
+            "kopertą (identyfikator publiczny, rodzaj, generated_at), która zdradza, że zasoby "
+            "istnieją; wymień pola do udostępnienia albo usuń regułę, żeby niczego nie "
+            "publikować",
+            "en": "rule {number} lists no fields, but its offers still leave with the envelope "
+            "(public id, kind, generated_at), which shows that the resources exist; list the "
+            "fields to share, or remove the rule to publish nothing",
+        },
         "lint.public_id": {
             "pl": "zasoby {resources} byłyby publikowane jako „{public_id}” i nadpisywałyby "
             "sobie oferty; nadaj im różne identyfikatory publiczne",

@@ -33,6 +33,9 @@ ENGLISH_TEMPLATES: Mapping[str, str] = {
     "hours can be summed; remove free_intervals or the band",
     "name_unlisted": "name {name!r} never leaves because 'name' is not in fields; add name to "
     "fields or remove the name",
+    "no_fields": "rule {number} lists no fields, but its offers still leave with the envelope "
+    "(public id, kind, generated_at), which shows that the resources exist; list the fields to "
+    "share, or remove the rule to publish nothing",
     "public_id": "resources {resources} would all be published as {public_id!r} and overwrite "
     "each other's offer; give them different public ids",
 }
@@ -118,6 +121,9 @@ def _rule_warnings(
             )
     if "free_hours" in rule.bands and "free_intervals" in rule.fields:
         warnings.append(_warning(rule, "bands.free_hours", "band_intervals"))
+
+    if not rule.fields:
+        warnings.append(_warning(rule, "fields", "no_fields"))
 
     if rule.name is not None and "name" not in rule.fields:
         warnings.append(_warning(rule, "name", "name_unlisted", name=rule.name))

@@ -116,6 +116,13 @@ def test_clean_policy_no_warnings() -> None:
             id="name-unlisted",
         ),
         pytest.param(
+            "share:\n  - resource: cnc-1\n    fields: []\n",
+            "policy.yaml:3: share[0].fields: rule 1 lists no fields, but its offers still leave "
+            "with the envelope (public id, kind, generated_at), which shows that the resources "
+            "exist; list the fields to share, or remove the rule to publish nothing",
+            id="no-fields",
+        ),
+        pytest.param(
             "share:\n"
             "  - resource: cnc-1\n    publish_as: laser-2\n    fields: [name]\n"
             "  - tag: hala-b\n    fields: [name]\n",
