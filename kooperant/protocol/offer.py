@@ -9,13 +9,14 @@ order).
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from functools import cache
 from importlib.resources import files
-from typing import Any
+from typing import Any, NoReturn
 
 from jsonschema import Draft202012Validator, ValidationError
 
@@ -193,8 +194,11 @@ class Offer:
         return data
 
     def to_payload(self) -> bytes:
-        """Return the UTF-8 JSON payload published over MQTT."""
-        return json.dumps(self.to_json(), ensure_ascii=False, separators=(",", ":")).encode()
+        """Return the UTF-8 JSON payload published over MQTT.
+
+        Raises ``ValueError`` naming the field when a number is NaN or infinite.
+        """
+        return dump_standard_json(self.to_json(), "offer")
 
 
 @cache
@@ -217,7 +221,7 @@ def parse_offer(payload: bytes) -> Offer:
             f"payload of {len(payload)} bytes exceeds the limit of {MAX_PAYLOAD_BYTES} bytes"
         )
     try:
-        data = json.loads(payload.decode("utf-8"))
+        data = load_standard_json(payload.decode("utf-8"))
     except UnicodeDecodeError as error:
         raise OfferValidationError(f"payload is not UTF-8: {error}") from error
     except json.JSONDecodeError as error:
@@ -225,6 +229,92 @@ def parse_offer(payload: bytes) -> Offer:
 
     _check_schema(data)
     return _offer_from_json(data)
+
+
+def load_standard_json(text: str) -> Any:
+    """Parse ``text`` as standard JSON (RFC 8259), rejecting numbers that a float cannot hold.
+
+    Python's ``json`` turns ``NaN``, ``Infinity`` and ``-Infinity`` (which are not JSON) and
+    ``1e999`` into non-finite floats, which a database stores as NULL. It turns an integer too
+    large for a float into an int that ``float()`` rejects with ``OverflowError``. Here each of
+    them raises ``OfferValidationError`` naming the token.
+    """
+    return json.loads(
+        text,
+        parse_constant=_reject_constant,
+        parse_float=_finite_float,
+        parse_int=_float_sized_int,
+    )
+
+
+def _reject_constant(token: str) -> NoReturn:
+    raise OfferValidationError(
+        f"payload is not standard JSON: {token} is not a JSON number; "
+        "send a finite number, or leave the field out when the value is unknown"
+    )
+
+
+def _finite_float(token: str) -> float:
+    value = float(token)
+    if not math.isfinite(value):
+        raise OfferValidationError(_out_of_range(token))
+    return value
+
+
+def _float_sized_int(token: str) -> int:
+    try:
+        value = int(token)
+        float(value)
+    except (ValueError, OverflowError):
+        # int() raises ValueError above 4300 digits, float() OverflowError above about 1.8e308.
+        raise OfferValidationError(_out_of_range(token)) from None
+    return value
+
+
+def _out_of_range(token: str) -> str:
+    return f"number {_shorten(token)} in the payload is out of range; the limit is about 1.8e308"
+
+
+def dump_standard_json(data: Mapping[str, Any], message: str) -> bytes:
+    """Return ``data`` as compact UTF-8 JSON, or raise ``ValueError`` naming a non-finite field.
+
+    ``message`` names the message in the error, for example ``"offer"``.
+    """
+    try:
+        text = json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    except ValueError as error:
+        found = _first_non_finite(data)
+        if found is None:
+            raise
+        where, value = found
+        raise ValueError(
+            f"{message} cannot be sent: {where} is {value}, and JSON has no NaN or infinity"
+        ) from error
+    return text.encode()
+
+
+def _first_non_finite(
+    data: object, where: str = "", containers: frozenset[int] = frozenset()
+) -> tuple[str, float] | None:
+    """Return the path and value of the first NaN or infinite float in ``data``, else None.
+
+    ``containers`` contains the ids of the enclosing dicts and lists, so a cycle ends the search.
+    """
+    if isinstance(data, float) and not math.isfinite(data):
+        return where or "(root)", data
+    if id(data) in containers:
+        return None
+    children: list[tuple[str, object]] = []
+    if isinstance(data, Mapping):
+        children = [(str(key), value) for key, value in data.items()]
+    elif isinstance(data, list | tuple):
+        children = [(str(index), value) for index, value in enumerate(data)]
+    inside = containers | {id(data)}
+    for key, value in children:
+        found = _first_non_finite(value, f"{where}/{key}" if where else key, inside)
+        if found is not None:
+            return found
+    return None
 
 
 def _check_schema(data: object) -> None:

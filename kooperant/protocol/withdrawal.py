@@ -23,7 +23,9 @@ from jsonschema import Draft202012Validator
 from kooperant.protocol.offer import (
     MAX_PAYLOAD_BYTES,
     OfferValidationError,
+    dump_standard_json,
     format_time,
+    load_standard_json,
     parse_time,
 )
 
@@ -64,7 +66,7 @@ class Withdrawal:
 
     def to_payload(self) -> bytes:
         """Return the UTF-8 JSON payload published over MQTT."""
-        return json.dumps(self.to_json(), separators=(",", ":")).encode()
+        return dump_standard_json(self.to_json(), "withdrawal")
 
 
 @cache
@@ -82,7 +84,7 @@ def parse_withdrawal(payload: bytes) -> Withdrawal:
             f"payload of {len(payload)} bytes exceeds the limit of {MAX_PAYLOAD_BYTES} bytes"
         )
     try:
-        data = json.loads(payload.decode("utf-8"))
+        data = load_standard_json(payload.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise OfferValidationError(f"withdrawal payload is not UTF-8 JSON: {error}") from error
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import math
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -19,6 +21,7 @@ from kooperant.protocol import (
     ResourceKind,
     parse_offer,
 )
+from kooperant.protocol.offer import dump_standard_json
 
 WARSAW_WINTER = timezone(timedelta(hours=1))
 NOW = datetime(2026, 12, 4, 10, 0, tzinfo=WARSAW_WINTER)
@@ -284,3 +287,69 @@ def test_invalid_new_fields_rejected(changes: dict[str, object], expected: str) 
 
     with pytest.raises(OfferValidationError, match=expected):
         parse_offer(payload)
+
+
+def _with_free_hours(token: str) -> bytes:
+    """Return a valid offer payload whose ``free_hours`` is the raw JSON text ``token``."""
+    text = json.dumps(valid_json())
+    marked = text.replace('"free_hours": 6.0', f'"free_hours": {token}')
+    assert marked != text
+    return marked.encode()
+
+
+@pytest.mark.parametrize("token", ["NaN", "Infinity", "-Infinity"])
+def test_non_standard_constant_rejected(token: str) -> None:
+    with pytest.raises(OfferValidationError) as caught:
+        parse_offer(_with_free_hours(token))
+
+    assert f"payload is not standard JSON: {token} is not a JSON number" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("token", "shown"),
+    [
+        pytest.param("1e999", "'1e999'", id="float-overflow"),
+        pytest.param("-1e999", "'-1e999'", id="negative-float-overflow"),
+        pytest.param("1" + "0" * 400, "'1" + "0" * 99 + "'... (401 characters)", id="int-400"),
+        pytest.param("1" + "0" * 5000, "'1" + "0" * 99 + "'... (5001 characters)", id="int-5000"),
+    ],
+)
+def test_number_out_of_range_rejected(token: str, shown: str) -> None:
+    with pytest.raises(OfferValidationError) as caught:
+        parse_offer(_with_free_hours(token))
+
+    assert f"number {shown} in the payload is out of range" in str(caught.value)
+
+
+def test_large_finite_number_accepted() -> None:
+    offer = parse_offer(_with_free_hours("1e300"))
+
+    assert offer.free_hours == 1e300
+
+
+@pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf])
+def test_non_finite_free_hours_not_serialised(value: float) -> None:
+    offer = replace(machine_offer(), free_hours=value)
+
+    with pytest.raises(ValueError) as caught:
+        offer.to_payload()
+
+    assert str(caught.value) == (
+        f"offer cannot be sent: free_hours is {value}, and JSON has no NaN or infinity"
+    )
+
+
+def test_non_finite_amount_named_by_path() -> None:
+    amounts = (Amount("stock", 3.0, "sheet"), Amount("disk", math.inf, "GiB"))
+    offer = replace(supply_offer(), amounts=amounts)
+
+    with pytest.raises(ValueError, match="amounts/1/value is inf"):
+        offer.to_payload()
+
+
+def test_dump_standard_json_keeps_other_errors() -> None:
+    looped: list[object] = []
+    looped.append(looped)
+
+    with pytest.raises(ValueError, match="Circular reference detected"):
+        dump_standard_json({"items": looped}, "offer")

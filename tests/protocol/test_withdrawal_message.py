@@ -76,3 +76,14 @@ def test_withdrawal_topic_round_trip() -> None:
 def test_offer_topic_not_a_withdrawal_topic() -> None:
     with pytest.raises(TopicError, match="is not a withdrawal topic"):
         parse_withdrawal_topic("kooperant/v1/c/m/offers/r")
+
+
+@pytest.mark.parametrize("token", ["NaN", "Infinity", "-Infinity"])
+def test_withdrawal_non_standard_constant_rejected(token: str) -> None:
+    text = withdrawal().to_payload().decode()
+    payload = text.replace('"delete_history":true', f'"delete_history":{token}').encode()
+
+    with pytest.raises(OfferValidationError) as caught:
+        parse_withdrawal(payload)
+
+    assert f"{token} is not a JSON number" in str(caught.value)

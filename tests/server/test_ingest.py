@@ -15,7 +15,7 @@ from server.ingest import Ingest, IngestSettings
 from server.mqtt_url import BrokerAddress, parse_broker_url
 from server.service import ServerSettings
 from server.status import ServerStatus
-from server.storage import Storage
+from server.storage import ResourceQuery, Storage
 from tests.server.helpers import machine_offer, withdrawal
 from tests.server.ingest_helpers import (
     publisher,
@@ -237,3 +237,28 @@ async def test_embedded_broker_other_cluster_is_dropped(sqlite_storage: Storage)
     assert [item["cluster"] for item in items] == ["ours"]
     assert rejected_items == []
     assert status.dropped_messages == 1
+
+
+@pytest.mark.parametrize(
+    ("token", "reason"),
+    [
+        ("NaN", "NaN is not a JSON number"),
+        ("-Infinity", "-Infinity is not a JSON number"),
+        ("1" + "0" * 400, "in the payload is out of range"),
+    ],
+)
+async def test_handle_message_rejects_bad_free_hours(
+    sqlite_storage: Storage, token: str, reason: str
+) -> None:
+    status = ServerStatus(broker_url="mqtt://127.0.0.1:1883")
+    ingest = Ingest(sqlite_storage, status, IngestSettings(broker=BrokerAddress("127.0.0.1", 1883)))
+    text = machine_offer(cluster="c1").to_payload().decode()
+    payload = text.replace('"free_hours":6.0', f'"free_hours":{token}').encode()
+    assert payload != text.encode()
+
+    await ingest.handle_message(offer_topic("c1", "acme", "cnc-5ax-01"), payload)
+
+    assert status.rejected_messages == 1
+    assert status.accepted_offers == 0
+    assert reason in sqlite_storage.list_rejected()[0].reason
+    assert sqlite_storage.list_resources(ResourceQuery()).items == ()
