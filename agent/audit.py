@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -163,19 +163,23 @@ class AuditLog:
 
     def query(
         self,
-        resource: str | None = None,
+        resources: Collection[str] | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
         limit: int = DEFAULT_QUERY_LIMIT,
     ) -> list[AuditRecord]:
-        """Return up to ``limit`` rows, newest first, published in ``[since, until)``."""
+        """Return up to ``limit`` rows, newest first, published in ``[since, until)``.
+
+        ``resources`` keeps only the rows about any of these resource ids, as in the topic.
+        """
         if limit < 1:
             raise ValueError(f"limit must be at least 1, got {limit}")
         conditions: list[str] = []
         parameters: list[object] = []
-        if resource is not None:
-            conditions.append("resource = ?")
-            parameters.append(resource)
+        if resources is not None:
+            ids = sorted(resources)
+            conditions.append(f"resource IN ({', '.join('?' * len(ids))})")
+            parameters.extend(ids)
         if since is not None:
             conditions.append("published_at >= ?")
             parameters.append(_format_time(_to_utc(since, "since")))

@@ -10,8 +10,9 @@ from typing import Annotated, NoReturn
 import typer
 
 from agent.audit import DEFAULT_QUERY_LIMIT, AuditLog, AuditRecord
-from agent.config import load_config
+from agent.config import AgentConfig, load_config
 from agent.errors import AuditLogError, ConfigError
+from agent.withdraw_cli import resolve_resource
 from kooperant.i18n import Catalog
 
 EXIT_MISMATCH = 1
@@ -31,8 +32,16 @@ _ = Catalog(
             "en": "The agent's config file (YAML); its audit_log key names the log.",
         },
         "resource.help": {
-            "pl": "Tylko wiadomości o tym zasobie (identyfikator zasobu).",
-            "en": "Only messages about this resource (resource id).",
+            "pl": "Tylko wiadomości o tym zasobie: identyfikator wewnętrzny (z konfiguracji) "
+            "lub publiczny (publish_as). Identyfikator wewnętrzny obejmuje też identyfikatory "
+            "publiczne, pod którymi publikuje go bieżąca polityka.",
+            "en": "Only messages about this resource: its internal id (from the config) or its "
+            "public id (publish_as). An internal id also covers the public ids the current "
+            "policy publishes it under.",
+        },
+        "resource.searched": {
+            "pl": "Zasób {resource}: przeszukane identyfikatory {ids}.",
+            "en": "Resource {resource}: searched the ids {ids}.",
         },
         "since.help": {
             "pl": "Tylko wiadomości wysłane o tej chwili lub później, ISO 8601, np. "
@@ -139,7 +148,8 @@ def audit(
             if verify:
                 _verify(log, zone)
             else:
-                records = log.query(resource, start, end, limit)
+                ids = None if resource is None else _searched_ids(loaded, log, resource, as_json)
+                records = log.query(ids, start, end, limit)
                 _print_records(records, zone, as_json)
     except AuditLogError as error:
         _fail(_("log.failed", error=error), error)
@@ -153,6 +163,18 @@ def _parse_time(option: str, value: str | None, zone: tzinfo) -> datetime | None
     except ValueError as error:
         _fail(_("time.invalid", option=option, value=value), error)
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=zone)
+
+
+def _searched_ids(config: AgentConfig, log: AuditLog, resource: str, as_json: bool) -> set[str]:
+    # The log stores the public id of each topic, so an internal id renamed by publish_as would
+    # find nothing on its own.
+    resolved = resolve_resource(config, log, resource)
+    ids = {resource} if resolved is None else {resource, *resolved.ids}
+
+    # JSON lines stay parseable because the note goes to stderr.
+    note = _("resource.searched", resource=resource, ids=", ".join(sorted(ids)))
+    typer.echo(note, err=as_json)
+    return ids
 
 
 def _print_records(records: list[AuditRecord], zone: tzinfo, as_json: bool) -> None:

@@ -26,6 +26,7 @@ from kooperant.protocol import offer_topic, withdrawal_topic
 NOW = datetime(2026, 3, 2, 9, tzinfo=UTC)
 MILL_TOPIC = offer_topic("pomorskie-metal", "acme", "cnc-1")
 LASER_TOPIC = offer_topic("pomorskie-metal", "acme", "laser-2")
+RENAMED_MILL_TOPIC = offer_topic("pomorskie-metal", "acme", "frezarka-5osi")
 
 
 def write_config(folder: Path, broker_url: str, cluster: str = "pomorskie-metal") -> Path:
@@ -81,7 +82,9 @@ def test_query_filters_newest_first(tmp_path: Path) -> None:
 
     with AuditLog(path) as log:
         everything = log.query()
-        mill = log.query(resource="cnc-1")
+        mill = log.query(resources={"cnc-1"})
+        both = log.query(resources={"cnc-1", "laser-2"})
+        none = log.query(resources=set())
         window = log.query(since=NOW + timedelta(minutes=1), until=NOW + timedelta(minutes=2))
         newest = log.query(limit=1)
 
@@ -94,6 +97,8 @@ def test_query_filters_newest_first(tmp_path: Path) -> None:
         '{"name":"DMU 50"}',
         '{"name":"DMU 50 frezarka żółta"}',
     ]
+    assert [record.id for record in both] == [3, 2, 1]
+    assert none == []
     assert [record.topic for record in window] == [LASER_TOPIC]
     assert [record.id for record in newest] == [3]
 
@@ -394,10 +399,79 @@ def test_cli_prints_table_in_config_zone(tmp_path: Path) -> None:
     lines = stdout.splitlines()
     newest = hashlib.sha256(b'{"name":"DMU 50"}').hexdigest()[:12]
     assert exit_code == 0
-    assert lines[0].split() == ["time", "(Europe/Warsaw)", "topic", "sha256", "bytes"]
-    assert lines[1].split() == ["2026-03-02", "10:02:00", MILL_TOPIC, newest, "17"]
-    assert lines[2].split()[:2] == ["2026-03-02", "10:00:00"]
-    assert len(lines) == 3
+    assert lines[0] == "Resource cnc-1: searched the ids cnc-1."
+    assert lines[1].split() == ["time", "(Europe/Warsaw)", "topic", "sha256", "bytes"]
+    assert lines[2].split() == ["2026-03-02", "10:02:00", MILL_TOPIC, newest, "17"]
+    assert lines[3].split()[:2] == ["2026-03-02", "10:00:00"]
+    assert len(lines) == 4
+
+
+def rename_mill(config: Path) -> None:
+    """Publish cnc-1 as frezarka-5osi and record one offer under each id."""
+    (config.parent / "policy.yaml").write_text(
+        "share:\n  - resource: cnc-1\n    publish_as: frezarka-5osi\n    fields: [name]\n",
+        encoding="utf-8",
+    )
+    with AuditLog(config.parent / "logs" / "audit.db") as log:
+        log.record(MILL_TOPIC, b'{"name":"DMU 50"}', NOW)
+        log.record(RENAMED_MILL_TOPIC, b'{"name":"Frezarka"}', NOW + timedelta(minutes=1))
+        log.record(LASER_TOPIC, b'{"name":"TruLaser"}', NOW + timedelta(minutes=2))
+
+
+@pytest.mark.parametrize(
+    ("language", "note"),
+    [
+        ("en", "Resource cnc-1: searched the ids cnc-1, frezarka-5osi."),
+        ("pl", "Zasób cnc-1: przeszukane identyfikatory cnc-1, frezarka-5osi."),
+    ],
+)
+def test_cli_internal_id_finds_public_id(tmp_path: Path, language: str, note: str) -> None:
+    config = write_config(tmp_path, "mqtt://127.0.0.1:1883")
+    rename_mill(config)
+
+    exit_code, stdout, _ = invoke("--config", str(config), "--resource", "cnc-1", language=language)
+
+    lines = stdout.splitlines()
+    assert exit_code == 0
+    assert lines[0] == note
+    assert [line.split()[2] for line in lines[2:]] == [RENAMED_MILL_TOPIC, MILL_TOPIC]
+
+
+def test_cli_public_id_finds_internal_id(tmp_path: Path) -> None:
+    config = write_config(tmp_path, "mqtt://127.0.0.1:1883")
+    rename_mill(config)
+
+    exit_code, stdout, _ = invoke("--config", str(config), "--resource", "frezarka-5osi")
+
+    lines = stdout.splitlines()
+    assert exit_code == 0
+    assert lines[0] == "Resource frezarka-5osi: searched the ids cnc-1, frezarka-5osi."
+    assert [line.split()[2] for line in lines[2:]] == [RENAMED_MILL_TOPIC, MILL_TOPIC]
+
+
+def test_cli_resource_json_note_on_stderr(tmp_path: Path) -> None:
+    config = write_config(tmp_path, "mqtt://127.0.0.1:1883")
+    rename_mill(config)
+
+    exit_code, stdout, stderr = invoke("--config", str(config), "--resource", "cnc-1", "--json")
+
+    objects = [json.loads(line) for line in stdout.splitlines()]
+    assert exit_code == 0
+    assert [item["resource"] for item in objects] == ["frezarka-5osi", "cnc-1"]
+    assert stderr.strip() == "Resource cnc-1: searched the ids cnc-1, frezarka-5osi."
+
+
+def test_cli_unknown_resource_matches_nothing(tmp_path: Path) -> None:
+    config = write_config(tmp_path, "mqtt://127.0.0.1:1883")
+    fill_log(tmp_path / "logs" / "audit.db")
+
+    exit_code, stdout, _ = invoke("--config", str(config), "--resource", "press-9")
+
+    assert exit_code == 0
+    assert stdout.splitlines() == [
+        "Resource press-9: searched the ids press-9.",
+        "No messages match.",
+    ]
 
 
 def test_cli_json_lines_with_full_payload(tmp_path: Path) -> None:
