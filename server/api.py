@@ -29,6 +29,8 @@ from server.storage import ResourceQuery, Storage, Viewer
 from server.tokens import TokenStore
 
 MAX_LIMIT = 1000
+# SQLite and PostgreSQL take OFFSET as a signed 64-bit integer and fail on larger values.
+MAX_OFFSET = 2**63 - 1
 
 # "+01:00" typed into a URL unencoded arrives as " 01:00" because "+" means space in a query.
 _OFFSET_WITH_SPACE = re.compile(r"^(.*\d) (\d{2}:?\d{2})$")
@@ -79,7 +81,7 @@ def create_app(
         from_: Annotated[str | None, Query(alias="from")] = None,
         to: str | None = None,
         limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     ) -> dict[str, Any]:
         window_start = _parse_time_parameter("from", from_)
         window_end = _parse_time_parameter("to", to)
@@ -159,4 +161,13 @@ def _parse_time_parameter(name: str, value: str | None) -> datetime | None:
             f"query parameter '{name}' value {value!r} has no UTC offset; "
             "add one, e.g. 2026-12-04T08:00:00+01:00 or 2026-12-04T07:00:00Z",
         )
-    return parsed
+    try:
+        # Storage converts to UTC, which fails for e.g. 0001-01-01T00:00:00+01:00 (year 0 in UTC).
+        return parsed.astimezone(UTC)
+    except OverflowError:
+        raise ApiError(
+            422,
+            "invalid_parameter",
+            f"query parameter '{name}' value {value!r} is out of range; "
+            "use a date-time from 0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z",
+        ) from None
