@@ -11,18 +11,23 @@ instead of being written with the wrong layout. Every SQLite failure is raised a
 
 Because every acknowledged message is recorded, the log also shows which topics the broker still
 retains for this member: an offer or withdrawal topic whose latest row has a non-empty payload.
+
+The stored hashes show that each recorded payload is unchanged. They cannot show that no row was
+deleted, because rows are not chained to each other.
 """
 
 from __future__ import annotations
 
-import hashlib
 import sqlite3
 from collections.abc import Collection, Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
+# AuditRecord and payload_sha256 are re-exported, because callers import them from here.
+from agent.audit_records import AuditRecord as AuditRecord
+from agent.audit_records import payload_sha256 as payload_sha256
+from agent.audit_records import record_from_row, stored_bytes
 from agent.errors import AuditLogError
 from kooperant.protocol.topics import (
     TOPIC_ROOT,
@@ -59,33 +64,6 @@ CREATE TABLE IF NOT EXISTS withdrawals (
 """
 
 _COLUMNS = "id, published_at, topic, resource, kind, payload, sha256"
-
-
-@dataclass(frozen=True, slots=True)
-class AuditRecord:
-    """One published message as stored in the audit log."""
-
-    id: int
-    published_at: datetime
-    topic: str
-    resource: str
-    kind: str
-    payload: str
-    sha256: str
-
-    @property
-    def payload_bytes(self) -> bytes:
-        """The payload as sent: its text encoded as UTF-8."""
-        return self.payload.encode("utf-8")
-
-    def hash_matches(self) -> bool:
-        """Return whether the stored SHA-256 still equals the hash of the stored payload."""
-        return payload_sha256(self.payload_bytes) == self.sha256
-
-
-def payload_sha256(payload: bytes) -> str:
-    """Return the SHA-256 of ``payload`` as lowercase hex."""
-    return hashlib.sha256(payload).hexdigest()
 
 
 def open_database(path: Path) -> sqlite3.Connection:
@@ -196,7 +174,7 @@ class AuditLog:
             rows = self._connection.execute(sql, (*parameters, limit)).fetchall()
         except sqlite3.Error as error:
             raise self._error("cannot read the rows", error) from error
-        return [_to_record(row) for row in rows]
+        return [record_from_row(self.path, row) for row in rows]
 
     def count(self) -> int:
         """Return the number of rows."""
@@ -213,13 +191,11 @@ class AuditLog:
 
     def live_offers(self, cluster: str, member: str) -> dict[str, bytes]:
         """Return the offers of ``member`` still retained, by topic, as last sent."""
-        latest = self._latest_payloads(_channel_prefix(cluster, member, "offers"))
-        return {topic: payload.encode("utf-8") for topic, payload in latest.items()}
+        return self._latest_payloads(_channel_prefix(cluster, member, "offers"))
 
     def live_withdrawals(self, cluster: str, member: str) -> dict[str, bytes]:
         """Return the withdrawal topics of ``member`` still retained, each with its payload."""
-        latest = self._latest_payloads(_channel_prefix(cluster, member, "withdrawals"))
-        return {topic: payload.encode("utf-8") for topic, payload in latest.items()}
+        return self._latest_payloads(_channel_prefix(cluster, member, "withdrawals"))
 
     def known_resources(self, cluster: str, member: str) -> set[str]:
         """Return every resource id that ``member`` ever sent an offer or withdrawal about."""
@@ -236,25 +212,28 @@ class AuditLog:
         try:
             cursor = self._connection.execute(f"SELECT {_COLUMNS} FROM audit_messages ORDER BY id")
             for row in cursor:
-                record = _to_record(row)
+                record = record_from_row(self.path, row)
                 if not record.hash_matches():
                     yield record
         except sqlite3.Error as error:
             raise self._error("cannot read the rows", error) from error
 
-    def _latest_payloads(self, prefix: str) -> dict[str, str]:
+    def _latest_payloads(self, prefix: str) -> dict[str, bytes]:
         # Row ids give the order of recording, which stays right when clocks jump. The range
         # condition matches the prefix on the (topic, id) index, unlike LIKE with its '_' wildcard.
         sql = (
             "SELECT topic, payload FROM audit_messages WHERE id IN ("
             " SELECT max(id) FROM audit_messages WHERE topic >= ? AND topic < ? GROUP BY topic"
-            ") AND payload != ''"
+            ")"
         )
         try:
             rows = self._connection.execute(sql, (prefix, _prefix_end(prefix))).fetchall()
         except sqlite3.Error as error:
             raise self._error("cannot read the rows", error) from error
-        return dict(rows)
+
+        # An empty payload cleared the topic. A BLOB from an edited file is taken as its bytes.
+        latest = {topic: stored_bytes(payload) for topic, payload in rows}
+        return {topic: payload for topic, payload in latest.items() if payload}
 
     def _error(self, action: str, error: sqlite3.Error) -> AuditLogError:
         return database_error(self.path, action, error)
@@ -326,10 +305,3 @@ def _to_utc(moment: datetime, name: str) -> datetime:
 def _format_time(moment: datetime) -> str:
     # A fixed width (always microseconds, always +00:00) keeps text order equal to time order.
     return moment.isoformat(timespec="microseconds")
-
-
-def _to_record(row: tuple[int, str, str, str, str, str, str]) -> AuditRecord:
-    row_id, published_at, topic, resource, kind, payload, digest = row
-    return AuditRecord(
-        row_id, datetime.fromisoformat(published_at), topic, resource, kind, payload, digest
-    )

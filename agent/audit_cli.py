@@ -9,7 +9,8 @@ from typing import Annotated, NoReturn
 
 import typer
 
-from agent.audit import DEFAULT_QUERY_LIMIT, AuditLog, AuditRecord
+from agent.audit import DEFAULT_QUERY_LIMIT, AuditLog
+from agent.audit_records import AuditRecord
 from agent.config import AgentConfig, load_config
 from agent.errors import AuditLogError, ConfigError
 from agent.withdraw_cli import resolve_resource
@@ -62,10 +63,12 @@ _ = Catalog(
             "en": "One JSON object per line with the full payload and SHA-256, to hand over.",
         },
         "verify.help": {
-            "pl": "Przelicz sumy SHA-256 wszystkich wiadomości i wypisz te, których treść się "
-            "nie zgadza; kod wyjścia 1, gdy są takie.",
-            "en": "Recompute the SHA-256 of every message and list those whose payload no "
-            "longer matches; exit code 1 if there are any.",
+            "pl": "Przelicz sumy SHA-256 wszystkich zapisanych wiadomości i wypisz te, których "
+            "treść się nie zgadza; kod wyjścia 1, gdy są takie. Dowodzi to, że zapisane treści "
+            "się nie zmieniły, ale nie tego, że nie usunięto żadnego wpisu.",
+            "en": "Recompute the SHA-256 of every recorded message and list those whose payload "
+            "no longer matches; exit code 1 if there are any. This proves that the recorded "
+            "payloads are unchanged, not that no record was deleted.",
         },
         "config.invalid": {
             "pl": "Błędna konfiguracja (plik, wiersz, klucz: problem):\n{details}\n"
@@ -109,6 +112,12 @@ _ = Catalog(
             "SHA-256 {sha256}.",
             "en": "Message {id} of {time} on {topic}: the payload does not match the stored "
             "SHA-256 {sha256}.",
+        },
+        "verify.not_text": {
+            "pl": "Wiadomość {id} z {time} na {topic}: zapisana nie jako tekst ({columns}), "
+            "a agent zapisuje tylko tekst, więc treść nie zgadza się z zapisaną sumą SHA-256.",
+            "en": "Message {id} of {time} on {topic}: stored as other than text ({columns}), "
+            "but the agent writes only text, so the payload does not match its stored SHA-256.",
         },
         "verify.failed": {
             "pl": "{mismatched} z {count} wiadomości zmieniono lub uszkodzono po zapisie.",
@@ -211,15 +220,19 @@ def _verify(log: AuditLog, zone: tzinfo) -> None:
     count = log.count()
     mismatched = list(log.mismatched())
     for record in mismatched:
-        time = _local_time(record, zone)
-        message = _(
-            "verify.mismatch", id=record.id, time=time, topic=record.topic, sha256=record.sha256
-        )
-        typer.echo(message)
+        typer.echo(_mismatch_message(record, zone))
     if mismatched:
         typer.echo(_("verify.failed", mismatched=len(mismatched), count=count), err=True)
         raise typer.Exit(EXIT_MISMATCH)
     typer.echo(_("verify.ok", count=count))
+
+
+def _mismatch_message(record: AuditRecord, zone: tzinfo) -> str:
+    time = _local_time(record, zone)
+    if record.not_text:
+        columns = ", ".join(f"{column}: {kind}" for column, kind in record.not_text.items())
+        return _("verify.not_text", id=record.id, time=time, topic=record.topic, columns=columns)
+    return _("verify.mismatch", id=record.id, time=time, topic=record.topic, sha256=record.sha256)
 
 
 def _to_json(record: AuditRecord) -> dict[str, object]:

@@ -272,6 +272,55 @@ def test_mismatched_finds_edited_payload(tmp_path: Path) -> None:
     assert [record.id for record in mismatched] == [2]
 
 
+def test_mismatched_finds_blob_payload(tmp_path: Path) -> None:
+    path = tmp_path / "audit.db"
+    fill_log(path)
+    store_payload_as_blob(path, row_id=2)
+
+    with AuditLog(path) as log:
+        mismatched = list(log.mismatched())
+        listed = log.query(resources={"laser-2"})
+
+    assert [record.id for record in mismatched] == [2]
+    assert mismatched[0].not_text == {"payload": "BLOB"}
+    assert listed[0].payload == '{"name":"TruLaser"}'
+
+
+def test_live_offers_reads_blob_payload(tmp_path: Path) -> None:
+    path = tmp_path / "audit.db"
+    fill_log(path)
+    store_payload_as_blob(path, row_id=3)
+
+    with AuditLog(path) as log:
+        live = log.live_offers("pomorskie-metal", "acme")
+
+    assert live == {MILL_TOPIC: b'{"name":"DMU 50"}', LASER_TOPIC: b'{"name":"TruLaser"}'}
+
+
+def test_query_invalid_time_names_row(tmp_path: Path) -> None:
+    path = tmp_path / "audit.db"
+    fill_log(path)
+    connection = sqlite3.connect(path)
+    with connection:
+        connection.execute("UPDATE audit_messages SET published_at = 'yesterday' WHERE id = 2")
+    connection.close()
+
+    with AuditLog(path) as log, pytest.raises(AuditLogError) as info:
+        log.query()
+
+    assert "row 2: published_at 'yesterday' is not an ISO 8601 time" in str(info.value)
+
+
+def store_payload_as_blob(path: Path, row_id: int) -> None:
+    """Change the row's payload to a BLOB of the same bytes, as an edit outside kooperant may."""
+    connection = sqlite3.connect(path)
+    with connection:
+        connection.execute(
+            "UPDATE audit_messages SET payload = CAST(payload AS BLOB) WHERE id = ?", (row_id,)
+        )
+    connection.close()
+
+
 def edit_payload(path: Path, row_id: int, payload: str) -> None:
     connection = sqlite3.connect(path)
     with connection:
@@ -525,6 +574,65 @@ def test_cli_verify_reports_edited_payload(tmp_path: Path) -> None:
     assert stdout.startswith(f"Message 1 of 2026-03-02 10:00:00 on {MILL_TOPIC}")
     assert len(stdout.splitlines()) == 1
     assert "1 of 3 messages were changed or damaged" in stderr
+
+
+@pytest.mark.parametrize(
+    ("language", "expected"),
+    [
+        (
+            "en",
+            "Message 2 of 2026-03-02 10:01:00 on {topic}: stored as other than text (payload: "
+            "BLOB), but the agent writes only text, so the payload does not match its stored "
+            "SHA-256.",
+        ),
+        (
+            "pl",
+            "Wiadomość 2 z 2026-03-02 10:01:00 na {topic}: zapisana nie jako tekst (payload: "
+            "BLOB), a agent zapisuje tylko tekst, więc treść nie zgadza się z zapisaną sumą "
+            "SHA-256.",
+        ),
+    ],
+)
+def test_cli_verify_reports_blob_payload(tmp_path: Path, language: str, expected: str) -> None:
+    config = write_config(tmp_path, "mqtt://127.0.0.1:1883")
+    path = tmp_path / "logs" / "audit.db"
+    fill_log(path)
+    store_payload_as_blob(path, row_id=2)
+
+    exit_code, stdout, stderr = invoke("--config", str(config), "--verify", language=language)
+
+    assert exit_code == 1
+    assert stdout.splitlines() == [expected.format(topic=LASER_TOPIC)]
+    assert stderr.startswith("1 ")
+
+
+def test_cli_lists_blob_payload(tmp_path: Path) -> None:
+    config = write_config(tmp_path, "mqtt://127.0.0.1:1883")
+    path = tmp_path / "logs" / "audit.db"
+    fill_log(path)
+    store_payload_as_blob(path, row_id=2)
+
+    exit_code, stdout, _ = invoke("--config", str(config), "--json")
+
+    objects = [json.loads(line) for line in stdout.splitlines()]
+    assert exit_code == 0
+    assert [item["payload"] for item in objects][1] == '{"name":"TruLaser"}'
+
+
+def test_cli_invalid_row_time_exits_2(tmp_path: Path) -> None:
+    config = write_config(tmp_path, "mqtt://127.0.0.1:1883")
+    path = tmp_path / "logs" / "audit.db"
+    fill_log(path)
+    connection = sqlite3.connect(path)
+    with connection:
+        connection.execute("UPDATE audit_messages SET published_at = x'00' WHERE id = 1")
+    connection.close()
+
+    exit_code, stdout, stderr = invoke("--config", str(config), "--verify")
+
+    assert exit_code == 2
+    assert "row 1: published_at b'\\x00' is not an ISO 8601 time" in stderr
+    assert stdout == ""
 
 
 @pytest.mark.parametrize(
