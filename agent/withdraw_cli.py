@@ -3,8 +3,8 @@
 ``withdraw`` records the owner's withdrawal in the agent's local SQLite file, where a running
 agent notices it within a second, and then clears the resource's retained offer and sends a
 retained withdrawal itself when the broker responds within ``SEND_TIMEOUT_SECONDS``. Otherwise the
-running agent, or the next start, sends them. ``restore`` deletes the record; the running agent
-publishes the offer again in its next cycle, if the policy permits it.
+agent sends them, when it runs. ``restore`` deletes the record, and the agent publishes the offer
+again in its next cycle, if the policy permits it.
 """
 
 from __future__ import annotations
@@ -74,10 +74,12 @@ _ = Catalog(
         },
         "none": {"pl": "brak", "en": "none"},
         "withdrawn.recorded": {
-            "pl": "Zapisano wycofanie {resource}{history}. Uruchomiony agent przestaje "
-            "publikować tę ofertę w ciągu sekundy.",
-            "en": "Recorded the withdrawal of {resource}{history}. A running agent stops "
-            "publishing its offer within a second.",
+            "pl": "Zapisano wycofanie {resource}{history}. Jeśli agent działa, przestaje "
+            "publikować tę ofertę w ciągu sekundy; jeśli nie, wyśle wycofanie przy następnym "
+            "uruchomieniu.",
+            "en": "Recorded the withdrawal of {resource}{history}. If the agent is running, it "
+            "stops publishing the offer within a second; otherwise it sends the withdrawal at "
+            "its next start.",
         },
         "history": {
             "pl": " z prośbą o usunięcie historii",
@@ -94,20 +96,24 @@ _ = Catalog(
             "nothing was sent.",
         },
         "withdrawn.unsent": {
-            "pl": "Broker {broker} nie odpowiedział ({error}). Wycofanie wyśle uruchomiony "
-            "agent albo agent przy następnym starcie.",
-            "en": "Broker {broker} did not answer ({error}). The running agent, or the agent "
-            "at its next start, sends the withdrawal.",
+            "pl": "Broker {broker} nie odpowiedział ({error}). Jeśli agent działa, wyśle "
+            "wycofanie, gdy tylko połączy się z brokerem; jeśli nie, wyśle je przy następnym "
+            "uruchomieniu.",
+            "en": "Broker {broker} did not answer ({error}). If the agent is running, it sends "
+            "the withdrawal as soon as it reaches the broker; otherwise it sends it at its next "
+            "start.",
         },
         "restore.none": {
             "pl": "Zasób {resource!r} nie jest wycofany. Wycofane zasoby: {withdrawn}.",
             "en": "Resource {resource!r} is not withdrawn. Withdrawn resources: {withdrawn}.",
         },
         "restored": {
-            "pl": "Usunięto wycofanie {resource}. Uruchomiony agent publikuje ofertę ponownie "
-            "w następnym cyklu, jeśli polityka na to pozwala.",
-            "en": "Removed the withdrawal of {resource}. A running agent publishes the offer "
-            "again in its next cycle if the policy permits it.",
+            "pl": "Usunięto wycofanie {resource}. Jeśli agent działa, opublikuje ofertę ponownie "
+            "w następnym cyklu, a jeśli nie, przy następnym uruchomieniu, o ile polityka na to "
+            "pozwala.",
+            "en": "Removed the withdrawal of {resource}. If the agent is running, it publishes "
+            "the offer again in its next cycle, otherwise at its next start, as far as the "
+            "policy permits it.",
         },
     }
 )

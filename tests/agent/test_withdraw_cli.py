@@ -112,8 +112,9 @@ def test_withdraw_public_id_records_internal(tmp_path: Path, cluster: str) -> No
     assert status == 0
     assert withdrawals(tmp_path) == {"cnc-1": True}
     assert output.splitlines() == [
-        "Recorded the withdrawal of cnc-1 with a request to delete its history. A running "
-        "agent stops publishing its offer within a second.",
+        "Recorded the withdrawal of cnc-1 with a request to delete its history. If the agent "
+        "is running, it stops publishing the offer within a second; otherwise it sends the "
+        "withdrawal at its next start.",
         "According to the audit log the broker keeps no offer of this resource, so nothing "
         "was sent.",
     ]
@@ -129,7 +130,10 @@ def test_withdraw_unreachable_broker_keeps_record(tmp_path: Path, cluster: str) 
         rows = log.count()
     assert status == 0
     assert "Broker 127.0.0.1:1 did not answer (" in output
-    assert "The running agent, or the agent at its next start, sends the withdrawal." in output
+    assert (
+        "If the agent is running, it sends the withdrawal as soon as it reaches the broker; "
+        "otherwise it sends it at its next start." in output
+    )
     assert withdrawals(tmp_path) == {"cnc-1": False}
     assert rows == 1
 
@@ -150,7 +154,10 @@ def test_withdraw_output_in_polish(tmp_path: Path, cluster: str) -> None:
     status, output, _ = invoke("withdraw", "laser-2", "--config", str(config), language="pl")
 
     assert status == 0
-    assert output.startswith("Zapisano wycofanie laser-2. Uruchomiony agent przestaje")
+    assert output.splitlines()[0] == (
+        "Zapisano wycofanie laser-2. Jeśli agent działa, przestaje publikować tę ofertę w ciągu "
+        "sekundy; jeśli nie, wyśle wycofanie przy następnym uruchomieniu."
+    )
 
 
 def test_restore_public_id_removes_record(tmp_path: Path, cluster: str) -> None:
@@ -160,7 +167,10 @@ def test_restore_public_id_removes_record(tmp_path: Path, cluster: str) -> None:
     status, output, _ = invoke("restore", "frezarka-1", "--config", str(config))
 
     assert status == 0
-    assert output.startswith("Removed the withdrawal of cnc-1. A running agent publishes")
+    assert output.splitlines() == [
+        "Removed the withdrawal of cnc-1. If the agent is running, it publishes the offer again "
+        "in its next cycle, otherwise at its next start, as far as the policy permits it."
+    ]
     assert withdrawals(tmp_path) == {}
 
 
