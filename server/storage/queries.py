@@ -8,7 +8,20 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Row, Select, exists, func, or_, select, tuple_
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Row,
+    Select,
+    exists,
+    func,
+    literal,
+    null,
+    or_,
+    select,
+    tuple_,
+    union_all,
+)
 
 from kooperant.intervals import Interval, clip, total_hours
 from kooperant.protocol import Band, Price, ResourceKind
@@ -176,7 +189,9 @@ def _price(data: dict[str, Any] | None) -> Price | None:
 def members_statement(viewer: Viewer, now: datetime) -> Select[Any]:
     """Return the members with an offer ``viewer`` may see at ``now``, and the viewer itself.
 
-    The ``resources`` column counts only those visible offers.
+    The ``resources`` column counts only those visible offers. A member viewer that has never
+    published an accepted offer has no row in ``members`` and is listed with NULL
+    ``first_seen`` and ``last_seen``.
     """
     counts = (
         select(
@@ -194,15 +209,32 @@ def members_statement(viewer: Viewer, now: datetime) -> Select[Any]:
             member_listed,
             (members.c.cluster == viewer.cluster) & (members.c.member == viewer.member),
         )
-    return (
-        select(members, func.coalesce(counts.c.resources, 0).label("resources"))
+    seen = (
+        select(
+            members.c.cluster,
+            members.c.member,
+            members.c.first_seen,
+            members.c.last_seen,
+            func.coalesce(counts.c.resources, 0).label("resources"),
+        )
         .outerjoin(
             counts,
             (counts.c.cluster == members.c.cluster) & (counts.c.member == members.c.member),
         )
         .where(member_listed)
-        .order_by(members.c.cluster, members.c.member)
     )
+    if viewer.anonymous:
+        return seen.order_by(members.c.cluster, members.c.member)
+
+    never_seen = select(
+        literal(viewer.cluster, members.c.cluster.type).label("cluster"),
+        literal(viewer.member, members.c.member.type).label("member"),
+        null().label("first_seen"),
+        null().label("last_seen"),
+        literal(0).label("resources"),
+    ).where(~exists().where(members.c.cluster == viewer.cluster, members.c.member == viewer.member))
+    listed = union_all(seen, never_seen).subquery()
+    return select(listed).order_by(listed.c.cluster, listed.c.member)
 
 
 def rejected_statement(limit: int, viewer: Viewer) -> Select[Any]:

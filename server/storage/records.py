@@ -65,13 +65,17 @@ class ResourcePage:
 
 @dataclass(frozen=True, slots=True)
 class MemberRecord:
-    """A member seen on the broker, with how many resources it currently offers."""
+    """A member seen on the broker, with how many resources it currently offers.
+
+    ``first_seen`` and ``last_seen`` are ``None`` only for the calling member when none of its
+    offers has been accepted yet.
+    """
 
     cluster: str
     member: str
     resources: int
-    first_seen: datetime
-    last_seen: datetime
+    first_seen: datetime | None
+    last_seen: datetime | None
 
 
 @dataclass(frozen=True, slots=True)

@@ -299,7 +299,9 @@ class Storage:
         """Return the members with a current offer ``viewer`` may see, and the viewer itself.
 
         ``resources`` counts only the offers visible to ``viewer`` at ``now``, so a member whose
-        offers are all meant for others is left out instead of showing up with zero.
+        offers are all meant for others is left out instead of showing up with zero. A member
+        viewer is always listed, with zero resources and no ``first_seen``/``last_seen`` when
+        none of its offers has been accepted yet.
         """
         statement = members_statement(viewer, now or datetime.now(UTC))
         with self._connection("list members") as connection:

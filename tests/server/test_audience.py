@@ -214,7 +214,11 @@ async def test_resources_paging_keeps_audience(secured: httpx.AsyncClient, calle
 
 
 def expected_members(caller: Caller) -> list[tuple[str, str, int]]:
+    """Return the members listed for ``caller`` with visible offer counts, the caller included."""
     counts: dict[tuple[str, str], int] = {}
+    if caller.own_topic_prefix is not None:
+        cluster, member = caller.own_topic_prefix.split("/")
+        counts[(cluster, member)] = 0
     for name in caller.visible:
         offer = OFFERS[name]
         counts[(offer.cluster, offer.member)] = counts.get((offer.cluster, offer.member), 0) + 1
@@ -245,6 +249,27 @@ async def test_members_list_caller_without_offers(
         (item["cluster"], item["member"], item["resources"]) for item in response.json()["items"]
     ]
     assert "delta" not in [item["member"] for item in others.json()["items"]]
+
+
+@pytest.mark.parametrize("caller", [CALLERS["delta"], CALLERS["c2-acme"]], ids=["delta", "c2-acme"])
+async def test_members_list_never_seen_caller(secured: httpx.AsyncClient, caller: Caller) -> None:
+    response = await secured.get("/api/v1/members", headers=headers(caller))
+
+    cluster, member = (caller.own_topic_prefix or "").split("/")
+    own = [
+        item
+        for item in response.json()["items"]
+        if (item["cluster"], item["member"]) == (cluster, member)
+    ]
+    assert own == [
+        {
+            "cluster": cluster,
+            "member": member,
+            "resources": 0,
+            "first_seen": None,
+            "last_seen": None,
+        }
+    ]
 
 
 @pytest.mark.parametrize("caller", list(CALLERS.values()), ids=list(CALLERS))
