@@ -92,28 +92,42 @@ _ = Catalog(
             "en": "free time limited to {days} days from now",
         },
         "note.round.intervals": {
-            "pl": "free_intervals zaokrąglone do: {rounding}",
+            "pl": "free_intervals zaokrąglone do pełnych {rounding}",
             "en": "free_intervals rounded to {rounding}",
         },
         "note.round.state_since": {
-            "pl": "state_since zaokrąglone w dół do: {rounding}",
+            "pl": "state_since zaokrąglone w dół do pełnych {rounding}",
             "en": "state_since rounded down to {rounding}",
         },
         "note.round.horizon": {
-            "pl": "horyzont poszerzony do siatki: {grid}",
+            "pl": "horyzont poszerzony do pełnych {grid}",
             "en": "horizon widened to the {grid} grid",
         },
+        # The round: values and grids in the notes above; English keeps the value as written.
+        "unit.15min": {"pl": "kwadransów", "en": "15min"},
+        "unit.hour": {"pl": "godzin", "en": "hour"},
+        "unit.half_day": {"pl": "połówek doby", "en": "half_day"},
+        "unit.shift": {"pl": "zmian", "en": "shift"},
+        "unit.day": {"pl": "dni", "en": "day"},
         "note.free_hours.recomputed": {
             "pl": "free_hours przeliczone ze zmienionych przedziałów: {hours} h",
             "en": "free_hours recomputed from the changed intervals: {hours} h",
         },
         "note.band.free_hours": {
-            "pl": "free_hours podane jako przedział {band}",
-            "en": "free_hours shown as the band {band}",
+            "pl": "free_hours podane jako przedział [{min}, {max})",
+            "en": "free_hours shown as the band [{min}, {max})",
+        },
+        "note.band.free_hours.open": {
+            "pl": "free_hours podane jako przedział {min} i więcej",
+            "en": "free_hours shown as the band {min} or more",
         },
         "note.band.amount": {
-            "pl": "ilość {quantity} podana jako przedział {band}",
-            "en": "amount {quantity} shown as the band {band}",
+            "pl": "ilość {quantity} podana jako przedział [{min}, {max})",
+            "en": "amount {quantity} shown as the band [{min}, {max})",
+        },
+        "note.band.amount.open": {
+            "pl": "ilość {quantity} podana jako przedział {min} i więcej",
+            "en": "amount {quantity} shown as the band {min} or more",
         },
         "note.delay": {
             "pl": "state i state_since sprzed {minutes} minut",
@@ -180,7 +194,11 @@ def format_preview(result: Preview, wait_seconds: float) -> str:
 
 def format_note(note: Note) -> str:
     """Return one transformation note in the current language."""
-    return _(f"note.{note.code}", None, **note.values)
+    values = dict(note.values)
+    for key in ("rounding", "grid"):
+        if key in values:
+            values[key] = _(f"unit.{values[key]}")
+    return _(f"note.{note.code}", None, **values)
 
 
 def preview_document(config: AgentConfig, result: Preview) -> dict[str, Any]:

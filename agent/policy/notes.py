@@ -1,7 +1,9 @@
 """Notes on what a rule changed in an offer, for ``kooperant agent preview``.
 
 Each note has a code and its values. ``Note.english`` fills the English template below; the
-preview command keeps a Polish text under the same code in its message catalogue.
+preview command keeps a Polish text under the same code in its message catalogue. Values are
+numbers, ids and option values such as ``shift``, never English prose, so a Polish note contains
+no English. An open band therefore has a code of its own.
 """
 
 from __future__ import annotations
@@ -17,8 +19,10 @@ ENGLISH_TEMPLATES: Mapping[str, str] = {
     "round.state_since": "state_since rounded down to {rounding}",
     "round.horizon": "horizon widened to the {grid} grid",
     "free_hours.recomputed": "free_hours recomputed from the changed intervals: {hours} h",
-    "band.free_hours": "free_hours shown as the band {band}",
-    "band.amount": "amount {quantity} shown as the band {band}",
+    "band.free_hours": "free_hours shown as the band [{min}, {max})",
+    "band.free_hours.open": "free_hours shown as the band {min} or more",
+    "band.amount": "amount {quantity} shown as the band [{min}, {max})",
+    "band.amount.open": "amount {quantity} shown as the band {min} or more",
     "delay": "state and state_since as they were {minutes} minutes ago",
     "delay.unknown": "state and state_since left out: no state known for {minutes} minutes ago",
     "labels.renamed": "amount label {label!r} renamed to {public_label!r}",

@@ -144,9 +144,7 @@ def _amounts(amounts: Sequence[Amount], rule: Rule, notes: list[Note]) -> tuple[
             band = to_band(amount.value, edges)
             result.append(Amount(amount.quantity, None, amount.unit, label, band))
             if listed:
-                notes.append(
-                    Note("band.amount", {"quantity": amount.quantity, "band": _show(band)})
-                )
+                notes.append(_band_note("band.amount", band, quantity=amount.quantity))
         else:
             result.append(dataclasses.replace(amount, label=label))
     return tuple(result)
@@ -158,7 +156,7 @@ def _free_hours_band(hours: float | None, rule: Rule, notes: list[Note]) -> dict
         return {}
     band = to_band(hours, edges)
     if FREE_HOURS in rule.fields:
-        notes.append(Note("band.free_hours", {"band": _show(band)}))
+        notes.append(_band_note("band.free_hours", band))
     return {FREE_HOURS: None, "free_hours_band": band}
 
 
@@ -166,6 +164,10 @@ def _lists_any(rule: Rule, *fields: str) -> bool:
     return not rule.fields.isdisjoint(fields)
 
 
-def _show(band: Band) -> str:
-    upper = "" if band.max is None else f"{band.max:g}"
-    return f"[{band.min:g}, {upper})" if upper else f"{band.min:g} or more"
+def _band_note(code: str, band: Band, **values: str) -> Note:
+    """Return the note that a value is shown as ``band``; an open band gets ``code.open``."""
+    values["min"] = f"{band.min:g}"
+    if band.max is None:
+        return Note(f"{code}.open", values)
+    values["max"] = f"{band.max:g}"
+    return Note(code, values)

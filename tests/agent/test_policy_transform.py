@@ -279,6 +279,24 @@ def test_amount_band_replaces_value() -> None:
     assert offer.amounts[0] == AMOUNTS[0]
 
 
+def test_band_notes_open_and_closed() -> None:
+    banded = rule(
+        bands={"free_hours": (0, 8), "pallet_places": (0, 50, 100, 200)},
+        fields=frozenset({"free_hours", "amounts"}),
+    )
+
+    decision = Policy([banded]).decide(machine_offer(amounts=AMOUNTS[2:]), context())
+
+    assert [(note.code, dict(note.values)) for note in decision.notes] == [
+        ("band.amount", {"quantity": "pallet_places", "min": "100", "max": "200"}),
+        ("band.free_hours.open", {"min": "8"}),
+    ]
+    assert decision.transformations == (
+        "amount pallet_places shown as the band [100, 200)",
+        "free_hours shown as the band 8 or more",
+    )
+
+
 def test_labels_renamed_or_dropped() -> None:
     offer = shared(rule(labels={"/": "system"}), machine_offer(amounts=AMOUNTS))
 

@@ -21,7 +21,8 @@ from adapters.registry import load_adapter_class
 from agent import preview_cli
 from agent.cli import EXIT_CONFIG_ERROR, app
 from agent.config import load_config
-from agent.policy.notes import ENGLISH_TEMPLATES
+from agent.policy import Rounding
+from agent.policy.notes import ENGLISH_TEMPLATES, Note
 from agent.preview import preview_offers
 from agent.runner import Agent
 from agent.withdrawals import WithdrawalTable
@@ -41,7 +42,8 @@ NOTE_VALUES = dict.fromkeys(
         "rounding",
         "grid",
         "hours",
-        "band",
+        "min",
+        "max",
         "quantity",
         "minutes",
         "label",
@@ -338,7 +340,7 @@ share:
             [
                 "  • publikowany jako frezarka",
                 "  • nazwa zastąpiona przez „Frezarka”",
-                "  • free_intervals zaokrąglone do: hour",
+                "  • free_intervals zaokrąglone do pełnych godzin",
             ],
         ),
     ],
@@ -407,6 +409,60 @@ def test_note_codes_all_localized() -> None:
     for code in ENGLISH_TEMPLATES:
         for language in ("pl", "en"):
             assert preview_cli._(f"note.{code}", language, **NOTE_VALUES), code
+
+
+@pytest.mark.parametrize(
+    ("note", "polish", "english"),
+    [
+        (
+            Note("band.free_hours.open", {"min": "80"}),
+            "free_hours podane jako przedział 80 i więcej",
+            "free_hours shown as the band 80 or more",
+        ),
+        (
+            Note("band.free_hours", {"min": "20", "max": "40"}),
+            "free_hours podane jako przedział [20, 40)",
+            "free_hours shown as the band [20, 40)",
+        ),
+        (
+            Note("band.amount.open", {"quantity": "pallet_places", "min": "200"}),
+            "ilość pallet_places podana jako przedział 200 i więcej",
+            "amount pallet_places shown as the band 200 or more",
+        ),
+        (
+            Note("round.intervals", {"rounding": "shift"}),
+            "free_intervals zaokrąglone do pełnych zmian",
+            "free_intervals rounded to shift",
+        ),
+        (
+            Note("round.state_since", {"rounding": "half_day"}),
+            "state_since zaokrąglone w dół do pełnych połówek doby",
+            "state_since rounded down to half_day",
+        ),
+        (
+            Note("round.horizon", {"grid": "day"}),
+            "horyzont poszerzony do pełnych dni",
+            "horizon widened to the day grid",
+        ),
+    ],
+)
+def test_format_note_per_language(
+    monkeypatch: pytest.MonkeyPatch, note: Note, polish: str, english: str
+) -> None:
+    monkeypatch.setenv("KOOPERANT_LANG", "pl")
+    shown_in_polish = preview_cli.format_note(note)
+    monkeypatch.setenv("KOOPERANT_LANG", "en")
+    shown_in_english = preview_cli.format_note(note)
+
+    assert shown_in_polish == polish
+    assert shown_in_english == english
+    assert shown_in_english == note.english
+
+
+def test_rounding_units_all_localized() -> None:
+    for rounding in Rounding:
+        for language in ("pl", "en"):
+            assert preview_cli._(f"unit.{rounding.value}", language), rounding
 
 
 @pytest.mark.parametrize(
