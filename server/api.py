@@ -75,7 +75,7 @@ def create_app(
     @app.get("/api/v1/resources")
     async def list_resources(
         viewer: Caller,
-        kind: ResourceKind | None = None,
+        kind: Annotated[list[ResourceKind] | None, Query()] = None,
         capability: Annotated[list[str] | None, Query()] = None,
         member: str | None = None,
         from_: Annotated[str | None, Query(alias="from")] = None,
@@ -92,7 +92,7 @@ def create_app(
                 f"query parameter 'to' ({to}) must be after 'from' ({from_})",
             )
         query = ResourceQuery(
-            kind=str(kind) if kind is not None else None,
+            kinds=tuple(str(item) for item in kind or ()),
             capabilities=tuple(capability or ()),
             member=member,
             window_start=window_start,

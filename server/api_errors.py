@@ -76,9 +76,10 @@ def add_error_handlers(app: FastAPI) -> None:
 def _validation_message(error: RequestValidationError) -> str:
     parts = []
     for item in error.errors():
+        # "loc" is ("query", "kind") for a parameter, ("query", "kind", 1) for a repeated one.
         location = [str(part) for part in item.get("loc", ())]
         where = " ".join(location[:1]) + (
-            f" parameter '{location[-1]}'" if len(location) > 1 else ""
+            f" parameter '{location[1]}'" if len(location) > 1 else ""
         )
         value = item.get("input")
         shown = f" value {value!r}" if value is not None else ""

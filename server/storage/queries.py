@@ -44,8 +44,8 @@ _LATEST = datetime.max.replace(tzinfo=UTC)
 
 def resource_conditions(query: ResourceQuery) -> list[ColumnElement[bool]]:
     conditions: list[ColumnElement[bool]] = []
-    if query.kind is not None:
-        conditions.append(resources.c.kind == query.kind)
+    if query.kinds:
+        conditions.append(resources.c.kind.in_(query.kinds))
     if query.member is not None:
         conditions.append(resources.c.member == query.member)
 

@@ -15,11 +15,12 @@ from kooperant.protocol import Band, Price
 class ResourceQuery:
     """Filters for ``Storage.list_resources``; ``None`` and empty mean no filter.
 
+    A resource matches when its kind is any of ``kinds`` and it has all ``capabilities``.
     ``window_start``/``window_end`` keep only resources with a free interval overlapping the
     window, and cut their free intervals and free hours to it. Either end may be open.
     """
 
-    kind: str | None = None
+    kinds: tuple[str, ...] = ()
     capabilities: tuple[str, ...] = ()
     member: str | None = None
     window_start: datetime | None = None

@@ -1,4 +1,4 @@
-"""Query parameters of the API at their limits, on SQLite and PostgreSQL."""
+"""Query parameters of the API: range limits and repeated values, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -78,3 +78,31 @@ async def test_time_at_utc_limits_accepted(api: httpx.AsyncClient) -> None:
 
     assert response.status_code == 200, response.text
     assert [item["resource"] for item in response.json()["items"]] == ["cnc-5ax-01"]
+
+
+@pytest.mark.parametrize(
+    ("kinds", "expected"),
+    [
+        (["machine"], ["cnc-5ax-01"]),
+        (["storage"], ["hall-b"]),
+        (["machine", "storage"], ["cnc-5ax-01", "hall-b"]),
+        (["storage", "machine"], ["cnc-5ax-01", "hall-b"]),
+        (["machine", "supplies"], ["cnc-5ax-01"]),
+        (["supplies", "it_team"], []),
+    ],
+)
+async def test_repeated_kind_matches_any(
+    api: httpx.AsyncClient, kinds: list[str], expected: list[str]
+) -> None:
+    response = await api.get("/api/v1/resources", params={"kind": kinds})
+
+    assert response.status_code == 200, response.text
+    assert [item["resource"] for item in response.json()["items"]] == expected
+    assert response.json()["total"] == len(expected)
+
+
+async def test_repeated_kind_one_invalid_is_422(api: httpx.AsyncClient) -> None:
+    response = await api.get("/api/v1/resources", params={"kind": ["machine", "spaceship"]})
+
+    assert response.status_code == 422, response.text
+    assert "query parameter 'kind' value 'spaceship'" in response.json()["error"]["message"]

@@ -160,11 +160,16 @@ def test_kind_and_member_filters(storage: Storage) -> None:
     storage.store_offer(storage_offer(), T0)
     storage.store_offer(machine_offer(member="beta"), T0)
 
-    machines = storage.list_resources(ResourceQuery(kind="machine"))
+    machines = storage.list_resources(ResourceQuery(kinds=("machine",)))
+    either = storage.list_resources(ResourceQuery(kinds=("machine", "storage")))
+    supplies = storage.list_resources(ResourceQuery(kinds=("supplies",)))
     beta = storage.list_resources(ResourceQuery(member="beta"))
 
     assert machines.total == 2
     assert {item.kind for item in machines.items} == {"machine"}
+    assert either.total == 3
+    assert {item.kind for item in either.items} == {"machine", "storage"}
+    assert supplies.total == 0
     assert [(item.member, item.resource) for item in beta.items] == [("beta", "cnc-5ax-01")]
 
 
