@@ -71,8 +71,12 @@ class TokensFileError(InvalidSettingError):
 
     def localized(self, language: Language | None = None) -> str:
         lines = [MESSAGES("tokens_file_invalid", language, path=str(self.path))]
-        lines += [problem.format(self.path, language) for problem in self.problems]
+        lines += self.problem_lines(language)
         return "\n".join(lines)
+
+    def problem_lines(self, language: Language | None = None) -> list[str]:
+        """Return one line per problem, each starting with the file and line."""
+        return [problem.format(self.path, language) for problem in self.problems]
 
 
 class DatabaseUnavailableError(ServerError):

@@ -157,6 +157,13 @@ MESSAGES = Catalog(
             "en": "file not found; check the path or create the file with "
             "kooperant server token add",
         },
+        "tokens_empty": {
+            "pl": "plik nie zawiera żadnego tokenu, więc serwer odrzucałby każde zapytanie. "
+            "Dodaj token poleceniem kooperant server token add --tokens {path} "
+            "--cluster KLASTER --member CZŁONEK",
+            "en": "the file has no tokens, so the server would reject every request. Add one "
+            "with kooperant server token add --tokens {path} --cluster CLUSTER --member MEMBER",
+        },
         "tokens_not_utf8": {
             "pl": "plik nie jest tekstem UTF-8 (bajt {position}); zapisz go w UTF-8",
             "en": "the file is not UTF-8 text (byte {position}); save it as UTF-8",

@@ -60,14 +60,23 @@ def hash_token(token: str) -> str:
 
 
 def load_tokens_file(path: Path) -> tuple[TokenEntry, ...]:
-    """Return the entries of the tokens file at ``path``, or raise ``TokensFileError``."""
-    return parse_tokens(_read_text(path), path)
+    """Return the entries of the tokens file at ``path``, or raise ``TokensFileError``.
+
+    A file without entries is an error too, because with it the server would reject every
+    request with 401.
+    """
+    entries = parse_tokens(_read_text(path), path)
+    if not entries:
+        problem = TokensProblem(None, "", "tokens_empty", {"path": str(path)})
+        raise TokensFileError(path, [problem])
+    return entries
 
 
 def parse_tokens(text: str, path: Path) -> tuple[TokenEntry, ...]:
     """Return the entries in ``text``, read from ``path``, or raise ``TokensFileError``.
 
-    Every problem of the file is reported at once, each with its line.
+    Every problem of the file is reported at once, each with its line. A file without entries
+    gives an empty tuple, so that ``add_token`` can append the first one.
     """
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
@@ -176,8 +185,9 @@ def _read_text(path: Path) -> str:
 class TokenStore:
     """The tokens of one file, read again when the file's size or modification time changes.
 
-    An invalid new content is logged at ERROR once and the last valid tokens stay in force, so
-    a half-written file neither rejects the tokens known so far nor accepts new ones.
+    An invalid new content, or one without entries, is logged at ERROR once and the last valid
+    tokens stay in force, so a half-written file neither rejects the tokens known so far nor
+    accepts new ones.
     """
 
     def __init__(
@@ -227,7 +237,13 @@ class TokenStore:
         try:
             self._entries = load_tokens_file(self.path)
         except TokensFileError as error:
-            logger.error("Kept the previous API tokens; the tokens file changed: %s", error)
+            logger.error(
+                "Rejected the changed tokens file %s, so the previous %d API tokens stay in force "
+                "until the file is fixed:\n%s",
+                self.path,
+                len(self._entries),
+                "\n".join(error.problem_lines("en")),
+            )
             return
         logger.info("Reloaded %d API tokens from %s", len(self._entries), self.path)
 

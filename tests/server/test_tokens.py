@@ -41,9 +41,36 @@ def test_load_reads_entries_as_text(tmp_path: Path) -> None:
     assert entries[0].token_sha256 == HASH_A
 
 
-@pytest.mark.parametrize("text", ["", "# only a comment\n"])
-def test_load_empty_file_has_no_tokens(tmp_path: Path, text: str) -> None:
-    assert load_tokens_file(write(tmp_path, text)) == ()
+@pytest.mark.parametrize("text", ["", "# only a comment\n", "[]\n"])
+def test_load_file_without_entries_rejected(tmp_path: Path, text: str) -> None:
+    path = write(tmp_path, text)
+
+    with pytest.raises(TokensFileError) as caught:
+        load_tokens_file(path)
+
+    assert caught.value.problem_lines("en") == [
+        f"{path}: the file has no tokens, so the server would reject every request. Add one "
+        f"with kooperant server token add --tokens {path} --cluster CLUSTER --member MEMBER"
+    ]
+    assert caught.value.problem_lines("pl") == [
+        f"{path}: plik nie zawiera żadnego tokenu, więc serwer odrzucałby każde zapytanie. "
+        f"Dodaj token poleceniem kooperant server token add --tokens {path} "
+        "--cluster KLASTER --member CZŁONEK"
+    ]
+
+
+@pytest.mark.parametrize("text", ["", "# only a comment\n", "[]\n"])
+def test_parse_file_without_entries_empty(tmp_path: Path, text: str) -> None:
+    assert parse_tokens(text, tmp_path / "tokens.yaml") == ()
+
+
+def test_add_token_to_empty_file(tmp_path: Path) -> None:
+    path = write(tmp_path, "# only a comment\n")
+
+    token = add_token(path, "c1", "acme")
+
+    assert TokenStore.load(path).viewer_for(token) == Viewer("c1", "acme")
+    assert path.read_text().startswith("# only a comment\n")
 
 
 BAD_FILES = [
@@ -244,9 +271,30 @@ def test_store_keeps_tokens_on_bad_reload(tmp_path: Path, caplog: pytest.LogCapt
         viewer = store.viewer_for("token-a")
 
     assert viewer == Viewer("c1", "acme")
-    assert "Kept the previous API tokens" in caplog.text
+    assert f"Rejected the changed tokens file {path}" in caplog.text
+    assert "the previous 1 API tokens stay in force" in caplog.text
+    assert "run the command again" not in caplog.text
     assert f"{path}:2: [1]" in caplog.text
     assert "token-a" not in caplog.text
+
+
+@pytest.mark.parametrize("text", ["", "# all tokens revoked\n"])
+def test_store_keeps_tokens_when_emptied(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, text: str
+) -> None:
+    path = write(tmp_path, f"- {{cluster: c1, member: acme, token_sha256: {HASH_A}}}\n")
+    ticker = Ticker()
+    store = TokenStore.load(path, monotonic=ticker)
+
+    path.write_text(text)
+    ticker.now += 1.0
+    with caplog.at_level(logging.ERROR, logger="server.tokens"):
+        viewer = store.viewer_for("token-a")
+
+    assert viewer == Viewer("c1", "acme")
+    assert "the previous 1 API tokens stay in force" in caplog.text
+    assert f"{path}: the file has no tokens" in caplog.text
+    assert "run the command again" not in caplog.text
 
 
 def run_cli(*arguments: str, language: str = "en") -> subprocess.CompletedProcess[str]:
@@ -304,5 +352,33 @@ def test_cli_run_bad_tokens_file_exits_2(tmp_path: Path) -> None:
     assert f"Nieprawidłowy plik tokenów {path}." in result.stderr
     assert f"{path}:2: [0].member: nieprawidłowy identyfikator 'bad member'" in result.stderr
     assert f"{path}:1: [0].token_sha256: brak wymaganego klucza" in result.stderr
+    assert not (tmp_path / "k.db").exists()
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("language", "expected"),
+    [
+        ("en", "the file has no tokens, so the server would reject every request"),
+        ("pl", "plik nie zawiera żadnego tokenu"),
+    ],
+)
+def test_cli_run_empty_tokens_file_exits_2(tmp_path: Path, language: str, expected: str) -> None:
+    path = write(tmp_path, "")
+
+    result = run_cli(
+        "run",
+        "--tokens",
+        str(path),
+        "--database",
+        f"sqlite:///{tmp_path / 'k.db'}",
+        "--broker",
+        "mqtt://127.0.0.1:9",
+        language=language,
+    )
+
+    assert result.returncode == 2
+    assert f"{path}: {expected}" in result.stderr
+    assert f"kooperant server token add --tokens {path}" in result.stderr
     assert not (tmp_path / "k.db").exists()
     assert "Traceback" not in result.stderr
