@@ -13,7 +13,10 @@ REJECTED_EXCERPT_CHARS = 1000
 
 
 def time_json(value: datetime | None) -> str | None:
-    return value.astimezone(UTC).isoformat() if value is not None else None
+    """Return ``value`` as RFC 3339 in UTC, cut to whole seconds like the agent's payloads."""
+    if value is None:
+        return None
+    return value.astimezone(UTC).isoformat(timespec="seconds")
 
 
 def _interval_json(interval: Interval) -> dict[str, str | None]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -287,3 +288,21 @@ async def test_dashboard_escapes_names(sqlite_storage: Storage) -> None:
 
     assert "<script>" not in html
     assert "&lt;script&gt;" in html
+
+
+async def test_times_shown_in_whole_seconds(sqlite_storage: Storage) -> None:
+    received = T0 + timedelta(seconds=2, microseconds=987654)
+    sqlite_storage.store_offer(machine_offer(), received)
+    sqlite_storage.store_rejected("t/1", b"{}", "reason", received)
+    status = ServerStatus(broker_url="mqtt://127.0.0.1:1883", broker_connected=True)
+    transport = httpx.ASGITransport(app=create_app(sqlite_storage, status))
+    async with httpx.AsyncClient(transport=transport, base_url="http://kooperant") as client:
+        resource = (await get_json(client, "/api/v1/resources"))["items"][0]
+        member = (await get_json(client, "/api/v1/members"))["items"][0]
+        rejected = (await get_json(client, "/api/v1/rejected-messages"))["items"][0]
+
+    assert resource["updated_at"] == "2026-12-07T06:00:02+00:00"
+    assert resource["generated_at"] == "2026-12-07T06:00:00+00:00"
+    assert member["first_seen"] == "2026-12-07T06:00:02+00:00"
+    assert member["last_seen"] == "2026-12-07T06:00:02+00:00"
+    assert rejected["received_at"] == "2026-12-07T06:00:02+00:00"
