@@ -23,7 +23,10 @@ class AgentError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Problem:
-    """One invalid value: the line it is on (1-based), its key path and what is wrong with it."""
+    """One invalid value: the line it is on (1-based), its key path and what is wrong with it.
+
+    ``reason`` is user-facing text in the language that was current when the problem was built.
+    """
 
     line: int | None
     key: str

@@ -4,7 +4,8 @@
 the plain Python data and expands ``${NAME}`` and ``${NAME:-default}`` in string values. Errors of
 pydantic models validated from ``data`` are turned into ``Problem`` objects whose line is looked up
 in the node tree along the error's ``loc`` path, so every message can name the file, the line and
-the key path, for example ``agent.yaml:12: broker.url: ...``.
+the key path, for example ``agent.yaml:12: broker.url: ...``. The reason after the key path is
+worded in the current language (``kooperant.i18n.current_language``) when the problem is built.
 """
 
 from __future__ import annotations
@@ -18,17 +19,16 @@ from typing import Any
 
 import yaml
 from pydantic import ValidationError
-from pydantic_core import ErrorDetails
 
 from agent.errors import ConfigError, Problem
+from agent.reasons import pydantic_reason, repeats_item_errors, yaml_syntax_reason
+from agent.validation_messages import MESSAGES
 
 Location = tuple[str | int, ...]
 
 _STRING_TAG = "tag:yaml.org,2002:str"
 _MERGE_KEY = "<<"
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-# Keys whose values are never echoed in an error message.
-_SECRET_KEY_PARTS = ("password", "secret", "token")
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +58,8 @@ class YamlDocument:
         except yaml.MarkedYAMLError as error:
             raise ConfigError(path, [_yaml_problem(error)]) from error
         except yaml.YAMLError as error:
-            raise ConfigError(path, [Problem(None, "", f"invalid YAML: {error}")]) from error
+            reason = MESSAGES("yaml.invalid", detail=str(error))
+            raise ConfigError(path, [Problem(None, "", reason)]) from error
 
         if root is not None:
             problems = _prepare_nodes(root, os.environ if variables is None else variables)
@@ -103,10 +104,21 @@ class YamlDocument:
         """Convert a pydantic error of a model built from data at ``prefix`` into problems."""
         problems = []
         for detail in error.errors():
+            if repeats_item_errors(detail):
+                continue
             location = prefix + tuple(part for part in detail["loc"] if part != "[key]")
             location = _written_location(self.data, location)
-            problems.append(self.problem(location, _reason(detail, location)))
+            problems.append(self.problem(location, pydantic_reason(detail, location)))
         return problems
+
+
+class _InvalidDateError(yaml.constructor.ConstructorError):
+    """An unquoted date that does not exist, such as 2027-02-30."""
+
+    def __init__(self, node: yaml.ScalarNode, error: ValueError) -> None:
+        super().__init__(None, None, f"invalid date {node.value!r} ({error})", node.start_mark)
+        self.value = str(node.value)
+        self.error = error
 
 
 class _Loader(yaml.SafeLoader):
@@ -116,9 +128,7 @@ class _Loader(yaml.SafeLoader):
         try:
             return super().construct_yaml_timestamp(node)
         except ValueError as error:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"invalid date {node.value!r} ({error})", node.start_mark
-            ) from error
+            raise _InvalidDateError(node, error) from error
 
 
 _Loader.add_constructor("tag:yaml.org,2002:timestamp", _Loader.construct_yaml_timestamp)
@@ -158,21 +168,24 @@ def _read_text(path: Path) -> str:
     try:
         return path.read_text(encoding="utf-8")
     except FileNotFoundError as error:
-        reason = "file not found; check the path"
+        reason = MESSAGES("file.not_found")
         raise ConfigError(path, [Problem(None, "", reason)]) from error
     except OSError as error:
-        reason = f"cannot read the file ({error.strerror}); check the path and its permissions"
+        reason = MESSAGES("file.unreadable", detail=error.strerror)
         raise ConfigError(path, [Problem(None, "", reason)]) from error
     except UnicodeDecodeError as error:
-        reason = f"the file is not UTF-8 text (byte {error.start}); save it as UTF-8"
+        reason = MESSAGES("file.not_utf8", position=error.start)
         raise ConfigError(path, [Problem(None, "", reason)]) from error
 
 
 def _yaml_problem(error: yaml.MarkedYAMLError) -> Problem:
     mark = error.problem_mark or error.context_mark
     line = mark.line + 1 if mark is not None else None
-    parts = [part for part in (error.context, error.problem) if part]
-    return Problem(line, "", "invalid YAML: " + ", ".join(parts))
+    if isinstance(error, _InvalidDateError):
+        reason = MESSAGES("yaml.invalid_date", value=error.value, error=error.error)
+    else:
+        reason = yaml_syntax_reason(error)
+    return Problem(line, "", reason)
 
 
 def _mapping_entry(node: yaml.MappingNode, key: str) -> tuple[yaml.Node, yaml.Node] | None:
@@ -203,7 +216,7 @@ def _prepare_nodes(root: yaml.Node, variables: Mapping[str, str]) -> list[Proble
                 key = str(key_node.value) if isinstance(key_node, yaml.ScalarNode) else "?"
                 if key in seen and key != _MERGE_KEY:
                     line = key_node.start_mark.line + 1
-                    reason = "duplicate key; keep only one of its entries"
+                    reason = MESSAGES("key.duplicate")
                     problems.append(Problem(line, format_location((*location, key)), reason))
                 seen.add(key)
                 visit(value_node, (*location, key))
@@ -224,37 +237,8 @@ def _expand(
             return variables[name]
         if default is not None:
             return default
-        reason = (
-            f"variable {name} is not set; set it in the environment "
-            f"or give a default as ${{{name}:-VALUE}}"
-        )
+        reason = MESSAGES("variable.unset", name=name)
         problems.append(Problem(node.start_mark.line + 1, format_location(location), reason))
         return match.group(0)
 
     return _VARIABLE.sub(replace, str(node.value))
-
-
-def _reason(detail: ErrorDetails, location: Location) -> str:
-    kind = detail["type"]
-    if kind == "missing":
-        return "missing required key; add it"
-    if kind == "extra_forbidden":
-        return "unknown key; remove it or correct its spelling"
-    if kind in ("value_error", "assertion_error") and "error" in detail.get("ctx", {}):
-        return str(detail["ctx"]["error"])
-
-    message = detail["msg"]
-    message = message[:1].lower() + message[1:]
-    value = detail.get("input")
-    if _is_secret(location):
-        return message
-    if isinstance(value, str | int | float | bool) or value is None:
-        return f"{message}, got {value!r}"
-    return message
-
-
-def _is_secret(location: Location) -> bool:
-    return any(
-        isinstance(part, str) and any(secret in part.lower() for secret in _SECRET_KEY_PARTS)
-        for part in location
-    )

@@ -1,0 +1,307 @@
+"""Problem reasons for the agent config and the policy file, in Polish and English.
+
+``MESSAGES`` contains the reasons that ``agent.yamlfile``, ``agent.reasons`` and ``agent.config``
+put into a ``Problem``: unreadable files, YAML syntax errors, pydantic validation errors and the
+config's own checks. A reason is worded in the current language when the ``Problem`` is built.
+"""
+
+from __future__ import annotations
+
+from kooperant.i18n import Catalog
+
+MESSAGES = Catalog(
+    {
+        # Reading the file (agent.yamlfile)
+        "file.not_found": {
+            "pl": "nie ma takiego pliku; sprawdź ścieżkę",
+            "en": "file not found; check the path",
+        },
+        "file.unreadable": {
+            "pl": "nie można odczytać pliku ({detail}); sprawdź ścieżkę i uprawnienia",
+            "en": "cannot read the file ({detail}); check the path and its permissions",
+        },
+        "file.not_utf8": {
+            "pl": "plik nie jest tekstem UTF-8 (bajt {position}); zapisz go w UTF-8",
+            "en": "the file is not UTF-8 text (byte {position}); save it as UTF-8",
+        },
+        "key.duplicate": {
+            "pl": "powtórzony klucz; zostaw tylko jeden z wpisów",
+            "en": "duplicate key; keep only one of its entries",
+        },
+        "variable.unset": {
+            "pl": "zmienna {name} nie jest ustawiona; ustaw ją w środowisku albo podaj wartość "
+            "domyślną jako ${{{name}:-WARTOŚĆ}}",
+            "en": "variable {name} is not set; set it in the environment or give a default as "
+            "${{{name}:-VALUE}}",
+        },
+        # YAML syntax (agent.reasons). The English text keeps PyYAML's own detail.
+        "yaml.invalid": {
+            "pl": "nieprawidłowy YAML: {detail}",
+            "en": "invalid YAML: {detail}",
+        },
+        "yaml.invalid_date": {
+            "pl": "nieprawidłowa data {value!r}: taka data nie istnieje w kalendarzu; popraw dzień "
+            "lub miesiąc (zapis RRRR-MM-DD)",
+            "en": "invalid YAML: invalid date {value!r} ({error})",
+        },
+        "yaml.indentation": {
+            "pl": "nieprawidłowy YAML: wcięcie tego wiersza nie pasuje do wierszy powyżej; "
+            "klucze i elementy listy tego samego poziomu wyrównaj tą samą liczbą spacji",
+            "en": "invalid YAML: {detail}",
+        },
+        "yaml.colon": {
+            "pl": "nieprawidłowy YAML: dwukropek w niedozwolonym miejscu; sprawdź wcięcie, "
+            "a wartość zawierającą „: ” ujmij w cudzysłów",
+            "en": "invalid YAML: {detail}",
+        },
+        "yaml.missing_colon": {
+            "pl": "nieprawidłowy YAML: po kluczu z wiersza {start_line} brakuje dwukropka; "
+            "zapisz wpis jako „klucz: wartość”",
+            "en": "invalid YAML: {detail}",
+        },
+        "yaml.tab": {
+            "pl": "nieprawidłowy YAML: znak tabulacji; do wcięć używaj spacji",
+            "en": "invalid YAML: {detail}",
+        },
+        "yaml.bad_start": {
+            "pl": "nieprawidłowy YAML: wartość nie może zaczynać się znakiem {character}; "
+            "ujmij ją w cudzysłów",
+            "en": "invalid YAML: {detail}",
+        },
+        "yaml.unclosed_list": {
+            "pl": "nieprawidłowy YAML: w liście „[ ]” z wiersza {start_line} brakuje przecinka "
+            "albo zamykającego „]”",
+            "en": "invalid YAML: {detail}",
+        },
+        "yaml.unclosed_mapping": {
+            "pl": "nieprawidłowy YAML: w słowniku „{{ }}” z wiersza {start_line} brakuje przecinka "
+            "albo zamykającego „}}”",
+            "en": "invalid YAML: {detail}",
+        },
+        "yaml.unclosed_quote": {
+            "pl": "nieprawidłowy YAML: cudzysłów otwarty w wierszu {start_line} nie jest zamknięty",
+            "en": "invalid YAML: {detail}",
+        },
+        "yaml.escape": {
+            "pl": "nieprawidłowy YAML: nieznana sekwencja „\\{character}” w tekście w podwójnym "
+            "cudzysłowie; użyj pojedynczego cudzysłowu albo zapisz ukośnik jako „\\\\”",
+            "en": "invalid YAML: {detail}",
+        },
+        "yaml.undefined_alias": {
+            "pl": "nieprawidłowy YAML: nieznany alias *{name}; najpierw zdefiniuj kotwicę &{name}",
+            "en": "invalid YAML: {detail}",
+        },
+        "yaml.duplicate_anchor": {
+            "pl": "nieprawidłowy YAML: kotwica &{name} jest już zdefiniowana w wierszu "
+            "{start_line}",
+            "en": "invalid YAML: {detail}",
+        },
+        "yaml.many_documents": {
+            "pl": "nieprawidłowy YAML: plik zawiera więcej niż jeden dokument (separator „---”); "
+            "zostaw jeden",
+            "en": "invalid YAML: {detail}",
+        },
+        # Pydantic errors (agent.reasons)
+        "value.missing": {
+            "pl": "brak wymaganego klucza; dodaj go",
+            "en": "missing required key; add it",
+        },
+        "value.unknown_key": {
+            "pl": "nieznany klucz; usuń go albo popraw pisownię",
+            "en": "unknown key; remove it or correct its spelling",
+        },
+        "value.one_of": {
+            "pl": "dozwolone wartości: {expected}{given}",
+            "en": "input should be {expected}{given}",
+        },
+        "value.string": {
+            "pl": "oczekiwano tekstu{given}",
+            "en": "input should be a valid string{given}",
+        },
+        "value.integer": {
+            "pl": "oczekiwano liczby całkowitej{given}",
+            "en": "input should be a valid integer{given}",
+        },
+        "value.number": {
+            "pl": "oczekiwano liczby{given}",
+            "en": "input should be a valid number{given}",
+        },
+        "value.finite_number": {
+            "pl": "oczekiwano skończonej liczby{given}",
+            "en": "input should be a finite number{given}",
+        },
+        "value.boolean": {
+            "pl": "oczekiwano true albo false{given}",
+            "en": "input should be true or false{given}",
+        },
+        "value.greater_than": {
+            "pl": "wartość musi być większa niż {limit}{given}",
+            "en": "input should be greater than {limit}{given}",
+        },
+        "value.greater_than_equal": {
+            "pl": "wartość musi wynosić co najmniej {limit}{given}",
+            "en": "input should be greater than or equal to {limit}{given}",
+        },
+        "value.less_than": {
+            "pl": "wartość musi być mniejsza niż {limit}{given}",
+            "en": "input should be less than {limit}{given}",
+        },
+        "value.less_than_equal": {
+            "pl": "wartość może wynosić najwyżej {limit}{given}",
+            "en": "input should be less than or equal to {limit}{given}",
+        },
+        "value.too_short": {
+            "pl": "{container} musi mieć co najmniej {minimum}{size}",
+            "en": "{container} must have at least {minimum}{size}",
+        },
+        "value.too_long": {
+            "pl": "{container} może mieć najwyżej {maximum}{size}",
+            "en": "{container} must have at most {maximum}{size}",
+        },
+        "value.string_too_short": {
+            "pl": "tekst musi mieć co najmniej {minimum}{given}",
+            "en": "string should have at least {minimum}{given}",
+        },
+        "value.string_too_long": {
+            "pl": "tekst może mieć najwyżej {maximum} (podano {length})",
+            "en": "string should have at most {maximum}, got {length}",
+        },
+        "value.pattern": {
+            "pl": "tekst nie pasuje do wzorca '{pattern}'{given}",
+            "en": "string should match pattern '{pattern}'{given}",
+        },
+        "value.url": {
+            "pl": "oczekiwano poprawnego adresu URL{given}",
+            "en": "input should be a valid URL{detail}{given}",
+        },
+        "value.url_scheme": {
+            "pl": "dozwolone schematy adresu URL: {expected}{given}",
+            "en": "URL scheme should be {expected}{given}",
+        },
+        "value.url_too_long": {
+            "pl": "adres URL może mieć najwyżej {maximum}{given}",
+            "en": "URL should have at most {maximum}{given}",
+        },
+        "value.date": {
+            "pl": "oczekiwano istniejącej daty w zapisie RRRR-MM-DD, np. 2027-01-31{given}",
+            "en": "input should be a valid date such as 2027-01-31{detail}{given}",
+        },
+        "value.datetime": {
+            "pl": "oczekiwano daty z godziną, np. 2027-01-31T18:00:00+01:00{given}",
+            "en": "input should be a valid date and time such as 2027-01-31T18:00:00+01:00"
+            "{detail}{given}",
+        },
+        "value.time": {
+            "pl": "oczekiwano godziny w zapisie GG:MM, np. 14:30{given}",
+            "en": "input should be a valid time such as 14:30{detail}{given}",
+        },
+        "value.timezone_aware": {
+            "pl": "brak przesunięcia względem UTC, np. 2027-01-31T18:00:00+01:00{given}",
+            "en": "input should have a UTC offset, e.g. 2027-01-31T18:00:00+01:00{given}",
+        },
+        "value.mapping": {
+            "pl": "oczekiwano słownika, czyli wierszy „klucz: wartość”{given}",
+            "en": "input should be a mapping of keys to values{given}",
+        },
+        "value.list": {"pl": "oczekiwano listy{given}", "en": "input should be a list{given}"},
+        "value.path": {
+            "pl": "oczekiwano ścieżki pliku{given}",
+            "en": "input should be a file path{given}",
+        },
+        # Parts of the reasons above
+        "given": {"pl": " (podano {value})", "en": ", got {value}"},
+        "given.empty": {"pl": " (podano pustą wartość)", "en": ", got an empty value"},
+        "given.list": {"pl": " (podano listę)", "en": ", got a list"},
+        "given.mapping": {"pl": " (podano słownik)", "en": ", got a mapping"},
+        "size": {"pl": ", a ma {count}", "en": ", but has {count}"},
+        "container.list": {"pl": "lista", "en": "list"},
+        "container.mapping": {"pl": "słownik", "en": "mapping"},
+        # A noun's forms for 1, for 2-4 (Polish only) and for other counts, split by "|".
+        "noun.item": {"pl": "element|elementy|elementów", "en": "item|items"},
+        "noun.key": {"pl": "klucz|klucze|kluczy", "en": "key|keys"},
+        "noun.character": {"pl": "znak|znaki|znaków", "en": "character|characters"},
+        "alternatives": {"pl": "{rest}, {last}", "en": "{rest} or {last}"},
+        # The agent config's own checks (agent.config)
+        "config.not_mapping": {
+            "pl": "oczekiwano słownika z kluczami takimi jak member:, cluster:, broker:",
+            "en": "expected a mapping with keys such as member:, cluster:, broker:",
+        },
+        "config.time_unquoted": {
+            "pl": "godzinę ujmij w cudzysłów, np. {hint}: YAML odczytał ją jako liczbę {value}",
+            "en": "time must be quoted, e.g. {hint}: YAML read it as the number {value}",
+        },
+        "config.time_invalid": {
+            "pl": 'nieprawidłowa godzina {value!r}: oczekiwano "GG:MM" od "00:00" do "23:59"',
+            "en": 'invalid time {value!r}: expected "HH:MM" from "00:00" to "23:59"',
+        },
+        "config.shift_empty": {
+            "pl": "zmiana zaczyna się i kończy o {time}; podaj krótszą zmianę albo podziel ją na "
+            "dwie",
+            "en": "shift starts and ends at {time}; give a shorter or split shift",
+        },
+        "config.timezone_unknown": {
+            "pl": "nieznana strefa czasowa {name!r}: podaj nazwę IANA, np. 'Europe/Warsaw'",
+            "en": "unknown time zone {name!r}: use an IANA name such as 'Europe/Warsaw'",
+        },
+        "config.reconnect_order": {
+            "pl": "reconnect_max_seconds nie może być mniejsze niż reconnect_min_seconds",
+            "en": "reconnect_max_seconds must not be below reconnect_min_seconds",
+        },
+        "config.url_expected": {
+            "pl": "oczekiwano mqtt://HOST[:PORT] lub mqtts://HOST[:PORT]",
+            "en": "expected mqtt://HOST[:PORT] or mqtts://HOST[:PORT]",
+        },
+        "config.url_unparsable": {
+            "pl": "nieprawidłowy adres {url!r}: sprawdź nazwę hosta, np. nawiasy adresu IPv6; "
+            "{expected}",
+            "en": "invalid URL {url!r}: check the host, e.g. the brackets of an IPv6 address; "
+            "{expected}",
+        },
+        "config.url_port": {
+            "pl": "nieprawidłowy port w adresie {url!r}: podaj liczbę od 1 do 65535; {expected}",
+            "en": "invalid port in URL {url!r}: use a number from 1 to 65535; {expected}",
+        },
+        "config.url_credentials": {
+            "pl": "adres nie może zawierać danych logowania; podaj je w broker.username "
+            "i broker.password",
+            "en": "the URL must not contain credentials; set broker.username and password",
+        },
+        "config.url_invalid": {
+            "pl": "nieprawidłowy adres {url!r}: {expected}",
+            "en": "invalid URL {url!r}: {expected}",
+        },
+        "config.url_path": {
+            "pl": "nieprawidłowy adres {url!r}: usuń ścieżkę i parametry zapytania; {expected}",
+            "en": "invalid URL {url!r}: remove the path or query; {expected}",
+        },
+        "config.adapters_not_list": {
+            "pl": "oczekiwano listy sekcji adapterów",
+            "en": "expected a list of adapter sections",
+        },
+        "config.adapter_not_mapping": {
+            "pl": "oczekiwano słownika z co najmniej 'type:' i 'name:'",
+            "en": "expected a mapping with at least 'type:' and 'name:'",
+        },
+        "config.adapter_type_missing": {
+            "pl": "brak wartości albo wartość nie jest tekstem; podaj typ adaptera",
+            "en": "missing or not a string; name an adapter type",
+        },
+        "config.adapter_name_missing": {
+            "pl": "brak wartości albo wartość nie jest tekstem; nadaj adapterowi nazwę",
+            "en": "missing or not a string; name this adapter",
+        },
+        "config.adapter_name_repeated": {
+            "pl": "drugi adapter o nazwie {name!r}; nadaj każdemu adapterowi inną nazwę",
+            "en": "second adapter named {name!r}; give each adapter a unique name",
+        },
+        "config.adapter_type_unknown": {
+            "pl": "nieznany typ adaptera {type!r}; zainstalowane typy: {installed}",
+            "en": "unknown adapter type {type!r}; installed types: {installed}",
+        },
+        "config.adapter_types_none": {"pl": "brak", "en": "none"},
+        "config.adapter_type_broken": {
+            "pl": "nie można załadować typu adaptera {type!r}: {error}",
+            "en": "adapter type {type!r} cannot be loaded: {error}",
+        },
+    }
+)
