@@ -35,6 +35,7 @@ from adapters.registry import load_adapter_class
 from agent.calendar import WEEKDAYS, Shift, WorkingCalendar
 from agent.errors import ConfigError, Problem
 from agent.policy import Policy, load_policy
+from agent.validation_messages import MESSAGES
 from agent.yamlfile import Location, YamlDocument
 from kooperant.net import mask_url_credentials
 from kooperant.protocol import ResourceKind, check_identifier
@@ -58,9 +59,9 @@ def _parse_wall_time(value: object) -> object:
     if isinstance(value, int) and not isinstance(value, bool):
         # YAML 1.1 reads an unquoted 14:00 as the base-60 integer 840.
         hint = f'"{value // 60:02d}:{value % 60:02d}"'
-        raise ValueError(f"time must be quoted, e.g. {hint}: YAML read it as the number {value}")
+        raise ValueError(MESSAGES("config.time_unquoted", hint=hint, value=value))
     if not isinstance(value, str) or not _WALL_TIME.match(value):
-        raise ValueError(f'invalid time {value!r}: expected "HH:MM" from "00:00" to "23:59"')
+        raise ValueError(MESSAGES("config.time_invalid", value=value))
     return time.fromisoformat(value)
 
 
@@ -73,15 +74,15 @@ def parse_broker_url(url: str) -> tuple[str, int, bool]:
     Messages show the URL with its password masked, also where ``urlsplit`` does not find the
     user info (a password containing ``/``) or fails before the credentials check.
     """
-    expected = "expected mqtt://HOST[:PORT] or mqtts://HOST[:PORT]"
+    expected = MESSAGES("config.url_expected")
     masked_url = mask_url_credentials(url)
     # Python's own messages below are not shown, because they repeat parts of the URL.
     try:
         parts = urlsplit(url)
     except ValueError as error:
-        reason = f"invalid URL {masked_url!r}: check the host, e.g. the brackets of an IPv6 address"
-        raise ValueError(f"{reason}; {expected}") from error
-    bad_port = f"invalid port in URL {masked_url!r}: use a number from 1 to 65535; {expected}"
+        reason = MESSAGES("config.url_unparsable", url=masked_url, expected=expected)
+        raise ValueError(reason) from error
+    bad_port = MESSAGES("config.url_port", url=masked_url, expected=expected)
     try:
         port = parts.port
     except ValueError as error:
@@ -91,11 +92,11 @@ def parse_broker_url(url: str) -> tuple[str, int, bool]:
 
     if parts.username is not None or parts.password is not None:
         # The URL is not echoed because it contains a credential.
-        raise ValueError("the URL must not contain credentials; set broker.username and password")
+        raise ValueError(MESSAGES("config.url_credentials"))
     if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
-        raise ValueError(f"invalid URL {masked_url!r}: {expected}")
+        raise ValueError(MESSAGES("config.url_invalid", url=masked_url, expected=expected))
     if parts.path not in ("", "/") or parts.query or parts.fragment:
-        raise ValueError(f"invalid URL {masked_url!r}: remove the path or query; {expected}")
+        raise ValueError(MESSAGES("config.url_path", url=masked_url, expected=expected))
     tls = parts.scheme == "mqtts"
     return parts.hostname, port or (MQTTS_PORT if tls else MQTT_PORT), tls
 
@@ -109,9 +110,7 @@ def _check_timezone(name: str) -> str:
     try:
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError) as error:
-        raise ValueError(
-            f"unknown time zone {name!r}: use an IANA name such as 'Europe/Warsaw'"
-        ) from error
+        raise ValueError(MESSAGES("config.timezone_unknown", name=name)) from error
     return name
 
 
@@ -132,7 +131,7 @@ class BrokerSettings(_Frozen):
     @model_validator(mode="after")
     def _check_reconnect(self) -> BrokerSettings:
         if self.reconnect_max_seconds < self.reconnect_min_seconds:
-            raise ValueError("reconnect_max_seconds must not be below reconnect_min_seconds")
+            raise ValueError(MESSAGES("config.reconnect_order"))
         return self
 
     @property
@@ -158,9 +157,7 @@ class ShiftSettings(_Frozen):
     @model_validator(mode="after")
     def _check_length(self) -> ShiftSettings:
         if self.start == self.end:
-            raise ValueError(
-                f"shift starts and ends at {self.start:%H:%M}; give a shorter or split shift"
-            )
+            raise ValueError(MESSAGES("config.shift_empty", time=f"{self.start:%H:%M}"))
         return self
 
     def to_shift(self) -> Shift:
@@ -281,7 +278,7 @@ def load_config(path: Path, variables: Mapping[str, str] | None = None) -> Agent
     """
     document = YamlDocument.load(path, variables)
     if not isinstance(document.data, dict):
-        raise document.error((), "expected a mapping with keys such as member:, cluster:, broker:")
+        raise document.error((), MESSAGES("config.not_mapping"))
 
     raw = dict(document.data)
     adapters, problems = _load_adapters(document, raw.pop("adapters", None))
@@ -306,7 +303,7 @@ def _load_adapters(
     if entries is None:
         return [], []
     if not isinstance(entries, list):
-        problem = document.problem(("adapters",), "expected a list of adapter sections")
+        problem = document.problem(("adapters",), MESSAGES("config.adapters_not_list"))
         return [], [problem]
 
     adapters: list[AdapterConfig] = []
@@ -320,7 +317,7 @@ def _load_adapters(
             problems.extend(error.problems)
             continue
         if adapter.name in names:
-            reason = f"second adapter named {adapter.name!r}; give each adapter a unique name"
+            reason = MESSAGES("config.adapter_name_repeated", name=adapter.name)
             problems.append(document.problem((*where, "name"), reason))
         names.add(adapter.name)
         adapters.append(adapter)
@@ -329,15 +326,15 @@ def _load_adapters(
 
 def _load_adapter(document: YamlDocument, where: Location, entry: object) -> AdapterConfig:
     if not isinstance(entry, dict):
-        raise document.error(where, "expected a mapping with at least 'type:' and 'name:'")
+        raise document.error(where, MESSAGES("config.adapter_not_mapping"))
     settings = dict(entry)
     adapter_type = settings.pop("type", None)
     name = settings.pop("name", None)
 
     if not isinstance(adapter_type, str):
-        raise document.error((*where, "type"), "missing or not a string; name an adapter type")
+        raise document.error((*where, "type"), MESSAGES("config.adapter_type_missing"))
     if not isinstance(name, str):
-        raise document.error((*where, "name"), "missing or not a string; name this adapter")
+        raise document.error((*where, "name"), MESSAGES("config.adapter_name_missing"))
     try:
         check_identifier(name, "adapter")
     except ValueError as error:
@@ -346,11 +343,11 @@ def _load_adapter(document: YamlDocument, where: Location, entry: object) -> Ada
     try:
         adapter_class = load_adapter_class(adapter_type)
     except UnknownAdapterError as error:
-        installed = ", ".join(error.known) or "none"
-        reason = f"unknown adapter type {adapter_type!r}; installed types: {installed}"
+        installed = ", ".join(error.known) or MESSAGES("config.adapter_types_none")
+        reason = MESSAGES("config.adapter_type_unknown", type=adapter_type, installed=installed)
         raise document.error((*where, "type"), reason) from error
     except (ImportError, TypeError) as error:
-        reason = f"adapter type {adapter_type!r} cannot be loaded: {error}"
+        reason = MESSAGES("config.adapter_type_broken", type=adapter_type, error=error)
         raise document.error((*where, "type"), reason) from error
 
     try:

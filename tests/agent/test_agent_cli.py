@@ -32,10 +32,15 @@ def write_config(folder: Path, broker_url: str, cluster: str = "pomorskie-metal"
 
 
 @pytest.mark.parametrize(
-    ("language", "heading"),
-    [("en", "Invalid configuration"), ("pl", "Błędna konfiguracja")],
+    ("language", "heading", "reason"),
+    [
+        ("en", "Invalid configuration", "invalid URL 'mqt://x'"),
+        ("pl", "Błędna konfiguracja", "nieprawidłowy adres 'mqt://x'"),
+    ],
 )
-def test_run_invalid_config_exits_2(tmp_path: Path, language: str, heading: str) -> None:
+def test_run_invalid_config_exits_2(
+    tmp_path: Path, language: str, heading: str, reason: str
+) -> None:
     path = write_config(tmp_path, "mqt://x")
 
     result = CliRunner().invoke(
@@ -44,7 +49,7 @@ def test_run_invalid_config_exits_2(tmp_path: Path, language: str, heading: str)
 
     assert result.exit_code == EXIT_CONFIG_ERROR
     assert heading in result.stderr
-    assert f"{path}:4: broker.url: invalid URL 'mqt://x'" in result.stderr
+    assert f"{path}:4: broker.url: {reason}" in result.stderr
 
 
 def test_run_missing_file_exits_2(tmp_path: Path) -> None:

@@ -8,12 +8,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
 import agent.config
 from adapters.base import Adapter, AdapterSettings, Observation
-from adapters.registry import load_adapter_class
+from adapters.registry import available_adapters, load_adapter_class
+from agent.cli import EXIT_CONFIG_ERROR, app
 from agent.config import AgentConfig, load_config
 from agent.errors import ConfigError
+from kooperant.i18n import Language
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 POLICY = "share:\n  - resource: cnc-1\n    fields: [name]\n"
@@ -281,6 +284,208 @@ def test_config_error_names_file_line_key(
     expected_prefix = f"{path}:{line}: {key}: " if key else f"{path}:{line}: "
     assert expected_prefix in message
     assert reason in message
+
+
+# Each case: the file, the line and key path, the English and the Polish reason.
+OWN_CHECK_CASES = [
+    pytest.param(
+        MINIMAL + 'calendar:\n  shifts:\n    - {days: [mon], start: 14:00, end: "22:00"}\n',
+        "8: calendar.shifts[0].start",
+        'time must be quoted, e.g. "14:00": YAML read it as the number 840',
+        'godzinę ujmij w cudzysłów, np. "14:00": YAML odczytał ją jako liczbę 840',
+        id="time-unquoted",
+    ),
+    pytest.param(
+        MINIMAL + "calendar:\n  shifts:\n    - {days: [mon], start: '25:00', end: '06:00'}\n",
+        "8: calendar.shifts[0].start",
+        'invalid time \'25:00\': expected "HH:MM" from "00:00" to "23:59"',
+        'nieprawidłowa godzina \'25:00\': oczekiwano "GG:MM" od "00:00" do "23:59"',
+        id="time-invalid",
+    ),
+    pytest.param(
+        MINIMAL + "calendar:\n  shifts:\n    - {days: [mon], start: '06:00', end: '06:00'}\n",
+        "8: calendar.shifts[0]",
+        "shift starts and ends at 06:00; give a shorter or split shift",
+        "zmiana zaczyna się i kończy o 06:00; podaj krótszą zmianę albo podziel ją na dwie",
+        id="shift-empty",
+    ),
+    pytest.param(
+        MINIMAL + "timezone: Europe/Warszawa\n",
+        "6: timezone",
+        "unknown time zone 'Europe/Warszawa': use an IANA name such as 'Europe/Warsaw'",
+        "nieznana strefa czasowa 'Europe/Warszawa': podaj nazwę IANA, np. 'Europe/Warsaw'",
+        id="timezone-unknown",
+    ),
+    pytest.param(
+        MINIMAL.replace(
+            "1883\n", "1883\n  reconnect_min_seconds: 10\n  reconnect_max_seconds: 5\n"
+        ),
+        "3: broker",
+        "reconnect_max_seconds must not be below reconnect_min_seconds",
+        "reconnect_max_seconds nie może być mniejsze niż reconnect_min_seconds",
+        id="reconnect-order",
+    ),
+    pytest.param(
+        MINIMAL.replace("mqtt://127.0.0.1:1883", "mqt://x"),
+        "4: broker.url",
+        "invalid URL 'mqt://x': expected mqtt://HOST[:PORT] or mqtts://HOST[:PORT]",
+        "nieprawidłowy adres 'mqt://x': oczekiwano mqtt://HOST[:PORT] lub mqtts://HOST[:PORT]",
+        id="url-scheme",
+    ),
+    pytest.param(
+        MINIMAL.replace("127.0.0.1:1883", "127.0.0.1:99999"),
+        "4: broker.url",
+        "invalid port in URL 'mqtt://127.0.0.1:99999': use a number from 1 to 65535; "
+        "expected mqtt://HOST[:PORT] or mqtts://HOST[:PORT]",
+        "nieprawidłowy port w adresie 'mqtt://127.0.0.1:99999': podaj liczbę od 1 do 65535; "
+        "oczekiwano mqtt://HOST[:PORT] lub mqtts://HOST[:PORT]",
+        id="url-port",
+    ),
+    pytest.param(
+        MINIMAL.replace("127.0.0.1:1883", "[::1"),
+        "4: broker.url",
+        "invalid URL 'mqtt://[::1': check the host, e.g. the brackets of an IPv6 address; "
+        "expected mqtt://HOST[:PORT] or mqtts://HOST[:PORT]",
+        "nieprawidłowy adres 'mqtt://[::1': sprawdź nazwę hosta, np. nawiasy adresu IPv6; "
+        "oczekiwano mqtt://HOST[:PORT] lub mqtts://HOST[:PORT]",
+        id="url-unparsable",
+    ),
+    pytest.param(
+        MINIMAL.replace("mqtt://", "mqtt://user:pa55word@"),
+        "4: broker.url",
+        "the URL must not contain credentials; set broker.username and password",
+        "adres nie może zawierać danych logowania; podaj je w broker.username i broker.password",
+        id="url-credentials",
+    ),
+    pytest.param(
+        MINIMAL.replace("1883", "1883/agents"),
+        "4: broker.url",
+        "invalid URL 'mqtt://127.0.0.1:1883/agents': remove the path or query; "
+        "expected mqtt://HOST[:PORT] or mqtts://HOST[:PORT]",
+        "nieprawidłowy adres 'mqtt://127.0.0.1:1883/agents': usuń ścieżkę i parametry zapytania; "
+        "oczekiwano mqtt://HOST[:PORT] lub mqtts://HOST[:PORT]",
+        id="url-path",
+    ),
+    pytest.param(
+        "- member: acme-metal\n",
+        "1",
+        "expected a mapping with keys such as member:, cluster:, broker:",
+        "oczekiwano słownika z kluczami takimi jak member:, cluster:, broker:",
+        id="config-not-mapping",
+    ),
+    pytest.param(
+        MINIMAL + "adapters: probe\n",
+        "6: adapters",
+        "expected a list of adapter sections",
+        "oczekiwano listy sekcji adapterów",
+        id="adapters-not-list",
+    ),
+    pytest.param(
+        MINIMAL + "adapters:\n  - probe\n",
+        "7: adapters[0]",
+        "expected a mapping with at least 'type:' and 'name:'",
+        "oczekiwano słownika z co najmniej 'type:' i 'name:'",
+        id="adapter-not-mapping",
+    ),
+    pytest.param(
+        MINIMAL + "adapters:\n  - {name: a, url: x}\n",
+        "7: adapters[0].type",
+        "missing or not a string; name an adapter type",
+        "brak wartości albo wartość nie jest tekstem; podaj typ adaptera",
+        id="adapter-type-missing",
+    ),
+    pytest.param(
+        MINIMAL + "adapters:\n  - {type: probe, url: x}\n",
+        "7: adapters[0].name",
+        "missing or not a string; name this adapter",
+        "brak wartości albo wartość nie jest tekstem; nadaj adapterowi nazwę",
+        id="adapter-name-missing",
+    ),
+    pytest.param(
+        MINIMAL
+        + "adapters:\n  - {type: probe, name: a, url: x}\n  - {type: probe, name: a, url: y}\n",
+        "8: adapters[1].name",
+        "second adapter named 'a'; give each adapter a unique name",
+        "drugi adapter o nazwie 'a'; nadaj każdemu adapterowi inną nazwę",
+        id="adapter-name-repeated",
+    ),
+    pytest.param(
+        MINIMAL + "adapters:\n  - {type: nosuch, name: a}\n",
+        "7: adapters[0].type",
+        f"unknown adapter type 'nosuch'; installed types: {', '.join(available_adapters())}",
+        f"nieznany typ adaptera 'nosuch'; zainstalowane typy: {', '.join(available_adapters())}",
+        id="adapter-type-unknown",
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "where", "english", "polish"), OWN_CHECK_CASES)
+@pytest.mark.parametrize("language", ["en", "pl"])
+def test_config_check_worded(
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    language: Language,
+    text: str,
+    where: str,
+    english: str,
+    polish: str,
+) -> None:
+    monkeypatch.setenv("KOOPERANT_LANG", language)
+    path = write(tmp_path, text)
+
+    message = config_error(path)
+
+    assert message == f"{path}:{where}: {english if language == 'en' else polish}"
+
+
+def run_with_default_language(monkeypatch: pytest.MonkeyPatch, path: Path) -> tuple[int, str]:
+    """Run ``kooperant agent run`` where neither KOOPERANT_LANG nor the locale names a language."""
+    for variable in ("KOOPERANT_LANG", "LC_ALL", "LC_MESSAGES"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("LANG", "C.UTF-8")
+
+    result = CliRunner().invoke(app, ["run", "--config", str(path)])
+    return result.exit_code, result.stderr
+
+
+def test_agent_cli_config_polish_by_default(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    path = write(
+        tmp_path,
+        MINIMAL + "brokr: {url: mqtt://127.0.0.1}\ncalendar:\n  shifts:\n"
+        "    - {days: [pon], start: '06:00', end: '14:00'}\n",
+    )
+
+    exit_code, stderr = run_with_default_language(monkeypatch, path)
+
+    assert exit_code == EXIT_CONFIG_ERROR
+    assert stderr == (
+        "Błędna konfiguracja (plik, wiersz, klucz: problem):\n"
+        f"{path}:6: brokr: nieznany klucz; usuń go albo popraw pisownię\n"
+        f"{path}:9: calendar.shifts[0].days[0]: dozwolone wartości: 'mon', 'tue', 'wed', "
+        "'thu', 'fri', 'sat', 'sun' (podano 'pon')\n"
+        "Popraw wskazane miejsca i uruchom agenta ponownie.\n"
+    )
+
+
+def test_agent_cli_policy_polish_by_default(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    policy = "share:\n  - resource: cnc-1\n    fields: [name]\n    round: week\n    colour: red\n"
+    path = write(tmp_path, MINIMAL, policy=policy)
+
+    exit_code, stderr = run_with_default_language(monkeypatch, path)
+
+    assert exit_code == EXIT_CONFIG_ERROR
+    assert stderr == (
+        "Błędna konfiguracja (plik, wiersz, klucz: problem):\n"
+        f"{tmp_path / 'policy.yaml'}:4: share[0].round: dozwolone wartości: '15min', 'hour', "
+        "'half_day', 'shift', 'day' (podano 'week')\n"
+        f"{tmp_path / 'policy.yaml'}:5: share[0].colour: nieznany klucz; usuń go albo popraw "
+        "pisownię\n"
+        "Popraw wskazane miejsca i uruchom agenta ponownie.\n"
+    )
 
 
 def test_unknown_adapter_type_lists_installed_types(tmp_path: Path) -> None:
