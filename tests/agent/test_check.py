@@ -236,10 +236,15 @@ def test_check_withheld_kind_ignored_offline(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("language", "heading"),
-    [("en", "Invalid configuration or policy"), ("pl", "Błędna konfiguracja lub polityka")],
+    ("language", "heading", "problem"),
+    [
+        ("en", "Invalid configuration or policy", "share[0].round: input should be '15min'"),
+        ("pl", "Błędna konfiguracja lub polityka", "share[0].round: dozwolone wartości: '15min'"),
+    ],
 )
-def test_check_invalid_policy_exits_2(tmp_path: Path, language: str, heading: str) -> None:
+def test_check_invalid_policy_exits_2(
+    tmp_path: Path, language: str, heading: str, problem: str
+) -> None:
     path = write_config(
         tmp_path, "share:\n  - resource: cnc-1\n    fields: [name]\n    round: week\n"
     )
@@ -248,9 +253,7 @@ def test_check_invalid_policy_exits_2(tmp_path: Path, language: str, heading: st
 
     assert result.exit_code == EXIT_CONFIG_ERROR
     assert heading in result.stderr
-    assert f"{tmp_path / 'policy.yaml'}:4: share[0].round: input should be '15min'" in (
-        result.stderr
-    )
+    assert f"{tmp_path / 'policy.yaml'}:4: {problem}" in result.stderr
     assert result.stdout == ""
 
 

@@ -239,10 +239,7 @@ def rule_text(*lines: str) -> str:
         ),
         pytest.param(
             rule_text("bands: {free_hours: []}"),
-            [
-                "4: share[0].bands.free_hours: list should have at least 1 item after "
-                "validation, not 0"
-            ],
+            ["4: share[0].bands.free_hours: list must have at least 1 item, but has 0"],
             id="bands-empty",
         ),
         pytest.param(
@@ -296,7 +293,7 @@ def rule_text(*lines: str) -> str:
         ),
         pytest.param(
             "groups:\n  pusta: []\nshare: []\n",
-            ["2: groups.pusta: tuple should have at least 1 item after validation, not 0"],
+            ["2: groups.pusta: list must have at least 1 item, but has 0"],
             id="empty-group",
         ),
         pytest.param(
