@@ -19,6 +19,7 @@ from pathlib import Path
 from agent.errors import ConfigError, Problem
 from agent.policy import Policy, parse_policy
 from agent.waiting import wait_any
+from kooperant.i18n import use_language
 
 logger = logging.getLogger(__name__)
 
@@ -103,7 +104,9 @@ class PolicyWatcher:
             reason = f"the file is not UTF-8 text (byte {error.start}); save it as UTF-8"
             return ConfigError(self.path, [Problem(None, "", reason)])
         try:
-            return parse_policy(text, self.path, self._variables)
+            # The problems go to the log, whose lines are English whatever the user's language.
+            with use_language("en"):
+                return parse_policy(text, self.path, self._variables)
         except ConfigError as error:
             return error
 

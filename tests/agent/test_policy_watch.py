@@ -219,3 +219,21 @@ async def test_watcher_run_polls_until_stop(policy_path: Path) -> None:
 
     assert [resources(policy) for policy in policies] == [{"cnc-1"}, {"cnc-1", "cnc-2"}]
     assert errors == []
+
+
+def test_watcher_logs_problems_in_english(
+    policy_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("KOOPERANT_LANG", "pl")
+    recorder = Recorder()
+    watcher = recorder.watcher(policy_path)
+    watcher.poll()
+    watcher.poll()
+
+    policy_path.write_text(ONE_RULE + "    colour: red\n", encoding="utf-8")
+    with caplog.at_level(logging.ERROR, logger="agent.policy_watch"):
+        watcher.poll()
+        watcher.poll()
+
+    (record,) = caplog.records
+    assert "share[0].colour: unknown key" in record.getMessage()
