@@ -150,15 +150,20 @@ async def test_removed_offer_cleared_and_withdrawn(
     assert live == {kept}
 
 
+async def retain_two_offers(path: Path, url: str, cluster: str) -> None:
+    """Publish offers of cnc-1 and cnc-2 as an earlier agent run that recorded them in ``path``."""
+    with AuditLog(path) as log:
+        first = make_publisher(url, cluster, log)
+        async with running(first):
+            first.update([offer(cluster, "cnc-1"), offer(cluster, "cnc-2")])
+            await settle(lambda: first.published_messages == 2)
+
+
 async def test_new_publisher_withdraws_from_audit_log(
     tmp_path: Path, mosquitto_url: str, cluster_id: str, broker_port: int
 ) -> None:
     path = tmp_path / "audit.db"
-    with AuditLog(path) as log:
-        first = make_publisher(mosquitto_url, cluster_id, log)
-        async with running(first):
-            first.update([offer(cluster_id, "cnc-1"), offer(cluster_id, "cnc-2")])
-            await settle(lambda: first.published_messages == 2)
+    await retain_two_offers(path, mosquitto_url, cluster_id)
 
     with AuditLog(path) as log:
         second = make_publisher(mosquitto_url, cluster_id, log)
@@ -177,11 +182,7 @@ async def test_restart_keeps_unseen_offer_during_grace(
     tmp_path: Path, mosquitto_url: str, cluster_id: str, broker_port: int
 ) -> None:
     path = tmp_path / "audit.db"
-    with AuditLog(path) as log:
-        first = make_publisher(mosquitto_url, cluster_id, log)
-        async with running(first):
-            first.update([offer(cluster_id, "cnc-1"), offer(cluster_id, "cnc-2")])
-            await settle(lambda: first.published_messages == 2)
+    await retain_two_offers(path, mosquitto_url, cluster_id)
 
     with AuditLog(path) as log:
         second = make_publisher(mosquitto_url, cluster_id, log, unseen_grace_seconds=60)
@@ -207,11 +208,7 @@ async def test_grace_end_withdraws_unseen_offer(
     tmp_path: Path, mosquitto_url: str, cluster_id: str, broker_port: int
 ) -> None:
     path = tmp_path / "audit.db"
-    with AuditLog(path) as log:
-        first = make_publisher(mosquitto_url, cluster_id, log)
-        async with running(first):
-            first.update([offer(cluster_id, "cnc-1"), offer(cluster_id, "cnc-2")])
-            await settle(lambda: first.published_messages == 2)
+    await retain_two_offers(path, mosquitto_url, cluster_id)
 
     with AuditLog(path) as log:
         second = make_publisher(mosquitto_url, cluster_id, log, unseen_grace_seconds=0.5)
@@ -228,11 +225,7 @@ async def test_settled_adapters_end_grace(
     tmp_path: Path, mosquitto_url: str, cluster_id: str, broker_port: int
 ) -> None:
     path = tmp_path / "audit.db"
-    with AuditLog(path) as log:
-        first = make_publisher(mosquitto_url, cluster_id, log)
-        async with running(first):
-            first.update([offer(cluster_id, "cnc-1"), offer(cluster_id, "cnc-2")])
-            await settle(lambda: first.published_messages == 2)
+    await retain_two_offers(path, mosquitto_url, cluster_id)
 
     with AuditLog(path) as log:
         second = make_publisher(mosquitto_url, cluster_id, log, unseen_grace_seconds=600)
