@@ -35,10 +35,11 @@ from adapters.registry import load_adapter_class
 from agent.calendar import WEEKDAYS, Shift, WorkingCalendar
 from agent.errors import ConfigError, Problem
 from agent.policy import Policy, load_policy
+from agent.reasons import checked_identifier
 from agent.validation_messages import MESSAGES
 from agent.yamlfile import Location, YamlDocument
 from kooperant.net import mask_url_credentials
-from kooperant.protocol import ResourceKind, check_identifier
+from kooperant.protocol import ResourceKind
 
 DEFAULT_TIMEZONE = "Europe/Warsaw"
 MQTT_PORT = 1883
@@ -50,7 +51,7 @@ Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 
 
 def _identifier(what: str) -> AfterValidator:
-    return AfterValidator(lambda value: check_identifier(value, what))
+    return AfterValidator(lambda value: checked_identifier(value, what))
 
 
 def _parse_wall_time(value: object) -> object:
@@ -336,7 +337,7 @@ def _load_adapter(document: YamlDocument, where: Location, entry: object) -> Ada
     if not isinstance(name, str):
         raise document.error((*where, "name"), MESSAGES("config.adapter_name_missing"))
     try:
-        check_identifier(name, "adapter")
+        checked_identifier(name, "adapter")
     except ValueError as error:
         raise document.error((*where, "name"), str(error)) from error
 

@@ -3,6 +3,7 @@
 ``pydantic_reason`` describes one pydantic error. The error types that the agent's models and
 the adapters' settings raise have their own text in ``agent.validation_messages``, which names the
 value given and what is allowed. Any other type keeps pydantic's English message.
+``checked_identifier`` words the protocol's check of an id.
 ``yaml_syntax_reason`` describes a syntax error of PyYAML's pure-Python loader. In Polish the
 common mistakes get a plain explanation, while English and the rare errors keep PyYAML's detail.
 """
@@ -19,6 +20,7 @@ from pydantic_core import ErrorDetails
 
 from agent.validation_messages import MESSAGES
 from kooperant.i18n import Language, current_language
+from kooperant.protocol import TopicError, check_identifier
 
 # Keys whose values are never echoed in an error message.
 _SECRET_KEY_PARTS = ("password", "secret", "token")
@@ -78,9 +80,32 @@ def yaml_syntax_reason(error: yaml.MarkedYAMLError, language: Language | None = 
     return MESSAGES("yaml.invalid", language, detail=detail)
 
 
+def checked_identifier(value: str, what: str) -> str:
+    """Return ``value`` if it is a valid id; otherwise raise ``ValueError`` in the current language.
+
+    ``what`` is ``adapter``, ``cluster``, ``group``, ``member`` or ``resource``. The protocol's
+    ``TopicError``, always English, is chained as the cause.
+    """
+    try:
+        return check_identifier(value, what)
+    except TopicError as error:
+        noun = MESSAGES(f"id.{what}")
+        raise ValueError(MESSAGES("id.invalid", what=noun, value=value)) from error
+
+
 def count_text(count: int, noun_id: str, language: Language) -> str:
     """Return ``count`` with the noun's plural form, e.g. ``"3 elementy"`` or ``"3 items"``."""
-    forms = MESSAGES(noun_id, language).split("|")
+    return plural_text(count, MESSAGES(noun_id, language), language)
+
+
+def plural_text(count: int, forms: str, language: Language) -> str:
+    """Return ``count`` and the form of ``forms`` that goes with it, e.g. ``"5 dni"``.
+
+    ``forms`` lists the forms for 1, for 2-4 (Polish only) and for other counts, split by "|",
+    e.g. ``"dnia|dni|dni"`` or ``"day|days"``. In Polish the middle form goes with the counts
+    ending in 2, 3 or 4 except 12, 13 and 14.
+    """
+    parts = forms.split("|")
     if language == "pl":
         if count == 1:
             index = 0
@@ -90,7 +115,7 @@ def count_text(count: int, noun_id: str, language: Language) -> str:
             index = 2
     else:
         index = 0 if count == 1 else 1
-    return f"{count} {forms[index]}"
+    return f"{count} {parts[index]}"
 
 
 def _given_text(value: object, language: Language) -> str:

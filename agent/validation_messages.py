@@ -1,8 +1,9 @@
 """Problem reasons for the agent config and the policy file, in Polish and English.
 
-``MESSAGES`` contains the reasons that ``agent.yamlfile``, ``agent.reasons`` and ``agent.config``
-put into a ``Problem``: unreadable files, YAML syntax errors, pydantic validation errors and the
-config's own checks. A reason is worded in the current language when the ``Problem`` is built.
+``MESSAGES`` contains the reasons that ``agent.yamlfile``, ``agent.reasons``, ``agent.config`` and
+``agent.policy`` put into a ``Problem``: unreadable files, YAML syntax errors, pydantic validation
+errors, invalid ids and the checks of the config and the policy file. A reason is worded in the
+current language when the ``Problem`` is built.
 """
 
 from __future__ import annotations
@@ -299,6 +300,88 @@ MESSAGES = Catalog(
             "en": "unknown adapter type {type!r}; installed types: {installed}",
         },
         "config.adapter_types_none": {"pl": "brak", "en": "none"},
+        # Ids checked by kooperant.protocol.check_identifier (agent.reasons). The English text is
+        # the protocol's own; {what} is one of the "id.*" nouns below.
+        "id.invalid": {
+            "pl": "nieprawidłowy identyfikator {what} {value!r}: użyj od 1 do 64 liter, cyfr, "
+            "'.', '_' lub '-', zaczynając od litery lub cyfry",
+            "en": "invalid {what} id {value!r}: use 1 to 64 letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit",
+        },
+        "id.adapter": {"pl": "adaptera", "en": "adapter"},
+        "id.cluster": {"pl": "klastra", "en": "cluster"},
+        "id.group": {"pl": "grupy", "en": "group"},
+        "id.member": {"pl": "członka", "en": "member"},
+        "id.resource": {"pl": "zasobu", "en": "resource"},
+        # The policy file's own checks (agent.policy.model, agent.policy.loader)
+        "policy.not_mapping": {
+            "pl": "oczekiwano słownika z kluczami 'groups:' i 'share:'",
+            "en": "expected a mapping with the keys 'groups:' and 'share:'",
+        },
+        "policy.field_unknown": {
+            "pl": "nieznane pole oferty {name!r}; dozwolone pola: {allowed}",
+            "en": "unknown offer field {name!r}; allowed fields: {allowed}",
+        },
+        "policy.edges_not_ascending": {
+            "pl": "granice przedziałów muszą ściśle rosnąć, a po {lower:g} następuje {upper:g}",
+            "en": "band edges must be strictly ascending, but {upper:g} follows {lower:g}",
+        },
+        "policy.edge_not_finite": {
+            "pl": "granica przedziału {value} nie jest skończoną liczbą; podaj skończone granice "
+            ">= 0, a listę zakończ dolną granicą ostatniego, otwartego przedziału, np. 80 "
+            "w [0, 8, 20, 40, 80]",
+            "en": "band edge {value} is not a finite number; write finite edges >= 0, and end the "
+            "list with the lower edge of the open last band, e.g. 80 in [0, 8, 20, 40, 80]",
+        },
+        "policy.expires_expected": {
+            "pl": "oczekiwano daty albo daty z godziną i przesunięciem względem UTC, np. "
+            "2027-01-31 lub 2027-01-31T18:00:00+01:00",
+            "en": "expected a date or a date-time with a UTC offset, e.g. 2027-01-31 or "
+            "2027-01-31T18:00:00+01:00",
+        },
+        "policy.expires_invalid": {
+            "pl": "nieprawidłowa wartość expires {value!r}: {expected}",
+            "en": "invalid expires {value!r}: {expected}",
+        },
+        "policy.expires_no_offset": {
+            "pl": "nieprawidłowa wartość expires {value}: brak przesunięcia względem UTC; "
+            "{expected}",
+            "en": "invalid expires {value}: the UTC offset is missing; {expected}",
+        },
+        "policy.audience_empty": {
+            "pl": "pusta lista odbiorców: podaj members lub groups albo wpisz 'audience: cluster'",
+            "en": "empty audience: list members or groups, or write 'audience: cluster'",
+        },
+        "policy.audience_invalid": {
+            "pl": "nieprawidłowa wartość audience {value!r}: wpisz 'cluster' albo słownik "
+            "z kluczami members: i groups:",
+            "en": "invalid audience {value!r}: write 'cluster' or a mapping with members: and "
+            "groups:",
+        },
+        "policy.no_selector": {
+            "pl": "reguła nie ma selektora; dodaj resource:, kind: lub tag:",
+            "en": "rule has no selector; add resource:, kind: or tag:",
+        },
+        "policy.publish_as_one_id": {
+            "pl": "publish_as {public_id!r} wymaga dokładnie jednego identyfikatora w resource: "
+            "(podano {count}); każdy zasób o zmienionej nazwie opisz w osobnej regule",
+            "en": "publish_as {public_id!r} needs exactly one id in resource:, found {count}; "
+            "give each renamed resource its own rule",
+        },
+        "policy.public_id_used": {
+            "pl": "publiczny identyfikator {public_id!r} jest już użyty dla zasobu {resource!r} "
+            "w regule {rule} (wiersz {line}); dwa zasoby nie mogą dzielić jednego tematu, więc "
+            "wybierz inne publish_as",
+            "en": "public id {public_id!r} is already used for resource {resource!r} by rule "
+            "{rule} (line {line}); two resources must not share one topic, so choose another "
+            "publish_as",
+        },
+        "policy.group_unknown": {
+            "pl": "nieznana grupa {group!r}; zdefiniuj ją w sekcji groups: (zdefiniowane: "
+            "{defined})",
+            "en": "unknown group {group!r}; define it under groups: (defined: {defined})",
+        },
+        "policy.groups_none": {"pl": "brak", "en": "none"},
         "config.adapter_type_broken": {
             "pl": "nie można załadować typu adaptera {type!r}: {error}",
             "en": "adapter type {type!r} cannot be loaded: {error}",

@@ -3,7 +3,7 @@
 ``PolicyFileModel`` checks each key on its own. This module then checks what spans several keys:
 a rule needs a selector, ``publish_as`` needs exactly one resource id, two resources must not
 share a public id, and audience groups must be defined under ``groups``. Every problem found is
-reported at once, sorted by line.
+reported at once, sorted by line, and worded in the current language.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from agent.errors import ConfigError, Problem
 from agent.policy.decide import Policy
 from agent.policy.model import PolicyFileModel, RuleModel
 from agent.policy.rules import Rule, expand_fields
+from agent.validation_messages import MESSAGES
 from agent.yamlfile import Location, YamlDocument
 
 
@@ -37,7 +38,7 @@ def parse_policy(text: str, path: Path, variables: Mapping[str, str] | None = No
 def _build(document: YamlDocument) -> Policy:
     data = {} if document.data is None else document.data
     if not isinstance(data, dict):
-        raise document.error((), "expected a mapping with the keys 'groups:' and 'share:'")
+        raise document.error((), MESSAGES("policy.not_mapping"))
     try:
         parsed = PolicyFileModel.model_validate(data)
     except ValidationError as error:
@@ -62,13 +63,12 @@ def _cross_key_problems(document: YamlDocument, parsed: PolicyFileModel) -> list
     for index, entry in enumerate(parsed.share):
         where: Location = ("share", index)
         if not (entry.resource or entry.kind or entry.tag):
-            reason = "rule has no selector; add resource:, kind: or tag:"
+            reason = MESSAGES("policy.no_selector")
             problems.append(document.problem(where, reason))
 
         if entry.publish_as is not None and len(entry.resource) != 1:
-            reason = (
-                f"publish_as {entry.publish_as!r} needs exactly one id in resource:, "
-                f"found {len(entry.resource)}; give each renamed resource its own rule"
+            reason = MESSAGES(
+                "policy.publish_as_one_id", public_id=entry.publish_as, count=len(entry.resource)
             )
             problems.append(document.problem((*where, "publish_as"), reason))
 
@@ -78,20 +78,20 @@ def _cross_key_problems(document: YamlDocument, parsed: PolicyFileModel) -> list
             first = public_ids.setdefault(public, (resource, index))
             if first[0] != resource:
                 key = "publish_as" if entry.publish_as else "resource"
-                reason = (
-                    f"public id {public!r} is already used for resource {first[0]!r} by rule "
-                    f"{first[1] + 1} (line {document.line_of(('share', first[1]))}); two "
-                    "resources must not share one topic, so choose another publish_as"
+                reason = MESSAGES(
+                    "policy.public_id_used",
+                    public_id=public,
+                    resource=first[0],
+                    rule=first[1] + 1,
+                    line=document.line_of(("share", first[1])),
                 )
                 problems.append(document.problem((*where, key), reason))
 
         if entry.audience is not None:
             for position, group in enumerate(entry.audience.groups):
                 if group not in parsed.groups:
-                    defined = ", ".join(sorted(parsed.groups)) or "none"
-                    reason = (
-                        f"unknown group {group!r}; define it under groups: (defined: {defined})"
-                    )
+                    defined = ", ".join(sorted(parsed.groups)) or MESSAGES("policy.groups_none")
+                    reason = MESSAGES("policy.group_unknown", group=group, defined=defined)
                     problems.append(
                         document.problem((*where, "audience", "groups", position), reason)
                     )

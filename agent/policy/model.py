@@ -3,7 +3,8 @@
 The models validate the data of one YAML file and are the source of the published JSON Schema
 (``config/policy.schema.json``, written by ``python -m agent.policy.schema``), so the descriptions
 below are what editors show next to each key. Checks that need more than one key, such as an
-audience group that must be defined under ``groups``, are in ``agent.policy.loader``.
+audience group that must be defined under ``groups``, are in ``agent.policy.loader``. The
+validators word their errors in the current language through ``agent.validation_messages``.
 """
 
 from __future__ import annotations
@@ -24,13 +25,15 @@ from pydantic import (
 )
 
 from agent.policy.rules import ALL_FIELDS, MAX_DELAY_MINUTES, MAX_HORIZON_DAYS, Rounding
-from kooperant.protocol import IDENTIFIER_PATTERN, OPTIONAL_FIELDS, ResourceKind, check_identifier
+from agent.reasons import checked_identifier
+from agent.validation_messages import MESSAGES
+from kooperant.protocol import IDENTIFIER_PATTERN, OPTIONAL_FIELDS, ResourceKind
 
 FIELD_NAMES = (ALL_FIELDS, *OPTIONAL_FIELDS)
 
 
 def _identifier(id_name: str) -> AfterValidator:
-    return AfterValidator(lambda value: check_identifier(value, id_name))
+    return AfterValidator(lambda value: checked_identifier(value, id_name))
 
 
 _ID_SCHEMA = Field(json_schema_extra={"pattern": IDENTIFIER_PATTERN})
@@ -49,45 +52,38 @@ def _one_or_many_schema(item: dict[str, Any]) -> WithJsonSchema:
 
 def _check_field_name(name: str) -> str:
     if name not in FIELD_NAMES:
-        raise ValueError(f"unknown offer field {name!r}; allowed fields: {', '.join(FIELD_NAMES)}")
+        allowed = ", ".join(FIELD_NAMES)
+        raise ValueError(MESSAGES("policy.field_unknown", name=name, allowed=allowed))
     return name
 
 
 def _check_ascending(edges: list[float]) -> list[float]:
     for lower, upper in itertools.pairwise(edges):
         if upper <= lower:
-            raise ValueError(
-                f"band edges must be strictly ascending, but {upper:g} follows {lower:g}"
-            )
+            raise ValueError(MESSAGES("policy.edges_not_ascending", lower=lower, upper=upper))
     return edges
 
 
 def _check_finite(value: object) -> object:
     # YAML reads .inf, -.inf, .nan and 1.0e+400 as floats, and JSON has no token for them.
     if isinstance(value, float) and not math.isfinite(value):
-        raise ValueError(
-            f"band edge {value} is not a finite number; write finite edges >= 0, and end the "
-            "list with the lower edge of the open last band, e.g. 80 in [0, 8, 20, 40, 80]"
-        )
+        raise ValueError(MESSAGES("policy.edge_not_finite", value=value))
     return value
 
 
 def _parse_expiry(value: object) -> object:
-    expected = (
-        "expected a date or a date-time with a UTC offset, e.g. 2027-01-31 or "
-        "2027-01-31T18:00:00+01:00"
-    )
+    expected = MESSAGES("policy.expires_expected")
     if isinstance(value, str):
         try:
             value = date.fromisoformat(value) if len(value) == 10 else datetime.fromisoformat(value)
         except ValueError as error:
-            raise ValueError(f"invalid expires {value!r}: {expected}") from error
+            reason = MESSAGES("policy.expires_invalid", value=value, expected=expected)
+            raise ValueError(reason) from error
     if isinstance(value, datetime) and value.tzinfo is None:
-        raise ValueError(
-            f"invalid expires {value.isoformat()}: the UTC offset is missing; {expected}"
-        )
+        reason = MESSAGES("policy.expires_no_offset", value=value.isoformat(), expected=expected)
+        raise ValueError(reason)
     if not isinstance(value, date):
-        raise ValueError(f"invalid expires {value!r}: {expected}")
+        raise ValueError(MESSAGES("policy.expires_invalid", value=value, expected=expected))
     return value
 
 
@@ -127,7 +123,7 @@ class AudienceModel(_Strict):
     @model_validator(mode="after")
     def _check_not_empty(self) -> AudienceModel:
         if not self.members and not self.groups:
-            raise ValueError("empty audience: list members or groups, or write 'audience: cluster'")
+            raise ValueError(MESSAGES("policy.audience_empty"))
         return self
 
 
@@ -135,9 +131,7 @@ def _parse_audience(value: object) -> object:
     if value == "cluster":
         return None
     if isinstance(value, str) or not isinstance(value, dict):
-        raise ValueError(
-            f"invalid audience {value!r}: write 'cluster' or a mapping with members: and groups:"
-        )
+        raise ValueError(MESSAGES("policy.audience_invalid", value=value))
     return value
 
 
