@@ -72,7 +72,7 @@ async def preview_offers(
     entries = []
     context = agent.policy_context(snapshot)
     withdrawals = read_owner_withdrawals(config)
-    for offer in snapshot.offers:
+    for offer in agent.policy_offers(snapshot, context):
         decision = agent.policy.decide(offer, context)
         withdrawal = owner_withdrawal(withdrawals, offer.resource, decision.public_resource)
         permitted = decision.offer

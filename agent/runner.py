@@ -26,6 +26,7 @@ from typing import Any
 from adapters.base import STOP_TIMEOUT_SECONDS, Adapter, AdapterContext, Observation
 from agent.audit import AuditLog
 from agent.config import AdapterConfig, AgentConfig
+from agent.delayed_states import with_delayed_states
 from agent.errors import AuditLogError, ConfigError
 from agent.offers import OfferBuilder
 from agent.policy import MAX_DELAY_MINUTES, Policy, PolicyContext, StateHistory
@@ -57,6 +58,8 @@ class OfferSnapshot:
     """The clock reading the offers were computed for, rounded down to ``TIME_RESOLUTION``."""
     reading: datetime | None = None
     """The clock reading itself, to the second; a rule's expiry is judged at it."""
+    observations: tuple[Observation, ...] = ()
+    """What the adapters reported, from which ``offers`` were built."""
     settled: bool = False
     """Whether every started adapter has reported at least once since the agent started."""
 
@@ -136,7 +139,19 @@ class Agent:
     def plan(self, snapshot: OfferSnapshot) -> SharingPlan:
         """Decide every offer of ``snapshot`` under the policy and the owner's withdrawals."""
         context = self.policy_context(snapshot)
-        return plan_sharing(self._policy, snapshot.offers, context, self.withdrawals)
+        offers = self.policy_offers(snapshot, context)
+        return plan_sharing(self._policy, offers, context, self.withdrawals)
+
+    def policy_offers(self, snapshot: OfferSnapshot, context: PolicyContext) -> tuple[Offer, ...]:
+        """Return the offers to decide: the snapshot's, with delayed machines rebuilt."""
+        return with_delayed_states(
+            snapshot.offers,
+            snapshot.observations,
+            self._policy,
+            context,
+            self._builder,
+            snapshot.withheld_kinds,
+        )
 
     def policy_context(self, snapshot: OfferSnapshot) -> PolicyContext:
         """Record the snapshot's machine states and return the context to decide its offers in."""
@@ -175,7 +190,15 @@ class Agent:
             for offer in self._builder.build(observations, now, withheld)
         ]
         settled = not withheld and self._started <= self._reported
-        return OfferSnapshot(tuple(offers), withheld, len(observations), now, reading, settled)
+        return OfferSnapshot(
+            tuple(offers),
+            withheld,
+            len(observations),
+            now,
+            reading=reading,
+            settled=settled,
+            observations=tuple(observations),
+        )
 
     async def collect_when_ready(self, max_seconds: float) -> OfferSnapshot:
         """Collect as soon as no kind is withheld and an adapter reported something.

@@ -95,6 +95,16 @@ class Policy:
         """Ids named in the ``resource`` selector of some rule."""
         return frozenset(resource for rule in self.rules for resource in rule.resources)
 
+    def rule_for(self, offer: Offer, context: PolicyContext) -> Rule | None:
+        """Return the first matching rule that has not expired, or ``None``."""
+        tags = context.tags.get(offer.resource, frozenset())
+        for rule in self.rules:
+            if rule.matches(offer.resource, offer.kind, tags) and not rule.expired(
+                context.expiry_moment, context.zone
+            ):
+                return rule
+        return None
+
     def decide(self, offer: Offer, context: PolicyContext) -> Decision:
         """Return the public form of ``offer`` under the first rule that applies, or why not."""
         tags = context.tags.get(offer.resource, frozenset())
