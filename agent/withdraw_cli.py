@@ -10,6 +10,7 @@ again in its next cycle, if the policy permits it.
 from __future__ import annotations
 
 import asyncio
+import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -233,8 +234,9 @@ def _send_or_explain(
 async def _send(
     config: AgentConfig, log: AuditLog, messages: list[RetainedMessage], now: datetime
 ) -> None:
-    # The agent's own client id with a suffix, so a running agent is not disconnected.
-    client_id = f"{config.client_id}-withdraw"
+    # The agent's own client id with a suffix, so neither a running agent nor another withdraw
+    # command running at the same moment is disconnected by the broker.
+    client_id = f"{config.client_id}-withdraw-{os.getpid()}"
     async with asyncio.timeout(SEND_TIMEOUT_SECONDS):
         async with mqtt_client(config.broker, client_id, SEND_TIMEOUT_SECONDS) as client:
             for message in messages:
