@@ -392,6 +392,168 @@ def test_load_error_names_line_and_key(text: str, expected: list[str]) -> None:
     assert str(caught.value).splitlines() == [f"policy.yaml:{line}" for line in expected]
 
 
+PL_ID_RULE = "użyj od 1 do 64 liter, cyfr, '.', '_' lub '-', zaczynając od litery lub cyfry"
+PL_EXPIRES_HINT = (
+    "oczekiwano daty albo daty z godziną i przesunięciem względem UTC, np. 2027-01-31 lub "
+    "2027-01-31T18:00:00+01:00"
+)
+FIELD_LIST = (
+    "all, name, capabilities, state, state_since, horizon, free_hours, free_intervals, amounts, "
+    "price, suppliers, customers"
+)
+
+# Each policy check worded in both languages: (file text, English line, Polish line).
+WORDED_CASES = [
+    pytest.param(
+        rule_text("bands: {free_hours: [0, 8, .inf]}"),
+        f"4: share[0].bands.free_hours[2]: band edge inf {NOT_FINITE_HINT}",
+        "4: share[0].bands.free_hours[2]: granica przedziału inf nie jest skończoną liczbą; "
+        "podaj skończone granice >= 0, a listę zakończ dolną granicą ostatniego, otwartego "
+        "przedziału, np. 80 w [0, 8, 20, 40, 80]",
+        id="edge-not-finite",
+    ),
+    pytest.param(
+        rule_text("bands: {free_hours: [0, 8, 4]}"),
+        "4: share[0].bands.free_hours: band edges must be strictly ascending, but 4 follows 8",
+        "4: share[0].bands.free_hours: granice przedziałów muszą ściśle rosnąć, a po 8 następuje 4",
+        id="edges-not-ascending",
+    ),
+    pytest.param(
+        "groups: {g1: [a]}\n" + rule_text("audience: {groups: [nope]}"),
+        "5: share[0].audience.groups[0]: unknown group 'nope'; define it under groups: "
+        "(defined: g1)",
+        "5: share[0].audience.groups[0]: nieznana grupa 'nope'; zdefiniuj ją w sekcji groups: "
+        "(zdefiniowane: g1)",
+        id="unknown-group",
+    ),
+    pytest.param(
+        rule_text("audience: {groups: [nope]}"),
+        "4: share[0].audience.groups[0]: unknown group 'nope'; define it under groups: "
+        "(defined: none)",
+        "4: share[0].audience.groups[0]: nieznana grupa 'nope'; zdefiniuj ją w sekcji groups: "
+        "(zdefiniowane: brak)",
+        id="unknown-group-none-defined",
+    ),
+    pytest.param(
+        rule_text("audience: {members: []}"),
+        "4: share[0].audience: empty audience: list members or groups, or write "
+        "'audience: cluster'",
+        "4: share[0].audience: pusta lista odbiorców: podaj members lub groups albo wpisz "
+        "'audience: cluster'",
+        id="empty-audience",
+    ),
+    pytest.param(
+        rule_text("audience: everyone"),
+        "4: share[0].audience: invalid audience 'everyone': write 'cluster' or a mapping with "
+        "members: and groups:",
+        "4: share[0].audience: nieprawidłowa wartość audience 'everyone': wpisz 'cluster' albo "
+        "słownik z kluczami members: i groups:",
+        id="invalid-audience",
+    ),
+    pytest.param(
+        "share:\n"
+        "  - resource: a\n    publish_as: x\n    fields: []\n"
+        "  - resource: b\n    publish_as: x\n    fields: []\n",
+        "6: share[1].publish_as: public id 'x' is already used for resource 'a' by rule 1 "
+        "(line 2); two resources must not share one topic, so choose another publish_as",
+        "6: share[1].publish_as: publiczny identyfikator 'x' jest już użyty dla zasobu 'a' "
+        "w regule 1 (wiersz 2); dwa zasoby nie mogą dzielić jednego tematu, więc wybierz inne "
+        "publish_as",
+        id="duplicate-publish-as",
+    ),
+    pytest.param(
+        "share:\n  - resource: [a, b]\n    publish_as: x\n    fields: []\n",
+        "3: share[0].publish_as: publish_as 'x' needs exactly one id in resource:, found 2; "
+        "give each renamed resource its own rule",
+        "3: share[0].publish_as: publish_as 'x' wymaga dokładnie jednego identyfikatora "
+        "w resource: (podano 2); każdy zasób o zmienionej nazwie opisz w osobnej regule",
+        id="publish-as-one-id",
+    ),
+    pytest.param(
+        rule_text("expires: tomorrow"),
+        f"4: share[0].expires: invalid expires 'tomorrow': {EXPIRES_HINT}",
+        f"4: share[0].expires: nieprawidłowa wartość expires 'tomorrow': {PL_EXPIRES_HINT}",
+        id="invalid-expires",
+    ),
+    pytest.param(
+        rule_text("expires: '2027-01-31T18:00:00'"),
+        "4: share[0].expires: invalid expires 2027-01-31T18:00:00: the UTC offset is missing; "
+        f"{EXPIRES_HINT}",
+        "4: share[0].expires: nieprawidłowa wartość expires 2027-01-31T18:00:00: brak "
+        f"przesunięcia względem UTC; {PL_EXPIRES_HINT}",
+        id="expires-without-offset",
+    ),
+    pytest.param(
+        rule_text("expires: 5"),
+        f"4: share[0].expires: invalid expires 5: {EXPIRES_HINT}",
+        f"4: share[0].expires: nieprawidłowa wartość expires 5: {PL_EXPIRES_HINT}",
+        id="expires-not-date",
+    ),
+    pytest.param(
+        "share:\n  - resource: cnc-1\n    fields: [colour]\n",
+        f"3: share[0].fields[0]: unknown offer field 'colour'; allowed fields: {FIELD_LIST}",
+        f"3: share[0].fields[0]: nieznane pole oferty 'colour'; dozwolone pola: {FIELD_LIST}",
+        id="unknown-offer-field",
+    ),
+    pytest.param(
+        "share:\n  - fields: [name]\n",
+        "2: share[0]: rule has no selector; add resource:, kind: or tag:",
+        "2: share[0]: reguła nie ma selektora; dodaj resource:, kind: lub tag:",
+        id="no-selector",
+    ),
+    pytest.param(
+        "share:\n  - resource: cnc/1\n    fields: [name]\n",
+        f"2: share[0].resource: invalid resource id 'cnc/1': {ID_RULE}",
+        f"2: share[0].resource: nieprawidłowy identyfikator zasobu 'cnc/1': {PL_ID_RULE}",
+        id="invalid-resource-id",
+    ),
+    pytest.param(
+        "groups:\n  'zła grupa': [a]\nshare: []\n",
+        f"2: groups.zła grupa: invalid group id 'zła grupa': {ID_RULE}",
+        f"2: groups.zła grupa: nieprawidłowy identyfikator grupy 'zła grupa': {PL_ID_RULE}",
+        id="invalid-group-name",
+    ),
+    pytest.param(
+        rule_text("audience: {members: ['a+b']}"),
+        f"4: share[0].audience.members[0]: invalid member id 'a+b': {ID_RULE}",
+        f"4: share[0].audience.members[0]: nieprawidłowy identyfikator członka 'a+b': {PL_ID_RULE}",
+        id="invalid-member-id",
+    ),
+    pytest.param(
+        "- cnc-1\n",
+        "1: expected a mapping with the keys 'groups:' and 'share:'",
+        "1: oczekiwano słownika z kluczami 'groups:' i 'share:'",
+        id="not-a-mapping",
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "english", "polish"), WORDED_CASES)
+@pytest.mark.parametrize("language", ["en", "pl"])
+def test_policy_error_worded_per_language(
+    monkeypatch: pytest.MonkeyPatch, language: str, text: str, english: str, polish: str
+) -> None:
+    monkeypatch.setenv("KOOPERANT_LANG", language)
+    expected = english if language == "en" else polish
+
+    with pytest.raises(ConfigError) as caught:
+        parse_policy(text, PATH)
+
+    assert str(caught.value).splitlines() == [f"policy.yaml:{expected}"]
+
+
+def test_policy_language_read_at_load(monkeypatch: pytest.MonkeyPatch) -> None:
+    text = rule_text("expires: tomorrow")
+    monkeypatch.setenv("KOOPERANT_LANG", "pl")
+    with pytest.raises(ConfigError) as polish:
+        parse_policy(text, PATH)
+
+    monkeypatch.setenv("KOOPERANT_LANG", "en")
+    message_after_switch = str(polish.value)
+
+    assert "nieprawidłowa wartość expires 'tomorrow'" in message_after_switch
+
+
 def test_every_problem_reported_by_line() -> None:
     text = (
         "share:\n"

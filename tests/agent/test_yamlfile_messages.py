@@ -19,9 +19,12 @@ from pydantic import (
     field_validator,
 )
 
-from agent.reasons import count_text
+from agent.config import load_config
+from agent.errors import ConfigError
+from agent.reasons import checked_identifier, count_text, plural_text
 from agent.yamlfile import YamlDocument
-from kooperant.i18n import Language
+from kooperant.i18n import Language, use_language
+from kooperant.protocol import TopicError, check_identifier
 
 SOURCE = Path("sample.yaml")
 
@@ -394,3 +397,83 @@ def test_language_read_when_problem_built(monkeypatch: pytest.MonkeyPatch) -> No
 def test_count_text_plural_forms(count: int, polish: str, english: str) -> None:
     assert count_text(count, "noun.item", "pl") == polish
     assert count_text(count, "noun.item", "en") == english
+
+
+@pytest.mark.parametrize(
+    ("count", "polish", "english"),
+    [
+        (1, "1 dnia", "1 day"),
+        (2, "2 dni", "2 days"),
+        (5, "5 dni", "5 days"),
+        (22, "22 dni", "22 days"),
+    ],
+)
+def test_plural_text_given_forms(count: int, polish: str, english: str) -> None:
+    assert plural_text(count, "dnia|dni|dni", "pl") == polish
+    assert plural_text(count, "day|days", "en") == english
+
+
+@pytest.mark.parametrize("what", ["adapter", "cluster", "group", "member", "resource"])
+def test_checked_identifier_english_matches_protocol(what: str) -> None:
+    with pytest.raises(TopicError) as protocol:
+        check_identifier("a/b", what)
+
+    with use_language("en"), pytest.raises(ValueError) as worded:
+        checked_identifier("a/b", what)
+
+    assert str(worded.value) == str(protocol.value)
+    assert worded.value.__cause__ is not None
+
+
+def test_checked_identifier_valid_returned() -> None:
+    assert checked_identifier("cnc-1", "resource") == "cnc-1"
+
+
+ID_RULE = "use 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit"
+PL_ID_RULE = "użyj od 1 do 64 liter, cyfr, '.', '_' lub '-', zaczynając od litery lub cyfry"
+CONFIG = """\
+member: {member}
+cluster: pomorskie-metal
+broker:
+  url: mqtt://127.0.0.1:1883
+policy: policy.yaml
+"""
+ADAPTER = "adapters:\n  - type: host\n    name: 'hala a'\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "english", "polish"),
+    [
+        pytest.param(
+            CONFIG.format(member="'acme/metal'"),
+            f"1: member: invalid member id 'acme/metal': {ID_RULE}",
+            f"1: member: nieprawidłowy identyfikator członka 'acme/metal': {PL_ID_RULE}",
+            id="member",
+        ),
+        pytest.param(
+            CONFIG.format(member="acme-metal") + ADAPTER,
+            f"8: adapters[0].name: invalid adapter id 'hala a': {ID_RULE}",
+            f"8: adapters[0].name: nieprawidłowy identyfikator adaptera 'hala a': {PL_ID_RULE}",
+            id="adapter",
+        ),
+    ],
+)
+@pytest.mark.parametrize("language", ["en", "pl"])
+def test_config_id_worded_per_language(
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    language: Language,
+    text: str,
+    english: str,
+    polish: str,
+) -> None:
+    monkeypatch.setenv("KOOPERANT_LANG", language)
+    (tmp_path / "policy.yaml").write_text("share: []\n", encoding="utf-8")
+    path = tmp_path / "agent.yaml"
+    path.write_text(text, encoding="utf-8")
+    expected = english if language == "en" else polish
+
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, {})
+
+    assert str(caught.value) == f"{path}:{expected}"
