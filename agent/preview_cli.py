@@ -15,7 +15,8 @@ from agent.config import AgentConfig, load_config
 from agent.errors import ConfigError
 from agent.policy import Decision, Note, Rule, WithheldReason
 from agent.preview import DEFAULT_WAIT_SECONDS, Preview, PreviewEntry, preview_offers
-from kooperant.i18n import Catalog
+from agent.reasons import plural_text
+from kooperant.i18n import Catalog, current_language
 from kooperant.protocol.offer import OPTIONAL_FIELDS
 
 _ = Catalog(
@@ -88,7 +89,7 @@ _ = Catalog(
         "note.publish_as": {"pl": "publikowany jako {public_id}", "en": "published as {public_id}"},
         "note.name": {"pl": "nazwa zastąpiona przez „{name}”", "en": "name replaced by “{name}”"},
         "note.horizon": {
-            "pl": "wolny czas ograniczony do {days} dni od teraz",
+            "pl": "wolny czas ograniczony do {days_counted} od teraz",
             "en": "free time limited to {days} days from now",
         },
         "note.round.intervals": {
@@ -103,6 +104,10 @@ _ = Catalog(
             "pl": "horyzont poszerzony do pełnych {grid}",
             "en": "horizon widened to the {grid} grid",
         },
+        # Genitive forms after "do" and "sprzed", e.g. 1 dnia, 2 dni, 5 dni. format_note puts
+        # the count with its form into {days_counted} and {minutes_counted}.
+        "noun.days": {"pl": "dnia|dni|dni", "en": "day|days"},
+        "noun.minutes": {"pl": "minuty|minut|minut", "en": "minute|minutes"},
         # The round: values and grids in the notes above; English keeps the value as written.
         "unit.15min": {"pl": "kwadransów", "en": "15min"},
         "unit.hour": {"pl": "godzin", "en": "hour"},
@@ -130,11 +135,11 @@ _ = Catalog(
             "en": "amount {quantity} shown as the band {min} or more",
         },
         "note.delay": {
-            "pl": "state i state_since sprzed {minutes} minut",
+            "pl": "state i state_since sprzed {minutes_counted}",
             "en": "state and state_since as they were {minutes} minutes ago",
         },
         "note.delay.unknown": {
-            "pl": "state i state_since pominięte: stan sprzed {minutes} minut nie jest znany",
+            "pl": "state i state_since pominięte: stan sprzed {minutes_counted} nie jest znany",
             "en": "state and state_since left out: no state known for {minutes} minutes ago",
         },
         "note.labels.renamed": {
@@ -198,6 +203,10 @@ def format_note(note: Note) -> str:
     for key in ("rounding", "grid"):
         if key in values:
             values[key] = _(f"unit.{values[key]}")
+    for key in ("days", "minutes"):
+        if key in values:
+            forms = _(f"noun.{key}")
+            values[f"{key}_counted"] = plural_text(int(values[key]), forms, current_language())
     return _(f"note.{note.code}", None, **values)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+# NOTE: the English templates do not inflect counts, so one day reads "1 days".
 ENGLISH_TEMPLATES: Mapping[str, str] = {
     "publish_as": "published as {public_id}",
     "name": "name replaced by {name!r}",

@@ -50,6 +50,8 @@ NOTE_VALUES = dict.fromkeys(
         "public_label",
         "members",
         "expires_at",
+        "days_counted",
+        "minutes_counted",
     ],
     "x",
 )
@@ -443,6 +445,36 @@ def test_note_codes_all_localized() -> None:
             Note("round.horizon", {"grid": "day"}),
             "horyzont poszerzony do pełnych dni",
             "horizon widened to the day grid",
+        ),
+        (
+            Note("horizon", {"days": "1"}),
+            "wolny czas ograniczony do 1 dnia od teraz",
+            "free time limited to 1 days from now",
+        ),
+        (
+            Note("horizon", {"days": "2"}),
+            "wolny czas ograniczony do 2 dni od teraz",
+            "free time limited to 2 days from now",
+        ),
+        (
+            Note("horizon", {"days": "5"}),
+            "wolny czas ograniczony do 5 dni od teraz",
+            "free time limited to 5 days from now",
+        ),
+        (
+            Note("delay", {"minutes": "1"}),
+            "state i state_since sprzed 1 minuty",
+            "state and state_since as they were 1 minutes ago",
+        ),
+        (
+            Note("delay", {"minutes": "30"}),
+            "state i state_since sprzed 30 minut",
+            "state and state_since as they were 30 minutes ago",
+        ),
+        (
+            Note("delay.unknown", {"minutes": "22"}),
+            "state i state_since pominięte: stan sprzed 22 minut nie jest znany",
+            "state and state_since left out: no state known for 22 minutes ago",
         ),
     ],
 )
