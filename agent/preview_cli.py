@@ -90,7 +90,7 @@ _ = Catalog(
         "note.name": {"pl": "nazwa zastąpiona przez „{name}”", "en": "name replaced by “{name}”"},
         "note.horizon": {
             "pl": "wolny czas ograniczony do {days_counted} od teraz",
-            "en": "free time limited to {days} days from now",
+            "en": "free time limited to {days_counted} from now",
         },
         "note.round.intervals": {
             "pl": "free_intervals zaokrąglone do pełnych {rounding}",
@@ -136,11 +136,11 @@ _ = Catalog(
         },
         "note.delay": {
             "pl": "state i state_since sprzed {minutes_counted}",
-            "en": "state and state_since as they were {minutes} minutes ago",
+            "en": "state and state_since as they were {minutes_counted} ago",
         },
         "note.delay.unknown": {
             "pl": "state i state_since pominięte: stan sprzed {minutes_counted} nie jest znany",
-            "en": "state and state_since left out: no state known for {minutes} minutes ago",
+            "en": "state and state_since left out: no state known for {minutes_counted} ago",
         },
         "note.labels.renamed": {
             "pl": "etykieta ilości „{label}” zmieniona na „{public_label}”",

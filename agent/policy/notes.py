@@ -11,7 +11,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-# NOTE: the English templates do not inflect counts, so one day reads "1 days".
+# Counts of one take the singular: see ``Note.english``.
+_ENGLISH_SINGULAR: Mapping[str, str] = {
+    "horizon": "free time limited to 1 day from now",
+    "delay": "state and state_since as they were 1 minute ago",
+    "delay.unknown": "state and state_since left out: no state known for 1 minute ago",
+}
 ENGLISH_TEMPLATES: Mapping[str, str] = {
     "publish_as": "published as {public_id}",
     "name": "name replaced by {name!r}",
@@ -42,4 +47,7 @@ class Note:
 
     @property
     def english(self) -> str:
+        count = self.values.get("days", self.values.get("minutes"))
+        if count == "1" and self.code in _ENGLISH_SINGULAR:
+            return _ENGLISH_SINGULAR[self.code]
         return ENGLISH_TEMPLATES[self.code].format(**self.values)

@@ -449,7 +449,7 @@ def test_note_codes_all_localized() -> None:
         (
             Note("horizon", {"days": "1"}),
             "wolny czas ograniczony do 1 dnia od teraz",
-            "free time limited to 1 days from now",
+            "free time limited to 1 day from now",
         ),
         (
             Note("horizon", {"days": "2"}),
@@ -464,7 +464,7 @@ def test_note_codes_all_localized() -> None:
         (
             Note("delay", {"minutes": "1"}),
             "state i state_since sprzed 1 minuty",
-            "state and state_since as they were 1 minutes ago",
+            "state and state_since as they were 1 minute ago",
         ),
         (
             Note("delay", {"minutes": "30"}),
