@@ -4,7 +4,9 @@ Each row contains the UTC time of publishing, the topic, the resource, the messa
 or ``withdrawal``, from the topic), the payload text (the exact bytes sent, decoded as UTF-8; empty
 for a message that clears a retained topic) and the SHA-256 of those bytes. The log is one SQLite
 file in WAL mode, so ``kooperant agent audit`` can read it while the agent writes. The same file
-holds the owner's withdrawals (table ``withdrawals``, see ``agent.withdrawals``).
+holds the owner's withdrawals (table ``withdrawals``, see ``agent.withdrawals``) and every public id
+each internal resource was published under (table ``public_ids``), so a withdrawal can name the
+topics of an id that an older policy gave with ``publish_as``.
 ``PRAGMA user_version`` stores the schema version; a file from a newer kooperant is rejected
 instead of being written with the wrong layout. Every SQLite failure is raised as
 ``AuditLogError`` naming the file.
@@ -19,7 +21,7 @@ deleted, because rows are not chained to each other.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
@@ -37,7 +39,7 @@ from kooperant.protocol.topics import (
     parse_withdrawal_topic,
 )
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 DEFAULT_QUERY_LIMIT = 100
 
 MessageKind = Literal["offer", "withdrawal"]
@@ -60,6 +62,11 @@ CREATE TABLE IF NOT EXISTS withdrawals (
     resource TEXT PRIMARY KEY,
     delete_history INTEGER NOT NULL,
     withdrawn_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS public_ids (
+    resource TEXT NOT NULL,
+    public_id TEXT NOT NULL,
+    PRIMARY KEY (resource, public_id)
 );
 """
 
@@ -206,6 +213,25 @@ class AuditLog:
         except sqlite3.Error as error:
             raise self._error("cannot read the rows", error) from error
         return {resource for (resource,) in rows}
+
+    def remember_public_ids(self, public_ids: Mapping[str, str]) -> None:
+        """Record that each internal resource id was published under the public id it maps to."""
+        rows = sorted(public_ids.items())
+        try:
+            self._connection.executemany(
+                "INSERT OR IGNORE INTO public_ids (resource, public_id) VALUES (?, ?)", rows
+            )
+        except sqlite3.Error as error:
+            raise self._error("cannot write a row", error) from error
+
+    def public_ids_of(self, resource: str) -> set[str]:
+        """Return every public id the internal ``resource`` was ever published under."""
+        sql = "SELECT public_id FROM public_ids WHERE resource = ?"
+        try:
+            rows = self._connection.execute(sql, (resource,)).fetchall()
+        except sqlite3.Error as error:
+            raise self._error("cannot read the rows", error) from error
+        return {public_id for (public_id,) in rows}
 
     def mismatched(self) -> Iterator[AuditRecord]:
         """Yield every row, oldest first, whose payload no longer matches its stored SHA-256."""

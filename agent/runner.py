@@ -107,6 +107,7 @@ class Agent:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._started: set[str] = set()
         self._reported: set[str] = set()
+        self._named: set[tuple[str, str]] = set()
         self._failing_collects: set[str] = set()
         self._adapters = [self._create_adapter(entry) for entry in config.adapters]
 
@@ -308,6 +309,7 @@ class Agent:
             self._load_retained()
         snapshot = self.collect_offers()
         plan = self.plan(snapshot)
+        self._remember_public_ids(plan.public_ids)
         self.publisher.update(
             plan.offers,
             full=full,
@@ -318,6 +320,19 @@ class Agent:
         self._wake_at = self._policy.next_expiry(
             snapshot.reading or snapshot.now, self._config.zone
         )
+
+    def _remember_public_ids(self, public_ids: Mapping[str, str]) -> None:
+        """Record new pairs of internal and public id, for ``withdraw`` after a rename."""
+        audit_log = self.publisher.audit_log
+        new = {key: value for key, value in public_ids.items() if (key, value) not in self._named}
+        if audit_log is None or not new:
+            return
+        try:
+            audit_log.remember_public_ids(new)
+        except AuditLogError as error:
+            # Publishing goes on; only a later withdraw by internal id may miss this public id.
+            logger.error("Cannot record the public ids %s in the audit log: %s", new, error)
+        self._named.update(new.items())
 
     def _apply_policy(self, policy: Policy) -> None:
         self._policy = policy

@@ -8,7 +8,7 @@ public resource id, because that id names the topics a withdrawal goes to.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from agent.policy import Policy, PolicyContext, WithheldReason
 from agent.withdrawals import OwnerWithdrawal, WithdrawalNotice, owner_withdrawal
@@ -22,6 +22,8 @@ class SharingPlan:
     offers: tuple[Offer, ...]
     withdrawals: Mapping[str, WithdrawalNotice]
     """The reason to send, by public resource id, for each resource that is not offered."""
+    public_ids: Mapping[str, str] = field(default_factory=dict)
+    """The public id of each offered resource, by internal id."""
 
 
 def plan_sharing(
@@ -32,6 +34,7 @@ def plan_sharing(
 ) -> SharingPlan:
     """Decide every internal offer: publish its public form, or the reason to withdraw it."""
     public: list[Offer] = []
+    public_ids: dict[str, str] = {}
     notices: dict[str, WithdrawalNotice] = {}
     for offer in offers:
         decision = policy.decide(offer, context)
@@ -41,6 +44,7 @@ def plan_sharing(
             notices[public_resource] = _withdrawn(owner)
         elif decision.offer is not None:
             public.append(decision.offer)
+            public_ids[offer.resource] = decision.offer.resource
         elif decision.withheld is WithheldReason.EXPIRED:
             notices[public_resource] = WithdrawalNotice(WithdrawalReason.EXPIRED)
         else:
@@ -50,7 +54,7 @@ def plan_sharing(
     # is down, still names a topic the publisher may have to take back.
     for resource, owner in withdrawals.items():
         notices.setdefault(resource, _withdrawn(owner))
-    return SharingPlan(tuple(public), notices)
+    return SharingPlan(tuple(public), notices, public_ids)
 
 
 def _withdrawn(owner: OwnerWithdrawal) -> WithdrawalNotice:

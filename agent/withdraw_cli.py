@@ -201,7 +201,8 @@ def resolve_resource(config: AgentConfig, log: AuditLog, value: str) -> Resolved
         key = value
     else:
         return None
-    return ResolvedResource(key, frozenset({key, value, *published_as.get(key, ())}))
+    earlier = log.public_ids_of(key)
+    return ResolvedResource(key, frozenset({key, value, *published_as.get(key, ()), *earlier}))
 
 
 def _rule_resources(config: AgentConfig) -> set[str]:

@@ -421,3 +421,32 @@ async def test_restart_withdraws_removed_public_id(
 
     assert cleared.at <= sent.at
     assert sent.data()["reason"] == "not_shared"
+
+
+async def test_withdraw_reaches_earlier_public_id(
+    tmp_path: Path, cluster_id: str, recording: Recording, cli: Callable[..., tuple[int, str]]
+) -> None:
+    first_name = "share:\n  - resource: cnc-1\n    publish_as: frez-a\n    fields: [name]\n"
+    config_path = write_config(tmp_path, cluster_id, first_name)
+    runner = Agent(load_config(config_path, {}), clock=lambda: NOW, poll_seconds=FAST_POLL_SECONDS)
+    old_withdrawal = withdrawal_topic(cluster_id, MEMBER, "frez-a")
+
+    async with running(runner):
+        await recording.first(is_offer(offer_topic(cluster_id, MEMBER, "frez-a")))
+        write_policy(tmp_path, first_name.replace("frez-a", "frez-b"))
+        await recording.first(is_offer(offer_topic(cluster_id, MEMBER, "frez-b")))
+        renamed = await recording.first(is_offer(old_withdrawal))
+        arrived = len(recording.messages)
+        status, output = await asyncio.to_thread(
+            cli, "withdraw", "cnc-1", "--delete-history", "--config", str(config_path)
+        )
+        later = await recording.first(
+            lambda message: (
+                is_offer(old_withdrawal)(message) and recording.messages.index(message) >= arrived
+            )
+        )
+
+    assert status == 0, output
+    assert renamed.data()["delete_history"] is False
+    assert later.data()["reason"] == "withdrawn"
+    assert later.data()["delete_history"] is True
