@@ -1,0 +1,289 @@
+"""``kooperant agent browse URL``: list the machines of an OPC UA server and print a config entry.
+
+The command connects anonymously without security, reads the OPC 40001 ``Machines`` folder with
+``adapters.opcua.browse`` and prints each machine's browse name, identification and
+``MachineryItemState/CurrentState``, then a commented ``adapters:`` entry for the agent config.
+Exit status 2 when the URL is invalid or the server cannot be browsed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import re
+from typing import Annotated, Any
+
+import typer
+import yaml
+
+from adapters.opcua.browse import (
+    BrowsedMachine,
+    BrowseError,
+    BrowseFailure,
+    BrowseResult,
+    browse_server,
+    suggested_resources,
+)
+from adapters.opcua.settings import OpcUaSettings, default_resource_id
+from agent.reasons import plural_text
+from kooperant.i18n import Catalog, current_language
+
+EXIT_BROWSE_FAILED = 2
+DEFAULT_TIMEOUT_SECONDS: float = OpcUaSettings.model_fields["timeout_seconds"].default
+
+# A YAML scalar that may go without quotes: letters, digits and "_.-/:" with no blank, starting
+# with a letter or digit and not ending in ":". _scalar also checks that it loads back unchanged,
+# not as a number, a time or a boolean.
+_PLAIN_SCALAR = re.compile(r"[A-Za-z0-9]([A-Za-z0-9_.\-/:]*[A-Za-z0-9_.\-/])?")
+
+_ = Catalog(
+    {
+        "help": {
+            "pl": "Połącz się z serwerem OPC UA (OPC 40001 Machinery), pokaż jego maszyny, ich "
+            "identyfikację i CurrentState, a potem gotowy wpis adaptera opcua do konfiguracji "
+            "agenta. Łączy się anonimowo, bez zabezpieczeń. Kod wyjścia 2, gdy się nie uda.",
+            "en": "Connect to an OPC UA server (OPC 40001 Machinery), show its machines, their "
+            "identification and CurrentState, then a ready opcua adapter entry for the agent "
+            "config. Connects anonymously, without security. Exit status 2 on failure.",
+        },
+        "url.help": {
+            "pl": "Adres serwera, np. opc.tcp://192.168.1.20:4840.",
+            "en": "Server endpoint, e.g. opc.tcp://192.168.1.20:4840.",
+        },
+        "timeout.help": {
+            "pl": "Limit czasu połączenia i każdego zapytania, w sekundach.",
+            "en": "Time limit of connecting and of each request, in seconds.",
+        },
+        "json.help": {
+            "pl": "Wypisz jeden dokument JSON zamiast tekstu.",
+            "en": "Print one JSON document instead of text.",
+        },
+        "timeout.invalid": {
+            "pl": "Błędna wartość --timeout: {value}. Podaj liczbę sekund większą od 0, "
+            "np. --timeout 10.",
+            "en": "Invalid value for --timeout: {value}. Give a number of seconds greater than "
+            "0, e.g. --timeout 10.",
+        },
+        "error.invalid_url": {
+            "pl": "Błędny adres {url}: podaj adres serwera OPC UA w postaci opc.tcp://HOST:PORT, "
+            "bez nazwy użytkownika i hasła, np. opc.tcp://192.168.1.20:4840.",
+            "en": "Invalid URL {url}: give an OPC UA endpoint as opc.tcp://HOST:PORT, without a "
+            "user name or password, e.g. opc.tcp://192.168.1.20:4840.",
+        },
+        "error.unreachable": {
+            "pl": "Nie można połączyć się z {url} ({detail}). Sprawdź host i port, czy serwer "
+            "OPC UA działa i czy zapora przepuszcza ten port.",
+            "en": "Cannot connect to {url} ({detail}). Check the host and port, that the OPC UA "
+            "server runs and that a firewall lets the port through.",
+        },
+        "error.timeout": {
+            "pl": "Serwer {url} nie odpowiedział w ciągu {seconds} s. Sprawdź, czy pod tym "
+            "adresem działa serwer OPC UA, albo zwiększ --timeout.",
+            "en": "Server {url} did not respond within {seconds} s. Check that an OPC UA server "
+            "listens at this address, or increase --timeout.",
+        },
+        "error.no_machinery": {
+            "pl": "Serwer {url} nie ma przestrzeni nazw OPC 40001 Machinery, więc adapter opcua "
+            "nie znajdzie na nim maszyn. Załaduj model Machinery na serwerze albo podaj adres "
+            "serwera Machinery.",
+            "en": "Server {url} has no OPC 40001 Machinery namespace, so the opcua adapter finds "
+            "no machines on it. Load the Machinery model on the server or give the address of a "
+            "Machinery server.",
+        },
+        "error.no_machines_folder": {
+            "pl": "Serwer {url} ma przestrzeń nazw Machinery, ale nie ma folderu Machines. "
+            "Umieść maszyny w folderze Machines (OPC 40001) na serwerze.",
+            "en": "Server {url} has the Machinery namespace but no Machines folder. Place the "
+            "machines in the Machines folder of OPC 40001 on the server.",
+        },
+        "error.rejected": {
+            "pl": "Serwer {url} odrzucił anonimowe połączenie bez zabezpieczeń ({detail}). "
+            "Polecenie browse obsługuje na razie tylko taki dostęp; zezwól na niego na serwerze "
+            "albo wpisz konfigurację ręcznie według config/adapters/opcua.example.yaml.",
+            "en": "Server {url} rejected the anonymous connection without security ({detail}). "
+            "The browse command supports only this access for now; allow it on the server or "
+            "write the config by hand from config/adapters/opcua.example.yaml.",
+        },
+        "error.failed": {
+            "pl": "Serwer {url} zgłosił błąd ({detail}). Sprawdź dziennik serwera i spróbuj "
+            "ponownie.",
+            "en": "Server {url} reported an error ({detail}). Check the server's log and try "
+            "again.",
+        },
+        "heading": {
+            "pl": "Serwer {url}: {machines_counted} w folderze Machines",
+            "en": "Server {url}: {machines_counted} in the Machines folder",
+        },
+        "noun.machines": {"pl": "maszyna|maszyny|maszyn", "en": "machine|machines"},
+        "field.Manufacturer": {"pl": "producent", "en": "manufacturer"},
+        "field.Model": {"pl": "model", "en": "model"},
+        "field.SerialNumber": {"pl": "numer seryjny", "en": "serial number"},
+        "no_identification": {"pl": "brak identyfikacji", "en": "no identification"},
+        "state": {
+            "pl": "CurrentState: {value} (węzeł {node}) → stan w kooperant: {state}",
+            "en": "CurrentState: {value} (node {node}) → kooperant state: {state}",
+        },
+        "state.missing": {
+            "pl": "brak MachineryItemState/CurrentState, więc stan będzie Unknown",
+            "en": "no MachineryItemState/CurrentState, so the state will be Unknown",
+        },
+        "empty": {"pl": "(pusta)", "en": "(empty)"},
+        "snippet.heading": {
+            "pl": "Wpis do konfiguracji agenta (YAML):",
+            "en": "Entry for the agent config (YAML):",
+        },
+        "snippet.intro": {
+            "pl": "# Adapter opcua dla {url}.\n"
+            "# Wklej ten wpis do listy adapters konfiguracji agenta. W machines: nazwa\n"
+            "# przeglądania (browse name) maszyny → identyfikator zasobu w ofertach; zmień\n"
+            "# identyfikatory według potrzeb. Inne klucze: config/adapters/opcua.example.yaml.",
+            "en": "# opcua adapter for {url}.\n"
+            "# Paste this entry into the adapters list of the agent config. Under machines:\n"
+            "# the machine's browse name → the resource id in offers; change the ids as\n"
+            "# needed. The other keys: config/adapters/opcua.example.yaml.",
+        },
+        "snippet.no_machines": {
+            "pl": "# Folder Machines jest pusty; maszyny dopisz, gdy pojawią się na serwerze.",
+            "en": "# The Machines folder is empty; add machines once the server has them.",
+        },
+        "snippet.changed": {
+            "pl": "zmienione z {default}, bo powtarza się lub jest puste",
+            "en": "changed from {default} because it repeats or is empty",
+        },
+    }
+)
+
+HELP = _("help")
+
+
+def browse(
+    url: Annotated[str, typer.Argument(help=_("url.help"), metavar="URL", show_default=False)],
+    json_output: Annotated[bool, typer.Option("--json", help=_("json.help"))] = False,
+    timeout: Annotated[
+        float, typer.Option("--timeout", help=_("timeout.help"))
+    ] = DEFAULT_TIMEOUT_SECONDS,
+) -> None:
+    if not math.isfinite(timeout) or timeout <= 0:
+        typer.echo(_("timeout.invalid", value=timeout), err=True)
+        raise typer.Exit(EXIT_BROWSE_FAILED)
+
+    try:
+        result = asyncio.run(browse_server(url, timeout))
+    except BrowseError as error:
+        typer.echo(error_message(error, timeout), err=True)
+        raise typer.Exit(EXIT_BROWSE_FAILED) from error
+
+    snippet = config_snippet(result, timeout)
+    if json_output:
+        document = browse_document(result, snippet)
+        typer.echo(json.dumps(document, ensure_ascii=False, indent=2))
+    else:
+        typer.echo(format_browse(result))
+        typer.echo("")
+        typer.echo(_("snippet.heading"))
+        typer.echo(snippet)
+
+
+def error_message(error: BrowseError, timeout_seconds: float) -> str:
+    """Return the message for a failed browse in the current language."""
+    if error.failure is BrowseFailure.TIMEOUT:
+        return _("error.timeout", url=error.url, seconds=f"{timeout_seconds:g}")
+    return _(f"error.{error.failure.value}", url=error.url, detail=error.detail)
+
+
+def format_browse(result: BrowseResult) -> str:
+    """Return the list of machines in the current language."""
+    count = plural_text(len(result.machines), _("noun.machines"), current_language())
+    lines = [_("heading", url=result.url, machines_counted=count)]
+    for machine in result.machines:
+        lines.append(f"• {machine.browse_name}")
+        lines.append(f"  {_identification_text(machine)}")
+        lines.append(f"  {_state_text(machine)}")
+    return "\n".join(lines)
+
+
+def config_snippet(result: BrowseResult, timeout_seconds: float) -> str:
+    """Return a commented ``adapters:`` entry of type ``opcua`` for the browsed server."""
+    resources = suggested_resources(result.machines)
+    adapter_name = default_resource_id(f"opcua-{_host(result.url)}") or "opcua"
+    lines = [
+        _("snippet.intro", url=result.url),
+        "adapters:",
+        "  - type: opcua",
+        f"    name: {_scalar(adapter_name)}",
+        f"    url: {_scalar(result.url)}",
+    ]
+    if timeout_seconds != DEFAULT_TIMEOUT_SECONDS:
+        lines.append(f"    timeout_seconds: {timeout_seconds:g}")
+    if not result.machines:
+        lines.append(f"    {_('snippet.no_machines')}")
+        lines.append("    machines: {}")
+        return "\n".join(lines)
+
+    lines.append("    machines:")
+    for machine in result.machines:
+        resource = resources[machine.browse_name]
+        line = f"      {_scalar(machine.browse_name)}: {_scalar(resource)}"
+        default = default_resource_id(machine.browse_name)
+        if resource != default:
+            line += f"  # {_('snippet.changed', default=default or '—')}"
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def browse_document(result: BrowseResult, snippet: str) -> dict[str, Any]:
+    """Return the browse result as one JSON-ready document, the config entry included."""
+    resources = suggested_resources(result.machines)
+    return {
+        "url": result.url,
+        "machines": [
+            {
+                "browse_name": machine.browse_name,
+                "display_name": machine.display_name,
+                "identification": machine.identification,
+                "current_state": {
+                    "value": machine.current_state,
+                    "node_id": machine.current_state_node,
+                },
+                "state": machine.state.value,
+                "resource": resources[machine.browse_name],
+            }
+            for machine in result.machines
+        ],
+        "config": snippet,
+    }
+
+
+def _identification_text(machine: BrowsedMachine) -> str:
+    parts = [f"{_(f'field.{name}')}: {value}" for name, value in machine.identification.items()]
+    return ", ".join(parts) or _("no_identification")
+
+
+def _state_text(machine: BrowsedMachine) -> str:
+    if machine.current_state_node is None:
+        return _("state.missing")
+    return _(
+        "state",
+        value=machine.current_state or _("empty"),
+        node=machine.current_state_node,
+        state=machine.state.value,
+    )
+
+
+def _host(url: str) -> str:
+    # check_browse_url has accepted the url, so it has a host.
+    host_and_port = url.removeprefix("opc.tcp://").split("/", 1)[0]
+    return host_and_port.rsplit(":", 1)[0].strip("[]")
+
+
+def _scalar(text: str) -> str:
+    """Return ``text`` as a YAML scalar, in double quotes unless it reads back unchanged."""
+    if _PLAIN_SCALAR.fullmatch(text) and not _reads_as_other_type(text):
+        return text
+    return json.dumps(text, ensure_ascii=False)
+
+
+def _reads_as_other_type(text: str) -> bool:
+    loaded: object = yaml.safe_load(text)
+    return loaded != text
