@@ -1,0 +1,196 @@
+"""Tests of the OPC UA adapter against node-opcua, an OPC UA stack independent of asyncua.
+
+The server runs in a Node.js child process (``tests/support/node_opcua``). Where Node.js or the
+installed modules are missing, the tests skip, or fail under ``KOOPERANT_REQUIRE_SERVICES=1``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from adapters.base import AdapterContext, MachineStatus
+from adapters.opcua import OpcUaAdapter, OpcUaSettings
+from kooperant.protocol import MachineState
+from tests.support.machinery_server import MachineSpec
+from tests.support.node_opcua_server import (
+    NodeOpcuaServerError,
+    node_opcua_server,
+    unavailable_reason,
+)
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+AdapterFactory = Callable[..., Awaitable[OpcUaAdapter]]
+
+MACHINES = (
+    MachineSpec("Mill-A1", "Hermle", "C 42 U", "H-4201", "Executing"),
+    MachineSpec("Lathe B2", "Mazak", "QTU 250", "MZ-2502", "NotExecuting"),
+    MachineSpec("Press-03", "Schuler", "MSD 400", "SCH-0403", "OutOfService"),
+)
+
+
+class Recorder:
+    """An AdapterContext whose notify_changed counts calls."""
+
+    def __init__(self) -> None:
+        self.notifications = 0
+        self.context = AdapterContext(
+            member="test-member",
+            timezone=ZoneInfo("Europe/Warsaw"),
+            config_dir=Path("."),
+            notify_changed=self._notify,
+            clock=lambda: datetime.now(UTC),
+        )
+
+    def _notify(self) -> None:
+        self.notifications += 1
+
+
+def statuses(adapter: OpcUaAdapter) -> dict[str, MachineStatus]:
+    result = {}
+    for observation in adapter.collect():
+        assert isinstance(observation, MachineStatus)
+        result[observation.resource] = observation
+    return result
+
+
+def has_state(adapter: OpcUaAdapter, resource: str, state: MachineState) -> Callable[[], bool]:
+    return lambda: statuses(adapter)[resource].state is state
+
+
+async def wait_until(condition: Callable[[], bool], within_seconds: float = 5.0) -> None:
+    deadline = time.monotonic() + within_seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {within_seconds} s")
+        await asyncio.sleep(0.05)
+
+
+@pytest.fixture
+def node_opcua_installed() -> None:
+    """Skip, or fail under KOOPERANT_REQUIRE_SERVICES=1, where the server cannot run."""
+    reason = unavailable_reason()
+    if reason is None:
+        return
+    if os.environ.get("KOOPERANT_REQUIRE_SERVICES") == "1":
+        pytest.fail(f"{reason} (KOOPERANT_REQUIRE_SERVICES=1)")
+    pytest.skip(reason)
+
+
+@pytest.fixture
+async def running_adapters() -> AsyncIterator[AdapterFactory]:
+    """A factory of started adapters that are all stopped after the test."""
+    started: list[OpcUaAdapter] = []
+
+    async def make(url: str, recorder: Recorder | None = None, **settings: Any) -> OpcUaAdapter:
+        context = (recorder or Recorder()).context
+        adapter = OpcUaAdapter("machines", OpcUaSettings(url=url, **settings), context)
+        started.append(adapter)
+        await adapter.start()
+        return adapter
+
+    yield make
+    for adapter in started:
+        await adapter.stop()
+
+
+@pytest.mark.usefixtures("node_opcua_installed")
+async def test_node_stack_machines_found(running_adapters: AdapterFactory) -> None:
+    async with node_opcua_server(MACHINES) as server:
+        adapter = await running_adapters(server.endpoint, machines={"Mill-A1": "mill-1"})
+        await wait_until(lambda: len(adapter.collect()) == 3, 10.0)
+
+    found = statuses(adapter)
+    assert sorted(found) == ["lathe-b2", "mill-1", "press-03"]
+    assert found["mill-1"].state is MachineState.EXECUTING
+    assert found["lathe-b2"].state is MachineState.NOT_EXECUTING
+    assert found["press-03"].state is MachineState.OUT_OF_SERVICE
+    assert found["lathe-b2"].name == "Lathe B2"
+    assert found["mill-1"].identification == {
+        "Manufacturer": "Hermle",
+        "Model": "C 42 U",
+        "SerialNumber": "H-4201",
+    }
+    assert found["press-03"].identification["SerialNumber"] == "SCH-0403"
+
+
+@pytest.mark.usefixtures("node_opcua_installed")
+async def test_node_stack_state_change_followed(running_adapters: AdapterFactory) -> None:
+    recorder = Recorder()
+    async with node_opcua_server(MACHINES) as server:
+        adapter = await running_adapters(
+            server.endpoint, recorder, publishing_interval_ms=100, sampling_interval_ms=50
+        )
+        await wait_until(lambda: len(adapter.collect()) == 3, 10.0)
+        before = statuses(adapter)["mill-a1"]
+        notifications_before = recorder.notifications
+
+        await server.set_state("Mill-A1", "NotAvailable")
+        await wait_until(
+            lambda: statuses(adapter)["mill-a1"].state is MachineState.NOT_AVAILABLE, 3.0
+        )
+        after = statuses(adapter)
+
+    assert after["mill-a1"].since > before.since
+    assert recorder.notifications > notifications_before
+    assert after["lathe-b2"].state is MachineState.NOT_EXECUTING
+    assert after["press-03"].state is MachineState.OUT_OF_SERVICE
+
+
+@pytest.mark.usefixtures("node_opcua_installed")
+async def test_node_stack_every_state_mapped(running_adapters: AdapterFactory) -> None:
+    async with node_opcua_server(MACHINES[:1]) as server:
+        adapter = await running_adapters(
+            server.endpoint, publishing_interval_ms=100, sampling_interval_ms=50
+        )
+        await wait_until(lambda: len(adapter.collect()) == 1, 10.0)
+
+        for state in MachineState:
+            if state is MachineState.UNKNOWN:
+                continue
+            await server.set_state("Mill-A1", state.value)
+            await wait_until(has_state(adapter, "mill-a1", state), 3.0)
+
+
+@pytest.mark.usefixtures("node_opcua_installed")
+async def test_node_stack_rejects_unknown_machine() -> None:
+    async with node_opcua_server(MACHINES[:1]) as server:
+        with pytest.raises(NodeOpcuaServerError) as raised:
+            await server.set_state("Drill-9", "Executing")
+
+        assert "Drill-9" in str(raised.value)
+        assert "not found" in str(raised.value)
+        await server.set_state("Mill-A1", "NotExecuting")
+
+
+@pytest.mark.usefixtures("node_opcua_installed")
+async def test_node_stack_rejects_invalid_state() -> None:
+    machine = MachineSpec("Mill-A1", "Hermle", "C 42 U", "H-4201", "Running")
+    with pytest.raises(NodeOpcuaServerError) as raised:
+        async with node_opcua_server([machine]):
+            pass
+
+    assert "exited with code 1" in str(raised.value)
+    assert '"Running"' in str(raised.value)
+
+
+@pytest.mark.usefixtures("node_opcua_installed")
+async def test_node_stack_server_stops_on_exit() -> None:
+    async with node_opcua_server(MACHINES[:1]) as server:
+        address = urlsplit(server.endpoint)
+        assert address.hostname == "127.0.0.1"
+        socket.create_connection((address.hostname, address.port or 0), timeout=1).close()
+
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection((address.hostname, address.port or 0), timeout=1)
