@@ -13,7 +13,7 @@ from agent.audit import DEFAULT_QUERY_LIMIT, AuditLog
 from agent.audit_records import AuditRecord
 from agent.config import AgentConfig, load_config
 from agent.errors import AuditLogError, ConfigError
-from agent.withdraw_cli import resolve_resource
+from agent.resource_ids import resolve_resource
 from kooperant.i18n import Catalog
 
 EXIT_MISMATCH = 1

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, NoReturn
@@ -23,6 +22,7 @@ from agent.audit import AuditLog
 from agent.config import AgentConfig, load_config
 from agent.errors import AuditLogError, ConfigError
 from agent.publisher import mqtt_client
+from agent.resource_ids import known_ids, resolve_resource
 from agent.retained import RetainedMessage, RetainedTopics
 from agent.withdrawals import WithdrawalNotice, WithdrawalTable
 from kooperant.i18n import Catalog
@@ -128,15 +128,6 @@ ResourceArgument = Annotated[
 ConfigOption = Annotated[Path, typer.Option("--config", "-c", help=_("config.help"))]
 
 
-@dataclass(frozen=True, slots=True)
-class ResolvedResource:
-    """A resource id given on the command line, with every id it is or was published under."""
-
-    key: str
-    """The id the withdrawal is recorded under: the internal id where known."""
-    ids: frozenset[str]
-
-
 def withdraw(
     resource: ResourceArgument,
     config: ConfigOption,
@@ -185,40 +176,6 @@ def restore(resource: ResourceArgument, config: ConfigOption) -> None:
     typer.echo(_("restored", resource=", ".join(removed)))
 
 
-def resolve_resource(config: AgentConfig, log: AuditLog, value: str) -> ResolvedResource | None:
-    """Return the resource ``value`` names, or ``None`` when no config, policy or log has it.
-
-    ``value`` is an internal id of the config or of a policy rule, a ``publish_as`` id of the
-    policy, or an id of the audit log (for example a public id of an older policy).
-    """
-    published_as = _public_ids(config)
-    internal = {public: resource for resource, ids in published_as.items() for public in ids}
-    if value in config.resources or value in _rule_resources(config):
-        key = value
-    elif value in internal:
-        key = internal[value]
-    elif value in log.known_resources(config.cluster, config.member):
-        key = value
-    else:
-        return None
-    earlier = log.public_ids_of(key)
-    return ResolvedResource(key, frozenset({key, value, *published_as.get(key, ()), *earlier}))
-
-
-def _rule_resources(config: AgentConfig) -> set[str]:
-    return {resource for rule in config.sharing_policy.rules for resource in rule.resources}
-
-
-def _public_ids(config: AgentConfig) -> dict[str, set[str]]:
-    # Only a rule naming exactly one resource may set publish_as, so these are all the renames.
-    renamed: dict[str, set[str]] = {}
-    for rule in config.sharing_policy.rules:
-        if rule.publish_as is not None and len(rule.resources) == 1:
-            (resource,) = rule.resources
-            renamed.setdefault(resource, set()).add(rule.publish_as)
-    return renamed
-
-
 def _send_or_explain(
     config: AgentConfig, log: AuditLog, messages: list[RetainedMessage], now: datetime
 ) -> None:
@@ -254,10 +211,7 @@ def _load_config(path: Path) -> AgentConfig:
 
 
 def _fail_unknown(config: AgentConfig, log: AuditLog, value: str, path: Path) -> NoReturn:
-    known = set(config.resources) | _rule_resources(config)
-    known |= log.known_resources(config.cluster, config.member)
-    for ids in _public_ids(config).values():
-        known |= ids
+    known = known_ids(config, log)
     _fail(_("resource.unknown", resource=value, config=path, known=", ".join(sorted(known))))
 
 
