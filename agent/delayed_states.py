@@ -33,15 +33,14 @@ def with_delayed_states(
     if not past:
         return tuple(offers)
 
-    kept = [
+    other_observations = [
         observation
         for observation in observations
         if not (isinstance(observation, MachineStatus) and observation.resource in past)
     ]
     replaced = list(past.values())
-    rebuilt = {
-        offer.resource: offer for offer in builder.build([*kept, *replaced], context.now, withheld)
-    }
+    built = builder.build([*other_observations, *replaced], context.now, withheld)
+    rebuilt = {offer.resource: offer for offer in built}
     return tuple(
         dataclasses.replace(rebuilt[offer.resource], generated_at=offer.generated_at)
         if offer.resource in past

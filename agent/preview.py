@@ -5,7 +5,7 @@ applies ``Policy.decide`` to each one and stops the adapters. Each permitted ent
 payload bytes ``Publisher`` would send, and every entry carries the policy's decision: the rule,
 its transformations, or why the offer is withheld (no rule, or only expired rules). A resource
 the owner withdrew with ``kooperant agent withdraw`` is withheld whatever the policy decides, as in
-the running agent; the withdrawals are read from the audit log file when it exists. The
+the running agent. The withdrawals are read from the audit log file when it exists. The
 ``Agent`` built here creates a ``Publisher``, which connects only in ``Agent.run``, so nothing here
 opens a connection to the broker.
 """
@@ -93,7 +93,7 @@ def read_owner_withdrawals(config: AgentConfig) -> dict[str, OwnerWithdrawal]:
     """Return the owner's withdrawals from the audit log file, or none when it does not exist.
 
     An unreadable file is logged and read as no withdrawals, because the preview must still show
-    what the policy decides; the running agent reports the same file at its start.
+    what the policy decides. The running agent reports the same file at its start.
     """
     path = config.audit_log_path
     if not path.is_file():

@@ -11,9 +11,9 @@ empty retained payload on its topic, then a retained ``Withdrawal`` on the withd
 the resource is offered again, its retained withdrawal is cleared after the new offer. All of it
 is reconciled on every wake-up, so what was decided while the broker was unreachable is sent
 when it returns. A retained offer that no decision of this run names, such as a machine whose
-OPC UA server has not answered yet after a restart, is taken back only once the caller says the
-adapters have settled (each reported at least once) or the publisher has run for
-``unseen_grace_seconds``, so that an agent restart does not withdraw and re-offer everything.
+OPC UA server has not responded yet after a restart, is taken back only once the caller reports
+the adapters as settled (each reported at least once) or the publisher has run for
+``unseen_grace_seconds``. So an agent restart does not withdraw and re-offer everything.
 
 A broker that cannot be reached at start or whose connection is lost is retried with bounded
 exponential backoff with jitter. The loss is logged once, with the next delay, and the return
@@ -111,7 +111,7 @@ class Publisher:
         send for a public resource id that is not offered (default ``not_shared``). An owner's
         withdrawal (reason ``withdrawn``) is sent even when the offer is not retained, if the
         retained withdrawal has another reason. Retained offers of ``kept_kinds`` are left
-        alone, because the caller has no data to decide about them. ``settled`` tells that every
+        alone, because the caller has no data to decide about them. ``settled`` means that every
         adapter has reported since the start, so retained offers no decision names may go.
         """
         current = {}
@@ -248,7 +248,7 @@ class Publisher:
         return remaining if remaining > 0 else None
 
     def _decided_or_overdue(self, resource: str) -> bool:
-        """Whether the stale offer of ``resource`` may be taken back now; see the module doc."""
+        """Return whether the stale offer of ``resource`` may be taken back now (module doc)."""
         if resource in self._notices:
             return True
         topic = offer_topic(self.retained.cluster, self.retained.member, resource)

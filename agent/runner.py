@@ -59,7 +59,7 @@ class OfferSnapshot:
     reading: datetime | None = None
     """The clock reading itself, to the second; a rule's expiry is judged at it."""
     observations: tuple[Observation, ...] = ()
-    """What the adapters reported, from which ``offers`` were built."""
+    """The adapters' observations that ``offers`` were built from."""
     settled: bool = False
     """Whether every started adapter has reported at least once since the agent started."""
 

@@ -3,8 +3,8 @@
 An agent sends a withdrawal when a resource it offered is no longer shared: the owner withdrew it
 with ``kooperant agent withdraw``, a policy edit removed its rule, or the rule's share expired. It
 goes, retained, to the resource's withdrawal topic right after the agent clears the retained offer.
-The retained withdrawal tells an aggregator that was offline at that moment to drop the offer;
-the agent clears it when it offers the resource again. An aggregator removes the offer when the
+The retained withdrawal lets an aggregator that was offline at that moment drop the offer too.
+The agent clears it when it offers the resource again. An aggregator removes the offer when the
 withdrawal's ``withdrawn_at`` is not older than the offer's ``generated_at``.
 """
 

@@ -122,7 +122,7 @@ def withdrawal_data(payload: bytes) -> dict[str, Any]:
 async def test_removed_offer_cleared_and_withdrawn(
     tmp_path: Path, mosquitto_url: str, cluster_id: str, broker_port: int
 ) -> None:
-    kept = offer_topic(cluster_id, MEMBER, "cnc-1")
+    kept_topic = offer_topic(cluster_id, MEMBER, "cnc-1")
     removed = offer_topic(cluster_id, MEMBER, "cnc-2")
     withdrawal = withdrawal_topic(cluster_id, MEMBER, "cnc-2")
     with AuditLog(tmp_path / "audit.db") as log:
@@ -136,7 +136,7 @@ async def test_removed_offer_cleared_and_withdrawn(
         live = log.live_offer_topics(cluster_id, MEMBER)
 
     on_broker = await retained(broker_port, cluster_id)
-    assert set(on_broker) == {kept, withdrawal}
+    assert set(on_broker) == {kept_topic, withdrawal}
     sent = parse_withdrawal(on_broker[withdrawal])
     assert sent.resource == "cnc-2"
     assert sent.reason is WithdrawalReason.NOT_SHARED
@@ -147,7 +147,7 @@ async def test_removed_offer_cleared_and_withdrawn(
         (withdrawal, False),
         (removed, True),
     ]
-    assert live == {kept}
+    assert live == {kept_topic}
 
 
 async def retain_two_offers(path: Path, url: str, cluster: str) -> None:
@@ -191,14 +191,14 @@ async def test_restart_keeps_unseen_offer_during_grace(
             second.update([offer(cluster_id, "cnc-1")])
             await settle(lambda: second.published_messages == 1)
             await asyncio.sleep(0.5)
-            unseen_kept = second.published_messages == 1
+            unseen_offer_kept = second.published_messages == 1
             second.update(
                 [offer(cluster_id, "cnc-1")],
                 withdrawals={"cnc-2": WithdrawalNotice(WithdrawalReason.NOT_SHARED)},
             )
             await settle(lambda: second.published_messages == 3)
 
-    assert unseen_kept
+    assert unseen_offer_kept
     on_broker = await retained(broker_port, cluster_id)
     assert withdrawal_topic(cluster_id, MEMBER, "cnc-2") in on_broker
     assert offer_topic(cluster_id, MEMBER, "cnc-2") not in on_broker

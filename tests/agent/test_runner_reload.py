@@ -218,7 +218,7 @@ async def test_invalid_policy_edits_publish_nothing(
         await settle(reports(runner, "file not found"))
         await asyncio.sleep(5 * FAST_POLL_SECONDS)
         after_errors = len(recording.messages)
-        kept = set(runner.policy.resources)
+        policy_resources = set(runner.policy.resources)
 
         write_policy(tmp_path, SHARE_FIRST)
         await settle(lambda: runner.policy_error is None)
@@ -227,7 +227,7 @@ async def test_invalid_policy_edits_publish_nothing(
     assert before == 1
     assert after_errors == before
     assert len(recording.messages) == before
-    assert kept == {"cnc-1"}
+    assert policy_resources == {"cnc-1"}
     assert all(f"{policy_path}:" in (error or "") for error in errors)
 
 
