@@ -10,52 +10,25 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
 import yaml
 from asyncua import Server
 from pydantic import ValidationError
 
-from adapters.base import AdapterContext, MachineStatus
 from adapters.opcua import OpcUaAdapter, OpcUaSettings, default_resource_id
 from adapters.registry import load_adapter_class
 from kooperant.demo.machine_park import MachinePark
 from kooperant.net import free_tcp_port
 from kooperant.protocol import MachineState
 from tests.support.machinery_server import MachineSpec, machinery_server
+from tests.support.opcua_recording import Recorder, statuses
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 FAST_RECONNECT = {"reconnect_min_seconds": 0.1, "reconnect_max_seconds": 0.3}
-
-
-class Recorder:
-    """An AdapterContext whose notify_changed counts calls."""
-
-    def __init__(self) -> None:
-        self.notifications = 0
-        self.context = AdapterContext(
-            member="test-member",
-            timezone=ZoneInfo("Europe/Warsaw"),
-            config_dir=Path("."),
-            notify_changed=self._notify,
-            clock=lambda: datetime.now(UTC),
-        )
-
-    def _notify(self) -> None:
-        self.notifications += 1
-
-
-def statuses(adapter: OpcUaAdapter) -> dict[str, MachineStatus]:
-    result = {}
-    for observation in adapter.collect():
-        assert isinstance(observation, MachineStatus)
-        result[observation.resource] = observation
-    return result
 
 
 async def wait_until(condition: Callable[[], bool], within_seconds: float = 5.0) -> None:

@@ -11,15 +11,11 @@ import os
 import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo
 
 import pytest
 
-from adapters.base import AdapterContext, MachineStatus
 from adapters.opcua import OpcUaAdapter, OpcUaSettings
 from kooperant.protocol import MachineState
 from tests.support.machinery_server import MachineSpec
@@ -28,6 +24,7 @@ from tests.support.node_opcua_server import (
     node_opcua_server,
     unavailable_reason,
 )
+from tests.support.opcua_recording import Recorder, statuses
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -38,31 +35,6 @@ MACHINES = (
     MachineSpec("Lathe B2", "Mazak", "QTU 250", "MZ-2502", "NotExecuting"),
     MachineSpec("Press-03", "Schuler", "MSD 400", "SCH-0403", "OutOfService"),
 )
-
-
-class Recorder:
-    """An AdapterContext whose notify_changed counts calls."""
-
-    def __init__(self) -> None:
-        self.notifications = 0
-        self.context = AdapterContext(
-            member="test-member",
-            timezone=ZoneInfo("Europe/Warsaw"),
-            config_dir=Path("."),
-            notify_changed=self._notify,
-            clock=lambda: datetime.now(UTC),
-        )
-
-    def _notify(self) -> None:
-        self.notifications += 1
-
-
-def statuses(adapter: OpcUaAdapter) -> dict[str, MachineStatus]:
-    result = {}
-    for observation in adapter.collect():
-        assert isinstance(observation, MachineStatus)
-        result[observation.resource] = observation
-    return result
 
 
 def has_state(adapter: OpcUaAdapter, resource: str, state: MachineState) -> Callable[[], bool]:
