@@ -25,6 +25,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, ClassVar, Generic, TypeVar
 from zoneinfo import ZoneInfo
@@ -100,6 +101,32 @@ class SupplyStock:
 Observation = MachineStatus | ScheduledWork | ResourceAmounts | SupplyStock
 
 
+class ConnectionState(StrEnum):
+    """How an adapter's link to one of its sources is doing."""
+
+    CONNECTING = "connecting"
+    CONNECTED = "connected"
+    DISCONNECTED = "disconnected"
+
+
+@dataclass(frozen=True, slots=True)
+class SourceHealth:
+    """The health of one source an adapter follows (an OPC UA server, a watched file), for status.
+
+    ``source`` names it without credentials, ``since`` is when ``state`` began, ``reconnects``
+    counts connections made again after a loss, ``last_data`` is when the source last delivered a
+    value and ``errors`` counts failures and flagged readings by name. ``detail`` is the last error.
+    """
+
+    source: str
+    state: ConnectionState
+    since: datetime
+    reconnects: int = 0
+    last_data: datetime | None = None
+    errors: Mapping[str, int] = field(default_factory=dict)
+    detail: str | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class AdapterContext:
     """Context the agent gives each adapter: member, time zone, folder, clock and change signal."""
@@ -135,6 +162,13 @@ class Adapter(ABC, Generic[SettingsT]):
     @abstractmethod
     async def stop(self) -> None:
         """Release connections and background tasks."""
+
+    def health(self) -> list[SourceHealth]:
+        """Return the health of each source this adapter follows; cheap, without I/O.
+
+        Adapters without a connection to watch return an empty list, the default.
+        """
+        return []
 
     def withheld_kinds(self) -> Mapping[ResourceKind, str]:
         """Return the kinds whose offers must not be published now, each with the reason.

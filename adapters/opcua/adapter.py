@@ -26,6 +26,7 @@ from asyncua.ua.uaerrors import UaError, UaStatusCodeError
 
 from adapters.base import Adapter, AdapterContext, MachineStatus, Observation, cancel_task
 from adapters.errors import SourceUnavailableError
+from adapters.opcua.connection import disconnect, make_client
 from adapters.opcua.machinery import (
     MachineNodes,
     ServerConfigurationError,
@@ -45,9 +46,6 @@ _CREDENTIAL_ERRORS = (
     StatusCodes.BadIdentityTokenInvalid,
     StatusCodes.BadIdentityTokenRejected,
 )
-
-
-SESSION_TIMEOUT_MS = 600_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,7 +148,11 @@ class OpcUaAdapter(Adapter[OpcUaSettings]):
         """Connect, browse and follow state changes until the connection fails."""
         url = self.settings.url
         events: asyncio.Queue[_Event] = asyncio.Queue()
-        client = self._make_client(events)
+
+        async def report_lost(error: Exception) -> None:
+            events.put_nowait(_ConnectionLost(error))
+
+        client = make_client(self.settings, report_lost)
         try:
             await client.connect()
             machinery = await machinery_namespace_index(client, url)
@@ -174,53 +176,7 @@ class OpcUaAdapter(Adapter[OpcUaSettings]):
         except (OSError, TimeoutError, UaError) as error:
             raise SourceUnavailableError(f"cannot reach OPC UA server {url}: {error!r}") from error
         finally:
-            await self._disconnect(client)
-
-    def _make_client(self, events: asyncio.Queue[_Event]) -> Client:
-        client = Client(self.settings.url, timeout=self.settings.timeout_seconds)
-        # asyncua requests one hour by default and warns when servers grant less (asyncua's
-        # own server grants at most ten minutes); keep-alive traffic renews the session anyway.
-        client.session_timeout = SESSION_TIMEOUT_MS
-        if self.settings.username is not None and self.settings.password is not None:
-            client.set_user(self.settings.username)
-            client.set_password(self.settings.password.get_secret_value())
-
-        async def report_lost(error: Exception) -> None:
-            events.put_nowait(_ConnectionLost(error))
-
-        client.connection_lost_callback = report_lost
-        return client
-
-    async def _disconnect(self, client: Client) -> None:
-        # Not asyncio.wait_for: on Python 3.11.7 it drops a cancellation that arrives in the loop
-        # step in which the disconnect ends, and stop() then waits forever. The disconnect runs in
-        # its own task because asyncua 2.1's close_session also drops a cancellation.
-        disconnect = asyncio.create_task(client.disconnect())
-        disconnect.add_done_callback(self._log_disconnect_error)
-        try:
-            done, _ = await asyncio.wait({disconnect}, timeout=self.settings.timeout_seconds)
-        except asyncio.CancelledError:
-            disconnect.cancel()
-            raise
-        if not done:
-            disconnect.cancel()
-            _LOGGER.debug(
-                "disconnect from %s timed out after %s s",
-                self.settings.url,
-                self.settings.timeout_seconds,
-            )
-
-    def _log_disconnect_error(self, disconnect: asyncio.Task[None]) -> None:
-        if disconnect.cancelled():
-            return
-        error = disconnect.exception()
-        if isinstance(error, OSError | TimeoutError | UaError):
-            # The server is gone or the session is already closed, so nothing is left to release.
-            _LOGGER.debug("disconnect from %s failed: %r", self.settings.url, error)
-        elif error is not None:
-            _LOGGER.error(
-                "disconnect from %s failed unexpectedly", self.settings.url, exc_info=error
-            )
+            await disconnect(client, self.settings)
 
     def _track(self, machines: list[MachineNodes]) -> list[_TrackedMachine]:
         """Assign a resource id to each machine and forget machines the server no longer has."""

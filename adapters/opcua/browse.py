@@ -19,7 +19,7 @@ from asyncua.ua.uaerrors import UaError, UaStatusCodeError
 from pydantic import ValidationError
 
 from adapters.errors import AdapterError
-from adapters.opcua.adapter import SESSION_TIMEOUT_MS
+from adapters.opcua.connection import SESSION_TIMEOUT_MS
 from adapters.opcua.machinery import (
     ServerConfigurationError,
     StateResolver,

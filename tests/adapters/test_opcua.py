@@ -19,6 +19,7 @@ from asyncua import Server
 from pydantic import ValidationError
 
 from adapters.opcua import OpcUaAdapter, OpcUaSettings, default_resource_id
+from adapters.opcua.connection import disconnect
 from adapters.registry import load_adapter_class
 from kooperant.demo.machine_park import MachinePark
 from kooperant.net import free_tcp_port
@@ -268,8 +269,7 @@ async def test_disconnect_keeps_cancel_at_same_step() -> None:
             await disconnected.wait()
 
     settings = OpcUaSettings(url="opc.tcp://127.0.0.1:4840")
-    adapter = OpcUaAdapter("machines", settings, Recorder().context)
-    task = asyncio.create_task(adapter._disconnect(SlowClient()))
+    task = asyncio.create_task(disconnect(SlowClient(), settings))  # type: ignore[arg-type]
     await asyncio.sleep(0.01)
 
     disconnected.set()
