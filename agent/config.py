@@ -45,6 +45,8 @@ DEFAULT_TIMEZONE = "Europe/Warsaw"
 MQTT_PORT = 1883
 MQTTS_PORT = 8883
 DEFAULT_AUDIT_LOG = Path("kooperant-audit.db")
+DEFAULT_STATUS_HOST = "127.0.0.1"
+DEFAULT_STATUS_PORT = 8791
 _WALL_TIME = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])$")
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
@@ -148,6 +150,20 @@ class BrokerSettings(_Frozen):
         return parse_broker_url(self.url)[2]
 
 
+class StatusSettings(_Frozen):
+    """The agent's local status endpoint, which ``kooperant agent status`` reads."""
+
+    enabled: bool = True
+    host: str = Field(default=DEFAULT_STATUS_HOST, min_length=1, max_length=255)
+    port: int = Field(default=DEFAULT_STATUS_PORT, ge=1, le=65535)
+
+    @property
+    def url(self) -> str:
+        """The address of the status document, for example http://127.0.0.1:8791/status."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}/status"
+
+
 class ShiftSettings(_Frozen):
     """One weekly shift; an ``end`` not after ``start`` means the shift crosses midnight."""
 
@@ -222,6 +238,7 @@ class AgentConfig(_Frozen):
     calendar: CalendarSettings = CalendarSettings()
     policy: Path
     audit_log: Path = DEFAULT_AUDIT_LOG
+    status: StatusSettings = StatusSettings()
     resources: dict[ResourceId, ResourceSettings] = Field(default_factory=dict)
     adapters: tuple[AdapterConfig, ...] = ()
 

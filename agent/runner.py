@@ -23,7 +23,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from adapters.base import STOP_TIMEOUT_SECONDS, Adapter, AdapterContext, Observation
+from adapters.base import (
+    STOP_TIMEOUT_SECONDS,
+    Adapter,
+    AdapterContext,
+    Observation,
+)
 from agent.audit import AuditLog
 from agent.config import AdapterConfig, AgentConfig
 from agent.delayed_states import with_delayed_states
@@ -33,8 +38,11 @@ from agent.policy import MAX_DELAY_MINUTES, Policy, PolicyContext, StateHistory
 from agent.policy_watch import PolicyWatcher
 from agent.publisher import Publisher
 from agent.sharing import SharingPlan, plan_sharing
+from agent.status import AgentStatus, adapter_status
+from agent.status_http import serve_status
 from agent.waiting import wait_any
 from agent.withdrawals import OwnerWithdrawal, WithdrawalReader, WithdrawalTable
+from kooperant.net import mask_url_credentials
 from kooperant.protocol import Offer, ResourceKind
 
 logger = logging.getLogger(__name__)
@@ -109,6 +117,8 @@ class Agent:
         self._reported: set[str] = set()
         self._named: set[tuple[str, str]] = set()
         self._failing_collects: set[str] = set()
+        self._observation_counts: dict[str, int] = {}
+        self._started_at = self._clock()
         self._adapters = [self._create_adapter(entry) for entry in config.adapters]
 
     def notify_changed(self) -> None:
@@ -182,6 +192,7 @@ class Agent:
                 withheld[kind] = f"adapter {adapter.name}: {reason}"
             if adapter.name in self._started:
                 collected = self._collect(adapter)
+                self._observation_counts[adapter.name] = len(collected)
                 if collected:
                     self._reported.add(adapter.name)
                 observations.extend(collected)
@@ -199,6 +210,31 @@ class Agent:
             reading=reading,
             settled=settled,
             observations=tuple(observations),
+        )
+
+    def status(self) -> AgentStatus:
+        """Return the agent's broker connection and each adapter's health, without I/O."""
+        adapters = tuple(
+            adapter_status(
+                adapter,
+                entry.type_name,
+                started=adapter.name in self._started,
+                observations=self._observation_counts.get(adapter.name, 0),
+                collect_failing=adapter.name in self._failing_collects,
+            )
+            for adapter, entry in zip(self._adapters, self._config.adapters, strict=True)
+        )
+        return AgentStatus(
+            member=self._config.member,
+            cluster=self._config.cluster,
+            now=self._clock(),
+            started_at=self._started_at,
+            broker_url=mask_url_credentials(self._config.broker.url),
+            broker_connected=self.publisher.connected.is_set(),
+            published_messages=self.publisher.published_messages,
+            broker_failed_attempts=self.publisher.failed_attempts,
+            policy_error=self.policy_error,
+            adapters=adapters,
         )
 
     async def collect_when_ready(self, max_seconds: float) -> OfferSnapshot:
@@ -249,6 +285,9 @@ class Agent:
                 asyncio.create_task(watcher.run(helpers_stop), name="policy watcher"),
                 asyncio.create_task(self._poll(helpers_stop), name="withdrawal poll"),
             ]
+            if self._config.status.enabled:
+                endpoint = serve_status(self._config.status, self.status, helpers_stop)
+                helpers.append(asyncio.create_task(endpoint, name="status endpoint"))
             try:
                 await self._cycle_until(stop, helpers)
             finally:

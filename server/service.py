@@ -18,6 +18,7 @@ from pathlib import Path
 import uvicorn
 
 from kooperant.backoff import BackoffPolicy
+from kooperant.local_http import EmbeddedUvicorn, bound_socket
 from kooperant.protocol import TopicError, check_identifier
 from server.api import create_app
 from server.broker import EmbeddedBroker
@@ -175,7 +176,7 @@ async def _serve(
         lifespan="off",
         timeout_graceful_shutdown=HTTP_GRACEFUL_SHUTDOWN_SECONDS,
     )
-    http = _EmbeddedUvicorn(config)
+    http = EmbeddedUvicorn(config)
 
     with _listening_socket(settings.http_host, settings.http_port) as http_socket:
         ingest_stop = asyncio.Event()
@@ -224,25 +225,13 @@ async def sweep_expired(
             await asyncio.wait_for(stop.wait(), timeout=interval_seconds)
 
 
-class _EmbeddedUvicorn(uvicorn.Server):
-    """A uvicorn server that leaves signal handling to the program that embeds it."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-
 @contextlib.contextmanager
 def _listening_socket(host: str, port: int) -> Iterator[socket.socket]:
     # Binding here, not in uvicorn, turns a taken port into an error instead of uvicorn's
     # sys.exit(1) inside the event loop.
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
     try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, port))
+        sock = bound_socket(host, port)
     except OSError as error:
-        sock.close()
         raise _bind_error(host, port, error) from error
     with sock:
         yield sock

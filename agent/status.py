@@ -1,0 +1,107 @@
+"""The agent's status document: its broker connection and the health of each adapter's sources.
+
+``AgentStatus`` describes the running agent; ``status_document`` turns it into the
+JSON that the local endpoint serves (``agent/status_http.py``) and ``kooperant agent status``
+prints (``agent/status_cli.py``). The document's ``schema`` field names its version.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from adapters.base import Adapter, SourceHealth
+
+logger = logging.getLogger(__name__)
+
+STATUS_SCHEMA = "kooperant.agent-status/1"
+
+
+@dataclass(frozen=True, slots=True)
+class AdapterStatus:
+    """One adapter: whether it started, what it reported last and the health of its sources."""
+
+    name: str
+    type_name: str
+    started: bool
+    observations: int
+    collect_failing: bool
+    sources: tuple[SourceHealth, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class AgentStatus:
+    """The running agent at ``now``: the broker url carries no password."""
+
+    member: str
+    cluster: str
+    now: datetime
+    started_at: datetime
+    broker_url: str
+    broker_connected: bool
+    published_messages: int
+    broker_failed_attempts: int
+    policy_error: str | None
+    adapters: tuple[AdapterStatus, ...]
+
+
+def adapter_status(
+    adapter: Adapter[Any],
+    type_name: str,
+    *,
+    started: bool,
+    observations: int,
+    collect_failing: bool,
+) -> AdapterStatus:
+    """Return the status of ``adapter``, with no sources when its health report fails."""
+    try:
+        sources = tuple(adapter.health())
+    except Exception:
+        # The status endpoint must respond even when an adapter's health report is broken.
+        logger.exception("Adapter %s failed to report its health", adapter.name)
+        sources = ()
+    return AdapterStatus(adapter.name, type_name, started, observations, collect_failing, sources)
+
+
+def status_document(status: AgentStatus) -> dict[str, Any]:
+    """Return ``status`` as a JSON-ready mapping, times in ISO 8601 with their offset."""
+    return {
+        "schema": STATUS_SCHEMA,
+        "member": status.member,
+        "cluster": status.cluster,
+        "now": status.now.isoformat(),
+        "started_at": status.started_at.isoformat(),
+        "broker": {
+            "url": status.broker_url,
+            "connected": status.broker_connected,
+            "published_messages": status.published_messages,
+            "failed_attempts": status.broker_failed_attempts,
+        },
+        "policy_error": status.policy_error,
+        "adapters": [_adapter_document(adapter) for adapter in status.adapters],
+    }
+
+
+def _adapter_document(adapter: AdapterStatus) -> dict[str, Any]:
+    return {
+        "name": adapter.name,
+        "type": adapter.type_name,
+        "started": adapter.started,
+        "observations": adapter.observations,
+        "collect_failing": adapter.collect_failing,
+        "sources": [_source_document(source) for source in adapter.sources],
+    }
+
+
+def _source_document(source: SourceHealth) -> dict[str, Any]:
+    return {
+        "source": source.source,
+        "state": source.state.value,
+        "since": source.since.isoformat(),
+        "reconnects": source.reconnects,
+        "last_data": None if source.last_data is None else source.last_data.isoformat(),
+        "errors": dict(sorted(source.errors.items())),
+        "detail": source.detail,
+    }

@@ -1,0 +1,252 @@
+"""``kooperant agent status``: ask the running agent how its broker and sources are doing.
+
+The command reads only the ``status`` section of the agent config, so it still works while the
+rest of the file or the policy is being edited, and fetches the status document from the running
+agent's local endpoint (``agent/status_http.py``). Exit status: 0 when the broker and every source
+are connected and the policy is valid, 1 when something needs attention, 2 when no agent responds or
+the config cannot be read.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from pydantic import ValidationError
+
+from agent.config import StatusSettings
+from agent.errors import ConfigError
+from agent.status import STATUS_SCHEMA
+from agent.yamlfile import YamlDocument
+from kooperant.i18n import Catalog
+
+EXIT_ATTENTION = 1
+EXIT_NO_ANSWER = 2
+REQUEST_TIMEOUT_SECONDS = 5.0
+
+_ = Catalog(
+    {
+        "help": {
+            "pl": "Pokaż stan działającego agenta: połączenie z brokerem i z każdym źródłem "
+            "(np. serwerem OPC UA), liczbę ponownych połączeń, czas ostatnich danych i liczniki "
+            "błędów. Kod wyjścia: 0 wszystko połączone, 1 coś wymaga uwagi, 2 agent nie "
+            "odpowiada.",
+            "en": "Show the running agent's state: its connection to the broker and to each "
+            "source (such as an OPC UA server), reconnects, time of last data and error counters. "
+            "Exit status: 0 all connected, 1 something needs attention, 2 no agent responds.",
+        },
+        "config.help": {
+            "pl": "Plik konfiguracji agenta (YAML); użyta jest tylko sekcja status.",
+            "en": "The agent's config file (YAML); only its status section is used.",
+        },
+        "json.help": {
+            "pl": "Wypisz dokument stanu (JSON) bez zmian.",
+            "en": "Print the status document (JSON) as it is.",
+        },
+        "config.invalid": {
+            "pl": "Nie można odczytać sekcji status z konfiguracji (plik, wiersz, klucz: problem):"
+            "\n{details}",
+            "en": "Cannot read the status section of the config (file, line, key: problem):\n"
+            "{details}",
+        },
+        "disabled": {
+            "pl": "Punkt stanu agenta jest wyłączony w {path} (status.enabled: false). Włącz go "
+            "i uruchom agenta ponownie.",
+            "en": "The agent's status endpoint is off in {path} (status.enabled: false). Turn it "
+            "on and start the agent again.",
+        },
+        "no_response": {
+            "pl": "Agent nie odpowiada pod {url} ({detail}). Czy agent działa z tą konfiguracją "
+            "(kooperant agent run --config {path})? Jeśli tak, sprawdź w jego logu, czy punkt "
+            "stanu wystartował.",
+            "en": "No agent responds at {url} ({detail}). Is the agent running with this config "
+            "(kooperant agent run --config {path})? If it is, check its log for whether the "
+            "status endpoint started.",
+        },
+        "not_status": {
+            "pl": "Pod {url} odpowiada coś innego niż agent kooperant ({detail}). Sprawdź "
+            "status.port w konfiguracji.",
+            "en": "Something other than a kooperant agent responds at {url} ({detail}). Check "
+            "status.port in the config.",
+        },
+        "header": {
+            "pl": "Agent {member} (klaster {cluster}), działa od {started}, stan z {now}",
+            "en": "Agent {member} (cluster {cluster}), running since {started}, as of {now}",
+        },
+        "broker.connected": {
+            "pl": "Broker {url}: połączony, wysłane wiadomości: {published}",
+            "en": "Broker {url}: connected, messages published: {published}",
+        },
+        "broker.disconnected": {
+            "pl": "Broker {url}: NIEPOŁĄCZONY, nieudane próby: {failed}, wysłane wiadomości: "
+            "{published}",
+            "en": "Broker {url}: NOT CONNECTED, failed attempts: {failed}, messages published: "
+            "{published}",
+        },
+        "policy.error": {
+            "pl": "Polityka: plik zawiera błędy, obowiązuje ostatnia poprawna wersja:\n{error}",
+            "en": "Policy: the file has errors, the last valid version is in force:\n{error}",
+        },
+        "columns": {
+            "pl": "ADAPTER|TYP|ŹRÓDŁO|STAN|OD|PONOWNE POŁĄCZENIA|OSTATNIE DANE|BŁĘDY",
+            "en": "ADAPTER|TYPE|SOURCE|STATE|SINCE|RECONNECTS|LAST DATA|ERRORS",
+        },
+        "state.connected": {"pl": "połączony", "en": "connected"},
+        "state.connecting": {"pl": "łączy się", "en": "connecting"},
+        "state.disconnected": {"pl": "rozłączony", "en": "disconnected"},
+        "adapter.not_started": {"pl": "nie wystartował", "en": "not started"},
+        "adapter.failing": {"pl": "błąd odczytu", "en": "collect failing"},
+        "adapter.running": {
+            "pl": "działa, obserwacje: {count}",
+            "en": "running, observations: {count}",
+        },
+        "detail": {
+            "pl": "  ostatni błąd {source}: {detail}",
+            "en": "  last error {source}: {detail}",
+        },
+    }
+)
+
+
+def status(
+    config: Annotated[Path, typer.Option("--config", "-c", help=_("config.help"))],
+    as_json: Annotated[bool, typer.Option("--json", help=_("json.help"))] = False,
+) -> None:
+    settings = _status_settings(config)
+    document = _fetch(settings, config)
+    if as_json:
+        typer.echo(json.dumps(document, ensure_ascii=False, indent=2))
+    else:
+        typer.echo(render_status(document))
+    if needs_attention(document):
+        raise typer.Exit(EXIT_ATTENTION)
+
+
+def needs_attention(document: dict[str, Any]) -> bool:
+    """Whether the broker or a source is not connected, an adapter is down or the policy broken."""
+    if not document["broker"]["connected"] or document["policy_error"]:
+        return True
+    for adapter in document["adapters"]:
+        if not adapter["started"] or adapter["collect_failing"]:
+            return True
+        if any(source["state"] != "connected" for source in adapter["sources"]):
+            return True
+    return False
+
+
+def render_status(document: dict[str, Any]) -> str:
+    """Return the status document as text: a header, the broker, the policy and a table."""
+    broker = document["broker"]
+    lines = [
+        _(
+            "header",
+            member=document["member"],
+            cluster=document["cluster"],
+            started=_local_time(document["started_at"]),
+            now=_local_time(document["now"]),
+        ),
+        _(
+            "broker.connected" if broker["connected"] else "broker.disconnected",
+            url=broker["url"],
+            published=broker["published_messages"],
+            failed=broker["failed_attempts"],
+        ),
+    ]
+    if document["policy_error"]:
+        lines.append(_("policy.error", error=document["policy_error"]))
+    lines.append("")
+    rows = [_("columns").split("|")]
+    details = []
+    for adapter in document["adapters"]:
+        if not adapter["sources"]:
+            rows.append([adapter["name"], adapter["type"], "-", _adapter_state(adapter)])
+        for source in adapter["sources"]:
+            rows.append(
+                [
+                    adapter["name"],
+                    adapter["type"],
+                    source["source"],
+                    _(f"state.{source['state']}"),
+                    _local_time(source["since"]),
+                    str(source["reconnects"]),
+                    _local_time(source["last_data"]),
+                    _errors_text(source["errors"]),
+                ]
+            )
+            if source["detail"]:
+                details.append(_("detail", source=source["source"], detail=source["detail"]))
+    lines.extend(_table(rows))
+    lines.extend(details)
+    return "\n".join(lines)
+
+
+def _adapter_state(adapter: dict[str, Any]) -> str:
+    if not adapter["started"]:
+        return _("adapter.not_started")
+    if adapter["collect_failing"]:
+        return _("adapter.failing")
+    return _("adapter.running", count=adapter["observations"])
+
+
+def _errors_text(errors: dict[str, int]) -> str:
+    counted = [f"{name}={count}" for name, count in errors.items() if count]
+    return ", ".join(counted) or "-"
+
+
+def _table(rows: list[list[str]]) -> list[str]:
+    widths = [max(len(row[column]) for row in rows if column < len(row)) for column in range(8)]
+    return [
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)).rstrip()
+        for row in rows
+    ]
+
+
+def _local_time(text: str | None) -> str:
+    if text is None:
+        return "-"
+    return datetime.fromisoformat(text).astimezone().strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _status_settings(path: Path) -> StatusSettings:
+    try:
+        document = YamlDocument.load(path)
+        data = document.data if isinstance(document.data, dict) else {}
+        try:
+            return StatusSettings.model_validate(data.get("status") or {})
+        except ValidationError as error:
+            raise ConfigError(path, document.validation_problems(error, ("status",))) from error
+    except ConfigError as error:
+        typer.echo(_("config.invalid", details=error), err=True)
+        raise typer.Exit(EXIT_NO_ANSWER) from error
+
+
+def _fetch(settings: StatusSettings, path: Path) -> dict[str, Any]:
+    if not settings.enabled:
+        typer.echo(_("disabled", path=path), err=True)
+        raise typer.Exit(EXIT_NO_ANSWER)
+    url = settings.url
+    try:
+        with urllib.request.urlopen(url, timeout=REQUEST_TIMEOUT_SECONDS) as response:
+            body = response.read()
+    except (urllib.error.URLError, OSError) as error:
+        reason = getattr(error, "reason", None) or error
+        typer.echo(_("no_response", url=url, detail=reason, path=path), err=True)
+        raise typer.Exit(EXIT_NO_ANSWER) from error
+    try:
+        document = json.loads(body)
+    except ValueError as error:
+        typer.echo(_("not_status", url=url, detail="not JSON"), err=True)
+        raise typer.Exit(EXIT_NO_ANSWER) from error
+    if not isinstance(document, dict) or document.get("schema") != STATUS_SCHEMA:
+        schema = document.get("schema") if isinstance(document, dict) else None
+        typer.echo(_("not_status", url=url, detail=f"schema {schema!r}"), err=True)
+        raise typer.Exit(EXIT_NO_ANSWER)
+    return document
+
+
+HELP = _("help")

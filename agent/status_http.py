@@ -1,0 +1,73 @@
+"""The agent's local status endpoint: ``GET /status`` returns the status document.
+
+It listens on the ``status`` host and port of the agent config (127.0.0.1:8791 by default). The
+document holds no secrets, only states, counters and error messages without credentials. A port
+that cannot be bound is logged and the agent runs on without the endpoint: status is for
+diagnosis, and publishing must not depend on it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from agent.config import StatusSettings
+from agent.status import AgentStatus, status_document
+from kooperant.local_http import EmbeddedUvicorn, bound_socket
+
+logger = logging.getLogger(__name__)
+
+STARTUP_POLL_SECONDS = 0.05
+
+
+def status_app(read_status: Callable[[], AgentStatus]) -> Starlette:
+    """Return the ASGI app serving ``read_status()`` at ``/status``."""
+
+    async def status(request: Request) -> JSONResponse:
+        return JSONResponse(status_document(read_status()))
+
+    return Starlette(routes=[Route("/status", status, methods=["GET"])])
+
+
+async def serve_status(
+    settings: StatusSettings, read_status: Callable[[], AgentStatus], stop: asyncio.Event
+) -> None:
+    """Serve the status endpoint until ``stop`` is set; log and return if the port is unusable."""
+    try:
+        sock = bound_socket(settings.host, settings.port)
+    except OSError as error:
+        logger.error(
+            "Status endpoint %s not started: %s. Set another status port in the agent config or "
+            "stop the program that uses it; the agent runs on without the endpoint",
+            settings.url,
+            error,
+        )
+        return
+    config = uvicorn.Config(status_app(read_status), log_config=None, lifespan="off")
+    http = EmbeddedUvicorn(config)
+    with sock:
+        task = asyncio.create_task(http.serve(sockets=[sock]), name="status endpoint")
+        try:
+            await _wait_started(http, task)
+            if http.started:
+                logger.info("Status endpoint listening on %s", settings.url)
+            await stop.wait()
+        finally:
+            http.should_exit = True
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+async def _wait_started(http: uvicorn.Server, task: asyncio.Task[None]) -> None:
+    while True:
+        if http.started or task.done():
+            return
+        await asyncio.sleep(STARTUP_POLL_SECONDS)
