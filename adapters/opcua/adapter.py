@@ -7,7 +7,10 @@ exponential backoff and browses again, so namespace indexes and machines are rea
 
 Machines of a lost server keep their last state while the first reconnect attempt runs. When that
 attempt fails, every machine becomes ``MachineState.UNKNOWN``, with ``since`` set to the time of
-that failure.
+that failure. A connection that stops answering without closing is detected within
+``keepalive_seconds`` (see ``keepalive``) and replaced by a new client. ``readings`` decides what
+Bad, Uncertain, null and badly timestamped values do to a machine's state, and ``health`` keeps
+the connection state and counters that ``health()`` returns.
 """
 
 from __future__ import annotations
@@ -15,25 +18,42 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 from asyncua import ua
 from asyncua.client.client import Client
-from asyncua.common.node import Node
-from asyncua.common.subscription import DataChangeNotif
 from asyncua.ua.status_codes import StatusCodes
 from asyncua.ua.uaerrors import UaError, UaStatusCodeError
 
-from adapters.base import Adapter, AdapterContext, MachineStatus, Observation, cancel_task
+from adapters.base import (
+    Adapter,
+    AdapterContext,
+    MachineStatus,
+    Observation,
+    SourceHealth,
+    cancel_task,
+)
 from adapters.errors import SourceUnavailableError
+from adapters.opcua import health
+from adapters.opcua.asyncua_logs import demote_gone_connection_records
 from adapters.opcua.connection import disconnect, make_client
+from adapters.opcua.keepalive import KeepAliveTimeoutError, subscription_parameters
 from adapters.opcua.machinery import (
     MachineNodes,
     ServerConfigurationError,
     StateResolver,
     browse_machines,
-    data_value_content,
     machinery_namespace_index,
+)
+from adapters.opcua.readings import (
+    ConnectionLost,
+    Event,
+    Notifications,
+    Reading,
+    assess_reading,
+    connection_lost_reporter,
+    state_since,
 )
 from adapters.opcua.settings import OpcUaSettings, default_resource_id
 from kooperant.backoff import Backoff, BackoffPolicy
@@ -48,39 +68,12 @@ _CREDENTIAL_ERRORS = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class _ValueChanged:
-    node: ua.NodeId
-    value: object
-
-
-@dataclass(frozen=True, slots=True)
-class _ConnectionLost:
-    error: Exception
-
-
-_Event = _ValueChanged | _ConnectionLost
-
-
-class _Notifications:
-    """Subscription handler that queues each notification for the adapter task."""
-
-    def __init__(self, queue: asyncio.Queue[_Event]) -> None:
-        self._queue = queue
-
-    def datachange_notification(self, node: Node, val: object, data: DataChangeNotif) -> None:
-        self._queue.put_nowait(_ValueChanged(node.nodeid, val))
-
-    def status_change_notification(self, status: ua.StatusChangeNotification) -> None:
-        # The server reports BadTimeout or BadShutdown here when the subscription ends.
-        error = ConnectionError(f"subscription ended with status {status.Status}")
-        self._queue.put_nowait(_ConnectionLost(error))
-
-
 @dataclass(slots=True)
 class _TrackedMachine:
     resource: str
     nodes: MachineNodes
+    # The last reading of each state variable in this session, keyed like ``nodes.values``.
+    readings: dict[str, Reading] = field(default_factory=dict)
 
 
 class OpcUaAdapter(Adapter[OpcUaSettings]):
@@ -96,11 +89,14 @@ class OpcUaAdapter(Adapter[OpcUaSettings]):
         self._failures_in_row = 0
         self._lost_after_connection = False
         self._last_logged_error = ""
+        self._health = health.ServerHealth(settings.url, context.clock())
+        self._max_clock_skew = timedelta(seconds=settings.max_clock_skew_seconds)
         # Connection attempts that failed since start, for diagnostics.
         self.failed_attempts = 0
 
     async def start(self) -> None:
         """Start the background task that connects and follows the machines."""
+        demote_gone_connection_records()
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name=f"opcua adapter {self.name}")
 
@@ -112,6 +108,10 @@ class OpcUaAdapter(Adapter[OpcUaSettings]):
         """Cancel the background task, which disconnects within ``timeout_seconds``."""
         task, self._task = self._task, None
         await cancel_task(task)
+
+    def health(self) -> list[SourceHealth]:
+        """Return the connection state, reconnect count, last data time and error counters."""
+        return [self._health.snapshot()]
 
     @property
     def connected(self) -> bool:
@@ -127,32 +127,48 @@ class OpcUaAdapter(Adapter[OpcUaSettings]):
         )
         backoff = Backoff(policy)
         while True:
+            events: asyncio.Queue[Event] = asyncio.Queue()
+            # A new client for every attempt, so nothing of a lost session is reused.
+            client = make_client(self.settings, connection_lost_reporter(events))
             try:
-                await self._follow_server(backoff)
-            except SourceUnavailableError as error:
-                delay = backoff.next_delay()
-                self._record_failure(error, delay)
-                await asyncio.sleep(delay)
-            except Exception:
-                # A bug in this adapter or in asyncua is logged with its traceback and retried,
-                # so that one faulty server does not stop the agent.
-                delay = backoff.next_delay()
-                self._connected = False
-                self.failed_attempts += 1
-                _LOGGER.exception(
-                    "OPC UA adapter %s failed unexpectedly; retrying in %.1f s", self.name, delay
-                )
-                await asyncio.sleep(delay)
+                delay = await self._attempt(client, events, backoff)
+            finally:
+                # The failure is recorded before this, because closing a session over a
+                # silent link takes up to timeout_seconds.
+                await disconnect(client, self.settings)
+            await asyncio.sleep(delay)
 
-    async def _follow_server(self, backoff: Backoff) -> None:
+    async def _attempt(
+        self, client: Client, events: asyncio.Queue[Event], backoff: Backoff
+    ) -> float:
+        """Follow the server with ``client`` until it fails; return the delay before a retry."""
+        try:
+            await self._follow_server(client, events, backoff)
+        except SourceUnavailableError as error:
+            delay = backoff.next_delay()
+            self._record_failure(error, delay)
+            return delay
+        except Exception as error:
+            # A bug in this adapter or in asyncua is logged with its traceback and retried,
+            # so that one faulty server does not stop the agent.
+            delay = backoff.next_delay()
+            counters = [health.UNEXPECTED_ERRORS]
+            if self._connected:
+                counters.append(health.CONNECTIONS_LOST)
+            self._health.record_failure(self.context.clock(), repr(error), *counters)
+            self._connected = False
+            self.failed_attempts += 1
+            _LOGGER.exception(
+                "OPC UA adapter %s failed unexpectedly; retrying in %.1f s", self.name, delay
+            )
+            return delay
+        raise AssertionError("_follow_server returned without an error")
+
+    async def _follow_server(
+        self, client: Client, events: asyncio.Queue[Event], backoff: Backoff
+    ) -> None:
         """Connect, browse and follow state changes until the connection fails."""
         url = self.settings.url
-        events: asyncio.Queue[_Event] = asyncio.Queue()
-
-        async def report_lost(error: Exception) -> None:
-            events.put_nowait(_ConnectionLost(error))
-
-        client = make_client(self.settings, report_lost)
         try:
             await client.connect()
             machinery = await machinery_namespace_index(client, url)
@@ -165,7 +181,7 @@ class OpcUaAdapter(Adapter[OpcUaSettings]):
             if await self._subscribe(client, tracked, events):
                 await self._follow_notifications(tracked, resolver, events)
             else:
-                await self._poll(client, tracked, resolver)
+                await self._poll(client, tracked, resolver, events)
         except UaStatusCodeError as error:
             if error.code in _CREDENTIAL_ERRORS:
                 raise ServerConfigurationError(
@@ -174,9 +190,9 @@ class OpcUaAdapter(Adapter[OpcUaSettings]):
                 ) from error
             raise SourceUnavailableError(f"OPC UA server {url} failed: {error}") from error
         except (OSError, TimeoutError, UaError) as error:
+            if self._connected and isinstance(error, TimeoutError):
+                raise self._silence_error(error) from error
             raise SourceUnavailableError(f"cannot reach OPC UA server {url}: {error!r}") from error
-        finally:
-            await disconnect(client, self.settings)
 
     def _track(self, machines: list[MachineNodes]) -> list[_TrackedMachine]:
         """Assign a resource id to each machine and forget machines the server no longer has."""
@@ -230,13 +246,37 @@ class OpcUaAdapter(Adapter[OpcUaSettings]):
             for role, node in machine.nodes.state_nodes().items()
         ]
         data_values = await client.read_attributes([node for _, _, node in reads])
+        received = self.context.clock()
         for (machine, role, _), data_value in zip(reads, data_values, strict=True):
-            machine.nodes.values[role] = data_value_content(data_value)
+            self._take_reading(machine, role, data_value, received)
         for machine in tracked:
-            self._set_state(machine, await resolver.resolve(machine.nodes.values))
+            await self._update_state(machine, resolver)
+
+    def _take_reading(
+        self, machine: _TrackedMachine, role: str, data_value: ua.DataValue, received: datetime
+    ) -> None:
+        """Assess one value of a state variable, count its issues and keep it for the state."""
+        reading = assess_reading(
+            data_value, received, self._max_clock_skew, machine.readings.get(role)
+        )
+        if reading.issues:
+            _LOGGER.debug(
+                "%s: %s %s reading flagged: %s",
+                self.settings.url,
+                machine.resource,
+                role,
+                ", ".join(sorted(reading.issues)),
+            )
+        self._health.record_reading(reading)
+        machine.readings[role] = reading
+        machine.nodes.values[role] = reading.value
+
+    async def _update_state(self, machine: _TrackedMachine, resolver: StateResolver) -> None:
+        state = await resolver.resolve(machine.nodes.values)
+        self._set_state(machine, state, state_since(machine.readings) or self.context.clock())
 
     async def _subscribe(
-        self, client: Client, tracked: list[_TrackedMachine], events: asyncio.Queue[_Event]
+        self, client: Client, tracked: list[_TrackedMachine], events: asyncio.Queue[Event]
     ) -> bool:
         """Subscribe to the state variables, or return False when the server rejects that."""
         nodes = [node for machine in tracked for node in machine.nodes.state_nodes().values()]
@@ -244,7 +284,7 @@ class OpcUaAdapter(Adapter[OpcUaSettings]):
             return True
         try:
             subscription = await client.create_subscription(
-                self.settings.publishing_interval_ms, _Notifications(events)
+                subscription_parameters(self.settings), Notifications(events, self.context.clock)
             )
             results = await subscription.subscribe_data_change(
                 nodes, sampling_interval=ua.Double(self.settings.sampling_interval_ms)
@@ -270,17 +310,28 @@ class OpcUaAdapter(Adapter[OpcUaSettings]):
         )
 
     async def _poll(
-        self, client: Client, tracked: list[_TrackedMachine], resolver: StateResolver
+        self,
+        client: Client,
+        tracked: list[_TrackedMachine],
+        resolver: StateResolver,
+        events: asyncio.Queue[Event],
     ) -> None:
+        """Read the states every poll interval until the client reports a lost connection."""
         while True:
-            await asyncio.sleep(self.settings.poll_interval_seconds)
-            await self._read_states(client, tracked, resolver)
+            try:
+                async with asyncio.timeout(self.settings.poll_interval_seconds):
+                    event = await events.get()
+            except TimeoutError:
+                await self._read_states(client, tracked, resolver)
+                continue
+            if isinstance(event, ConnectionLost):
+                raise self._lost_error(event.error) from event.error
 
     async def _follow_notifications(
         self,
         tracked: list[_TrackedMachine],
         resolver: StateResolver,
-        events: asyncio.Queue[_Event],
+        events: asyncio.Queue[Event],
     ) -> None:
         roles = {
             node.nodeid: (machine, role)
@@ -289,21 +340,36 @@ class OpcUaAdapter(Adapter[OpcUaSettings]):
         }
         while True:
             event = await events.get()
-            if isinstance(event, _ConnectionLost):
-                raise SourceUnavailableError(
-                    f"lost connection to OPC UA server {self.settings.url}: {event.error!r}"
-                ) from event.error
+            if isinstance(event, ConnectionLost):
+                raise self._lost_error(event.error) from event.error
             if event.node not in roles:
                 continue
             machine, role = roles[event.node]
-            machine.nodes.values[role] = event.value
-            self._set_state(machine, await resolver.resolve(machine.nodes.values))
+            self._take_reading(machine, role, event.data_value, event.received)
+            await self._update_state(machine, resolver)
 
-    def _set_state(self, machine: _TrackedMachine, state: MachineState) -> None:
-        """Store the machine's status. A state change restarts ``since`` and notifies the agent."""
+    def _lost_error(self, error: Exception) -> SourceUnavailableError:
+        """Return the error for a connection loss that asyncua or the subscription reported."""
+        if isinstance(error, TimeoutError):
+            # asyncua's watchdog read of the server state timed out.
+            return self._silence_error(error)
+        return SourceUnavailableError(
+            f"lost connection to OPC UA server {self.settings.url}: {error!r}"
+        )
+
+    def _silence_error(self, error: TimeoutError) -> KeepAliveTimeoutError:
+        return KeepAliveTimeoutError(
+            f"OPC UA server {self.settings.url} stopped answering without closing the "
+            f"connection ({error!r}; keepalive_seconds is {self.settings.keepalive_seconds})"
+        )
+
+    def _set_state(self, machine: _TrackedMachine, state: MachineState, since: datetime) -> None:
+        """Store the machine's status. A state change sets ``since`` and notifies the agent."""
         previous = self._statuses.get(machine.resource)
         changed = previous is None or previous.state != state
-        since = self.context.clock() if changed or previous is None else previous.since
+        if previous is not None:
+            # A state cannot begin before the previous one was stored, whatever the timestamps.
+            since = previous.since if not changed else max(since, previous.since)
         self._statuses[machine.resource] = MachineStatus(
             resource=machine.resource,
             state=state,
@@ -323,6 +389,7 @@ class OpcUaAdapter(Adapter[OpcUaSettings]):
             self._failures_in_row,
         )
         self._connected = True
+        self._health.record_connected(self.context.clock())
         self._failures_in_row = 0
         self._lost_after_connection = False
         self._last_logged_error = ""
@@ -332,6 +399,7 @@ class OpcUaAdapter(Adapter[OpcUaSettings]):
         self.failed_attempts += 1
         self._failures_in_row += 1
         message = str(error)
+        self._health.record_failure(self.context.clock(), message, *self._failure_counters(error))
 
         if self._connected:
             self._connected = False
@@ -350,6 +418,13 @@ class OpcUaAdapter(Adapter[OpcUaSettings]):
 
         if self._lost_after_connection and self._failures_in_row == 2:
             self._mark_unknown()
+
+    def _failure_counters(self, error: SourceUnavailableError) -> list[str]:
+        if not self._connected:
+            return [health.CONNECT_FAILURES]
+        if isinstance(error, KeepAliveTimeoutError):
+            return [health.CONNECTIONS_LOST, health.KEEPALIVE_TIMEOUTS]
+        return [health.CONNECTIONS_LOST]
 
     def _mark_unknown(self) -> None:
         """Mark every machine UNKNOWN: the reconnect after a lost connection failed."""
