@@ -210,11 +210,12 @@ def test_settings_invalid_recovery_value(key: str, value: object) -> None:
 # Reading quality against a server.
 
 
+NOT_EXECUTING_TEXT = ua.Variant(ua.LocalizedText("NotExecuting"), ua.VariantType.LocalizedText)
+
+
 @asynccontextmanager
 async def single_machine_server(
-    initial: ua.Variant = ua.Variant(
-        ua.LocalizedText("NotExecuting"), ua.VariantType.LocalizedText
-    ),
+    initial: ua.Variant = NOT_EXECUTING_TEXT,
 ) -> AsyncIterator[tuple[str, Node]]:
     """Run a server with one machine, ``Mill``, whose state is only the CurrentState text.
 
