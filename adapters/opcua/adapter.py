@@ -7,7 +7,7 @@ exponential backoff and browses again, so namespace indexes and machines are rea
 
 Machines of a lost server keep their last state while the first reconnect attempt runs. When that
 attempt fails, every machine becomes ``MachineState.UNKNOWN``, with ``since`` set to the time of
-that failure. A connection that stops answering without closing is detected within
+that failure. A connection that stops responding without closing is detected within
 ``keepalive_seconds`` (see ``keepalive``) and replaced by a new client. ``readings`` decides what
 Bad, Uncertain, null and badly timestamped values do to a machine's state, and ``health`` keeps
 the connection state and counters that ``health()`` returns.
@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from asyncua import ua
@@ -29,7 +28,6 @@ from asyncua.ua.uaerrors import UaError, UaStatusCodeError
 from adapters.base import (
     Adapter,
     AdapterContext,
-    MachineStatus,
     Observation,
     SourceHealth,
     cancel_task,
@@ -50,14 +48,13 @@ from adapters.opcua.readings import (
     ConnectionLost,
     Event,
     Notifications,
-    Reading,
     assess_reading,
     connection_lost_reporter,
     state_since,
 )
-from adapters.opcua.settings import OpcUaSettings, default_resource_id
+from adapters.opcua.settings import OpcUaSettings
+from adapters.opcua.tracking import MachineStatuses, TrackedMachine, assign_resources
 from kooperant.backoff import Backoff, BackoffPolicy
-from kooperant.protocol import MachineState
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -68,14 +65,6 @@ _CREDENTIAL_ERRORS = (
 )
 
 
-@dataclass(slots=True)
-class _TrackedMachine:
-    resource: str
-    nodes: MachineNodes
-    # The last reading of each state variable in this session, keyed like ``nodes.values``.
-    readings: dict[str, Reading] = field(default_factory=dict)
-
-
 class OpcUaAdapter(Adapter[OpcUaSettings]):
     """Reports the MachineryItemState of the machines of one OPC 40001 server."""
 
@@ -83,7 +72,7 @@ class OpcUaAdapter(Adapter[OpcUaSettings]):
 
     def __init__(self, name: str, settings: OpcUaSettings, context: AdapterContext) -> None:
         super().__init__(name, settings, context)
-        self._statuses: dict[str, MachineStatus] = {}
+        self._statuses = MachineStatuses()
         self._task: asyncio.Task[None] | None = None
         self._connected = False
         self._failures_in_row = 0
@@ -102,7 +91,7 @@ class OpcUaAdapter(Adapter[OpcUaSettings]):
 
     def collect(self) -> list[Observation]:
         """Return the last known status of every machine, sorted by resource id."""
-        return [self._statuses[resource] for resource in sorted(self._statuses)]
+        return list(self._statuses.sorted())
 
     async def stop(self) -> None:
         """Cancel the background task, which disconnects within ``timeout_seconds``."""
@@ -141,7 +130,7 @@ class OpcUaAdapter(Adapter[OpcUaSettings]):
     async def _attempt(
         self, client: Client, events: asyncio.Queue[Event], backoff: Backoff
     ) -> float:
-        """Follow the server with ``client`` until it fails; return the delay before a retry."""
+        """Follow the server with ``client`` until it fails, and return the delay before a retry."""
         try:
             await self._follow_server(client, events, backoff)
         except SourceUnavailableError as error:
@@ -194,51 +183,17 @@ class OpcUaAdapter(Adapter[OpcUaSettings]):
                 raise self._silence_error(error) from error
             raise SourceUnavailableError(f"cannot reach OPC UA server {url}: {error!r}") from error
 
-    def _track(self, machines: list[MachineNodes]) -> list[_TrackedMachine]:
+    def _track(self, machines: list[MachineNodes]) -> list[TrackedMachine]:
         """Assign a resource id to each machine and forget machines the server no longer has."""
-        tracked: dict[str, _TrackedMachine] = {}
-        for machine in machines:
-            resource = self.settings.machines.get(machine.browse_name) or default_resource_id(
-                machine.browse_name
-            )
-            if resource is None:
-                _LOGGER.error(
-                    "%s: machine %r has no letter or digit to build a resource id from; "
-                    "map it under machines in the adapter settings",
-                    self.settings.url,
-                    machine.browse_name,
-                )
-            elif resource in tracked:
-                _LOGGER.error(
-                    "%s: machines %r and %r both map to resource %r; the second is ignored. "
-                    "Map one of them under machines in the adapter settings",
-                    self.settings.url,
-                    tracked[resource].nodes.browse_name,
-                    machine.browse_name,
-                    resource,
-                )
-            else:
-                tracked[resource] = _TrackedMachine(resource, machine)
-
-        browse_names = {machine.browse_name for machine in machines}
-        for browse_name in sorted(set(self.settings.machines) - browse_names):
-            _LOGGER.warning(
-                "%s: machines.%s in the adapter settings matches no machine; found: %s",
-                self.settings.url,
-                browse_name,
-                ", ".join(sorted(browse_names)) or "none",
-            )
-
-        removed = set(self._statuses) - set(tracked)
-        for resource in removed:
-            del self._statuses[resource]
+        tracked = assign_resources(self.settings, machines)
+        removed = self._statuses.keep_only({machine.resource for machine in tracked})
         if removed:
-            _LOGGER.info("%s: machines removed: %s", self.settings.url, ", ".join(sorted(removed)))
+            _LOGGER.info("%s: machines removed: %s", self.settings.url, ", ".join(removed))
             self.context.notify_changed()
-        return list(tracked.values())
+        return tracked
 
     async def _read_states(
-        self, client: Client, tracked: list[_TrackedMachine], resolver: StateResolver
+        self, client: Client, tracked: list[TrackedMachine], resolver: StateResolver
     ) -> None:
         reads = [
             (machine, role, node)
@@ -253,7 +208,7 @@ class OpcUaAdapter(Adapter[OpcUaSettings]):
             await self._update_state(machine, resolver)
 
     def _take_reading(
-        self, machine: _TrackedMachine, role: str, data_value: ua.DataValue, received: datetime
+        self, machine: TrackedMachine, role: str, data_value: ua.DataValue, received: datetime
     ) -> None:
         """Assess one value of a state variable, count its issues and keep it for the state."""
         reading = assess_reading(
@@ -271,12 +226,15 @@ class OpcUaAdapter(Adapter[OpcUaSettings]):
         machine.readings[role] = reading
         machine.nodes.values[role] = reading.value
 
-    async def _update_state(self, machine: _TrackedMachine, resolver: StateResolver) -> None:
+    async def _update_state(self, machine: TrackedMachine, resolver: StateResolver) -> None:
         state = await resolver.resolve(machine.nodes.values)
-        self._set_state(machine, state, state_since(machine.readings) or self.context.clock())
+        since = state_since(machine.readings) or self.context.clock()
+        if self._statuses.set_state(machine, state, since):
+            _LOGGER.debug("%s: %s is %s", self.settings.url, machine.resource, state.value)
+            self.context.notify_changed()
 
     async def _subscribe(
-        self, client: Client, tracked: list[_TrackedMachine], events: asyncio.Queue[Event]
+        self, client: Client, tracked: list[TrackedMachine], events: asyncio.Queue[Event]
     ) -> bool:
         """Subscribe to the state variables, or return False when the server rejects that."""
         nodes = [node for machine in tracked for node in machine.nodes.state_nodes().values()]
@@ -312,7 +270,7 @@ class OpcUaAdapter(Adapter[OpcUaSettings]):
     async def _poll(
         self,
         client: Client,
-        tracked: list[_TrackedMachine],
+        tracked: list[TrackedMachine],
         resolver: StateResolver,
         events: asyncio.Queue[Event],
     ) -> None:
@@ -329,7 +287,7 @@ class OpcUaAdapter(Adapter[OpcUaSettings]):
 
     async def _follow_notifications(
         self,
-        tracked: list[_TrackedMachine],
+        tracked: list[TrackedMachine],
         resolver: StateResolver,
         events: asyncio.Queue[Event],
     ) -> None:
@@ -359,27 +317,9 @@ class OpcUaAdapter(Adapter[OpcUaSettings]):
 
     def _silence_error(self, error: TimeoutError) -> KeepAliveTimeoutError:
         return KeepAliveTimeoutError(
-            f"OPC UA server {self.settings.url} stopped answering without closing the "
+            f"OPC UA server {self.settings.url} stopped responding without closing the "
             f"connection ({error!r}; keepalive_seconds is {self.settings.keepalive_seconds})"
         )
-
-    def _set_state(self, machine: _TrackedMachine, state: MachineState, since: datetime) -> None:
-        """Store the machine's status. A state change sets ``since`` and notifies the agent."""
-        previous = self._statuses.get(machine.resource)
-        changed = previous is None or previous.state != state
-        if previous is not None:
-            # A state cannot begin before the previous one was stored, whatever the timestamps.
-            since = previous.since if not changed else max(since, previous.since)
-        self._statuses[machine.resource] = MachineStatus(
-            resource=machine.resource,
-            state=state,
-            since=since,
-            name=machine.nodes.display_name,
-            identification=dict(machine.nodes.identification),
-        )
-        if changed:
-            _LOGGER.debug("%s: %s is %s", self.settings.url, machine.resource, state.value)
-            self.context.notify_changed()
 
     def _record_success(self, machine_count: int) -> None:
         _LOGGER.info(
@@ -416,8 +356,10 @@ class OpcUaAdapter(Adapter[OpcUaSettings]):
             )
         self._last_logged_error = message
 
-        if self._lost_after_connection and self._failures_in_row == 2:
-            self._mark_unknown()
+        # Machines keep their states while the first reconnect attempt after a loss runs.
+        lost_again = self._lost_after_connection and self._failures_in_row == 2
+        if lost_again and self._statuses.mark_unknown(self.context.clock()):
+            self.context.notify_changed()
 
     def _failure_counters(self, error: SourceUnavailableError) -> list[str]:
         if not self._connected:
@@ -425,20 +367,3 @@ class OpcUaAdapter(Adapter[OpcUaSettings]):
         if isinstance(error, KeepAliveTimeoutError):
             return [health.CONNECTIONS_LOST, health.KEEPALIVE_TIMEOUTS]
         return [health.CONNECTIONS_LOST]
-
-    def _mark_unknown(self) -> None:
-        """Mark every machine UNKNOWN: the reconnect after a lost connection failed."""
-        now = self.context.clock()
-        changed = False
-        for resource, status in self._statuses.items():
-            if status.state is not MachineState.UNKNOWN:
-                self._statuses[resource] = MachineStatus(
-                    resource=status.resource,
-                    state=MachineState.UNKNOWN,
-                    since=now,
-                    name=status.name,
-                    identification=status.identification,
-                )
-                changed = True
-        if changed:
-            self.context.notify_changed()

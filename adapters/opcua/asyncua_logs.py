@@ -1,8 +1,8 @@
 """Demoting asyncua's log records about a connection that is already gone to DEBUG.
 
-When a server stops, asyncua 2.1 logs the same loss several times: an ERROR with a traceback for
-each failed publish request and for the session close in ``Client.disconnect``, and WARNINGs for
-closing a session or channel whose connection is closed and for each ``BadSession...`` fault.
+When a server stops, asyncua 2.1 logs the same loss several times. Each failed publish request and
+the session close in ``Client.disconnect`` give an ERROR with a traceback. Closing a session or
+channel whose connection is closed and each ``BadSession...`` fault give a WARNING.
 The adapter reports the loss itself in one WARNING line, so these records become DEBUG records,
 shown only where the asyncua logger is enabled for DEBUG (``kooperant --verbose``).
 
@@ -70,7 +70,7 @@ _FILTER = GoneConnectionFilter()
 
 
 def demote_gone_connection_records() -> None:
-    """Add the filter to asyncua's client loggers; adding it again changes nothing."""
+    """Add the filter to asyncua's client loggers, once however often it is called."""
     for name in (*_GONE_MESSAGES, _SERVICE_FAULT_LOGGER):
         logger = logging.getLogger(name)
         if _FILTER not in logger.filters:

@@ -42,7 +42,7 @@ class ServerHealth:
         self._was_connected = False
 
     def record_connected(self, now: datetime) -> None:
-        """Record a successful connection; one after an earlier connection is a reconnect."""
+        """Record a successful connection, which is a reconnect when an earlier one existed."""
         if self._was_connected:
             self.reconnects += 1
         self._was_connected = True

@@ -1,4 +1,4 @@
-"""Detecting a connection that stops answering without closing (a half-open link).
+"""Detecting a connection that stops responding without closing (a half-open link).
 
 Two mechanisms bound the silence to ``keepalive_seconds``:
 
@@ -25,13 +25,14 @@ from adapters.errors import SourceUnavailableError
 from adapters.opcua.settings import OpcUaSettings
 
 KEEPALIVE_PERIODS = 3
-# OPC UA Part 4 (5.13.2) requires a lifetime count of at least three keep-alive counts.
+# OPC UA Part 4 1.04, 5.13.2.2 (CreateSubscription): the lifetime count is at least three times
+# the keep-alive count.
 LIFETIME_PER_KEEPALIVE = 3
 MAX_NOTIFICATIONS_PER_PUBLISH = 10_000
 
 
 class KeepAliveTimeoutError(SourceUnavailableError):
-    """Raised when a connected server stops answering without closing the connection."""
+    """Raised when a connected server stops responding without closing the connection."""
 
 
 def watchdog_interval_seconds(settings: OpcUaSettings) -> float:

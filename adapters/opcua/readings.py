@@ -11,7 +11,7 @@ a ``Reading``. Each case below is counted per server in the adapter's health:
 - **No source timestamp**: the value is used, with the agent's receive time as its time.
 - **Source timestamp more than ``max_clock_skew_seconds`` after the receive time**: the value is
   used, with the receive time.
-- **Source timestamp in the past**: a source timestamp tells when the value last changed, so an
+- **Source timestamp in the past**: a source timestamp records when the value last changed, so an
   old one is normal for a value that has not changed. Only a *changed* value is checked. It cannot
   have changed before the previous reading of the same variable still showed the old value, so a
   timestamp more than ``max_clock_skew_seconds`` before that reading's receive time is not
@@ -37,7 +37,7 @@ _NO_TIME = datetime(1601, 1, 2, tzinfo=UTC)
 
 
 class ReadingIssue(StrEnum):
-    """A flagged property of one reading; the values name the health counters."""
+    """A flagged property of one reading. Each value is the name of a health counter."""
 
     BAD_STATUS = "bad_status"
     UNCERTAIN_STATUS = "uncertain_status"
@@ -66,7 +66,7 @@ def assess_reading(
     max_clock_skew: timedelta,
     previous: Reading | None,
 ) -> Reading:
-    """Assess ``data_value`` received at ``received``; ``previous`` is the variable's last reading.
+    """Assess ``data_value`` received at ``received``, given the variable's ``previous`` reading.
 
     ``received`` must be timezone-aware. See the module docstring for what each case does.
     """

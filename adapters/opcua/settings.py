@@ -37,7 +37,7 @@ class OpcUaSettings(AdapterSettings):
         ge=1.0,
         le=300.0,
         description=(
-            "Longest silence, in seconds, before a connection that stopped answering without "
+            "Longest silence, in seconds, before a connection that stopped responding without "
             "closing is dropped and made again."
         ),
     )
@@ -50,7 +50,8 @@ class OpcUaSettings(AdapterSettings):
         ),
     )
     reconnect_min_seconds: float = Field(1.0, gt=0, description="First reconnect delay.")
-    # Small enough that states flow again within about 10 s after a server comes back.
+    # After a server comes back, the next attempt starts within this delay, so states flow again
+    # within about 10 s (an estimate that leaves 2 s to connect, browse and read).
     reconnect_max_seconds: float = Field(8.0, gt=0, description="Maximum reconnect delay.")
     machines: dict[str, str] = Field(
         default_factory=dict,

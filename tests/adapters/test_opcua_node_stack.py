@@ -182,7 +182,7 @@ def adapter_warnings(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord
 
 
 async def timed_wait(condition: Callable[[], bool], within_seconds: float) -> float:
-    """Wait until ``condition`` holds and return the seconds it took."""
+    """Wait until ``condition`` is true and return the seconds it took."""
     started = time.monotonic()
     await wait_until(condition, within_seconds)
     return time.monotonic() - started
@@ -269,4 +269,4 @@ async def test_node_stack_half_open_link(
     assert [record.name for record in warnings] == ["adapters.opcua.adapter"], [
         record.getMessage() for record in warnings
     ]
-    assert "stopped answering" in warnings[0].getMessage()
+    assert "stopped responding" in warnings[0].getMessage()

@@ -42,7 +42,7 @@ NOW = datetime(2026, 12, 7, 7, 0, tzinfo=UTC)
 
 
 async def wait_until(condition: Callable[[], bool], within_seconds: float = 5.0) -> float:
-    """Wait until ``condition`` holds and return the seconds it took."""
+    """Wait until ``condition`` is true and return the seconds it took."""
     started = time.monotonic()
     while not condition():
         if time.monotonic() - started > within_seconds:
@@ -450,7 +450,7 @@ async def test_half_open_link_replaced(
         health = server_health(adapter)
         assert health.errors["keepalive_timeouts"] == 1
         assert health.errors["connections_lost"] == 1
-        assert health.detail is not None and "stopped answering" in health.detail
+        assert health.detail is not None and "stopped responding" in health.detail
 
         proxy.resume_forwarding()
         await park.set_state("PRESS-03", MachineState.OUT_OF_SERVICE)
@@ -464,7 +464,7 @@ async def test_half_open_link_replaced(
     assert [record.name for record in warnings] == ["adapters.opcua.adapter"], [
         record.getMessage() for record in warnings
     ]
-    assert "stopped answering" in warnings[0].getMessage()
+    assert "stopped responding" in warnings[0].getMessage()
 
 
 async def test_half_open_link_detected_while_polling(
@@ -509,7 +509,7 @@ def test_gone_connection_filter_keeps_other_records() -> None:
         raise ValueError("decoding failed")
     except ValueError as error:
         crash.exc_info = (type(error), error, error.__traceback__)
-    gone = logging.LogRecord(
+    teardown_record = logging.LogRecord(
         logger_name,
         logging.WARNING,
         __file__,
@@ -521,5 +521,5 @@ def test_gone_connection_filter_keeps_other_records() -> None:
 
     assert gone_filter.filter(crash) is True
     assert crash.levelno == logging.ERROR
-    gone_filter.filter(gone)
-    assert gone.levelno == logging.DEBUG
+    gone_filter.filter(teardown_record)
+    assert teardown_record.levelno == logging.DEBUG
