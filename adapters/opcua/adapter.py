@@ -33,9 +33,15 @@ from adapters.base import (
     cancel_task,
 )
 from adapters.errors import SourceUnavailableError
-from adapters.opcua import health
 from adapters.opcua.asyncua_logs import demote_gone_connection_records
 from adapters.opcua.connection import disconnect, make_client
+from adapters.opcua.health import (
+    CONNECT_FAILURES,
+    CONNECTIONS_LOST,
+    KEEPALIVE_TIMEOUTS,
+    UNEXPECTED_ERRORS,
+    ServerHealth,
+)
 from adapters.opcua.keepalive import KeepAliveTimeoutError, subscription_parameters
 from adapters.opcua.machinery import (
     MachineNodes,
@@ -78,7 +84,7 @@ class OpcUaAdapter(Adapter[OpcUaSettings]):
         self._failures_in_row = 0
         self._lost_after_connection = False
         self._last_logged_error = ""
-        self._health = health.ServerHealth(settings.url, context.clock())
+        self._health = ServerHealth(settings.url, context.clock())
         self._max_clock_skew = timedelta(seconds=settings.max_clock_skew_seconds)
         # Connection attempts that failed since start, for diagnostics.
         self.failed_attempts = 0
@@ -141,9 +147,9 @@ class OpcUaAdapter(Adapter[OpcUaSettings]):
             # A bug in this adapter or in asyncua is logged with its traceback and retried,
             # so that one faulty server does not stop the agent.
             delay = backoff.next_delay()
-            counters = [health.UNEXPECTED_ERRORS]
+            counters = [UNEXPECTED_ERRORS]
             if self._connected:
-                counters.append(health.CONNECTIONS_LOST)
+                counters.append(CONNECTIONS_LOST)
             self._health.record_failure(self.context.clock(), repr(error), *counters)
             self._connected = False
             self.failed_attempts += 1
@@ -363,7 +369,7 @@ class OpcUaAdapter(Adapter[OpcUaSettings]):
 
     def _failure_counters(self, error: SourceUnavailableError) -> list[str]:
         if not self._connected:
-            return [health.CONNECT_FAILURES]
+            return [CONNECT_FAILURES]
         if isinstance(error, KeepAliveTimeoutError):
-            return [health.CONNECTIONS_LOST, health.KEEPALIVE_TIMEOUTS]
-        return [health.CONNECTIONS_LOST]
+            return [CONNECTIONS_LOST, KEEPALIVE_TIMEOUTS]
+        return [CONNECTIONS_LOST]

@@ -13,9 +13,10 @@ a ``Reading``. Each case below is counted per server in the adapter's health:
   used, with the receive time.
 - **Source timestamp in the past**: a source timestamp records when the value last changed, so an
   old one is normal for a value that has not changed. Only a *changed* value is checked. It cannot
-  have changed before the previous reading of the same variable still showed the old value, so a
-  timestamp more than ``max_clock_skew_seconds`` before that reading's receive time is not
-  trusted, and the receive time is used.
+  have changed before the previous reading of the same variable in this session still showed the
+  old value, so a timestamp more than ``max_clock_skew_seconds`` before that reading's receive
+  time is not trusted, and the receive time is used. The first reading of a session is not
+  checked for the past, because a new session has no earlier reading to compare with.
 
 A state change takes its ``since`` from the reading times of the machine's variables.
 """

@@ -32,6 +32,7 @@ class OpcUaSettings(AdapterSettings):
     poll_interval_seconds: float = Field(
         5.0, gt=0, description="Read interval when the server rejects the subscription."
     )
+    # At most half of the 600 s session timeout that the client requests.
     keepalive_seconds: float = Field(
         10.0,
         ge=1.0,

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from asyncua import Node, Server, ua
@@ -215,18 +216,21 @@ NOT_EXECUTING_TEXT = ua.Variant(ua.LocalizedText("NotExecuting"), ua.VariantType
 
 @asynccontextmanager
 async def single_machine_server(
-    initial: ua.Variant = NOT_EXECUTING_TEXT,
+    initial: ua.Variant = NOT_EXECUTING_TEXT, *, accept_subscriptions: bool = True
 ) -> AsyncIterator[tuple[str, Node]]:
     """Run a server with one machine, ``Mill``, whose state is only the CurrentState text.
 
     Yield the endpoint and the CurrentState node, which tests write whole DataValues to.
     asyncua's server rejects a write of a null value to a variable that has a value, so a test
-    of a null value passes it as ``initial``.
+    of a null value passes it as ``initial``. ``accept_subscriptions=False`` makes the server
+    answer CreateSubscription with BadTooManySubscriptions, so the adapter polls.
     """
     endpoint = f"opc.tcp://127.0.0.1:{free_tcp_port()}"
     server = Server()
     await server.init()
     server.set_endpoint(endpoint)
+    if not accept_subscriptions:
+        server.iserver.max_subscriptions = 0
     machinery = await server.register_namespace(MACHINERY_URI)
     own = await server.register_namespace("urn:kooperant:test:quality")
 
@@ -468,29 +472,35 @@ async def test_half_open_link_replaced(
 
 
 async def test_half_open_link_detected_while_polling(
-    running_adapters: Callable[..., OpcUaAdapter],
+    caplog: pytest.LogCaptureFixture, running_adapters: Callable[..., OpcUaAdapter]
 ) -> None:
-    # A keep-alive of 2 s keeps the test short; the watchdog does not depend on a subscription.
-    async with (
-        MachinePark(change_interval_seconds=60) as park,
-        RecordingProxy("127.0.0.1", park.port).running() as proxy,
-    ):
-        adapter = running_adapters(
-            f"opc.tcp://127.0.0.1:{proxy.port}", keepalive_seconds=2, poll_interval_seconds=60
-        )
-        adapter._subscribe = _reject_subscription  # type: ignore[method-assign]
-        await adapter.start()
-        await wait_until(lambda: len(adapter.collect()) == 3, 10.0)
+    # A keep-alive of 2 s keeps the test short. The poll interval is longer than the test, so
+    # only the watchdog, which runs without a subscription, can detect the silent link.
+    async with single_machine_server(accept_subscriptions=False) as (endpoint, current_state):
+        server_port = urlsplit(endpoint).port
+        assert server_port is not None
+        async with RecordingProxy("127.0.0.1", server_port).running() as proxy:
+            adapter = running_adapters(
+                f"opc.tcp://127.0.0.1:{proxy.port}", keepalive_seconds=2, poll_interval_seconds=60
+            )
+            await adapter.start()
+            await wait_until(lambda: len(adapter.collect()) == 1, 10.0)
+            assert statuses(adapter)["mill"].state is MachineState.NOT_EXECUTING
+            polling = [line for line in caplog.messages if "reading states every 60" in line]
+            assert len(polling) == 1
+            assert "BadTooManySubscriptions" in polling[0]
 
-        proxy.stop_forwarding()
-        detected = await wait_until(in_state(adapter, ConnectionState.DISCONNECTED), 10.0)
-        print(f"half-open link detected while polling after {detected:.1f} s")
+            proxy.stop_forwarding()
+            detected = await wait_until(in_state(adapter, ConnectionState.DISCONNECTED), 10.0)
+            print(f"half-open link detected while polling after {detected:.1f} s")
+            assert server_health(adapter).errors["keepalive_timeouts"] == 1
 
-    assert server_health(adapter).errors["keepalive_timeouts"] == 1
-
-
-async def _reject_subscription(*args: object) -> bool:
-    return False
+            proxy.resume_forwarding()
+            await current_state.write_value(state_value("Executing", source_time=datetime.now(UTC)))
+            await wait_until(
+                lambda: statuses(adapter)["mill"].state is MachineState.EXECUTING, 30.0
+            )
+            assert server_health(adapter).reconnects == 1
 
 
 def test_gone_connection_filter_keeps_other_records() -> None:
