@@ -223,7 +223,7 @@ async def single_machine_server(
     Yield the endpoint and the CurrentState node, which tests write whole DataValues to.
     asyncua's server rejects a write of a null value to a variable that has a value, so a test
     of a null value passes it as ``initial``. ``accept_subscriptions=False`` makes the server
-    answer CreateSubscription with BadTooManySubscriptions, so the adapter polls.
+    reject CreateSubscription with BadTooManySubscriptions, so the adapter polls.
     """
     endpoint = f"opc.tcp://127.0.0.1:{free_tcp_port()}"
     server = Server()
