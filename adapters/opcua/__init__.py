@@ -2,10 +2,15 @@
 
 ``adapter`` runs the connection and follows states, ``machinery`` reads the address space and
 ``settings`` validates the config section. Reconnect attempts are spaced by ``kooperant.backoff``.
+``keepalive`` detects a connection that stops responding, ``readings`` assesses each value's
+status and timestamps, ``tracking`` keeps the machines and their statuses, ``health`` keeps the
+connection state and counters, and ``asyncua_logs`` demotes asyncua's repeated records about a
+connection that is already gone.
 
 Exceptions: ``ServerConfigurationError`` (a subclass of ``SourceUnavailableError``) for a server
 that responds but lacks the Machinery model or rejects the credentials; every other failure is a
-``SourceUnavailableError`` with the asyncua error as its cause.
+``SourceUnavailableError`` with the asyncua error as its cause. ``KeepAliveTimeoutError``, also a
+``SourceUnavailableError``, is raised inside the adapter when a connected server stops responding.
 """
 
 from adapters.opcua.adapter import OpcUaAdapter

@@ -7,7 +7,10 @@ exponential backoff and browses again, so namespace indexes and machines are rea
 
 Machines of a lost server keep their last state while the first reconnect attempt runs. When that
 attempt fails, every machine becomes ``MachineState.UNKNOWN``, with ``since`` set to the time of
-that failure.
+that failure. A connection that stops responding without closing is detected within
+``keepalive_seconds`` (see ``keepalive``) and replaced by a new client. ``readings`` decides what
+Bad, Uncertain, null and badly timestamped values do to a machine's state, and ``health`` keeps
+the connection state and counters that ``health()`` returns.
 """
 
 from __future__ import annotations
@@ -15,29 +18,49 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from asyncua import ua
 from asyncua.client.client import Client
-from asyncua.common.node import Node
-from asyncua.common.subscription import DataChangeNotif
 from asyncua.ua.status_codes import StatusCodes
 from asyncua.ua.uaerrors import UaError, UaStatusCodeError
 
-from adapters.base import Adapter, AdapterContext, MachineStatus, Observation, cancel_task
+from adapters.base import (
+    Adapter,
+    AdapterContext,
+    Observation,
+    SourceHealth,
+    cancel_task,
+)
 from adapters.errors import SourceUnavailableError
+from adapters.opcua.asyncua_logs import demote_gone_connection_records
 from adapters.opcua.connection import disconnect, make_client
+from adapters.opcua.health import (
+    CONNECT_FAILURES,
+    CONNECTIONS_LOST,
+    KEEPALIVE_TIMEOUTS,
+    UNEXPECTED_ERRORS,
+    ServerHealth,
+)
+from adapters.opcua.keepalive import KeepAliveTimeoutError, subscription_parameters
 from adapters.opcua.machinery import (
     MachineNodes,
     ServerConfigurationError,
     StateResolver,
     browse_machines,
-    data_value_content,
     machinery_namespace_index,
 )
-from adapters.opcua.settings import OpcUaSettings, default_resource_id
+from adapters.opcua.readings import (
+    ConnectionLost,
+    Event,
+    Notifications,
+    assess_reading,
+    connection_lost_reporter,
+    state_since,
+)
+from adapters.opcua.settings import OpcUaSettings
+from adapters.opcua.tracking import MachineStatuses, TrackedMachine, assign_resources
 from kooperant.backoff import Backoff, BackoffPolicy
-from kooperant.protocol import MachineState
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -48,41 +71,6 @@ _CREDENTIAL_ERRORS = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class _ValueChanged:
-    node: ua.NodeId
-    value: object
-
-
-@dataclass(frozen=True, slots=True)
-class _ConnectionLost:
-    error: Exception
-
-
-_Event = _ValueChanged | _ConnectionLost
-
-
-class _Notifications:
-    """Subscription handler that queues each notification for the adapter task."""
-
-    def __init__(self, queue: asyncio.Queue[_Event]) -> None:
-        self._queue = queue
-
-    def datachange_notification(self, node: Node, val: object, data: DataChangeNotif) -> None:
-        self._queue.put_nowait(_ValueChanged(node.nodeid, val))
-
-    def status_change_notification(self, status: ua.StatusChangeNotification) -> None:
-        # The server reports BadTimeout or BadShutdown here when the subscription ends.
-        error = ConnectionError(f"subscription ended with status {status.Status}")
-        self._queue.put_nowait(_ConnectionLost(error))
-
-
-@dataclass(slots=True)
-class _TrackedMachine:
-    resource: str
-    nodes: MachineNodes
-
-
 class OpcUaAdapter(Adapter[OpcUaSettings]):
     """Reports the MachineryItemState of the machines of one OPC 40001 server."""
 
@@ -90,28 +78,35 @@ class OpcUaAdapter(Adapter[OpcUaSettings]):
 
     def __init__(self, name: str, settings: OpcUaSettings, context: AdapterContext) -> None:
         super().__init__(name, settings, context)
-        self._statuses: dict[str, MachineStatus] = {}
+        self._statuses = MachineStatuses()
         self._task: asyncio.Task[None] | None = None
         self._connected = False
         self._failures_in_row = 0
         self._lost_after_connection = False
         self._last_logged_error = ""
+        self._health = ServerHealth(settings.url, context.clock())
+        self._max_clock_skew = timedelta(seconds=settings.max_clock_skew_seconds)
         # Connection attempts that failed since start, for diagnostics.
         self.failed_attempts = 0
 
     async def start(self) -> None:
         """Start the background task that connects and follows the machines."""
+        demote_gone_connection_records()
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name=f"opcua adapter {self.name}")
 
     def collect(self) -> list[Observation]:
         """Return the last known status of every machine, sorted by resource id."""
-        return [self._statuses[resource] for resource in sorted(self._statuses)]
+        return list(self._statuses.sorted())
 
     async def stop(self) -> None:
         """Cancel the background task, which disconnects within ``timeout_seconds``."""
         task, self._task = self._task, None
         await cancel_task(task)
+
+    def health(self) -> list[SourceHealth]:
+        """Return the connection state, reconnect count, last data time and error counters."""
+        return [self._health.snapshot()]
 
     @property
     def connected(self) -> bool:
@@ -127,32 +122,48 @@ class OpcUaAdapter(Adapter[OpcUaSettings]):
         )
         backoff = Backoff(policy)
         while True:
+            events: asyncio.Queue[Event] = asyncio.Queue()
+            # A new client for every attempt, so nothing of a lost session is reused.
+            client = make_client(self.settings, connection_lost_reporter(events))
             try:
-                await self._follow_server(backoff)
-            except SourceUnavailableError as error:
-                delay = backoff.next_delay()
-                self._record_failure(error, delay)
-                await asyncio.sleep(delay)
-            except Exception:
-                # A bug in this adapter or in asyncua is logged with its traceback and retried,
-                # so that one faulty server does not stop the agent.
-                delay = backoff.next_delay()
-                self._connected = False
-                self.failed_attempts += 1
-                _LOGGER.exception(
-                    "OPC UA adapter %s failed unexpectedly; retrying in %.1f s", self.name, delay
-                )
-                await asyncio.sleep(delay)
+                delay = await self._attempt(client, events, backoff)
+            finally:
+                # The failure is recorded before this, because closing a session over a
+                # silent link takes up to timeout_seconds.
+                await disconnect(client, self.settings)
+            await asyncio.sleep(delay)
 
-    async def _follow_server(self, backoff: Backoff) -> None:
+    async def _attempt(
+        self, client: Client, events: asyncio.Queue[Event], backoff: Backoff
+    ) -> float:
+        """Follow the server with ``client`` until it fails, and return the delay before a retry."""
+        try:
+            await self._follow_server(client, events, backoff)
+        except SourceUnavailableError as error:
+            delay = backoff.next_delay()
+            self._record_failure(error, delay)
+            return delay
+        except Exception as error:
+            # A bug in this adapter or in asyncua is logged with its traceback and retried,
+            # so that one faulty server does not stop the agent.
+            delay = backoff.next_delay()
+            counters = [UNEXPECTED_ERRORS]
+            if self._connected:
+                counters.append(CONNECTIONS_LOST)
+            self._health.record_failure(self.context.clock(), repr(error), *counters)
+            self._connected = False
+            self.failed_attempts += 1
+            _LOGGER.exception(
+                "OPC UA adapter %s failed unexpectedly; retrying in %.1f s", self.name, delay
+            )
+            return delay
+        raise AssertionError("_follow_server returned without an error")
+
+    async def _follow_server(
+        self, client: Client, events: asyncio.Queue[Event], backoff: Backoff
+    ) -> None:
         """Connect, browse and follow state changes until the connection fails."""
         url = self.settings.url
-        events: asyncio.Queue[_Event] = asyncio.Queue()
-
-        async def report_lost(error: Exception) -> None:
-            events.put_nowait(_ConnectionLost(error))
-
-        client = make_client(self.settings, report_lost)
         try:
             await client.connect()
             machinery = await machinery_namespace_index(client, url)
@@ -165,7 +176,7 @@ class OpcUaAdapter(Adapter[OpcUaSettings]):
             if await self._subscribe(client, tracked, events):
                 await self._follow_notifications(tracked, resolver, events)
             else:
-                await self._poll(client, tracked, resolver)
+                await self._poll(client, tracked, resolver, events)
         except UaStatusCodeError as error:
             if error.code in _CREDENTIAL_ERRORS:
                 raise ServerConfigurationError(
@@ -174,55 +185,21 @@ class OpcUaAdapter(Adapter[OpcUaSettings]):
                 ) from error
             raise SourceUnavailableError(f"OPC UA server {url} failed: {error}") from error
         except (OSError, TimeoutError, UaError) as error:
+            if self._connected and isinstance(error, TimeoutError):
+                raise self._silence_error(error) from error
             raise SourceUnavailableError(f"cannot reach OPC UA server {url}: {error!r}") from error
-        finally:
-            await disconnect(client, self.settings)
 
-    def _track(self, machines: list[MachineNodes]) -> list[_TrackedMachine]:
+    def _track(self, machines: list[MachineNodes]) -> list[TrackedMachine]:
         """Assign a resource id to each machine and forget machines the server no longer has."""
-        tracked: dict[str, _TrackedMachine] = {}
-        for machine in machines:
-            resource = self.settings.machines.get(machine.browse_name) or default_resource_id(
-                machine.browse_name
-            )
-            if resource is None:
-                _LOGGER.error(
-                    "%s: machine %r has no letter or digit to build a resource id from; "
-                    "map it under machines in the adapter settings",
-                    self.settings.url,
-                    machine.browse_name,
-                )
-            elif resource in tracked:
-                _LOGGER.error(
-                    "%s: machines %r and %r both map to resource %r; the second is ignored. "
-                    "Map one of them under machines in the adapter settings",
-                    self.settings.url,
-                    tracked[resource].nodes.browse_name,
-                    machine.browse_name,
-                    resource,
-                )
-            else:
-                tracked[resource] = _TrackedMachine(resource, machine)
-
-        browse_names = {machine.browse_name for machine in machines}
-        for browse_name in sorted(set(self.settings.machines) - browse_names):
-            _LOGGER.warning(
-                "%s: machines.%s in the adapter settings matches no machine; found: %s",
-                self.settings.url,
-                browse_name,
-                ", ".join(sorted(browse_names)) or "none",
-            )
-
-        removed = set(self._statuses) - set(tracked)
-        for resource in removed:
-            del self._statuses[resource]
+        tracked = assign_resources(self.settings, machines)
+        removed = self._statuses.keep_only({machine.resource for machine in tracked})
         if removed:
-            _LOGGER.info("%s: machines removed: %s", self.settings.url, ", ".join(sorted(removed)))
+            _LOGGER.info("%s: machines removed: %s", self.settings.url, ", ".join(removed))
             self.context.notify_changed()
-        return list(tracked.values())
+        return tracked
 
     async def _read_states(
-        self, client: Client, tracked: list[_TrackedMachine], resolver: StateResolver
+        self, client: Client, tracked: list[TrackedMachine], resolver: StateResolver
     ) -> None:
         reads = [
             (machine, role, node)
@@ -230,13 +207,40 @@ class OpcUaAdapter(Adapter[OpcUaSettings]):
             for role, node in machine.nodes.state_nodes().items()
         ]
         data_values = await client.read_attributes([node for _, _, node in reads])
+        received = self.context.clock()
         for (machine, role, _), data_value in zip(reads, data_values, strict=True):
-            machine.nodes.values[role] = data_value_content(data_value)
+            self._take_reading(machine, role, data_value, received)
         for machine in tracked:
-            self._set_state(machine, await resolver.resolve(machine.nodes.values))
+            await self._update_state(machine, resolver)
+
+    def _take_reading(
+        self, machine: TrackedMachine, role: str, data_value: ua.DataValue, received: datetime
+    ) -> None:
+        """Assess one value of a state variable, count its issues and keep it for the state."""
+        reading = assess_reading(
+            data_value, received, self._max_clock_skew, machine.readings.get(role)
+        )
+        if reading.issues:
+            _LOGGER.debug(
+                "%s: %s %s reading flagged: %s",
+                self.settings.url,
+                machine.resource,
+                role,
+                ", ".join(sorted(reading.issues)),
+            )
+        self._health.record_reading(reading)
+        machine.readings[role] = reading
+        machine.nodes.values[role] = reading.value
+
+    async def _update_state(self, machine: TrackedMachine, resolver: StateResolver) -> None:
+        state = await resolver.resolve(machine.nodes.values)
+        since = state_since(machine.readings) or self.context.clock()
+        if self._statuses.set_state(machine, state, since):
+            _LOGGER.debug("%s: %s is %s", self.settings.url, machine.resource, state.value)
+            self.context.notify_changed()
 
     async def _subscribe(
-        self, client: Client, tracked: list[_TrackedMachine], events: asyncio.Queue[_Event]
+        self, client: Client, tracked: list[TrackedMachine], events: asyncio.Queue[Event]
     ) -> bool:
         """Subscribe to the state variables, or return False when the server rejects that."""
         nodes = [node for machine in tracked for node in machine.nodes.state_nodes().values()]
@@ -244,7 +248,7 @@ class OpcUaAdapter(Adapter[OpcUaSettings]):
             return True
         try:
             subscription = await client.create_subscription(
-                self.settings.publishing_interval_ms, _Notifications(events)
+                subscription_parameters(self.settings), Notifications(events, self.context.clock)
             )
             results = await subscription.subscribe_data_change(
                 nodes, sampling_interval=ua.Double(self.settings.sampling_interval_ms)
@@ -270,17 +274,28 @@ class OpcUaAdapter(Adapter[OpcUaSettings]):
         )
 
     async def _poll(
-        self, client: Client, tracked: list[_TrackedMachine], resolver: StateResolver
+        self,
+        client: Client,
+        tracked: list[TrackedMachine],
+        resolver: StateResolver,
+        events: asyncio.Queue[Event],
     ) -> None:
+        """Read the states every poll interval until the client reports a lost connection."""
         while True:
-            await asyncio.sleep(self.settings.poll_interval_seconds)
-            await self._read_states(client, tracked, resolver)
+            try:
+                async with asyncio.timeout(self.settings.poll_interval_seconds):
+                    event = await events.get()
+            except TimeoutError:
+                await self._read_states(client, tracked, resolver)
+                continue
+            if isinstance(event, ConnectionLost):
+                raise self._lost_error(event.error) from event.error
 
     async def _follow_notifications(
         self,
-        tracked: list[_TrackedMachine],
+        tracked: list[TrackedMachine],
         resolver: StateResolver,
-        events: asyncio.Queue[_Event],
+        events: asyncio.Queue[Event],
     ) -> None:
         roles = {
             node.nodeid: (machine, role)
@@ -289,31 +304,28 @@ class OpcUaAdapter(Adapter[OpcUaSettings]):
         }
         while True:
             event = await events.get()
-            if isinstance(event, _ConnectionLost):
-                raise SourceUnavailableError(
-                    f"lost connection to OPC UA server {self.settings.url}: {event.error!r}"
-                ) from event.error
+            if isinstance(event, ConnectionLost):
+                raise self._lost_error(event.error) from event.error
             if event.node not in roles:
                 continue
             machine, role = roles[event.node]
-            machine.nodes.values[role] = event.value
-            self._set_state(machine, await resolver.resolve(machine.nodes.values))
+            self._take_reading(machine, role, event.data_value, event.received)
+            await self._update_state(machine, resolver)
 
-    def _set_state(self, machine: _TrackedMachine, state: MachineState) -> None:
-        """Store the machine's status. A state change restarts ``since`` and notifies the agent."""
-        previous = self._statuses.get(machine.resource)
-        changed = previous is None or previous.state != state
-        since = self.context.clock() if changed or previous is None else previous.since
-        self._statuses[machine.resource] = MachineStatus(
-            resource=machine.resource,
-            state=state,
-            since=since,
-            name=machine.nodes.display_name,
-            identification=dict(machine.nodes.identification),
+    def _lost_error(self, error: Exception) -> SourceUnavailableError:
+        """Return the error for a connection loss that asyncua or the subscription reported."""
+        if isinstance(error, TimeoutError):
+            # asyncua's watchdog read of the server state timed out.
+            return self._silence_error(error)
+        return SourceUnavailableError(
+            f"lost connection to OPC UA server {self.settings.url}: {error!r}"
         )
-        if changed:
-            _LOGGER.debug("%s: %s is %s", self.settings.url, machine.resource, state.value)
-            self.context.notify_changed()
+
+    def _silence_error(self, error: TimeoutError) -> KeepAliveTimeoutError:
+        return KeepAliveTimeoutError(
+            f"OPC UA server {self.settings.url} stopped responding without closing the "
+            f"connection ({error!r}; keepalive_seconds is {self.settings.keepalive_seconds})"
+        )
 
     def _record_success(self, machine_count: int) -> None:
         _LOGGER.info(
@@ -323,6 +335,7 @@ class OpcUaAdapter(Adapter[OpcUaSettings]):
             self._failures_in_row,
         )
         self._connected = True
+        self._health.record_connected(self.context.clock())
         self._failures_in_row = 0
         self._lost_after_connection = False
         self._last_logged_error = ""
@@ -332,6 +345,7 @@ class OpcUaAdapter(Adapter[OpcUaSettings]):
         self.failed_attempts += 1
         self._failures_in_row += 1
         message = str(error)
+        self._health.record_failure(self.context.clock(), message, *self._failure_counters(error))
 
         if self._connected:
             self._connected = False
@@ -348,22 +362,14 @@ class OpcUaAdapter(Adapter[OpcUaSettings]):
             )
         self._last_logged_error = message
 
-        if self._lost_after_connection and self._failures_in_row == 2:
-            self._mark_unknown()
-
-    def _mark_unknown(self) -> None:
-        """Mark every machine UNKNOWN: the reconnect after a lost connection failed."""
-        now = self.context.clock()
-        changed = False
-        for resource, status in self._statuses.items():
-            if status.state is not MachineState.UNKNOWN:
-                self._statuses[resource] = MachineStatus(
-                    resource=status.resource,
-                    state=MachineState.UNKNOWN,
-                    since=now,
-                    name=status.name,
-                    identification=status.identification,
-                )
-                changed = True
-        if changed:
+        # Machines keep their states while the first reconnect attempt after a loss runs.
+        lost_again = self._lost_after_connection and self._failures_in_row == 2
+        if lost_again and self._statuses.mark_unknown(self.context.clock()):
             self.context.notify_changed()
+
+    def _failure_counters(self, error: SourceUnavailableError) -> list[str]:
+        if not self._connected:
+            return [CONNECT_FAILURES]
+        if isinstance(error, KeepAliveTimeoutError):
+            return [CONNECTIONS_LOST, KEEPALIVE_TIMEOUTS]
+        return [CONNECTIONS_LOST]

@@ -10,6 +10,7 @@ from typing import Any
 from asyncua.client.client import Client
 from asyncua.ua.uaerrors import UaError
 
+from adapters.opcua.keepalive import watchdog_interval_seconds
 from adapters.opcua.settings import OpcUaSettings
 
 _LOGGER = logging.getLogger(__name__)
@@ -21,7 +22,11 @@ def make_client(
     settings: OpcUaSettings, on_connection_lost: Callable[[Exception], Coroutine[Any, Any, None]]
 ) -> Client:
     """Return a client for ``settings.url`` that calls ``on_connection_lost`` when it drops."""
-    client = Client(settings.url, timeout=settings.timeout_seconds)
+    client = Client(
+        settings.url,
+        timeout=settings.timeout_seconds,
+        watchdog_intervall=watchdog_interval_seconds(settings),
+    )
     # asyncua requests one hour by default and warns when servers grant less (asyncua's
     # own server grants at most ten minutes); keep-alive traffic renews the session anyway.
     client.session_timeout = SESSION_TIMEOUT_MS

@@ -32,8 +32,28 @@ class OpcUaSettings(AdapterSettings):
     poll_interval_seconds: float = Field(
         5.0, gt=0, description="Read interval when the server rejects the subscription."
     )
+    # At most half of the 600 s session timeout that the client requests.
+    keepalive_seconds: float = Field(
+        10.0,
+        ge=1.0,
+        le=300.0,
+        description=(
+            "Longest silence, in seconds, before a connection that stopped responding without "
+            "closing is dropped and made again."
+        ),
+    )
+    max_clock_skew_seconds: float = Field(
+        300.0,
+        gt=0,
+        description=(
+            "Largest difference, in seconds, between a value's source timestamp and the agent's "
+            "clock that is still trusted; beyond it the agent's receive time is used."
+        ),
+    )
     reconnect_min_seconds: float = Field(1.0, gt=0, description="First reconnect delay.")
-    reconnect_max_seconds: float = Field(30.0, gt=0, description="Maximum reconnect delay.")
+    # After a server comes back, the next attempt starts within this delay, so states flow again
+    # within about 10 s (an estimate that leaves 2 s to connect, browse and read).
+    reconnect_max_seconds: float = Field(8.0, gt=0, description="Maximum reconnect delay.")
     machines: dict[str, str] = Field(
         default_factory=dict,
         description="Resource id per machine browse name; unlisted machines get a slug.",

@@ -7,6 +7,7 @@ installed modules are missing, the tests skip, or fail under ``KOOPERANT_REQUIRE
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import socket
 import time
@@ -16,7 +17,9 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from adapters.base import ConnectionState, SourceHealth
 from adapters.opcua import OpcUaAdapter, OpcUaSettings
+from kooperant.net import free_tcp_port
 from kooperant.protocol import MachineState
 from tests.support.machinery_server import MachineSpec
 from tests.support.node_opcua_server import (
@@ -25,6 +28,7 @@ from tests.support.node_opcua_server import (
     unavailable_reason,
 )
 from tests.support.opcua_recording import Recorder, statuses
+from tests.support.recording_proxy import RecordingProxy
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -166,3 +170,103 @@ async def test_node_stack_server_stops_on_exit() -> None:
 
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection((address.hostname, address.port or 0), timeout=1)
+
+
+def server_health(adapter: OpcUaAdapter) -> SourceHealth:
+    [health] = adapter.health()
+    return health
+
+
+def adapter_warnings(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [record for record in caplog.records if record.levelno >= logging.WARNING]
+
+
+async def timed_wait(condition: Callable[[], bool], within_seconds: float) -> float:
+    """Wait until ``condition`` is true and return the seconds it took."""
+    started = time.monotonic()
+    await wait_until(condition, within_seconds)
+    return time.monotonic() - started
+
+
+@pytest.mark.usefixtures("node_opcua_installed")
+async def test_node_stack_server_restart(
+    caplog: pytest.LogCaptureFixture, running_adapters: AdapterFactory
+) -> None:
+    port = free_tcp_port()
+    async with node_opcua_server(MACHINES, port=port):
+        adapter = await running_adapters(f"opc.tcp://127.0.0.1:{port}")
+        await wait_until(lambda: len(adapter.collect()) == 3, 10.0)
+        assert server_health(adapter).state is ConnectionState.CONNECTED
+        caplog.clear()
+        caplog.set_level(logging.WARNING)
+
+    await wait_until(lambda: server_health(adapter).state is ConnectionState.DISCONNECTED)
+    warnings = adapter_warnings(caplog)
+    assert [record.name for record in warnings] == ["adapters.opcua.adapter"], [
+        record.getMessage() for record in warnings
+    ]
+    assert "lost connection" in warnings[0].getMessage()
+
+    async with node_opcua_server(MACHINES, port=port) as server:
+        await server.set_state("Mill-A1", "NotAvailable")
+        seconds = await timed_wait(has_state(adapter, "mill-a1", MachineState.NOT_AVAILABLE), 10.0)
+        print(f"node-opcua restart: states flow {seconds:.1f} s after the new server is ready")
+
+        await server.set_state("Lathe B2", "Executing")
+        await wait_until(has_state(adapter, "lathe-b2", MachineState.EXECUTING), 10.0)
+        health = server_health(adapter)
+
+    assert health.reconnects == 1
+    assert health.errors["connections_lost"] == 1
+    assert health.errors["keepalive_timeouts"] == 0
+
+
+@pytest.mark.usefixtures("node_opcua_installed")
+async def test_node_stack_server_down_at_start(running_adapters: AdapterFactory) -> None:
+    port = free_tcp_port()
+    adapter = await running_adapters(f"opc.tcp://127.0.0.1:{port}")
+    await wait_until(lambda: server_health(adapter).errors["connect_failures"] >= 1)
+    assert adapter.collect() == []
+    assert server_health(adapter).state is ConnectionState.DISCONNECTED
+
+    async with node_opcua_server(MACHINES, port=port):
+        seconds = await timed_wait(lambda: len(adapter.collect()) == 3, 10.0)
+        print(f"node-opcua down at start: states flow {seconds:.1f} s after the server is ready")
+        health = server_health(adapter)
+
+    assert health.state is ConnectionState.CONNECTED
+    assert health.reconnects == 0
+    assert statuses(adapter)["press-03"].state is MachineState.OUT_OF_SERVICE
+
+
+@pytest.mark.usefixtures("node_opcua_installed")
+async def test_node_stack_half_open_link(
+    caplog: pytest.LogCaptureFixture, running_adapters: AdapterFactory
+) -> None:
+    caplog.set_level(logging.WARNING)
+    async with node_opcua_server(MACHINES) as server:
+        server_port = urlsplit(server.endpoint).port
+        assert server_port is not None
+        async with RecordingProxy("127.0.0.1", server_port).running() as proxy:
+            adapter = await running_adapters(f"opc.tcp://127.0.0.1:{proxy.port}")
+            await wait_until(lambda: len(adapter.collect()) == 3, 10.0)
+            # Explicit subscription counts within node-opcua's limits are not revised.
+            assert adapter_warnings(caplog) == []
+
+            proxy.stop_forwarding()
+            seconds = await timed_wait(
+                lambda: server_health(adapter).state is ConnectionState.DISCONNECTED, 30.0
+            )
+            print(f"node-opcua half-open link detected after {seconds:.1f} s")
+            assert server_health(adapter).errors["keepalive_timeouts"] == 1
+
+            proxy.resume_forwarding()
+            await server.set_state("Mill-A1", "OutOfService")
+            await wait_until(has_state(adapter, "mill-a1", MachineState.OUT_OF_SERVICE), 30.0)
+            assert server_health(adapter).reconnects == 1
+            warnings = adapter_warnings(caplog)
+
+    assert [record.name for record in warnings] == ["adapters.opcua.adapter"], [
+        record.getMessage() for record in warnings
+    ]
+    assert "stopped responding" in warnings[0].getMessage()

@@ -2,6 +2,11 @@
 
 Put it between a client and a server to see exactly what the client sends on the wire, including
 protocol framing such as the MQTT CONNECT packet, not only the messages a subscriber receives.
+
+``stop_forwarding`` makes the link half-open: sockets stay open in both directions, but the bytes
+read from either side are dropped, as on a link whose far end vanished without closing.
+``resume_forwarding`` forwards again; connections whose bytes were dropped stay out of step, so
+only connections made after it work.
 """
 
 from __future__ import annotations
@@ -23,6 +28,16 @@ class RecordingProxy:
         self.server_bytes = bytearray()
         """Everything the server sent to clients."""
         self.port = 0
+        self.forwarding = True
+        """False while bytes are dropped instead of forwarded."""
+
+    def stop_forwarding(self) -> None:
+        """Drop every byte from now on, in both directions, without closing a socket."""
+        self.forwarding = False
+
+    def resume_forwarding(self) -> None:
+        """Forward bytes again."""
+        self.forwarding = True
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -34,12 +49,13 @@ class RecordingProxy:
         downstream = self._pipe(upstream_reader, writer, self.server_bytes)
         await asyncio.gather(upstream, downstream, return_exceptions=True)
 
-    @staticmethod
     async def _pipe(
-        reader: asyncio.StreamReader, writer: asyncio.StreamWriter, record: bytearray
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, record: bytearray
     ) -> None:
         try:
             while chunk := await reader.read(CHUNK_BYTES):
+                if not self.forwarding:
+                    continue
                 record.extend(chunk)
                 writer.write(chunk)
                 await writer.drain()
