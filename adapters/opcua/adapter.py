@@ -1,9 +1,11 @@
 """The OPC UA adapter: follows the MachineryItemState of every machine on one server.
 
 A background task connects, browses the ``Machines`` folder, reads each machine's identification
-and follows its ``CurrentState`` through a subscription, or by polling where the server rejects
-the subscription. When the connection fails or drops, the task reconnects with bounded
-exponential backoff and browses again, so namespace indexes and machines are read anew.
+and follows its ``CurrentState`` through a subscription. Where the server rejects the
+subscription, or some of its monitored items, the adapter polls those variables instead. Reads and
+monitored-item creation stay within the server's operation limits (see ``limits`` and
+``monitoring``). When the connection fails or drops, the task reconnects with bounded exponential
+backoff and browses again, so namespace indexes and machines are read anew.
 
 Machines of a lost server keep their last state while the first reconnect attempt runs. When that
 attempt fails, every machine becomes ``MachineState.UNKNOWN``, with ``since`` set to the time of
@@ -27,6 +29,7 @@ from asyncua.ua.uaerrors import UaError, UaStatusCodeError
 from adapters.base import Adapter, AdapterContext, MachineStatus, Observation, cancel_task
 from adapters.errors import SourceUnavailableError
 from adapters.opcua.connection import disconnect, make_client
+from adapters.opcua.limits import OperationLimits, read_operation_limits, read_values
 from adapters.opcua.machinery import (
     MachineNodes,
     ServerConfigurationError,
@@ -35,6 +38,7 @@ from adapters.opcua.machinery import (
     data_value_content,
     machinery_namespace_index,
 )
+from adapters.opcua.monitoring import MonitoredNode, monitor
 from adapters.opcua.settings import OpcUaSettings, default_resource_id
 from kooperant.backoff import Backoff, BackoffPolicy
 from kooperant.protocol import MachineState
@@ -96,6 +100,7 @@ class OpcUaAdapter(Adapter[OpcUaSettings]):
         self._failures_in_row = 0
         self._lost_after_connection = False
         self._last_logged_error = ""
+        self._polling_logged = False
         # Connection attempts that failed since start, for diagnostics.
         self.failed_attempts = 0
 
@@ -155,17 +160,16 @@ class OpcUaAdapter(Adapter[OpcUaSettings]):
         client = make_client(self.settings, report_lost)
         try:
             await client.connect()
+            limits = await read_operation_limits(client, url)
             machinery = await machinery_namespace_index(client, url)
-            tracked = self._track(await browse_machines(client, machinery, url))
+            tracked = self._track(await browse_machines(client, machinery, url, limits))
             resolver = StateResolver(client)
-            await self._read_states(client, tracked, resolver)
+            await self._read_states(client, tracked, resolver, limits)
             self._record_success(len(tracked))
             backoff.reset()
 
-            if await self._subscribe(client, tracked, events):
-                await self._follow_notifications(tracked, resolver, events)
-            else:
-                await self._poll(client, tracked, resolver)
+            polled = await self._subscribe(client, tracked, events, limits)
+            await self._follow(client, tracked, resolver, events, polled, limits)
         except UaStatusCodeError as error:
             if error.code in _CREDENTIAL_ERRORS:
                 raise ServerConfigurationError(
@@ -222,59 +226,130 @@ class OpcUaAdapter(Adapter[OpcUaSettings]):
         return list(tracked.values())
 
     async def _read_states(
-        self, client: Client, tracked: list[_TrackedMachine], resolver: StateResolver
+        self,
+        client: Client,
+        tracked: list[_TrackedMachine],
+        resolver: StateResolver,
+        limits: OperationLimits,
     ) -> None:
         reads = [
             (machine, role, node)
             for machine in tracked
             for role, node in machine.nodes.state_nodes().items()
         ]
-        data_values = await client.read_attributes([node for _, _, node in reads])
+        data_values = await read_values(client, [node for _, _, node in reads], limits)
         for (machine, role, _), data_value in zip(reads, data_values, strict=True):
             machine.nodes.values[role] = data_value_content(data_value)
         for machine in tracked:
             self._set_state(machine, await resolver.resolve(machine.nodes.values))
 
     async def _subscribe(
-        self, client: Client, tracked: list[_TrackedMachine], events: asyncio.Queue[_Event]
-    ) -> bool:
-        """Subscribe to the state variables, or return False when the server rejects that."""
+        self,
+        client: Client,
+        tracked: list[_TrackedMachine],
+        events: asyncio.Queue[_Event],
+        limits: OperationLimits,
+    ) -> list[Node]:
+        """Subscribe to the state variables and return those that must be polled instead.
+
+        All of them are polled when the server rejects the subscription or every monitored item,
+        only the rejected ones when it rejects some items.
+        """
         nodes = [node for machine in tracked for node in machine.nodes.state_nodes().values()]
         if not nodes:
-            return True
+            return []
+        # The state variables get the trigger but never the deadband: CurrentState and its Id are
+        # not numeric, and a deadband on CurrentState/Number would hide state changes.
+        state_filter = self.settings.data_change_filter.data_change_filter(with_deadband=False)
         try:
             subscription = await client.create_subscription(
                 self.settings.publishing_interval_ms, _Notifications(events)
             )
-            results = await subscription.subscribe_data_change(
-                nodes, sampling_interval=ua.Double(self.settings.sampling_interval_ms)
+            result = await monitor(
+                subscription,
+                [MonitoredNode(node, state_filter) for node in nodes],
+                limits,
+                sampling_interval_ms=self.settings.sampling_interval_ms,
             )
         except UaStatusCodeError as error:
-            self._log_polling(repr(error))
-            return False
+            self._log_polling(f"the server rejected it: {error}", len(nodes), len(nodes))
+            return nodes
 
-        rejected = [result for result in results if isinstance(result, ua.StatusCode)]
-        if rejected:
-            self._log_polling(f"{len(rejected)} monitored items rejected, first {rejected[0]}")
+        if result.without_filter:
+            node, status = result.without_filter[0]
+            _LOGGER.warning(
+                "%s: the server rejected the data change filter of %d monitored items (first %s: "
+                "%s); they report every change instead",
+                self.settings.url,
+                len(result.without_filter),
+                node.nodeid.to_string(),
+                status.name,
+            )
+        if not result.rejected:
+            return []
+
+        node, status = result.rejected[0]
+        self._log_polling(
+            f"the server rejected {len(result.rejected)} monitored items, first "
+            f"{node.nodeid.to_string()}: {status.name}",
+            len(result.rejected),
+            len(nodes),
+        )
+        if not result.item_ids:
             with contextlib.suppress(UaStatusCodeError):
                 await subscription.delete()
-            return False
-        return True
+        return [node for node, _ in result.rejected]
 
-    def _log_polling(self, reason: str) -> None:
-        _LOGGER.warning(
-            "%s: subscription failed (%s); reading states every %s s instead",
+    def _log_polling(self, reason: str, polled: int, total: int) -> None:
+        """Log the switch to polling once per adapter as a warning, and at debug level after."""
+        level = logging.DEBUG if self._polling_logged else logging.WARNING
+        self._polling_logged = True
+        _LOGGER.log(
+            level,
+            "%s: subscription failed (%s); reading %d of %d state variables every %s s instead",
             self.settings.url,
             reason,
+            polled,
+            total,
             self.settings.poll_interval_seconds,
         )
 
-    async def _poll(
-        self, client: Client, tracked: list[_TrackedMachine], resolver: StateResolver
+    async def _follow(
+        self,
+        client: Client,
+        tracked: list[_TrackedMachine],
+        resolver: StateResolver,
+        events: asyncio.Queue[_Event],
+        polled: list[Node],
+        limits: OperationLimits,
     ) -> None:
+        """Follow notifications and poll ``polled`` until either fails, then raise its error."""
+        tasks = {asyncio.create_task(self._follow_notifications(tracked, resolver, events))}
+        if polled:
+            tasks.add(asyncio.create_task(self._poll(client, polled, events, limits)))
+        try:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        for task in done:
+            # Both tasks run until they fail, so each finished task raises its error here.
+            task.result()
+
+    async def _poll(
+        self,
+        client: Client,
+        nodes: list[Node],
+        events: asyncio.Queue[_Event],
+        limits: OperationLimits,
+    ) -> None:
+        """Read ``nodes`` every ``poll_interval_seconds`` and queue the values as notifications."""
         while True:
             await asyncio.sleep(self.settings.poll_interval_seconds)
-            await self._read_states(client, tracked, resolver)
+            data_values = await read_values(client, nodes, limits)
+            for node, data_value in zip(nodes, data_values, strict=True):
+                events.put_nowait(_ValueChanged(node.nodeid, data_value_content(data_value)))
 
     async def _follow_notifications(
         self,

@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 from pydantic import ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from adapters.base import AdapterSettings
+from adapters.opcua.monitoring import DataChangeFilterSettings
 from kooperant.net import mask_url_credentials
 from kooperant.protocol import check_identifier
 
@@ -31,6 +32,10 @@ class OpcUaSettings(AdapterSettings):
     )
     poll_interval_seconds: float = Field(
         5.0, gt=0, description="Read interval when the server rejects the subscription."
+    )
+    data_change_filter: DataChangeFilterSettings = Field(
+        default_factory=lambda: DataChangeFilterSettings.model_validate({}),
+        description="Trigger and deadband of the monitored items.",
     )
     reconnect_min_seconds: float = Field(1.0, gt=0, description="First reconnect delay.")
     reconnect_max_seconds: float = Field(30.0, gt=0, description="Maximum reconnect delay.")
