@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from asyncua import ua
 from asyncua.client.client import Client
 from asyncua.common.node import Node
-from asyncua.common.subscription import DataChangeNotif
+from asyncua.common.subscription import DataChangeNotif, Subscription
 from asyncua.ua.status_codes import StatusCodes
 from asyncua.ua.uaerrors import UaError, UaStatusCodeError
 
@@ -38,7 +38,7 @@ from adapters.opcua.machinery import (
     data_value_content,
     machinery_namespace_index,
 )
-from adapters.opcua.monitoring import MonitoredNode, monitor
+from adapters.opcua.monitoring import MonitoredNode, MonitorResult, monitor
 from adapters.opcua.settings import OpcUaSettings, default_resource_id
 from kooperant.backoff import Backoff, BackoffPolicy
 from kooperant.protocol import MachineState
@@ -100,7 +100,8 @@ class OpcUaAdapter(Adapter[OpcUaSettings]):
         self._failures_in_row = 0
         self._lost_after_connection = False
         self._last_logged_error = ""
-        self._polling_logged = False
+        # Kinds of data path warnings already logged; repeats after a reconnect go to debug.
+        self._warned: set[str] = set()
         # Connection attempts that failed since start, for diagnostics.
         self.failed_attempts = 0
 
@@ -258,13 +259,18 @@ class OpcUaAdapter(Adapter[OpcUaSettings]):
         nodes = [node for machine in tracked for node in machine.nodes.state_nodes().values()]
         if not nodes:
             return []
-        # The state variables get the trigger but never the deadband: CurrentState and its Id are
-        # not numeric, and a deadband on CurrentState/Number would hide state changes.
-        state_filter = self.settings.data_change_filter.data_change_filter(with_deadband=False)
         try:
             subscription = await client.create_subscription(
                 self.settings.publishing_interval_ms, _Notifications(events)
             )
+        except UaStatusCodeError as error:
+            self._log_polling(f"CreateSubscription failed: {error}", len(nodes), len(nodes))
+            return nodes
+
+        # The state variables get the trigger but never the deadband: CurrentState and its Id are
+        # not numeric, and a deadband on CurrentState/Number would hide state changes.
+        state_filter = self.settings.data_change_filter.data_change_filter(with_deadband=False)
+        try:
             result = await monitor(
                 subscription,
                 [MonitoredNode(node, state_filter) for node in nodes],
@@ -272,22 +278,13 @@ class OpcUaAdapter(Adapter[OpcUaSettings]):
                 sampling_interval_ms=self.settings.sampling_interval_ms,
             )
         except UaStatusCodeError as error:
-            self._log_polling(f"the server rejected it: {error}", len(nodes), len(nodes))
+            self._log_polling(f"CreateMonitoredItems failed: {error}", len(nodes), len(nodes))
+            await _delete_subscription(subscription)
             return nodes
 
-        if result.without_filter:
-            node, status = result.without_filter[0]
-            _LOGGER.warning(
-                "%s: the server rejected the data change filter of %d monitored items (first %s: "
-                "%s); they report every change instead",
-                self.settings.url,
-                len(result.without_filter),
-                node.nodeid.to_string(),
-                status.name,
-            )
+        self._log_rejected_filters(result)
         if not result.rejected:
             return []
-
         node, status = result.rejected[0]
         self._log_polling(
             f"the server rejected {len(result.rejected)} monitored items, first "
@@ -296,16 +293,32 @@ class OpcUaAdapter(Adapter[OpcUaSettings]):
             len(nodes),
         )
         if not result.item_ids:
-            with contextlib.suppress(UaStatusCodeError):
-                await subscription.delete()
+            await _delete_subscription(subscription)
         return [node for node, _ in result.rejected]
 
+    def _log_rejected_filters(self, result: MonitorResult) -> None:
+        if not result.without_filter:
+            return
+        node, status = result.without_filter[0]
+        self._warn_once(
+            "filter",
+            "%s: the server rejected the data change filter of %d monitored items (first %s: "
+            "%s); they report every change instead",
+            self.settings.url,
+            len(result.without_filter),
+            node.nodeid.to_string(),
+            status.name,
+        )
+
+    def _warn_once(self, kind: str, message: str, *args: object) -> None:
+        """Log a warning the first time for each ``kind``, and at debug level after that."""
+        level = logging.DEBUG if kind in self._warned else logging.WARNING
+        self._warned.add(kind)
+        _LOGGER.log(level, message, *args)
+
     def _log_polling(self, reason: str, polled: int, total: int) -> None:
-        """Log the switch to polling once per adapter as a warning, and at debug level after."""
-        level = logging.DEBUG if self._polling_logged else logging.WARNING
-        self._polling_logged = True
-        _LOGGER.log(
-            level,
+        self._warn_once(
+            "polling",
             "%s: subscription failed (%s); reading %d of %d state variables every %s s instead",
             self.settings.url,
             reason,
@@ -442,3 +455,9 @@ class OpcUaAdapter(Adapter[OpcUaSettings]):
                 changed = True
         if changed:
             self.context.notify_changed()
+
+
+async def _delete_subscription(subscription: Subscription) -> None:
+    """Delete a subscription that monitors nothing; a failure only leaves it to expire."""
+    with contextlib.suppress(UaStatusCodeError):
+        await subscription.delete()
