@@ -88,7 +88,7 @@ async def browse_machines(
 ) -> list[MachineNodes]:
     """Browse the ``Machines`` folder and return each machine's nodes and identification.
 
-    Reads stay within ``limits``; the default assumes the server has none.
+    Reads stay within ``limits``. The default assumes that the server has none.
     """
     folder = client.get_node(node_id(MACHINES_FOLDER_ID, machinery))
     try:

@@ -1,7 +1,7 @@
 """Monitored items: the DataChangeFilter settings and item creation within the server's limits.
 
 ``DataChangeFilterSettings`` is the ``data_change_filter`` section of the adapter settings. It
-becomes an OPC UA DataChangeFilter (OPC 10000-4, 7.22.2): the trigger says which changes are
+becomes an OPC UA DataChangeFilter (OPC 10000-4, 7.22.2). The trigger selects which changes are
 reported, and a deadband suppresses value changes smaller than ``deadband_value``. ``Absolute``
 compares the change with the value itself, ``Percent`` with that percentage of the variable's
 EURange. Only an AnalogItem has an EURange, so servers reject ``Percent`` on other variables.
@@ -44,7 +44,7 @@ FILTER_REJECTIONS = frozenset(
 )
 
 # asyncua keys the monitored items of a subscription by client handle, and its own helpers
-# number them from 201. Handles from this range cannot collide with those.
+# number them upward from 201, so this range stays clear of them.
 _client_handles = itertools.count(1_000_000_000)
 
 
@@ -155,6 +155,8 @@ async def _create(
     limits: OperationLimits,
     sampling_interval_ms: float,
 ) -> list[int | ua.StatusCode]:
+    # NOTE: asyncua 2.1's create_monitored_items returns only the item ids, so the sampling
+    # interval that the server revised for each item is not available here.
     outcomes: list[int | ua.StatusCode] = []
     for batch in batches(items, limits.max_monitored_items_per_call):
         requests = [_create_request(item, sampling_interval_ms) for item in batch]

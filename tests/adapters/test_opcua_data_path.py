@@ -87,15 +87,15 @@ def node_opcua_installed() -> None:
 @pytest.fixture
 async def running_adapters() -> AsyncIterator[Callable[..., OpcUaAdapter]]:
     """A factory of adapters that are all stopped after the test."""
-    made: list[OpcUaAdapter] = []
+    adapters: list[OpcUaAdapter] = []
 
     def make(url: str, **settings: Any) -> OpcUaAdapter:
         adapter = OpcUaAdapter("machines", OpcUaSettings(url=url, **settings), Recorder().context)
-        made.append(adapter)
+        adapters.append(adapter)
         return adapter
 
     yield make
-    for adapter in made:
+    for adapter in adapters:
         await adapter.stop()
 
 
