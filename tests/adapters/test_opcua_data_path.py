@@ -21,12 +21,14 @@ from asyncua import Client, Server, ua
 from asyncua.common.callback import CallbackService, CallbackType, ServerItemCallback
 from asyncua.common.node import Node
 from asyncua.common.subscription import DataChangeNotif
+from asyncua.common.utils import ServiceError
 from asyncua.ua.object_ids import ObjectIds
 from asyncua.ua.status_codes import StatusCodes
 from asyncua.ua.uaerrors import UaStatusCodeError
 from pydantic import ValidationError
 
 from adapters.opcua import OpcUaAdapter, OpcUaSettings
+from adapters.opcua.browse import browse_server
 from adapters.opcua.limits import NO_LIMITS, OperationLimits, batches, read_operation_limits
 from adapters.opcua.limits import read_values as read_batched_values
 from adapters.opcua.machinery import browse_machines, machinery_namespace_index
@@ -185,6 +187,17 @@ async def test_node_opcua_oversized_read_rejected(connected_client: Callable[[st
         "MZ-2502",
         "SCH-0403",
     ]
+
+
+@pytest.mark.usefixtures("node_opcua_installed")
+async def test_node_opcua_small_limits_browsed() -> None:
+    async with node_opcua_server(MACHINES, max_nodes_per_read=2) as server:
+        result = await browse_server(server.endpoint, timeout_seconds=5)
+
+    by_name = {machine.browse_name: machine for machine in result.machines}
+    assert sorted(by_name) == ["Lathe B2", "Mill-A1", "Press-03"]
+    assert by_name["Press-03"].state is MachineState.OUT_OF_SERVICE
+    assert by_name["Lathe B2"].identification["Model"] == "QTU 250"
 
 
 @pytest.mark.usefixtures("node_opcua_installed")
@@ -369,6 +382,38 @@ async def test_asyncua_subscription_rejected_polled(
     assert len(warnings) == 1
     assert "BadTooManySubscriptions" in warnings[0]
     assert "reading 9 of 9 state variables every 0.2 s" in warnings[0]
+
+
+@pytest.mark.nodesets
+async def test_asyncua_monitored_items_rejected_polled(
+    nodesets_dir: Path,
+    running_adapters: Callable[..., OpcUaAdapter],
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    caplog.set_level(logging.WARNING, logger=ADAPTER_LOGGER)
+
+    async def reject(params: ua.CreateMonitoredItemsParameters) -> None:
+        raise ServiceError(StatusCodes.BadServiceUnsupported)
+
+    async with machinery_server(nodesets_dir, MACHINES) as server:
+        subscriptions = server.server.iserver.subscription_service
+        monkeypatch.setattr(subscriptions, "create_monitored_items", reject)
+        adapter = running_adapters(server.endpoint, poll_interval_seconds=0.2)
+        await adapter.start()
+        await wait_until(lambda: len(adapter.collect()) == 3)
+
+        await server.set_state("Press-03", "Executing")
+        await wait_until(has_state(adapter, "press-03", MachineState.EXECUTING))
+        # The subscription that monitors nothing was deleted again.
+        remaining = dict(subscriptions.subscriptions)
+
+    warnings = polling_warnings(caplog)
+    assert len(warnings) == 1
+    assert "CreateMonitoredItems failed" in warnings[0]
+    assert "BadServiceUnsupported" in warnings[0]
+    assert "reading 9 of 9 state variables" in warnings[0]
+    assert remaining == {}
 
 
 # Deadband on a numeric variable
