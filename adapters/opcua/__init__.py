@@ -1,7 +1,9 @@
 """OPC UA adapter: machine states from servers that implement OPC 40001 Machinery.
 
 ``adapter`` runs the connection and follows states, ``machinery`` reads the address space and
-``settings`` validates the config section. Reconnect attempts are spaced by ``kooperant.backoff``.
+``settings`` validates the config section. ``limits`` reads the server's operation limits and
+batches reads within them, and ``monitoring`` creates monitored items with the data change
+filter. Reconnect attempts are spaced by ``kooperant.backoff``.
 
 Exceptions: ``ServerConfigurationError`` (a subclass of ``SourceUnavailableError``) for a server
 that responds but lacks the Machinery model or rejects the credentials; every other failure is a

@@ -356,6 +356,34 @@ async def test_asyncua_without_limits_one_request(
     assert sizes.monitored_item_calls == [9]
 
 
+async def test_asyncua_limits_zero_bad_missing_none(
+    numeric_server: tuple[str, Node], connected_client: Callable[[str], Any]
+) -> None:
+    endpoint, variable = numeric_server
+    server_nodes = variable.session
+
+    def limit_node(name: str) -> Node:
+        return Node(server_nodes, ua.NodeId(getattr(ObjectIds, LIMIT_PREFIX + name)))
+
+    await limit_node("MaxNodesPerRead").write_value(ua.Variant(0, ua.VariantType.UInt32))
+    await limit_node("MaxMonitoredItemsPerCall").write_value(ua.Variant(7, ua.VariantType.UInt32))
+    await limit_node("MaxNodesPerBrowse").write_value(
+        ua.DataValue(
+            ua.Variant(5, ua.VariantType.UInt32),
+            StatusCode=ua.StatusCode(StatusCodes.BadOutOfService),
+        )
+    )
+    await limit_node("MaxNodesPerTranslateBrowsePathsToNodeIds").delete()
+
+    client = await connected_client(endpoint)
+    limits = await read_operation_limits(client, endpoint)
+
+    assert limits.max_nodes_per_read is None
+    assert limits.max_monitored_items_per_call == 7
+    assert limits.max_nodes_per_browse is None
+    assert limits.max_nodes_per_translate is None
+
+
 # Polling fallback
 
 
