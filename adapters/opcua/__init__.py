@@ -1,11 +1,12 @@
 """OPC UA adapter: machine states from servers that implement OPC 40001 Machinery.
 
 ``adapter`` runs the connection and follows states, ``machinery`` reads the address space and
-``settings`` validates the config section. Reconnect attempts are spaced by ``kooperant.backoff``.
-``keepalive`` detects a connection that stops responding, ``readings`` assesses each value's
-status and timestamps, ``tracking`` keeps the machines and their statuses, ``health`` keeps the
-connection state and counters, and ``asyncua_logs`` demotes asyncua's repeated records about a
-connection that is already gone.
+``settings`` validates the config section. ``limits`` reads the server's operation limits and
+batches reads within them, and ``monitoring`` creates monitored items with the data change
+filter. ``keepalive`` detects a connection that stops responding, ``readings`` assesses each
+value's status and timestamps, ``tracking`` keeps the machines and their statuses, ``health``
+keeps the connection state and counters, and ``asyncua_logs`` demotes asyncua's repeated records
+about a connection that is already gone. Reconnect attempts are spaced by ``kooperant.backoff``.
 
 Exceptions: ``ServerConfigurationError`` (a subclass of ``SourceUnavailableError``) for a server
 that responds but lacks the Machinery model or rejects the credentials; every other failure is a

@@ -1,9 +1,11 @@
 """The OPC UA adapter: follows the MachineryItemState of every machine on one server.
 
 A background task connects, browses the ``Machines`` folder, reads each machine's identification
-and follows its ``CurrentState`` through a subscription, or by polling where the server rejects
-the subscription. When the connection fails or drops, the task reconnects with bounded
-exponential backoff and browses again, so namespace indexes and machines are read anew.
+and follows its ``CurrentState`` through a subscription. Where the server rejects the
+subscription, or some of its monitored items, the adapter polls those variables instead. Reads and
+monitored-item creation stay within the server's operation limits (see ``limits`` and
+``monitoring``). When the connection fails or drops, the task reconnects with bounded exponential
+backoff and browses again, so namespace indexes and machines are read anew.
 
 Machines of a lost server keep their last state while the first reconnect attempt runs. When that
 attempt fails, every machine becomes ``MachineState.UNKNOWN``, with ``since`` set to the time of
@@ -22,6 +24,8 @@ from datetime import datetime, timedelta
 
 from asyncua import ua
 from asyncua.client.client import Client
+from asyncua.common.node import Node
+from asyncua.common.subscription import Subscription
 from asyncua.ua.status_codes import StatusCodes
 from asyncua.ua.uaerrors import UaError, UaStatusCodeError
 
@@ -43,6 +47,7 @@ from adapters.opcua.health import (
     ServerHealth,
 )
 from adapters.opcua.keepalive import KeepAliveTimeoutError, subscription_parameters
+from adapters.opcua.limits import OperationLimits, read_operation_limits, read_values
 from adapters.opcua.machinery import (
     MachineNodes,
     ServerConfigurationError,
@@ -50,10 +55,12 @@ from adapters.opcua.machinery import (
     browse_machines,
     machinery_namespace_index,
 )
+from adapters.opcua.monitoring import MonitoredNode, MonitorResult, monitor
 from adapters.opcua.readings import (
     ConnectionLost,
     Event,
     Notifications,
+    ValueChanged,
     assess_reading,
     connection_lost_reporter,
     state_since,
@@ -86,6 +93,8 @@ class OpcUaAdapter(Adapter[OpcUaSettings]):
         self._last_logged_error = ""
         self._health = ServerHealth(settings.url, context.clock())
         self._max_clock_skew = timedelta(seconds=settings.max_clock_skew_seconds)
+        # Kinds of data path warnings already logged; repeats after a reconnect go to debug.
+        self._warned: set[str] = set()
         # Connection attempts that failed since start, for diagnostics.
         self.failed_attempts = 0
 
@@ -166,17 +175,16 @@ class OpcUaAdapter(Adapter[OpcUaSettings]):
         url = self.settings.url
         try:
             await client.connect()
+            limits = await read_operation_limits(client, url)
             machinery = await machinery_namespace_index(client, url)
-            tracked = self._track(await browse_machines(client, machinery, url))
+            tracked = self._track(await browse_machines(client, machinery, url, limits))
             resolver = StateResolver(client)
-            await self._read_states(client, tracked, resolver)
+            await self._read_states(client, tracked, resolver, limits)
             self._record_success(len(tracked))
             backoff.reset()
 
-            if await self._subscribe(client, tracked, events):
-                await self._follow_notifications(tracked, resolver, events)
-            else:
-                await self._poll(client, tracked, resolver, events)
+            polled = await self._subscribe(client, tracked, events, limits)
+            await self._follow(client, tracked, resolver, events, polled, limits)
         except UaStatusCodeError as error:
             if error.code in _CREDENTIAL_ERRORS:
                 raise ServerConfigurationError(
@@ -199,14 +207,18 @@ class OpcUaAdapter(Adapter[OpcUaSettings]):
         return tracked
 
     async def _read_states(
-        self, client: Client, tracked: list[TrackedMachine], resolver: StateResolver
+        self,
+        client: Client,
+        tracked: list[TrackedMachine],
+        resolver: StateResolver,
+        limits: OperationLimits,
     ) -> None:
         reads = [
             (machine, role, node)
             for machine in tracked
             for role, node in machine.nodes.state_nodes().items()
         ]
-        data_values = await client.read_attributes([node for _, _, node in reads])
+        data_values = await read_values(client, [node for _, _, node in reads], limits)
         received = self.context.clock()
         for (machine, role, _), data_value in zip(reads, data_values, strict=True):
             self._take_reading(machine, role, data_value, received)
@@ -240,56 +252,128 @@ class OpcUaAdapter(Adapter[OpcUaSettings]):
             self.context.notify_changed()
 
     async def _subscribe(
-        self, client: Client, tracked: list[TrackedMachine], events: asyncio.Queue[Event]
-    ) -> bool:
-        """Subscribe to the state variables, or return False when the server rejects that."""
+        self,
+        client: Client,
+        tracked: list[TrackedMachine],
+        events: asyncio.Queue[Event],
+        limits: OperationLimits,
+    ) -> list[Node]:
+        """Subscribe to the state variables and return those that must be polled instead.
+
+        All of them are polled when the server rejects the subscription or every monitored item,
+        only the rejected ones when it rejects some items.
+        """
         nodes = [node for machine in tracked for node in machine.nodes.state_nodes().values()]
         if not nodes:
-            return True
+            return []
         try:
             subscription = await client.create_subscription(
                 subscription_parameters(self.settings), Notifications(events, self.context.clock)
             )
-            results = await subscription.subscribe_data_change(
-                nodes, sampling_interval=ua.Double(self.settings.sampling_interval_ms)
+        except UaStatusCodeError as error:
+            self._log_polling(f"CreateSubscription failed: {error}", len(nodes), len(nodes))
+            return nodes
+
+        # The state variables get the trigger but never the deadband: CurrentState and its Id are
+        # not numeric, and a deadband on CurrentState/Number would hide state changes.
+        state_filter = self.settings.data_change_filter.data_change_filter(with_deadband=False)
+        try:
+            result = await monitor(
+                subscription,
+                [MonitoredNode(node, state_filter) for node in nodes],
+                limits,
+                sampling_interval_ms=self.settings.sampling_interval_ms,
             )
         except UaStatusCodeError as error:
-            self._log_polling(repr(error))
-            return False
+            self._log_polling(f"CreateMonitoredItems failed: {error}", len(nodes), len(nodes))
+            await _delete_subscription(subscription)
+            return nodes
 
-        rejected = [result for result in results if isinstance(result, ua.StatusCode)]
-        if rejected:
-            self._log_polling(f"{len(rejected)} monitored items rejected, first {rejected[0]}")
-            with contextlib.suppress(UaStatusCodeError):
-                await subscription.delete()
-            return False
-        return True
+        self._log_rejected_filters(result)
+        if not result.rejected:
+            return []
+        node, status = result.rejected[0]
+        self._log_polling(
+            f"the server rejected {len(result.rejected)} monitored items, first "
+            f"{node.nodeid.to_string()}: {status.name}",
+            len(result.rejected),
+            len(nodes),
+        )
+        if not result.item_ids:
+            await _delete_subscription(subscription)
+        return [node for node, _ in result.rejected]
 
-    def _log_polling(self, reason: str) -> None:
-        _LOGGER.warning(
-            "%s: subscription failed (%s); reading states every %s s instead",
+    def _log_rejected_filters(self, result: MonitorResult) -> None:
+        if not result.without_filter:
+            return
+        node, status = result.without_filter[0]
+        self._warn_once(
+            "filter",
+            "%s: the server rejected the data change filter of %d monitored items (first %s: "
+            "%s); they report every change instead",
+            self.settings.url,
+            len(result.without_filter),
+            node.nodeid.to_string(),
+            status.name,
+        )
+
+    def _warn_once(self, kind: str, message: str, *args: object) -> None:
+        """Log a warning the first time for each ``kind``, and at debug level after that."""
+        level = logging.DEBUG if kind in self._warned else logging.WARNING
+        self._warned.add(kind)
+        _LOGGER.log(level, message, *args)
+
+    def _log_polling(self, reason: str, polled: int, total: int) -> None:
+        self._warn_once(
+            "polling",
+            "%s: subscription failed (%s); reading %d of %d state variables every %s s instead",
             self.settings.url,
             reason,
+            polled,
+            total,
             self.settings.poll_interval_seconds,
         )
 
-    async def _poll(
+    async def _follow(
         self,
         client: Client,
         tracked: list[TrackedMachine],
         resolver: StateResolver,
         events: asyncio.Queue[Event],
+        polled: list[Node],
+        limits: OperationLimits,
     ) -> None:
-        """Read the states every poll interval until the client reports a lost connection."""
+        """Follow notifications and poll ``polled`` until either fails, then raise its error."""
+        tasks = {asyncio.create_task(self._follow_notifications(tracked, resolver, events))}
+        if polled:
+            tasks.add(asyncio.create_task(self._poll(client, polled, events, limits)))
+        try:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        for task in done:
+            # Both tasks run until they fail, so each finished task raises its error here.
+            task.result()
+
+    async def _poll(
+        self,
+        client: Client,
+        nodes: list[Node],
+        events: asyncio.Queue[Event],
+        limits: OperationLimits,
+    ) -> None:
+        """Read ``nodes`` every ``poll_interval_seconds`` and queue the values as notifications.
+
+        A lost connection reaches ``_follow_notifications`` through the same queue.
+        """
         while True:
-            try:
-                async with asyncio.timeout(self.settings.poll_interval_seconds):
-                    event = await events.get()
-            except TimeoutError:
-                await self._read_states(client, tracked, resolver)
-                continue
-            if isinstance(event, ConnectionLost):
-                raise self._lost_error(event.error) from event.error
+            await asyncio.sleep(self.settings.poll_interval_seconds)
+            data_values = await read_values(client, nodes, limits)
+            received = self.context.clock()
+            for node, data_value in zip(nodes, data_values, strict=True):
+                events.put_nowait(ValueChanged(node.nodeid, data_value, received))
 
     async def _follow_notifications(
         self,
@@ -373,3 +457,9 @@ class OpcUaAdapter(Adapter[OpcUaSettings]):
         if isinstance(error, KeepAliveTimeoutError):
             return [CONNECTIONS_LOST, KEEPALIVE_TIMEOUTS]
         return [CONNECTIONS_LOST]
+
+
+async def _delete_subscription(subscription: Subscription) -> None:
+    """Delete a subscription that monitors nothing; a failure only leaves it to expire."""
+    with contextlib.suppress(UaStatusCodeError):
+        await subscription.delete()

@@ -20,6 +20,7 @@ from pydantic import ValidationError
 
 from adapters.errors import AdapterError
 from adapters.opcua.connection import SESSION_TIMEOUT_MS
+from adapters.opcua.limits import read_operation_limits, read_values
 from adapters.opcua.machinery import (
     ServerConfigurationError,
     StateResolver,
@@ -130,7 +131,8 @@ async def _read_machines(client: Client, url: str) -> list[BrowsedMachine]:
     except ServerConfigurationError as error:
         raise BrowseError(BrowseFailure.NO_MACHINERY, url, str(error)) from error
     try:
-        machines = await browse_machines(client, machinery, url)
+        limits = await read_operation_limits(client, url)
+        machines = await browse_machines(client, machinery, url, limits)
     except ServerConfigurationError as error:
         raise BrowseError(BrowseFailure.NO_MACHINES_FOLDER, url, str(error)) from error
 
@@ -139,7 +141,7 @@ async def _read_machines(client: Client, url: str) -> list[BrowsedMachine]:
         for machine in machines
         for role, node in machine.state_nodes().items()
     ]
-    data_values = await client.read_attributes([node for _, _, node in reads])
+    data_values = await read_values(client, [node for _, _, node in reads], limits)
     texts: dict[str, str | None] = {}
     for (machine, role, _), data_value in zip(reads, data_values, strict=True):
         machine.values[role] = data_value_content(data_value)

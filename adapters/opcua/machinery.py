@@ -17,6 +17,7 @@ from asyncua.ua.object_ids import ObjectIds
 from asyncua.ua.uaerrors import UaStatusCodeError
 
 from adapters.errors import SourceUnavailableError
+from adapters.opcua.limits import NO_LIMITS, OperationLimits, read_values
 from kooperant.protocol import MachineState
 
 DI_URI = "http://opcfoundation.org/UA/DI/"
@@ -82,8 +83,13 @@ async def machinery_namespace_index(client: Client, url: str) -> int:
     return namespaces.index(MACHINERY_URI)
 
 
-async def browse_machines(client: Client, machinery: int, url: str) -> list[MachineNodes]:
-    """Browse the ``Machines`` folder and return each machine's nodes and identification."""
+async def browse_machines(
+    client: Client, machinery: int, url: str, limits: OperationLimits = NO_LIMITS
+) -> list[MachineNodes]:
+    """Browse the ``Machines`` folder and return each machine's nodes and identification.
+
+    Reads stay within ``limits``. The default assumes that the server has none.
+    """
     folder = client.get_node(node_id(MACHINES_FOLDER_ID, machinery))
     try:
         await folder.read_browse_name()
@@ -96,12 +102,12 @@ async def browse_machines(client: Client, machinery: int, url: str) -> list[Mach
 
     machines = []
     for description in await _child_objects(folder):
-        machines.append(await _read_machine(client, description, machinery))
+        machines.append(await _read_machine(client, description, machinery, limits))
     return machines
 
 
 async def _read_machine(
-    client: Client, description: ua.ReferenceDescription, machinery: int
+    client: Client, description: ua.ReferenceDescription, machinery: int, limits: OperationLimits
 ) -> MachineNodes:
     node = client.get_node(description.NodeId)
     components = {item.BrowseName.Name: item for item in await _child_objects(node)}
@@ -114,7 +120,7 @@ async def _read_machine(
     identification = components.get("Identification")
     if identification is not None:
         machine.identification = await _read_identification(
-            client, client.get_node(identification.NodeId)
+            client, client.get_node(identification.NodeId), limits
         )
 
     state_machine = await _find_item_state(client, components, machinery)
@@ -149,7 +155,9 @@ async def _find_item_state(
     return None
 
 
-async def _read_identification(client: Client, identification: Node) -> dict[str, str]:
+async def _read_identification(
+    client: Client, identification: Node, limits: OperationLimits
+) -> dict[str, str]:
     """Read Manufacturer, Model and SerialNumber, skipping absent, null and bad values."""
     variables = {
         description.BrowseName.Name: client.get_node(description.NodeId)
@@ -159,7 +167,7 @@ async def _read_identification(client: Client, identification: Node) -> dict[str
         if description.BrowseName.Name in IDENTIFICATION_FIELDS
     }
     names = [name for name in IDENTIFICATION_FIELDS if name in variables]
-    data_values = await client.read_attributes([variables[name] for name in names])
+    data_values = await read_values(client, [variables[name] for name in names], limits)
 
     values = {}
     for name, data_value in zip(names, data_values, strict=True):

@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 from pydantic import ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from adapters.base import AdapterSettings
+from adapters.opcua.monitoring import DataChangeFilterSettings
 from kooperant.net import mask_url_credentials
 from kooperant.protocol import check_identifier
 
@@ -49,6 +50,10 @@ class OpcUaSettings(AdapterSettings):
             "Largest difference, in seconds, between a value's source timestamp and the agent's "
             "clock that is still trusted; beyond it the agent's receive time is used."
         ),
+    )
+    data_change_filter: DataChangeFilterSettings = Field(
+        default_factory=lambda: DataChangeFilterSettings.model_validate({}),
+        description="Trigger and deadband of the monitored items.",
     )
     reconnect_min_seconds: float = Field(1.0, gt=0, description="First reconnect delay.")
     # After a server comes back, the next attempt starts within this delay, so states flow again

@@ -88,8 +88,16 @@ async def node_opcua_server(
     *,
     port: int | None = None,
     start_timeout_seconds: float = 30.0,
+    max_nodes_per_read: int = 0,
+    max_monitored_items_per_call: int = 0,
+    max_monitored_items_per_subscription: int = 0,
 ) -> AsyncIterator[NodeOpcuaServer]:
-    """Run the node-opcua Machinery server on 127.0.0.1 and yield it. ``port=None`` picks one."""
+    """Run the node-opcua Machinery server on 127.0.0.1 and yield it. ``port=None`` picks one.
+
+    ``max_nodes_per_read`` and ``max_monitored_items_per_call`` set the server's OperationLimits,
+    which node-opcua enforces; 0 means no limit. Beyond ``max_monitored_items_per_subscription``
+    items, the server rejects each further item of a subscription; 0 keeps node-opcua's default.
+    """
     reason = unavailable_reason()
     if reason is not None:
         raise NodeOpcuaServerError(reason)
@@ -105,6 +113,12 @@ async def node_opcua_server(
             pki_dir,
             "--machines",
             json.dumps([_machine_json(spec) for spec in machines]),
+            "--max-nodes-per-read",
+            str(max_nodes_per_read),
+            "--max-monitored-items-per-call",
+            str(max_monitored_items_per_call),
+            "--max-monitored-items-per-subscription",
+            str(max_monitored_items_per_subscription),
             cwd=SERVER_DIR,
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,

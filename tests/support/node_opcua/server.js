@@ -1,9 +1,16 @@
 // An OPC 40001 Machinery server built with node-opcua, the second OPC UA stack in kooperant's tests.
 //
 // Usage: node server.js --port PORT --pki DIR --machines JSON
+//                       [--max-nodes-per-read N] [--max-monitored-items-per-call N]
+//                       [--max-monitored-items-per-subscription N]
 //   JSON is a list of {"browseName", "manufacturer", "model", "serialNumber", "state"} objects.
 //   DIR receives the server's self-signed certificate. The tests pass a temporary folder, so
 //   nothing is written to the home directory.
+//   The two limits set Server/ServerCapabilities/OperationLimits, which node-opcua enforces by
+//   rejecting larger Read and CreateMonitoredItems requests with BadTooManyOperations. The
+//   default 0 means no limit. --max-monitored-items-per-subscription makes the server reject
+//   each monitored item beyond N in one subscription with BadTooManyMonitoredItems; the default
+//   0 keeps node-opcua's own limit of 100000.
 //
 // The server listens on 127.0.0.1 only and offers the None security policy only. It loads the
 // standard, DI, IA and Machinery nodesets of node-opcua-nodesets in that order, because the
@@ -50,6 +57,9 @@ function readOptions() {
             port: { type: "string" },
             pki: { type: "string" },
             machines: { type: "string" },
+            "max-nodes-per-read": { type: "string", default: "0" },
+            "max-monitored-items-per-call": { type: "string", default: "0" },
+            "max-monitored-items-per-subscription": { type: "string", default: "0" },
         },
     });
     const port = Number(values.port);
@@ -65,7 +75,20 @@ function readOptions() {
             throw new Error(`invalid state ${JSON.stringify(machine.state)} of machine ${machine.browseName}`);
         }
     }
-    return { port, pki: values.pki, machines };
+    const operationLimits = {
+        maxNodesPerRead: readLimit(values, "max-nodes-per-read"),
+        maxMonitoredItemsPerCall: readLimit(values, "max-monitored-items-per-call"),
+    };
+    const maxMonitoredItemsPerSubscription = readLimit(values, "max-monitored-items-per-subscription");
+    return { port, pki: values.pki, machines, operationLimits, maxMonitoredItemsPerSubscription };
+}
+
+function readLimit(values, name) {
+    const limit = Number(values[name]);
+    if (!Number.isInteger(limit) || limit < 0) {
+        throw new Error(`invalid --${name} ${JSON.stringify(values[name])}: expected 0 or more`);
+    }
+    return limit;
 }
 
 function addMachine(addressSpace, namespace, machine) {
@@ -145,6 +168,11 @@ async function main() {
         serverCertificateManager: certificateManager,
         userCertificateManager: certificateManager,
         buildInfo: { productName: "kooperant node-opcua test Machinery server" },
+        serverCapabilities: {
+            operationLimits: options.operationLimits,
+            // node-opcua replaces 0 by its default.
+            maxMonitoredItemsPerSubscription: options.maxMonitoredItemsPerSubscription,
+        },
     });
     await server.initialize();
 
