@@ -486,7 +486,9 @@ async def test_half_open_link_detected_while_polling(
             await adapter.start()
             await wait_until(lambda: len(adapter.collect()) == 1, 10.0)
             assert statuses(adapter)["mill"].state is MachineState.NOT_EXECUTING
-            polling = [line for line in caplog.messages if "reading states every 60" in line]
+            # The subscription is tried after the first read, so its warning may come later.
+            await wait_until(lambda: "state variables every 60" in caplog.text, 10.0)
+            polling = [line for line in caplog.messages if "state variables every 60" in line]
             assert len(polling) == 1
             assert "BadTooManySubscriptions" in polling[0]
 
