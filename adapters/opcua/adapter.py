@@ -1,9 +1,10 @@
-"""The OPC UA adapter: follows the MachineryItemState of every machine on one server.
+"""The OPC UA adapter: follows the state of every machine on one server.
 
-A background task connects, browses the ``Machines`` folder, reads each machine's identification
-and follows its ``CurrentState`` through a subscription, or by polling where the server rejects
-the subscription. When the connection fails or drops, the task reconnects with bounded
-exponential backoff and browses again, so namespace indexes and machines are read anew.
+A background task connects, finds the machines (``adapters.opcua.models.discovery``), reads
+each machine's identification and follows its state variables through a subscription, or by
+polling where the server rejects the subscription. When the connection fails or drops, the task
+reconnects with bounded exponential backoff and browses again, so namespace indexes and machines
+are read anew.
 
 Machines of a lost server keep their last state while the first reconnect attempt runs. When that
 attempt fails, every machine becomes ``MachineState.UNKNOWN``, with ``since`` set to the time of
@@ -27,14 +28,9 @@ from asyncua.ua.uaerrors import UaError, UaStatusCodeError
 from adapters.base import Adapter, AdapterContext, MachineStatus, Observation, cancel_task
 from adapters.errors import SourceUnavailableError
 from adapters.opcua.connection import disconnect, make_client
-from adapters.opcua.machinery import (
-    MachineNodes,
-    ServerConfigurationError,
-    StateResolver,
-    browse_machines,
-    data_value_content,
-    machinery_namespace_index,
-)
+from adapters.opcua.machinery import MachineNodes, ServerConfigurationError, data_value_content
+from adapters.opcua.models.discovery import discover_machines
+from adapters.opcua.models.resolver import StateResolver
 from adapters.opcua.settings import OpcUaSettings, default_resource_id
 from kooperant.backoff import Backoff, BackoffPolicy
 from kooperant.protocol import MachineState
@@ -84,7 +80,7 @@ class _TrackedMachine:
 
 
 class OpcUaAdapter(Adapter[OpcUaSettings]):
-    """Reports the MachineryItemState of the machines of one OPC 40001 server."""
+    """Reports the state of the machines of one OPC UA server, in any supported model."""
 
     settings_model = OpcUaSettings
 
@@ -155,8 +151,7 @@ class OpcUaAdapter(Adapter[OpcUaSettings]):
         client = make_client(self.settings, report_lost)
         try:
             await client.connect()
-            machinery = await machinery_namespace_index(client, url)
-            tracked = self._track(await browse_machines(client, machinery, url))
+            tracked = self._track(await discover_machines(client, url, self.settings.nodes))
             resolver = StateResolver(client)
             await self._read_states(client, tracked, resolver)
             self._record_success(len(tracked))
@@ -182,8 +177,10 @@ class OpcUaAdapter(Adapter[OpcUaSettings]):
         """Assign a resource id to each machine and forget machines the server no longer has."""
         tracked: dict[str, _TrackedMachine] = {}
         for machine in machines:
-            resource = self.settings.machines.get(machine.browse_name) or default_resource_id(
-                machine.browse_name
+            resource = (
+                machine.resource
+                or self.settings.machines.get(machine.browse_name)
+                or default_resource_id(machine.browse_name)
             )
             if resource is None:
                 _LOGGER.error(
@@ -233,7 +230,7 @@ class OpcUaAdapter(Adapter[OpcUaSettings]):
         for (machine, role, _), data_value in zip(reads, data_values, strict=True):
             machine.nodes.values[role] = data_value_content(data_value)
         for machine in tracked:
-            self._set_state(machine, await resolver.resolve(machine.nodes.values))
+            self._set_state(machine, await resolver.resolve(machine.nodes))
 
     async def _subscribe(
         self, client: Client, tracked: list[_TrackedMachine], events: asyncio.Queue[_Event]
@@ -297,7 +294,7 @@ class OpcUaAdapter(Adapter[OpcUaSettings]):
                 continue
             machine, role = roles[event.node]
             machine.nodes.values[role] = event.value
-            self._set_state(machine, await resolver.resolve(machine.nodes.values))
+            self._set_state(machine, await resolver.resolve(machine.nodes))
 
     def _set_state(self, machine: _TrackedMachine, state: MachineState) -> None:
         """Store the machine's status. A state change restarts ``since`` and notifies the agent."""
