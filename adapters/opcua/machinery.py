@@ -202,6 +202,8 @@ def content_text(value: object) -> str | None:
         return None
     if isinstance(value, ua.LocalizedText):
         return value.Text
+    if isinstance(value, ua.NodeId):
+        return value.to_string()
     return str(value)
 
 

@@ -106,7 +106,9 @@ async def test_browse_lists_demo_park_machines() -> None:
     assert output.exit_code == 0, output.stderr
     assert f"Server {park.endpoint}: 3 machines\n" in output.stdout
     for simulated in PARK_MACHINES:
-        assert f"• {simulated.browse_name} (OPC 40001 Machinery, Machines folder)\n" in output.stdout
+        assert (
+            f"• {simulated.browse_name} (OPC 40001 Machinery, Machines folder)\n" in output.stdout
+        )
         assert f"serial number: {simulated.serial_number}" in output.stdout
     assert output.stdout.count("→ kooperant state: ") == 3
 

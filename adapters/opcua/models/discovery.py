@@ -190,11 +190,18 @@ async def _add_machine_tool(machine: MachineNodes, node: Node) -> bool:
         added = await machine.add_state_machine("program", program) or added
     plan = await object_at(node, "Production", "ProductionPlan")
     if plan is not None:
-        for number, job in enumerate(await child_objects(plan), start=1):
+        jobs = [job for job in await child_objects(plan) if not _is_placeholder(job)]
+        for number, job in enumerate(jobs, start=1):
             state = await object_at(Node(node.session, job.NodeId), "State")
             if state is not None:
                 added = await machine.add_state_machine(f"job.{number}", state) or added
     return added
+
+
+def _is_placeholder(description: ua.ReferenceDescription) -> bool:
+    # Some servers instantiate the <OrderedObject> placeholder of the job list type as a node.
+    name = description.BrowseName.Name
+    return name.startswith("<") and name.endswith(">")
 
 
 async def _add_variable(
