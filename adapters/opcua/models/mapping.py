@@ -279,7 +279,7 @@ async def _resolve(client: Client, namespaces: list[str], entry: NodeMapping, ur
 
     if node_class != ua.NodeClass.Variable:
         raise ServerConfigurationError(
-            f"OPC UA server {url}: {where} is a {node_class.name}, not a variable; "
+            f"OPC UA server {url}: {where} is a node of class {node_class.name}, not a variable; "
             "name the variable that holds the state"
         )
     return node
