@@ -175,27 +175,39 @@ def machinery_state(values: Mapping[str, object], names: StateNames) -> MachineS
     decides.
     """
     item_state = current_state_name(values, "item_state", names, ITEM_STATES)
-    mode = current_state_name(values, "operation_mode", names, OPERATION_MODES)
     if item_state in ("NotAvailable", "OutOfService"):
         return MachineState(item_state)
-    if mode == "Maintenance":
-        return MachineState.OUT_OF_SERVICE
-    if mode == "Setup":
-        return MachineState.EXECUTING
+    mode_state = operation_mode_state(values, names)
+    if mode_state is not None:
+        return mode_state
     if item_state is not None:
         return MachineState(item_state)
     return MachineState.UNKNOWN
 
 
+def operation_mode_state(values: Mapping[str, object], names: StateNames) -> MachineState | None:
+    """Return the state that ``MachineryOperationMode`` implies, or None where it implies none."""
+    mode = current_state_name(values, "operation_mode", names, OPERATION_MODES)
+    if mode == "Maintenance":
+        return MachineState.OUT_OF_SERVICE
+    if mode == "Setup":
+        return MachineState.EXECUTING
+    return None
+
+
 def machine_tool_state(values: Mapping[str, object], names: StateNames) -> MachineState:
     """Read an OPC 40501 machine tool: the Machinery states first, then the tool's own.
 
-    Without a known ``MachineryItemState``: the Service mode is OutOfService and the Setup mode
+    Without a known ``MachineryItemState``, the Machinery operation mode applies as in
+    ``machinery_state``. Then the tool's Service mode is OutOfService and its Setup mode
     Executing. A running or interrupted active program, or production job, is Executing. A
     program or job in another known state is NotExecuting.
     """
     if current_state_name(values, "item_state", names, ITEM_STATES) is not None:
         return machinery_state(values, names)
+    mode_state = operation_mode_state(values, names)
+    if mode_state is not None:
+        return mode_state
 
     mode = enum_name(values.get("machine_tool_mode"), MACHINE_TOOL_MODES)
     if mode == "Service":
