@@ -200,7 +200,7 @@ async def _add_machine_tool(machine: MachineNodes, node: Node) -> bool:
 
 def _is_placeholder(description: ua.ReferenceDescription) -> bool:
     # Some servers instantiate the <OrderedObject> placeholder of the job list type as a node.
-    name = description.BrowseName.Name
+    name: str = description.BrowseName.Name
     return name.startswith("<") and name.endswith(">")
 
 
