@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from asyncua import Node, Server, ua
 from pydantic import ValidationError
 
@@ -338,3 +339,26 @@ def test_parse_browse_path_segments() -> None:
         ("http://plc.example/ns/", 0, "Press 1"),
         (None, 3, "Status"),
     ]
+
+
+@pytest.mark.parametrize(
+    ("example", "indent"),
+    [("config/agent.example.yaml", "  #   "), ("config/adapters/opcua.example.yaml", "    # ")],
+)
+def test_commented_nodes_example_validates(example: str, indent: str) -> None:
+    text = (Path(__file__).parents[2] / example).read_text(encoding="utf-8")
+    lines = text.splitlines()
+    start = lines.index(f"{indent}nodes:")
+    # The block ends at the first line that is not indented below "nodes:".
+    block = ["nodes:"]
+    for line in lines[start + 1 :]:
+        if not line.startswith(indent + " "):
+            break
+        block.append(line.removeprefix(indent))
+
+    nodes = yaml.safe_load("\n".join(block))["nodes"]
+    settings = OpcUaSettings(url=URL, nodes=nodes)
+
+    assert settings.nodes[0].resource == "press-1"
+    assert settings.nodes[0].state_for(3) is MachineState.OUT_OF_SERVICE
+    assert len(settings.nodes) == 2
