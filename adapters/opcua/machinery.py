@@ -74,7 +74,7 @@ class MachineNodes:
 
     ``variables`` maps a role to a state variable. A state machine's ``CurrentState`` has the role
     of the state machine (``item_state``), and its ``Id`` and ``Number`` that role with ``.id``
-    and ``.number`` appended. ``values`` holds the latest value per role.
+    and ``.number`` appended. ``values`` contains the latest value per role.
     """
 
     browse_name: str
@@ -109,7 +109,7 @@ class MachineNodes:
 
 
 class StateRules(Protocol):
-    """Maps one variable's value to a state; implemented by the explicit mapping settings."""
+    """Value-to-state rules of one variable, implemented by the explicit mapping settings."""
 
     def state_for(self, value: object) -> MachineState:
         """Return the state for ``value``."""
@@ -233,7 +233,7 @@ async def optional_child(node: Node, name: str) -> Node | None:
 
 
 async def object_at(node: Node, *names: str) -> Node | None:
-    """Follow child objects by browse name, in any namespace; None where one is missing."""
+    """Return the object at the end of a path of browse names in any namespace, or None."""
     current = node
     for name in names:
         found = [item for item in await child_objects(current) if item.BrowseName.Name == name]

@@ -1,6 +1,6 @@
 """Tests of the explicit mapping (``nodes`` in the opcua adapter settings).
 
-A plain asyncua server without any companion model holds one integer, one text and one boolean
+A plain asyncua server without any companion model contains one integer, one text and one boolean
 state variable. The adapter must follow them by node id and by browse path, and reject bad
 settings with an error that names the key and the value.
 """
@@ -257,12 +257,12 @@ URL = "opc.tcp://127.0.0.1:4840"
     [
         (
             mapped(node="ns=2;s=A", states={"1": "running"}),
-            "states.1: invalid state 'running'; allowed states: not_available, out_of_service, "
+            "value '1': invalid state 'running'; allowed states: not_available, out_of_service, "
             "not_executing, executing, unknown",
         ),
         (
             mapped(node="ns=2;s=A", default="idle"),
-            "default: invalid state 'idle'; allowed states: not_available",
+            "default\n  Value error, invalid state 'idle'; allowed states: not_available",
         ),
         (mapped(node="Press1.Status"), "invalid node id 'Press1.Status': write ns=N;s=NAME"),
         (mapped(node="nsu=urn:plc"), "invalid node id 'nsu=urn:plc': write nsu=URI;s=NAME"),
@@ -275,7 +275,7 @@ URL = "opc.tcp://127.0.0.1:4840"
         (mapped(browse_path="/"), "invalid browse path '/': it names no node"),
         (mapped(), "give either node or browse_path"),
         (mapped(node="ns=2;s=A", browse_path="0:Objects"), "give either node or browse_path"),
-        (mapped(node="ns=2;s=A", states={}), "states: give at least one value"),
+        (mapped(node="ns=2;s=A", states={}), "no values; give at least one"),
         (mapped(node="ns=2;s=A", states={1: "executing", "1": "executing"}), "listed twice"),
         (mapped(node="ns=2;s=A", resource="press 1"), "resource"),
         (mapped(node="ns=2;s=A", speed=3), "speed"),

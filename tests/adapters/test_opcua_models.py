@@ -21,7 +21,12 @@ from typer.testing import CliRunner
 from adapters.opcua import OpcUaAdapter, OpcUaSettings
 from agent.cli import app
 from kooperant.protocol import MachineState
-from tests.support.companion_servers import euromap83_server, machine_tool_server, packml_server
+from tests.support.companion_servers import (
+    MACHINE_TOOL_EXAMPLE,
+    euromap83_server,
+    machine_tool_server,
+    packml_server,
+)
 from tests.support.machinery_server import MachineSpec, machinery_server
 from tests.support.opcua_recording import Recorder, statuses
 
@@ -36,6 +41,14 @@ async def wait_until(condition: Callable[[], bool], within_seconds: float = 10.0
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {within_seconds} s")
         await asyncio.sleep(0.05)
+
+
+@pytest.fixture
+def machine_tool_nodesets(nodesets_dir: Path) -> Path:
+    """The nodesets folder, or a skip where MachineTool 1.01.1 and its example are not beside it."""
+    if not (nodesets_dir / MACHINE_TOOL_EXAMPLE).is_file():
+        pytest.skip(f"MachineTool example not found at {nodesets_dir / MACHINE_TOOL_EXAMPLE}")
+    return nodesets_dir
 
 
 @pytest.fixture
@@ -128,9 +141,9 @@ async def test_operation_mode_in_browse_output(nodesets_dir: Path) -> None:
 
 
 async def test_machine_tool_states_followed(
-    nodesets_dir: Path, start_adapter: Callable[..., Any]
+    machine_tool_nodesets: Path, start_adapter: Callable[..., Any]
 ) -> None:
-    async with machine_tool_server(nodesets_dir) as server:
+    async with machine_tool_server(machine_tool_nodesets) as server:
         adapter = await start_adapter(server.endpoint, **FAST)
         # The example ships its active program in state "running" and operation mode Automatic.
         await expect_state(adapter, "samplemachinetool", MachineState.EXECUTING)
@@ -159,9 +172,9 @@ async def test_machine_tool_states_followed(
 
 
 async def test_machine_tool_item_state_decides(
-    nodesets_dir: Path, start_adapter: Callable[..., Any]
+    machine_tool_nodesets: Path, start_adapter: Callable[..., Any]
 ) -> None:
-    async with machine_tool_server(nodesets_dir) as server:
+    async with machine_tool_server(machine_tool_nodesets) as server:
         adapter = await start_adapter(server.endpoint, **FAST)
         # Every state variable of the second example machine is null.
         await expect_state(adapter, "samplemachinetool_v101", MachineState.UNKNOWN)
@@ -176,8 +189,8 @@ async def test_machine_tool_item_state_decides(
         await expect_state(adapter, "samplemachinetool_v101", MachineState.OUT_OF_SERVICE)
 
 
-async def test_machine_tool_browse_output(nodesets_dir: Path) -> None:
-    async with machine_tool_server(nodesets_dir) as server:
+async def test_machine_tool_browse_output(machine_tool_nodesets: Path) -> None:
+    async with machine_tool_server(machine_tool_nodesets) as server:
         document = await asyncio.to_thread(browse_json, server.endpoint)
         text = await asyncio.to_thread(browse_text, server.endpoint)
 

@@ -1,8 +1,8 @@
 """In-process OPC UA servers of the companion models, built from the official NodeSet2 files.
 
 ``machine_tool_server`` imports DI, IA, Machinery, MachineTool 1.01.1 and its official example,
-which places two machine tools in the ``Machines`` folder; a production plan with one job is
-added to the first. ``packml_server`` imports PackML and places a PackML object two levels below
+which places two machine tools in the ``Machines`` folder. The first also gets a production plan
+with one job. ``packml_server`` imports PackML and places a PackML object two levels below
 ``Objects``. ``euromap83_server`` imports DI, Machinery and EUROMAP 83 (PlasticsRubber
 GeneralTypes 1.03) and creates one injection moulding machine below ``Objects`` and one in the
 ``Machines`` folder. Each server writes state values the way a vendor server would: the

@@ -2,5 +2,5 @@
 
 ``discovery`` finds the machines of every model on a server, ``rules`` maps each model's state
 variables to the common states, ``resolver`` applies those rules to the values read, and
-``mapping`` holds the ``nodes`` settings for servers without a companion model.
+``mapping`` defines the ``nodes`` settings for servers without a companion model.
 """

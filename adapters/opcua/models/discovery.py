@@ -1,9 +1,9 @@
 """Finding the machines of a server in every companion model that the adapter reads.
 
-Machines of OPC 40001 are the objects of the ``Machines`` folder. Objects of the OPC 30050
-PackML base type, of the OPC 40501 machine tool type, and objects with a EUROMAP 83
-``MachineStatus`` are also looked for by type below ``Objects``, to a bounded depth, because
-those models do not require the ``Machines`` folder. The entries of ``nodes`` in the settings
+Machines of OPC 40001 are the objects of the ``Machines`` folder. The PackML, MachineTool and
+EUROMAP 83 models do not require that folder. So objects of the OPC 30050 PackML base type, of
+the OPC 40501 machine tool type, and objects with a EUROMAP 83 ``MachineStatus`` are also
+searched for by type below ``Objects``, to a bounded depth. The entries of ``nodes`` in the settings
 come last.
 
 Each machine gets the state variables of every model it shows, and the most specific model
@@ -199,7 +199,7 @@ async def _add_machine_tool(machine: MachineNodes, node: Node) -> bool:
 
 
 def _is_placeholder(description: ua.ReferenceDescription) -> bool:
-    # Some servers instantiate the <OrderedObject> placeholder of the job list type as a node.
+    # asyncua 2.1 servers instantiate the <OrderedObject> placeholder of the job list type.
     name: str = description.BrowseName.Name
     return name.startswith("<") and name.endswith(">")
 
@@ -263,7 +263,7 @@ async def _search_by_type(
             if child.TypeDefinition in types.packml or child.TypeDefinition in types.machine_tools:
                 machines.append(await read_machine(client, child, types))
             elif child.TypeDefinition in types.machine_statuses:
-                # The object that holds MachineStatus is the machine.
+                # The object that contains MachineStatus is the machine.
                 if (
                     parent_description is not None
                     and parent_description.NodeId not in euromap_machines

@@ -46,9 +46,9 @@ _PATH_SEGMENT = re.compile(r"nsu=[^;]+;[^/]+|[^/]+")
 _INDEXED_NAME = re.compile(r"(\d+):(.+)", re.DOTALL)
 
 
-def _check_state_name(value: object, key: str) -> str:
+def _check_state_name(value: object, prefix: str = "") -> str:
     if not isinstance(value, str) or value not in STATE_NAMES:
-        raise ValueError(f"{key}: invalid state {value!r}; allowed states: {_ALLOWED}")
+        raise ValueError(f"{prefix}invalid state {value!r}; allowed states: {_ALLOWED}")
     return value
 
 
@@ -70,7 +70,7 @@ class NodeReference:
 
 
 def parse_node_reference(text: str) -> NodeReference:
-    """Parse ``ns=N;...``, ``nsu=URI;...`` or a node id in namespace 0; raise ValueError."""
+    """Parse ``ns=N;...``, ``nsu=URI;...`` or a node id in namespace 0, or raise ValueError."""
     namespace_uri = None
     rest = text.strip()
     if rest.startswith("nsu="):
@@ -103,7 +103,7 @@ class PathSegment:
 
 
 def parse_browse_path(text: str) -> tuple[PathSegment, ...]:
-    """Parse ``0:Objects/2:Press1/nsu=urn:plc;Status``; raise ValueError naming the segment."""
+    """Parse ``0:Objects/2:Press1/nsu=urn:plc;Status``, or raise ValueError naming the segment."""
     segments = []
     for token in _PATH_SEGMENT.findall(text.strip().strip("/")):
         if token.startswith("nsu="):
@@ -162,18 +162,18 @@ class NodeMapping(BaseModel):
         for value, state in states.items():
             key = state_key(value)
             if key is None or key.strip() == "":
-                raise ValueError(f"states: empty value {value!r}; give a number, text or boolean")
+                raise ValueError(f"empty value {value!r}; give a number, text or boolean")
             if key in checked:
-                raise ValueError(f"states: value {value!r} is listed twice")
-            checked[key] = _check_state_name(state, f"states.{key}")
+                raise ValueError(f"value {value!r} is listed twice")
+            checked[key] = _check_state_name(state, f"value {key!r}: ")
         if not checked:
-            raise ValueError("states: give at least one value, e.g. {1: executing}")
+            raise ValueError("no values; give at least one, e.g. {1: executing}")
         return checked
 
     @field_validator("default")
     @classmethod
     def _check_default(cls, default: str | None) -> str | None:
-        return None if default is None else _check_state_name(default, "default")
+        return None if default is None else _check_state_name(default)
 
     @model_validator(mode="after")
     def _check_target(self) -> NodeMapping:
@@ -218,7 +218,7 @@ NodeMappings = Annotated[tuple[NodeMapping, ...], AfterValidator(_check_unique_r
 async def mapped_machines(
     client: Client, nodes: tuple[NodeMapping, ...], url: str
 ) -> list[MachineNodes]:
-    """Resolve every entry of ``nodes`` on the server; raise ``ServerConfigurationError``."""
+    """Resolve every entry of ``nodes`` on the server, or raise ``ServerConfigurationError``."""
     if not nodes:
         return []
     namespaces = await client.get_namespace_array()

@@ -113,7 +113,7 @@ EUROMAP_PRODUCTION_TABLE = {
     "PRODUCTION": MachineState.EXECUTING,
     "DRY_RUN": MachineState.EXECUTING,
 }
-# Job statuses in which the job occupies the machine; the other known ones leave it idle.
+# Job statuses in which the job occupies the machine. The other known ones leave it idle.
 EUROMAP_BUSY_JOB_STATUSES = frozenset(
     {
         "SET_UP_ACTIVE",
