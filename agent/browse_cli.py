@@ -25,6 +25,7 @@ from adapters.opcua.browse import (
     browse_server,
     suggested_resources,
 )
+from adapters.opcua.machinery import CompanionModel
 from adapters.opcua.settings import OpcUaSettings, default_resource_id
 from agent.reasons import plural_text
 from kooperant.i18n import Catalog, current_language
@@ -206,21 +207,31 @@ def error_message(error: BrowseError, timeout_seconds: float) -> str:
 
 
 def format_browse(result: BrowseResult) -> str:
-    """Return the list of machines in the current language."""
-    count = plural_text(len(result.machines), _("noun.machines"), current_language())
+    """Return the machines grouped by companion model, in the current language."""
+    language = current_language()
+    count = plural_text(len(result.machines), _("noun.machines"), language)
     lines = [_("heading", url=result.url, machines_counted=count)]
+
+    groups: dict[CompanionModel, list[BrowsedMachine]] = {}
     for machine in result.machines:
-        lines.append(f"• {machine.browse_name} ({_(f'model.{machine.model.value}')})")
-        lines.append(f"  {_identification_text(machine)}")
-        if not machine.variables:
-            lines.append(f"  {_('state.missing')}")
-        for variable in machine.variables:
-            value = variable.value if variable.value is not None else _("empty")
-            lines.append(
-                f"  {_('variable', role=variable.role, value=value, node=variable.node_id)}"
-            )
-        lines.append(f"  {_('state', state=machine.state.value)}")
+        groups.setdefault(machine.model, []).append(machine)
+    for model, machines in groups.items():
+        model_count = plural_text(len(machines), _("noun.machines"), language)
+        lines.append(f"{_(f'model.{model.value}')}: {model_count}")
+        for machine in machines:
+            lines += _machine_lines(machine)
     return "\n".join(lines)
+
+
+def _machine_lines(machine: BrowsedMachine) -> list[str]:
+    lines = [f"• {machine.browse_name}", f"  {_identification_text(machine)}"]
+    if not machine.variables:
+        lines.append(f"  {_('state.missing')}")
+    for variable in machine.variables:
+        value = variable.value if variable.value is not None else _("empty")
+        lines.append(f"  {_('variable', role=variable.role, value=value, node=variable.node_id)}")
+    lines.append(f"  {_('state', state=machine.state.value)}")
+    return lines
 
 
 def config_snippet(result: BrowseResult, timeout_seconds: float) -> str:

@@ -105,10 +105,9 @@ async def test_browse_lists_demo_park_machines() -> None:
 
     assert output.exit_code == 0, output.stderr
     assert f"Server {park.endpoint}: 3 machines\n" in output.stdout
+    assert "\nOPC 40001 Machinery, Machines folder: 3 machines\n" in output.stdout
     for simulated in PARK_MACHINES:
-        assert (
-            f"• {simulated.browse_name} (OPC 40001 Machinery, Machines folder)\n" in output.stdout
-        )
+        assert f"• {simulated.browse_name}\n" in output.stdout
         assert f"serial number: {simulated.serial_number}" in output.stdout
     assert output.stdout.count("→ kooperant state: ") == 3
 
@@ -119,7 +118,7 @@ async def test_browse_lists_demo_park_in_polish() -> None:
 
     assert output.exit_code == 0, output.stderr
     assert f"Serwer {park.endpoint}: 3 maszyny\n" in output.stdout
-    assert "(OPC 40001 Machinery, folder Machines)" in output.stdout
+    assert "\nOPC 40001 Machinery, folder Machines: 3 maszyny\n" in output.stdout
     assert "producent: DMG MORI, model: DMU 50" in output.stdout
     assert "Wpis do konfiguracji agenta (YAML):" in output.stdout
 
@@ -183,7 +182,7 @@ async def test_browse_shows_nodeset_identification(nodesets_dir: Path) -> None:
 
     assert english.exit_code == 0, english.stderr
     for spec in DEFAULT_MACHINES:
-        assert f"• {spec.browse_name} (OPC 40001 Machinery, Machines folder)\n" in english.stdout
+        assert f"• {spec.browse_name}\n" in english.stdout
         expected = f"manufacturer: {spec.manufacturer}, model: {spec.model}, serial number: "
         assert expected + spec.serial_number in english.stdout
         assert f"producent: {spec.manufacturer}" in polish.stdout

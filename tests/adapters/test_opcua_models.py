@@ -201,7 +201,7 @@ async def test_machine_tool_browse_output(machine_tool_nodesets: Path) -> None:
     assert roles[:4] == ["machine_tool_mode", "program", "program.id", "program.number"]
     assert "job.1" in roles
     assert machine_entry(document, "SampleMachineTool_v101")["state"] == "Unknown"
-    assert "• SampleMachineTool (OPC 40501 MachineTool)\n" in text
+    assert "\nOPC 40501 MachineTool: 2 machines\n• SampleMachineTool\n" in text
     assert "  program: running (node ns=" in text
     settings = snippet_settings(document["config"])
     assert settings.machines == {
@@ -252,7 +252,7 @@ async def test_packml_browse_output(nodesets_dir: Path) -> None:
     assert values["execute_state"] == "Idle"
     assert values["unit_mode"] == "1"
     assert filler["state"] == "NotExecuting"
-    assert "• Filler (OPC 30050 PackML)\n" in polish
+    assert "\nOPC 30050 PackML: 1 maszyna\n• Filler\n" in polish
     assert "  execute_state: Idle (węzeł ns=" in polish
     assert "  → stan w kooperant: NotExecuting\n" in polish
     assert snippet_settings(document["config"]).machines == {"Filler": "filler"}
