@@ -264,8 +264,14 @@ ERROR_TEXTS = {
         "działa serwer OPC UA, albo zwiększ --timeout.",
     },
     "no_machinery": {
-        "en": "Server {url} has no OPC 40001 Machinery namespace",
-        "pl": "Serwer {url} nie ma przestrzeni nazw OPC 40001 Machinery",
+        "en": "Server {url} has no OPC 40001 Machinery namespace and no machine of the "
+        "MachineTool, PackML or EUROMAP 83 models, so the opcua adapter finds no machines by "
+        "itself. Load the Machinery model on the server or name the state variables under nodes "
+        "in the adapter settings (docs/adapters.md).",
+        "pl": "Serwer {url} nie ma przestrzeni nazw OPC 40001 Machinery ani maszyn modeli "
+        "MachineTool, PackML czy EUROMAP 83, więc adapter opcua sam ich nie znajdzie. Załaduj "
+        "model Machinery na serwerze albo wskaż zmienne stanu w kluczu nodes ustawień adaptera "
+        "(docs/adapters.md).",
     },
     "no_machines_folder": {
         "en": "Server {url} has the Machinery namespace but no Machines folder. Place the "
