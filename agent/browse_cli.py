@@ -25,6 +25,7 @@ from adapters.opcua.browse import (
     browse_server,
     suggested_resources,
 )
+from adapters.opcua.machinery import CompanionModel
 from adapters.opcua.settings import OpcUaSettings, default_resource_id
 from agent.reasons import plural_text
 from kooperant.i18n import Catalog, current_language
@@ -40,12 +41,14 @@ _PLAIN_SCALAR = re.compile(r"[A-Za-z0-9]([A-Za-z0-9_.\-/:]*[A-Za-z0-9_.\-/])?")
 _ = Catalog(
     {
         "help": {
-            "pl": "Połącz się z serwerem OPC UA (OPC 40001 Machinery), pokaż jego maszyny, ich "
-            "identyfikację i CurrentState, a potem gotowy wpis adaptera opcua do konfiguracji "
-            "agenta. Łączy się anonimowo, bez zabezpieczeń. Kod wyjścia 2, gdy się nie uda.",
-            "en": "Connect to an OPC UA server (OPC 40001 Machinery), show its machines, their "
-            "identification and CurrentState, then a ready opcua adapter entry for the agent "
-            "config. Connects anonymously, without security. Exit status 2 on failure.",
+            "pl": "Połącz się z serwerem OPC UA, pokaż jego maszyny (OPC 40001 Machinery, OPC "
+            "40501 MachineTool, OPC 30050 PackML, EUROMAP 83), ich identyfikację, zmienne stanu "
+            "i odczytany stan, a potem gotowy wpis adaptera opcua do konfiguracji agenta. Łączy "
+            "się anonimowo, bez zabezpieczeń. Kod wyjścia 2, gdy się nie uda.",
+            "en": "Connect to an OPC UA server, show its machines (OPC 40001 Machinery, OPC "
+            "40501 MachineTool, OPC 30050 PackML, EUROMAP 83), their identification, state "
+            "variables and the state read from them, then a ready opcua adapter entry for the "
+            "agent config. Connects anonymously, without security. Exit status 2 on failure.",
         },
         "url.help": {
             "pl": "Adres serwera, np. opc.tcp://192.168.1.20:4840.",
@@ -84,12 +87,14 @@ _ = Catalog(
             "listens at this address, or increase --timeout.",
         },
         "error.no_machinery": {
-            "pl": "Serwer {url} nie ma przestrzeni nazw OPC 40001 Machinery, więc adapter opcua "
-            "nie znajdzie na nim maszyn. Załaduj model Machinery na serwerze albo podaj adres "
-            "serwera Machinery.",
-            "en": "Server {url} has no OPC 40001 Machinery namespace, so the opcua adapter finds "
-            "no machines on it. Load the Machinery model on the server or give the address of a "
-            "Machinery server.",
+            "pl": "Serwer {url} nie ma przestrzeni nazw OPC 40001 Machinery ani maszyn modeli "
+            "MachineTool, PackML czy EUROMAP 83, więc adapter opcua sam ich nie znajdzie. "
+            "Załaduj model Machinery na serwerze albo wskaż zmienne stanu w kluczu nodes "
+            "ustawień adaptera (docs/adapters.md).",
+            "en": "Server {url} has no OPC 40001 Machinery namespace and no machine of the "
+            "MachineTool, PackML or EUROMAP 83 models, so the opcua adapter finds no machines "
+            "by itself. Load the Machinery model on the server or name the state variables "
+            "under nodes in the adapter settings (docs/adapters.md).",
         },
         "error.no_machines_folder": {
             "pl": "Serwer {url} ma przestrzeń nazw Machinery, ale nie ma folderu Machines. "
@@ -112,21 +117,30 @@ _ = Catalog(
             "again.",
         },
         "heading": {
-            "pl": "Serwer {url}: {machines_counted} w folderze Machines",
-            "en": "Server {url}: {machines_counted} in the Machines folder",
+            "pl": "Serwer {url}: {machines_counted}",
+            "en": "Server {url}: {machines_counted}",
         },
         "noun.machines": {"pl": "maszyna|maszyny|maszyn", "en": "machine|machines"},
+        "model.machinery": {
+            "pl": "OPC 40001 Machinery, folder Machines",
+            "en": "OPC 40001 Machinery, Machines folder",
+        },
+        "model.machine_tool": {"pl": "OPC 40501 MachineTool", "en": "OPC 40501 MachineTool"},
+        "model.packml": {"pl": "OPC 30050 PackML", "en": "OPC 30050 PackML"},
+        "model.euromap83": {"pl": "EUROMAP 83", "en": "EUROMAP 83"},
+        "model.mapping": {"pl": "mapowanie z ustawień", "en": "mapping from the settings"},
         "field.Manufacturer": {"pl": "producent", "en": "manufacturer"},
         "field.Model": {"pl": "model", "en": "model"},
         "field.SerialNumber": {"pl": "numer seryjny", "en": "serial number"},
         "no_identification": {"pl": "brak identyfikacji", "en": "no identification"},
-        "state": {
-            "pl": "CurrentState: {value} (węzeł {node}) → stan w kooperant: {state}",
-            "en": "CurrentState: {value} (node {node}) → kooperant state: {state}",
+        "variable": {
+            "pl": "{role}: {value} (węzeł {node})",
+            "en": "{role}: {value} (node {node})",
         },
+        "state": {"pl": "→ stan w kooperant: {state}", "en": "→ kooperant state: {state}"},
         "state.missing": {
-            "pl": "brak MachineryItemState/CurrentState, więc stan będzie Unknown",
-            "en": "no MachineryItemState/CurrentState, so the state will be Unknown",
+            "pl": "brak zmiennych stanu, więc stan będzie Unknown",
+            "en": "no state variables, so the state will be Unknown",
         },
         "empty": {"pl": "(pusta)", "en": "(empty)"},
         "snippet.heading": {
@@ -193,14 +207,31 @@ def error_message(error: BrowseError, timeout_seconds: float) -> str:
 
 
 def format_browse(result: BrowseResult) -> str:
-    """Return the list of machines in the current language."""
-    count = plural_text(len(result.machines), _("noun.machines"), current_language())
+    """Return the machines grouped by companion model, in the current language."""
+    language = current_language()
+    count = plural_text(len(result.machines), _("noun.machines"), language)
     lines = [_("heading", url=result.url, machines_counted=count)]
+
+    groups: dict[CompanionModel, list[BrowsedMachine]] = {}
     for machine in result.machines:
-        lines.append(f"• {machine.browse_name}")
-        lines.append(f"  {_identification_text(machine)}")
-        lines.append(f"  {_state_text(machine)}")
+        groups.setdefault(machine.model, []).append(machine)
+    for model, machines in groups.items():
+        model_count = plural_text(len(machines), _("noun.machines"), language)
+        lines.append(f"{_(f'model.{model.value}')}: {model_count}")
+        for machine in machines:
+            lines += _machine_lines(machine)
     return "\n".join(lines)
+
+
+def _machine_lines(machine: BrowsedMachine) -> list[str]:
+    lines = [f"• {machine.browse_name}", f"  {_identification_text(machine)}"]
+    if not machine.variables:
+        lines.append(f"  {_('state.missing')}")
+    for variable in machine.variables:
+        value = variable.value if variable.value is not None else _("empty")
+        lines.append(f"  {_('variable', role=variable.role, value=value, node=variable.node_id)}")
+    lines.append(f"  {_('state', state=machine.state.value)}")
+    return lines
 
 
 def config_snippet(result: BrowseResult, timeout_seconds: float) -> str:
@@ -241,11 +272,12 @@ def browse_document(result: BrowseResult, snippet: str) -> dict[str, Any]:
             {
                 "browse_name": machine.browse_name,
                 "display_name": machine.display_name,
+                "model": machine.model.value,
                 "identification": machine.identification,
-                "current_state": {
-                    "value": machine.current_state,
-                    "node_id": machine.current_state_node,
-                },
+                "variables": [
+                    {"role": item.role, "node_id": item.node_id, "value": item.value}
+                    for item in machine.variables
+                ],
                 "state": machine.state.value,
                 "resource": resources[machine.browse_name],
             }
@@ -258,17 +290,6 @@ def browse_document(result: BrowseResult, snippet: str) -> dict[str, Any]:
 def _identification_text(machine: BrowsedMachine) -> str:
     parts = [f"{_(f'field.{name}')}: {value}" for name, value in machine.identification.items()]
     return ", ".join(parts) or _("no_identification")
-
-
-def _state_text(machine: BrowsedMachine) -> str:
-    if machine.current_state_node is None:
-        return _("state.missing")
-    return _(
-        "state",
-        value=machine.current_state or _("empty"),
-        node=machine.current_state_node,
-        state=machine.state.value,
-    )
 
 
 def _host(url: str) -> str:

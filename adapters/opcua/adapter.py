@@ -1,11 +1,11 @@
-"""The OPC UA adapter: follows the MachineryItemState of every machine on one server.
+"""The OPC UA adapter: follows the state of every machine on one server.
 
-A background task connects, browses the ``Machines`` folder, reads each machine's identification
-and follows its ``CurrentState`` through a subscription. Where the server rejects the
-subscription, or some of its monitored items, the adapter polls those variables instead. Reads and
-monitored-item creation stay within the server's operation limits (see ``limits`` and
-``monitoring``). When the connection fails or drops, the task reconnects with bounded exponential
-backoff and browses again, so namespace indexes and machines are read anew.
+A background task connects, finds the machines (``adapters.opcua.models.discovery``), reads each
+machine's identification and follows its state variables through a subscription. Where the server
+rejects the subscription, or some of its monitored items, the adapter polls those variables
+instead. Reads and monitored-item creation stay within the server's operation limits (see
+``limits`` and ``monitoring``). When the connection fails or drops, the task reconnects with
+bounded exponential backoff and browses again, so namespace indexes and machines are read anew.
 
 Machines of a lost server keep their last state while the first reconnect attempt runs. When that
 attempt fails, every machine becomes ``MachineState.UNKNOWN``, with ``since`` set to the time of
@@ -48,13 +48,9 @@ from adapters.opcua.health import (
 )
 from adapters.opcua.keepalive import KeepAliveTimeoutError, subscription_parameters
 from adapters.opcua.limits import OperationLimits, read_operation_limits, read_values
-from adapters.opcua.machinery import (
-    MachineNodes,
-    ServerConfigurationError,
-    StateResolver,
-    browse_machines,
-    machinery_namespace_index,
-)
+from adapters.opcua.machinery import CompanionModel, MachineNodes, ServerConfigurationError
+from adapters.opcua.models.discovery import discover_machines
+from adapters.opcua.models.resolver import StateResolver
 from adapters.opcua.monitoring import MonitoredNode, MonitorResult, monitor
 from adapters.opcua.readings import (
     ConnectionLost,
@@ -79,7 +75,7 @@ _CREDENTIAL_ERRORS = (
 
 
 class OpcUaAdapter(Adapter[OpcUaSettings]):
-    """Reports the MachineryItemState of the machines of one OPC 40001 server."""
+    """Reports the state of the machines of one OPC UA server, in any supported model."""
 
     settings_model = OpcUaSettings
 
@@ -176,8 +172,8 @@ class OpcUaAdapter(Adapter[OpcUaSettings]):
         try:
             await client.connect()
             limits = await read_operation_limits(client, url)
-            machinery = await machinery_namespace_index(client, url)
-            tracked = self._track(await browse_machines(client, machinery, url, limits))
+            machines = await discover_machines(client, url, self.settings.nodes, limits)
+            tracked = self._track(machines)
             resolver = StateResolver(client)
             await self._read_states(client, tracked, resolver, limits)
             self._record_success(len(tracked))
@@ -245,7 +241,7 @@ class OpcUaAdapter(Adapter[OpcUaSettings]):
         machine.nodes.values[role] = reading.value
 
     async def _update_state(self, machine: TrackedMachine, resolver: StateResolver) -> None:
-        state = await resolver.resolve(machine.nodes.values)
+        state = await resolver.resolve(machine.nodes)
         since = state_since(machine.readings) or self.context.clock()
         if self._statuses.set_state(machine, state, since):
             _LOGGER.debug("%s: %s is %s", self.settings.url, machine.resource, state.value)
@@ -274,13 +270,10 @@ class OpcUaAdapter(Adapter[OpcUaSettings]):
             self._log_polling(f"CreateSubscription failed: {error}", len(nodes), len(nodes))
             return nodes
 
-        # The state variables get the trigger but never the deadband: CurrentState and its Id are
-        # not numeric, and a deadband on CurrentState/Number would hide state changes.
-        state_filter = self.settings.data_change_filter.data_change_filter(with_deadband=False)
         try:
             result = await monitor(
                 subscription,
-                [MonitoredNode(node, state_filter) for node in nodes],
+                self._monitored_nodes(tracked),
                 limits,
                 sampling_interval_ms=self.settings.sampling_interval_ms,
             )
@@ -302,6 +295,25 @@ class OpcUaAdapter(Adapter[OpcUaSettings]):
         if not result.item_ids:
             await _delete_subscription(subscription)
         return [node for node, _ in result.rejected]
+
+    def _monitored_nodes(self, tracked: list[TrackedMachine]) -> list[MonitoredNode]:
+        """Return each state variable with its data change filter.
+
+        Only variables of the explicit node mapping get the deadband. The companion models' state
+        variables are not numeric (``CurrentState``, its ``Id``) or are enumerations whose every
+        change matters (``CurrentState/Number``), so they get the trigger alone.
+        """
+        settings = self.settings.data_change_filter
+        model_filter = settings.data_change_filter(with_deadband=False)
+        mapping_filter = settings.data_change_filter(with_deadband=True)
+        return [
+            MonitoredNode(
+                node,
+                mapping_filter if machine.nodes.model is CompanionModel.MAPPING else model_filter,
+            )
+            for machine in tracked
+            for node in machine.nodes.state_nodes().values()
+        ]
 
     def _log_rejected_filters(self, result: MonitorResult) -> None:
         if not result.without_filter:

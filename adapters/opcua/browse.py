@@ -1,7 +1,8 @@
-"""Browsing an OPC 40001 Machinery server once, for ``kooperant agent browse``.
+"""Browsing an OPC UA server once, for ``kooperant agent browse``.
 
-``browse_server`` connects anonymously without security, reads the machines of the ``Machines``
-folder with the adapter's own code in ``machinery``, and returns them as plain values. Every
+``browse_server`` connects anonymously without security, finds the machines of every supported
+companion model with the adapter's own code in ``models.discovery``, and returns them as plain
+values. Every
 failure raises a ``BrowseError`` with a ``BrowseFailure`` code, so the command can word it in the
 user's language. The asyncua error is chained as the cause.
 """
@@ -22,13 +23,14 @@ from adapters.errors import AdapterError
 from adapters.opcua.connection import SESSION_TIMEOUT_MS
 from adapters.opcua.limits import read_operation_limits, read_values
 from adapters.opcua.machinery import (
-    ServerConfigurationError,
-    StateResolver,
-    browse_machines,
+    CompanionModel,
+    NoMachineryError,
+    NoMachinesFolderError,
+    content_text,
     data_value_content,
-    machinery_namespace_index,
-    value_text,
 )
+from adapters.opcua.models.discovery import discover_machines
+from adapters.opcua.models.resolver import StateResolver
 from adapters.opcua.settings import OpcUaSettings, default_resource_id
 from kooperant.net import mask_url_credentials
 from kooperant.protocol import MachineState
@@ -73,17 +75,31 @@ class BrowseError(AdapterError):
 
 
 @dataclass(frozen=True, slots=True)
+class StateVariable:
+    """One state variable of a machine: its role, NodeId as text and value as text."""
+
+    role: str
+    node_id: str
+    value: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class BrowsedMachine:
-    """One machine of the ``Machines`` folder as the server reports it now."""
+    """One machine as the server reports it now."""
 
     browse_name: str
     display_name: str
     identification: dict[str, str]
-    # Text of MachineryItemState/CurrentState and its NodeId as text, None where absent.
-    current_state: str | None
-    current_state_node: str | None
-    # The state the adapter would report from CurrentState, its Id and its Number.
+    model: CompanionModel
+    # The state variables in the order the adapter reads them.
+    variables: tuple[StateVariable, ...]
+    # The state the adapter would report from those variables.
     state: MachineState
+
+    @property
+    def current_state(self) -> StateVariable | None:
+        """``MachineryItemState/CurrentState``, where the machine has it."""
+        return next((item for item in self.variables if item.role == "item_state"), None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,13 +143,11 @@ async def browse_server(url: str, timeout_seconds: float) -> BrowseResult:
 
 async def _read_machines(client: Client, url: str) -> list[BrowsedMachine]:
     try:
-        machinery = await machinery_namespace_index(client, url)
-    except ServerConfigurationError as error:
-        raise BrowseError(BrowseFailure.NO_MACHINERY, url, str(error)) from error
-    try:
         limits = await read_operation_limits(client, url)
-        machines = await browse_machines(client, machinery, url, limits)
-    except ServerConfigurationError as error:
+        machines = await discover_machines(client, url, limits=limits)
+    except NoMachineryError as error:
+        raise BrowseError(BrowseFailure.NO_MACHINERY, url, str(error)) from error
+    except NoMachinesFolderError as error:
         raise BrowseError(BrowseFailure.NO_MACHINES_FOLDER, url, str(error)) from error
 
     reads = [
@@ -142,24 +156,24 @@ async def _read_machines(client: Client, url: str) -> list[BrowsedMachine]:
         for role, node in machine.state_nodes().items()
     ]
     data_values = await read_values(client, [node for _, _, node in reads], limits)
-    texts: dict[str, str | None] = {}
     for (machine, role, _), data_value in zip(reads, data_values, strict=True):
         machine.values[role] = data_value_content(data_value)
-        if role == "text":
-            texts[machine.browse_name] = value_text(data_value)
 
     resolver = StateResolver(client)
     browsed = []
     for machine in machines:
-        state_node = machine.current_state
+        variables = tuple(
+            StateVariable(role, node.nodeid.to_string(), content_text(machine.values.get(role)))
+            for role, node in machine.state_nodes().items()
+        )
         browsed.append(
             BrowsedMachine(
                 browse_name=machine.browse_name,
                 display_name=machine.display_name,
                 identification=dict(machine.identification),
-                current_state=texts.get(machine.browse_name),
-                current_state_node=None if state_node is None else state_node.nodeid.to_string(),
-                state=await resolver.resolve(machine.values),
+                model=machine.model,
+                variables=variables,
+                state=await resolver.resolve(machine),
             )
         )
     return browsed

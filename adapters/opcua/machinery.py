@@ -1,5 +1,8 @@
 """Reading the OPC 40001 Machinery address space: namespaces, machines, identification, state.
 
+``MachineNodes`` describes one machine of any companion model; ``adapters.opcua.models`` finds
+the machines of the other models and maps their state variables.
+
 Every node is resolved through its namespace URI, because servers assign namespace indexes in
 different orders. Browse names are matched by name only: vendors place ``Identification`` and
 ``MachineryItemState`` in the DI, the Machinery or their own namespace.
@@ -9,6 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Protocol
 
 from asyncua import ua
 from asyncua.client.client import Client
@@ -26,16 +31,9 @@ MACHINERY_URI = "http://opcfoundation.org/UA/Machinery/"
 # NodeIds in the Machinery namespace, fixed by OPC 40001-1.
 MACHINES_FOLDER_ID = 1001
 ITEM_STATE_MACHINE_TYPE_ID = 1002
+OPERATION_MODE_MACHINE_TYPE_ID = 1008
 
 IDENTIFICATION_FIELDS = ("Manufacturer", "Model", "SerialNumber")
-
-_STATE_BY_NAME = {state.value: state for state in MachineState if state is not MachineState.UNKNOWN}
-_STATE_BY_NUMBER = {
-    0: MachineState.NOT_AVAILABLE,
-    1: MachineState.OUT_OF_SERVICE,
-    2: MachineState.NOT_EXECUTING,
-    3: MachineState.EXECUTING,
-}
 
 
 def node_id(identifier: int | str, namespace: int = 0) -> ua.NodeId:
@@ -53,110 +51,129 @@ class ServerConfigurationError(SourceUnavailableError):
     """
 
 
+class NoMachineryError(ServerConfigurationError):
+    """Raised when a server has no Machinery namespace and no machine of another model."""
+
+
+class NoMachinesFolderError(ServerConfigurationError):
+    """Raised when a server has the Machinery namespace but no ``Machines`` folder."""
+
+
+class CompanionModel(StrEnum):
+    """The information model a machine was found through, which decides how its state is read."""
+
+    MACHINERY = "machinery"
+    MACHINE_TOOL = "machine_tool"
+    PACKML = "packml"
+    EUROMAP83 = "euromap83"
+    MAPPING = "mapping"
+
+
 @dataclass(slots=True)
 class MachineNodes:
-    """The nodes of one machine that the adapter reads, and its identification values."""
+    """The nodes of one machine that the adapter reads, and its identification values.
+
+    ``variables`` maps a role to a state variable. A state machine's ``CurrentState`` has the role
+    of the state machine (``item_state``), and its ``Id`` and ``Number`` that role with ``.id``
+    and ``.number`` appended. ``values`` contains the latest value per role.
+    """
 
     browse_name: str
     display_name: str
     identification: dict[str, str]
-    current_state: Node | None = None
-    state_id: Node | None = None
-    state_number: Node | None = None
-    # Latest values of CurrentState, CurrentState/Id and CurrentState/Number.
+    model: CompanionModel = CompanionModel.MACHINERY
+    variables: dict[str, Node] = field(default_factory=dict)
     values: dict[str, object] = field(default_factory=dict)
+    # Set for machines of the explicit mapping, whose resource id the settings fix.
+    resource: str | None = None
+    # Value-to-state rules of an explicitly mapped variable (role ``value``).
+    rules: StateRules | None = None
 
     def state_nodes(self) -> dict[str, Node]:
         """Return the state variables present on this machine, keyed by their role."""
-        nodes = {"text": self.current_state, "id": self.state_id, "number": self.state_number}
-        return {role: node for role, node in nodes.items() if node is not None}
+        return dict(self.variables)
+
+    async def add_state_machine(self, role: str, state_machine: Node) -> bool:
+        """Add ``CurrentState`` of ``state_machine`` and its ``Id`` and ``Number`` under ``role``.
+
+        Returns False when the state machine has no ``CurrentState``.
+        """
+        current_state = await optional_child(state_machine, "CurrentState")
+        if current_state is None:
+            return False
+        self.variables[role] = current_state
+        for name, suffix in (("Id", ".id"), ("Number", ".number")):
+            child = await optional_child(current_state, name)
+            if child is not None:
+                self.variables[role + suffix] = child
+        return True
 
 
-async def machinery_namespace_index(client: Client, url: str) -> int:
-    """Return the index of the Machinery namespace on this server."""
-    namespaces = await client.get_namespace_array()
-    if MACHINERY_URI not in namespaces:
-        raise ServerConfigurationError(
-            f"OPC UA server {url} has no Machinery namespace ({MACHINERY_URI}); load the "
-            "OPC 40001 Machinery model on the server or point url at a Machinery server"
-        )
-    return namespaces.index(MACHINERY_URI)
+class StateRules(Protocol):
+    """Value-to-state rules of one variable, implemented by the explicit mapping settings."""
+
+    def state_for(self, value: object) -> MachineState:
+        """Return the state for ``value``."""
+        ...
 
 
-async def browse_machines(
-    client: Client, machinery: int, url: str, limits: OperationLimits = NO_LIMITS
-) -> list[MachineNodes]:
-    """Browse the ``Machines`` folder and return each machine's nodes and identification.
-
-    Reads stay within ``limits``. The default assumes that the server has none.
-    """
+async def machines_folder(client: Client, machinery: int, url: str) -> Node:
+    """Return the ``Machines`` folder, or raise ``ServerConfigurationError`` when it is absent."""
     folder = client.get_node(node_id(MACHINES_FOLDER_ID, machinery))
     try:
         await folder.read_browse_name()
     except UaStatusCodeError as error:
-        raise ServerConfigurationError(
+        raise NoMachinesFolderError(
             f"OPC UA server {url} has no Machines folder (i={MACHINES_FOLDER_ID} in "
             f"{MACHINERY_URI}, index {machinery} on this server): {error}; instantiate the "
             "machines in the Machines folder of OPC 40001 on the server"
         ) from error
-
-    machines = []
-    for description in await _child_objects(folder):
-        machines.append(await _read_machine(client, description, machinery, limits))
-    return machines
+    return folder
 
 
-async def _read_machine(
-    client: Client, description: ua.ReferenceDescription, machinery: int, limits: OperationLimits
-) -> MachineNodes:
-    node = client.get_node(description.NodeId)
-    components = {item.BrowseName.Name: item for item in await _child_objects(node)}
-    machine = MachineNodes(
-        browse_name=description.BrowseName.Name,
-        display_name=description.DisplayName.Text or description.BrowseName.Name,
-        identification={},
-    )
+async def add_machinery_states(
+    client: Client,
+    machine: MachineNodes,
+    components: dict[str, ua.ReferenceDescription],
+    machinery: int | None,
+) -> None:
+    """Add ``MachineryItemState`` and ``MachineryOperationMode`` where the machine has them.
 
-    identification = components.get("Identification")
-    if identification is not None:
-        machine.identification = await _read_identification(
-            client, client.get_node(identification.NodeId), limits
-        )
-
-    state_machine = await _find_item_state(client, components, machinery)
-    if state_machine is not None:
-        machine.current_state = await _optional_child(state_machine, "CurrentState")
-    if machine.current_state is not None:
-        machine.state_id = await _optional_child(machine.current_state, "Id")
-        machine.state_number = await _optional_child(machine.current_state, "Number")
-    return machine
-
-
-async def _find_item_state(
-    client: Client, components: dict[str, ua.ReferenceDescription], machinery: int
-) -> Node | None:
-    """Find the MachineryItemState below the machine or below its MachineryBuildingBlocks."""
-    state_type = node_id(ITEM_STATE_MACHINE_TYPE_ID, machinery)
+    Both are looked for below the machine and below its ``MachineryBuildingBlocks``, first by
+    type and then by browse name. A type derived from the Machinery one, such as the operation
+    mode state machine of OPC 40501, is found by its browse name.
+    """
     candidates = list(components.values())
     building_blocks = components.get("MachineryBuildingBlocks")
     if building_blocks is not None:
-        candidates += await _child_objects(client.get_node(building_blocks.NodeId))
+        candidates += await child_objects(client.get_node(building_blocks.NodeId))
 
+    searches = (
+        ("item_state", ITEM_STATE_MACHINE_TYPE_ID, "MachineryItemState"),
+        ("operation_mode", OPERATION_MODE_MACHINE_TYPE_ID, "MachineryOperationMode"),
+    )
+    for role, type_id, browse_name in searches:
+        state_machine = _find_state_machine(candidates, machinery, type_id, browse_name)
+        if state_machine is not None:
+            await machine.add_state_machine(role, client.get_node(state_machine.NodeId))
+
+
+def _find_state_machine(
+    candidates: list[ua.ReferenceDescription], machinery: int | None, type_id: int, name: str
+) -> ua.ReferenceDescription | None:
+    if machinery is not None:
+        for candidate in candidates:
+            type_definition = candidate.TypeDefinition
+            if (type_definition.Identifier, type_definition.NamespaceIndex) == (type_id, machinery):
+                return candidate
     for candidate in candidates:
-        type_definition = candidate.TypeDefinition
-        if (type_definition.Identifier, type_definition.NamespaceIndex) == (
-            state_type.Identifier,
-            state_type.NamespaceIndex,
-        ):
-            return client.get_node(candidate.NodeId)
-    for candidate in candidates:
-        if candidate.BrowseName.Name == "MachineryItemState":
-            return client.get_node(candidate.NodeId)
+        if candidate.BrowseName.Name == name:
+            return candidate
     return None
 
 
-async def _read_identification(
-    client: Client, identification: Node, limits: OperationLimits
+async def read_identification(
+    client: Client, identification: Node, limits: OperationLimits = NO_LIMITS
 ) -> dict[str, str]:
     """Read Manufacturer, Model and SerialNumber, skipping absent, null and bad values."""
     variables = {
@@ -179,15 +196,17 @@ async def _read_identification(
 
 def value_text(data_value: ua.DataValue) -> str | None:
     """Return a variable's value as text, or None when it is null or its status is not good."""
-    if data_value.StatusCode is not None and not data_value.StatusCode.is_good():
-        return None
-    if data_value.Value is None:
-        return None
-    value = data_value.Value.Value
+    return content_text(data_value_content(data_value))
+
+
+def content_text(value: object) -> str | None:
+    """Return a value read from a variable as text, or None when it is null."""
     if value is None:
         return None
     if isinstance(value, ua.LocalizedText):
         return value.Text
+    if isinstance(value, ua.NodeId):
+        return value.to_string()
     return str(value)
 
 
@@ -198,14 +217,16 @@ def data_value_content(data_value: ua.DataValue) -> object:
     return None if data_value.Value is None else data_value.Value.Value
 
 
-async def _child_objects(node: Node) -> Sequence[ua.ReferenceDescription]:
+async def child_objects(node: Node) -> Sequence[ua.ReferenceDescription]:
+    """Return the objects below ``node`` through hierarchical references."""
     descriptions: Sequence[ua.ReferenceDescription] = await node.get_children_descriptions(
         refs=ObjectIds.HierarchicalReferences, nodeclassmask=ua.NodeClass.Object
     )
     return descriptions
 
 
-async def _optional_child(node: Node, name: str) -> Node | None:
+async def optional_child(node: Node, name: str) -> Node | None:
+    """Return the variable below ``node`` whose browse name is ``name``, in any namespace."""
     for description in await node.get_children_descriptions(
         refs=ObjectIds.HierarchicalReferences, nodeclassmask=ua.NodeClass.Variable
     ):
@@ -214,41 +235,12 @@ async def _optional_child(node: Node, name: str) -> Node | None:
     return None
 
 
-class StateResolver:
-    """Map CurrentState values to a ``MachineState``, caching the browse names of state objects.
-
-    Precedence: the browse name of the node that ``CurrentState/Id`` points to, then the text of
-    ``CurrentState``, then ``CurrentState/Number``. Anything else is ``MachineState.UNKNOWN``.
-    """
-
-    def __init__(self, client: Client) -> None:
-        self._client = client
-        self._state_names: dict[ua.NodeId, str | None] = {}
-
-    async def resolve(self, values: dict[str, object]) -> MachineState:
-        """Return the state for the ``text``, ``id`` and ``number`` values of one machine."""
-        state_id = values.get("id")
-        if isinstance(state_id, ua.NodeId) and not state_id.is_null():
-            name = await self._state_name(state_id)
-            if name in _STATE_BY_NAME:
-                return _STATE_BY_NAME[name]
-
-        text = values.get("text")
-        if isinstance(text, ua.LocalizedText) and text.Text in _STATE_BY_NAME:
-            return _STATE_BY_NAME[text.Text]
-
-        number = values.get("number")
-        if isinstance(number, int) and number in _STATE_BY_NUMBER:
-            return _STATE_BY_NUMBER[number]
-        return MachineState.UNKNOWN
-
-    async def _state_name(self, state_id: ua.NodeId) -> str | None:
-        if state_id not in self._state_names:
-            try:
-                browse_name = await self._client.get_node(state_id).read_browse_name()
-            except UaStatusCodeError:
-                # An Id that points at no node maps like a missing Id.
-                self._state_names[state_id] = None
-            else:
-                self._state_names[state_id] = browse_name.Name
-        return self._state_names[state_id]
+async def object_at(node: Node, *names: str) -> Node | None:
+    """Return the object at the end of a path of browse names in any namespace, or None."""
+    current = node
+    for name in names:
+        found = [item for item in await child_objects(current) if item.BrowseName.Name == name]
+        if not found:
+            return None
+        current = Node(node.session, found[0].NodeId)
+    return current

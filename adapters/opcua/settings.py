@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 from pydantic import ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from adapters.base import AdapterSettings
+from adapters.opcua.models.mapping import NodeMappings
 from adapters.opcua.monitoring import DataChangeFilterSettings
 from kooperant.net import mask_url_credentials
 from kooperant.protocol import check_identifier
@@ -62,6 +63,10 @@ class OpcUaSettings(AdapterSettings):
     machines: dict[str, str] = Field(
         default_factory=dict,
         description="Resource id per machine browse name; unlisted machines get a slug.",
+    )
+    nodes: NodeMappings = Field(
+        default=(),
+        description="State variables mapped by hand, for servers without a companion model.",
     )
     username: str | None = None
     password: SecretStr | None = None

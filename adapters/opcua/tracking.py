@@ -29,8 +29,11 @@ def assign_resources(settings: OpcUaSettings, machines: list[MachineNodes]) -> l
     """Assign a resource id to each machine, logging machines that get none or a taken one."""
     tracked: dict[str, TrackedMachine] = {}
     for machine in machines:
-        resource = settings.machines.get(machine.browse_name) or default_resource_id(
-            machine.browse_name
+        # A machine of the explicit node mapping carries its resource id from the settings.
+        resource = (
+            machine.resource
+            or settings.machines.get(machine.browse_name)
+            or default_resource_id(machine.browse_name)
         )
         if resource is None:
             _LOGGER.error(

@@ -26,7 +26,7 @@ from adapters.opcua.browse import (
     browse_server,
     suggested_resources,
 )
-from adapters.opcua.machinery import MACHINERY_URI
+from adapters.opcua.machinery import MACHINERY_URI, CompanionModel
 from agent.browse_cli import config_snippet
 from agent.cli import app
 from kooperant.demo.machine_park import PARK_MACHINES, MachinePark
@@ -94,7 +94,9 @@ def silent_listener() -> Iterator[str]:
 
 
 def machine(browse_name: str) -> BrowsedMachine:
-    return BrowsedMachine(browse_name, browse_name, {}, None, None, MachineState.UNKNOWN)
+    return BrowsedMachine(
+        browse_name, browse_name, {}, CompanionModel.MACHINERY, (), MachineState.UNKNOWN
+    )
 
 
 async def test_browse_lists_demo_park_machines() -> None:
@@ -102,7 +104,8 @@ async def test_browse_lists_demo_park_machines() -> None:
         output = await invoke_in_thread(park.endpoint)
 
     assert output.exit_code == 0, output.stderr
-    assert f"Server {park.endpoint}: 3 machines in the Machines folder" in output.stdout
+    assert f"Server {park.endpoint}: 3 machines\n" in output.stdout
+    assert "\nOPC 40001 Machinery, Machines folder: 3 machines\n" in output.stdout
     for simulated in PARK_MACHINES:
         assert f"• {simulated.browse_name}\n" in output.stdout
         assert f"serial number: {simulated.serial_number}" in output.stdout
@@ -114,7 +117,8 @@ async def test_browse_lists_demo_park_in_polish() -> None:
         output = await invoke_in_thread(park.endpoint, language="pl")
 
     assert output.exit_code == 0, output.stderr
-    assert f"Serwer {park.endpoint}: 3 maszyny w folderze Machines" in output.stdout
+    assert f"Serwer {park.endpoint}: 3 maszyny\n" in output.stdout
+    assert "\nOPC 40001 Machinery, folder Machines: 3 maszyny\n" in output.stdout
     assert "producent: DMG MORI, model: DMU 50" in output.stdout
     assert "Wpis do konfiguracji agenta (YAML):" in output.stdout
 
@@ -130,9 +134,12 @@ async def test_browse_json_describes_demo_park() -> None:
     assert [item["browse_name"] for item in machines] == park.machines
     assert [item["resource"] for item in machines] == ["cnc-5ax-01", "laser-02", "press-03"]
     for item in machines:
+        variables = {variable["role"]: variable for variable in item["variables"]}
+        assert item["model"] == "machinery"
         assert item["state"] in STATES
-        assert item["current_state"]["value"] == item["state"]
-        assert item["current_state"]["node_id"].endswith(".MachineryItemState.CurrentState")
+        assert variables["item_state"]["value"] == item["state"]
+        assert variables["item_state"]["node_id"].endswith(".MachineryItemState.CurrentState")
+        assert set(variables) == {"item_state", "item_state.id", "item_state.number"}
     assert machines[1]["identification"] == {
         "Manufacturer": "Trumpf",
         "Model": "TruLaser 3030",
@@ -146,7 +153,8 @@ async def test_browse_reports_changed_state() -> None:
         result = await browse_server(park.endpoint, 5.0)
 
     laser = result.machines[1]
-    assert laser.current_state == "OutOfService"
+    assert laser.current_state is not None
+    assert laser.current_state.value == "OutOfService"
     assert laser.state is MachineState.OUT_OF_SERVICE
 
 
@@ -179,7 +187,8 @@ async def test_browse_shows_nodeset_identification(nodesets_dir: Path) -> None:
         assert expected + spec.serial_number in english.stdout
         assert f"producent: {spec.manufacturer}" in polish.stdout
         assert f"numer seryjny: {spec.serial_number}" in polish.stdout
-    assert "CurrentState: Executing (node " in english.stdout
+    assert "  item_state: Executing (node " in english.stdout
+    assert "  → kooperant state: Executing\n" in english.stdout
     assert "Serwer" in polish.stdout
 
 
@@ -255,8 +264,14 @@ ERROR_TEXTS = {
         "działa serwer OPC UA, albo zwiększ --timeout.",
     },
     "no_machinery": {
-        "en": "Server {url} has no OPC 40001 Machinery namespace",
-        "pl": "Serwer {url} nie ma przestrzeni nazw OPC 40001 Machinery",
+        "en": "Server {url} has no OPC 40001 Machinery namespace and no machine of the "
+        "MachineTool, PackML or EUROMAP 83 models, so the opcua adapter finds no machines by "
+        "itself. Load the Machinery model on the server or name the state variables under nodes "
+        "in the adapter settings (docs/adapters.md).",
+        "pl": "Serwer {url} nie ma przestrzeni nazw OPC 40001 Machinery ani maszyn modeli "
+        "MachineTool, PackML czy EUROMAP 83, więc adapter opcua sam ich nie znajdzie. Załaduj "
+        "model Machinery na serwerze albo wskaż zmienne stanu w kluczu nodes ustawień adaptera "
+        "(docs/adapters.md).",
     },
     "no_machines_folder": {
         "en": "Server {url} has the Machinery namespace but no Machines folder. Place the "

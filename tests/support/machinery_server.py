@@ -3,8 +3,9 @@
 ``machinery_server`` imports OPC 10000-100 (DI) and then OPC 40001-1 (Machinery), and places one
 object per ``MachineSpec`` in the ``Machines`` folder. Each machine has an ``Identification`` of
 ``MachineIdentificationType`` and a ``MachineryBuildingBlocks`` folder containing a
-``MachineryItemState`` of ``MachineryItemState_StateMachineType``. Only the types come from the
-files, so the address space looks like a vendor server rather than like the demo park.
+``MachineryItemState`` of ``MachineryItemState_StateMachineType`` and, where the spec asks, a
+``MachineryOperationMode``. Only the types come from the files, so the address space looks like a
+vendor server rather than like the demo park.
 """
 
 from __future__ import annotations
@@ -37,6 +38,13 @@ STATE_OBJECT_IDS = {
     "NotExecuting": (5007, 2),
     "Executing": (5006, 3),
 }
+OPERATION_MODE_MACHINE_TYPE_ID = 1008
+OPERATION_MODE_OBJECT_IDS = {
+    "None": (5024, 0),
+    "Maintenance": (5025, 1),
+    "Setup": (5027, 2),
+    "Processing": (5026, 3),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +56,8 @@ class MachineSpec:
     model: str
     serial_number: str
     state: str = "NotExecuting"
+    # Where set, the machine also gets a MachineryOperationMode in this mode.
+    operation_mode: str | None = None
 
 
 DEFAULT_MACHINES = (
@@ -64,6 +74,7 @@ class MachineryTestServer:
         self.endpoint = endpoint
         self.machinery_index = machinery_index
         self.state_nodes: dict[str, Node] = {}
+        self.mode_nodes: dict[str, Node] = {}
 
     @property
     def machines(self) -> list[str]:
@@ -83,6 +94,21 @@ class MachineryTestServer:
         await number_node.write_value(ua.Variant(number, ua.VariantType.UInt32))
         await current_state.write_value(
             ua.Variant(ua.LocalizedText(state, "en"), ua.VariantType.LocalizedText)
+        )
+
+    async def set_operation_mode(self, machine: str, mode: str) -> None:
+        """Write MachineryOperationMode/CurrentState text, its Id and its Number."""
+        object_id, number = OPERATION_MODE_OBJECT_IDS[mode]
+        current_state = self.mode_nodes[machine]
+        id_node = await current_state.get_child("0:Id")
+        number_node = await current_state.get_child("0:Number")
+
+        await id_node.write_value(
+            ua.Variant(ua.NodeId(object_id, self.machinery_index), ua.VariantType.NodeId)
+        )
+        await number_node.write_value(ua.Variant(number, ua.VariantType.UInt32))
+        await current_state.write_value(
+            ua.Variant(ua.LocalizedText(mode, "en"), ua.VariantType.LocalizedText)
         )
 
 
@@ -165,3 +191,25 @@ async def _add_machine(server: Server, test_server: MachineryTestServer, spec: M
     )
     test_server.state_nodes[spec.browse_name] = current_state
     await test_server.set_state(spec.browse_name, spec.state)
+    if spec.operation_mode is not None:
+        await _add_operation_mode(building_blocks, test_server, spec, own)
+
+
+async def _add_operation_mode(
+    building_blocks: Node, test_server: MachineryTestServer, spec: MachineSpec, own: int
+) -> None:
+    machinery = test_server.machinery_index
+    operation_mode = await building_blocks.add_object(
+        ua.NodeId(f"{spec.browse_name}.MachineryOperationMode", own),
+        ua.QualifiedName("MachineryOperationMode", machinery),
+        objecttype=ua.NodeId(OPERATION_MODE_MACHINE_TYPE_ID, machinery),
+    )
+    current_state = await operation_mode.get_child("0:CurrentState")
+    await current_state.add_property(
+        ua.NodeId(f"{spec.browse_name}.MachineryOperationMode.CurrentState.Number", own),
+        ua.QualifiedName("Number", 0),
+        ua.Variant(0, ua.VariantType.UInt32),
+    )
+    test_server.mode_nodes[spec.browse_name] = current_state
+    assert spec.operation_mode is not None
+    await test_server.set_operation_mode(spec.browse_name, spec.operation_mode)
