@@ -31,7 +31,7 @@ from adapters.opcua import OpcUaAdapter, OpcUaSettings
 from adapters.opcua.browse import browse_server
 from adapters.opcua.limits import NO_LIMITS, OperationLimits, batches, read_operation_limits
 from adapters.opcua.limits import read_values as read_batched_values
-from adapters.opcua.machinery import browse_machines, machinery_namespace_index
+from adapters.opcua.models.discovery import discover_machines
 from adapters.opcua.monitoring import DataChangeFilterSettings, MonitoredNode, monitor
 from kooperant.net import free_tcp_port
 from kooperant.protocol import MachineState
@@ -169,9 +169,8 @@ async def test_node_opcua_limits_read(connected_client: Callable[[str], Any]) ->
 async def test_node_opcua_oversized_read_rejected(connected_client: Callable[[str], Any]) -> None:
     async with node_opcua_server(MACHINES, max_nodes_per_read=2) as server:
         client = await connected_client(server.endpoint)
-        machinery = await machinery_namespace_index(client, server.endpoint)
         limits = await read_operation_limits(client, server.endpoint)
-        machines = await browse_machines(client, machinery, server.endpoint, limits)
+        machines = await discover_machines(client, server.endpoint, limits=limits)
         nodes = [node for machine in machines for node in machine.state_nodes().values()]
 
         with pytest.raises(UaStatusCodeError) as rejection:
@@ -261,19 +260,17 @@ async def test_node_opcua_rejected_filter_dropped(connected_client: Callable[[st
     percent = DataChangeFilterSettings(deadband_type="Percent", deadband_value=10)
     async with node_opcua_server(MACHINES[:1]) as server:
         client = await connected_client(server.endpoint)
-        machinery = await machinery_namespace_index(client, server.endpoint)
-        [machine] = await browse_machines(client, machinery, server.endpoint)
-        assert machine.current_state is not None and machine.state_number is not None
+        [machine] = await discover_machines(client, server.endpoint)
+        current_state = machine.variables["item_state"]
+        state_number = machine.variables["item_state.number"]
         subscription = await client.create_subscription(100, Notifications())
         # A deadband on the LocalizedText CurrentState is not allowed, and Percent needs the
         # EURange that the UInt32 Number lacks.
         result = await monitor(
             subscription,
             [
-                MonitoredNode(
-                    machine.current_state, absolute.data_change_filter(with_deadband=True)
-                ),
-                MonitoredNode(machine.state_number, percent.data_change_filter(with_deadband=True)),
+                MonitoredNode(current_state, absolute.data_change_filter(with_deadband=True)),
+                MonitoredNode(state_number, percent.data_change_filter(with_deadband=True)),
             ],
             NO_LIMITS,
             sampling_interval_ms=50,
@@ -281,10 +278,10 @@ async def test_node_opcua_rejected_filter_dropped(connected_client: Callable[[st
 
     dropped = {node.nodeid: status.value for node, status in result.without_filter}
     assert dropped == {
-        machine.current_state.nodeid: StatusCodes.BadFilterNotAllowed,
-        machine.state_number.nodeid: StatusCodes.BadMonitoredItemFilterUnsupported,
+        current_state.nodeid: StatusCodes.BadFilterNotAllowed,
+        state_number.nodeid: StatusCodes.BadMonitoredItemFilterUnsupported,
     }
-    assert set(result.item_ids) == {machine.current_state.nodeid, machine.state_number.nodeid}
+    assert set(result.item_ids) == {current_state.nodeid, state_number.nodeid}
     assert result.rejected == []
 
 
