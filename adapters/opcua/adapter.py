@@ -35,6 +35,7 @@ from adapters.opcua.machinery import (
     data_value_content,
     machinery_namespace_index,
 )
+from adapters.opcua.security import ClientSecurity, connect
 from adapters.opcua.settings import OpcUaSettings, default_resource_id
 from kooperant.backoff import Backoff, BackoffPolicy
 from kooperant.protocol import MachineState
@@ -96,6 +97,7 @@ class OpcUaAdapter(Adapter[OpcUaSettings]):
         self._failures_in_row = 0
         self._lost_after_connection = False
         self._last_logged_error = ""
+        self._security = ClientSecurity.from_settings(settings, self.resolve_path)
         # Connection attempts that failed since start, for diagnostics.
         self.failed_attempts = 0
 
@@ -154,7 +156,7 @@ class OpcUaAdapter(Adapter[OpcUaSettings]):
 
         client = make_client(self.settings, report_lost)
         try:
-            await client.connect()
+            await connect(client, self._security)
             machinery = await machinery_namespace_index(client, url)
             tracked = self._track(await browse_machines(client, machinery, url))
             resolver = StateResolver(client)
