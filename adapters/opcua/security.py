@@ -129,15 +129,14 @@ def security_mode(name: str) -> ua.MessageSecurityMode:
     return ua.MessageSecurityMode.None_ if name == "None" else ua.MessageSecurityMode[name]
 
 
+def offer_name(endpoint: ua.EndpointDescription) -> str:
+    """Return the endpoint's security as ``policy/mode``, e.g. ``Basic256Sha256/Sign``."""
+    return f"{policy_name(endpoint.SecurityPolicyUri)}/{mode_name(endpoint.SecurityMode)}"
+
+
 def offered_text(endpoints: list[ua.EndpointDescription]) -> str:
     """Return the distinct ``policy/mode`` pairs of ``endpoints``, comma separated."""
-    pairs = sorted(
-        {
-            f"{policy_name(endpoint.SecurityPolicyUri)}/{mode_name(endpoint.SecurityMode)}"
-            for endpoint in endpoints
-        }
-    )
-    return ", ".join(pairs) or "none"
+    return ", ".join(sorted({offer_name(endpoint) for endpoint in endpoints})) or "none"
 
 
 def endpoint_certificate(endpoint: ua.EndpointDescription) -> x509.Certificate | None:

@@ -10,6 +10,8 @@ user certificate from ``user_certificates``.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +25,8 @@ from asyncua.crypto.validator import CertificateValidator, CertificateValidatorO
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID
+
+from kooperant.net import free_tcp_port
 
 SERVER_URI = "urn:kooperant:test:secure-server"
 
@@ -139,3 +143,15 @@ class ServerSecurity:
         target = self.trusted_clients / certificate_path.name
         target.write_bytes(certificate_path.read_bytes())
         return target
+
+
+@asynccontextmanager
+async def secure_server(security: ServerSecurity) -> AsyncIterator[Server]:
+    """Run an asyncua server without information model on 127.0.0.1, secured by ``security``."""
+    server = Server()
+    await server.init()
+    server.set_endpoint(f"opc.tcp://127.0.0.1:{free_tcp_port()}")
+    server.set_server_name("kooperant test secure server")
+    await security.apply(server)
+    async with server:
+        yield server
