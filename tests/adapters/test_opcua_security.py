@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from asyncua import Server, ua
 from asyncua.client.client import Client
 from cryptography import x509
@@ -167,6 +168,26 @@ def test_settings_paths_resolved_against_config(tmp_path: Path) -> None:
     assert security.pki.folder == tmp_path / "certs"
     assert security.user_certificate == tmp_path / "users" / "op.der"
     assert security.user_private_key == Path("/etc/kooperant/op.pem")
+
+
+def test_example_security_keys_valid() -> None:
+    example = Path(__file__).parents[2] / "config" / "adapters" / "opcua.example.yaml"
+    keys = ("security_policy", "security_mode", "pki_dir", "user_certificate", "user_private_key")
+    lines = [
+        line.replace("# ", "", 1)
+        if line.strip().startswith(tuple(f"# {key}:" for key in keys))
+        else line
+        for line in example.read_text(encoding="utf-8").splitlines()
+    ]
+    entry = yaml.safe_load("\n".join(lines))["adapters"][0]
+    del entry["type"], entry["name"]
+
+    settings = OpcUaSettings(**entry)
+
+    assert settings.security_policy == "Basic256Sha256"
+    assert settings.security_mode == "SignAndEncrypt"
+    assert settings.pki_dir == Path("pki")
+    assert settings.user_certificate == Path("pki/user/cert.der")
 
 
 # --- the agent's certificate --------------------------------------------------------------
