@@ -2,9 +2,9 @@
 
 The command reads the server's endpoints without security (``adapters.opcua.endpoints``), prints
 each distinct certificate with its subject, issuer, validity, SHA-256 fingerprint and the security
-policies and modes that use it, and asks whether to trust it. On ``yes`` (or with ``--yes``) it
-stores the certificates in the ``trusted/`` folder of the PKI folder (``adapters.opcua.
-certificates``). That folder is the ``pki_dir`` of the opcua adapter in ``--config`` whose url
+policies and modes that use it, and prompts for confirmation. On ``yes`` (or with ``--yes``) it
+stores the certificates in ``trusted/`` of the PKI folder (see ``adapters.opcua.certificates``).
+That folder is the ``pki_dir`` of the opcua adapter in ``--config`` whose url
 matches, or the one named by ``--adapter``, or ``--pki-dir``. The command also prints the agent's
 own certificate, creating it if missing, because the server has to trust it too.
 
@@ -394,7 +394,7 @@ def _time(moment: datetime) -> str:
 
 
 def _confirm(count: int) -> bool:
-    """Ask on the terminal; an answer other than y, yes, t or tak (or no input) declines."""
+    """Prompt on the terminal; a reply other than y, yes, t or tak (or no input) declines."""
     typer.echo(_("compare"))
     question = _("question.one") if count == 1 else _("question.many", count=count)
     try:

@@ -7,7 +7,7 @@ Layout of ``pki_dir``::
     trusted/              server certificates the agent accepts (DER or PEM, any file name)
     rejected/             server certificates the agent refused, for the operator to inspect
 
-A server certificate is trusted when a file in ``trusted/`` holds the same certificate, compared
+A server certificate is trusted when a file in ``trusted/`` contains the same certificate, compared
 by the SHA-256 fingerprint of its DER encoding. Certificate authorities are not followed: each
 server's own certificate has to be in the folder.
 """
@@ -51,7 +51,7 @@ class CertificateFileError(AdapterError):
 
 @dataclass(frozen=True, slots=True)
 class CertificateInfo:
-    """What an operator compares before trusting a certificate."""
+    """Details an operator compares before trusting a certificate."""
 
     subject: str
     issuer: str
@@ -142,7 +142,7 @@ def load_certificate(path: Path) -> x509.Certificate:
 
 
 def check_private_key(path: Path) -> None:
-    """Check that ``path`` holds an unencrypted PEM or DER private key.
+    """Check that ``path`` contains an unencrypted PEM or DER private key.
 
     Raises ``CertificateFileError``.
     """
@@ -269,7 +269,7 @@ class Pki:
         return found
 
     def trusted_path(self, certificate: x509.Certificate) -> Path | None:
-        """Return the file in ``trusted/`` that holds ``certificate``, or None."""
+        """Return the file in ``trusted/`` that contains ``certificate``, or None."""
         wanted = fingerprint(certificate)
         for path, trusted in self.trusted_certificates():
             if fingerprint(trusted) == wanted:

@@ -1,6 +1,6 @@
 """Reading a server's endpoints and certificates over an unsecured channel, for ``agent trust``.
 
-GetEndpoints is the one service an OPC UA server answers without security and without a session,
+GetEndpoints is the one service an OPC UA server serves without security and without a session,
 so it shows the server's certificate before anything is trusted. ``server_certificates`` groups
 the endpoints by certificate. Every failure raises an ``EndpointsError`` with an
 ``EndpointsFailure`` code, so the command can word it in the user's language.

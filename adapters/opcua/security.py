@@ -1,10 +1,10 @@
 """Connecting the adapter's client with the configured security policy, mode and identity.
 
 ``connect`` replaces ``Client.connect``. With a security policy other than None it first reads the
-server's endpoints over an unsecured channel, picks the endpoint with the configured policy and
-mode, and accepts the endpoint's certificate only when it is in the PKI folder's ``trusted/``
-(see ``certificates``). Only then does it open the secured channel, in which asyncua checks that
-the server signs with that certificate's key.
+server's endpoints over an unsecured channel and picks the endpoint with the configured policy and
+mode. It accepts the endpoint's certificate only when it is in the PKI folder's ``trusted/`` (see
+``certificates``). Only then does it open the secured channel, and asyncua checks in CreateSession
+that the server signs with that certificate's key.
 
 Problems that an operator has to fix raise ``ServerConfigurationError`` with what to do: an
 untrusted server certificate, an agent certificate the server rejects, a rejected identity, no
@@ -164,6 +164,12 @@ async def connect(client: Client, security: ClientSecurity) -> None:
         await client.connect()
     except UaStatusCodeError as error:
         raise await _convert(client, security, own, error) from error
+    except UaError as error:
+        # asyncua 2.1 raises a plain UaError with this text from CreateSession when the server
+        # lists no endpoint with the client's policy and mode, e.g. None on a secured server.
+        if not str(error).startswith("No matching endpoints"):
+            raise
+        raise _no_endpoint_error(security, await _offered_endpoints(client)) from error
 
 
 async def _load_user_certificate(client: Client, certificate: Path, private_key: Path) -> None:
@@ -191,11 +197,7 @@ async def _set_security(client: Client, security: ClientSecurity, own: OwnCertif
         if endpoint.SecurityPolicyUri == policy_uri and endpoint.SecurityMode == mode
     ]
     if not matching:
-        raise ServerConfigurationError(
-            f"OPC UA server {security.url} offers no endpoint with security_policy "
-            f"{security.policy} and security_mode {security.mode}; it offers "
-            f"{offered_text(endpoints)}. Set security_policy and security_mode to one of these"
-        )
+        raise _no_endpoint_error(security, offered_text(endpoints))
 
     try:
         server_certificate = endpoint_certificate(matching[0])
@@ -218,6 +220,14 @@ async def _set_security(client: Client, security: ClientSecurity, own: OwnCertif
         str(own.private_key_path),
         server_certificate=der_bytes(server_certificate),
         mode=mode,
+    )
+
+
+def _no_endpoint_error(security: ClientSecurity, offered: str) -> ServerConfigurationError:
+    return ServerConfigurationError(
+        f"OPC UA server {security.url} offers no endpoint with security_policy "
+        f"{security.policy} and security_mode {security.mode}; it offers {offered}. Set "
+        "security_policy and security_mode to one of these"
     )
 
 

@@ -1,8 +1,8 @@
 """Tests of OPC UA security: settings, the agent's certificate, secured sessions and failures.
 
-Sessions run against in-process asyncua servers secured by ``tests.support.secure_server``: they
+Sessions run against in-process asyncua servers secured by ``tests.support.secure_server``. They
 offer only the policies a test names and check the agent's certificate against a trusted folder
-with asyncua's ``CertificateValidator``, so a session that succeeds used that policy and a
+with asyncua's ``CertificateValidator``. So a session that succeeds used that policy and a
 certificate the server trusts.
 """
 
@@ -495,6 +495,23 @@ async def test_unsupported_policy_and_mode(tmp_path: Path) -> None:
         f"OPC UA server {url} offers no endpoint with security_policy Aes256_Sha256_RsaPss and "
         "security_mode Sign; it offers Aes256_Sha256_RsaPss/SignAndEncrypt, "
         "Basic256Sha256/SignAndEncrypt. Set security_policy and security_mode to one of these"
+    )
+
+
+async def test_secured_server_rejects_none(tmp_path: Path) -> None:
+    security = ServerSecurity(
+        tmp_path / "server-trusted",
+        policies=(ua.SecurityPolicyType.Basic256Sha256_Sign,),
+    )
+    async with secure_server(security) as server:
+        url = server.endpoint.geturl()
+
+        message = await connection_error(OpcUaSettings(url=url), tmp_path)
+
+    assert message == (
+        f"OPC UA server {url} offers no endpoint with security_policy None and security_mode "
+        "None; it offers Basic256Sha256/Sign. Set security_policy and security_mode to one of "
+        "these"
     )
 
 

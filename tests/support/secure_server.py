@@ -69,7 +69,7 @@ class _Users:
     """User manager: a listed user certificate, a name and its password, or anonymous if allowed.
 
     asyncua 2.1 passes the channel's client certificate (DER) as ``certificate`` for every token
-    type, so an unlisted certificate cannot be told from an anonymous login: tests of user
+    type, so an unlisted certificate cannot be distinguished from an anonymous login: tests of user
     certificates turn ``anonymous`` off.
     """
 
