@@ -164,6 +164,18 @@ async def connect(client: Client, security: ClientSecurity) -> None:
         await client.connect()
     except UaStatusCodeError as error:
         raise await _convert(client, security, own, error) from error
+    except ConnectionError as error:
+        # node-opcua 2.180 answers an untrusted client certificate in OpenSecureChannel with an
+        # ERR message (BadSecurityChecksFailed), which asyncua 2.1 turns into a lost connection
+        # without the code. The endpoints were read just before, so the server is reachable.
+        # NOTE: a server that stops between the two requests is reported the same way.
+        if own is None or isinstance(error, ConnectionRefusedError):
+            raise
+        raise ServerConfigurationError(
+            f"OPC UA server {security.url} closed the connection while the secured channel was "
+            "being opened, as servers do when they do not trust the agent's certificate; "
+            f"{_trust_agent_advice(own)}"
+        ) from error
     except UaError as error:
         # asyncua 2.1 raises a plain UaError with this text from CreateSession when the server
         # lists no endpoint with the client's policy and mode, e.g. None on a secured server.
@@ -258,10 +270,8 @@ async def _convert(
     name = ua.StatusCode(error.code).name
     if own is not None and error.code in AGENT_CERTIFICATE_REJECTED:
         return ServerConfigurationError(
-            f"OPC UA server {security.url} rejected the agent's certificate ({name}); trust the "
-            f"agent's certificate {own.certificate_path} (SHA-256 {own.fingerprint}) on the "
-            "server, usually by moving it from the server's rejected certificates to its "
-            "trusted ones"
+            f"OPC UA server {security.url} rejected the agent's certificate ({name}); "
+            f"{_trust_agent_advice(own)}"
         )
     if error.code in IDENTITY_REJECTED:
         return ServerConfigurationError(
@@ -276,6 +286,14 @@ async def _convert(
             "security_policy and security_mode to one of these"
         )
     return error
+
+
+def _trust_agent_advice(own: OwnCertificate) -> str:
+    return (
+        f"trust the agent's certificate {own.certificate_path} (SHA-256 {own.fingerprint}) on "
+        "the server, usually by moving it from the server's rejected certificates to its "
+        "trusted ones"
+    )
 
 
 def _identity_text(security: ClientSecurity) -> str:

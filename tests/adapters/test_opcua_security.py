@@ -29,8 +29,10 @@ from pydantic import ValidationError
 from adapters.opcua import OpcUaAdapter, OpcUaSettings, ServerConfigurationError
 from adapters.opcua.certificates import CertificateFileError, Pki, fingerprint
 from adapters.opcua.connection import disconnect, make_client
+from adapters.opcua.endpoints import server_certificates
 from adapters.opcua.security import ClientSecurity, connect
-from tests.support.machinery_server import machinery_server
+from tests.support.machinery_server import MachineSpec, machinery_server
+from tests.support.node_opcua_server import node_opcua_server, unavailable_reason
 from tests.support.opcua_recording import Recorder, statuses
 from tests.support.secure_server import ServerSecurity, der, make_certificate, secure_server
 
@@ -41,6 +43,8 @@ POLICIES = {
     "Aes128_Sha256_RsaOaep": "Aes128Sha256RsaOaep",
     "Aes256_Sha256_RsaPss": "Aes256Sha256RsaPss",
 }
+
+NODE_MACHINES = (MachineSpec("Mill-A1", "Hermle", "C 42 U", "H-4201", "Executing"),)
 
 
 def server_policy(policy: str, mode: str) -> ua.SecurityPolicyType:
@@ -638,3 +642,71 @@ async def test_adapter_logs_untrusted_then_connects(
     created = [text for text in caplog.messages if "created the agent's OPC UA" in text]
     assert len(created) == 1
     assert sorted(statuses(adapter)) == ["lathe-b2", "mill-a1"]
+
+
+# --- node-opcua -----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def node_opcua_installed() -> None:
+    """Skip, or fail under KOOPERANT_REQUIRE_SERVICES=1, where the node-opcua server cannot run."""
+    reason = unavailable_reason()
+    if reason is None:
+        return
+    if os.environ.get("KOOPERANT_REQUIRE_SERVICES") == "1":
+        pytest.fail(f"{reason} (KOOPERANT_REQUIRE_SERVICES=1)")
+    pytest.skip(reason)
+
+
+async def connect_when_trusted(settings: OpcUaSettings, folder: Path) -> Client:
+    """Connect, retrying while node-opcua has not yet noticed a newly trusted certificate."""
+    deadline = asyncio.get_running_loop().time() + 20.0
+    while True:
+        try:
+            return await connect_client(settings, folder)
+        except ServerConfigurationError:
+            if asyncio.get_running_loop().time() > deadline:
+                raise
+            await asyncio.sleep(0.5)
+
+
+@pytest.mark.usefixtures("node_opcua_installed")
+async def test_node_opcua_secured_sessions(
+    tmp_path: Path, adapters_in: Callable[..., OpcUaAdapter]
+) -> None:
+    pki = Pki(tmp_path / "pki")
+    async with node_opcua_server(NODE_MACHINES, secure=True) as server:
+        (offered,) = await server_certificates(server.endpoint, 10.0)
+        pki.trust(offered.certificate)
+        first = await connection_error(settings_for(server.endpoint), tmp_path)
+
+        # node-opcua keeps an unknown client certificate in rejected/; trusting moves it.
+        (rejected,) = (server.pki_dir / "rejected").iterdir()
+        rejected.rename(server.pki_dir / "trusted" / "certs" / rejected.name)
+        used = []
+        for policy in POLICIES:
+            settings = settings_for(server.endpoint, security_policy=policy)
+            client = await connect_when_trusted(settings, tmp_path)
+            try:
+                namespaces = await read_server_namespace(client)
+                used.append((client.security_policy.URI, client.security_policy.Mode))
+            finally:
+                await disconnect(client, settings)
+            assert namespaces[0] == "http://opcfoundation.org/UA/"
+
+        adapter = adapters_in(settings_for(server.endpoint, security_mode="Sign"))
+        await adapter.start()
+        await wait_until(lambda: len(adapter.collect()) == 1)
+
+    own = pki.own_certificate()
+    assert first.startswith(
+        f"OPC UA server {server.endpoint} closed the connection while the secured channel was "
+        "being opened, as servers do when they do not trust the agent's certificate; "
+    )
+    assert f"trust the agent's certificate {own.certificate_path}" in first
+    assert sorted(offered.offers) == sorted(
+        f"{policy}/{mode}" for policy in POLICIES for mode in ("Sign", "SignAndEncrypt")
+    )
+    assert [uri.rsplit("#", 1)[1] for uri, _ in used] == list(POLICIES)
+    assert {mode for _, mode in used} == {ua.MessageSecurityMode.SignAndEncrypt}
+    assert statuses(adapter)["mill-a1"].name == "Mill-A1"

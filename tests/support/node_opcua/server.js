@@ -1,11 +1,14 @@
 // An OPC 40001 Machinery server built with node-opcua, the second OPC UA stack in kooperant's tests.
 //
-// Usage: node server.js --port PORT --pki DIR --machines JSON
+// Usage: node server.js --port PORT --pki DIR --machines JSON [--secure]
 //   JSON is a list of {"browseName", "manufacturer", "model", "serialNumber", "state"} objects.
 //   DIR receives the server's self-signed certificate. The tests pass a temporary folder, so
 //   nothing is written to the home directory.
 //
-// The server listens on 127.0.0.1 only and offers the None security policy only. It loads the
+// The server listens on 127.0.0.1 only and offers the None security policy only. With --secure it
+// offers only Basic256Sha256, Aes128_Sha256_RsaOaep and Aes256_Sha256_RsaPss with Sign and
+// SignAndEncrypt, and accepts a client certificate only from DIR/trusted/certs: an unknown one is
+// rejected and stored in DIR/rejected. It loads the
 // standard, DI, IA and Machinery nodesets of node-opcua-nodesets in that order, because the
 // Machinery model shipped in node-opcua-nodesets 2.179.0 (1.04.1) requires the IA model.
 //
@@ -50,6 +53,7 @@ function readOptions() {
             port: { type: "string" },
             pki: { type: "string" },
             machines: { type: "string" },
+            secure: { type: "boolean", default: false },
         },
     });
     const port = Number(values.port);
@@ -65,7 +69,7 @@ function readOptions() {
             throw new Error(`invalid state ${JSON.stringify(machine.state)} of machine ${machine.browseName}`);
         }
     }
-    return { port, pki: values.pki, machines };
+    return { port, pki: values.pki, machines, secure: values.secure };
 }
 
 function addMachine(addressSpace, namespace, machine) {
@@ -133,15 +137,24 @@ async function main() {
     const options = readOptions();
     const certificateManager = new OPCUACertificateManager({
         rootFolder: options.pki,
-        automaticallyAcceptUnknownCertificate: true,
+        automaticallyAcceptUnknownCertificate: !options.secure,
     });
+    const security = options.secure
+        ? {
+              securityPolicies: [
+                  SecurityPolicy.Basic256Sha256,
+                  SecurityPolicy.Aes128_Sha256_RsaOaep,
+                  SecurityPolicy.Aes256_Sha256_RsaPss,
+              ],
+              securityModes: [MessageSecurityMode.Sign, MessageSecurityMode.SignAndEncrypt],
+          }
+        : { securityPolicies: [SecurityPolicy.None], securityModes: [MessageSecurityMode.None] };
     const server = new OPCUAServer({
         host: "127.0.0.1",
         hostname: "127.0.0.1",
         port: options.port,
         nodeset_filename: [nodesets.standard, nodesets.di, nodesets.ia, nodesets.machinery],
-        securityPolicies: [SecurityPolicy.None],
-        securityModes: [MessageSecurityMode.None],
+        ...security,
         serverCertificateManager: certificateManager,
         userCertificateManager: certificateManager,
         buildInfo: { productName: "kooperant node-opcua test Machinery server" },
