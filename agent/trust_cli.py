@@ -138,10 +138,10 @@ _ = Catalog(
             "server runs and that a firewall lets the port through.",
         },
         "error.timeout": {
-            "pl": "Serwer {url} nie odpowiedział ({detail}). Sprawdź, czy pod tym adresem "
-            "działa serwer OPC UA, albo zwiększ --timeout.",
-            "en": "Server {url} did not respond ({detail}). Check that an OPC UA server listens "
-            "at this address, or increase --timeout.",
+            "pl": "Serwer {url} nie odpowiedział w ciągu {seconds} s. Sprawdź, czy pod tym "
+            "adresem działa serwer OPC UA, albo zwiększ --timeout.",
+            "en": "Server {url} did not respond within {seconds} s. Check that an OPC UA server "
+            "listens at this address, or increase --timeout.",
         },
         "error.failed": {
             "pl": "Serwer {url} zgłosił błąd przy odczycie punktów końcowych ({detail}). "
@@ -337,9 +337,10 @@ def _read_certificates(url: str, timeout: float) -> list[ServerCertificate]:
     try:
         return asyncio.run(server_certificates(url, timeout))
     except EndpointsError as error:
-        raise _Failed(_(f"error.{error.failure.value}", url=error.url, detail=error.detail)) from (
-            error
-        )
+        message_id = f"error.{error.failure.value}"
+        seconds = f"{timeout:g}"
+        message = _(message_id, url=error.url, detail=error.detail, seconds=seconds)
+        raise _Failed(message) from error
 
 
 def _own_certificate(pki: Pki) -> OwnCertificate:

@@ -27,6 +27,11 @@ from asyncua.crypto import cert_gen
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric.types import (
+    CertificatePublicKeyTypes,
+    PrivateKeyTypes,
+    PublicKeyTypes,
+)
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from adapters.errors import AdapterError
@@ -141,11 +146,8 @@ def load_certificate(path: Path) -> x509.Certificate:
     return parse_certificate(_read(path, "certificate"), str(path))
 
 
-def check_private_key(path: Path) -> None:
-    """Check that ``path`` contains an unencrypted PEM or DER private key.
-
-    Raises ``CertificateFileError``.
-    """
+def load_private_key(path: Path) -> PrivateKeyTypes:
+    """Read an unencrypted PEM or DER private key file. Raises ``CertificateFileError``."""
     data = _read(path, "private key")
     loader = (
         serialization.load_pem_private_key
@@ -153,13 +155,33 @@ def check_private_key(path: Path) -> None:
         else serialization.load_der_private_key
     )
     try:
-        loader(data, password=None)
+        return loader(data, password=None)
     except TypeError as error:
         raise CertificateFileError(
             path, "the private key is protected by a password; store it without one"
         ) from error
     except ValueError as error:
         raise CertificateFileError(path, f"not a valid private key: {error}") from error
+
+
+def check_key_pair(certificate_path: Path, private_key_path: Path) -> x509.Certificate:
+    """Load a certificate and check that the key file contains its private key; return it.
+
+    Raises ``CertificateFileError`` naming the file that is missing, unreadable or invalid, or
+    the key file when the two do not belong together.
+    """
+    certificate = load_certificate(certificate_path)
+    key = load_private_key(private_key_path)
+    if _public_key_bytes(key.public_key()) != _public_key_bytes(certificate.public_key()):
+        problem = f"the private key does not belong to the certificate {certificate_path}"
+        raise CertificateFileError(private_key_path, problem)
+    return certificate
+
+
+def _public_key_bytes(key: PublicKeyTypes | CertificatePublicKeyTypes) -> bytes:
+    return key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
 
 
 def _read(path: Path, what: str) -> bytes:
@@ -209,8 +231,14 @@ class Pki:
         return self._create_own_certificate(hostname or socket.gethostname())
 
     def _load_own_certificate(self) -> OwnCertificate:
-        certificate = load_certificate(self.certificate_path)
-        check_private_key(self.private_key_path)
+        certificate = check_key_pair(self.certificate_path, self.private_key_path)
+        if certificate.not_valid_after_utc < datetime.datetime.now(datetime.UTC):
+            raise CertificateFileError(
+                self.certificate_path,
+                f"the agent's certificate expired on {certificate.not_valid_after_utc:%Y-%m-%d}; "
+                "delete it and its key so that the agent creates a new one, then trust the new "
+                "one on the servers",
+            )
         uri = application_uri(certificate)
         if uri is None:
             raise CertificateFileError(

@@ -30,11 +30,10 @@ from adapters.opcua.certificates import (
     CertificateFileError,
     OwnCertificate,
     Pki,
-    check_private_key,
+    check_key_pair,
     der_bytes,
     describe,
     first_certificate,
-    load_certificate,
 )
 from adapters.opcua.machinery import ServerConfigurationError
 from adapters.opcua.settings import OpcUaSettings
@@ -185,8 +184,7 @@ async def connect(client: Client, security: ClientSecurity) -> None:
 
 
 async def _load_user_certificate(client: Client, certificate: Path, private_key: Path) -> None:
-    load_certificate(certificate)
-    check_private_key(private_key)
+    check_key_pair(certificate, private_key)
     await client.load_client_certificate(str(certificate), _extension(certificate))
     await client.load_private_key(private_key, extension=_extension(private_key))
 

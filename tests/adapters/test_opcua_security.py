@@ -266,6 +266,49 @@ def test_own_certificate_invalid_file(tmp_path: Path) -> None:
     assert raised.value.problem.startswith("not a valid certificate")
 
 
+def test_own_certificate_foreign_key(tmp_path: Path) -> None:
+    pki = Pki(tmp_path / "pki")
+    own = pki.own_certificate(hostname="plant-pc")
+    _, other_key = make_certificate("other", "urn:other", server=False)
+    own.private_key_path.write_bytes(other_key)
+
+    with pytest.raises(CertificateFileError) as raised:
+        pki.own_certificate()
+
+    assert raised.value.path == own.private_key_path
+    assert raised.value.problem == (
+        f"the private key does not belong to the certificate {own.certificate_path}"
+    )
+
+
+def test_own_certificate_expired(tmp_path: Path) -> None:
+    pki = Pki(tmp_path / "pki")
+    own = pki.own_certificate(hostname="plant-pc")
+    key = serialization.load_pem_private_key(own.private_key_path.read_bytes(), password=None)
+    assert isinstance(key, rsa.RSAPrivateKey)
+    expired = (
+        x509.CertificateBuilder()
+        .subject_name(own.certificate.subject)
+        .issuer_name(own.certificate.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(datetime(2020, 1, 1, tzinfo=UTC))
+        .not_valid_after(datetime(2021, 1, 1, tzinfo=UTC))
+        .add_extension(
+            own.certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value,
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    own.certificate_path.write_bytes(der(expired))
+
+    with pytest.raises(CertificateFileError) as raised:
+        pki.own_certificate()
+
+    assert raised.value.path == own.certificate_path
+    assert raised.value.problem.startswith("the agent's certificate expired on 2021-01-01; ")
+
+
 def test_trusted_folder_matches_by_fingerprint(tmp_path: Path) -> None:
     pki = Pki(tmp_path / "pki")
     first, _ = make_certificate("server one", "urn:one", server=True)

@@ -7,6 +7,7 @@ server keeps serving in the test's event loop.
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -270,6 +271,26 @@ def test_trust_unreachable_server(tmp_path: Path, language: str) -> None:
     expected = {
         "en": f"Cannot connect to {url} (",
         "pl": f"Nie można połączyć się z {url} (",
+    }[language]
+    assert_failed(output, expected)
+
+
+@pytest.mark.parametrize("language", ["en", "pl"])
+def test_trust_silent_server_times_out(tmp_path: Path, language: str) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        url = f"opc.tcp://127.0.0.1:{listener.getsockname()[1]}"
+
+        output = invoke(
+            url, "--pki-dir", str(tmp_path / "pki"), "--timeout", "0.5", language=language
+        )
+
+    expected = {
+        "en": f"Server {url} did not respond within 0.5 s. Check that an OPC UA server listens "
+        "at this address, or increase --timeout.",
+        "pl": f"Serwer {url} nie odpowiedział w ciągu 0.5 s. Sprawdź, czy pod tym adresem "
+        "działa serwer OPC UA, albo zwiększ --timeout.",
     }[language]
     assert_failed(output, expected)
 
