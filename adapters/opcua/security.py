@@ -164,7 +164,7 @@ async def connect(client: Client, security: ClientSecurity) -> None:
     except UaStatusCodeError as error:
         raise await _convert(client, security, own, error) from error
     except ConnectionError as error:
-        # node-opcua 2.180 answers an untrusted client certificate in OpenSecureChannel with an
+        # node-opcua 2.180 responds to an untrusted client certificate in OpenSecureChannel with an
         # ERR message (BadSecurityChecksFailed), which asyncua 2.1 turns into a lost connection
         # without the code. The endpoints were read just before, so the server is reachable.
         # NOTE: a server that stops between the two requests is reported the same way.
