@@ -145,11 +145,6 @@ class OpcUaSettings(AdapterSettings):
             )
         return self
 
-    @property
-    def secured(self) -> bool:
-        """True when the secure channel signs or encrypts messages."""
-        return self.security_policy != "None"
-
     @model_validator(mode="after")
     def _check_pairs(self) -> OpcUaSettings:
         if self.reconnect_max_seconds < self.reconnect_min_seconds:

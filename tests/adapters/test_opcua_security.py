@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from pydantic import ValidationError
 
 from adapters.opcua import OpcUaAdapter, OpcUaSettings, ServerConfigurationError
-from adapters.opcua.certificates import CertificateFileError, Pki, fingerprint
+from adapters.opcua.certificates import CertificateFileError, Pki, fingerprint, first_certificate
 from adapters.opcua.connection import disconnect, make_client
 from adapters.opcua.endpoints import server_certificates
 from adapters.opcua.security import ClientSecurity, connect
@@ -156,7 +156,6 @@ def test_settings_security_defaults() -> None:
     assert settings.security_policy == "None"
     assert settings.security_mode == "None"
     assert settings.pki_dir == Path("pki")
-    assert not settings.secured
 
 
 def test_settings_paths_resolved_against_config(tmp_path: Path) -> None:
@@ -307,6 +306,23 @@ def test_own_certificate_expired(tmp_path: Path) -> None:
 
     assert raised.value.path == own.certificate_path
     assert raised.value.problem.startswith("the agent's certificate expired on 2021-01-01; ")
+
+
+def test_first_certificate_of_chain() -> None:
+    server, _ = make_certificate("server", "urn:server", server=True)
+    issuer, _ = make_certificate("issuer", "urn:issuer", server=True)
+
+    first = first_certificate(der(server) + der(issuer), "endpoint")
+
+    assert first == server
+
+
+def test_first_certificate_invalid_bytes() -> None:
+    with pytest.raises(CertificateFileError) as raised:
+        first_certificate(b"\x30\x03abc", "endpoint opc.tcp://127.0.0.1:4840")
+
+    assert raised.value.path == Path("endpoint opc.tcp://127.0.0.1:4840")
+    assert raised.value.problem.startswith("not a valid certificate")
 
 
 def test_trusted_folder_matches_by_fingerprint(tmp_path: Path) -> None:
