@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from agent import audit_cli, browse_cli, check_cli, preview_cli, status_cli, withdraw_cli
+from agent import audit_cli, browse_cli, check_cli, preview_cli, status_cli, trust_cli, withdraw_cli
 from agent.config import AgentConfig, load_config
 from agent.errors import AuditLogError, ConfigError
 from agent.runner import Agent
@@ -98,3 +98,4 @@ app.command(name="withdraw", help=withdraw_cli.WITHDRAW_HELP)(withdraw_cli.withd
 app.command(name="restore", help=withdraw_cli.RESTORE_HELP)(withdraw_cli.restore)
 app.command(name="browse", help=browse_cli.HELP)(browse_cli.browse)
 app.command(name="status", help=status_cli.HELP)(status_cli.status)
+app.command(name="trust", help=trust_cli.HELP)(trust_cli.trust)

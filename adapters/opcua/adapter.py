@@ -61,6 +61,7 @@ from adapters.opcua.readings import (
     connection_lost_reporter,
     state_since,
 )
+from adapters.opcua.security import ClientSecurity, connect
 from adapters.opcua.settings import OpcUaSettings
 from adapters.opcua.tracking import MachineStatuses, TrackedMachine, assign_resources
 from kooperant.backoff import Backoff, BackoffPolicy
@@ -91,6 +92,7 @@ class OpcUaAdapter(Adapter[OpcUaSettings]):
         self._max_clock_skew = timedelta(seconds=settings.max_clock_skew_seconds)
         # Kinds of data path warnings already logged; repeats after a reconnect go to debug.
         self._warned: set[str] = set()
+        self._security = ClientSecurity.from_settings(settings, self.resolve_path)
         # Connection attempts that failed since start, for diagnostics.
         self.failed_attempts = 0
 
@@ -170,7 +172,7 @@ class OpcUaAdapter(Adapter[OpcUaSettings]):
         """Connect, browse and follow state changes until the connection fails."""
         url = self.settings.url
         try:
-            await client.connect()
+            await connect(client, self._security)
             limits = await read_operation_limits(client, url)
             machines = await discover_machines(client, url, self.settings.nodes, limits)
             tracked = self._track(machines)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from pydantic import ConfigDict, Field, SecretStr, field_validator, model_validator
@@ -15,6 +16,10 @@ from kooperant.protocol import check_identifier
 
 _NOT_ALLOWED_IN_RESOURCE_ID = re.compile(r"[^a-z0-9_.-]")
 _RESOURCE_ID_MAX_LENGTH = 64
+
+# The security policies of OPC 10000-7 that the adapter offers, as named in a policy's URI.
+SECURITY_POLICIES = ("None", "Basic256Sha256", "Aes128_Sha256_RsaOaep", "Aes256_Sha256_RsaPss")
+SECURITY_MODES = ("None", "Sign", "SignAndEncrypt")
 
 
 class OpcUaSettings(AdapterSettings):
@@ -70,6 +75,23 @@ class OpcUaSettings(AdapterSettings):
     )
     username: str | None = None
     password: SecretStr | None = None
+    security_policy: str = Field(
+        "None", description="Security policy of the secure channel, one of SECURITY_POLICIES."
+    )
+    security_mode: str = Field(
+        "None", description="Message security mode: None, Sign or SignAndEncrypt."
+    )
+    pki_dir: Path = Field(
+        Path("pki"),
+        description="Folder of the agent's certificate and of trusted and rejected server "
+        "certificates; relative to the agent config's folder.",
+    )
+    user_certificate: Path | None = Field(
+        None, description="Certificate (PEM or DER) for a user certificate login."
+    )
+    user_private_key: Path | None = Field(
+        None, description="Private key (PEM or DER, unencrypted) of user_certificate."
+    )
 
     @field_validator("url")
     @classmethod
@@ -106,6 +128,52 @@ class OpcUaSettings(AdapterSettings):
             # TopicError is a ValueError, so pydantic reports it as a validation error.
             check_identifier(resource, f"resource (machines.{browse_name})")
         return machines
+
+    @field_validator("security_policy")
+    @classmethod
+    def _check_security_policy(cls, policy: str) -> str:
+        if policy not in SECURITY_POLICIES:
+            raise ValueError(
+                f"invalid security_policy {policy!r}: use one of {', '.join(SECURITY_POLICIES)}"
+            )
+        return policy
+
+    @field_validator("security_mode")
+    @classmethod
+    def _check_security_mode(cls, mode: str) -> str:
+        if mode not in SECURITY_MODES:
+            raise ValueError(
+                f"invalid security_mode {mode!r}: use one of {', '.join(SECURITY_MODES)}"
+            )
+        return mode
+
+    @model_validator(mode="after")
+    def _check_security(self) -> OpcUaSettings:
+        if self.security_policy == "None" and self.security_mode != "None":
+            raise ValueError(
+                f"security_mode {self.security_mode} needs a security_policy other than None, "
+                f"for example Basic256Sha256; or set security_mode: None"
+            )
+        if self.security_policy != "None" and self.security_mode == "None":
+            raise ValueError(
+                f"security_policy {self.security_policy} needs security_mode Sign or "
+                "SignAndEncrypt; or set security_policy: None"
+            )
+        if (self.user_certificate is None) != (self.user_private_key is None):
+            raise ValueError("set both user_certificate and user_private_key, or neither")
+        if self.user_certificate is not None and self.username is not None:
+            raise ValueError(
+                "set either username and password or user_certificate and user_private_key, "
+                "not both"
+            )
+        if self.user_certificate is not None and self.security_policy == "None":
+            # The client signs the server's nonce with the user's key; over a channel without
+            # security that proof and the certificate travel unprotected.
+            raise ValueError(
+                "a user_certificate login needs a secured channel: set security_policy and "
+                "security_mode, for example Basic256Sha256 and SignAndEncrypt"
+            )
+        return self
 
     @model_validator(mode="after")
     def _check_pairs(self) -> OpcUaSettings:

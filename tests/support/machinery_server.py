@@ -11,7 +11,7 @@ vendor server rather than like the demo park.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -119,11 +119,13 @@ async def machinery_server(
     *,
     port: int | None = None,
     extra_namespaces: Sequence[str] = (),
+    before_start: Callable[[Server], Awaitable[None]] | None = None,
 ) -> AsyncIterator[MachineryTestServer]:
     """Run a Machinery server on 127.0.0.1 and yield it; ``port=None`` picks a free port.
 
     ``extra_namespaces`` are registered before the nodesets are imported, which moves DI and
-    Machinery to higher namespace indexes than on a server without them.
+    Machinery to higher namespace indexes than on a server without them. ``before_start`` is
+    awaited with the server just before it starts listening, to set up security for example.
     """
     for relative in (DI_NODESET, MACHINERY_NODESET):
         if not (nodesets_dir / relative).is_file():
@@ -149,6 +151,8 @@ async def machinery_server(
     for spec in machines:
         await _add_machine(server, test_server, spec)
 
+    if before_start is not None:
+        await before_start(server)
     async with server:
         yield test_server
 

@@ -54,9 +54,15 @@ class NodeOpcuaServer:
     """A running node-opcua server: its endpoint, its start time and a way to change states."""
 
     def __init__(
-        self, process: asyncio.subprocess.Process, endpoint: str, startup_seconds: float
+        self,
+        process: asyncio.subprocess.Process,
+        endpoint: str,
+        startup_seconds: float,
+        pki_dir: Path,
     ) -> None:
         self.endpoint = endpoint
+        # The server's PKI folder: own/, trusted/certs/ and rejected/ of node-opcua.
+        self.pki_dir = pki_dir
         # Seconds from starting the process to its ready line.
         self.startup_seconds = startup_seconds
         self._process = process
@@ -91,12 +97,15 @@ async def node_opcua_server(
     max_nodes_per_read: int = 0,
     max_monitored_items_per_call: int = 0,
     max_monitored_items_per_subscription: int = 0,
+    secure: bool = False,
 ) -> AsyncIterator[NodeOpcuaServer]:
     """Run the node-opcua Machinery server on 127.0.0.1 and yield it. ``port=None`` picks one.
 
     ``max_nodes_per_read`` and ``max_monitored_items_per_call`` set the server's OperationLimits,
     which node-opcua enforces; 0 means no limit. Beyond ``max_monitored_items_per_subscription``
     items, the server rejects each further item of a subscription; 0 keeps node-opcua's default.
+    ``secure`` passes ``--secure``: only signed or encrypted endpoints, and client certificates
+    must be in the server's ``trusted/certs`` (see server.js).
     """
     reason = unavailable_reason()
     if reason is not None:
@@ -119,6 +128,7 @@ async def node_opcua_server(
             str(max_monitored_items_per_call),
             "--max-monitored-items-per-subscription",
             str(max_monitored_items_per_subscription),
+            *(["--secure"] if secure else []),
             cwd=SERVER_DIR,
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
@@ -128,7 +138,7 @@ async def node_opcua_server(
         stderr_task = asyncio.create_task(_collect_stderr(process, stderr_tail))
         try:
             endpoint = await _wait_until_ready(process, stderr_tail, start_timeout_seconds)
-            server = NodeOpcuaServer(process, endpoint, time.monotonic() - started)
+            server = NodeOpcuaServer(process, endpoint, time.monotonic() - started, Path(pki_dir))
             _LOGGER.info(
                 "node-opcua server ready at %s in %.2f s", endpoint, server.startup_seconds
             )

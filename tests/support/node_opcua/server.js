@@ -1,6 +1,6 @@
 // An OPC 40001 Machinery server built with node-opcua, the second OPC UA stack in kooperant's tests.
 //
-// Usage: node server.js --port PORT --pki DIR --machines JSON
+// Usage: node server.js --port PORT --pki DIR --machines JSON [--secure]
 //                       [--max-nodes-per-read N] [--max-monitored-items-per-call N]
 //                       [--max-monitored-items-per-subscription N]
 //   JSON is a list of {"browseName", "manufacturer", "model", "serialNumber", "state"} objects.
@@ -12,7 +12,10 @@
 //   each monitored item beyond N in one subscription with BadTooManyMonitoredItems; the default
 //   0 keeps node-opcua's own limit of 100000.
 //
-// The server listens on 127.0.0.1 only and offers the None security policy only. It loads the
+// The server listens on 127.0.0.1 only and offers the None security policy only. With --secure it
+// offers only Basic256Sha256, Aes128_Sha256_RsaOaep and Aes256_Sha256_RsaPss with Sign and
+// SignAndEncrypt, and accepts a client certificate only from DIR/trusted/certs: an unknown one is
+// rejected and stored in DIR/rejected. It loads the
 // standard, DI, IA and Machinery nodesets of node-opcua-nodesets in that order, because the
 // Machinery model shipped in node-opcua-nodesets 2.179.0 (1.04.1) requires the IA model.
 //
@@ -60,6 +63,7 @@ function readOptions() {
             "max-nodes-per-read": { type: "string", default: "0" },
             "max-monitored-items-per-call": { type: "string", default: "0" },
             "max-monitored-items-per-subscription": { type: "string", default: "0" },
+            secure: { type: "boolean", default: false },
         },
     });
     const port = Number(values.port);
@@ -80,7 +84,14 @@ function readOptions() {
         maxMonitoredItemsPerCall: readLimit(values, "max-monitored-items-per-call"),
     };
     const maxMonitoredItemsPerSubscription = readLimit(values, "max-monitored-items-per-subscription");
-    return { port, pki: values.pki, machines, operationLimits, maxMonitoredItemsPerSubscription };
+    return {
+        port,
+        pki: values.pki,
+        machines,
+        operationLimits,
+        maxMonitoredItemsPerSubscription,
+        secure: values.secure,
+    };
 }
 
 function readLimit(values, name) {
@@ -156,15 +167,24 @@ async function main() {
     const options = readOptions();
     const certificateManager = new OPCUACertificateManager({
         rootFolder: options.pki,
-        automaticallyAcceptUnknownCertificate: true,
+        automaticallyAcceptUnknownCertificate: !options.secure,
     });
+    const security = options.secure
+        ? {
+              securityPolicies: [
+                  SecurityPolicy.Basic256Sha256,
+                  SecurityPolicy.Aes128_Sha256_RsaOaep,
+                  SecurityPolicy.Aes256_Sha256_RsaPss,
+              ],
+              securityModes: [MessageSecurityMode.Sign, MessageSecurityMode.SignAndEncrypt],
+          }
+        : { securityPolicies: [SecurityPolicy.None], securityModes: [MessageSecurityMode.None] };
     const server = new OPCUAServer({
         host: "127.0.0.1",
         hostname: "127.0.0.1",
         port: options.port,
         nodeset_filename: [nodesets.standard, nodesets.di, nodesets.ia, nodesets.machinery],
-        securityPolicies: [SecurityPolicy.None],
-        securityModes: [MessageSecurityMode.None],
+        ...security,
         serverCertificateManager: certificateManager,
         userCertificateManager: certificateManager,
         buildInfo: { productName: "kooperant node-opcua test Machinery server" },
