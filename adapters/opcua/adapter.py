@@ -68,6 +68,27 @@ from kooperant.backoff import Backoff, BackoffPolicy
 
 _LOGGER = logging.getLogger(__name__)
 
+# Codes of a session or connection that ended. A subscription request failing with one of these
+# says nothing about subscriptions, so the adapter reconnects instead of falling back to polling.
+_CONNECTION_ERRORS = frozenset(
+    {
+        StatusCodes.BadSessionClosed,
+        StatusCodes.BadSessionIdInvalid,
+        StatusCodes.BadSessionNotActivated,
+        StatusCodes.BadSecureChannelClosed,
+        StatusCodes.BadSecureChannelIdInvalid,
+        StatusCodes.BadConnectionClosed,
+        StatusCodes.BadCommunicationError,
+        StatusCodes.BadNoCommunication,
+        StatusCodes.BadServerNotConnected,
+        StatusCodes.BadTimeout,
+        StatusCodes.BadRequestTimeout,
+        StatusCodes.BadShutdown,
+        StatusCodes.BadServerHalted,
+        StatusCodes.BadDisconnect,
+    }
+)
+
 _CREDENTIAL_ERRORS = (
     StatusCodes.BadUserAccessDenied,
     StatusCodes.BadIdentityTokenInvalid,
@@ -269,6 +290,8 @@ class OpcUaAdapter(Adapter[OpcUaSettings]):
                 subscription_parameters(self.settings), Notifications(events, self.context.clock)
             )
         except UaStatusCodeError as error:
+            if error.code in _CONNECTION_ERRORS:
+                raise
             self._log_polling(f"CreateSubscription failed: {error}", len(nodes), len(nodes))
             return nodes
 
@@ -280,6 +303,8 @@ class OpcUaAdapter(Adapter[OpcUaSettings]):
                 sampling_interval_ms=self.settings.sampling_interval_ms,
             )
         except UaStatusCodeError as error:
+            if error.code in _CONNECTION_ERRORS:
+                raise
             self._log_polling(f"CreateMonitoredItems failed: {error}", len(nodes), len(nodes))
             await _delete_subscription(subscription)
             return nodes

@@ -441,6 +441,48 @@ async def test_asyncua_monitored_items_rejected_polled(
     assert remaining == {}
 
 
+@pytest.mark.nodesets
+async def test_asyncua_closed_session_reconnects(
+    nodesets_dir: Path,
+    running_adapters: Callable[..., OpcUaAdapter],
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A session that ends while the adapter subscribes is a lost connection, not a server
+    # without subscriptions, so the adapter connects again and does not poll.
+    caplog.set_level(logging.WARNING, logger=ADAPTER_LOGGER)
+    subscriptions_made = 0
+
+    async with machinery_server(nodesets_dir, MACHINES) as server:
+        subscriptions = server.server.iserver.subscription_service
+        create_monitored_items = subscriptions.create_monitored_items
+
+        async def close_once(params: ua.CreateMonitoredItemsParameters) -> object:
+            nonlocal subscriptions_made
+            subscriptions_made += 1
+            if subscriptions_made == 1:
+                raise ServiceError(StatusCodes.BadSessionClosed)
+            return await create_monitored_items(params)
+
+        monkeypatch.setattr(subscriptions, "create_monitored_items", close_once)
+        adapter = running_adapters(
+            server.endpoint,
+            poll_interval_seconds=60,
+            reconnect_min_seconds=0.1,
+            reconnect_max_seconds=0.3,
+        )
+        await adapter.start()
+        await wait_until(lambda: subscriptions_made == 2)
+
+        await server.set_state("Press-03", "Executing")
+        await wait_until(has_state(adapter, "press-03", MachineState.EXECUTING))
+        [health] = adapter.health()
+
+    assert polling_warnings(caplog) == []
+    assert health.errors["connections_lost"] == 1
+    assert health.reconnects == 1
+
+
 # Deadband on a numeric variable
 
 
