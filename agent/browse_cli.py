@@ -27,6 +27,7 @@ from adapters.opcua.browse import (
 )
 from adapters.opcua.machinery import CompanionModel
 from adapters.opcua.settings import OpcUaSettings, default_resource_id
+from agent.opcua_messages import OPCUA_CLIENT_MESSAGES
 from agent.reasons import plural_text
 from kooperant.i18n import Catalog, current_language
 
@@ -40,6 +41,7 @@ _PLAIN_SCALAR = re.compile(r"[A-Za-z0-9]([A-Za-z0-9_.\-/:]*[A-Za-z0-9_.\-/])?")
 
 _ = Catalog(
     {
+        **OPCUA_CLIENT_MESSAGES,
         "help": {
             "pl": "Połącz się z serwerem OPC UA, pokaż jego maszyny (OPC 40001 Machinery, OPC "
             "40501 MachineTool, OPC 30050 PackML, EUROMAP 83), ich identyfikację, zmienne stanu "
@@ -50,10 +52,6 @@ _ = Catalog(
             "variables and the state read from them, then a ready opcua adapter entry for the "
             "agent config. Connects anonymously, without security. Exit status 2 on failure.",
         },
-        "url.help": {
-            "pl": "Adres serwera, np. opc.tcp://192.168.1.20:4840.",
-            "en": "Server endpoint, e.g. opc.tcp://192.168.1.20:4840.",
-        },
         "timeout.help": {
             "pl": "Limit czasu połączenia i każdego zapytania, w sekundach.",
             "en": "Time limit of connecting and of each request, in seconds.",
@@ -61,30 +59,6 @@ _ = Catalog(
         "json.help": {
             "pl": "Wypisz jeden dokument JSON zamiast tekstu.",
             "en": "Print one JSON document instead of text.",
-        },
-        "timeout.invalid": {
-            "pl": "Błędna wartość --timeout: {value}. Podaj liczbę sekund większą od 0, "
-            "np. --timeout 10.",
-            "en": "Invalid value for --timeout: {value}. Give a number of seconds greater than "
-            "0, e.g. --timeout 10.",
-        },
-        "error.invalid_url": {
-            "pl": "Błędny adres {url}: podaj adres serwera OPC UA w postaci opc.tcp://HOST:PORT, "
-            "bez nazwy użytkownika i hasła, np. opc.tcp://192.168.1.20:4840.",
-            "en": "Invalid URL {url}: give an OPC UA endpoint as opc.tcp://HOST:PORT, without a "
-            "user name or password, e.g. opc.tcp://192.168.1.20:4840.",
-        },
-        "error.unreachable": {
-            "pl": "Nie można połączyć się z {url} ({detail}). Sprawdź host i port, czy serwer "
-            "OPC UA działa i czy zapora przepuszcza ten port.",
-            "en": "Cannot connect to {url} ({detail}). Check the host and port, that the OPC UA "
-            "server runs and that a firewall lets the port through.",
-        },
-        "error.timeout": {
-            "pl": "Serwer {url} nie odpowiedział w ciągu {seconds} s. Sprawdź, czy pod tym "
-            "adresem działa serwer OPC UA, albo zwiększ --timeout.",
-            "en": "Server {url} did not respond within {seconds} s. Check that an OPC UA server "
-            "listens at this address, or increase --timeout.",
         },
         "error.no_machinery": {
             "pl": "Serwer {url} nie ma przestrzeni nazw OPC 40001 Machinery ani maszyn modeli "

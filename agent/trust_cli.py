@@ -36,6 +36,7 @@ from adapters.opcua.endpoints import (
 from adapters.opcua.settings import OpcUaSettings
 from agent.config import load_config
 from agent.errors import ConfigError
+from agent.opcua_messages import OPCUA_CLIENT_MESSAGES
 from kooperant.i18n import Catalog
 
 EXIT_TRUSTED = 0
@@ -46,6 +47,7 @@ _YES_ANSWERS = {"y", "yes", "t", "tak"}
 
 _ = Catalog(
     {
+        **OPCUA_CLIENT_MESSAGES,
         "help": {
             "pl": "Pokaż certyfikat serwera OPC UA (podmiot, wystawca, ważność, odcisk SHA-256, "
             "oferowane zabezpieczenia) i po potwierdzeniu dodaj go do zaufanych certyfikatów "
@@ -55,10 +57,6 @@ _ = Catalog(
             "fingerprint, security offered) and, on confirmation, add it to the agent's trusted "
             "certificates. Also shows the agent's certificate, which the server must trust. "
             "Exit status: 0 trusted, 1 declined, 2 error.",
-        },
-        "url.help": {
-            "pl": "Adres serwera, np. opc.tcp://192.168.1.20:4840.",
-            "en": "Server endpoint, e.g. opc.tcp://192.168.1.20:4840.",
         },
         "config.help": {
             "pl": "Plik konfiguracji agenta (YAML); folder PKI to pki_dir adaptera opcua o tym "
@@ -81,12 +79,6 @@ _ = Catalog(
         "timeout.help": {
             "pl": "Limit czasu połączenia i zapytania, w sekundach.",
             "en": "Time limit of connecting and of the request, in seconds.",
-        },
-        "timeout.invalid": {
-            "pl": "Błędna wartość --timeout: {value}. Podaj liczbę sekund większą od 0, "
-            "np. --timeout 10.",
-            "en": "Invalid value for --timeout: {value}. Give a number of seconds greater than "
-            "0, e.g. --timeout 10.",
         },
         "where.missing": {
             "pl": "Nie wiadomo, gdzie zapisać certyfikat: podaj --config PLIK_AGENTA albo "
@@ -125,24 +117,6 @@ _ = Catalog(
             "{known}. Name the adapter with --adapter NAME.",
         },
         "none": {"pl": "brak", "en": "none"},
-        "error.invalid_url": {
-            "pl": "Błędny adres {url}: podaj adres serwera OPC UA w postaci opc.tcp://HOST:PORT, "
-            "bez nazwy użytkownika i hasła, np. opc.tcp://192.168.1.20:4840.",
-            "en": "Invalid URL {url}: give an OPC UA endpoint as opc.tcp://HOST:PORT, without a "
-            "user name or password, e.g. opc.tcp://192.168.1.20:4840.",
-        },
-        "error.unreachable": {
-            "pl": "Nie można połączyć się z {url} ({detail}). Sprawdź host i port, czy serwer "
-            "OPC UA działa i czy zapora przepuszcza ten port.",
-            "en": "Cannot connect to {url} ({detail}). Check the host and port, that the OPC UA "
-            "server runs and that a firewall lets the port through.",
-        },
-        "error.timeout": {
-            "pl": "Serwer {url} nie odpowiedział w ciągu {seconds} s. Sprawdź, czy pod tym "
-            "adresem działa serwer OPC UA, albo zwiększ --timeout.",
-            "en": "Server {url} did not respond within {seconds} s. Check that an OPC UA server "
-            "listens at this address, or increase --timeout.",
-        },
         "error.failed": {
             "pl": "Serwer {url} zgłosił błąd przy odczycie punktów końcowych ({detail}). "
             "Sprawdź dziennik serwera i spróbuj ponownie.",
