@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,35 +25,9 @@ from kooperant.demo.machine_park import MachinePark
 from kooperant.net import free_tcp_port
 from kooperant.protocol import MachineState
 from tests.support.machinery_server import MachineSpec, machinery_server
-from tests.support.opcua_recording import Recorder, statuses
+from tests.support.opcua_recording import FAST_RECONNECT, Recorder, statuses, wait_until
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
-
-FAST_RECONNECT = {"reconnect_min_seconds": 0.1, "reconnect_max_seconds": 0.3}
-
-
-async def wait_until(condition: Callable[[], bool], within_seconds: float = 5.0) -> None:
-    deadline = time.monotonic() + within_seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {within_seconds} s")
-        await asyncio.sleep(0.05)
-
-
-@pytest.fixture
-async def running_adapters() -> AsyncIterator[Callable[..., OpcUaAdapter]]:
-    """A factory of started adapters that are all stopped after the test."""
-    started: list[OpcUaAdapter] = []
-
-    def make(url: str, recorder: Recorder | None = None, **settings: Any) -> OpcUaAdapter:
-        context = (recorder or Recorder()).context
-        adapter = OpcUaAdapter("machines", OpcUaSettings(url=url, **settings), context)
-        started.append(adapter)
-        return adapter
-
-    yield make
-    for adapter in started:
-        await adapter.stop()
 
 
 @pytest.mark.nodesets

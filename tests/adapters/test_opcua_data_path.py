@@ -8,10 +8,8 @@ numeric variable for the deadband.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
-import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -37,7 +35,7 @@ from kooperant.net import free_tcp_port
 from kooperant.protocol import MachineState
 from tests.support.machinery_server import MachineryTestServer, MachineSpec, machinery_server
 from tests.support.node_opcua_server import node_opcua_server, unavailable_reason
-from tests.support.opcua_recording import Recorder, statuses
+from tests.support.opcua_recording import has_state, statuses, wait_until
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -51,18 +49,6 @@ MACHINES = (
 
 # A poll interval no test waits for, so a change seen in time came from the subscription.
 NO_POLLING = {"poll_interval_seconds": 600}
-
-
-async def wait_until(condition: Callable[[], bool], within_seconds: float = 10.0) -> None:
-    deadline = time.monotonic() + within_seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {within_seconds} s")
-        await asyncio.sleep(0.05)
-
-
-def has_state(adapter: OpcUaAdapter, resource: str, state: MachineState) -> Callable[[], bool]:
-    return lambda: resource in statuses(adapter) and statuses(adapter)[resource].state is state
 
 
 def polling_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
@@ -84,21 +70,6 @@ def node_opcua_installed() -> None:
     if os.environ.get("KOOPERANT_REQUIRE_SERVICES") == "1":
         pytest.fail(f"{reason} (KOOPERANT_REQUIRE_SERVICES=1)")
     pytest.skip(reason)
-
-
-@pytest.fixture
-async def running_adapters() -> AsyncIterator[Callable[..., OpcUaAdapter]]:
-    """A factory of adapters that are all stopped after the test."""
-    adapters: list[OpcUaAdapter] = []
-
-    def make(url: str, **settings: Any) -> OpcUaAdapter:
-        adapter = OpcUaAdapter("machines", OpcUaSettings(url=url, **settings), Recorder().context)
-        adapters.append(adapter)
-        return adapter
-
-    yield make
-    for adapter in adapters:
-        await adapter.stop()
 
 
 @pytest.fixture

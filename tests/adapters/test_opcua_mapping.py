@@ -7,9 +7,7 @@ settings with an error that names the key and the value.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +23,7 @@ from adapters.opcua.models.mapping import parse_browse_path, parse_node_referenc
 from kooperant.net import free_tcp_port
 from kooperant.protocol import MachineState
 from tests.support.machinery_server import DI_URI, MACHINERY_URI, TEST_URI, machinery_server
-from tests.support.opcua_recording import Recorder, statuses
+from tests.support.opcua_recording import Recorder, statuses, wait_until
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -75,14 +73,6 @@ async def plc_server() -> AsyncIterator[PlcServer]:
     )
     async with server:
         yield PlcServer(endpoint, index, status, mode, running)
-
-
-async def wait_until(condition: Callable[[], bool], within_seconds: float = 10.0) -> None:
-    deadline = time.monotonic() + within_seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {within_seconds} s")
-        await asyncio.sleep(0.05)
 
 
 @pytest.fixture

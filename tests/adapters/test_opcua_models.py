@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -28,19 +27,11 @@ from tests.support.companion_servers import (
     packml_server,
 )
 from tests.support.machinery_server import MachineSpec, machinery_server
-from tests.support.opcua_recording import Recorder, statuses
+from tests.support.opcua_recording import Recorder, statuses, wait_until
 
 pytestmark = [pytest.mark.filterwarnings("ignore::DeprecationWarning"), pytest.mark.nodesets]
 
 FAST = {"publishing_interval_ms": 100, "sampling_interval_ms": 50}
-
-
-async def wait_until(condition: Callable[[], bool], within_seconds: float = 10.0) -> None:
-    deadline = time.monotonic() + within_seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {within_seconds} s")
-        await asyncio.sleep(0.05)
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ installed modules are missing, the tests skip, or fail under ``KOOPERANT_REQUIRE
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import socket
@@ -17,7 +16,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from adapters.base import ConnectionState, SourceHealth
+from adapters.base import ConnectionState
 from adapters.opcua import OpcUaAdapter, OpcUaSettings
 from kooperant.net import free_tcp_port
 from kooperant.protocol import MachineState
@@ -27,7 +26,7 @@ from tests.support.node_opcua_server import (
     node_opcua_server,
     unavailable_reason,
 )
-from tests.support.opcua_recording import Recorder, statuses
+from tests.support.opcua_recording import Recorder, has_state, server_health, statuses, wait_until
 from tests.support.recording_proxy import RecordingProxy
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -39,18 +38,6 @@ MACHINES = (
     MachineSpec("Lathe B2", "Mazak", "QTU 250", "MZ-2502", "NotExecuting"),
     MachineSpec("Press-03", "Schuler", "MSD 400", "SCH-0403", "OutOfService"),
 )
-
-
-def has_state(adapter: OpcUaAdapter, resource: str, state: MachineState) -> Callable[[], bool]:
-    return lambda: statuses(adapter)[resource].state is state
-
-
-async def wait_until(condition: Callable[[], bool], within_seconds: float = 5.0) -> None:
-    deadline = time.monotonic() + within_seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {within_seconds} s")
-        await asyncio.sleep(0.05)
 
 
 @pytest.fixture
@@ -170,11 +157,6 @@ async def test_node_stack_server_stops_on_exit() -> None:
 
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection((address.hostname, address.port or 0), timeout=1)
-
-
-def server_health(adapter: OpcUaAdapter) -> SourceHealth:
-    [health] = adapter.health()
-    return health
 
 
 def adapter_warnings(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:

@@ -6,9 +6,7 @@ byte passes, so only the keep-alive can notice.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -20,7 +18,7 @@ from asyncua import Node, Server, ua
 from asyncua.ua.object_ids import ObjectIds
 from pydantic import ValidationError
 
-from adapters.base import ConnectionState, SourceHealth
+from adapters.base import ConnectionState
 from adapters.opcua import OpcUaAdapter, OpcUaSettings
 from adapters.opcua.asyncua_logs import GoneConnectionFilter
 from adapters.opcua.health import COUNTER_NAMES
@@ -30,51 +28,21 @@ from adapters.opcua.readings import Reading, ReadingIssue, assess_reading
 from kooperant.demo.machine_park import MachinePark, add_object_node
 from kooperant.net import free_tcp_port
 from kooperant.protocol import MachineState
-from tests.support.opcua_recording import Recorder, statuses
+from tests.support.opcua_recording import (
+    FAST_RECONNECT,
+    in_state,
+    server_health,
+    statuses,
+    wait_until,
+)
 from tests.support.recording_proxy import RecordingProxy
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
-FAST_RECONNECT = {"reconnect_min_seconds": 0.1, "reconnect_max_seconds": 0.3}
 FAST_SUBSCRIPTION = {"publishing_interval_ms": 100, "sampling_interval_ms": 50}
 HALF_OPEN_DEADLINE_SECONDS = 30.0
 SKEW = timedelta(seconds=300)
 NOW = datetime(2026, 12, 7, 7, 0, tzinfo=UTC)
-
-
-async def wait_until(condition: Callable[[], bool], within_seconds: float = 5.0) -> float:
-    """Wait until ``condition`` is true and return the seconds it took."""
-    started = time.monotonic()
-    while not condition():
-        if time.monotonic() - started > within_seconds:
-            raise AssertionError(f"condition not met within {within_seconds} s")
-        await asyncio.sleep(0.05)
-    return time.monotonic() - started
-
-
-def server_health(adapter: OpcUaAdapter) -> SourceHealth:
-    [health] = adapter.health()
-    return health
-
-
-def in_state(adapter: OpcUaAdapter, state: ConnectionState) -> Callable[[], bool]:
-    return lambda: server_health(adapter).state is state
-
-
-@pytest.fixture
-async def running_adapters() -> AsyncIterator[Callable[..., OpcUaAdapter]]:
-    """A factory of adapters that are all stopped after the test."""
-    started: list[OpcUaAdapter] = []
-
-    def make(url: str, recorder: Recorder | None = None, **settings: Any) -> OpcUaAdapter:
-        context = (recorder or Recorder()).context
-        adapter = OpcUaAdapter("machines", OpcUaSettings(url=url, **settings), context)
-        started.append(adapter)
-        return adapter
-
-    yield make
-    for adapter in started:
-        await adapter.stop()
 
 
 # Reading quality, unit by unit.

@@ -33,7 +33,7 @@ from adapters.opcua.endpoints import server_certificates
 from adapters.opcua.security import ClientSecurity, connect
 from tests.support.machinery_server import MachineSpec, machinery_server
 from tests.support.node_opcua_server import node_opcua_server, unavailable_reason
-from tests.support.opcua_recording import Recorder, statuses
+from tests.support.opcua_recording import Recorder, statuses, wait_until
 from tests.support.secure_server import ServerSecurity, der, make_certificate, secure_server
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -663,14 +663,6 @@ async def adapters_in(tmp_path: Path) -> AsyncIterator[Callable[..., OpcUaAdapte
         await adapter.stop()
 
 
-async def wait_until(condition: Callable[[], bool], within_seconds: float = 20.0) -> None:
-    deadline = asyncio.get_running_loop().time() + within_seconds
-    while not condition():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"condition not met within {within_seconds} s")
-        await asyncio.sleep(0.05)
-
-
 @pytest.mark.nodesets
 async def test_adapter_logs_untrusted_then_connects(
     tmp_path: Path,
@@ -686,13 +678,13 @@ async def test_adapter_logs_untrusted_then_connects(
         )
         adapter = adapters_in(settings)
         await adapter.start()
-        await wait_until(lambda: adapter.failed_attempts >= 3)
+        await wait_until(lambda: adapter.failed_attempts >= 3, 20.0)
 
         assert security.certificate is not None
         pki = Pki(tmp_path / "pki")
         pki.trust(security.certificate)
         security.trust_client(pki.own_certificate().certificate_path)
-        await wait_until(lambda: len(adapter.collect()) == 2)
+        await wait_until(lambda: len(adapter.collect()) == 2, 20.0)
 
     errors = [record.getMessage() for record in caplog.records if record.levelno == logging.ERROR]
     untrusted = [text for text in errors if "is not trusted" in text]
@@ -755,7 +747,7 @@ async def test_node_opcua_secured_sessions(
 
         adapter = adapters_in(settings_for(server.endpoint, security_mode="Sign"))
         await adapter.start()
-        await wait_until(lambda: len(adapter.collect()) == 1)
+        await wait_until(lambda: len(adapter.collect()) == 1, 20.0)
 
     own = pki.own_certificate()
     assert first.startswith(

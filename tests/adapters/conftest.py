@@ -1,0 +1,27 @@
+"""Fixtures for the adapter tests."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+
+from adapters.opcua import OpcUaAdapter, OpcUaSettings
+from tests.support.opcua_recording import Recorder
+
+
+@pytest.fixture
+async def running_adapters() -> AsyncIterator[Callable[..., OpcUaAdapter]]:
+    """A factory of OPC UA adapters for ``url``, all stopped after the test; ``start`` is yours."""
+    made: list[OpcUaAdapter] = []
+
+    def make(url: str, recorder: Recorder | None = None, **settings: Any) -> OpcUaAdapter:
+        context = (recorder or Recorder()).context
+        adapter = OpcUaAdapter("machines", OpcUaSettings(url=url, **settings), context)
+        made.append(adapter)
+        return adapter
+
+    yield make
+    for adapter in made:
+        await adapter.stop()
