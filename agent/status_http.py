@@ -40,7 +40,7 @@ def status_app(read_status: Callable[[], AgentStatus]) -> Starlette:
 async def serve_status(
     settings: StatusSettings, read_status: Callable[[], AgentStatus], stop: asyncio.Event
 ) -> None:
-    """Serve the status endpoint until ``stop`` is set; log and return if the port is unusable."""
+    """Serve the status endpoint until ``stop`` is set; without it if the port is unusable."""
     try:
         sock = bound_socket(settings.host, settings.port)
     except OSError as error:
@@ -50,8 +50,13 @@ async def serve_status(
             settings.url,
             error,
         )
+        # The runner takes a helper that ends before stop for a crash, so this one waits.
+        await stop.wait()
         return
-    config = uvicorn.Config(status_app(read_status), log_config=None, lifespan="off")
+    # No access log: a monitoring script that polls status would fill the agent's log.
+    config = uvicorn.Config(
+        status_app(read_status), log_config=None, lifespan="off", access_log=False
+    )
     http = EmbeddedUvicorn(config)
     with sock:
         task = asyncio.create_task(http.serve(sockets=[sock]), name="status endpoint")

@@ -263,7 +263,12 @@ async def test_taken_port_logged_and_agent_runs_on(
                 break
             await asyncio.sleep(0.05)
 
+        # The agent must outlive the failed endpoint, not stop with it.
+        await asyncio.sleep(1.0)
+        running_tasks = [task for task in asyncio.all_tasks() if task.get_name() == "publisher"]
+
     assert f"Status endpoint http://127.0.0.1:{port}/status not started" in caplog.text
+    assert len(running_tasks) == 1
     assert [offer.resource for offer in running.collect_offers().offers] == ["cnc-1", "cnc-2"]
 
 
