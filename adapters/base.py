@@ -42,7 +42,8 @@ RECANCEL_SECONDS = 0.5
 class AdapterSettings(BaseModel):
     """Base of every adapter's settings model: frozen, unknown keys rejected."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # Infinity and NaN pass every bound check and then fail deep inside timers and libraries.
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
 @dataclass(frozen=True, slots=True)

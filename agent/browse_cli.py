@@ -26,7 +26,7 @@ from adapters.opcua.browse import (
     suggested_resources,
 )
 from adapters.opcua.machinery import CompanionModel
-from adapters.opcua.settings import OpcUaSettings, default_resource_id
+from adapters.opcua.settings import MAX_TIMEOUT_SECONDS, OpcUaSettings, default_resource_id
 from agent.opcua_messages import OPCUA_CLIENT_MESSAGES
 from agent.reasons import plural_text
 from kooperant.i18n import Catalog, current_language
@@ -152,7 +152,7 @@ def browse(
         float, typer.Option("--timeout", help=_("timeout.help"))
     ] = DEFAULT_TIMEOUT_SECONDS,
 ) -> None:
-    if not math.isfinite(timeout) or timeout <= 0:
+    if not math.isfinite(timeout) or not 0 < timeout <= MAX_TIMEOUT_SECONDS:
         typer.echo(_("timeout.invalid", value=timeout), err=True)
         raise typer.Exit(EXIT_BROWSE_FAILED)
 

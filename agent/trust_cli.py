@@ -33,7 +33,7 @@ from adapters.opcua.endpoints import (
     ServerCertificate,
     server_certificates,
 )
-from adapters.opcua.settings import OpcUaSettings
+from adapters.opcua.settings import MAX_TIMEOUT_SECONDS, OpcUaSettings
 from agent.config import load_config
 from agent.errors import ConfigError
 from agent.opcua_messages import OPCUA_CLIENT_MESSAGES
@@ -263,7 +263,7 @@ def _fail(message: str) -> NoReturn:
 
 
 def _check_timeout(timeout: float) -> None:
-    if not math.isfinite(timeout) or timeout <= 0:
+    if not math.isfinite(timeout) or not 0 < timeout <= MAX_TIMEOUT_SECONDS:
         raise _Failed(_("timeout.invalid", value=timeout))
 
 

@@ -51,7 +51,7 @@ _client_handles = itertools.count(1_000_000_000)
 class DataChangeFilterSettings(BaseModel):
     """The ``data_change_filter`` section: when the server reports a changed value."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     trigger: Literal["StatusValue", "StatusValueTimestamp"] = Field(
         "StatusValue",

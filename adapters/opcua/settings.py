@@ -17,6 +17,14 @@ from kooperant.protocol import check_identifier
 _NOT_ALLOWED_IN_RESOURCE_ID = re.compile(r"[^a-z0-9_.-]")
 _RESOURCE_ID_MAX_LENGTH = 64
 
+# Upper bounds well above any useful value: larger numbers overflow asyncua's UInt32
+# millisecond fields or Python's timedelta instead of being rejected with the key.
+MAX_TIMEOUT_SECONDS = 3600.0
+MAX_INTERVAL_MS = 3_600_000.0
+MAX_POLL_SECONDS = 86_400.0
+MAX_RECONNECT_SECONDS = 3600.0
+MAX_CLOCK_SKEW_SECONDS = 31_536_000.0
+
 # The security policies of OPC 10000-7 that the adapter offers, as named in a policy's URI.
 SECURITY_POLICIES = ("None", "Basic256Sha256", "Aes128_Sha256_RsaOaep", "Aes256_Sha256_RsaPss")
 SECURITY_MODES = ("None", "Sign", "SignAndEncrypt")
@@ -26,18 +34,28 @@ class OpcUaSettings(AdapterSettings):
     """The ``opcua`` adapter section of the agent config."""
 
     # A url may carry a password, so validation errors must not echo the input.
-    model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", hide_input_in_errors=True, allow_inf_nan=False
+    )
 
     url: str = Field(description="Server endpoint, for example opc.tcp://10.0.0.5:4840.")
-    timeout_seconds: float = Field(5.0, gt=0, description="Time limit of each request.")
+    timeout_seconds: float = Field(
+        5.0, gt=0, le=MAX_TIMEOUT_SECONDS, description="Time limit of each request."
+    )
     sampling_interval_ms: float = Field(
-        500.0, ge=0, description="How often the server samples each CurrentState, in ms."
+        500.0, ge=0, le=MAX_INTERVAL_MS, description="How often the server samples, in ms."
     )
     publishing_interval_ms: float = Field(
-        1000.0, gt=0, description="How often the server sends subscription notifications, in ms."
+        1000.0,
+        gt=0,
+        le=MAX_INTERVAL_MS,
+        description="How often the server sends subscription notifications, in ms.",
     )
     poll_interval_seconds: float = Field(
-        5.0, gt=0, description="Read interval when the server rejects the subscription."
+        5.0,
+        gt=0,
+        le=MAX_POLL_SECONDS,
+        description="Read interval when the server rejects the subscription.",
     )
     # At most half of the 600 s session timeout that the client requests.
     keepalive_seconds: float = Field(
@@ -52,6 +70,7 @@ class OpcUaSettings(AdapterSettings):
     max_clock_skew_seconds: float = Field(
         300.0,
         gt=0,
+        le=MAX_CLOCK_SKEW_SECONDS,
         description=(
             "Largest difference, in seconds, between a value's source timestamp and the agent's "
             "clock that is still trusted; beyond it the agent's receive time is used."
@@ -61,10 +80,14 @@ class OpcUaSettings(AdapterSettings):
         default_factory=lambda: DataChangeFilterSettings.model_validate({}),
         description="Trigger and deadband of the monitored items.",
     )
-    reconnect_min_seconds: float = Field(1.0, gt=0, description="First reconnect delay.")
+    reconnect_min_seconds: float = Field(
+        1.0, gt=0, le=MAX_RECONNECT_SECONDS, description="First reconnect delay."
+    )
     # After a server comes back, the next attempt starts within this delay, so states flow again
     # within about 10 s (an estimate that leaves 2 s to connect, browse and read).
-    reconnect_max_seconds: float = Field(8.0, gt=0, description="Maximum reconnect delay.")
+    reconnect_max_seconds: float = Field(
+        8.0, gt=0, le=MAX_RECONNECT_SECONDS, description="Maximum reconnect delay."
+    )
     machines: dict[str, str] = Field(
         default_factory=dict,
         description="Resource id per machine browse name; unlisted machines get a slug.",

@@ -260,6 +260,25 @@ async def test_disconnect_keeps_cancel_at_same_step() -> None:
         ({"url": "opc.tcp://user:secret@127.0.0.1:4840"}, "url"),
         ({"url": "opc.tcp://127.0.0.1:4840", "poll_interval_seconds": -1}, "poll_interval_seconds"),
         ({"url": "opc.tcp://127.0.0.1:4840", "timeout_seconds": 0}, "timeout_seconds"),
+        ({"url": "opc.tcp://127.0.0.1:4840", "timeout_seconds": 1e9}, "timeout_seconds"),
+        ({"url": "opc.tcp://127.0.0.1:4840", "timeout_seconds": "nan"}, "timeout_seconds"),
+        (
+            {"url": "opc.tcp://127.0.0.1:4840", "max_clock_skew_seconds": float("inf")},
+            "max_clock_skew_seconds",
+        ),
+        (
+            {"url": "opc.tcp://127.0.0.1:4840", "max_clock_skew_seconds": 1e15},
+            "max_clock_skew_seconds",
+        ),
+        (
+            {"url": "opc.tcp://127.0.0.1:4840", "publishing_interval_ms": float("inf")},
+            "publishing_interval_ms",
+        ),
+        ({"url": "opc.tcp://127.0.0.1:4840", "keepalive_seconds": "nan"}, "keepalive_seconds"),
+        (
+            {"url": "opc.tcp://127.0.0.1:4840", "reconnect_max_seconds": float("inf")},
+            "reconnect_max_seconds",
+        ),
         ({"url": "opc.tcp://127.0.0.1:4840", "sampling_interval": 100}, "sampling_interval"),
         ({"url": "opc.tcp://127.0.0.1:4840", "machines": {"Mill": "a/b"}}, "machines"),
         ({"url": "opc.tcp://127.0.0.1:4840", "username": "operator"}, "password"),

@@ -357,7 +357,7 @@ async def test_browse_anonymous_login_rejected(language: str) -> None:
 
 
 @pytest.mark.parametrize("language", ["en", "pl"])
-@pytest.mark.parametrize("value", ["0", "-1", "nan", "inf"])
+@pytest.mark.parametrize("value", ["0", "-1", "nan", "inf", "5000000"])
 def test_browse_rejects_invalid_timeout(value: str, language: str) -> None:
     output = invoke("opc.tcp://127.0.0.1:4840", "--timeout", value, language=language)
 

@@ -257,7 +257,19 @@ URL = "opc.tcp://127.0.0.1:4840"
         (mapped(node="Press1.Status"), "invalid node id 'Press1.Status': write ns=N;s=NAME"),
         (mapped(node="nsu=urn:plc"), "invalid node id 'nsu=urn:plc': write nsu=URI;s=NAME"),
         (mapped(node="ns=x;s=A"), "invalid node id 'ns=x;s=A'"),
-        (mapped(node="ns=2;i=abc"), "invalid node id 'ns=2;i=abc'"),
+        (
+            mapped(node="ns=2;i=abc"),
+            "invalid node id 'ns=2;i=abc': write ns=N;s=NAME, nsu=URI;s=NAME or ns=N;i=NUMBER "
+            "with a whole NUMBER",
+        ),
+        (
+            mapped(node="ns=99999999999;s=X"),
+            "namespace index 99999999999 is above 65535",
+        ),
+        (
+            mapped(browse_path="0:Objects/70000:Press1"),
+            "namespace index 70000 of segment '70000:Press1' is above 65535",
+        ),
         (
             mapped(browse_path="Objects/2:Press1"),
             "invalid browse path 'Objects/2:Press1': segment 'Objects' needs a namespace",

@@ -61,6 +61,10 @@ def state_key(value: object) -> str | None:
     return content_text(value)
 
 
+# Namespace indexes are UInt16 on the wire.
+MAX_NAMESPACE_INDEX = 65_535
+
+
 @dataclass(frozen=True, slots=True)
 class NodeReference:
     """A node id from the settings, with the namespace URI still to be resolved on the server."""
@@ -89,7 +93,16 @@ def parse_node_reference(text: str) -> NodeReference:
     try:
         parsed = ua.NodeId.from_string(rest)
     except (ValueError, UaStringParsingError) as error:
-        raise ValueError(f"invalid node id {text!r}: {error}") from error
+        # asyncua's message is a tuple repr, so the allowed forms are given instead.
+        raise ValueError(
+            f"invalid node id {text!r}: write ns=N;s=NAME, nsu=URI;s=NAME or ns=N;i=NUMBER with "
+            "a whole NUMBER, e.g. ns=2;i=1001"
+        ) from error
+    if parsed.NamespaceIndex > MAX_NAMESPACE_INDEX:
+        raise ValueError(
+            f"invalid node id {text!r}: namespace index {parsed.NamespaceIndex} is above "
+            f"{MAX_NAMESPACE_INDEX}, the largest OPC UA allows"
+        )
     return NodeReference(namespace_uri, ua.NodeId(parsed.Identifier, parsed.NamespaceIndex))
 
 
@@ -116,7 +129,13 @@ def parse_browse_path(text: str) -> tuple[PathSegment, ...]:
                 f"invalid browse path {text!r}: segment {token!r} needs a namespace, as "
                 "N:Name or nsu=URI;Name, e.g. 0:Objects/2:Press1/2:Status"
             )
-        segments.append(PathSegment(None, int(match.group(1)), match.group(2)))
+        index = int(match.group(1))
+        if index > MAX_NAMESPACE_INDEX:
+            raise ValueError(
+                f"invalid browse path {text!r}: namespace index {index} of segment {token!r} "
+                f"is above {MAX_NAMESPACE_INDEX}, the largest OPC UA allows"
+            )
+        segments.append(PathSegment(None, index, match.group(2)))
     if not segments:
         raise ValueError(f"invalid browse path {text!r}: it names no node")
     return tuple(segments)
@@ -125,7 +144,7 @@ def parse_browse_path(text: str) -> tuple[PathSegment, ...]:
 class NodeMapping(BaseModel):
     """One entry of ``nodes``: a machine whose state is one variable with value rules."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     resource: str = Field(description="Resource id of the machine in offers.")
     name: str | None = Field(None, description="Display name; the resource id without it.")
