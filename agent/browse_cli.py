@@ -79,10 +79,14 @@ _ = Catalog(
         "error.rejected": {
             "pl": "Serwer {url} odrzucił anonimowe połączenie bez zabezpieczeń ({detail}). "
             "Polecenie browse obsługuje na razie tylko taki dostęp; zezwól na niego na serwerze "
-            "albo wpisz konfigurację ręcznie według config/adapters/opcua.example.yaml.",
+            "albo wpisz konfigurację ręcznie według config/adapters/opcua.example.yaml, "
+            "z kluczami security_policy i security_mode (docs/adapters.md, część Security), a "
+            "potem zaufaj serwerowi: kooperant agent trust {url} --config PLIK.",
             "en": "Server {url} rejected the anonymous connection without security ({detail}). "
             "The browse command supports only this access for now; allow it on the server or "
-            "write the config by hand from config/adapters/opcua.example.yaml.",
+            "write the config by hand from config/adapters/opcua.example.yaml, with the keys "
+            "security_policy and security_mode (docs/adapters.md, Security), then trust the "
+            "server: kooperant agent trust {url} --config FILE.",
         },
         "error.failed": {
             "pl": "Serwer {url} zgłosił błąd ({detail}). Sprawdź dziennik serwera i spróbuj "

@@ -187,6 +187,10 @@ def _convert(error: OSError | UaError, url: str, timeout_seconds: float) -> Brow
         return BrowseError(BrowseFailure.TIMEOUT, url, detail)
     if isinstance(error, UaStatusCodeError) and error.code in _REJECTION_CODES:
         return BrowseError(BrowseFailure.REJECTED, url, str(error))
+    # asyncua 2.1 raises a plain UaError with this text when the server offers no endpoint
+    # without security, which is a rejection of the unsecured connection browse makes.
+    if str(error).startswith("No matching endpoints"):
+        return BrowseError(BrowseFailure.REJECTED, url, "the server offers only secured endpoints")
     if isinstance(error, OSError):
         return BrowseError(BrowseFailure.UNREACHABLE, url, error.strerror or repr(error))
     return BrowseError(BrowseFailure.FAILED, url, str(error) or repr(error))

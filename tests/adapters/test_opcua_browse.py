@@ -33,6 +33,7 @@ from kooperant.demo.machine_park import PARK_MACHINES, MachinePark
 from kooperant.net import free_tcp_port
 from kooperant.protocol import MachineState, check_identifier
 from tests.support.machinery_server import DEFAULT_MACHINES, machinery_server
+from tests.support.secure_server import ServerSecurity, secure_server
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -354,6 +355,17 @@ async def test_browse_anonymous_login_rejected(language: str) -> None:
         output = await invoke_in_thread(url, language=language)
 
     assert_failed(output, ERROR_TEXTS["rejected"][language].format(url=url))
+
+
+@pytest.mark.parametrize("language", ["en", "pl"])
+async def test_browse_secured_only_server_rejected(language: str, tmp_path: Path) -> None:
+    async with secure_server(ServerSecurity(trusted_clients=tmp_path / "trusted")) as server:
+        url = server.endpoint.geturl()
+        output = await invoke_in_thread(url, language=language)
+
+    opening = ERROR_TEXTS["rejected"][language].format(url=url).split(" (")[0]
+    assert_failed(output, f"{opening} (the server offers only secured endpoints)")
+    assert f"kooperant agent trust {url}" in output.stderr
 
 
 @pytest.mark.parametrize("language", ["en", "pl"])
