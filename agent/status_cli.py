@@ -74,6 +74,12 @@ _ = Catalog(
             "en": "Something other than a kooperant agent responds at {url} ({detail}). Check "
             "status.port in the config.",
         },
+        "other_agent": {
+            "pl": "Pod {url} odpowiada agent członka {found}, a {path} opisuje członka {member}. "
+            "Dwa agenty na jednym komputerze potrzebują różnych wartości status.port.",
+            "en": "The agent at {url} is member {found}, but {path} is for member {member}. Two "
+            "agents on one computer need different status.port values.",
+        },
         "header": {
             "pl": "Agent {member} (klaster {cluster}), działa od {started}, stan z {now}",
             "en": "Agent {member} (cluster {cluster}), running since {started}, as of {now}",
@@ -117,8 +123,20 @@ def status(
     config: Annotated[Path, typer.Option("--config", "-c", help=_("config.help"))],
     as_json: Annotated[bool, typer.Option("--json", help=_("json.help"))] = False,
 ) -> None:
-    settings = _status_settings(config)
+    settings, member = _status_settings(config)
     document = _fetch(settings, config)
+    if member is not None and document["member"] != member:
+        typer.echo(
+            _(
+                "other_agent",
+                url=settings.url,
+                found=document["member"],
+                member=member,
+                path=config,
+            ),
+            err=True,
+        )
+        raise typer.Exit(EXIT_NO_ANSWER)
     if as_json:
         typer.echo(json.dumps(document, ensure_ascii=False, indent=2))
     else:
@@ -212,12 +230,15 @@ def _local_time(text: str | None) -> str:
     return datetime.fromisoformat(text).astimezone().strftime("%Y-%m-%d %H:%M:%S")
 
 
-def _status_settings(path: Path) -> StatusSettings:
+def _status_settings(path: Path) -> tuple[StatusSettings, str | None]:
+    """Return the status section and the member id of the config, if it names one."""
     try:
         document = YamlDocument.load(path)
         data = document.data if isinstance(document.data, dict) else {}
+        member = data.get("member")
         try:
-            return StatusSettings.model_validate(data.get("status") or {})
+            settings = StatusSettings.model_validate(data.get("status") or {})
+            return settings, member if isinstance(member, str) else None
         except ValidationError as error:
             raise ConfigError(path, document.validation_problems(error, ("status",))) from error
     except ConfigError as error:

@@ -283,6 +283,25 @@ def test_status_without_running_agent(tmp_path: Path) -> None:
     assert f"kooperant agent run --config {config}" in result.stderr
 
 
+async def test_status_of_other_agent_rejected(
+    tmp_path: Path, running_agent: Callable[[Path], Any]
+) -> None:
+    port = free_tcp_port()
+    config = write_config(tmp_path, unused_broker_url(), f"port: {port}")
+    await running_agent(config)
+    await invoke_until_served("status", "--config", str(config))
+    other_folder = tmp_path / "other"
+    other_folder.mkdir()
+    other = write_config(other_folder, unused_broker_url(), f"port: {port}")
+    other.write_text(other.read_text().replace("member: acme", "member: beta"), encoding="utf-8")
+
+    result = await invoke("status", "--config", str(other))
+
+    assert result.exit_code == 2
+    assert f"The agent at http://127.0.0.1:{port}/status is member acme" in result.stderr
+    assert "is for member beta" in result.stderr
+
+
 def test_endpoint_turned_off(tmp_path: Path) -> None:
     config = write_config(tmp_path, unused_broker_url(), "enabled: false")
 
