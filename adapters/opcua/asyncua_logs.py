@@ -4,7 +4,9 @@ When a server stops, asyncua 2.1 logs the same loss several times. Each failed p
 the session close in ``Client.disconnect`` give an ERROR with a traceback. Closing a session or
 channel whose connection is closed and each ``BadSession...`` fault give a WARNING.
 The adapter reports the loss itself in one WARNING line, so these records become DEBUG records,
-shown only where the asyncua logger is enabled for DEBUG (``kooperant --verbose``).
+shown only where the asyncua logger is enabled for DEBUG (``kooperant --verbose``). The same
+goes for the WARNING of each rejected certificate or identity, which asyncua repeats at every
+reconnect attempt while the adapter logs the cause once with what to do.
 
 Records are matched by logger name, message format string and exception type. Other records of
 the same loggers, such as a publish loop that fails on a decoding error, keep their level.
@@ -18,7 +20,18 @@ from asyncua.ua.uaerrors import UaError
 
 # Service results that mean the session or channel is gone, as asyncua 2.1 names them.
 _GONE_SERVICE_RESULTS = frozenset(
-    {"BadSessionClosed", "BadSessionIdInvalid", "BadSecureChannelClosed", "BadConnectionClosed"}
+    {
+        "BadSessionClosed",
+        "BadSessionIdInvalid",
+        "BadSecureChannelClosed",
+        "BadConnectionClosed",
+        # Rejections the adapter reports itself as configuration errors.
+        "BadCertificateUntrusted",
+        "BadSecurityChecksFailed",
+        "BadUserAccessDenied",
+        "BadIdentityTokenInvalid",
+        "BadIdentityTokenRejected",
+    }
 )
 
 # Logger name and the start of the message format string of each record about a gone connection.

@@ -503,3 +503,28 @@ def test_gone_connection_filter_keeps_other_records() -> None:
     assert crash.levelno == logging.ERROR
     gone_filter.filter(teardown_record)
     assert teardown_record.levelno == logging.DEBUG
+
+
+@pytest.mark.parametrize(
+    ("result", "level"),
+    [
+        ("BadCertificateUntrusted", logging.DEBUG),
+        ("BadUserAccessDenied", logging.DEBUG),
+        ("BadSessionClosed", logging.DEBUG),
+        ("BadNodeIdUnknown", logging.WARNING),
+    ],
+)
+def test_gone_connection_filter_service_faults(result: str, level: int) -> None:
+    fault = logging.LogRecord(
+        "asyncua.client.ua_client.UASocketProtocol",
+        logging.WARNING,
+        __file__,
+        1,
+        "ServiceFault (%s, diagnostics: %s) from server received %s",
+        (result, "DiagnosticInfo()", "in response to ActivateSessionRequest"),
+        None,
+    )
+
+    GoneConnectionFilter().filter(fault)
+
+    assert fault.levelno == level
