@@ -452,7 +452,7 @@ class OpcUaAdapter(Adapter[OpcUaSettings]):
 
     def _record_success(self, machine_count: int) -> None:
         _LOGGER.info(
-            "connected to OPC UA server %s: %d machines, %d failed attempts before",
+            "connected to OPC UA server %s: machines: %d, failed attempts before: %d",
             self.settings.url,
             machine_count,
             self._failures_in_row,
