@@ -35,6 +35,7 @@ FAST = {
     "reconnect_max_seconds": 0.3,
 }
 INT_STATES = {0: "not_available", 1: "executing", 2: "not_executing", 3: "out_of_service"}
+BOOL_STATES = {True: "executing", False: "not_executing"}
 
 
 @dataclass
@@ -193,7 +194,7 @@ async def test_mapping_beside_machinery_machines(
     [
         (
             mapped(node="nsu=urn:kooperant:test:plc;s=Press9.Status"),
-            "has no node ns=",
+            "has no node 'nsu=urn:kooperant:test:plc;s=Press9.Status' (there ns=",
         ),
         (
             mapped(node="nsu=urn:missing;s=Press1.Status"),
@@ -225,6 +226,42 @@ async def test_mapping_missing_node_logged(
     assert "resource 'press-1'" in errors[0]
     assert plc_server.endpoint in errors[0]
     assert adapter.collect() == []
+
+
+async def test_mapping_missing_entries_left_out(
+    plc_server: PlcServer, start_adapter: Callable[..., Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    nodes = [
+        mapped(node=f"nsu={PLC_URI};s=Press9.Status"),
+        {"resource": "saw-3", "node": f"nsu={PLC_URI};s=Saw.Running", "states": BOOL_STATES},
+        mapped(resource="laser-2", node="nsu=urn:missing;s=Laser.Mode"),
+    ]
+    adapter = await start_adapter(plc_server.endpoint, nodes)
+
+    await expect_state(adapter, "saw-3", MachineState.EXECUTING)
+
+    errors = [record.getMessage() for record in caplog.records if record.levelno == logging.ERROR]
+    assert len(errors) == 2, errors
+    assert "resource 'press-1'" in errors[0]
+    assert "resource 'laser-2'" in errors[1]
+    assert all("left out until the adapter connects again" in error for error in errors)
+    assert sorted(statuses(adapter)) == ["saw-3"]
+
+
+async def test_mapping_all_entries_missing_named(
+    plc_server: PlcServer, start_adapter: Callable[..., Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    nodes = [
+        mapped(node=f"nsu={PLC_URI};s=Press9.Status"),
+        mapped(resource="laser-2", node="nsu=urn:missing;s=Laser.Mode"),
+    ]
+    adapter = await start_adapter(plc_server.endpoint, nodes)
+    await wait_until(lambda: adapter.failed_attempts >= 2)
+
+    errors = [record.getMessage() for record in caplog.records if record.levelno == logging.ERROR]
+    assert len(errors) == 1, errors
+    assert "resource 'press-1'" in errors[0]
+    assert "resource 'laser-2'" in errors[0]
 
 
 async def test_server_without_models_names_nodes_key(

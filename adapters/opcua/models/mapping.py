@@ -14,6 +14,7 @@ be written in a browse path; use its node id instead.
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -44,6 +45,8 @@ _ALLOWED = ", ".join(STATE_NAMES)
 _NODE_ID = re.compile(r"(ns=\d+;)?[isgb]=.+", re.DOTALL)
 _PATH_SEGMENT = re.compile(r"nsu=[^;]+;[^/]+|[^/]+")
 _INDEXED_NAME = re.compile(r"(\d+):(.+)", re.DOTALL)
+
+_LOGGER = logging.getLogger(__name__)
 
 
 def _check_state_name(value: object, prefix: str = "") -> str:
@@ -237,13 +240,23 @@ NodeMappings = Annotated[tuple[NodeMapping, ...], AfterValidator(_check_unique_r
 async def mapped_machines(
     client: Client, nodes: tuple[NodeMapping, ...], url: str
 ) -> list[MachineNodes]:
-    """Resolve every entry of ``nodes`` on the server, or raise ``ServerConfigurationError``."""
+    """Resolve the entries of ``nodes`` on the server and return their machines.
+
+    An entry the server lacks is logged and left out, so the other entries still deliver; it is
+    tried again at the next connection. Raises ``ServerConfigurationError`` naming every problem
+    when no entry can be resolved.
+    """
     if not nodes:
         return []
     namespaces = await client.get_namespace_array()
     machines = []
+    problems = []
     for entry in nodes:
-        variable = await _resolve(client, namespaces, entry, url)
+        try:
+            variable = await _resolve(client, namespaces, entry, url)
+        except ServerConfigurationError as error:
+            problems.append(str(error))
+            continue
         machines.append(
             MachineNodes(
                 browse_name=entry.resource,
@@ -255,11 +268,15 @@ async def mapped_machines(
                 rules=entry,
             )
         )
+    if problems and not machines:
+        raise ServerConfigurationError("; ".join(problems))
+    for problem in problems:
+        _LOGGER.error("%s; this resource is left out until the adapter connects again", problem)
     return machines
 
 
 async def _resolve(client: Client, namespaces: list[str], entry: NodeMapping, url: str) -> Node:
-    where = f"{entry.source} of resource {entry.resource!r} (nodes in the adapter settings)"
+    where = f"resource {entry.resource!r} (nodes in the adapter settings)"
     if entry.node is not None:
         reference = parse_node_reference(entry.node)
         node_id = reference.node_id
@@ -271,8 +288,8 @@ async def _resolve(client: Client, namespaces: list[str], entry: NodeMapping, ur
             node_class = await node.read_node_class()
         except UaStatusCodeError as error:
             raise ServerConfigurationError(
-                f"OPC UA server {url} has no node {node_id.to_string()} for {where}: {error}; "
-                "check the node id with an OPC UA browser"
+                f"OPC UA server {url} has no {entry.source} (there {node_id.to_string()}) of "
+                f"{where}: {error}; check the node id with an OPC UA browser"
             ) from error
     else:
         assert entry.browse_path is not None
@@ -292,14 +309,14 @@ async def _resolve(client: Client, namespaces: list[str], entry: NodeMapping, ur
             node_class = await node.read_node_class()
         except UaStatusCodeError as error:
             raise ServerConfigurationError(
-                f"OPC UA server {url} has no node at {where}: {error}; check each segment's "
-                "namespace and browse name with an OPC UA browser"
+                f"OPC UA server {url} has no node at {entry.source} of {where}: {error}; check "
+                "each segment's namespace and browse name with an OPC UA browser"
             ) from error
 
     if node_class != ua.NodeClass.Variable:
         raise ServerConfigurationError(
-            f"OPC UA server {url}: {where} is a node of class {node_class.name}, not a variable; "
-            "name the variable that holds the state"
+            f"OPC UA server {url}: {entry.source} of {where} is a node of class "
+            f"{node_class.name}, not a variable; name the variable that holds the state"
         )
     return node
 
@@ -307,7 +324,7 @@ async def _resolve(client: Client, namespaces: list[str], entry: NodeMapping, ur
 def _namespace_index(namespaces: list[str], uri: str, where: str, url: str) -> int:
     if uri not in namespaces:
         raise ServerConfigurationError(
-            f"OPC UA server {url} has no namespace {uri!r}, used in {where}; "
+            f"OPC UA server {url} has no namespace {uri!r}, used by {where}; "
             f"its namespaces: {', '.join(namespaces)}"
         )
     return namespaces.index(uri)
