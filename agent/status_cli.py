@@ -227,7 +227,8 @@ def _table(rows: list[list[str]]) -> list[str]:
 def _local_time(text: str | None) -> str:
     if text is None:
         return "-"
-    return datetime.fromisoformat(text).astimezone().strftime("%Y-%m-%d %H:%M:%S")
+    # With the offset, because the viewer's time zone may differ from the agent's.
+    return datetime.fromisoformat(text).astimezone().isoformat(sep=" ", timespec="seconds")
 
 
 def _status_settings(path: Path) -> tuple[StatusSettings, str | None]:
