@@ -146,7 +146,7 @@ def status(
 
 
 def needs_attention(document: dict[str, Any]) -> bool:
-    """Whether the broker or a source is not connected, an adapter is down or the policy broken."""
+    """Return whether the broker or a source is down, an adapter failed or the policy is broken."""
     if not document["broker"]["connected"] or document["policy_error"]:
         return True
     for adapter in document["adapters"]:

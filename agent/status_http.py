@@ -1,7 +1,7 @@
 """The agent's local status endpoint: ``GET /status`` returns the status document.
 
 It listens on the ``status`` host and port of the agent config (127.0.0.1:8791 by default). The
-document holds no secrets, only states, counters and error messages without credentials. A port
+document contains no secrets, only states, counters and error messages without credentials. A port
 that cannot be bound is logged and the agent runs on without the endpoint: status is for
 diagnosis, and publishing must not depend on it.
 """

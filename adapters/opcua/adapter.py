@@ -69,7 +69,7 @@ from kooperant.backoff import Backoff, BackoffPolicy
 _LOGGER = logging.getLogger(__name__)
 
 # Codes of a session or connection that ended. A subscription request failing with one of these
-# says nothing about subscriptions, so the adapter reconnects instead of falling back to polling.
+# is no rejection of subscriptions, so the adapter reconnects instead of falling back to polling.
 _CONNECTION_ERRORS = frozenset(
     {
         StatusCodes.BadSessionClosed,

@@ -544,8 +544,8 @@ def test_filter_without_deadband_keeps_trigger() -> None:
         ),
         (
             {"deadband_type": "Absolute", "deadband_value": "nan"},
-            ("data_change_filter",),
-            "invalid deadband_value nan: expected a number of 0 or more",
+            ("data_change_filter", "deadband_value"),
+            "Input should be a finite number",
         ),
         (
             {"deadband_type": "Percent", "deadband_value": 150},
