@@ -10,8 +10,10 @@ the config cannot be read.
 from __future__ import annotations
 
 import json
+import os
 import urllib.error
 import urllib.request
+from collections.abc import Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -234,7 +236,7 @@ def _local_time(text: str | None) -> str:
 def _status_settings(path: Path) -> tuple[StatusSettings, str | None]:
     """Return the status section and the member id of the config, if it names one."""
     try:
-        document = YamlDocument.load(path)
+        document = _load_ignoring_other_variables(path)
         data = document.data if isinstance(document.data, dict) else {}
         member = data.get("member")
         try:
@@ -245,6 +247,43 @@ def _status_settings(path: Path) -> tuple[StatusSettings, str | None]:
     except ConfigError as error:
         typer.echo(_("config.invalid", details=error), err=True)
         raise typer.Exit(EXIT_NO_ANSWER) from error
+
+
+def _load_ignoring_other_variables(path: Path) -> YamlDocument:
+    """Load the config, letting ``${NAME}`` outside ``status`` and ``member`` stay unset.
+
+    The agent may run with variables this shell does not have, such as a broker password.
+    """
+    try:
+        return YamlDocument.load(path)
+    except ConfigError as error:
+        needed = [
+            problem
+            for problem in error.problems
+            if problem.key.split(".")[0].split("[")[0] in ("status", "member", "")
+        ]
+        if needed:
+            raise
+    return YamlDocument.load(path, _VariablesOrEmpty(os.environ))
+
+
+class _VariablesOrEmpty(Mapping[str, str]):
+    """Environment variables, with an empty value for every name that is not set."""
+
+    def __init__(self, variables: Mapping[str, str]) -> None:
+        self._variables = variables
+
+    def __getitem__(self, name: str) -> str:
+        return self._variables.get(name, "")
+
+    def __contains__(self, name: object) -> bool:
+        return True
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._variables)
+
+    def __len__(self) -> int:
+        return len(self._variables)
 
 
 def _fetch(settings: StatusSettings, path: Path) -> dict[str, Any]:

@@ -302,6 +302,37 @@ async def test_status_of_other_agent_rejected(
     assert "is for member beta" in result.stderr
 
 
+async def test_status_ignores_unset_broker_variable(
+    tmp_path: Path, running_agent: Callable[[Path], Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    port = free_tcp_port()
+    config = write_config(tmp_path, unused_broker_url(), f"port: {port}")
+    await running_agent(config)
+    await invoke_until_served("status", "--config", str(config))
+    # The agent may run with a password variable that the shell asking for status lacks.
+    text = config.read_text(encoding="utf-8")
+    config.write_text(text.replace("policy:", "  password: ${KOOPERANT_TEST_UNSET}\npolicy:"))
+    monkeypatch.delenv("KOOPERANT_TEST_UNSET", raising=False)
+
+    result = await invoke("status", "--config", str(config), "--json")
+
+    assert result.exit_code == 1, result.output
+    assert json.loads(result.stdout)["member"] == "acme"
+
+
+def test_status_names_unset_status_variable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("KOOPERANT_TEST_UNSET", raising=False)
+    config = write_config(tmp_path, unused_broker_url(), "port: ${KOOPERANT_TEST_UNSET}")
+
+    result = CliRunner().invoke(app, ["status", "--config", str(config)])
+
+    assert result.exit_code == 2
+    assert "status.port" in result.stderr
+    assert "KOOPERANT_TEST_UNSET" in result.stderr
+
+
 def test_endpoint_turned_off(tmp_path: Path) -> None:
     config = write_config(tmp_path, unused_broker_url(), "enabled: false")
 
