@@ -253,8 +253,8 @@ def _check_trusted(security: ClientSecurity, certificate: x509.Certificate) -> N
     raise ServerConfigurationError(
         f"the certificate of OPC UA server {security.url} is not trusted (subject {info.subject}, "
         f"SHA-256 {info.fingerprint}); {saved}. Compare the fingerprint with the one the "
-        f"server shows, then run `kooperant agent trust {security.url} --config <agent config>` "
-        f"or move the file to {security.pki.trusted_dir}"
+        f"server shows, then run `kooperant agent trust {security.url} --pki-dir "
+        f"{security.pki.folder}` or move the file to {security.pki.trusted_dir}"
     )
 
 

@@ -467,7 +467,7 @@ async def test_untrusted_server_certificate_rejected(tmp_path: Path) -> None:
         f"the certificate of OPC UA server {url} is not trusted (subject CN=kooperant test "
         f"server, SHA-256 {server_fingerprint}); it was saved to {saved}. Compare the "
         "fingerprint with the one the server shows, then run `kooperant agent trust "
-        f"{url} --config <agent config>` or move the file to {pki.trusted_dir}"
+        f"{url} --pki-dir {pki.folder}` or move the file to {pki.trusted_dir}"
     )
     assert saved.read_bytes() == der(security.certificate)
     assert not pki.trusted_dir.exists()
