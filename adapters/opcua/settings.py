@@ -96,7 +96,7 @@ class OpcUaSettings(AdapterSettings):
         default=(),
         description="State variables mapped by hand, for servers without a companion model.",
     )
-    username: str | None = None
+    username: str | None = Field(default=None, min_length=1)
     password: SecretStr | None = None
     security_policy: str = Field(
         "None", description="Security policy of the secure channel, one of SECURITY_POLICIES."
@@ -151,6 +151,14 @@ class OpcUaSettings(AdapterSettings):
             # TopicError is a ValueError, so pydantic reports it as a validation error.
             check_identifier(resource, f"resource (machines.{browse_name})")
         return machines
+
+    @field_validator("pki_dir")
+    @classmethod
+    def _check_pki_dir(cls, pki_dir: Path) -> Path:
+        # Path("") is ".", which would put the agent's key beside the config.
+        if str(pki_dir) in ("", "."):
+            raise ValueError("pki_dir is empty: name a folder, e.g. pki")
+        return pki_dir
 
     @field_validator("security_policy")
     @classmethod

@@ -275,6 +275,11 @@ async def test_disconnect_keeps_cancel_at_same_step() -> None:
             "publishing_interval_ms",
         ),
         ({"url": "opc.tcp://127.0.0.1:4840", "keepalive_seconds": "nan"}, "keepalive_seconds"),
+        ({"url": "opc.tcp://127.0.0.1:4840", "pki_dir": ""}, "pki_dir"),
+        (
+            {"url": "opc.tcp://127.0.0.1:4840", "username": "", "password": "x"},
+            "username",
+        ),
         (
             {"url": "opc.tcp://127.0.0.1:4840", "reconnect_max_seconds": float("inf")},
             "reconnect_max_seconds",
