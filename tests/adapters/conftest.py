@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
 
 from adapters.opcua import OpcUaAdapter, OpcUaSettings
+from tests.support.node_opcua_server import unavailable_reason
 from tests.support.opcua_recording import Recorder
 
 
@@ -25,3 +27,14 @@ async def running_adapters() -> AsyncIterator[Callable[..., OpcUaAdapter]]:
     yield make
     for adapter in made:
         await adapter.stop()
+
+
+@pytest.fixture
+def node_opcua_installed() -> None:
+    """Skip, or fail under KOOPERANT_REQUIRE_SERVICES=1, where the node-opcua server cannot run."""
+    reason = unavailable_reason()
+    if reason is None:
+        return
+    if os.environ.get("KOOPERANT_REQUIRE_SERVICES") == "1":
+        pytest.fail(f"{reason} (KOOPERANT_REQUIRE_SERVICES=1)")
+    pytest.skip(reason)

@@ -9,7 +9,6 @@ numeric variable for the deadband.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -34,7 +33,7 @@ from adapters.opcua.monitoring import DataChangeFilterSettings, MonitoredNode, m
 from kooperant.net import free_tcp_port
 from kooperant.protocol import MachineState
 from tests.support.machinery_server import MachineryTestServer, MachineSpec, machinery_server
-from tests.support.node_opcua_server import node_opcua_server, unavailable_reason
+from tests.support.node_opcua_server import node_opcua_server
 from tests.support.opcua_recording import has_state, statuses, wait_until
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -59,17 +58,6 @@ def polling_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
         and record.levelno == logging.WARNING
         and "subscription failed" in record.getMessage()
     ]
-
-
-@pytest.fixture
-def node_opcua_installed() -> None:
-    """Skip, or fail under KOOPERANT_REQUIRE_SERVICES=1, where the server cannot run."""
-    reason = unavailable_reason()
-    if reason is None:
-        return
-    if os.environ.get("KOOPERANT_REQUIRE_SERVICES") == "1":
-        pytest.fail(f"{reason} (KOOPERANT_REQUIRE_SERVICES=1)")
-    pytest.skip(reason)
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ installed modules are missing, the tests skip, or fail under ``KOOPERANT_REQUIRE
 from __future__ import annotations
 
 import logging
-import os
 import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -24,7 +23,6 @@ from tests.support.machinery_server import MachineSpec
 from tests.support.node_opcua_server import (
     NodeOpcuaServerError,
     node_opcua_server,
-    unavailable_reason,
 )
 from tests.support.opcua_recording import Recorder, has_state, server_health, statuses, wait_until
 from tests.support.recording_proxy import RecordingProxy
@@ -38,17 +36,6 @@ MACHINES = (
     MachineSpec("Lathe B2", "Mazak", "QTU 250", "MZ-2502", "NotExecuting"),
     MachineSpec("Press-03", "Schuler", "MSD 400", "SCH-0403", "OutOfService"),
 )
-
-
-@pytest.fixture
-def node_opcua_installed() -> None:
-    """Skip, or fail under KOOPERANT_REQUIRE_SERVICES=1, where the server cannot run."""
-    reason = unavailable_reason()
-    if reason is None:
-        return
-    if os.environ.get("KOOPERANT_REQUIRE_SERVICES") == "1":
-        pytest.fail(f"{reason} (KOOPERANT_REQUIRE_SERVICES=1)")
-    pytest.skip(reason)
 
 
 @pytest.fixture

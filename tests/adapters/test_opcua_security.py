@@ -32,7 +32,7 @@ from adapters.opcua.connection import disconnect, make_client
 from adapters.opcua.endpoints import server_certificates
 from adapters.opcua.security import ClientSecurity, connect
 from tests.support.machinery_server import MachineSpec, machinery_server
-from tests.support.node_opcua_server import node_opcua_server, unavailable_reason
+from tests.support.node_opcua_server import node_opcua_server
 from tests.support.opcua_recording import Recorder, statuses, wait_until
 from tests.support.secure_server import ServerSecurity, der, make_certificate, secure_server
 
@@ -696,17 +696,6 @@ async def test_adapter_logs_untrusted_then_connects(
 
 
 # --- node-opcua -----------------------------------------------------------------------------
-
-
-@pytest.fixture
-def node_opcua_installed() -> None:
-    """Skip, or fail under KOOPERANT_REQUIRE_SERVICES=1, where the node-opcua server cannot run."""
-    reason = unavailable_reason()
-    if reason is None:
-        return
-    if os.environ.get("KOOPERANT_REQUIRE_SERVICES") == "1":
-        pytest.fail(f"{reason} (KOOPERANT_REQUIRE_SERVICES=1)")
-    pytest.skip(reason)
 
 
 async def connect_when_trusted(settings: OpcUaSettings, folder: Path) -> Client:
