@@ -2,7 +2,8 @@
 
 When a server stops, asyncua 2.1 logs the same loss several times. Each failed publish request and
 the session close in ``Client.disconnect`` give an ERROR with a traceback. Closing a session or
-channel whose connection is closed and each ``BadSession...`` fault give a WARNING.
+channel whose connection is closed and each ``BadSession...`` fault give a WARNING, and an Error
+message from the server, which closes the channel, gives a WARNING, a CRITICAL and an ERROR.
 The adapter reports the loss itself in one WARNING line, so these records become DEBUG records,
 shown only where the asyncua logger is enabled for DEBUG (``kooperant --verbose``). The same
 goes for the WARNING of each rejected certificate or identity, which asyncua repeats at every
@@ -48,6 +49,13 @@ _GONE_MESSAGES = {
     "asyncua.client.ua_client.UaClient": (
         "close_secure_channel was called but connection is closed",
     ),
+    # An Error message from the server closes the channel, which the adapter reports as a loss.
+    # Seen when a half-open link heals and the server finds a gap in the sequence numbers.
+    "asyncua.uaprotocol": ("Received an error",),
+    "asyncua.client.ua_client.UASocketProtocol": (
+        "Received an error",
+        "Got error status from server",
+    ),
 }
 _SERVICE_FAULT_LOGGER = "asyncua.client.ua_client.UASocketProtocol"
 _SERVICE_FAULT_MESSAGE = "ServiceFault ("
@@ -66,11 +74,9 @@ class GoneConnectionFilter(logging.Filter):
     @staticmethod
     def _about_gone_connection(record: logging.LogRecord) -> bool:
         message = str(record.msg)
-        if record.name == _SERVICE_FAULT_LOGGER:
+        if record.name == _SERVICE_FAULT_LOGGER and message.startswith(_SERVICE_FAULT_MESSAGE):
             args = record.args if isinstance(record.args, tuple) else ()
-            return message.startswith(_SERVICE_FAULT_MESSAGE) and bool(
-                args and args[0] in _GONE_SERVICE_RESULTS
-            )
+            return bool(args and args[0] in _GONE_SERVICE_RESULTS)
         if not message.startswith(_GONE_MESSAGES.get(record.name, ())):
             return False
         if record.exc_info is None:
@@ -84,7 +90,7 @@ _FILTER = GoneConnectionFilter()
 
 def demote_gone_connection_records() -> None:
     """Add the filter to asyncua's client loggers, once however often it is called."""
-    for name in (*_GONE_MESSAGES, _SERVICE_FAULT_LOGGER):
+    for name in {*_GONE_MESSAGES, _SERVICE_FAULT_LOGGER}:
         logger = logging.getLogger(name)
         if _FILTER not in logger.filters:
             logger.addFilter(_FILTER)

@@ -528,3 +528,26 @@ def test_gone_connection_filter_service_faults(result: str, level: int) -> None:
     GoneConnectionFilter().filter(fault)
 
     assert fault.levelno == level
+
+
+@pytest.mark.parametrize(
+    ("logger_name", "message", "level"),
+    [
+        ("asyncua.uaprotocol", "Received an error: %s", logging.WARNING),
+        ("asyncua.client.ua_client.UASocketProtocol", "Received an error: %r", logging.CRITICAL),
+        (
+            "asyncua.client.ua_client.UASocketProtocol",
+            "Got error status from server: %s",
+            logging.ERROR,
+        ),
+    ],
+)
+def test_gone_connection_filter_server_error_messages(
+    logger_name: str, message: str, level: int
+) -> None:
+    error = "ErrorMessage(Error=StatusCode(value=2156003328), Reason='BadTcpInternalError')"
+    record = logging.LogRecord(logger_name, level, __file__, 1, message, (error,), None)
+
+    GoneConnectionFilter().filter(record)
+
+    assert record.levelno == logging.DEBUG
