@@ -103,7 +103,7 @@ Observation = MachineStatus | ScheduledWork | ResourceAmounts | SupplyStock
 
 
 class ConnectionState(StrEnum):
-    """How an adapter's link to one of its sources is doing."""
+    """The state of an adapter's connection to one of its sources."""
 
     CONNECTING = "connecting"
     CONNECTED = "connected"

@@ -27,8 +27,8 @@ def make_client(
         timeout=settings.timeout_seconds,
         watchdog_intervall=watchdog_interval_seconds(settings),
     )
-    # asyncua requests one hour by default and warns when servers grant less (asyncua's
-    # own server grants at most ten minutes); keep-alive traffic renews the session anyway.
+    # asyncua requests one hour by default and warns when a server grants less, and asyncua's own
+    # server grants at most ten minutes. Keep-alive traffic renews the session anyway.
     client.session_timeout = SESSION_TIMEOUT_MS
     if settings.username is not None and settings.password is not None:
         client.set_user(settings.username)

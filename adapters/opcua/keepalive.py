@@ -5,7 +5,7 @@ Two mechanisms bound the silence to ``keepalive_seconds``:
 - asyncua 2.1's client watchdog reads ``Server/ServerStatus/State`` after each
   ``watchdog_intervall`` without a connection state change and gives the read the same interval
   as its time limit. A silent link therefore fails the read at most two intervals after the last
-  answer, which is why the interval is half of ``keepalive_seconds``. asyncua then calls the
+  response, so the interval is half of ``keepalive_seconds``. asyncua then calls the
   client's ``connection_lost_callback`` with the ``TimeoutError``. The watchdog also runs while
   the adapter polls.
 - The subscription asks the server for a keep-alive message after three ``keepalive_seconds``

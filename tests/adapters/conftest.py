@@ -16,16 +16,16 @@ from tests.support.opcua_recording import Recorder
 @pytest.fixture
 async def running_adapters() -> AsyncIterator[Callable[..., OpcUaAdapter]]:
     """A factory of OPC UA adapters for ``url``, all stopped after the test; ``start`` is yours."""
-    made: list[OpcUaAdapter] = []
+    adapters: list[OpcUaAdapter] = []
 
     def make(url: str, recorder: Recorder | None = None, **settings: Any) -> OpcUaAdapter:
         context = (recorder or Recorder()).context
         adapter = OpcUaAdapter("machines", OpcUaSettings(url=url, **settings), context)
-        made.append(adapter)
+        adapters.append(adapter)
         return adapter
 
     yield make
-    for adapter in made:
+    for adapter in adapters:
         await adapter.stop()
 
 

@@ -23,7 +23,7 @@ from adapters.opcua.models.mapping import parse_browse_path, parse_node_referenc
 from kooperant.net import free_tcp_port
 from kooperant.protocol import MachineState
 from tests.support.machinery_server import DI_URI, MACHINERY_URI, TEST_URI, machinery_server
-from tests.support.opcua_recording import Recorder, statuses, wait_until
+from tests.support.opcua_recording import Recorder, expect_state, statuses, wait_until
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -90,16 +90,6 @@ async def start_adapter() -> AsyncIterator[Callable[..., Any]]:
     yield start
     for adapter in started:
         await adapter.stop()
-
-
-async def expect_state(adapter: OpcUaAdapter, resource: str, state: MachineState) -> None:
-    try:
-        await wait_until(
-            lambda: resource in statuses(adapter) and statuses(adapter)[resource].state is state
-        )
-    except AssertionError:
-        found = {key: status.state.value for key, status in statuses(adapter).items()}
-        raise AssertionError(f"{resource} never became {state.value}; reported: {found}") from None
 
 
 def mapped(**entry: Any) -> dict[str, Any]:

@@ -27,7 +27,7 @@ from tests.support.companion_servers import (
     packml_server,
 )
 from tests.support.machinery_server import MachineSpec, machinery_server
-from tests.support.opcua_recording import Recorder, statuses, wait_until
+from tests.support.opcua_recording import Recorder, expect_state, statuses
 
 pytestmark = [pytest.mark.filterwarnings("ignore::DeprecationWarning"), pytest.mark.nodesets]
 
@@ -56,17 +56,6 @@ async def start_adapter() -> AsyncIterator[Callable[..., Any]]:
     yield start
     for adapter in started:
         await adapter.stop()
-
-
-async def expect_state(adapter: OpcUaAdapter, resource: str, state: MachineState) -> None:
-    """Wait until ``resource`` reports ``state``; the message shows what it reports instead."""
-    try:
-        await wait_until(
-            lambda: resource in statuses(adapter) and statuses(adapter)[resource].state is state
-        )
-    except AssertionError:
-        found = {key: status.state.value for key, status in statuses(adapter).items()}
-        raise AssertionError(f"{resource} never became {state.value}; reported: {found}") from None
 
 
 def browse_json(url: str) -> dict[str, Any]:

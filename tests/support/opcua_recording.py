@@ -70,3 +70,12 @@ async def wait_until(condition: Callable[[], bool], within_seconds: float = 10.0
             raise AssertionError(f"condition not met within {within_seconds} s")
         await asyncio.sleep(0.05)
     return time.monotonic() - started
+
+
+async def expect_state(adapter: OpcUaAdapter, resource: str, state: MachineState) -> None:
+    """Wait until ``resource`` reports ``state``; the message shows what it reports instead."""
+    try:
+        await wait_until(has_state(adapter, resource, state))
+    except AssertionError:
+        found = {key: status.state.value for key, status in statuses(adapter).items()}
+        raise AssertionError(f"{resource} never became {state.value}; reported: {found}") from None
