@@ -210,6 +210,10 @@ class OpcUaAdapter(Adapter[OpcUaSettings]):
                     f"OPC UA server {url} rejected the credentials: {error}; check username and "
                     "password in the adapter settings"
                 ) from error
+            if self._connected and error.code in _CONNECTION_ERRORS:
+                # A stopping server may close the session before the transport drops, and the
+                # operator should read the same line for both.
+                raise self._lost_error(error) from error
             raise SourceUnavailableError(f"OPC UA server {url} failed: {error}") from error
         except (OSError, TimeoutError, UaError) as error:
             if self._connected and isinstance(error, TimeoutError):
