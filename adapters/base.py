@@ -117,6 +117,7 @@ class SourceHealth:
     ``source`` names it without credentials, ``since`` is when ``state`` began, ``reconnects``
     counts connections made again after a loss, ``last_data`` is when the source last delivered a
     value and ``errors`` counts failures and flagged readings by name. ``detail`` is the last error.
+    ``stale`` is set when the data in use is older than the adapter's configured limit.
     """
 
     source: str
@@ -126,6 +127,7 @@ class SourceHealth:
     last_data: datetime | None = None
     errors: Mapping[str, int] = field(default_factory=dict)
     detail: str | None = None
+    stale: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 
 from adapters.base import Adapter, AdapterContext, Observation, ScheduledWork, cancel_task
 from adapters.errors import ExportFormatError
+from adapters.exports.watched_file import FileVersion, WatchedFile
 from adapters.schedule_plan import (
     ScheduleColumns,
     ScheduleCsvSettings,
@@ -23,7 +24,6 @@ from adapters.schedule_plan import (
     read_schedule,
     slugify_machine_code,
 )
-from adapters.watched_file import FileVersion, WatchedFile
 from kooperant.protocol import ResourceKind
 
 __all__ = [

@@ -19,7 +19,7 @@ from pydantic import Field, field_validator
 
 from adapters.base import AdapterSettings, ScheduledWork, WorkOrder
 from adapters.errors import ExportFormatError
-from adapters.polish_csv import (
+from adapters.exports.polish_csv import (
     DELIMITER_CANDIDATES,
     CsvRow,
     Encoding,

@@ -104,4 +104,5 @@ def _source_document(source: SourceHealth) -> dict[str, Any]:
         "last_data": None if source.last_data is None else source.last_data.isoformat(),
         "errors": dict(sorted(source.errors.items())),
         "detail": source.detail,
+        "stale": source.stale,
     }

@@ -117,6 +117,10 @@ _ = Catalog(
             "pl": "  ostatni błąd {source}: {detail}",
             "en": "  last error {source}: {detail}",
         },
+        "stale": {
+            "pl": "  {source}: dane nieaktualne, ostatni eksport z {time}",
+            "en": "  {source}: data stale, the last export is from {time}",
+        },
     }
 )
 
@@ -154,8 +158,9 @@ def needs_attention(document: dict[str, Any]) -> bool:
     for adapter in document["adapters"]:
         if not adapter["started"] or adapter["collect_failing"]:
             return True
-        if any(source["state"] != "connected" for source in adapter["sources"]):
-            return True
+        for source in adapter["sources"]:
+            if source["state"] != "connected" or source.get("stale"):
+                return True
     return False
 
 
@@ -200,6 +205,9 @@ def render_status(document: dict[str, Any]) -> str:
             )
             if source["detail"]:
                 details.append(_("detail", source=source["source"], detail=source["detail"]))
+            if source.get("stale"):
+                time = _local_time(source["last_data"])
+                details.append(_("stale", source=source["source"], time=time))
     lines.extend(_table(rows))
     lines.extend(details)
     return "\n".join(lines)

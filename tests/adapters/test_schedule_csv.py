@@ -18,7 +18,8 @@ from pydantic import ValidationError
 
 from adapters.base import AdapterContext, ScheduledWork, WorkOrder
 from adapters.errors import ExportFormatError
-from adapters.polish_csv import parse_decimal
+from adapters.exports.polish_csv import parse_decimal
+from adapters.exports.watched_file import WatchedFile
 from adapters.schedule_csv import (
     ScheduleCsvAdapter,
     ScheduleCsvSettings,
@@ -26,7 +27,6 @@ from adapters.schedule_csv import (
     read_schedule,
     slugify_machine_code,
 )
-from adapters.watched_file import WatchedFile
 from kooperant.demo.schedule import DEMO_ORDERS, write_demo_schedule
 from kooperant.intervals import Interval
 from kooperant.protocol import ResourceKind

@@ -169,6 +169,7 @@ async def test_status_lists_sources_and_counters(
             "last_data": "2026-03-02T06:00:00+00:00",
             "errors": {"bad_status": 3, "null_value": 0},
             "detail": None,
+            "stale": False,
         }
     ]
     # The broker on an unused port cannot be connected, which needs attention.

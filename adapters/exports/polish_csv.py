@@ -55,12 +55,8 @@ def decode_export(data: bytes, path: Path, encoding: Encoding) -> str:
 
 
 def _reject_nul_bytes(data: bytes, path: Path) -> None:
-    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or _looks_like_utf16(data):
-        raise ExportFormatError(
-            path,
-            "the file is UTF-16 encoded; export it as UTF-8 or Windows-1250 "
-            "(in Excel: 'CSV UTF-8' or 'CSV (separated by semicolons)')",
-        )
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or looks_like_utf16(data):
+        raise ExportFormatError(path, utf16_message())
 
     offset = data.find(b"\x00")
     if offset >= 0:
@@ -75,7 +71,15 @@ def _reject_nul_bytes(data: bytes, path: Path) -> None:
 _UTF16_SAMPLE_BYTES = 512
 
 
-def _looks_like_utf16(data: bytes) -> bool:
+def utf16_message() -> str:
+    """Return the error message for a UTF-16 export."""
+    return (
+        "the file is UTF-16 encoded; export it as UTF-8 or Windows-1250 "
+        "(in Excel: 'CSV UTF-8' or 'CSV (separated by semicolons)')"
+    )
+
+
+def looks_like_utf16(data: bytes) -> bool:
     """Return whether most 2-byte units at the start pair a NUL with a non-NUL byte in one order.
 
     That is the pattern of UTF-16 LE or BE text of mostly ASCII letters, as in Polish exports.

@@ -1,0 +1,293 @@
+"""The base of every adapter that reads exports written by another program (ERP, spreadsheet).
+
+An ``ExportAdapter`` follows one or more inputs (``ExportSource``: a file, or the newest file in a
+folder) and calls ``parse`` in a worker thread whenever an input has a new, stable version. What
+``parse`` returns replaces the adapter's observations. When a version cannot be read, the adapter
+logs one error naming the file, line and problem, and keeps the observations of the last good read.
+Those observations are marked stale in the agent's status once the newest input file is older than
+``stale_after_hours``. A subclass sets ``export_description`` and implements ``parse``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from abc import abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import ClassVar, TypeVar
+
+from pydantic import Field, field_validator
+
+from adapters.base import (
+    Adapter,
+    AdapterContext,
+    AdapterSettings,
+    ConnectionState,
+    Observation,
+    SourceHealth,
+    cancel_task,
+)
+from adapters.errors import ExportFormatError
+from adapters.exports.sources import ExportSource
+from adapters.exports.watched_file import FileVersion
+from kooperant.protocol import ResourceKind
+
+logger = logging.getLogger(__name__)
+
+
+class ExportSettings(AdapterSettings):
+    """Settings every export adapter has: where the export is and how it is followed."""
+
+    path: Path = Field(
+        description="The export file, or a folder whose newest matching file is read; "
+        "relative to the agent config's folder."
+    )
+    pattern: str = Field(
+        default="*", description="Glob of the files to read when 'path' is a folder, e.g. *.csv."
+    )
+    poll_interval_seconds: float = Field(default=5.0, gt=0, le=86400)
+    stable_seconds: float = Field(
+        default=2.0, ge=0, le=3600, description="How long a new version must stay unchanged."
+    )
+    stale_after_hours: float | None = Field(
+        default=None,
+        gt=0,
+        le=24 * 366,
+        description="Mark the data stale when the newest export file is older than this.",
+    )
+
+    @field_validator("pattern")
+    @classmethod
+    def _check_pattern(cls, value: str) -> str:
+        if not value.strip() or "/" in value or "\\" in value:
+            raise ValueError(
+                f"pattern {value!r} must be a file name glob such as '*.csv', without a folder"
+            )
+        return value
+
+
+@dataclass(frozen=True, slots=True)
+class ExportInput:
+    """One input of an export adapter; ``key`` is the settings key it comes from."""
+
+    key: str
+    path: Path
+    pattern: str = "*"
+    required: bool = True
+
+
+ExportSettingsT = TypeVar("ExportSettingsT", bound=ExportSettings)
+
+
+class ExportAdapter(Adapter[ExportSettingsT]):
+    """Follow export files and turn each new version into observations; see the module docstring."""
+
+    export_description: ClassVar[str] = "export"
+    """What the export holds, in log lines: "production plan", "JPK_MAG file"."""
+    withheld_until_read: ClassVar[frozenset[ResourceKind]] = frozenset()
+    """Kinds whose offers would be wrong without this export, withheld until it is read once."""
+
+    def __init__(self, name: str, settings: ExportSettingsT, context: AdapterContext) -> None:
+        super().__init__(name, settings, context)
+        self.path = self.resolve_path(settings.path)
+        self._sources = {
+            item.key: (item, ExportSource(item.path, item.pattern, settings.stable_seconds))
+            for item in self.inputs()
+        }
+        self._ready: dict[str, tuple[Path, FileVersion]] = {}
+        self._observations: list[Observation] | None = None
+        self._data_time: datetime | None = None
+        self._problem: str | None = f"the {self.export_description} has not been read yet"
+        self._state = ConnectionState.CONNECTING
+        self._state_since = context.clock()
+        self._errors: dict[str, int] = {}
+        self._reported: object = None
+        self._stale_reported = False
+        self._missing = False
+        self._task: asyncio.Task[None] | None = None
+
+    def inputs(self) -> list[ExportInput]:
+        """Return the inputs to follow; the default is ``settings.path`` with ``pattern``."""
+        return [ExportInput("path", self.path, self.settings.pattern)]
+
+    @abstractmethod
+    def parse(self, files: Mapping[str, Path]) -> list[Observation]:
+        """Read the current file of each input, keyed by ``ExportInput.key``; runs in a thread.
+
+        An optional input without a file is absent from ``files``. Raise ``ExportFormatError``
+        for an invalid export; ``OSError`` is handled by the caller.
+        """
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._poll_forever(), name=f"export {self.name}")
+
+    def collect(self) -> list[Observation]:
+        return list(self._observations or [])
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        await cancel_task(task)
+
+    def withheld_kinds(self) -> Mapping[ResourceKind, str]:
+        if self._observations is not None:
+            return {}
+        reason = f"{self.export_description} {self.path} not read: {self._problem}"
+        return dict.fromkeys(self.withheld_until_read, reason)
+
+    def is_stale(self) -> bool:
+        """Return whether the data in use comes from an export older than ``stale_after_hours``."""
+        limit = self.settings.stale_after_hours
+        if limit is None or self._data_time is None:
+            return False
+        return self.context.clock() - self._data_time > timedelta(hours=limit)
+
+    def health(self) -> list[SourceHealth]:
+        return [
+            SourceHealth(
+                source=str(self.path),
+                state=self._state,
+                since=self._state_since,
+                last_data=self._data_time,
+                errors=dict(self._errors),
+                detail=self._problem,
+                stale=self.is_stale(),
+            )
+        ]
+
+    async def _poll_forever(self) -> None:
+        while True:
+            await self.poll()
+            self._check_stale()
+
+            # A version that is settling is checked again as soon as it can be ready.
+            delay = self.settings.poll_interval_seconds
+            for _, source in self._sources.values():
+                pending = source.seconds_until_stable()
+                if pending is not None:
+                    delay = min(delay, pending)
+            await asyncio.sleep(delay)
+
+    async def poll(self) -> None:
+        """Check every input once and parse them when one has a new stable version."""
+        changed = False
+        for key, (item, source) in self._sources.items():
+            try:
+                version = await asyncio.to_thread(source.poll)
+            except OSError as error:
+                self._fail(None, f"cannot check {item.path}: {error}", "check_failures")
+                return
+            current = source.current_file
+            if current is None:
+                if item.required:
+                    self._report_missing(item)
+                    return
+                self._ready.pop(key, None)
+                continue
+            if version is not None:
+                self._ready[key] = (current, version)
+                changed = True
+
+        if self._missing:
+            self._back_from_missing()
+        if changed and all(key in self._ready for key in self._required_keys()):
+            await self._read()
+
+    def _required_keys(self) -> list[str]:
+        return [key for key, (item, _) in self._sources.items() if item.required]
+
+    def _back_from_missing(self) -> None:
+        """Every required input has a file again; the data in use is current unless it changed."""
+        self._missing = False
+        self._reported = None
+        if self._observations is not None:
+            self._problem = None
+            self._set_state(ConnectionState.CONNECTED)
+        logger.info("adapter %r: the %s is present again", self.name, self.export_description)
+
+    async def _read(self) -> None:
+        files = {key: path for key, (path, _) in self._ready.items()}
+        versions = tuple(version for _, version in self._ready.values())
+        try:
+            observations = await asyncio.to_thread(self.parse, files)
+            unchanged = await asyncio.to_thread(self._inputs_unchanged)
+        except ExportFormatError as error:
+            self._fail(versions, str(error), "invalid_exports")
+            return
+        except OSError as error:
+            self._fail(versions, f"cannot read {error.filename or self.path}: {error}", "io")
+            return
+        if not unchanged:
+            # Written to again while it was being read; the next polls wait for it to settle.
+            return
+
+        self._observations = observations
+        self._data_time = max(
+            datetime.fromtimestamp(version.mtime_ns / 1e9, UTC) for version in versions
+        )
+        self._problem = None
+        self._reported = None
+        self._set_state(ConnectionState.CONNECTED)
+        logger.info(
+            "adapter %r: read %s from %s: %d observations",
+            self.name,
+            self.export_description,
+            ", ".join(str(path) for path in files.values()),
+            len(observations),
+        )
+        self.context.notify_changed()
+
+    def _inputs_unchanged(self) -> bool:
+        return all(
+            self._sources[key][1].current_version() == version
+            for key, (_, version) in self._ready.items()
+        )
+
+    def _report_missing(self, item: ExportInput) -> None:
+        self._missing = True
+        where = f"no file matching {item.pattern!r} in {item.path}"
+        if not item.path.is_dir():
+            where = f"{item.path} not found"
+        self._fail("missing", f"{self.export_description} {where}", "missing")
+
+    def _fail(self, key: object, message: str, counter: str) -> None:
+        """Record a failed check or read, logging it once per file version or message."""
+        self._problem = message
+        self._set_state(ConnectionState.DISCONNECTED)
+        if key is None:
+            key = message
+        if key == self._reported:
+            return
+        self._reported = key
+        self._errors[counter] = self._errors.get(counter, 0) + 1
+        logger.error("adapter %r: %s; %s", self.name, message, self._kept_data())
+
+    def _kept_data(self) -> str:
+        if self._observations is not None:
+            return f"the last {self.export_description} read stays in use"
+        if self.withheld_until_read:
+            kinds = ", ".join(sorted(self.withheld_until_read))
+            return f"offers of kind {kinds} are withheld until it is read"
+        return "nothing is offered from it until it is read"
+
+    def _set_state(self, state: ConnectionState) -> None:
+        if state is not self._state:
+            self._state = state
+            self._state_since = self.context.clock()
+
+    def _check_stale(self) -> None:
+        stale = self.is_stale()
+        if stale and not self._stale_reported:
+            logger.warning(
+                "adapter %r: the %s in use was exported at %s, more than %s h ago; "
+                "it is marked stale until a newer export is read",
+                self.name,
+                self.export_description,
+                self._data_time,
+                self.settings.stale_after_hours,
+            )
+        elif not stale and self._stale_reported:
+            logger.info("adapter %r: the %s is fresh again", self.name, self.export_description)
+        self._stale_reported = stale

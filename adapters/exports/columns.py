@@ -1,0 +1,157 @@
+"""Column mapping of tabular exports: finding columns by header text and reading checked values.
+
+An adapter describes its columns with a settings model whose fields hold the header text, for
+example ``ScheduleColumns(order="Zlecenie", machine="Maszyna")``. ``ColumnLayout`` finds them in
+the header row and reads a row's cells as text, numbers, dates or times. Every failure is an
+``ExportFormatError`` naming the file, the line, the column and what was expected.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from datetime import UTC, date, datetime, time
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel
+
+from adapters.errors import ExportFormatError
+from adapters.exports.polish_csv import find_column, parse_decimal, parse_local_datetime
+from adapters.exports.tables import Cell, TableRow
+
+DATE_FORMATS = ("%d.%m.%Y", "%Y-%m-%d", "%d-%m-%Y", "%d/%m/%Y")
+
+
+def cell_text(cell: Cell) -> str:
+    """Return a cell as stripped text; an XLSX whole number ``12.0`` becomes ``12``."""
+    if cell is None:
+        return ""
+    if isinstance(cell, float) and cell.is_integer():
+        return str(int(cell))
+    return str(cell).strip()
+
+
+class ColumnLayout:
+    """Positions of the mapped columns in one file's header, and typed access to a row's cells."""
+
+    def __init__(
+        self,
+        header: TableRow,
+        path: Path,
+        columns: BaseModel,
+        optional: Collection[str] = (),
+    ) -> None:
+        self.path = path
+        self.columns = columns
+        names = [cell_text(cell) for cell in header.cells]
+        self.positions: dict[str, int] = {}
+        for field in type(columns).model_fields:
+            expected = getattr(columns, field)
+            if expected is None:
+                continue
+            index = find_column(names, expected)
+            if index is not None:
+                self.positions[field] = index
+            elif field not in optional:
+                found = ", ".join(repr(name) for name in names)
+                raise ExportFormatError(
+                    path,
+                    f"missing column {expected!r}; the header has {found}. Rename the column in "
+                    f"the export or set 'columns.{field}' in the adapter settings",
+                    line=header.line,
+                    column=expected,
+                )
+
+    def has(self, field: str) -> bool:
+        """Return whether the file has the column mapped to ``field``."""
+        return field in self.positions
+
+    def cell(self, row: TableRow, field: str) -> Cell:
+        index = self.positions.get(field)
+        if index is None or index >= len(row.cells):
+            return None
+        return row.cells[index]
+
+    def text(self, row: TableRow, field: str, label: str) -> str:
+        """Return the non-empty text of ``field``; ``label`` names it in the error."""
+        text = cell_text(self.cell(row, field))
+        if not text:
+            raise self.error(row, field, f"empty {label}; every row needs one")
+        return text
+
+    def optional_text(self, row: TableRow, field: str) -> str | None:
+        return cell_text(self.cell(row, field)) or None
+
+    def number(
+        self, row: TableRow, field: str, label: str, *, minimum: float | None = None
+    ) -> float:
+        """Return the number in ``field``, written with a decimal comma or point."""
+        cell = self.cell(row, field)
+        if isinstance(cell, int | float) and not isinstance(cell, bool):
+            value: float | None = float(cell)
+        else:
+            value = parse_decimal(cell_text(cell))
+        if value is None:
+            raise self.error(
+                row,
+                field,
+                f"invalid {label} {cell_text(cell)!r}: expected a number such as 12 or 1 234,5",
+            )
+        if minimum is not None and value < minimum:
+            raise self.error(row, field, f"invalid {label} {value:g}: must be at least {minimum:g}")
+        return value
+
+    def optional_number(
+        self, row: TableRow, field: str, label: str, *, minimum: float | None = None
+    ) -> float | None:
+        if not cell_text(self.cell(row, field)):
+            return None
+        return self.number(row, field, label, minimum=minimum)
+
+    def date(self, row: TableRow, field: str, label: str, formats: Sequence[str]) -> date:
+        """Return the date in ``field``: an XLSX date cell or text in one of ``formats``."""
+        cell = self.cell(row, field)
+        if isinstance(cell, datetime):
+            return cell.date()
+        if isinstance(cell, date):
+            return cell
+        text = self.text(row, field, label)
+        for date_format in formats:
+            try:
+                return datetime.strptime(text, date_format).date()
+            except ValueError:
+                continue
+        raise self.error(row, field, _invalid_date(label, text, formats))
+
+    def local_datetime(
+        self,
+        row: TableRow,
+        field: str,
+        label: str,
+        formats: Sequence[str],
+        timezone: ZoneInfo,
+    ) -> datetime:
+        """Return the local wall time in ``field`` as UTC (see ``parse_local_datetime``)."""
+        cell = self.cell(row, field)
+        if isinstance(cell, datetime):
+            return cell.replace(tzinfo=timezone, fold=0).astimezone(UTC)
+        if isinstance(cell, date):
+            return datetime.combine(cell, time(), timezone).astimezone(UTC)
+        text = self.text(row, field, label)
+        value = parse_local_datetime(text, formats, timezone)
+        if value is None:
+            raise self.error(row, field, _invalid_date(label, text, formats))
+        return value
+
+    def error(self, row: TableRow, field: str, message: str) -> ExportFormatError:
+        return ExportFormatError(
+            self.path, message, line=row.line, column=getattr(self.columns, field)
+        )
+
+
+def _invalid_date(label: str, text: str, formats: Sequence[str]) -> str:
+    expected = ", ".join(repr(date_format) for date_format in formats)
+    return (
+        f"invalid {label} {text!r}: expected one of the formats {expected} "
+        "(set 'date_format' in the adapter settings for another)"
+    )
