@@ -8,7 +8,6 @@ daylight saving time gaps and repeats are resolved. One invalid row fails the wh
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
@@ -19,6 +18,7 @@ from pydantic import Field, field_validator
 
 from adapters.base import AdapterSettings, ScheduledWork, WorkOrder
 from adapters.errors import ExportFormatError
+from adapters.exports.identifiers import slugify_code
 from adapters.exports.polish_csv import (
     DELIMITER_CANDIDATES,
     CsvRow,
@@ -244,13 +244,4 @@ class _ColumnLayout:
         )
 
 
-def slugify_machine_code(code: str) -> str:
-    """Turn an ERP machine code into a resource id: ``FREZ 01/Ł`` becomes ``frez-01-l``.
-
-    Returns an empty string when nothing usable is left.
-    """
-    ascii_text = unicodedata.normalize("NFKD", code.replace("ł", "l").replace("Ł", "L"))
-    ascii_text = ascii_text.encode("ascii", "ignore").decode("ascii").lower()
-    slug = re.sub(r"[^a-z0-9_.-]+", "-", ascii_text)
-    slug = re.sub(r"^[^a-z0-9]+", "", slug)
-    return slug[:64].rstrip("-")
+slugify_machine_code = slugify_code
