@@ -250,9 +250,9 @@ class ExportAdapter(Adapter[ExportSettingsT]):
         where = f"no file matching {item.pattern!r} in {item.path}"
         if not item.path.is_dir():
             where = f"{item.path} not found"
-        self._fail("missing", f"{self.export_description} {where}", "missing")
+        self._fail("missing", f"{self.export_description} {where}", "missing", logging.WARNING)
 
-    def _fail(self, key: object, message: str, counter: str) -> None:
+    def _fail(self, key: object, message: str, counter: str, level: int = logging.ERROR) -> None:
         """Record a failed check or read, logging it once per file version or message."""
         self._problem = message
         self._set_state(ConnectionState.DISCONNECTED)
@@ -262,7 +262,7 @@ class ExportAdapter(Adapter[ExportSettingsT]):
             return
         self._reported = key
         self._errors[counter] = self._errors.get(counter, 0) + 1
-        logger.error("adapter %r: %s; %s", self.name, message, self._kept_data())
+        logger.log(level, "adapter %r: %s; %s", self.name, message, self._kept_data())
 
     def _kept_data(self) -> str:
         if self._observations is not None:
