@@ -4,9 +4,9 @@ ERP systems either rewrite one file or write a new file per run (``JPK_MAG_2026-
 ``stany_20261204.csv``). A configured folder is therefore followed by taking the newest file that
 matches the pattern. Files that writers use while a file is incomplete are never taken: names
 ending in ``.tmp``, ``.part``, ``.partial``, ``.crdownload`` or ``~``, Office lock files
-(``~$…``) and hidden files. A writer that writes under such a name and renames the file when it is
-complete (rename on complete) is thereby honoured, and every other file is read only once its size
-and modification time have been stable for ``stable_seconds`` (``WatchedFile``).
+(``~$…``) and hidden files, so a writer that renames its file when complete is honoured. Any
+other file is read only once its size and modification time have been stable for
+``stable_seconds`` (``WatchedFile``).
 """
 
 from __future__ import annotations

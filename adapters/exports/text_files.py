@@ -21,7 +21,7 @@ from adapters.exports.polish_csv import (
     utf16_message,
 )
 
-CHUNK_BYTES = 1 << 20
+CHUNK_BYTES = 256 * 1024
 
 
 def detect_encoding(path: Path, encoding: Encoding) -> str:
