@@ -9,6 +9,8 @@ connects to the broker.
 
 A kind an adapter withholds online (the schedule adapter withholds machines until it has read the
 production plan) would publish no offer at all, so the result is not clean while one is withheld.
+Nor is it clean while a source reports an error (an export that cannot be read names its file and
+line) or stale data, because that source's offers would be missing or out of date.
 """
 
 from __future__ import annotations
@@ -17,11 +19,22 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from adapters.base import ConnectionState
 from agent.config import AgentConfig
 from agent.errors import Problem
 from agent.preview import DEFAULT_WAIT_SECONDS
 from agent.runner import Agent
 from kooperant.protocol import ResourceKind
+
+
+@dataclass(frozen=True, slots=True)
+class SourceProblem:
+    """A source of an adapter that failed with ``detail`` or whose data is stale."""
+
+    adapter: str
+    source: str
+    detail: str | None
+    stale: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,11 +47,12 @@ class CheckResult:
     """Kinds the adapters withheld; their resources are known only if the config declares them."""
     ready: bool
     """Whether every adapter had data before the wait ended; true offline and without adapters."""
+    source_problems: tuple[SourceProblem, ...] = ()
 
     @property
     def clean(self) -> bool:
-        """Whether the check found nothing to report: no lint warning and no withheld kind."""
-        return not self.warnings and not self.withheld_kinds
+        """Whether the check found no warning, withheld kind or source problem."""
+        return not self.warnings and not self.withheld_kinds and not self.source_problems
 
 
 def declared_resources(config: AgentConfig) -> dict[str, ResourceKind]:
@@ -59,12 +73,14 @@ async def check_policy(
     """Return the policy's lint warnings for the resources the agent has now."""
     resources = declared_resources(config)
     withheld: Mapping[ResourceKind, str] = {}
+    problems: tuple[SourceProblem, ...] = ()
     ready = True
     if not offline:
         agent = Agent(config, clock=clock)
         await agent.start_adapters()
         try:
             snapshot = await agent.collect_when_ready(wait_seconds)
+            problems = source_problems(agent)
         finally:
             await agent.stop_adapters()
         resources.update((offer.resource, offer.kind) for offer in snapshot.offers)
@@ -76,7 +92,23 @@ async def check_policy(
     warnings = config.sharing_policy.lint(
         resources, tags, config.horizon_days, now=now, zone=config.zone
     )
-    return CheckResult(dict(sorted(resources.items())), tuple(warnings), withheld, ready)
+    return CheckResult(dict(sorted(resources.items())), tuple(warnings), withheld, ready, problems)
+
+
+def source_problems(agent: Agent) -> tuple[SourceProblem, ...]:
+    """Return the sources that are disconnected with an error, or whose data is stale.
+
+    A source still connecting without an error (an OPC UA server slow to answer) is not a problem.
+    """
+    problems = []
+    for adapter in agent.status().adapters:
+        for source in adapter.sources:
+            failed = source.state is ConnectionState.DISCONNECTED and source.detail is not None
+            if failed or source.stale:
+                problems.append(
+                    SourceProblem(adapter.name, source.source, source.detail, source.stale)
+                )
+    return tuple(problems)
 
 
 def _utc_now() -> datetime:

@@ -71,6 +71,16 @@ _ = Catalog(
             "en": "Note: not every adapter had data after {seconds} s, so the list of resources "
             "may be incomplete. Increase --wait or check the data sources.",
         },
+        "source.failed": {
+            "pl": "⚠ adapter {adapter}, źródło {source}: {detail}",
+            "en": "⚠ adapter {adapter}, source {source}: {detail}",
+        },
+        "source.stale": {
+            "pl": "⚠ adapter {adapter}, źródło {source}: dane są nieaktualne (starsze niż "
+            "stale_after_hours); agent publikuje je dalej, dopóki nie przeczyta nowszego eksportu.",
+            "en": "⚠ adapter {adapter}, source {source}: the data is stale (older than "
+            "stale_after_hours); the agent keeps publishing it until it reads a newer export.",
+        },
         "withheld.kind": {
             "pl": "⚠ oferty rodzaju {kind} wstrzymane: {reason}. Agent nie opublikuje żadnej "
             "oferty tego rodzaju, dopóki adapter nie ma danych; sprawdź źródło danych. Znane są "
@@ -197,6 +207,18 @@ def format_check(config: AgentConfig, result: CheckResult, wait_seconds: float) 
         lines.append(_("not_ready", seconds=f"{wait_seconds:g}"))
     for kind, reason in result.withheld_kinds.items():
         lines.append(_("withheld.kind", kind=kind.value, reason=reason))
+    for problem in result.source_problems:
+        if problem.detail is not None:
+            lines.append(
+                _(
+                    "source.failed",
+                    adapter=problem.adapter,
+                    source=problem.source,
+                    detail=problem.detail,
+                )
+            )
+        if problem.stale:
+            lines.append(_("source.stale", adapter=problem.adapter, source=problem.source))
     for warning in result.warnings:
         place = Problem(warning.line, warning.key, localized_reason(warning))
         lines.append(_("warning", place=place.format(config.policy_path)))
@@ -207,7 +229,7 @@ def format_check(config: AgentConfig, result: CheckResult, wait_seconds: float) 
     if result.clean:
         lines.append(_("summary.clean", policy=policy, count=count, resources=resources))
     else:
-        warnings = len(result.warnings) + len(result.withheld_kinds)
+        warnings = len(result.warnings) + len(result.withheld_kinds) + len(result.source_problems)
         summary = _(
             "summary.warnings", policy=policy, count=count, resources=resources, warnings=warnings
         )
@@ -233,6 +255,15 @@ def check_document(config: AgentConfig, result: CheckResult) -> dict[str, Any]:
         "resources": {resource: kind.value for resource, kind in result.resources.items()},
         "withheld_kinds": [
             {"kind": kind.value, "reason": reason} for kind, reason in result.withheld_kinds.items()
+        ],
+        "source_problems": [
+            {
+                "adapter": problem.adapter,
+                "source": problem.source,
+                "detail": problem.detail,
+                "stale": problem.stale,
+            }
+            for problem in result.source_problems
         ],
         "errors": [],
         "warnings": [_problem_document(config.policy_path, item) for item in result.warnings],

@@ -15,7 +15,14 @@ import pytest
 from typer.testing import CliRunner
 
 import agent.config
-from adapters.base import Adapter, AdapterSettings, MachineStatus, Observation
+from adapters.base import (
+    Adapter,
+    AdapterSettings,
+    ConnectionState,
+    MachineStatus,
+    Observation,
+    SourceHealth,
+)
 from adapters.registry import load_adapter_class
 from agent import check_cli
 from agent.check import check_policy
@@ -61,10 +68,37 @@ class FakeMachines(Adapter[FakeSettings]):
         pass
 
 
+class FailingExportSettings(AdapterSettings):
+    stale: bool = False
+
+
+class FailingExport(Adapter[FailingExportSettings]):
+    """Reports one export source that failed to read, or one whose data is stale."""
+
+    settings_model = FailingExportSettings
+
+    async def start(self) -> None:
+        pass
+
+    def collect(self) -> list[Observation]:
+        return []
+
+    async def stop(self) -> None:
+        pass
+
+    def health(self) -> list[SourceHealth]:
+        if self.settings.stale:
+            return [SourceHealth("stany.csv", ConnectionState.CONNECTED, SINCE, stale=True)]
+        detail = "JPK_MAG.xml: PZ/PZWiersz[3]/IloscPrzyjetaPZ: invalid number 'dużo'"
+        return [SourceHealth("JPK_MAG.xml", ConnectionState.DISCONNECTED, SINCE, detail=detail)]
+
+
 @pytest.fixture(autouse=True)
 def fake_adapters(monkeypatch: pytest.MonkeyPatch) -> None:
+    fakes: dict[str, type[Adapter[Any]]] = {"fake": FakeMachines, "failing": FailingExport}
+
     def lookup(name: str) -> type[Adapter[Any]]:
-        return FakeMachines if name == "fake" else load_adapter_class(name)
+        return fakes.get(name) or load_adapter_class(name)
 
     monkeypatch.setattr(agent.config, "load_adapter_class", lookup)
 
@@ -223,6 +257,45 @@ def test_check_withheld_kind_json(tmp_path: Path) -> None:
             "reason": f"adapter plan: production plan {tmp_path / 'missing-plan.csv'} not read: "
             "the file does not exist",
         }
+    ]
+
+
+@pytest.mark.parametrize(
+    ("language", "expected"),
+    [
+        (
+            "en",
+            "⚠ adapter jpk, source JPK_MAG.xml: JPK_MAG.xml: PZ/PZWiersz[3]/IloscPrzyjetaPZ: "
+            "invalid number 'dużo'",
+        ),
+        (
+            "pl",
+            "⚠ adapter jpk, źródło JPK_MAG.xml: JPK_MAG.xml: PZ/PZWiersz[3]/IloscPrzyjetaPZ: "
+            "invalid number 'dużo'",
+        ),
+    ],
+)
+def test_check_failed_source_exits_1(tmp_path: Path, language: str, expected: str) -> None:
+    adapter = "\n    - type: failing\n      name: jpk\n"
+    path = write_config(tmp_path, CLEAN_POLICY, extra_adapter=adapter)
+
+    result = invoke("--config", str(path), "--wait", "0.5", language=language)
+
+    assert result.exit_code == EXIT_WARNINGS, result.output
+    assert expected in result.stdout.splitlines()
+
+
+def test_check_stale_source_json(tmp_path: Path) -> None:
+    adapter = "\n    - type: failing\n      name: stany\n      stale: true\n"
+    path = write_config(tmp_path, CLEAN_POLICY, extra_adapter=adapter)
+
+    result = invoke("--config", str(path), "--wait", "0.5", "--json")
+
+    assert result.exit_code == EXIT_WARNINGS, result.output
+    document = json.loads(result.stdout)
+    assert document["clean"] is False
+    assert document["source_problems"] == [
+        {"adapter": "stany", "source": "stany.csv", "detail": None, "stale": True}
     ]
 
 
