@@ -246,6 +246,9 @@ def test_host_example_config_valid() -> None:
 
     assert entry["type"] == "host"
     assert settings.reserve == HostReserve(cores=2, memory_gib=8, disk_gib=50)
+    assert settings.window_seconds == 300
+    assert settings.mount_timeout_seconds == 5
+    assert settings.cgroup == "auto"
 
 
 async def test_host_mount_removed_then_back(
