@@ -97,7 +97,8 @@ class HostAdapter(Adapter[HostSettings]):
     ) -> None:
         super().__init__(name, settings, context)
         if sampler is None:
-            cgroups = CgroupReader(settings.cgroup_root) if settings.cgroup == "auto" else None
+            cgroup_root = self.resolve_path(settings.cgroup_root)
+            cgroups = CgroupReader(cgroup_root) if settings.cgroup == "auto" else None
             sampler = SystemSampler(name, cgroups)
         self._sampler = sampler
         self._window = HeadroomWindow(settings.window_seconds, settings.sample_interval_seconds)

@@ -66,7 +66,8 @@ class HostSettings(AdapterSettings):
         description="auto: bound CPU and memory by the cgroup limits of a container; off: ignore.",
     )
     cgroup_root: Path = Field(
-        default=DEFAULT_CGROUP_ROOT, description="Folder where the cgroup file systems are mounted."
+        default=DEFAULT_CGROUP_ROOT,
+        description="Folder where the cgroup file systems are mounted; relative to the config.",
     )
 
     @field_validator("mounts")

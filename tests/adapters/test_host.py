@@ -235,6 +235,10 @@ def test_host_settings_defaults() -> None:
     assert settings.mounts == (("C:\\",) if os.name == "nt" else ("/",))
     assert settings.reserve == HostReserve(cores=0, memory_gib=0, disk_gib=0)
     assert settings.sample_interval_seconds == 5.0
+    assert settings.window_seconds == 300.0
+    assert settings.mount_timeout_seconds == 5.0
+    assert settings.cgroup == "auto"
+    assert settings.cgroup_root == Path("/sys/fs/cgroup")
 
 
 def test_host_example_config_valid() -> None:
