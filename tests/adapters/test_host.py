@@ -28,6 +28,7 @@ from adapters.host import (
     compute_amounts,
 )
 from adapters.host.mounts import MountReading, MountType
+from agent.config import ConfigError, load_config
 from kooperant.protocol import Amount, ResourceKind
 
 # Memory and disk change while the tests run (other processes, other tests), so live readings
@@ -471,3 +472,27 @@ def test_host_settings_invalid_message(
     }
     assert field in errors
     assert message in errors[field]
+
+
+def test_host_config_error_names_line(tmp_path: Path) -> None:
+    config = tmp_path / "agent.yaml"
+    config.write_text(
+        "member: acme-metal\n"
+        "cluster: host-settings-test\n"
+        "broker: {url: 'mqtt://127.0.0.1:1883'}\n"
+        "policy: policy.yaml\n"
+        "adapters:\n"
+        "  - type: host\n"
+        "    name: serwerownia\n"
+        "    resource: server-01\n"
+        "    sample_interval_seconds: 60\n"
+        "    window_seconds: 30\n",
+        encoding="utf-8",
+    )
+
+    with pytest.raises(ConfigError) as raised:
+        load_config(config)
+
+    message = str(raised.value)
+    assert message.startswith(f"{config}:6: adapters[0]: ")
+    assert "window_seconds (30.0) is shorter than sample_interval_seconds (60.0)" in message
