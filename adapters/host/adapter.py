@@ -123,6 +123,8 @@ class HostAdapter(Adapter[HostSettings]):
 
     async def start(self) -> None:
         first_mounts = asyncio.create_task(self._read_mounts(first=True))
+        # stop() cancels the first reads too when start() is interrupted before the loop starts.
+        self._task = first_mounts
         await self._read_headroom()
         await asyncio.sleep(CPU_FIRST_SAMPLE_SECONDS)
         await self._read_headroom()
