@@ -31,7 +31,7 @@ from adapters.base import (
     cancel_task,
 )
 from adapters.errors import ExportFormatError
-from adapters.exports.sources import ExportSource
+from adapters.exports.sources import ExportSource, FolderSource
 from adapters.exports.watched_file import FileVersion
 from kooperant.protocol import ResourceKind
 
@@ -77,9 +77,17 @@ class ExportInput:
     path: Path
     pattern: str = "*"
     required: bool = True
+    whole_folder: bool = False
+    """Read every matching file of the folder (``FolderSource``), not only the newest one."""
 
 
 ExportSettingsT = TypeVar("ExportSettingsT", bound=ExportSettings)
+
+
+def _source_for(item: ExportInput, settings: ExportSettings) -> ExportSource | FolderSource:
+    if item.whole_folder:
+        return FolderSource(item.path, item.pattern, settings.stable_seconds)
+    return ExportSource(item.path, item.pattern, settings.stable_seconds)
 
 
 class ExportAdapter(Adapter[ExportSettingsT]):
@@ -93,10 +101,7 @@ class ExportAdapter(Adapter[ExportSettingsT]):
     def __init__(self, name: str, settings: ExportSettingsT, context: AdapterContext) -> None:
         super().__init__(name, settings, context)
         self.path = self.resolve_path(settings.path)
-        self._sources = {
-            item.key: (item, ExportSource(item.path, item.pattern, settings.stable_seconds))
-            for item in self.inputs()
-        }
+        self._sources = {item.key: (item, _source_for(item, settings)) for item in self.inputs()}
         self._ready: dict[str, tuple[Path, FileVersion]] = {}
         self._observations: list[Observation] | None = None
         self._data_time: datetime | None = None
@@ -117,7 +122,9 @@ class ExportAdapter(Adapter[ExportSettingsT]):
     def parse(self, files: Mapping[str, Path]) -> list[Observation]:
         """Read the current file of each input, keyed by ``ExportInput.key``; runs in a thread.
 
-        An optional input without a file is absent from ``files``. Raise ``ExportFormatError``
+        An optional input without a file is absent from ``files``. For an input with
+        ``whole_folder`` the value is the configured path; list its files with
+        ``adapters.exports.sources.matching_files``. Raise ``ExportFormatError``
         for an invalid export; ``OSError`` is handled by the caller.
         """
 

@@ -7,6 +7,10 @@ ending in ``.tmp``, ``.part``, ``.partial``, ``.crdownload`` or ``~``, Office lo
 (``~$…``) and hidden files, so a writer that renames its file when complete is honoured. Any
 other file is read only once its size and modification time have been stable for
 ``stable_seconds`` (``WatchedFile``).
+
+Some programs write one file per document instead (an EDI++ export of Subiekt GT). For them
+``FolderSource`` treats all matching files of the folder as one input, whose version changes when a
+file is added, removed or rewritten.
 """
 
 from __future__ import annotations
@@ -92,18 +96,116 @@ class ExportSource:
     def _newest_in_folder(self) -> Path | None:
         newest: tuple[int, str] | None = None
         newest_path: Path | None = None
-        with os.scandir(self.path) as entries:
-            for entry in entries:
-                if is_temporary_name(entry.name):
-                    continue
-                if not fnmatch.fnmatchcase(entry.name.lower(), self.pattern.lower()):
-                    continue
-                try:
-                    if not entry.is_file():
-                        continue
-                    key = (entry.stat().st_mtime_ns, entry.name)
-                except FileNotFoundError:
-                    continue
-                if newest is None or key > newest:
-                    newest, newest_path = key, Path(entry.path)
+        for path, result in _matching_entries(self.path, self.pattern):
+            key = (result.st_mtime_ns, path.name)
+            if newest is None or key > newest:
+                newest, newest_path = key, path
         return newest_path
+
+
+def _matching_entries(folder: Path, pattern: str) -> list[tuple[Path, os.stat_result]]:
+    """Return the regular files of ``folder`` matching ``pattern`` without temporary names."""
+    found: list[tuple[Path, os.stat_result]] = []
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            if is_temporary_name(entry.name):
+                continue
+            if not fnmatch.fnmatchcase(entry.name.lower(), pattern.lower()):
+                continue
+            try:
+                if not entry.is_file():
+                    continue
+                found.append((Path(entry.path), entry.stat()))
+            except FileNotFoundError:
+                continue
+    return found
+
+
+def matching_files(path: Path, pattern: str) -> list[Path]:
+    """Return ``path`` itself when it is a file, else its files matching ``pattern``, by name.
+
+    Temporary names (see ``is_temporary_name``) are skipped. Raises ``OSError`` when the folder
+    cannot be listed.
+    """
+    if not path.is_dir():
+        return [path] if path.exists() else []
+    return sorted((found for found, _ in _matching_entries(path, pattern)), key=lambda p: p.name)
+
+
+class FolderSource:
+    """Follow all files of a folder that match ``pattern`` as one input; see the module docstring.
+
+    The version of the folder is the total size, the newest modification time and a digest of
+    every file's name, size, modification time and inode. It is reported once it has stayed the
+    same for ``stable_seconds``, so a file that is still growing holds back the whole folder.
+    ``path`` may also be a single file, which is then the only member. ``current_file`` is
+    ``path`` while at least one matching file exists.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        pattern: str,
+        stable_seconds: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.path = path
+        self.pattern = pattern
+        self.stable_seconds = stable_seconds
+        self._clock = clock
+        self._exists = False
+        self._candidate: FileVersion | None = None
+        self._candidate_since = 0.0
+        self._delivered: FileVersion | None = None
+
+    @property
+    def current_file(self) -> Path | None:
+        """``path`` when the last poll found a matching file, else None."""
+        return self.path if self._exists else None
+
+    def poll(self) -> FileVersion | None:
+        """Return the folder's version once it is new and stable, else None.
+
+        Raises ``OSError`` when the folder cannot be listed (for example permission denied).
+        """
+        version = self.current_version()
+        self._exists = version is not None
+        if version is None:
+            self._candidate = None
+            return None
+
+        now = self._clock()
+        if version != self._candidate:
+            self._candidate = version
+            self._candidate_since = now
+        if version == self._delivered or now - self._candidate_since < self.stable_seconds:
+            return None
+        self._delivered = version
+        return version
+
+    def seconds_until_stable(self) -> float | None:
+        """Return how long until a pending version can be ready, or None when none is pending."""
+        if self._candidate is None or self._candidate == self._delivered:
+            return None
+        return max(0.0, self._candidate_since + self.stable_seconds - self._clock())
+
+    def current_version(self) -> FileVersion | None:
+        """List the folder again and return its version; None when no file matches."""
+        if self.path.is_dir():
+            entries = _matching_entries(self.path, self.pattern)
+        else:
+            try:
+                entries = [(self.path, self.path.stat())]
+            except FileNotFoundError:
+                return None
+        if not entries:
+            return None
+        listing = sorted(
+            (path.name, result.st_size, result.st_mtime_ns, result.st_ino)
+            for path, result in entries
+        )
+        return FileVersion(
+            size=sum(item[1] for item in listing),
+            mtime_ns=max(item[2] for item in listing),
+            inode=hash(tuple(listing)),
+        )

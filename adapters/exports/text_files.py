@@ -21,7 +21,8 @@ from adapters.exports.polish_csv import (
     utf16_message,
 )
 
-CHUNK_BYTES = 256 * 1024
+# Decoding a chunk allocates its text, up to four times the bytes, so chunks stay small.
+CHUNK_BYTES = 1 << 16
 
 
 def detect_encoding(path: Path, encoding: Encoding) -> str:
