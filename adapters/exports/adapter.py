@@ -77,6 +77,8 @@ class ExportInput:
     path: Path
     pattern: str = "*"
     required: bool = True
+    description: str | None = None
+    """Name of the input in log lines, e.g. "opening stock list"; default ``export_description``."""
 
 
 ExportSettingsT = TypeVar("ExportSettingsT", bound=ExportSettings)
@@ -250,7 +252,8 @@ class ExportAdapter(Adapter[ExportSettingsT]):
         where = f"no file matching {item.pattern!r} in {item.path}"
         if not item.path.is_dir():
             where = f"{item.path} not found"
-        self._fail("missing", f"{self.export_description} {where}", "missing")
+        description = item.description or self.export_description
+        self._fail("missing", f"{description} {where}", "missing")
 
     def _fail(self, key: object, message: str, counter: str) -> None:
         """Record a failed check or read, logging it once per file version or message."""
