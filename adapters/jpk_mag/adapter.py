@@ -41,7 +41,11 @@ class JpkMagAdapter(ExportAdapter[JpkMagSettings]):
         opening = self.settings.opening_stock
         if opening is not None:
             path = self.resolve_path(opening.path)
-            inputs.append(ExportInput(OPENING_STOCK_KEY, path, opening.pattern))
+            inputs.append(
+                ExportInput(
+                    OPENING_STOCK_KEY, path, opening.pattern, description="opening stock list"
+                )
+            )
         return inputs
 
     def parse(self, files: Mapping[str, Path]) -> list[Observation]:

@@ -22,6 +22,7 @@ from adapters.jpk_mag.schema import (
     DOCUMENT_KINDS,
     FORM_CODE,
     NAMESPACE_V1,
+    RECEIPT,
     SYSTEM_CODE_V1,
     TRANSFER,
     TRANSFER_DESTINATION,
@@ -199,8 +200,9 @@ class JpkMagReader:
         document_name = f"{kind.code} {number!r}"
         quantity = self._decimal(record, kind.quantity, "quantity", document=document_name)
         sign = -kind.sign if document.incoming else kind.sign
+        # Only receipt prices are used, so a bad price on an issue does not reject the file.
         price = None
-        if record.text(kind.unit_price) is not None:
+        if kind is RECEIPT and record.text(kind.unit_price) is not None:
             price = self._decimal(record, kind.unit_price, "unit price", document=document_name)
         return Movement(
             kind=kind,

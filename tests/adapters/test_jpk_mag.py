@@ -563,6 +563,39 @@ def test_bad_opening_list_names_line(tmp_path: Path, text: str, line: int, fragm
     assert fragment in str(caught.value)
 
 
+def test_opening_list_wrong_encoding(tmp_path: Path) -> None:
+    opening = tmp_path / "stan.csv"
+    opening.write_bytes((FIXTURES / OPENING_FILES[0]).read_bytes())
+    settings = settings_for(opening_stock={"path": "stan.csv", "encoding": "utf-8"})
+    assert settings.opening_stock is not None
+
+    with pytest.raises(ExportFormatError) as caught:
+        read_opening_stock(opening, settings.opening_stock, StockBook())
+
+    assert "is not valid utf-8" in str(caught.value)
+    assert caught.value.line == 1
+
+
+def test_issue_price_not_checked(tmp_path: Path) -> None:
+    text = replaced("<tns:CenaJednWZ>14.80<", "<tns:CenaJednWZ>14,80 zł<")
+    path = write_jpk(tmp_path, text)
+
+    supplies = by_resource(compute(path, settings_for()))
+
+    assert supplies["loz-6204-2rs"].price == Price(14.8, "PLN", "szt")
+
+
+def test_receipt_price_checked(tmp_path: Path) -> None:
+    text = replaced("<tns:CenaJednPZ>0.42<", "<tns:CenaJednPZ>0,42<")
+    path = write_jpk(tmp_path, text)
+
+    with pytest.raises(ExportFormatError) as caught:
+        compute(path, settings_for())
+
+    assert "JPK/PZ/PZWiersz[2]/CenaJednPZ (PZ 'PZ/001/03/2026')" in str(caught.value)
+    assert caught.value.line == line_of(text, "<tns:CenaJednPZ>0,42<")
+
+
 def test_empty_opening_list_rejected(tmp_path: Path) -> None:
     opening = write_opening(tmp_path, "")
     settings = settings_for(opening_stock={"path": "stan.csv"})

@@ -112,7 +112,7 @@ async def test_adapter_missing_opening_reads_nothing(
 
     assert adapter.collect() == []
     [message] = error_messages(caplog)
-    assert f"{tmp_path / 'stan.csv'} not found" in message
+    assert f"opening stock list {tmp_path / 'stan.csv'} not found" in message
 
 
 async def test_adapter_bad_version_keeps_last_good(
