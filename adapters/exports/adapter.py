@@ -79,6 +79,8 @@ class ExportInput:
     required: bool = True
     whole_folder: bool = False
     """Read every matching file of the folder (``FolderSource``), not only the newest one."""
+    description: str | None = None
+    """Name of the input in log lines, e.g. "opening stock list"; default ``export_description``."""
 
 
 ExportSettingsT = TypeVar("ExportSettingsT", bound=ExportSettings)
@@ -257,7 +259,8 @@ class ExportAdapter(Adapter[ExportSettingsT]):
         where = f"no file matching {item.pattern!r} in {item.path}"
         if not item.path.is_dir():
             where = f"{item.path} not found"
-        self._fail("missing", f"{self.export_description} {where}", "missing", logging.WARNING)
+        description = item.description or self.export_description
+        self._fail("missing", f"{description} {where}", "missing", logging.WARNING)
 
     def _fail(self, key: object, message: str, counter: str, level: int = logging.ERROR) -> None:
         """Record a failed check or read, logging it once per file version or message."""

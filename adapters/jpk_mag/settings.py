@@ -1,0 +1,95 @@
+"""Settings of the ``jpk_mag`` adapter: the JPK_MAG file, the opening stock list and reserves."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from adapters.base import AdapterSettings
+from adapters.exports.adapter import ExportSettings
+from adapters.exports.polish_csv import DELIMITER_CANDIDATES, Encoding
+from kooperant.protocol import IDENTIFIER_PATTERN
+
+_IDENTIFIER = re.compile(IDENTIFIER_PATTERN)
+
+
+class OpeningStockColumns(AdapterSettings):
+    """Header text of each column of the opening stock list; matching ignores case and spaces."""
+
+    code: str = "Kod towaru"
+    name: str = Field(default="Nazwa towaru", description="Optional column.")
+    quantity: str = "Ilość"
+    unit: str = "J.m."
+
+
+class OpeningStockSettings(AdapterSettings):
+    """The stock of each item at the start of the JPK period (``DataOd``), as CSV or XLSX."""
+
+    path: Path = Field(
+        description="The list, or a folder whose newest matching file is read; "
+        "relative to the agent config's folder."
+    )
+    pattern: str = Field(default="*", description="Glob of the files when 'path' is a folder.")
+    encoding: Encoding = Field(default="auto", description="CSV only; XLSX is always Unicode.")
+    delimiter: str = Field(default=";", description="CSV only: ';', ',', a tab, or 'auto'.")
+    sheet: str | None = Field(default=None, description="XLSX only; default the first sheet.")
+    columns: OpeningStockColumns = Field(default_factory=OpeningStockColumns)
+
+    @field_validator("delimiter")
+    @classmethod
+    def _check_delimiter(cls, value: str) -> str:
+        if value != "auto" and value not in DELIMITER_CANDIDATES:
+            raise ValueError(f"delimiter {value!r} is not ';', ',', a tab or 'auto'")
+        return value
+
+
+class JpkMagSettings(ExportSettings):
+    """Settings of the ``jpk_mag`` adapter."""
+
+    pattern: str = Field(
+        default="*.xml", description="Glob of the files to read when 'path' is a folder."
+    )
+    opening_stock: OpeningStockSettings | None = Field(
+        default=None,
+        description="Stock at the start of the period; without it every item starts at 0.",
+    )
+    items: dict[str, str] = Field(
+        default_factory=dict,
+        description="Item code (KodTowaru) to resource id; other codes are turned into ids.",
+    )
+    reserve: dict[str, float] = Field(
+        default_factory=dict,
+        description="Item code to the quantity kept for own use; stock above it is surplus.",
+    )
+    default_reserve: float | None = Field(
+        default=None,
+        ge=0,
+        description="Reserve of items not listed in 'reserve'; unset means no surplus for them.",
+    )
+    negative_stock: Literal["zero", "error"] = Field(
+        default="zero",
+        description="An item whose computed stock is below 0: offer 0 and log a warning, "
+        "or reject the file.",
+    )
+
+    @field_validator("items")
+    @classmethod
+    def _check_items(cls, value: dict[str, str]) -> dict[str, str]:
+        for code, resource in value.items():
+            if not _IDENTIFIER.fullmatch(resource):
+                raise ValueError(
+                    f"item {code!r} maps to {resource!r}, which is not a valid resource id: "
+                    "use 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit"
+                )
+        return {code.strip(): resource for code, resource in value.items()}
+
+    @field_validator("reserve")
+    @classmethod
+    def _check_reserve(cls, value: dict[str, float]) -> dict[str, float]:
+        for code, quantity in value.items():
+            if quantity < 0:
+                raise ValueError(f"reserve of item {code!r} is {quantity:g}; it must be at least 0")
+        return {code.strip(): quantity for code, quantity in value.items()}
