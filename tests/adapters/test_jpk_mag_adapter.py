@@ -107,12 +107,13 @@ async def test_adapter_missing_opening_reads_nothing(
     adapter = make_adapter(tmp_path, notifications, opening_stock={"path": "stan.csv"})
     write_version(tmp_path / "eksport", "JPK_MAG.xml", JPK_TEXT, 1_700_000_000)
 
-    with caplog.at_level(logging.ERROR):
+    with caplog.at_level(logging.WARNING, logger="adapters.exports.adapter"):
         await adapter.poll()
 
     assert adapter.collect() == []
-    [message] = error_messages(caplog)
-    assert f"opening stock list {tmp_path / 'stan.csv'} not found" in message
+    [record] = caplog.records
+    assert record.levelno == logging.WARNING
+    assert f"opening stock list {tmp_path / 'stan.csv'} not found" in record.getMessage()
 
 
 async def test_adapter_bad_version_keeps_last_good(
