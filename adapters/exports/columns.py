@@ -9,6 +9,7 @@ header row and reads a row's cells as text, numbers, dates or times. Every failu
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Collection, Sequence
 from datetime import UTC, date, datetime, time
@@ -97,7 +98,8 @@ class ColumnLayout:
             value: float | None = float(cell)
         else:
             value = parse_decimal(cell_text(cell))
-        if value is None:
+        # A text of hundreds of digits parses as infinity, which no amount may carry.
+        if value is None or not math.isfinite(value):
             raise self.error(
                 row,
                 field,

@@ -453,3 +453,16 @@ def test_example_config_valid() -> None:
     assert entry["type"] == "stock"
     assert settings.items == {"BL-DC01-2": "blacha-dc01-2mm"}
     assert settings.columns.reserve == ("Rezerwa", "Stan minimalny")
+
+
+def test_endless_number_rejected(tmp_path: Path) -> None:
+    path = write_csv(
+        tmp_path / "stany.csv",
+        [["Indeks", "Nazwa", "Ilość", "J.m."], ["PR-KW-40", "Pręt kwadratowy", "9" * 400, "kg"]],
+    )
+
+    error = read_error(path)
+
+    assert error.line == 2
+    assert error.column == "Ilość"
+    assert "expected a number" in str(error)
