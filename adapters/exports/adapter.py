@@ -114,6 +114,7 @@ class ExportAdapter(Adapter[ExportSettingsT]):
         self._reported: object = None
         self._stale_reported = False
         self._missing = False
+        self._reparse_requested = False
         self._task: asyncio.Task[None] | None = None
 
     def inputs(self) -> list[ExportInput]:
@@ -129,6 +130,14 @@ class ExportAdapter(Adapter[ExportSettingsT]):
         ``adapters.exports.sources.matching_files``. Raise ``ExportFormatError``
         for an invalid export; ``OSError`` is handled by the caller.
         """
+
+    def request_reparse(self) -> None:
+        """Parse the current files again at the next poll, even if no input has changed.
+
+        An adapter whose observations depend on the date as well as on the files, such as free
+        days counted from today, calls this when the day changes.
+        """
+        self._reparse_requested = True
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._poll_forever(), name=f"export {self.name}")
@@ -201,7 +210,10 @@ class ExportAdapter(Adapter[ExportSettingsT]):
 
         if self._missing:
             self._back_from_missing()
-        if changed and all(key in self._ready for key in self._required_keys()):
+        if not all(key in self._ready for key in self._required_keys()):
+            return
+        if changed or self._reparse_requested:
+            self._reparse_requested = False
             await self._read()
 
     def _required_keys(self) -> list[str]:

@@ -1,13 +1,16 @@
 """Column mapping of tabular exports: finding columns by header text and reading checked values.
 
 An adapter describes its columns with a settings model whose fields hold the header text, for
-example ``ScheduleColumns(order="Zlecenie", machine="Maszyna")``. ``ColumnLayout`` finds them in
-the header row and reads a row's cells as text, numbers, dates or times. Every failure is an
+example ``ScheduleColumns(order="Zlecenie", machine="Maszyna")``, or a list of alternative
+header texts, of which the first that the file has is used. ``ColumnLayout`` finds them in the
+header row and reads a row's cells as text, numbers, dates or times. Every failure is an
 ``ExportFormatError`` naming the file, the line, the column and what was expected.
 """
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Collection, Sequence
 from datetime import UTC, date, datetime, time
 from pathlib import Path
@@ -45,21 +48,25 @@ class ColumnLayout:
         self.columns = columns
         names = [cell_text(cell) for cell in header.cells]
         self.positions: dict[str, int] = {}
+        self.headers: dict[str, str] = {}
+        """The configured header text that matched, by field, for error messages."""
         for field in type(columns).model_fields:
-            expected = getattr(columns, field)
-            if expected is None:
+            expected = _header_texts(getattr(columns, field))
+            if not expected:
                 continue
-            index = find_column(names, expected)
+            found_text, index = _find_any(names, expected)
             if index is not None:
                 self.positions[field] = index
+                self.headers[field] = found_text
             elif field not in optional:
                 found = ", ".join(repr(name) for name in names)
+                alternatives = " or ".join(repr(text) for text in expected)
                 raise ExportFormatError(
                     path,
-                    f"missing column {expected!r}; the header has {found}. Rename the column in "
+                    f"missing column {alternatives}; the header has {found}. Rename the column in "
                     f"the export or set 'columns.{field}' in the adapter settings",
                     line=header.line,
-                    column=expected,
+                    column=expected[0],
                 )
 
     def has(self, field: str) -> bool:
@@ -91,7 +98,8 @@ class ColumnLayout:
             value: float | None = float(cell)
         else:
             value = parse_decimal(cell_text(cell))
-        if value is None:
+        # A text of hundreds of digits parses as infinity, which no amount may carry.
+        if value is None or not math.isfinite(value):
             raise self.error(
                 row,
                 field,
@@ -118,7 +126,7 @@ class ColumnLayout:
         text = self.text(row, field, label)
         for date_format in formats:
             try:
-                return datetime.strptime(text, date_format).date()
+                return _parse_date(text, date_format)
             except ValueError:
                 continue
         raise self.error(row, field, _invalid_date(label, text, formats))
@@ -144,9 +152,48 @@ class ColumnLayout:
         return value
 
     def error(self, row: TableRow, field: str, message: str) -> ExportFormatError:
-        return ExportFormatError(
-            self.path, message, line=row.line, column=getattr(self.columns, field)
-        )
+        texts = _header_texts(getattr(self.columns, field))
+        column = self.headers.get(field) or (texts[0] if texts else field)
+        return ExportFormatError(self.path, message, line=row.line, column=column)
+
+
+# The common date formats parsed without strptime, which is slower: 1.7 s against 1.0 s of CPU for
+# a calendar export of 100,000 rows. Each pattern accepts what strptime accepts for its format: 1
+# or 2 digit days and months, and a 4 digit year.
+_QUICK_DATE_FORMATS = {
+    "%d.%m.%Y": (re.compile(r"([0-9]{1,2})\.([0-9]{1,2})\.([0-9]{4})"), (3, 2, 1)),
+    "%Y-%m-%d": (re.compile(r"([0-9]{4})-([0-9]{1,2})-([0-9]{1,2})"), (1, 2, 3)),
+}
+
+
+def _parse_date(text: str, date_format: str) -> date:
+    """Return the date in ``text`` written in ``date_format``; raise ``ValueError`` if it is not."""
+    quick = _QUICK_DATE_FORMATS.get(date_format)
+    if quick is None:
+        return datetime.strptime(text, date_format).date()
+    pattern, (year, month, day) = quick
+    match = pattern.fullmatch(text)
+    if match is None:
+        raise ValueError(f"{text!r} does not match {date_format!r}")
+    return date(int(match[year]), int(match[month]), int(match[day]))
+
+
+def _header_texts(expected: str | Sequence[str] | None) -> tuple[str, ...]:
+    """Return the header texts a column setting accepts: one text, or a list of alternatives."""
+    if expected is None:
+        return ()
+    if isinstance(expected, str):
+        return (expected,)
+    return tuple(expected)
+
+
+def _find_any(names: Sequence[str], expected: Sequence[str]) -> tuple[str, int | None]:
+    """Return the first text of ``expected`` that the header has, and its index (None if none)."""
+    for text in expected:
+        index = find_column(names, text)
+        if index is not None:
+            return text, index
+    return expected[0], None
 
 
 def _invalid_date(label: str, text: str, formats: Sequence[str]) -> str:
