@@ -21,7 +21,8 @@ from adapters.exports.polish_csv import (
     utf16_message,
 )
 
-CHUNK_BYTES = 256 * 1024
+# Small enough that a chunk and its decoded text stay far below the size of a large export.
+CHUNK_BYTES = 64 * 1024
 
 
 def detect_encoding(path: Path, encoding: Encoding) -> str:
