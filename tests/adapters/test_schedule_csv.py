@@ -615,7 +615,7 @@ async def test_adapter_missing_file_withholds(
     assert adapter.collect() == []
     withheld = adapter.withheld_kinds()
     assert list(withheld) == [ResourceKind.MACHINE]
-    assert "not found" in withheld[ResourceKind.MACHINE]
+    assert "does not exist" in withheld[ResourceKind.MACHINE]
     warnings = [record.getMessage() for record in caplog.records]
     assert len(warnings) == 1
     assert str(tmp_path / "plan.csv") in warnings[0]

@@ -355,3 +355,24 @@ def test_both_type_names_load_one_class() -> None:
     assert loaded == [ScheduleAdapter, ScheduleAdapter]
     assert import_module("adapters.schedule_csv").ScheduleCsvAdapter is ScheduleAdapter
     assert "adapters.schedule" in pyproject["tool"]["setuptools"]["packages"]
+
+
+async def test_adapter_empty_folder_withholds(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    folder = tmp_path / "eksport"
+    folder.mkdir()
+    (folder / "plan_20261207.xlsx.part").write_bytes(b"half written")
+    adapter, notifications = make_adapter(tmp_path, path="eksport", pattern="plan_*.xlsx")
+
+    with caplog.at_level(logging.WARNING, logger="adapters.exports.adapter"):
+        await adapter.poll()
+        await adapter.poll()
+
+    reason = adapter.withheld_kinds()[ResourceKind.MACHINE]
+    assert (
+        reason == f"production plan {folder} not read: no file matching 'plan_*.xlsx' in the folder"
+    )
+    [message] = [record.getMessage() for record in caplog.records]
+    assert f"no file matching 'plan_*.xlsx' in {folder}" in message
+    assert notifications == []
