@@ -108,7 +108,9 @@ def _amounts(
             value = max(0.0, space.free[measure] - reserved)
             if not math.isfinite(value):
                 raise ExportFormatError(
-                    path, f"the free {label} of warehouse {resource!r} add up to {value}"
+                    path,
+                    f"the free {label} of warehouse {resource!r} add up to {value}, which is not "
+                    "a finite number; check the export for capacities that are far too large",
                 )
             amounts.append(Amount(measure, round(value, 2), unit, label=storage_type))
     return [

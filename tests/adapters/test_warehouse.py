@@ -317,6 +317,19 @@ def test_bad_rows_rejected(
     assert fragment in str(raised.value)
 
 
+def test_sum_beyond_float_rejected(tmp_path: Path) -> None:
+    huge = "1" + "0" * 308
+    row = ["MAG-ŁDZ", "A-1", "suchy", huge, "0"]
+    path = write_rows(tmp_path / "lokalizacje.csv", [HEADER, row, row])
+
+    with pytest.raises(ExportFormatError) as raised:
+        read_locations(path, settings_for(path))
+
+    message = str(raised.value)
+    assert "pallet places of warehouse 'magazyn-lodz' add up to inf" in message
+    assert "far too large" in message
+
+
 def test_empty_file_rejected(tmp_path: Path) -> None:
     path = tmp_path / "lokalizacje.csv"
     path.write_bytes(b"\r\n;;;;\r\n")
@@ -526,7 +539,8 @@ async def test_adapter_missing_export_offers_nothing(tmp_path: Path) -> None:
     assert adapter.withheld_kinds() == {}
     [health] = adapter.health()
     assert health.detail is not None
-    assert "lokalizacje.csv not found" in health.detail
+    assert health.detail == "the file does not exist"
+    assert health.source == str(tmp_path / "lokalizacje.csv")
     assert notifications == []
 
 
