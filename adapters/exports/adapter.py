@@ -268,15 +268,33 @@ class ExportAdapter(Adapter[ExportSettingsT]):
 
     def _report_missing(self, item: ExportInput) -> None:
         self._missing = True
-        where = f"no file matching {item.pattern!r} in {item.path}"
-        if not item.path.is_dir():
+        if item.path.is_dir():
+            where = f"no file matching {item.pattern!r} in {item.path}"
+            problem = f"no file matching {item.pattern!r} in the folder"
+        else:
             where = f"{item.path} not found"
+            problem = "the file does not exist"
+        # The withheld reason names the main path already; another input's path must stay.
+        if item.path != self.path:
+            problem = f"{item.path}: {problem}"
         description = item.description or self.export_description
-        self._fail("missing", f"{description} {where}", "missing", logging.WARNING)
+        message = f"{description} {where}"
+        self._fail("missing", message, "missing", logging.WARNING, problem=problem)
 
-    def _fail(self, key: object, message: str, counter: str, level: int = logging.ERROR) -> None:
-        """Record a failed check or read, logging it once per file version or message."""
-        self._problem = message
+    def _fail(
+        self,
+        key: object,
+        message: str,
+        counter: str,
+        level: int = logging.ERROR,
+        *,
+        problem: str | None = None,
+    ) -> None:
+        """Record a failed check or read, logging it once per file version or message.
+
+        ``problem``, when given, replaces ``message`` in the status and the withheld reason.
+        """
+        self._problem = problem or message
         self._set_state(ConnectionState.DISCONNECTED)
         if key is None:
             key = message

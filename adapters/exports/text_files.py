@@ -21,8 +21,8 @@ from adapters.exports.polish_csv import (
     utf16_message,
 )
 
-# Decoding a chunk allocates its text, up to four times the bytes, so chunks stay small.
-CHUNK_BYTES = 1 << 16
+# Small enough that a chunk and its decoded text stay far below the size of a large export.
+CHUNK_BYTES = 64 * 1024
 
 
 def detect_encoding(path: Path, encoding: Encoding) -> str:

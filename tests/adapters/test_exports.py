@@ -408,7 +408,7 @@ async def test_export_adapter_withholds_until_read(tmp_path: Path) -> None:
 
     assert adapter.collect() == []
     reason = adapter.withheld_kinds()[ResourceKind.STORAGE]
-    assert "not found" in reason
+    assert reason.endswith("ilosci.csv not read: the file does not exist")
     assert adapter.health()[0].errors == {"missing": 1}
 
     (tmp_path / "ilosci.csv").write_text("Ilość\r\n7\r\n", encoding="utf-8")

@@ -151,7 +151,7 @@ def test_plan_nul_bytes_not_utf16(
     assert error.line == line
     assert f"plan-damaged.csv:{line}: " in message
     assert f"NUL byte at offset {expected_offset}" in message
-    assert "not a text CSV export" in message
+    assert "not a text export" in message
     assert "export settings" in message
     assert "UTF-16" not in message
 
@@ -608,7 +608,7 @@ async def test_adapter_missing_file_withholds(
     notifications = Notifications()
     adapter = make_adapter(tmp_path, notifications)
 
-    with caplog.at_level(logging.WARNING, logger="adapters.schedule_csv"):
+    with caplog.at_level(logging.WARNING, logger="adapters.exports.adapter"):
         await adapter.poll()
         await adapter.poll()
 
@@ -639,7 +639,7 @@ async def test_adapter_bad_version_keeps_last_good(
 
     bad = PLAN_TEXT.replace("03.03.2026 14:00", "33.03.2026 14:00")
     path.write_text(bad + "\r\n", encoding="utf-8")
-    with caplog.at_level(logging.ERROR, logger="adapters.schedule_csv"):
+    with caplog.at_level(logging.ERROR, logger="adapters.exports.adapter"):
         await adapter.poll()
         await adapter.poll()
 
@@ -650,7 +650,7 @@ async def test_adapter_bad_version_keeps_last_good(
     assert "plan.csv:3" in message
     assert "'Początek'" in message
     assert "33.03.2026 14:00" in message
-    assert "last plan read stays in use" in message
+    assert "last production plan read stays in use" in message
 
     fixed = PLAN_TEXT.replace("ZP/2026/0002 żuraw", "ZP/2026/0002 żuraw nowy")
     path.write_text(fixed, encoding="utf-8")
@@ -669,14 +669,14 @@ async def test_adapter_bad_first_version_withholds(
     adapter = make_adapter(tmp_path, notifications)
     (tmp_path / "plan.csv").write_bytes((FIXTURES / "end_before_start.csv").read_bytes())
 
-    with caplog.at_level(logging.ERROR, logger="adapters.schedule_csv"):
+    with caplog.at_level(logging.ERROR, logger="adapters.exports.adapter"):
         await adapter.poll()
 
     assert adapter.collect() == []
     reason = adapter.withheld_kinds()[ResourceKind.MACHINE]
     assert "plan.csv:2" in reason
     [message] = error_messages(caplog)
-    assert "machine offers are withheld" in message
+    assert "offers of kind machine are withheld" in message
     assert notifications.count == 0
 
 
@@ -689,7 +689,7 @@ async def test_adapter_waits_for_growing_file(
     data = PLAN_TEXT.encode("cp1250")
     middle = data.index(b"FREZ-01;03.03")  # in the middle of the second order
 
-    with caplog.at_level(logging.WARNING, logger="adapters.schedule_csv"):
+    with caplog.at_level(logging.WARNING, logger="adapters.exports.adapter"):
         await adapter.start()
         try:
             path.write_bytes(data[:middle])
@@ -758,13 +758,13 @@ def test_parse_demo_plan(tmp_path: Path) -> None:
 
 
 def test_example_config_valid() -> None:
-    example = FIXTURES.parents[2] / "config" / "adapters" / "schedule_csv.example.yaml"
+    example = FIXTURES.parents[2] / "config" / "adapters" / "schedule.example.yaml"
     [entry] = yaml.safe_load(example.read_text(encoding="utf-8"))
     values = {key: value for key, value in entry.items() if key not in ("type", "name")}
 
     settings = ScheduleCsvSettings.model_validate(values)
 
-    assert entry["type"] == "schedule_csv"
+    assert entry["type"] == "schedule"
     assert settings == ScheduleCsvSettings.model_validate(
         {"path": "exports/plan.csv", "machines": MACHINES}
     )

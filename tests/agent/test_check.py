@@ -213,7 +213,8 @@ MISSING_PLAN_ADAPTER = """
                 "file does not exist. The agent publishes no offer of this kind until the adapter "
                 "has its data; check the data source. Only resources of this kind declared in the "
                 "config are known.",
-                "Policy {policy} is valid, but the check found warnings: 1; resources checked "
+                "⚠ adapter plan, source {plan}: the file does not exist",
+                "Policy {policy} is valid, but the check found warnings: 2; resources checked "
                 "(1): cnc-1.",
             ],
         ),
@@ -224,7 +225,8 @@ MISSING_PLAN_ADAPTER = """
                 "read: the file does not exist. Agent nie opublikuje żadnej oferty tego rodzaju, "
                 "dopóki adapter nie ma danych; sprawdź źródło danych. Znane są tylko zasoby tego "
                 "rodzaju opisane w konfiguracji.",
-                "Polityka {policy} jest poprawna, ale sprawdzenie zgłosiło ostrzeżenia: 1; "
+                "⚠ adapter plan, źródło {plan}: the file does not exist",
+                "Polityka {policy} jest poprawna, ale sprawdzenie zgłosiło ostrzeżenia: 2; "
                 "sprawdzone zasoby (1): cnc-1.",
             ],
         ),
@@ -239,7 +241,7 @@ def test_check_withheld_kind_exits_1(tmp_path: Path, language: str, expected: li
     plan = tmp_path / "missing-plan.csv"
     policy = tmp_path / "policy.yaml"
     lines = result.stdout.splitlines()
-    assert lines[-2:] == [line.format(plan=plan, policy=policy) for line in expected]
+    assert lines[-3:] == [line.format(plan=plan, policy=policy) for line in expected]
 
 
 def test_check_withheld_kind_json(tmp_path: Path) -> None:
