@@ -1,11 +1,11 @@
 """Conformance kit: check an adapter class against the life cycle of ``adapters.base``.
 
 For adapter authors, in their own package's tests. Describe the adapter once as an
-``AdapterCase`` (the class, sample settings, optionally files for the config folder and a
-predicate for the observations expected after start), then either subclass
-``AdapterConformanceTests`` in a pytest module or call ``run_conformance`` or the single checks
-from any test runner. A broken rule raises ``ConformanceError``, an ``AssertionError`` whose
-message starts with the rule id (``Rule``) and shows the offending value.
+``AdapterCase``: the class, sample settings, optionally files for the config folder and a
+predicate for the observations expected after start. Then subclass ``AdapterConformanceTests`` in
+a pytest module, or call ``run_conformance`` or the single checks from any test runner. A broken
+rule raises ``ConformanceError``, an ``AssertionError`` whose message starts with the rule id
+(``Rule``) and shows the offending value.
 
 The checks:
 

@@ -1,4 +1,4 @@
-"""What an adapter author gives the kit for one adapter, and the context the kit builds from it."""
+"""The description of one adapter for the kit (``AdapterCase``) and the context built from it."""
 
 from __future__ import annotations
 
@@ -23,9 +23,9 @@ RUN_SECONDS = 0.5
 class AdapterCase:
     """One adapter class with sample settings, the files it reads and what it should report.
 
-    ``files`` maps paths relative to the config folder to their contents; the kit writes them
-    before ``start()``, and relative paths in the settings resolve against that folder (see
-    ``Adapter.resolve_path``). ``expect`` receives each ``collect()`` result until it returns
+    ``files`` maps paths relative to the config folder to their contents, which the kit writes
+    before ``start()``. Relative paths in the settings resolve against that folder, as
+    ``Adapter.resolve_path`` does. ``expect`` receives each ``collect()`` result until it returns
     true; without it, the first result is enough. The adapter runs for at least
     ``run_seconds`` while the kit collects and watches the event loop.
     """

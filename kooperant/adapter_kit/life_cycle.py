@@ -50,12 +50,12 @@ async def check_construction(case: AdapterCase, work_dir: Path) -> Adapter[Any]:
     elapsed = time.monotonic() - started
 
     if events:
-        raise ConformanceError(Rule.INIT_NO_IO, _list_events(events))
+        raise ConformanceError(Rule.INIT_NO_IO, f"__init__: {_list_events(events)}")
     if config_dir.exists():
-        raise ConformanceError(Rule.INIT_NO_IO, f"it created {config_dir}")
+        raise ConformanceError(Rule.INIT_NO_IO, f"__init__ created {config_dir}")
     if elapsed > case.call_limit_seconds:
         raise ConformanceError(
-            Rule.INIT_DURATION, f"it took {elapsed:.3f} s, limit {case.call_limit_seconds} s"
+            Rule.INIT_DURATION, f"__init__ took {elapsed:.3f} s, limit {case.call_limit_seconds} s"
         )
     return adapter
 

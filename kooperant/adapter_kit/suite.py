@@ -43,8 +43,8 @@ class AdapterConformanceTests:
         class TestMeterAdapter(AdapterConformanceTests):
             case = AdapterCase(adapter_class=MeterAdapter, settings={"path": "meter.json"})
 
-    The tests are synchronous and start their own event loops, so pytest-asyncio is not needed;
-    they take pytest's ``tmp_path`` fixture, which is the only use of pytest.
+    The tests are synchronous and start their own event loops, so pytest-asyncio is not needed.
+    Their only use of pytest is the ``tmp_path`` fixture.
     """
 
     case: ClassVar[AdapterCase]

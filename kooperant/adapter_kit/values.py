@@ -75,7 +75,7 @@ def _check_frozen(settings: AdapterSettings) -> None:
 def check_observations(observations: object) -> list[Observation]:
     """Check what ``collect()`` returned and return it as a list of observations."""
     if not isinstance(observations, list):
-        raise ConformanceError(Rule.COLLECT_TYPE, f"it returned {_show(observations)}")
+        raise ConformanceError(Rule.COLLECT_TYPE, f"collect() returned {_show(observations)}")
 
     for index, observation in enumerate(observations):
         if not isinstance(observation, OBSERVATION_TYPES):
@@ -124,7 +124,7 @@ def _check_aware(rule: Rule, where: str, value: object) -> None:
 def check_health(health: object) -> list[SourceHealth]:
     """Check what ``health()`` returned and return it."""
     if not isinstance(health, list):
-        raise ConformanceError(Rule.HEALTH_TYPE, f"it returned {_show(health)}")
+        raise ConformanceError(Rule.HEALTH_TYPE, f"health() returned {_show(health)}")
 
     for index, item in enumerate(health):
         if not isinstance(item, SourceHealth):
@@ -139,7 +139,7 @@ def check_health(health: object) -> list[SourceHealth]:
 def check_withheld(withheld: object) -> Mapping[ResourceKind, str]:
     """Check what ``withheld_kinds()`` returned and return it."""
     if not isinstance(withheld, Mapping):
-        raise ConformanceError(Rule.WITHHELD_TYPE, f"it returned {_show(withheld)}")
+        raise ConformanceError(Rule.WITHHELD_TYPE, f"withheld_kinds() returned {_show(withheld)}")
 
     for kind, reason in withheld.items():
         if not isinstance(kind, ResourceKind) or not isinstance(reason, str):

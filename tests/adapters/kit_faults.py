@@ -1,6 +1,6 @@
 """Adapters that each break one life-cycle rule, for the tests of the conformance kit.
 
-``Healthy`` follows every rule; each subclass overrides one method to break one rule, so a test
+``Healthy`` follows every rule. Each subclass overrides one method to break one rule, so a test
 that expects a rule id can only pass because of that override.
 """
 

@@ -81,7 +81,7 @@ def test_settings_check_rejects_plain_model() -> None:
 @pytest.mark.parametrize(
     ("adapter_class", "shown"),
     [
-        (kit_faults.ReadsFileInInit, "open("),
+        (kit_faults.ReadsFileInInit, "__init__: open("),
         (kit_faults.CreatesConfigDirInInit, "os.mkdir("),
         (kit_faults.OpensSocketInInit, "socket.__new__("),
     ],
@@ -108,7 +108,7 @@ def test_construction_check_passes_healthy(tmp_path: Path) -> None:
     [
         (kit_faults.HangsInStart, Rule.START_RETURNS, "still running after 0.3 s"),
         (kit_faults.RaisesInStart, Rule.START_RETURNS, "ConnectionRefusedError: source at"),
-        (kit_faults.ReturnsTuple, Rule.COLLECT_TYPE, "it returned tuple"),
+        (kit_faults.ReturnsTuple, Rule.COLLECT_TYPE, "collect() returned tuple"),
         (kit_faults.ReturnsForeignItem, Rule.COLLECT_TYPE, "item 0 is dict"),
         (kit_faults.BadResourceId, Rule.RESOURCE_ID, "'hall/b'"),
         (kit_faults.InfiniteAmount, Rule.FINITE_NUMBER, "amount 'free' is inf"),
@@ -116,7 +116,7 @@ def test_construction_check_passes_healthy(tmp_path: Path) -> None:
         (kit_faults.SlowCollect, Rule.SNAPSHOT_DURATION, "collect() took 0.3"),
         (kit_faults.RaisesInCollect, Rule.SNAPSHOT_RAISES, "KeyError: 'machine-7'"),
         (kit_faults.NaiveHealthTime, Rule.AWARE_TIME, "(meter.json).since"),
-        (kit_faults.HealthNotList, Rule.HEALTH_TYPE, "it returned dict"),
+        (kit_faults.HealthNotList, Rule.HEALTH_TYPE, "health() returned dict"),
         (kit_faults.WithheldByName, Rule.WITHHELD_TYPE, "entry 'machine'"),
         (kit_faults.LeavesTaskRunning, Rule.STOP_TASKS, "'healthy ticker'"),
         (kit_faults.BlocksLoopInTask, Rule.LOOP_NOT_BLOCKED, "s, limit 0.5 s"),

@@ -130,11 +130,11 @@ def test_adapter_reads_file_that_returns(tmp_path: Path) -> None:
     path = tmp_path / "levels.json"
     write_levels(path, START, **{"SILO_1.LEVEL": 10, "SILO_2.LEVEL": 5})
     asyncio.run(adapter.poll())
-    kept = path.read_bytes()
+    saved = path.read_bytes()
     path.unlink()
     asyncio.run(adapter.poll())
 
-    path.write_bytes(kept)
+    path.write_bytes(saved)
     clock.now = START + timedelta(seconds=30)
     asyncio.run(adapter.poll())
 

@@ -2,8 +2,8 @@
 
 A background task checks the file every ``poll_interval_seconds`` and reads it when its size or
 modification time changed. ``collect()`` only turns the last good readings into observations, so
-it does no I/O. An invalid file is logged once per version and the last good readings stay in
-use; readings older than ``max_age_seconds`` are not offered, because a gateway that stopped
+it does no I/O. An invalid file is logged once per version, and the last good readings stay in
+use. Readings older than ``max_age_seconds`` are not offered, because a gateway that stopped
 writing would otherwise keep offering space that may be gone.
 """
 
@@ -149,8 +149,8 @@ class SiloLevelAdapter(Adapter[SiloSettings]):
         self._errors[counter] += 1
         if self._detail == message:
             return
-        kept = "the last readings stay in use" if self._readings else "no silo is offered"
-        logger.error("adapter %r: %s; %s until it can be read", self.name, message, kept)
+        consequence = "the last readings stay in use" if self._readings else "no silo is offered"
+        logger.error("adapter %r: %s; %s until it can be read", self.name, message, consequence)
         self._detail = message
         if self._state is not ConnectionState.DISCONNECTED:
             self._state = ConnectionState.DISCONNECTED

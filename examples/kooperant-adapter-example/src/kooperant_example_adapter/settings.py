@@ -35,9 +35,9 @@ class SiloSettings(AdapterSettings):
 
     @model_validator(mode="after")
     def _check_unique(self) -> SiloSettings:
-        for field in ("tag", "resource"):
-            values = [getattr(silo, field) for silo in self.silos]
+        for key in ("tag", "resource"):
+            values = [getattr(silo, key) for silo in self.silos]
             repeated = sorted({value for value in values if values.count(value) > 1})
             if repeated:
-                raise ValueError(f"silos: {field} {', '.join(repeated)} is listed more than once")
+                raise ValueError(f"silos: {key} {', '.join(repeated)} is listed more than once")
         return self
