@@ -1,4 +1,4 @@
-"""The ``kooperant`` command: ``agent``, ``server`` and ``demo`` sub-commands."""
+"""The ``kooperant`` command: ``agent``, ``server``, ``adapter`` and ``demo`` sub-commands."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import typer
 
 from agent.cli import app as agent_app
 from kooperant import __version__
+from kooperant.adapter_cli import app as adapter_app
 from kooperant.demo.cli import demo
 from kooperant.i18n import Catalog
 from server.cli import app as server_app
@@ -29,6 +30,10 @@ _ = Catalog(
             "pl": "Agent w firmie członka: czyta maszyny i eksporty, publikuje dozwolone oferty.",
             "en": "The agent at a member's site: reads machines and exports, publishes offers.",
         },
+        "adapter": {
+            "pl": "Typy adapterów zainstalowane jako wtyczki: lista z pakietem i wersją.",
+            "en": "Adapter types installed as plug-ins: a list with package and version.",
+        },
         "server": {
             "pl": "Serwer agregujący klastra: odbiera oferty, API i panel.",
             "en": "The cluster aggregator: receives offers, serves the API and the dashboard.",
@@ -43,6 +48,7 @@ CHATTY_LIBRARIES = ("alembic", "amqtt", "asyncua", "transitions")
 app = typer.Typer(help=_("help"), no_args_is_help=True, pretty_exceptions_enable=False)
 app.add_typer(agent_app, name="agent", help=_("agent"))
 app.add_typer(server_app, name="server", help=_("server"))
+app.add_typer(adapter_app, name="adapter", help=_("adapter"))
 app.command(name="demo")(demo)
 
 
