@@ -9,16 +9,22 @@ from __future__ import annotations
 import asyncio
 import importlib
 import tomllib
+from collections.abc import Callable
 from importlib.metadata import entry_points
 from pathlib import Path
 
 import pytest
 
-from adapters.base import Observation, ResourceAmounts, ScheduledWork
+from adapters.base import Observation, ResourceAmounts, ScheduledWork, SupplyStock
+from adapters.edi_epp import EdiEppAdapter
 from adapters.host import HostAdapter
+from adapters.it_team import ItTeamAdapter
+from adapters.jpk_mag import JpkMagAdapter
 from adapters.opcua import OpcUaAdapter
 from adapters.registry import ENTRY_POINT_GROUP
-from adapters.schedule_csv import ScheduleCsvAdapter
+from adapters.schedule import ScheduleAdapter
+from adapters.stock import StockAdapter
+from adapters.warehouse import WarehouseAdapter
 from kooperant.adapter_kit import (
     AdapterCase,
     check_construction,
@@ -28,9 +34,13 @@ from kooperant.adapter_kit import (
     check_stop_without_start,
 )
 from kooperant.net import free_tcp_port
+from kooperant.protocol import ResourceKind
 from tests.conftest import REPO_ROOT
 
-SCHEDULE_FIXTURES = REPO_ROOT / "tests" / "fixtures" / "schedule"
+FIXTURES = REPO_ROOT / "tests" / "fixtures"
+SCHEDULE_FIXTURES = FIXTURES / "schedule"
+# Export adapters poll quickly here, so that the kit sees their first read within its wait.
+FAST_EXPORT = {"poll_interval_seconds": 0.1, "stable_seconds": 0}
 
 
 def host_reports_capacity(observations: list[Observation]) -> bool:
@@ -47,22 +57,82 @@ def plan_is_read(observations: list[Observation]) -> bool:
     return resources == {"cnc-5ax-01", "laser-02", "prasa-03"}
 
 
+def amounts_of_kind(kind: ResourceKind, resource: str) -> Callable[[list[Observation]], bool]:
+    def reported(observations: list[Observation]) -> bool:
+        return any(
+            isinstance(item, ResourceAmounts) and item.kind is kind and item.resource == resource
+            for item in observations
+        )
+
+    return reported
+
+
+def supplies_include(*resources: str) -> Callable[[list[Observation]], bool]:
+    def reported(observations: list[Observation]) -> bool:
+        found = {item.resource for item in observations if isinstance(item, SupplyStock)}
+        return set(resources) <= found
+
+    return reported
+
+
+SCHEDULE_CASE = AdapterCase(
+    adapter_class=ScheduleAdapter,
+    settings={
+        "path": "exports/plan.csv",
+        "machines": {"FREZ-01": "cnc-5ax-01"},
+        **FAST_EXPORT,
+    },
+    files={"exports/plan.csv": (SCHEDULE_FIXTURES / "plan.csv").read_bytes()},
+    expect=plan_is_read,
+)
+
 CASES: dict[str, AdapterCase] = {
     "host": AdapterCase(
         adapter_class=HostAdapter,
         settings={"resource": "kit-host", "sample_interval_seconds": 0.1},
         expect=host_reports_capacity,
     ),
-    "schedule_csv": AdapterCase(
-        adapter_class=ScheduleCsvAdapter,
-        settings={
-            "path": "exports/plan.csv",
-            "machines": {"FREZ-01": "cnc-5ax-01"},
-            "poll_interval_seconds": 0.1,
-            "stable_seconds": 0,
+    "schedule": SCHEDULE_CASE,
+    # The type name from before the adapter read XLSX; the same class.
+    "schedule_csv": SCHEDULE_CASE,
+    "warehouse": AdapterCase(
+        adapter_class=WarehouseAdapter,
+        settings={"path": "exports", "pattern": "*.csv", **FAST_EXPORT},
+        files={
+            "exports/lokalizacje.csv": (FIXTURES / "warehouse" / "lokalizacje.csv").read_bytes()
         },
-        files={"exports/plan.csv": (SCHEDULE_FIXTURES / "plan.csv").read_bytes()},
-        expect=plan_is_read,
+        expect=amounts_of_kind(ResourceKind.STORAGE, "mag-ldz"),
+    ),
+    "stock": AdapterCase(
+        adapter_class=StockAdapter,
+        settings={"path": "stany.csv", **FAST_EXPORT},
+        files={"stany.csv": (FIXTURES / "stock" / "stany.csv").read_bytes()},
+        expect=supplies_include("bl-dc01-2"),
+    ),
+    "it_team": AdapterCase(
+        adapter_class=ItTeamAdapter,
+        settings={"path": "kalendarz.csv", "resource": "zespol-automatyki", **FAST_EXPORT},
+        files={"kalendarz.csv": (FIXTURES / "it_team" / "kalendarz.csv").read_bytes()},
+        expect=amounts_of_kind(ResourceKind.IT_TEAM, "zespol-automatyki"),
+    ),
+    "jpk_mag": AdapterCase(
+        adapter_class=JpkMagAdapter,
+        settings={
+            "path": "jpk",
+            "opening_stock": {"path": "stan.csv"},
+            **FAST_EXPORT,
+        },
+        files={
+            "jpk/magazyn_2026_03.xml": (FIXTURES / "jpk_mag" / "magazyn_2026_03.xml").read_bytes(),
+            "stan.csv": (FIXTURES / "jpk_mag" / "stan_poczatkowy_cp1250.csv").read_bytes(),
+        },
+        expect=supplies_include("bl-dc01-1.5", "klej-pu-310"),
+    ),
+    "edi_epp": AdapterCase(
+        adapter_class=EdiEppAdapter,
+        settings={"path": "subiekt", **FAST_EXPORT},
+        files={"subiekt/dokumenty.epp": (FIXTURES / "edi_epp" / "dokumenty.epp").read_bytes()},
+        expect=supplies_include("bl-dc01-1.5"),
     ),
     # A port nothing listens on: start() must return and leave the adapter retrying.
     "opcua": AdapterCase(
