@@ -37,6 +37,8 @@ def write_config(folder: Path, broker_url: str, cluster: str = "pomorskie-metal"
     path.write_text(
         f"member: acme\ncluster: {cluster}\nbroker:\n  url: {broker_url}\npolicy: policy.yaml\n"
         "audit_log: logs/audit.db\n"
+        # Off, so a status port taken by another program cannot add an error record.
+        "status:\n  enabled: false\n"
         "resources:\n  cnc-1: {name: DMU 50, kind: machine}\n",
         encoding="utf-8",
     )
