@@ -594,7 +594,7 @@ def test_example_configs_load() -> None:
 
     assert isinstance(config, AgentConfig)
     assert config.member == "acme-metal"
-    assert [entry.type_name for entry in config.adapters] == ["schedule_csv", "host"]
+    assert [entry.type_name for entry in config.adapters] == ["schedule", "host"]
     assert config.sharing_policy.resources == {"cnc-5ax-01", "server-01"}
     assert config.resources["cnc-5ax-01"].tags == ("hala-a",)
     assert len(config.working_calendar().shifts) == 3
