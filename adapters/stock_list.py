@@ -18,7 +18,7 @@ from pydantic import Field, field_validator
 from adapters.base import AdapterSettings, SupplyStock
 from adapters.errors import ExportFormatError
 from adapters.exports.columns import ColumnLayout
-from adapters.exports.identifiers import slugify_code
+from adapters.exports.identifiers import check_resource_map, slugify_code
 from adapters.exports.tables import TableRow, TableSettings, read_table
 from kooperant.protocol import IDENTIFIER_PATTERN, Amount, Price
 
@@ -76,13 +76,7 @@ class StockSettings(TableSettings):
     @field_validator("items")
     @classmethod
     def _check_items(cls, value: dict[str, str]) -> dict[str, str]:
-        for code, resource in value.items():
-            if not _IDENTIFIER.fullmatch(resource):
-                raise ValueError(
-                    f"item {code!r} maps to {resource!r}, which is not a valid resource id: "
-                    "use 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit"
-                )
-        return {code.strip(): resource for code, resource in value.items()}
+        return check_resource_map(value, "item")
 
     @field_validator("currency")
     @classmethod

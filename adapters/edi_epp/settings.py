@@ -16,6 +16,7 @@ from pydantic import Field, field_validator
 
 from adapters.base import AdapterSettings
 from adapters.exports.adapter import ExportSettings
+from adapters.exports.identifiers import check_resource_map
 from adapters.exports.polish_csv import DELIMITER_CANDIDATES, Encoding
 
 DocumentRole = Literal["receipt", "issue", "transfer", "supplier_order", "customer_order", "ignore"]
@@ -173,6 +174,11 @@ class EdiEppSettings(ExportSettings):
     )
     fields: EppFields = Field(default_factory=EppFields)
     opening_stock: OpeningStockSettings | None = None
+
+    @field_validator("items")
+    @classmethod
+    def _check_items(cls, value: dict[str, str]) -> dict[str, str]:
+        return check_resource_map(value, "item")
 
     @field_validator("document_roles")
     @classmethod

@@ -5,6 +5,10 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from kooperant.protocol import IDENTIFIER_PATTERN
+
+_IDENTIFIER = re.compile(IDENTIFIER_PATTERN)
+
 
 def slugify_code(code: str) -> str:
     """Turn an ERP code into a resource id: ``FREZ 01/Ł`` becomes ``frez-01-l``.
@@ -16,3 +20,18 @@ def slugify_code(code: str) -> str:
     slug = re.sub(r"[^a-z0-9_.-]+", "-", ascii_text)
     slug = re.sub(r"^[^a-z0-9]+", "", slug)
     return slug[:64].rstrip("-")
+
+
+def check_resource_map(value: dict[str, str], what: str) -> dict[str, str]:
+    """Check a settings map of ERP code to resource id; return it with the codes stripped.
+
+    ``what`` names a code in the error, e.g. "item" or "machine". Raises ``ValueError`` for the
+    first id that is not valid.
+    """
+    for code, resource in value.items():
+        if not _IDENTIFIER.fullmatch(resource):
+            raise ValueError(
+                f"{what} {code!r} maps to {resource!r}, which is not a valid resource id: "
+                "use 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit"
+            )
+    return {code.strip(): resource for code, resource in value.items()}

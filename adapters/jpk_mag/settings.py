@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Literal
 
@@ -10,10 +9,8 @@ from pydantic import Field, field_validator
 
 from adapters.base import AdapterSettings
 from adapters.exports.adapter import ExportSettings
+from adapters.exports.identifiers import check_resource_map
 from adapters.exports.polish_csv import DELIMITER_CANDIDATES, Encoding
-from kooperant.protocol import IDENTIFIER_PATTERN
-
-_IDENTIFIER = re.compile(IDENTIFIER_PATTERN)
 
 
 class OpeningStockColumns(AdapterSettings):
@@ -78,13 +75,7 @@ class JpkMagSettings(ExportSettings):
     @field_validator("items")
     @classmethod
     def _check_items(cls, value: dict[str, str]) -> dict[str, str]:
-        for code, resource in value.items():
-            if not _IDENTIFIER.fullmatch(resource):
-                raise ValueError(
-                    f"item {code!r} maps to {resource!r}, which is not a valid resource id: "
-                    "use 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit"
-                )
-        return {code.strip(): resource for code, resource in value.items()}
+        return check_resource_map(value, "item")
 
     @field_validator("reserve")
     @classmethod

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 
 from pydantic import Field, field_validator
 
 from adapters.base import AdapterSettings
+from adapters.exports.identifiers import check_resource_map
 from adapters.exports.tables import TableSettings
-from kooperant.protocol import IDENTIFIER_PATTERN
-
-_IDENTIFIER = re.compile(IDENTIFIER_PATTERN)
 
 
 class ScheduleColumns(AdapterSettings):
@@ -57,10 +54,4 @@ class ScheduleSettings(TableSettings):
     @field_validator("machines")
     @classmethod
     def _check_machines(cls, value: dict[str, str]) -> dict[str, str]:
-        for code, resource in value.items():
-            if not _IDENTIFIER.fullmatch(resource):
-                raise ValueError(
-                    f"machine {code!r} maps to {resource!r}, which is not a valid resource id: "
-                    "use 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit"
-                )
-        return {code.strip(): resource for code, resource in value.items()}
+        return check_resource_map(value, "machine")

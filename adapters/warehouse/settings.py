@@ -8,9 +8,9 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from adapters.base import AdapterSettings
+from adapters.exports.identifiers import check_resource_map
 from adapters.exports.polish_csv import normalize_header
 from adapters.exports.tables import TableSettings
-from kooperant.protocol import IDENTIFIER_PATTERN
 
 StorageType = Literal["ambient", "cold", "hazardous"]
 STORAGE_TYPES: tuple[StorageType, ...] = ("ambient", "cold", "hazardous")
@@ -35,7 +35,6 @@ DEFAULT_STORAGE_TYPE_WORDS: dict[str, StorageType] = {
     "materiały niebezpieczne": "hazardous",
 }
 
-_IDENTIFIER = re.compile(IDENTIFIER_PATTERN)
 _SPACES = re.compile(r"\s+")
 
 
@@ -103,13 +102,7 @@ class WarehouseSettings(TableSettings):
     @field_validator("warehouses")
     @classmethod
     def _check_warehouses(cls, value: dict[str, str]) -> dict[str, str]:
-        for code, resource in value.items():
-            if not _IDENTIFIER.fullmatch(resource):
-                raise ValueError(
-                    f"warehouse {code!r} maps to {resource!r}, which is not a valid resource id: "
-                    "use 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit"
-                )
-        return {code.strip(): resource for code, resource in value.items()}
+        return check_resource_map(value, "warehouse")
 
     @model_validator(mode="after")
     def _check_columns(self) -> WarehouseSettings:
