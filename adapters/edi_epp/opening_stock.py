@@ -12,19 +12,12 @@ from adapters.edi_epp.ledger import StockLedger
 from adapters.edi_epp.settings import OpeningStockSettings
 from adapters.errors import ExportFormatError
 from adapters.exports.columns import ColumnLayout
-from adapters.exports.tables import TableSettings, read_table
+from adapters.exports.tables import read_table
 
 
 def read_opening_stock(path: Path, settings: OpeningStockSettings, ledger: StockLedger) -> None:
     """Add every row of the opening stock list at ``path`` to ``ledger``."""
-    table = TableSettings(
-        path=path,
-        pattern=settings.pattern,
-        encoding=settings.encoding,
-        delimiter=settings.delimiter,
-        sheet=settings.sheet,
-    )
-    rows = read_table(path, table)
+    rows = read_table(path, settings)
     header = next(rows, None)
     if header is None:
         raise ExportFormatError(

@@ -17,7 +17,7 @@ from pydantic import Field, field_validator
 from adapters.base import AdapterSettings
 from adapters.exports.adapter import ExportSettings
 from adapters.exports.identifiers import check_resource_map
-from adapters.exports.polish_csv import DELIMITER_CANDIDATES, Encoding
+from adapters.exports.tables import TableFormat
 
 DocumentRole = Literal["receipt", "issue", "transfer", "supplier_order", "customer_order", "ignore"]
 EppEncoding = Literal["cp1250", "auto", "utf-8", "utf-8-sig"]
@@ -111,22 +111,12 @@ class OpeningStockColumns(AdapterSettings):
     warehouse: str | None = "Magazyn"
 
 
-class OpeningStockSettings(AdapterSettings):
+class OpeningStockSettings(TableFormat):
     """An optional CSV or XLSX list of the stock at the start of the documents' period."""
 
     path: Path = Field(description="A file, or a folder whose newest matching file is read.")
     pattern: str = "*"
-    encoding: Encoding = "auto"
-    delimiter: str = ";"
-    sheet: str | None = None
     columns: OpeningStockColumns = Field(default_factory=OpeningStockColumns)
-
-    @field_validator("delimiter")
-    @classmethod
-    def _check_delimiter(cls, value: str) -> str:
-        if value != "auto" and value not in DELIMITER_CANDIDATES:
-            raise ValueError(f"delimiter {value!r} is not ';', ',', a tab or 'auto'")
-        return value
 
 
 class EdiEppSettings(ExportSettings):

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from pydantic import Field, field_validator
 
+from adapters.base import AdapterSettings
 from adapters.errors import ExportFormatError
 from adapters.exports.adapter import ExportSettings
 from adapters.exports.polish_csv import DELIMITER_CANDIDATES, Encoding
@@ -39,8 +40,8 @@ class TableRow:
     cells: tuple[Cell, ...]
 
 
-class TableSettings(ExportSettings):
-    """Settings of an adapter that reads a CSV or XLSX export."""
+class TableFormat(AdapterSettings):
+    """How a CSV or XLSX table is read: CSV encoding and delimiter, XLSX worksheet."""
 
     encoding: Encoding = Field(default="auto", description="CSV only; XLSX is always Unicode.")
     delimiter: str = Field(default=";", description="CSV only: ';', ',', a tab, or 'auto'.")
@@ -56,7 +57,11 @@ class TableSettings(ExportSettings):
         return value
 
 
-def read_table(path: Path, settings: TableSettings) -> Iterator[TableRow]:
+class TableSettings(ExportSettings, TableFormat):
+    """Settings of an adapter that reads a CSV or XLSX export."""
+
+
+def read_table(path: Path, settings: TableFormat) -> Iterator[TableRow]:
     """Yield the non-blank rows of ``path``, header first; raise ``ExportFormatError``."""
     suffix = path.suffix.lower()
     if suffix in UNSUPPORTED_SUFFIXES:
@@ -66,7 +71,7 @@ def read_table(path: Path, settings: TableSettings) -> Iterator[TableRow]:
     return _csv_rows(path, settings)
 
 
-def _csv_rows(path: Path, settings: TableSettings) -> Iterator[TableRow]:
+def _csv_rows(path: Path, settings: TableFormat) -> Iterator[TableRow]:
     codec = detect_encoding(path, settings.encoding)
     delimiter = settings.delimiter
     if delimiter == "auto":

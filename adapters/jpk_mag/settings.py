@@ -10,7 +10,7 @@ from pydantic import Field, field_validator
 from adapters.base import AdapterSettings
 from adapters.exports.adapter import ExportSettings
 from adapters.exports.identifiers import check_resource_map
-from adapters.exports.polish_csv import DELIMITER_CANDIDATES, Encoding
+from adapters.exports.tables import TableFormat
 
 
 class OpeningStockColumns(AdapterSettings):
@@ -22,7 +22,7 @@ class OpeningStockColumns(AdapterSettings):
     unit: str = "J.m."
 
 
-class OpeningStockSettings(AdapterSettings):
+class OpeningStockSettings(TableFormat):
     """The stock of each item at the start of the JPK period (``DataOd``), as CSV or XLSX."""
 
     path: Path = Field(
@@ -30,17 +30,7 @@ class OpeningStockSettings(AdapterSettings):
         "relative to the agent config's folder."
     )
     pattern: str = Field(default="*", description="Glob of the files when 'path' is a folder.")
-    encoding: Encoding = Field(default="auto", description="CSV only; XLSX is always Unicode.")
-    delimiter: str = Field(default=";", description="CSV only: ';', ',', a tab, or 'auto'.")
-    sheet: str | None = Field(default=None, description="XLSX only; default the first sheet.")
     columns: OpeningStockColumns = Field(default_factory=OpeningStockColumns)
-
-    @field_validator("delimiter")
-    @classmethod
-    def _check_delimiter(cls, value: str) -> str:
-        if value != "auto" and value not in DELIMITER_CANDIDATES:
-            raise ValueError(f"delimiter {value!r} is not ';', ',', a tab or 'auto'")
-        return value
 
 
 class JpkMagSettings(ExportSettings):

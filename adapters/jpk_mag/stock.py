@@ -18,7 +18,7 @@ from adapters.base import SupplyStock
 from adapters.errors import ExportFormatError
 from adapters.exports.columns import ColumnLayout
 from adapters.exports.identifiers import slugify_code
-from adapters.exports.tables import TableSettings, read_table
+from adapters.exports.tables import read_table
 from adapters.jpk_mag.movements import JpkHeader, Movement
 from adapters.jpk_mag.settings import JpkMagSettings, OpeningStockSettings
 from kooperant.protocol import Amount, Price
@@ -106,13 +106,7 @@ class StockBook:
 
 def read_opening_stock(path: Path, settings: OpeningStockSettings, book: StockBook) -> None:
     """Add every row of the opening stock list at ``path`` to ``book``."""
-    table = TableSettings(
-        path=path,
-        encoding=settings.encoding,
-        delimiter=settings.delimiter,
-        sheet=settings.sheet,
-    )
-    rows = read_table(path, table)
+    rows = read_table(path, settings)
     header = next(rows, None)
     if header is None:
         raise ExportFormatError(
