@@ -11,7 +11,7 @@ import codecs
 import csv
 import io
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -109,6 +109,11 @@ def _decode(data: bytes, path: Path, encoding: str, *, hint: str) -> str:
 def detect_delimiter(text: str, path: Path) -> str:
     """Return the candidate delimiter that occurs most often in the first non-empty line."""
     header = next((line for line in text.splitlines() if line.strip()), "")
+    return delimiter_of(header, path)
+
+
+def delimiter_of(header: str, path: Path) -> str:
+    """Return the candidate delimiter that occurs most often in the ``header`` line of ``path``."""
     counts = {delimiter: header.count(delimiter) for delimiter in DELIMITER_CANDIDATES}
     best = max(counts, key=lambda delimiter: counts[delimiter])
     if counts[best] == 0:
@@ -123,7 +128,12 @@ def detect_delimiter(text: str, path: Path) -> str:
 
 def read_rows(text: str, path: Path, delimiter: str) -> Iterator[CsvRow]:
     """Yield the records of ``text``, skipping blank ones such as a trailing ``;;;;``."""
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    return csv_records(io.StringIO(text, newline=""), path, delimiter)
+
+
+def csv_records(lines: Iterable[str], path: Path, delimiter: str) -> Iterator[CsvRow]:
+    """Yield the non-blank records of ``lines`` (a text file or stream opened with newline="")."""
+    reader = csv.reader(lines, delimiter=delimiter)
     next_line = 1
     try:
         for cells in reader:

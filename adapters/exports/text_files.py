@@ -8,15 +8,15 @@ record by record. ``adapters.exports.polish_csv`` holds the same rules for text 
 from __future__ import annotations
 
 import codecs
-import csv
 from collections.abc import Iterator
 from pathlib import Path
 
 from adapters.errors import ExportFormatError
 from adapters.exports.polish_csv import (
-    DELIMITER_CANDIDATES,
     CsvRow,
     Encoding,
+    csv_records,
+    delimiter_of,
     looks_like_utf16,
     utf16_message,
 )
@@ -115,29 +115,10 @@ def first_line(path: Path, codec: str) -> str:
 
 def detect_delimiter_in(path: Path, codec: str) -> str:
     """Return the candidate delimiter that occurs most often in the file's first non-blank line."""
-    header = first_line(path, codec)
-    counts = {delimiter: header.count(delimiter) for delimiter in DELIMITER_CANDIDATES}
-    best = max(counts, key=lambda delimiter: counts[delimiter])
-    if counts[best] == 0:
-        raise ExportFormatError(
-            path,
-            "cannot detect the delimiter: the header has no ';', ',' or tab; "
-            "set 'delimiter' in the adapter settings",
-            line=1,
-        )
-    return best
+    return delimiter_of(first_line(path, codec), path)
 
 
 def stream_rows(path: Path, codec: str, delimiter: str) -> Iterator[CsvRow]:
     """Yield the records of ``path`` one by one, skipping blank ones such as ``;;;;``."""
     with path.open(encoding=codec, newline="") as stream:
-        reader = csv.reader(stream, delimiter=delimiter)
-        next_line = 1
-        try:
-            for cells in reader:
-                start_line = next_line
-                next_line = reader.line_num + 1
-                if any(cell.strip() for cell in cells):
-                    yield CsvRow(start_line, tuple(cells))
-        except csv.Error as error:
-            raise ExportFormatError(path, f"invalid CSV: {error}", line=reader.line_num) from error
+        yield from csv_records(stream, path, delimiter)
