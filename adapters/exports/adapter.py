@@ -240,6 +240,11 @@ class ExportAdapter(Adapter[ExportSettingsT]):
         except OSError as error:
             self._fail(versions, f"cannot read {error.filename or self.path}: {error}", "io")
             return
+        except Exception as error:
+            # A bug in a parser must not end the polling task, which nothing would restart.
+            message = f"unexpected {type(error).__name__}: {error}"
+            self._fail(versions, message, "parser_bugs", exc_info=error)
+            return
         if not unchanged:
             # Written to again while it was being read; the next polls wait for it to settle.
             return
@@ -289,6 +294,7 @@ class ExportAdapter(Adapter[ExportSettingsT]):
         level: int = logging.ERROR,
         *,
         problem: str | None = None,
+        exc_info: BaseException | None = None,
     ) -> None:
         """Record a failed check or read, logging it once per file version or message.
 
@@ -302,7 +308,9 @@ class ExportAdapter(Adapter[ExportSettingsT]):
             return
         self._reported = key
         self._errors[counter] = self._errors.get(counter, 0) + 1
-        logger.log(level, "adapter %r: %s; %s", self.name, message, self._kept_data())
+        logger.log(
+            level, "adapter %r: %s; %s", self.name, message, self._kept_data(), exc_info=exc_info
+        )
 
     def _kept_data(self) -> str:
         if self._observations is not None:

@@ -464,3 +464,45 @@ async def test_export_adapter_empty_file(tmp_path: Path) -> None:
     assert adapter.collect() == []
     detail = adapter.health()[0].detail
     assert detail is not None and "the file is empty" in detail
+
+
+class BrokenParserAdapter(CountsAdapter):
+    """A parser with a bug: it raises ``KeyError`` on the first read and works afterwards."""
+
+    calls = 0
+
+    def parse(self, files: Mapping[str, Path]) -> list[Observation]:
+        self.calls += 1
+        if self.calls == 1:
+            raise KeyError("column")
+        return super().parse(files)
+
+
+async def test_export_adapter_survives_parser_bug(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    context = AdapterContext(
+        member="test-member",
+        timezone=WARSAW,
+        config_dir=tmp_path,
+        notify_changed=lambda: None,
+        clock=FakeClock(datetime(2026, 12, 4, 8, 0, tzinfo=UTC)),
+    )
+    settings = TableSettings.model_validate({"path": "ilosci.csv", "stable_seconds": 0})
+    adapter = BrokenParserAdapter("ilosci", settings, context)
+    path = tmp_path / "ilosci.csv"
+    path.write_text("Ilość\r\n7\r\n", encoding="utf-8")
+
+    with caplog.at_level(logging.ERROR, logger="adapters.exports.adapter"):
+        await adapter.poll()
+
+    assert adapter.collect() == []
+    [record] = caplog.records
+    assert record.exc_info is not None
+    [health] = adapter.health()
+    assert health.errors == {"parser_bugs": 1}
+    assert health.detail == "unexpected KeyError: 'column'"
+
+    path.write_text("Ilość\r\n8\r\n", encoding="utf-8")
+    await adapter.poll()
+    assert total_of(adapter) == 8
