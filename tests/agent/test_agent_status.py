@@ -234,6 +234,45 @@ async def test_status_disconnected_source_in_polish(
     assert "ostatni błąd opc.tcp://127.0.0.1:4840: cannot reach OPC UA server" in result.stdout
 
 
+@pytest.mark.parametrize(
+    ("language", "expected"),
+    [
+        ("en", "  stany.csv: data stale, the last export is from "),
+        ("pl", "  stany.csv: dane nieaktualne, ostatni eksport z "),
+    ],
+)
+async def test_status_stale_source_exits_1(
+    tmp_path: Path,
+    mosquitto_url: str,
+    running_agent: Callable[[Path], Any],
+    monkeypatch: pytest.MonkeyPatch,
+    language: str,
+    expected: str,
+) -> None:
+    monkeypatch.setenv("KOOPERANT_LANG", language)
+    config = write_config(tmp_path, mosquitto_url, f"port: {free_tcp_port()}")
+    await running_agent(config)
+    await invoke_until_served("status", "--config", str(config))
+    [adapter] = WatchedMachines.instances
+    adapter.source = SourceHealth(
+        source="stany.csv",
+        state=ConnectionState.CONNECTED,
+        since=SINCE,
+        last_data=SINCE,
+        stale=True,
+    )
+
+    result = await invoke("status", "--config", str(config), "--json")
+    document = json.loads(result.stdout)
+    text = await invoke("status", "--config", str(config))
+
+    assert result.exit_code == 1
+    assert document["adapters"][0]["sources"][0]["stale"] is True
+    assert text.exit_code == 1
+    [line] = [line for line in text.stdout.splitlines() if line.startswith(expected)]
+    assert "2026-03-02" in line
+
+
 async def test_broken_health_report_still_served(
     tmp_path: Path, running_agent: Callable[[Path], Any], caplog: pytest.LogCaptureFixture
 ) -> None:
