@@ -23,6 +23,7 @@ from adapters.base import ConnectionState
 from agent.config import AgentConfig
 from agent.errors import Problem
 from agent.preview import DEFAULT_WAIT_SECONDS
+from agent.resource_sources import ResourceConflict
 from agent.runner import Agent
 from kooperant.protocol import ResourceKind
 
@@ -48,11 +49,14 @@ class CheckResult:
     ready: bool
     """Whether every adapter had data before the wait ended; true offline and without adapters."""
     source_problems: tuple[SourceProblem, ...] = ()
+    conflicts: tuple[ResourceConflict, ...] = ()
+    """Resource ids that several adapters report in ways that do not add up."""
 
     @property
     def clean(self) -> bool:
-        """Whether the check found no warning, withheld kind or source problem."""
-        return not self.warnings and not self.withheld_kinds and not self.source_problems
+        """Whether the check found no warning, withheld kind, source problem or conflict."""
+        problems = self.warnings or self.withheld_kinds or self.source_problems or self.conflicts
+        return not problems
 
 
 def declared_resources(config: AgentConfig) -> dict[str, ResourceKind]:
@@ -74,6 +78,7 @@ async def check_policy(
     resources = declared_resources(config)
     withheld: Mapping[ResourceKind, str] = {}
     problems: tuple[SourceProblem, ...] = ()
+    conflicts: tuple[ResourceConflict, ...] = ()
     ready = True
     if not offline:
         agent = Agent(config, clock=clock)
@@ -85,6 +90,7 @@ async def check_policy(
             await agent.stop_adapters()
         resources.update((offer.resource, offer.kind) for offer in snapshot.offers)
         withheld = dict(snapshot.withheld_kinds)
+        conflicts = snapshot.conflicts
         ready = snapshot.ready or not config.adapters
 
     tags = {resource: frozenset(settings.tags) for resource, settings in config.resources.items()}
@@ -92,7 +98,9 @@ async def check_policy(
     warnings = config.sharing_policy.lint(
         resources, tags, config.horizon_days, now=now, zone=config.zone
     )
-    return CheckResult(dict(sorted(resources.items())), tuple(warnings), withheld, ready, problems)
+    return CheckResult(
+        dict(sorted(resources.items())), tuple(warnings), withheld, ready, problems, conflicts
+    )
 
 
 def source_problems(agent: Agent) -> tuple[SourceProblem, ...]:

@@ -75,6 +75,22 @@ _ = Catalog(
             "pl": "⚠ adapter {adapter}, źródło {source}: {detail}",
             "en": "⚠ adapter {adapter}, source {source}: {detail}",
         },
+        "conflict.kinds": {
+            "pl": "⚠ zasób {resource} zgłaszają adaptery {adapters} jako różne rodzaje ({kinds}); "
+            "nadaj w ustawieniach jednego z nich inny identyfikator (items, warehouses, machines "
+            "lub teams).",
+            "en": "⚠ resource {resource} is reported by the adapters {adapters} as different kinds "
+            "({kinds}); give one of them another id in its settings (items, warehouses, machines "
+            "or teams).",
+        },
+        "conflict.amounts": {
+            "pl": "⚠ zasób {resource} zgłaszają adaptery {adapters}, każdy z własnymi ilościami "
+            "rodzaju {kinds}, które zostałyby zmieszane w jednej ofercie; nadaj w ustawieniach "
+            "jednego z nich inny identyfikator (items, warehouses, machines lub teams).",
+            "en": "⚠ resource {resource} is reported by the adapters {adapters}, each with its own "
+            "{kinds} amounts, which would be mixed in one offer; give one of them another id in "
+            "its settings (items, warehouses, machines or teams).",
+        },
         "source.stale": {
             "pl": "⚠ adapter {adapter}, źródło {source}: dane są nieaktualne (starsze niż "
             "stale_after_hours); agent publikuje je dalej, dopóki nie przeczyta nowszego eksportu.",
@@ -219,6 +235,11 @@ def format_check(config: AgentConfig, result: CheckResult, wait_seconds: float) 
             )
         if problem.stale:
             lines.append(_("source.stale", adapter=problem.adapter, source=problem.source))
+    for conflict in result.conflicts:
+        key = "conflict.kinds" if len(conflict.kinds) > 1 else "conflict.amounts"
+        adapters = ", ".join(conflict.adapters)
+        kinds = ", ".join(conflict.kinds)
+        lines.append(_(key, resource=conflict.resource, adapters=adapters, kinds=kinds))
     for warning in result.warnings:
         place = Problem(warning.line, warning.key, localized_reason(warning))
         lines.append(_("warning", place=place.format(config.policy_path)))
@@ -264,6 +285,15 @@ def check_document(config: AgentConfig, result: CheckResult) -> dict[str, Any]:
                 "stale": problem.stale,
             }
             for problem in result.source_problems
+        ],
+        "conflicts": [
+            {
+                "resource": conflict.resource,
+                "adapters": list(conflict.adapters),
+                "kinds": list(conflict.kinds),
+                "message": conflict.message(),
+            }
+            for conflict in result.conflicts
         ],
         "errors": [],
         "warnings": [_problem_document(config.policy_path, item) for item in result.warnings],

@@ -37,6 +37,7 @@ from agent.offers import OfferBuilder
 from agent.policy import MAX_DELAY_MINUTES, Policy, PolicyContext, StateHistory
 from agent.policy_watch import PolicyWatcher
 from agent.publisher import Publisher
+from agent.resource_sources import ResourceConflict, ResourceSources, has_answered
 from agent.sharing import SharingPlan, plan_sharing
 from agent.status import AgentStatus, adapter_status
 from agent.status_http import serve_status
@@ -70,11 +71,16 @@ class OfferSnapshot:
     """The adapters' observations that ``offers`` were built from."""
     settled: bool = False
     """Whether every started adapter has reported at least once since the agent started."""
+    answered: bool = False
+    """Whether nothing is withheld and every started adapter has data, read its source (which
+    may hold nothing to offer) or failed with an error."""
+    conflicts: tuple[ResourceConflict, ...] = ()
+    """Resource ids that several adapters report in ways that do not add up."""
 
     @property
     def ready(self) -> bool:
-        """Whether every adapter has data: nothing withheld and at least one observation."""
-        return not self.withheld_kinds and self.observation_count > 0
+        """Whether every adapter has answered, so waiting longer would not add offers."""
+        return self.answered
 
 
 def _utc_now() -> datetime:
@@ -115,6 +121,7 @@ class Agent:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._started: set[str] = set()
         self._reported: set[str] = set()
+        self._logged_conflicts: set[ResourceConflict] = set()
         self._named: set[tuple[str, str]] = set()
         self._failing_collects: set[str] = set()
         self._observation_counts: dict[str, int] = {}
@@ -187,6 +194,8 @@ class Agent:
         now = _round_down(reading, TIME_RESOLUTION)
         observations: list[Observation] = []
         withheld: dict[ResourceKind, str] = {}
+        sources = ResourceSources()
+        answered = set()
         for adapter in self._adapters:
             for kind, reason in adapter.withheld_kinds().items():
                 withheld[kind] = f"adapter {adapter.name}: {reason}"
@@ -195,8 +204,13 @@ class Agent:
                 self._observation_counts[adapter.name] = len(collected)
                 if collected:
                     self._reported.add(adapter.name)
+                if collected or has_answered(adapter):
+                    answered.add(adapter.name)
+                sources.add(adapter.name, collected)
                 observations.extend(collected)
 
+        conflicts = sources.conflicts()
+        self._log_new_conflicts(conflicts)
         offers = [
             dataclasses.replace(offer, generated_at=reading)
             for offer in self._builder.build(observations, now, withheld)
@@ -210,7 +224,16 @@ class Agent:
             reading=reading,
             settled=settled,
             observations=tuple(observations),
+            answered=not withheld and self._started <= answered,
+            conflicts=conflicts,
         )
+
+    def _log_new_conflicts(self, conflicts: tuple[ResourceConflict, ...]) -> None:
+        for conflict in conflicts:
+            if conflict in self._logged_conflicts:
+                continue
+            self._logged_conflicts.add(conflict)
+            logger.warning("%s", conflict.message())
 
     def status(self) -> AgentStatus:
         """Return the agent's broker connection and each adapter's health, without I/O."""
