@@ -19,7 +19,12 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel
 
 from adapters.errors import ExportFormatError
-from adapters.exports.polish_csv import find_column, parse_decimal, parse_local_datetime
+from adapters.exports.polish_csv import (
+    find_column,
+    is_ambiguous_decimal,
+    parse_decimal,
+    parse_local_datetime,
+)
 from adapters.exports.tables import Cell, TableRow
 
 DATE_FORMATS = ("%d.%m.%Y", "%Y-%m-%d", "%d-%m-%Y", "%d/%m/%Y")
@@ -98,6 +103,14 @@ class ColumnLayout:
             value: float | None = float(cell)
         else:
             value = parse_decimal(cell_text(cell))
+        if value is None and is_ambiguous_decimal(cell_text(cell)):
+            raise self.error(
+                row,
+                field,
+                f"ambiguous {label} {cell_text(cell)!r}: a dot before three digits may separate "
+                "thousands or decimals; write thousands without a dot (1234 or 1 234) and "
+                "decimals with a comma (1,234)",
+            )
         # A text of hundreds of digits parses as infinity, which no amount may carry.
         if value is None or not math.isfinite(value):
             raise self.error(

@@ -183,17 +183,34 @@ def parse_local_datetime(text: str, formats: Sequence[str], timezone: ZoneInfo) 
 
 _SPACES = re.compile(r"[\s\u00a0\u202f]")
 _NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)")
+# Dots between groups of three digits, before an optional decimal comma: 1.234.567 or 1.234,5.
+_DOT_GROUPED = re.compile(r"[+-]?[1-9]\d{0,2}(\.\d{3})+(,\d*)?")
+# One dot before exactly three digits, as in 1.234 or 12.500: a thousands separator in Polish
+# exports, but a decimal point in exports written by English-language tools.
+_AMBIGUOUS = re.compile(r"[+-]?[1-9]\d{0,2}\.\d{3}")
 
 
 def parse_decimal(text: str) -> float | None:
     """Parse a number written with a decimal comma or point, e.g. ``1,5`` or ``1 234,5``; or None.
 
-    Spaces (including the no-break spaces Polish Excel writes) separate thousands. When a comma is
-    present, dots are taken as thousands separators too, as in ``1.234,5``.
+    Spaces (including the no-break spaces Polish Excel writes) separate thousands, and so do dots
+    between groups of three digits, as in ``1.234,5`` or ``1.234.567``. A single dot before three
+    digits and no comma (``1.234``) could mean 1234 or 1.234, so it gives None; callers report it
+    with ``is_ambiguous_decimal``.
     """
     value = _SPACES.sub("", text)
-    if "," in value:
-        value = value.replace(".", "").replace(",", ".")
+    if _AMBIGUOUS.fullmatch(value):
+        return None
+    if "." in value and ("," in value or value.count(".") > 1):
+        if not _DOT_GROUPED.fullmatch(value):
+            return None
+        value = value.replace(".", "")
+    value = value.replace(",", ".")
     if not _NUMBER.fullmatch(value):
         return None
     return float(value)
+
+
+def is_ambiguous_decimal(text: str) -> bool:
+    """Return whether ``text`` has a single dot before three digits, such as ``1.234``."""
+    return _AMBIGUOUS.fullmatch(_SPACES.sub("", text)) is not None

@@ -329,6 +329,17 @@ def test_columns_bad_date_lists_formats(tmp_path: Path) -> None:
     assert "31.02.2026" in str(caught.value)
 
 
+def test_columns_ambiguous_dot_rejected(tmp_path: Path) -> None:
+    layout, rows = layout_for(tmp_path, "Indeks;Ilość\r\nBL-15;12.500\r\n")
+
+    with pytest.raises(ExportFormatError) as caught:
+        layout.number(rows[0], "quantity", "quantity")
+
+    assert caught.value.line == 2
+    assert "ambiguous quantity '12.500'" in str(caught.value)
+    assert "(1234 or 1 234)" in str(caught.value)
+
+
 def test_columns_negative_number_rejected(tmp_path: Path) -> None:
     layout, rows = layout_for(tmp_path, "Indeks;Ilość\r\nBL-15;-3\r\n")
 

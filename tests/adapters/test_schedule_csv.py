@@ -391,6 +391,13 @@ def test_hours_invalid_rejected(tmp_path: Path, hours: str) -> None:
         ("", None),
         ("abc", None),
         ("1,2,3", None),
+        ("1.234.567", 1234567.0),
+        ("0.500", 0.5),
+        ("1.2345", 1.2345),
+        ("1.234", None),
+        ("12.500", None),
+        ("1.2,5", None),
+        ("1.23.4", None),
     ],
 )
 def test_parse_decimal(text: str, expected: float | None) -> None:
