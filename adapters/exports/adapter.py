@@ -257,7 +257,7 @@ class ExportAdapter(Adapter[ExportSettingsT]):
         self._reported = None
         self._set_state(ConnectionState.CONNECTED)
         logger.info(
-            "adapter %r: read %s from %s: %d observations",
+            "adapter %r: read %s from %s; observations: %d",
             self.name,
             self.export_description,
             ", ".join(str(path) for path in files.values()),

@@ -171,7 +171,7 @@ def _report_negative(negative: list[ItemBalance], settings: JpkMagSettings, path
     if more > 0:
         listed += f" and {more} more"
     summary = (
-        f"{len(negative)} items have a computed stock below 0 ({listed}); more was issued than "
+        f"items with a computed stock below 0: {len(negative)} ({listed}); more was issued than "
         "the opening stock and receipts hold, so the opening stock list is missing or too low"
     )
     if settings.negative_stock == "error":

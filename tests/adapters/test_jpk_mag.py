@@ -474,7 +474,7 @@ def test_negative_stock_offered_as_zero(tmp_path: Path, caplog: pytest.LogCaptur
     assert supplies["loz-6204-2rs"].amounts == (Amount("stock", 0.0, "szt"),)
     [warning] = [record.getMessage() for record in caplog.records]
     assert str(path) in warning
-    assert "1 items have a computed stock below 0 ('LOZ-6204-2RS' -0.25 szt)" in warning
+    assert "items with a computed stock below 0: 1 ('LOZ-6204-2RS' -0.25 szt)" in warning
     assert "offered with stock 0" in warning
 
 
