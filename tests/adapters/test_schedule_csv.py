@@ -775,3 +775,22 @@ def test_example_config_valid() -> None:
     assert settings == ScheduleCsvSettings.model_validate(
         {"path": "exports/plan.csv", "machines": MACHINES}
     )
+
+
+async def test_adapter_warns_unmapped_machine_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    notifications = Notifications()
+    adapter = make_adapter(tmp_path, notifications)
+    path = tmp_path / "plan.csv"
+    path.write_text(PLAN_TEXT, encoding="utf-8")
+
+    with caplog.at_level(logging.WARNING, logger="adapters.schedule.adapter"):
+        await adapter.poll()
+        path.write_text(PLAN_TEXT + "\r\n", encoding="utf-8")
+        await adapter.poll()
+
+    [message] = [record.getMessage() for record in caplog.records]
+    assert "machine codes not listed in 'machines'" in message
+    assert message.endswith("prasa-03; add them to 'machines' if they are machines you offer")
+    assert notifications.count == 2
