@@ -6,8 +6,10 @@ For every format (or those given with ``--only``) the script writes a generated 
 per format parses it through the adapter's own ``parse`` (``scripts/export_benchmark/measure.py``),
 so the figures of one format never include another's memory. The table lists the file size, the
 records written, the observations returned, the seconds of one parse and the growth of the
-maximum resident set size over the child's baseline after its imports. XLSX files are written at
-most ``--xlsx-size-mb``, because openpyxl writes and reads them about ten times slower than CSV.
+maximum resident set size over the child's baseline after its imports. With ``--tracemalloc`` it
+also lists the tracemalloc peak of a second parse. XLSX files are written at
+most ``--xlsx-size-mb``, because openpyxl writes and reads them much slower than CSV is read: a
+20 MB plan took 61 s to write and 74 s to parse (see docs/benchmarks/exports.md).
 
 Run from the repository root: ``python scripts/benchmark_exports.py [--only stock]``.
 """
@@ -112,7 +114,10 @@ def measure_in_child(format_name: str, path: Path, *, traced: bool) -> dict[str,
     result = subprocess.run(command, capture_output=True, text=True, check=False)
     sys.stderr.write(result.stderr)
     if result.returncode != 0:
-        raise RuntimeError(f"{format_name}: measure.py exited with {result.returncode}")
+        raise RuntimeError(
+            f"{format_name}: measuring failed, measure.py exited with status "
+            f"{result.returncode}; its error output is above"
+        )
     figures: dict[str, Any] = json.loads(result.stdout.splitlines()[-1])
     return figures
 

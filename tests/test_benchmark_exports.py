@@ -1,7 +1,7 @@
 """Tests of scripts/benchmark_exports.py on small files, so that the script keeps running.
 
-The figures are not checked, because they depend on the machine; only that each format is
-written, parsed in its child process and reported with every column.
+The figures are not checked because they depend on the machine. The tests check that each format
+is written, parsed in its child process and reported with every column.
 """
 
 from __future__ import annotations

@@ -25,7 +25,11 @@ Writer = Callable[[Path, int, int], int]
 
 @dataclass(frozen=True, slots=True)
 class ExportFormat:
-    """One benchmarked format: ``writer(path, target_bytes, items)`` returns the record count."""
+    """One benchmarked format.
+
+    ``writer(path, target_bytes, items)`` returns the record count: data rows, or document lines
+    (positions) for JPK_MAG and EDI++.
+    """
 
     name: str
     file_name: str
@@ -34,8 +38,6 @@ class ExportFormat:
     """``module:Class`` of the adapter whose ``parse`` reads the file."""
     settings: dict[str, Any] = field(default_factory=dict)
     """Settings besides ``path``; the defaults of each adapter match the generated files."""
-    record: str = "rows"
-    """What ``writer`` counts: data rows, or document lines (positions)."""
 
 
 FORMATS = {
@@ -58,19 +60,12 @@ FORMATS = {
         ),
         ExportFormat("stock", "stany.csv", write_stock_csv, "adapters.stock:StockAdapter"),
         ExportFormat("it_team", "zespoly.csv", write_it_team_csv, "adapters.it_team:ItTeamAdapter"),
-        ExportFormat(
-            "jpk_mag",
-            "JPK_MAG.xml",
-            write_jpk_mag,
-            "adapters.jpk_mag:JpkMagAdapter",
-            record="document lines",
-        ),
+        ExportFormat("jpk_mag", "JPK_MAG.xml", write_jpk_mag, "adapters.jpk_mag:JpkMagAdapter"),
         ExportFormat(
             "edi_epp",
             "dokumenty_cp1250.epp",
             write_edi_epp,
             "adapters.edi_epp.adapter:EdiEppAdapter",
-            record="document lines",
         ),
     )
 }

@@ -97,9 +97,9 @@ EPP_INFO = (
     '"90-001","ul. Piotrkowska 10","725-000-00-00","MAG","Główny","Magazyn główny",,1,'
     '20260101000000,20261130235959,"Szef",20261204063000,"Polska","PL",,0\r\n\r\n'
 )
-# Document types with the factor of their quantities. The documents pass over all items in turn,
-# receipts in even passes and issues or orders in odd ones, and a receipt carries more than an
-# issue, so every item's stock stays at 0 or above from the first receipt on.
+# Document types with the factor of their quantities. The documents pass over all items in turn:
+# even passes are receipts, odd passes are issues or orders. A receipt carries more than an issue,
+# so every item's stock stays at 0 or above from its first receipt on.
 EPP_RECEIPTS = (("PZ", 5), ("PW", 3))
 EPP_ISSUES_AND_ORDERS = (("WZ", 1), ("RW", 1), ("MMW", 1), ("ZD", 4), ("ZK", 2))
 CONTRACTORS = (

@@ -89,7 +89,7 @@ def write_schedule_csv(path: Path, target_bytes: int, items: int) -> int:
 
 
 def write_schedule_xlsx(path: Path, target_bytes: int, items: int) -> int:
-    """Write a plan workbook with date cells; its row count is sized from a calibration file."""
+    """Write a plan workbook with date cells, with a row count sized from a calibration file."""
     with tempfile.TemporaryDirectory() as folder:
         sample = Path(folder) / "calibration.xlsx"
         _write_plan_workbook(sample, XLSX_CALIBRATION_ROWS)
