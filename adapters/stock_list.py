@@ -26,6 +26,8 @@ _IDENTIFIER = re.compile(IDENTIFIER_PATTERN)
 QUANTITY_DECIMALS = 3
 PRICE_DECIMALS = 4
 OPTIONAL_COLUMNS = ("reserve", "price", "warehouse")
+# Written after prices by Polish spreadsheets in currency format, as in "142,50 zł".
+CURRENCY_MARKS = ("zł", "zl", "PLN")
 
 
 class StockColumns(AdapterSettings):
@@ -185,6 +187,7 @@ class _StockRows:
         self.layout = layout
         self.settings = settings
         self.warehouses = {name.strip().casefold() for name in settings.warehouses}
+        self.price_suffixes = (settings.currency, *CURRENCY_MARKS)
 
     def counts(self, row: TableRow) -> bool:
         """Return whether the row's warehouse is one of ``warehouses`` (always, if none is set)."""
@@ -205,7 +208,9 @@ class _StockRows:
             quantity=layout.number(row, "quantity", "quantity"),
             unit=layout.text(row, "unit", "unit"),
             reserve=layout.optional_number(row, "reserve", "reserve", minimum=0),
-            price=layout.optional_number(row, "price", "price", minimum=0),
+            price=layout.optional_number(
+                row, "price", "price", minimum=0, suffixes=self.price_suffixes
+            ),
         )
 
     def resource(self, row: TableRow, code: str) -> str:

@@ -95,14 +95,23 @@ class ColumnLayout:
         return cell_text(self.cell(row, field)) or None
 
     def number(
-        self, row: TableRow, field: str, label: str, *, minimum: float | None = None
+        self,
+        row: TableRow,
+        field: str,
+        label: str,
+        *,
+        minimum: float | None = None,
+        suffixes: Sequence[str] = (),
     ) -> float:
-        """Return the number in ``field``, written with a decimal comma or point."""
+        """Return the number in ``field``, written with a decimal comma or point.
+
+        A unit in ``suffixes`` after the number, such as "zł" after a price, is ignored.
+        """
         cell = self.cell(row, field)
         if isinstance(cell, int | float) and not isinstance(cell, bool):
             value: float | None = float(cell)
         else:
-            value = parse_decimal(cell_text(cell))
+            value = parse_decimal(_without_suffix(cell_text(cell), suffixes))
         if value is None and is_ambiguous_decimal(cell_text(cell)):
             raise self.error(
                 row,
@@ -123,11 +132,17 @@ class ColumnLayout:
         return value
 
     def optional_number(
-        self, row: TableRow, field: str, label: str, *, minimum: float | None = None
+        self,
+        row: TableRow,
+        field: str,
+        label: str,
+        *,
+        minimum: float | None = None,
+        suffixes: Sequence[str] = (),
     ) -> float | None:
         if not cell_text(self.cell(row, field)):
             return None
-        return self.number(row, field, label, minimum=minimum)
+        return self.number(row, field, label, minimum=minimum, suffixes=suffixes)
 
     def date(self, row: TableRow, field: str, label: str, formats: Sequence[str]) -> date:
         """Return the date in ``field``: an XLSX date cell or text in one of ``formats``."""
@@ -207,6 +222,14 @@ def _find_any(names: Sequence[str], expected: Sequence[str]) -> tuple[str, int |
         if index is not None:
             return text, index
     return expected[0], None
+
+
+def _without_suffix(text: str, suffixes: Sequence[str]) -> str:
+    lowered = text.casefold()
+    for suffix in suffixes:
+        if lowered.endswith(suffix.casefold()):
+            return text[: len(text) - len(suffix)].strip()
+    return text
 
 
 def _invalid_date(label: str, text: str, formats: Sequence[str]) -> str:

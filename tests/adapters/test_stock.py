@@ -125,6 +125,34 @@ def test_read_stock_reserve_alternative_header(tmp_path: Path) -> None:
     assert read_stock(path, settings_for(path)) == EXPECTED_STOCK
 
 
+@pytest.mark.parametrize("price", ["142,50 zł", "142,50 PLN", "142,50zł", "142,50 ZŁ"])
+def test_read_stock_price_with_currency(tmp_path: Path, price: str) -> None:
+    path = write_csv(
+        tmp_path / "stany.csv",
+        [
+            ["Indeks", "Nazwa", "Ilość", "J.m.", "Rezerwa", "Cena"],
+            ["BL-1", "Blacha", "10", "ark", "2", price],
+        ],
+    )
+
+    [supply] = read_stock(path, settings_for(path))
+
+    assert supply.price == Price(142.5, "PLN", "ark")
+
+
+def test_read_stock_price_other_currency_rejected(tmp_path: Path) -> None:
+    path = write_csv(
+        tmp_path / "stany.csv",
+        [
+            ["Indeks", "Nazwa", "Ilość", "J.m.", "Rezerwa", "Cena"],
+            ["BL-1", "Blacha", "10", "ark", "2", "30 EUR"],
+        ],
+    )
+
+    with pytest.raises(ExportFormatError, match="invalid price '30 EUR'"):
+        read_stock(path, settings_for(path))
+
+
 def test_read_stock_default_reserve_without_column(tmp_path: Path) -> None:
     path = write_csv(
         tmp_path / "stany.csv",
