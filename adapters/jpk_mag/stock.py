@@ -52,6 +52,7 @@ class ItemBalance:
     quantity: Decimal = Decimal(0)
     last_receipt: tuple[date, Decimal] | None = None
     suppliers: dict[str, None] = field(default_factory=dict)
+    unit_from_jpk: bool = False
 
 
 class StockBook:
@@ -86,9 +87,13 @@ class StockBook:
                 line=movement.unit_line,
             )
 
-        # The JPK file's spelling of the unit and name wins over the opening stock list's.
+        # The JPK file's first spelling of the unit wins over the opening stock list's, so that
+        # "ark" on one line and "ARK" on a later one do not change the reported unit. The name
+        # comes from the latest line, because an item renamed in the ERP shows its new name.
         balance.quantity += movement.quantity
-        balance.unit = movement.unit
+        if not balance.unit_from_jpk:
+            balance.unit = movement.unit
+            balance.unit_from_jpk = True
         balance.name = movement.name
         if movement.kind.code == "PZ" and movement.quantity > 0:
             self._record_receipt(balance, movement)

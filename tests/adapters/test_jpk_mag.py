@@ -642,3 +642,14 @@ def test_opening_list_from_xlsx(tmp_path: Path) -> None:
 def test_settings_invalid(values: dict[str, object], fragment: str) -> None:
     with pytest.raises(ValueError, match=fragment):
         settings_for(**values)
+
+
+def test_unit_spelling_of_first_line_kept(tmp_path: Path) -> None:
+    last_receipt = "<tns:IloscPrzyjetaPZ>20</tns:IloscPrzyjetaPZ>\n      <tns:JednostkaMiaryPZ>ark<"
+    assert JPK_TEXT.count(last_receipt) == 1
+    text = JPK_TEXT.replace(last_receipt, last_receipt.replace(">ark<", ">ARK<"))
+    jpk = write_jpk(tmp_path, text)
+
+    stock = stock_of(compute(jpk, JpkMagSettings.model_validate({"path": str(jpk)})))
+
+    assert stock["bl-dc01-1.5"][1] == "ark"
