@@ -645,9 +645,10 @@ def test_settings_invalid(values: dict[str, object], fragment: str) -> None:
 
 
 def test_unit_spelling_of_first_line_kept(tmp_path: Path) -> None:
-    last_receipt = "<tns:IloscPrzyjetaPZ>20</tns:IloscPrzyjetaPZ>\n      <tns:JednostkaMiaryPZ>ark<"
-    assert JPK_TEXT.count(last_receipt) == 1
-    text = JPK_TEXT.replace(last_receipt, last_receipt.replace(">ark<", ">ARK<"))
+    # The internal issue (RW) is the item's last line in the file.
+    last_line = "<tns:IloscWydanaRW>12</tns:IloscWydanaRW>\n      <tns:JednostkaMiaryRW>ark<"
+    assert JPK_TEXT.count(last_line) == 1
+    text = JPK_TEXT.replace(last_line, last_line.replace(">ark<", ">ARK<"))
     jpk = write_jpk(tmp_path, text)
 
     stock = stock_of(compute(jpk, JpkMagSettings.model_validate({"path": str(jpk)})))
