@@ -33,6 +33,7 @@ from agent.audit import AuditLog
 from agent.config import AdapterConfig, AgentConfig
 from agent.delayed_states import with_delayed_states
 from agent.errors import AuditLogError, ConfigError
+from agent.observation_checks import observation_problem
 from agent.offers import OfferBuilder
 from agent.policy import MAX_DELAY_MINUTES, Policy, PolicyContext, StateHistory
 from agent.policy_watch import PolicyWatcher
@@ -122,6 +123,7 @@ class Agent:
         self._started: set[str] = set()
         self._reported: set[str] = set()
         self._logged_conflicts: set[ResourceConflict] = set()
+        self._rejected_observations: set[tuple[str, object, str]] = set()
         self._named: set[tuple[str, str]] = set()
         self._failing_collects: set[str] = set()
         self._observation_counts: dict[str, int] = {}
@@ -436,12 +438,48 @@ class Agent:
         if adapter.name in self._failing_collects:
             logger.info("Adapter %s collects again", adapter.name)
             self._failing_collects.discard(adapter.name)
-        return observations
+        return self._checked(adapter, observations)
+
+    def _checked(self, adapter: Adapter[Any], observations: list[Observation]) -> list[Observation]:
+        """Leave out the observations no offer can carry, logging each problem once."""
+        kept = []
+        for observation in observations:
+            problem = observation_problem(observation)
+            if problem is None:
+                kept.append(observation)
+                continue
+            resource = getattr(observation, "resource", None)
+            key = (adapter.name, resource, problem)
+            if key not in self._rejected_observations:
+                self._rejected_observations.add(key)
+                logger.warning(
+                    "Adapter %s reported an observation of resource %r that cannot be offered: "
+                    "%s; it is left out",
+                    adapter.name,
+                    resource,
+                    problem,
+                )
+        return kept
 
     async def _start_adapter(self, adapter: Adapter[Any]) -> None:
+        limit = asyncio.timeout(START_TIMEOUT_SECONDS)
         try:
-            async with asyncio.timeout(START_TIMEOUT_SECONDS):
+            async with limit:
                 await adapter.start()
+        except TimeoutError:
+            if not limit.expired():
+                # A time-out of the adapter's own, such as a connect attempt, not the limit.
+                logger.exception(
+                    "Adapter %s failed to start; its observations are left out", adapter.name
+                )
+                return
+            logger.error(
+                "Adapter %s did not return from start() within %s s; its observations are left "
+                "out. An adapter must start its work in background tasks and return",
+                adapter.name,
+                START_TIMEOUT_SECONDS,
+            )
+            return
         except Exception:
             # Adapters should retry unreachable sources themselves; whatever escapes start()
             # leaves this adapter out, but the agent runs on with the others.
