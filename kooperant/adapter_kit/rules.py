@@ -14,6 +14,7 @@ class Rule(StrEnum):
     SETTINGS_SAMPLE = "settings.sample"
     SETTINGS_UNKNOWN_KEY = "settings.unknown_key"
     SETTINGS_FROZEN = "settings.frozen"
+    SETTINGS_NESTED = "settings.nested"
     INIT_NO_IO = "init.no_io"
     INIT_DURATION = "init.duration"
     START_RETURNS = "start.returns"
@@ -39,6 +40,8 @@ RULE_TEXT: dict[Rule, str] = {
     Rule.SETTINGS_SAMPLE: "settings_model must build from the sample settings",
     Rule.SETTINGS_UNKNOWN_KEY: "settings_model must reject unknown keys (extra='forbid')",
     Rule.SETTINGS_FROZEN: "settings must be frozen, so no part of the agent can change them",
+    Rule.SETTINGS_NESTED: "every model inside the settings must reject unknown keys "
+    "(extra='forbid') and infinite or NaN numbers (allow_inf_nan=False), as AdapterSettings does",
     Rule.INIT_NO_IO: "__init__ must not do I/O: no files, sockets or processes",
     Rule.INIT_DURATION: "__init__ must return at once, because the agent builds adapters in order",
     Rule.START_RETURNS: "start() must return promptly without raising, even when the source is "

@@ -8,9 +8,9 @@ import math
 import re
 from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, get_args
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from adapters.base import (
     Adapter,
@@ -56,7 +56,34 @@ def check_settings(adapter_class: type[Adapter[Any]], sample: Mapping[str, Any])
         )
 
     _check_frozen(settings)
+    _check_nested_models(model, model.__qualname__, set())
     return settings
+
+
+def _check_nested_models(model: type[BaseModel], where: str, seen: set[type[BaseModel]]) -> None:
+    """Check every model reachable from ``model``'s fields, through lists, dicts and unions."""
+    if model in seen:
+        return
+    seen.add(model)
+    config = model.model_config
+    if config.get("extra") != "forbid" or config.get("allow_inf_nan", True):
+        raise ConformanceError(
+            Rule.SETTINGS_NESTED,
+            f"{where} ({model.__qualname__}) has extra={config.get('extra')!r} and "
+            f"allow_inf_nan={config.get('allow_inf_nan', True)!r}; subclass AdapterSettings",
+        )
+    for name, field in model.model_fields.items():
+        for nested in _models_in(field.annotation):
+            _check_nested_models(nested, f"{where}.{name}", seen)
+
+
+def _models_in(annotation: object) -> list[type[BaseModel]]:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    found = []
+    for argument in get_args(annotation):
+        found.extend(_models_in(argument))
+    return found
 
 
 def _check_frozen(settings: AdapterSettings) -> None:

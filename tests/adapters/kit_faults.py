@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
-from pydantic import ConfigDict
+from pydantic import BaseModel, ConfigDict
 
 from adapters.base import (
     Adapter,
@@ -74,6 +74,34 @@ class MutableSettings(AdapterSettings):
 
 class MutableSettingsAdapter(Healthy):
     settings_model = MutableSettings
+
+
+class LooseMachine(BaseModel):
+    """A nested model written without AdapterSettings: it ignores a misspelt key."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    tag: str = "M1"
+
+
+class NestedLooseSettings(AdapterSettings):
+    resource: str
+    free_gib: float = 1.0
+    machines: tuple[LooseMachine, ...] = ()
+
+
+class NestedLooseAdapter(Healthy):
+    settings_model = NestedLooseSettings
+
+
+class InfiniteSettings(AdapterSettings):
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=True)
+
+    resource: str
+
+
+class AcceptsInfinity(Healthy):
+    settings_model = InfiniteSettings
 
 
 class ReadsFileInInit(Healthy):

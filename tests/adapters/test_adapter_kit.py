@@ -55,6 +55,13 @@ class TestHealthyThroughBaseClass(AdapterConformanceTests):
         (kit_faults.Healthy, {}, Rule.SETTINGS_SAMPLE, "resource"),
         (kit_faults.AcceptsUnknownKeys, settings_of(), Rule.SETTINGS_UNKNOWN_KEY, "LooseSettings"),
         (kit_faults.MutableSettingsAdapter, settings_of(), Rule.SETTINGS_FROZEN, ".resource"),
+        (
+            kit_faults.NestedLooseAdapter,
+            settings_of(),
+            Rule.SETTINGS_NESTED,
+            "NestedLooseSettings.machines (LooseMachine) has extra='ignore'",
+        ),
+        (kit_faults.AcceptsInfinity, settings_of(), Rule.SETTINGS_NESTED, "allow_inf_nan=True"),
     ],
 )
 def test_settings_check_reports_rule(
