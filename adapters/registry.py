@@ -84,5 +84,6 @@ def _load_class(point: EntryPoint) -> type[Adapter[Any]]:
 def _first_line(adapter_class: type[Any]) -> str | None:
     # inspect.getdoc would return the Adapter base class's docstring for a class without one.
     docstring = inspect.cleandoc(adapter_class.__doc__ or "")
-    first = docstring.partition("\n")[0].strip()
+    # Double backquotes mark code in reStructuredText docstrings; on a terminal they are noise.
+    first = docstring.partition("\n")[0].strip().replace("``", "")
     return first or None

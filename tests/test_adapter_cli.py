@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from adapters.registry import describe_adapters
 from kooperant.adapter_cli import EXIT_BROKEN_ENTRY
 from kooperant.cli import app
 
@@ -223,3 +224,11 @@ def test_adapter_list_polish_header() -> None:
 
     assert exit_code == 0
     assert stdout.splitlines()[0].split() == ["TYP", "PAKIET", "WERSJA", "KLASA", "OPIS"]
+
+
+def test_description_drops_code_quotes() -> None:
+    entries = {entry.name: entry for entry in describe_adapters()}
+
+    assert entries["edi_epp"].description == (
+        "Follow EDI++ exports and report one SupplyStock per item."
+    )
