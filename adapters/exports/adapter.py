@@ -274,7 +274,7 @@ class ExportAdapter(Adapter[ExportSettingsT]):
     def _report_missing(self, item: ExportInput) -> None:
         self._missing = True
         if item.path.is_dir():
-            where = f"no file matching {item.pattern!r} in {item.path}"
+            where = f"not found: no file matching {item.pattern!r} in {item.path}"
             problem = f"no file matching {item.pattern!r} in the folder"
         else:
             where = f"{item.path} not found"
