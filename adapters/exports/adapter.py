@@ -238,7 +238,10 @@ class ExportAdapter(Adapter[ExportSettingsT]):
             self._fail(versions, str(error), "invalid_exports")
             return
         except OSError as error:
-            self._fail(versions, f"cannot read {error.filename or self.path}: {error}", "io")
+            message = f"cannot read {error.filename or self.path}: {error.strerror or error}"
+            if isinstance(error, PermissionError):
+                message += "; give the user the agent runs as read access to it"
+            self._fail(versions, message, "io")
             return
         except Exception as error:
             # A bug in a parser must not end the polling task, which nothing would restart.

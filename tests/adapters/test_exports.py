@@ -517,3 +517,32 @@ async def test_export_adapter_survives_parser_bug(
     path.write_text("Ilość\r\n8\r\n", encoding="utf-8")
     await adapter.poll()
     assert total_of(adapter) == 8
+
+
+class UnreadableAdapter(CountsAdapter):
+    """Fails as reading a file without read permission fails (tests run as root, who can)."""
+
+    def parse(self, files: Mapping[str, Path]) -> list[Observation]:
+        raise PermissionError(13, "Permission denied", str(files["path"]))
+
+
+async def test_export_adapter_unreadable_file(tmp_path: Path) -> None:
+    context = AdapterContext(
+        member="test-member",
+        timezone=WARSAW,
+        config_dir=tmp_path,
+        notify_changed=lambda: None,
+        clock=FakeClock(datetime(2026, 12, 4, 8, 0, tzinfo=UTC)),
+    )
+    settings = TableSettings.model_validate({"path": "ilosci.csv", "stable_seconds": 0})
+    adapter = UnreadableAdapter("ilosci", settings, context)
+    path = tmp_path / "ilosci.csv"
+    path.write_text("Ilość\r\n7\r\n", encoding="utf-8")
+
+    await adapter.poll()
+
+    [health] = adapter.health()
+    assert health.errors == {"io": 1}
+    assert health.detail == (
+        f"cannot read {path}: Permission denied; give the user the agent runs as read access to it"
+    )
