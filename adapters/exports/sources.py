@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from adapters.exports.watched_file import FileVersion, WatchedFile
+from adapters.exports.watched_file import FileVersion, StableVersion, WatchedFile
 
 TEMPORARY_NAME_PATTERNS = ("*.tmp", "*.part", "*.partial", "*.crdownload", "*~", "~$*", ".*")
 
@@ -152,11 +152,8 @@ class FolderSource:
         self.path = path
         self.pattern = pattern
         self.stable_seconds = stable_seconds
-        self._clock = clock
         self._exists = False
-        self._candidate: FileVersion | None = None
-        self._candidate_since = 0.0
-        self._delivered: FileVersion | None = None
+        self._versions = StableVersion(stable_seconds, clock)
 
     @property
     def current_file(self) -> Path | None:
@@ -170,24 +167,11 @@ class FolderSource:
         """
         version = self.current_version()
         self._exists = version is not None
-        if version is None:
-            self._candidate = None
-            return None
-
-        now = self._clock()
-        if version != self._candidate:
-            self._candidate = version
-            self._candidate_since = now
-        if version == self._delivered or now - self._candidate_since < self.stable_seconds:
-            return None
-        self._delivered = version
-        return version
+        return self._versions.observe(version)
 
     def seconds_until_stable(self) -> float | None:
         """Return how long until a pending version can be ready, or None when none is pending."""
-        if self._candidate is None or self._candidate == self._delivered:
-            return None
-        return max(0.0, self._candidate_since + self.stable_seconds - self._clock())
+        return self._versions.seconds_until_stable()
 
     def current_version(self) -> FileVersion | None:
         """List the folder again and return its version; None when no file matches."""

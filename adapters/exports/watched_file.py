@@ -26,6 +26,45 @@ class FileVersion:
         return cls(result.st_size, result.st_mtime_ns, result.st_ino)
 
 
+class StableVersion:
+    """Report each new version once it has stayed the same for ``stable_seconds`` of ``clock``."""
+
+    def __init__(self, stable_seconds: float, clock: Callable[[], float]) -> None:
+        self.stable_seconds = stable_seconds
+        self._clock = clock
+        self._candidate: FileVersion | None = None
+        self._candidate_since = 0.0
+        self._delivered: FileVersion | None = None
+
+    def observe(self, version: FileVersion | None) -> FileVersion | None:
+        """Record the version seen now (None: nothing there); return it once it is stable.
+
+        The same version is not returned twice in a row.
+        """
+        if version is None:
+            self._candidate = None
+            return None
+
+        now = self._clock()
+        if version != self._candidate:
+            self._candidate = version
+            self._candidate_since = now
+        if version == self._delivered or now - self._candidate_since < self.stable_seconds:
+            return None
+
+        self._delivered = version
+        return version
+
+    def seconds_until_stable(self) -> float | None:
+        """Return how long the version seen last must stay unchanged to be ready, or None.
+
+        None means that no new version is pending: nothing is there or it was already returned.
+        """
+        if self._candidate is None or self._candidate == self._delivered:
+            return None
+        return max(0.0, self._candidate_since + self.stable_seconds - self._clock())
+
+
 class WatchedFile:
     """Follow one path and report each new version once, after it stopped changing.
 
@@ -42,10 +81,7 @@ class WatchedFile:
         self.path = path
         self.stable_seconds = stable_seconds
         self.exists = False
-        self._clock = clock
-        self._candidate: FileVersion | None = None
-        self._candidate_since = 0.0
-        self._delivered: FileVersion | None = None
+        self._versions = StableVersion(stable_seconds, clock)
 
     def poll(self) -> FileVersion | None:
         """Return the current version if it is new and has been stable long enough, else None.
@@ -53,32 +89,16 @@ class WatchedFile:
         The same version is not returned twice in a row. Errors of ``os.stat`` other than a
         missing file (for example permission denied) propagate as ``OSError``.
         """
-        try:
-            version = FileVersion.of(self.path.stat())
-        except FileNotFoundError:
-            self.exists = False
-            self._candidate = None
-            return None
-        self.exists = True
-
-        now = self._clock()
-        if version != self._candidate:
-            self._candidate = version
-            self._candidate_since = now
-        if version == self._delivered or now - self._candidate_since < self.stable_seconds:
-            return None
-
-        self._delivered = version
-        return version
+        version = self.current_version()
+        self.exists = version is not None
+        return self._versions.observe(version)
 
     def seconds_until_stable(self) -> float | None:
         """Return how long the version seen last must stay unchanged to be ready, or None.
 
         None means that no new version is pending: the file is missing or was already returned.
         """
-        if self._candidate is None or self._candidate == self._delivered:
-            return None
-        return max(0.0, self._candidate_since + self.stable_seconds - self._clock())
+        return self._versions.seconds_until_stable()
 
     def current_version(self) -> FileVersion | None:
         """Stat the file again; return its version, or None when it is missing."""
