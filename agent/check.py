@@ -106,7 +106,7 @@ async def check_policy(
 def source_problems(agent: Agent) -> tuple[SourceProblem, ...]:
     """Return the sources that are disconnected with an error, or whose data is stale.
 
-    A source still connecting without an error (an OPC UA server slow to answer) is not a problem.
+    A source still connecting without an error (an OPC UA server slow to respond) is not a problem.
     """
     problems = []
     for adapter in agent.status().adapters:

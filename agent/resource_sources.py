@@ -1,4 +1,4 @@
-"""Which adapters report each resource id, the conflicts between them, and whether one answered.
+"""The adapters that report each resource id, conflicts between them, and readiness of one.
 
 Several adapters may report one resource when their observations complete each other: an OPC UA
 server gives a machine's state and the production plan its orders. They conflict when the

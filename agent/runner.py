@@ -80,7 +80,7 @@ class OfferSnapshot:
 
     @property
     def ready(self) -> bool:
-        """Whether every adapter has answered, so waiting longer would not add offers."""
+        """Whether every adapter has data, read its source or failed, so waiting adds no offers."""
         return self.answered
 
 
@@ -442,11 +442,11 @@ class Agent:
 
     def _checked(self, adapter: Adapter[Any], observations: list[Observation]) -> list[Observation]:
         """Leave out the observations no offer can carry, logging each problem once."""
-        kept = []
+        offerable = []
         for observation in observations:
             problem = observation_problem(observation)
             if problem is None:
-                kept.append(observation)
+                offerable.append(observation)
                 continue
             resource = getattr(observation, "resource", None)
             key = (adapter.name, resource, problem)
@@ -459,7 +459,7 @@ class Agent:
                     resource,
                     problem,
                 )
-        return kept
+        return offerable
 
     async def _start_adapter(self, adapter: Adapter[Any]) -> None:
         limit = asyncio.timeout(START_TIMEOUT_SECONDS)

@@ -96,7 +96,7 @@ class ExportAdapter(Adapter[ExportSettingsT]):
     """Follow export files and turn each new version into observations; see the module docstring."""
 
     export_description: ClassVar[str] = "export"
-    """What the export holds, in log lines: "production plan", "JPK_MAG file"."""
+    """The name of the export in log lines, such as "production plan" or "JPK_MAG file"."""
     withheld_until_read: ClassVar[frozenset[ResourceKind]] = frozenset()
     """Kinds whose offers would be wrong without this export, withheld until it is read once."""
 
@@ -220,7 +220,10 @@ class ExportAdapter(Adapter[ExportSettingsT]):
         return [key for key, (item, _) in self._sources.items() if item.required]
 
     def _back_from_missing(self) -> None:
-        """Every required input has a file again; the data in use is current unless it changed."""
+        """Mark the adapter connected again once every required input has a file.
+
+        The data in use stays current unless a file changed, which the next read handles.
+        """
         self._missing = False
         self._reported = None
         if self._observations is not None:

@@ -22,16 +22,16 @@ def slugify_code(code: str) -> str:
     return slug[:64].rstrip("-")
 
 
-def check_resource_map(value: dict[str, str], what: str) -> dict[str, str]:
+def check_resource_map(value: dict[str, str], code_kind: str) -> dict[str, str]:
     """Check a settings map of ERP code to resource id; return it with the codes stripped.
 
-    ``what`` names a code in the error, e.g. "item" or "machine". Raises ``ValueError`` for the
+    ``code_kind`` names a code in the error, e.g. "item" or "machine". Raises ``ValueError`` for the
     first id that is not valid.
     """
     for code, resource in value.items():
         if not _IDENTIFIER.fullmatch(resource):
             raise ValueError(
-                f"{what} {code!r} maps to {resource!r}, which is not a valid resource id: "
+                f"{code_kind} {code!r} maps to {resource!r}, which is not a valid resource id: "
                 "use 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit"
             )
     return {code.strip(): resource for code, resource in value.items()}

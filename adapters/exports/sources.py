@@ -1,4 +1,4 @@
-"""Which file of a configured path is the current export: the file, or the newest in a folder.
+"""The current export file of a configured path: the file itself, or the newest in a folder.
 
 ERP systems either rewrite one file or write a new file per run (``JPK_MAG_2026-11.xml``,
 ``stany_20261204.csv``). A configured folder is therefore followed by taking the newest file that

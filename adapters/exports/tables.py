@@ -41,7 +41,7 @@ class TableRow:
 
 
 class TableFormat(AdapterSettings):
-    """How a CSV or XLSX table is read: CSV encoding and delimiter, XLSX worksheet."""
+    """Reading options of a CSV or XLSX table: CSV encoding and delimiter, XLSX worksheet."""
 
     encoding: Encoding = Field(default="auto", description="CSV only; XLSX is always Unicode.")
     delimiter: str = Field(default=";", description="CSV only: ';', ',', a tab, or 'auto'.")

@@ -2,7 +2,7 @@
 
 An export of 100 MB is never held in memory whole. ``detect_encoding`` reads the file once in
 chunks to choose the codec (and to find damage, with its line), then ``stream_rows`` reads it again
-record by record. ``adapters.exports.polish_csv`` holds the same rules for text already in memory.
+record by record. ``adapters.exports.polish_csv`` applies the same rules to text already in memory.
 """
 
 from __future__ import annotations

@@ -39,7 +39,7 @@ from tests.conftest import REPO_ROOT
 
 FIXTURES = REPO_ROOT / "tests" / "fixtures"
 SCHEDULE_FIXTURES = FIXTURES / "schedule"
-# Export adapters poll quickly here, so that the kit sees their first read within its wait.
+# Export adapters poll quickly here, so that their first read lands within the kit's wait.
 FAST_EXPORT = {"poll_interval_seconds": 0.1, "stable_seconds": 0}
 
 

@@ -39,7 +39,7 @@ def write_table_settings(path: Path, **values: object) -> TableSettings:
 
 
 class FakeClock:
-    """A wall clock for the adapter context that moves only when told."""
+    """A wall clock for the adapter context that moves only when a test advances it."""
 
     def __init__(self, now: datetime) -> None:
         self.now = now
@@ -52,7 +52,7 @@ class FakeClock:
 
 
 class Tick:
-    """A monotonic clock for ``ExportSource`` that moves only when told."""
+    """A monotonic clock for ``ExportSource`` that a test sets by hand."""
 
     def __init__(self) -> None:
         self.now = 0.0
