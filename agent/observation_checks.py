@@ -2,51 +2,21 @@
 
 An adapter of another package may return a value the offers cannot carry: a resource id that no
 topic allows, an infinite amount, a time without a time zone, or an object that is no observation.
-Any of these used to stop the whole agent when the offer was built or sent. The agent now leaves
-out each such observation, logs the adapter, resource and problem once, and publishes the rest.
+Any of these used to stop the whole agent when the offer was built or sent. The agent leaves out
+each such observation and publishes the rest. The rules are those of the conformance kit, so an
+adapter that passes the kit loses nothing here.
 """
 
 from __future__ import annotations
 
-import math
-from datetime import datetime
-
-from adapters.base import MachineStatus, ResourceAmounts, ScheduledWork, SupplyStock
-from kooperant.protocol import Amount, TopicError, check_identifier
-
-OBSERVATION_TYPES = (MachineStatus, ScheduledWork, ResourceAmounts, SupplyStock)
+from kooperant.adapter_kit.rules import ConformanceError
+from kooperant.adapter_kit.values import check_observation
 
 
 def observation_problem(observation: object) -> str | None:
     """Return why ``observation`` cannot be offered, or None when it can."""
-    if not isinstance(observation, OBSERVATION_TYPES):
-        names = ", ".join(kind.__name__ for kind in OBSERVATION_TYPES)
-        return f"{type(observation).__name__} is not an observation ({names})"
     try:
-        check_identifier(observation.resource, "resource")
-    except TopicError as error:
+        check_observation(observation)
+    except ConformanceError as error:
         return str(error)
-
-    if isinstance(observation, MachineStatus):
-        return _naive_time(observation.since, "since")
-    if isinstance(observation, ScheduledWork):
-        # An order's Interval rejects naive datetimes when it is made.
-        return None
-    problem = _amounts_problem(observation.amounts)
-    price = observation.price if isinstance(observation, SupplyStock) else None
-    if problem is None and price is not None and not math.isfinite(price.value):
-        problem = f"price is {price.value}; prices must be finite"
-    return problem
-
-
-def _naive_time(moment: datetime, label: str) -> str | None:
-    if moment.tzinfo is None or moment.utcoffset() is None:
-        return f"{label} {moment.isoformat()} has no time zone; use an aware datetime"
-    return None
-
-
-def _amounts_problem(amounts: tuple[Amount, ...]) -> str | None:
-    for amount in amounts:
-        if amount.value is not None and not math.isfinite(amount.value):
-            return f"amount {amount.quantity!r} is {amount.value}; amounts must be finite"
     return None

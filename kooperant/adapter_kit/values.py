@@ -105,14 +105,21 @@ def check_observations(observations: object) -> list[Observation]:
         raise ConformanceError(Rule.COLLECT_TYPE, f"collect() returned {_show(observations)}")
 
     for index, observation in enumerate(observations):
-        if not isinstance(observation, OBSERVATION_TYPES):
-            raise ConformanceError(Rule.COLLECT_TYPE, f"item {index} is {_show(observation)}")
-        _check_observation(index, observation)
+        check_observation(observation, f"item {index}")
     return observations
 
 
-def _check_observation(index: int, observation: Observation) -> None:
-    where = f"item {index} ({type(observation).__name__})"
+def check_observation(observation: object, where: str = "observation") -> None:
+    """Check one observation; ``where`` names it in the ``ConformanceError``.
+
+    The agent runs the same check on everything an adapter collects and leaves out what fails.
+    """
+    if not isinstance(observation, OBSERVATION_TYPES):
+        raise ConformanceError(Rule.COLLECT_TYPE, f"{where} is {_show(observation)}")
+    _check_observation(f"{where} ({type(observation).__name__})", observation)
+
+
+def _check_observation(where: str, observation: Observation) -> None:
     if not (isinstance(observation.resource, str) and _IDENTIFIER.match(observation.resource)):
         raise ConformanceError(Rule.RESOURCE_ID, f"{where} has resource {observation.resource!r}")
 

@@ -68,11 +68,14 @@ def odd_adapter(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.mark.parametrize(
     ("index", "expected"),
     [
-        (0, "amount 'free' is inf; amounts must be finite"),
-        (1, "since 2026-03-02T06:00:00 has no time zone"),
+        (
+            0,
+            "observation (ResourceAmounts) of 'silos': amount 'free' is inf",
+        ),
+        (1, "[observation.aware_time] times must be timezone-aware"),
         (2, "'hala/prasa-3'"),
-        (3, "price is nan; prices must be finite"),
-        (4, "dict is not an observation"),
+        (3, "of 'blacha': price is nan"),
+        (4, "[collect.type] collect() must return a list of Observation instances"),
     ],
 )
 def test_problem_named(index: int, expected: str) -> None:
