@@ -368,7 +368,12 @@ class CountsAdapter(ExportAdapter[TableSettings]):
         return [ResourceAmounts("magazyn-a", ResourceKind.STORAGE, (Amount("n", total, "pcs"),))]
 
 
-def make_counts_adapter(tmp_path: Path, clock: FakeClock, **values: object) -> CountsAdapter:
+def make_counts_adapter(
+    tmp_path: Path,
+    clock: FakeClock,
+    adapter_class: type[CountsAdapter] = CountsAdapter,
+    **values: object,
+) -> CountsAdapter:
     context = AdapterContext(
         member="test-member",
         timezone=WARSAW,
@@ -377,7 +382,7 @@ def make_counts_adapter(tmp_path: Path, clock: FakeClock, **values: object) -> C
         clock=clock,
     )
     settings = TableSettings.model_validate({"path": "ilosci.csv", "stable_seconds": 0, **values})
-    return CountsAdapter("ilosci", settings, context)
+    return adapter_class("ilosci", settings, context)
 
 
 def total_of(adapter: CountsAdapter) -> float | None:
@@ -492,15 +497,8 @@ class BrokenParserAdapter(CountsAdapter):
 async def test_export_adapter_survives_parser_bug(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    context = AdapterContext(
-        member="test-member",
-        timezone=WARSAW,
-        config_dir=tmp_path,
-        notify_changed=lambda: None,
-        clock=FakeClock(datetime(2026, 12, 4, 8, 0, tzinfo=UTC)),
-    )
-    settings = TableSettings.model_validate({"path": "ilosci.csv", "stable_seconds": 0})
-    adapter = BrokenParserAdapter("ilosci", settings, context)
+    clock = FakeClock(datetime(2026, 12, 4, 8, 0, tzinfo=UTC))
+    adapter = make_counts_adapter(tmp_path, clock, BrokenParserAdapter)
     path = tmp_path / "ilosci.csv"
     path.write_text("Ilość\r\n7\r\n", encoding="utf-8")
 
@@ -527,15 +525,8 @@ class UnreadableAdapter(CountsAdapter):
 
 
 async def test_export_adapter_unreadable_file(tmp_path: Path) -> None:
-    context = AdapterContext(
-        member="test-member",
-        timezone=WARSAW,
-        config_dir=tmp_path,
-        notify_changed=lambda: None,
-        clock=FakeClock(datetime(2026, 12, 4, 8, 0, tzinfo=UTC)),
-    )
-    settings = TableSettings.model_validate({"path": "ilosci.csv", "stable_seconds": 0})
-    adapter = UnreadableAdapter("ilosci", settings, context)
+    clock = FakeClock(datetime(2026, 12, 4, 8, 0, tzinfo=UTC))
+    adapter = make_counts_adapter(tmp_path, clock, UnreadableAdapter)
     path = tmp_path / "ilosci.csv"
     path.write_text("Ilość\r\n7\r\n", encoding="utf-8")
 
