@@ -17,6 +17,7 @@ import psycopg
 import pytest
 
 from kooperant.net import free_tcp_port
+from tests.support.delivery_report import SESSION_REPORT, DeliveryReport
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
@@ -82,3 +83,13 @@ def nodesets_dir() -> Path:
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that was free a moment ago."""
     return free_tcp_port()
+
+
+@pytest.fixture
+def delivery_report() -> DeliveryReport:
+    """The session's delivery counts; each delivery test records its own."""
+    return SESSION_REPORT
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    SESSION_REPORT.write(terminalreporter)
