@@ -2,7 +2,7 @@
 
 ``KooperantProcess`` runs ``python -m kooperant ARGUMENTS`` (or another module, such as
 ``tests.support.ticking_agent``) with its output appended to a log file, waits until it is ready
-(an HTTP URL answers, or a line of its log matches a pattern), and ends it with SIGKILL
+(an HTTP URL responds, or a line of its log matches a pattern), and ends it with SIGKILL
 (``kill``, no clean-up at all) or SIGINT/SIGTERM (``stop``, the clean shutdown). ``start`` after
 either runs the same command again, with the same log file.
 """
@@ -33,7 +33,7 @@ class ProcessFailed(AssertionError):
 class KooperantProcess:
     """One command line, started and ended on request; its output goes to ``log_file``.
 
-    ``ready_url`` is polled until it answers with any HTTP status; otherwise ``ready_pattern``
+    ``ready_url`` is polled until it responds with any HTTP status; otherwise ``ready_pattern``
     must match a log line written since the last start. With neither, the process counts as
     ready once it runs.
     """
@@ -175,7 +175,7 @@ def server_process(
     cluster: str | None = None,
     extra: Sequence[str] = (),
 ) -> KooperantProcess:
-    """``kooperant server run`` with an external broker; ready once ``/healthz`` answers."""
+    """``kooperant server run`` with an external broker; ready once ``/healthz`` responds."""
     arguments = [
         "server",
         "run",
