@@ -8,8 +8,18 @@ fixture (``tests/conftest.py``) returns the session's ``DeliveryReport``, and th
 
 from __future__ import annotations
 
+import json
+import sqlite3
+from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, fields
+from pathlib import Path
 from typing import Protocol
+
+from sqlalchemy import create_engine, select
+
+from server.storage import parse_database_url
+from server.storage.tables import offer_history, rejected_messages
 
 TITLE = "delivery counts"
 
@@ -75,3 +85,60 @@ class DeliveryReport:
 
 
 SESSION_REPORT = DeliveryReport()
+
+
+def sent_offer_ids(audit_log: Path) -> set[str]:
+    """Return the message ids of the offers an agent's audit log records as acknowledged."""
+    with sqlite3.connect(f"file:{audit_log}?mode=ro", uri=True) as connection:
+        rows = connection.execute(
+            "SELECT payload FROM audit_messages WHERE topic LIKE '%/offers/%' AND payload != ''"
+        ).fetchall()
+    return {_message_id(payload) for (payload,) in rows}
+
+
+def stored_offer_ids(database_url: str, cluster: str) -> list[str]:
+    """Return the message id of every offer history row of ``cluster``, repeats included."""
+    engine = create_engine(parse_database_url(database_url))
+    try:
+        with engine.connect() as connection:
+            payloads = connection.execute(
+                select(offer_history.c.payload).where(offer_history.c.cluster == cluster)
+            ).scalars()
+            return [_message_id(payload) for payload in payloads]
+    finally:
+        engine.dispose()
+
+
+def rejected_count(database_url: str, cluster: str) -> int:
+    """Return how many rejected messages were on topics of ``cluster``."""
+    engine = create_engine(parse_database_url(database_url))
+    try:
+        with engine.connect() as connection:
+            topics = connection.execute(select(rejected_messages.c.topic)).scalars().all()
+    finally:
+        engine.dispose()
+    prefix = f"kooperant/v1/{cluster}/"
+    return sum(1 for topic in topics if topic.startswith(prefix))
+
+
+def count_delivery(
+    test_name: str, sent: Iterable[str], stored: Iterable[str], rejected: int
+) -> DeliveryCounts:
+    """Count ``sent`` message ids against the ``stored`` ones (repeats included)."""
+    sent_ids = set(sent)
+    stored_counts = Counter(message_id for message_id in stored if message_id in sent_ids)
+    return DeliveryCounts(
+        test=test_name,
+        sent=len(sent_ids),
+        stored=len(stored_counts),
+        duplicated=sum(stored_counts.values()) - len(stored_counts),
+        rejected=rejected,
+        lost=len(sent_ids - set(stored_counts)),
+    )
+
+
+def _message_id(payload: str | bytes) -> str:
+    message_id = json.loads(payload).get("message_id")
+    if not isinstance(message_id, str):
+        raise AssertionError(f"offer without message_id: {payload[:200]!r}")
+    return message_id

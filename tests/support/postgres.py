@@ -130,8 +130,8 @@ class OwnPostgres:
         pid = self._postmaster_pid()
         if pid is None:
             return
-        # Backends notice a dead postmaster and exit, but a restart fails while one is still attached to
-        # the shared memory, so they are killed too.
+        # Backends notice a dead postmaster and exit, but a restart fails while one is still
+        # attached to the shared memory, so they are killed too.
         for process_id in [pid, *_children(pid)]:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(process_id, signal.SIGKILL)

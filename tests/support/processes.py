@@ -49,8 +49,10 @@ class KooperantProcess:
         ready_pattern: str | None = None,
         env: Mapping[str, str] | None = None,
         cwd: Path | None = None,
+        http_port: int | None = None,
     ) -> None:
         self.name = name
+        self.http_port = http_port
         self.command = [sys.executable, "-m", module, *arguments]
         self.log_file = folder / f"{name}.log"
         self.ready_url = ready_url
@@ -116,6 +118,15 @@ class KooperantProcess:
                     return line
             time.sleep(_POLL_SECONDS)
         raise ProcessFailed(self._failure(f"logged no line matching {pattern!r}"))
+
+    def wait_done(self, max_seconds: float = READY_TIMEOUT_SECONDS) -> int:
+        """Wait until a command that ends by itself (a migration, say) ends; return its status."""
+        if self.process is None:
+            raise RuntimeError(f"{self.name} was never started")
+        try:
+            return self.process.wait(max_seconds)
+        except subprocess.TimeoutExpired:
+            raise ProcessFailed(self._failure(f"did not end within {max_seconds:.0f} s")) from None
 
     def kill(self) -> None:
         """End the process with SIGKILL: no clean shutdown, no MQTT DISCONNECT."""
@@ -193,6 +204,7 @@ def server_process(
         [*arguments, *extra],
         folder,
         ready_url=f"http://127.0.0.1:{http_port}/healthz",
+        http_port=http_port,
     )
 
 
