@@ -18,7 +18,7 @@ from typing import Any
 
 MESSAGE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
 MAX_SEQUENCE = 2**53 - 1
-"""The largest integer a JSON reader using 64-bit floats, such as JavaScript, holds exactly."""
+"""The largest integer that a JSON reader using 64-bit floats (JavaScript) represents exactly."""
 
 _MESSAGE_ID = re.compile(MESSAGE_ID_PATTERN)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -42,9 +42,9 @@ def message_id_problem(value: object) -> str | None:
     """Return why ``value`` is not a valid message id, or None if it is one."""
     if isinstance(value, str) and _MESSAGE_ID.fullmatch(value):
         return None
-    shown = repr(value) if isinstance(value, str) and len(value) <= 200 else _json_text(value)
+    quoted = repr(value) if isinstance(value, str) and len(value) <= 200 else _json_text(value)
     return (
-        f"invalid message_id {shown}: use 1 to 128 letters, digits, '.', '_', ':' or '-', "
+        f"invalid message_id {quoted}: use 1 to 128 letters, digits, '.', '_', ':' or '-', "
         "starting with a letter or digit"
     )
 

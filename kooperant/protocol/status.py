@@ -43,7 +43,7 @@ class MemberState(StrEnum):
 
 class OfflineReason(StrEnum):
     STOPPED = "stopped"
-    """The agent stopped and said so before disconnecting."""
+    """The agent stopped and published this status before its clean disconnect."""
     CONNECTION_LOST = "connection_lost"
     """The broker lost the connection and published the agent's will."""
 
@@ -58,7 +58,7 @@ class MemberStatus:
     connected_at: datetime
     """When the connection this message describes began."""
     reason: OfflineReason | None = None
-    """Why the member is offline; set exactly when ``state`` is offline."""
+    """Reason for being offline, set exactly when ``state`` is offline."""
     agent_version: str | None = None
 
     def __post_init__(self) -> None:

@@ -49,7 +49,7 @@ def accept_schema_version(
 ) -> Any:
     """Check the ``schema`` field of a decoded message and return the message to validate.
 
-    ``known`` is the newest version this reader knows, and ``described`` names the message in
+    ``known`` is the newest version this reader supports, and ``described`` names the message in
     errors, for example ``"an offer"``. For a newer minor version the result is a
     copy without the top-level fields outside ``known_fields``. A message that is not an object
     or has no string ``schema`` is returned unchanged, so JSON Schema validation reports it.
