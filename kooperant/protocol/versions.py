@@ -60,24 +60,24 @@ def accept_schema_version(
         return data
 
     text: str = data["schema"]
+    quoted = _shorten(text)
     family = f"{known.name}/{known.major}.x"
     try:
         version = parse_schema_id(text)
     except ValueError:
         raise OfferValidationError(
-            f"invalid schema {_shorten(text)}: expected NAME/MAJOR or NAME/MAJOR.MINOR, "
-            f"here {family}"
+            f"invalid schema {quoted}: expected NAME/MAJOR or NAME/MAJOR.MINOR, here {family}"
         ) from None
     if version.name != known.name:
-        raise OfferValidationError(f"unsupported schema {text!r}: {described} names {family}")
+        raise OfferValidationError(f"unsupported schema {quoted}: {described} names {family}")
     if version.major > known.major:
         raise OfferValidationError(
-            f"unsupported schema {text!r}: this aggregator reads major version {known.major} "
+            f"unsupported schema {quoted}: this aggregator reads major version {known.major} "
             f"({family}); upgrade the aggregator"
         )
     if version.major < known.major:
         raise OfferValidationError(
-            f"unsupported schema {text!r}: this aggregator reads major version {known.major} "
+            f"unsupported schema {quoted}: this aggregator reads major version {known.major} "
             f"({family}); upgrade the agent"
         )
     if version.minor <= known.minor:

@@ -150,6 +150,12 @@ def test_newer_minor_status_accepted() -> None:
             id="long-shortened",
         ),
         pytest.param(
+            "kooperant." + "x" * 300 + "/1",
+            f"unsupported schema 'kooperant.{'x' * 90}'... (312 characters): an offer names "
+            "kooperant.offer/1.x",
+            id="long-name-shortened",
+        ),
+        pytest.param(
             1.1,
             "schema violation at schema: 1.1 is not of type 'string'",
             id="number",
