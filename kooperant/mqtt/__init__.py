@@ -5,6 +5,7 @@ CONNACK's ``session_present`` flag, and raise on a failure reason code in a PUBA
 drawn in ``kooperant.mqtt.errors``.
 """
 
+from kooperant.mqtt.connecting import RECEIVE_MAXIMUM
 from kooperant.mqtt.errors import (
     ConnectFailed,
     ConnectionLost,
@@ -15,7 +16,7 @@ from kooperant.mqtt.errors import (
     TlsSettingsError,
 )
 from kooperant.mqtt.options import ConnectOptions, TlsSettings, WillMessage
-from kooperant.mqtt.session import RECEIVE_MAXIMUM, MqttSession, ReceivedMessage
+from kooperant.mqtt.session import MqttSession, ReceivedMessage
 
 __all__ = [
     "RECEIVE_MAXIMUM",

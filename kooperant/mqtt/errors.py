@@ -3,13 +3,13 @@
 ::
 
     MqttError                 root of every error raised by kooperant.mqtt
-    ├── ConnectFailed         connecting failed: refused, timed out, unreachable, TLS handshake
-    │   │                     failed; retry with backoff
-    │   └── NotAuthorized     the broker rejected the user name, password or client; the operator
-    │                         must fix the credentials, a retry does not help
-    ├── TlsSettingsError      a CA, certificate or key file is missing or invalid; the operator
+    ├── ConnectFailed         connecting failed (refused, timed out, unreachable, TLS handshake
+    │   │                     failed): retry with backoff
+    │   └── NotAuthorized     the broker rejected the user name, password or client: the operator
+    │                         must fix the credentials, because a retry does not help
+    ├── TlsSettingsError      a CA, certificate or key file is missing or invalid: the operator
     │                         must fix the file named in the message
-    ├── ConnectionLost        an established connection dropped; reconnect with backoff
+    ├── ConnectionLost        an established connection dropped: reconnect with backoff
     ├── PublishRejected       the broker returned a failure reason code in its PUBACK
     └── SubscribeRejected     the broker rejected a topic filter in its SUBACK
 """
@@ -22,7 +22,7 @@ class MqttError(Exception):
 
 
 class ConnectFailed(MqttError):
-    """Connecting to the broker failed; the message names ``host:port`` and the reason."""
+    """Connecting to the broker failed. The message names ``host:port`` and the reason."""
 
 
 class NotAuthorized(ConnectFailed):
@@ -30,7 +30,7 @@ class NotAuthorized(ConnectFailed):
 
 
 class TlsSettingsError(MqttError):
-    """A TLS file (CA, certificate or key) is missing or invalid; the message names it."""
+    """A TLS file (CA, certificate or key) is missing or invalid. The message names it."""
 
 
 class ConnectionLost(MqttError):

@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import logging
 import socket
-import ssl
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -20,12 +19,12 @@ from types import TracebackType
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
-from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.enums import MQTTErrorCode
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
+from kooperant.mqtt.connecting import make_client, open_connection
 from kooperant.mqtt.errors import (
     ConnectFailed,
     ConnectionLost,
@@ -35,15 +34,8 @@ from kooperant.mqtt.errors import (
     SubscribeRejected,
 )
 from kooperant.mqtt.options import ConnectOptions
-from kooperant.mqtt.tls import build_ssl_context
 
 _LOG = logging.getLogger(__name__)
-
-# The MQTT 5 Receive Maximum the session announces: the broker sends at most this many QoS 1 and 2
-# messages that are not acknowledged yet. With manual_ack this bounds the received messages that
-# wait for ack(); the queue behind messages() itself has no limit. MQTT 3.1.1 has no such
-# property, so there the broker's own setting (Mosquitto: max_inflight_messages) applies.
-RECEIVE_MAXIMUM = 100
 
 # CONNACK reason codes that need the operator, not a retry: 0x86 bad user name or password,
 # 0x87 not authorized. paho reports the MQTT 3.1.1 return codes 4 and 5 as these two.
@@ -111,10 +103,11 @@ class MqttSession:
     async def publish(
         self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False
     ) -> None:
-        """Publish and return once the broker acknowledged it (PUBACK for QoS 1).
+        """Publish and return once the broker acknowledged it (QoS 0: once it is written).
 
-        Raises ``PublishRejected`` when the MQTT 5 PUBACK carries a reason code of 0x80 or above,
-        and ``ConnectionLost`` when the connection drops before the acknowledgement arrives.
+        Raises ``PublishRejected`` when the PUBACK carries a reason code of 0x80 or above (MQTT 5
+        only, because an MQTT 3.1.1 PUBACK has no reason code), and ``ConnectionLost`` when the
+        connection drops before the acknowledgement arrives.
         """
         client = self._open_client()
         info = client.publish(topic, payload, qos=qos, retain=retain)
@@ -236,7 +229,7 @@ class MqttSession:
         client = self._make_client()
         self._client = client
 
-        await asyncio.to_thread(self._open_socket, client)
+        await asyncio.to_thread(open_connection, client, self.options)
         client.loop_start()
         try:
             async with asyncio.timeout(self.options.connect_timeout_seconds):
@@ -260,71 +253,13 @@ class MqttSession:
         )
 
     def _make_client(self) -> mqtt.Client:
-        options = self.options
-        version5 = options.protocol == "5"
-        client = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=options.client_id,
-            protocol=mqtt.MQTTv5 if version5 else mqtt.MQTTv311,
-            clean_session=None if version5 else options.clean_start,
-            reconnect_on_failure=False,
-            manual_ack=options.manual_ack,
-        )
-        client.connect_timeout = options.connect_timeout_seconds
-        if options.tls is not None:
-            client.tls_set_context(build_ssl_context(options.tls))
-        if options.username is not None:
-            client.username_pw_set(options.username, options.password)
-        if options.will is not None:
-            will = options.will
-            client.will_set(will.topic, will.payload, qos=will.qos, retain=will.retain)
-
+        client = make_client(self.options)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_publish = self._on_publish
         client.on_subscribe = self._on_subscribe
         client.on_message = self._on_message
         return client
-
-    def _open_socket(self, client: mqtt.Client) -> None:
-        """Open the TCP (and TLS) connection and send CONNECT; runs in a worker thread."""
-        options = self.options
-        address = options.address
-        try:
-            if options.protocol == "5":
-                client.connect(
-                    options.host,
-                    options.port,
-                    options.keepalive_seconds,
-                    clean_start=options.clean_start,
-                    properties=self._connect_properties(),
-                )
-            else:
-                client.connect(options.host, options.port, options.keepalive_seconds)
-        except ssl.SSLCertVerificationError as error:
-            raise ConnectFailed(
-                f"TLS handshake with MQTT broker {address} failed: the server certificate "
-                f"was not accepted: {error.verify_message}; check the CA file and the host name"
-            ) from error
-        except ssl.SSLError as error:
-            raise ConnectFailed(
-                f"TLS handshake with MQTT broker {address} failed: {error.reason or error}"
-            ) from error
-        except TimeoutError as error:
-            raise ConnectFailed(
-                f"connecting to MQTT broker {address} timed out after "
-                f"{options.connect_timeout_seconds} s"
-            ) from error
-        except OSError as error:
-            raise ConnectFailed(
-                f"cannot connect to MQTT broker {address}: {error.strerror or error}"
-            ) from error
-
-    def _connect_properties(self) -> Properties:
-        properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-        properties.SessionExpiryInterval = self.options.session_expiry_seconds
-        properties.ReceiveMaximum = RECEIVE_MAXIMUM
-        return properties
 
     # --- paho callbacks (network thread) -----------------------------------------------------
 

@@ -44,14 +44,14 @@ def _context_with_ca(ca_file: Path | None) -> ssl.SSLContext:
         return ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=ca_file)
     except (OSError, ssl.SSLError) as error:
         raise TlsSettingsError(
-            f"cannot load TLS CA file {ca_file}: {_reason(error)} (expected PEM certificates)"
+            f"loading TLS CA file {ca_file} failed: {_reason(error)} (expected PEM certificates)"
         ) from error
 
 
 def _load_client_certificate(
     context: ssl.SSLContext, cert_file: Path, key_file: Path | None, settings: TlsSettings
 ) -> None:
-    # Without a password, OpenSSL would prompt on the terminal for an encrypted key; an empty
+    # Without a password, OpenSSL would prompt on the terminal for an encrypted key. An empty
     # password makes loading fail instead, with the hint below.
     password = settings.key_password if settings.key_password is not None else ""
     try:
@@ -64,8 +64,8 @@ def _load_client_certificate(
             else "set key_password if the key is encrypted"
         )
         raise TlsSettingsError(
-            f"cannot load TLS client certificate {cert_file} with key {key_text}: "
-            f"{_reason(error)}; check that both are PEM files that belong together, or {hint}"
+            f"loading TLS client certificate {cert_file} with key {key_text} failed: "
+            f"{_reason(error)}. Check that both are PEM files that belong together, or {hint}"
         ) from error
 
 

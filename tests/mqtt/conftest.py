@@ -42,13 +42,13 @@ def client_id(name: str = "client") -> str:
 
 
 def options_for(port: int = 1883, **settings: Any) -> ConnectOptions:
-    """Connect options for a broker on 127.0.0.1, with a fresh client id unless one is given."""
+    """Make connect options for 127.0.0.1, with a fresh client id unless one is given."""
     settings.setdefault("client_id", client_id())
     return ConnectOptions(host="127.0.0.1", port=port, **settings)
 
 
 async def receive(session: MqttSession, count: int) -> list[ReceivedMessage]:
-    """Return the next ``count`` messages of ``session``; fail after a few seconds without."""
+    """Return the next ``count`` messages of ``session``, failing the test after 10 s without."""
     received: list[ReceivedMessage] = []
 
     async def collect() -> None:
