@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 from typing import Literal
 
 import pytest
@@ -89,11 +90,11 @@ async def test_persistent_session_queues_messages(
 
 
 async def test_clean_start_discards_session(machine_broker: int, topic_root: str) -> None:
-    kept = options_for(machine_broker, clean_start=False, session_expiry_seconds=60)
-    async with MqttSession(kept) as first:
+    persistent = options_for(machine_broker, clean_start=False, session_expiry_seconds=60)
+    async with MqttSession(persistent) as first:
         await first.subscribe([f"{topic_root}/#"])
 
-    async with MqttSession(options_for(machine_broker, client_id=kept.client_id)) as second:
+    async with MqttSession(options_for(machine_broker, client_id=persistent.client_id)) as second:
         assert second.session_present is False
 
 
@@ -235,3 +236,16 @@ def test_connect_options_repr_hides_password() -> None:
 def test_will_message_invalid_qos() -> None:
     with pytest.raises(ValueError, match="invalid will qos 3"):
         WillMessage(topic="t", payload=b"", qos=3)
+
+
+async def test_connect_without_connack_times_out() -> None:
+    # A listener that accepts the TCP connection but never sends a CONNACK.
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        port = silent.getsockname()[1]
+        options = options_for(port, connect_timeout_seconds=0.5)
+
+        with pytest.raises(ConnectFailed, match=f"127.0.0.1:{port} timed out: no CONNACK"):
+            async with MqttSession(options):
+                pass
+
+    assert paho_threads() == []
