@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -44,6 +43,7 @@ from tests.support.delivery_report import (
     DeliveryCounts,
     DeliveryReport,
     count_delivery,
+    pending_offer_ids,
     rejected_count,
     sent_offer_ids,
     stored_offer_ids,
@@ -336,15 +336,6 @@ def test_delivery_postgres_restarted(
     finally:
         cluster.stop_all()
         postgres.remove()
-
-
-def pending_offer_ids(audit_log: Path) -> set[str]:
-    """Return the message ids of the offers queued in an agent's outbox, not yet sent."""
-    with sqlite3.connect(f"file:{audit_log}?mode=ro", uri=True) as connection:
-        rows = connection.execute(
-            "SELECT payload FROM outbox WHERE topic LIKE '%/offers/%' AND payload != ''"
-        ).fetchall()
-    return {json.loads(payload)["message_id"] for (payload,) in rows}
 
 
 def test_delivery_agent_killed_with_queue(

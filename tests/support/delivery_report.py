@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections import Counter
+from contextlib import closing
 from collections.abc import Iterable
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -89,7 +90,7 @@ SESSION_REPORT = DeliveryReport()
 
 def sent_offer_ids(audit_log: Path) -> set[str]:
     """Return the message ids of the offers an agent's audit log records as acknowledged."""
-    with sqlite3.connect(f"file:{audit_log}?mode=ro", uri=True) as connection:
+    with closing(sqlite3.connect(f"file:{audit_log}?mode=ro", uri=True)) as connection:
         rows = connection.execute(
             "SELECT payload FROM audit_messages WHERE topic LIKE '%/offers/%' AND payload != ''"
         ).fetchall()
@@ -97,16 +98,30 @@ def sent_offer_ids(audit_log: Path) -> set[str]:
 
 
 def stored_offer_ids(database_url: str, cluster: str) -> list[str]:
-    """Return the message id of every offer history row of ``cluster``, repeats included."""
+    """Return the message id of every offer history row of ``cluster``, repeats included.
+
+    History rows of offers without an envelope (schema 1.0) have no message id and are left out.
+    """
     engine = create_engine(parse_database_url(database_url))
     try:
         with engine.connect() as connection:
-            payloads = connection.execute(
-                select(offer_history.c.payload).where(offer_history.c.cluster == cluster)
+            ids = connection.execute(
+                select(offer_history.c.message_id).where(
+                    offer_history.c.cluster == cluster, offer_history.c.message_id.is_not(None)
+                )
             ).scalars()
-            return [_message_id(payload) for payload in payloads]
+            return list(ids)
     finally:
         engine.dispose()
+
+
+def pending_offer_ids(audit_log: Path) -> set[str]:
+    """Return the message ids of the offers still queued in an agent's outbox."""
+    with closing(sqlite3.connect(f"file:{audit_log}?mode=ro", uri=True)) as connection:
+        rows = connection.execute(
+            "SELECT message_id FROM outbox WHERE topic LIKE '%/offers/%' AND length(payload) > 0"
+        ).fetchall()
+    return {message_id for (message_id,) in rows}
 
 
 def rejected_count(database_url: str, cluster: str) -> int:

@@ -72,7 +72,7 @@ def _lookup(name: str) -> type[Adapter[Any]]:
 
 
 def main() -> None:
-    agent.config.load_adapter_class = _lookup  # type: ignore[assignment]
+    agent.config.load_adapter_class = _lookup  # type: ignore[attr-defined]
     from kooperant.cli import main as kooperant_main
 
     kooperant_main()
