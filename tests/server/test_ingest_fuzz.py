@@ -1,10 +1,11 @@
 """Ingest fed 10,000 malformed messages, interleaved with valid offers, on SQLite.
 
-Hypothesis draws batches of messages: random bytes, invalid UTF-8, JSON of the wrong shape,
-valid offers, withdrawals and status messages with one field broken, non-finite numbers, deep
-nesting, strings near the size limit, unknown schema names and major versions, and topics that
-name another member, cluster or resource. ``Ingest.handle_message`` must never raise, must
-store every malformed message in ``rejected_messages`` with a non-empty reason, and must store
+Hypothesis draws batches of malformed messages. They are random bytes, invalid UTF-8, JSON of
+the wrong shape, and valid offers, withdrawals and status messages with one field broken. Others
+have non-finite numbers, deep nesting, sizes near the limit, unknown schema names or major
+versions, or a topic that names another member, cluster or resource.
+``Ingest.handle_message`` must never raise, must store every malformed message in
+``rejected_messages`` with a non-empty reason, and must store
 every valid offer of the batch.
 """
 
