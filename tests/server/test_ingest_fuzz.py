@@ -5,8 +5,7 @@ the wrong shape, and valid offers, withdrawals and status messages with one fiel
 have non-finite numbers, deep nesting, sizes near the limit, unknown schema names or major
 versions, or a topic that names another member, cluster or resource.
 ``Ingest.handle_message`` must never raise, must store every malformed message in
-``rejected_messages`` with a non-empty reason, and must store
-every valid offer of the batch.
+``rejected_messages`` with a non-empty reason, and must store every valid offer of the batch.
 """
 
 from __future__ import annotations
