@@ -30,7 +30,7 @@ def precedes(incoming: Stamp, stored: Stamp, *, on_equal_time: bool) -> bool:
 
     Two messages that both carry a sequence number are ordered by it, because the agent's
     sequence is strictly increasing per member even when its clock steps back. Otherwise their
-    times decide, and ``on_equal_time`` is the answer for two equal times.
+    times decide, and ``on_equal_time`` is returned for two equal times.
     """
     if incoming.seq is not None and stored.seq is not None:
         return incoming.seq < stored.seq

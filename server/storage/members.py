@@ -38,7 +38,7 @@ def touch_member(connection: Connection, cluster: str, member: str, seen: dateti
 
 
 def is_stale_status(status: MemberStatus, stored: Row[Any]) -> bool:
-    """Return whether ``status`` says less than the ``stored`` row of ``member_status``.
+    """Return whether ``status`` is stale compared with the ``stored`` row of ``member_status``.
 
     A status of an older connection is stale: it is typically the will of a connection that
     ended after the birth of a newer one. For the same connection, a stored offline status is

@@ -265,8 +265,8 @@ def _registered(cluster: ColumnElement[str], member: ColumnElement[str]) -> Colu
 
 
 def _status_since() -> ColumnElement[Any]:
-    # An online member is online since its connection began; an offline one since its offline
-    # status arrived, because the will carries no time of its own.
+    # An online member is online since its connection began. An offline one is offline since its
+    # offline status arrived, because the will carries no time of its own.
     return case(
         (member_status.c.state == "online", member_status.c.connected_at),
         else_=member_status.c.status_received_at,

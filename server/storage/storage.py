@@ -293,7 +293,7 @@ class Storage:
     def store_status(
         self, status: MemberStatus, received_at: datetime, *, message_id: str | None = None
     ) -> StatusOutcome:
-        """Make ``status`` the member's current status unless the stored one says more.
+        """Make ``status`` the member's current status unless the stored one is newer.
 
         ``message_id`` is computed as in ``store_offer`` when it is ``None``. A message id the
         member sent before is a duplicate and changes nothing. The status of a

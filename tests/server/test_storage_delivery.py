@@ -94,7 +94,7 @@ def test_legacy_offer_deduplicated_by_payload_hash(storage: Storage) -> None:
     assert storage.count_history(*KEY) == 2
 
 
-def test_same_id_of_other_member_is_no_duplicate(storage: Storage) -> None:
+def test_same_id_other_member_accepted(storage: Storage) -> None:
     storage.store_offer(with_seq(machine_offer(), 1, "shared"), T0, message_id="shared")
 
     other = storage.store_offer(
@@ -202,7 +202,7 @@ def test_status_offline_after_online_wins(storage: Storage) -> None:
     assert record.status_since == T0 + hours(1)
 
 
-def test_status_online_after_offline_same_connection_stale(storage: Storage) -> None:
+def test_status_birth_after_own_will_stale(storage: Storage) -> None:
     storage.store_status(member_status(online=False, connected_at=T0), T0, message_id="will")
 
     late_birth = storage.store_status(
