@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from kooperant.protocol import (
+    MAX_PAYLOAD_BYTES,
     MemberStatus,
     Offer,
     Withdrawal,
@@ -13,7 +14,6 @@ from kooperant.protocol import (
     parse_withdrawal,
     parse_withdrawal_topic,
 )
-from kooperant.protocol.offer import MAX_PAYLOAD_BYTES
 
 
 class TopicMismatchError(ValueError):
