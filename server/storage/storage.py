@@ -175,12 +175,12 @@ class Storage:
 
         ``message_id`` is the offer's ``message_key``, which is computed when it is ``None``. A
         message id the member sent before is a duplicate and changes nothing, not even
-        ``last_seen``. Otherwise the offer is older than
-        a stored offer or withdrawal of its resource when both carry a sequence number and its
-        number is lower, or else when its ``generated_at`` is earlier. An offer generated at or
-        before the latest withdrawal of its resource is not stored at all, so it cannot bring
-        the offer back nor refill a history the owner asked to delete. An older offer goes to
-        the history only. The current row, its capabilities, free intervals and audience are
+        ``last_seen``. Otherwise the offer is older than a stored offer or withdrawal of its
+        resource when both carry a sequence number and its number is lower, or else when its
+        ``generated_at`` is earlier. An offer older than the latest withdrawal of its resource,
+        or generated at the same time, is not stored at all, so it cannot bring the offer back
+        nor refill a history the owner asked to delete. An offer older than the current one goes
+        to the history only. The current row, its capabilities, free intervals and audience are
         replaced together in one transaction.
         """
         payload_bytes = offer.to_payload()
@@ -206,8 +206,8 @@ class Storage:
             withdrawn = latest_withdrawal(connection, key)
             if withdrawn is not None and precedes(incoming, withdrawn, on_equal_time=True):
                 logger.info(
-                    "Ignored the offer of %s/%s/%s generated at %s: the resource was withdrawn "
-                    "later (at %s)",
+                    "Ignored the offer of %s/%s/%s generated at %s: the latest withdrawal of the "
+                    "resource (made at %s) is newer",
                     *key,
                     offer.generated_at.isoformat(),
                     withdrawn.time.isoformat(),
