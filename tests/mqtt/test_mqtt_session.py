@@ -234,6 +234,13 @@ def test_connect_options_repr_hides_password() -> None:
     assert "acme" in repr(options)
 
 
+@pytest.mark.parametrize(
+    ("host", "address"), [("127.0.0.1", "127.0.0.1:1883"), ("::1", "[::1]:1883")]
+)
+def test_connect_options_address(host: str, address: str) -> None:
+    assert ConnectOptions(host=host, port=1883, client_id="c").address == address
+
+
 def test_will_message_invalid_qos() -> None:
     with pytest.raises(ValueError, match="invalid will qos 3"):
         WillMessage(topic="t", payload=b"", qos=3)
