@@ -337,6 +337,8 @@ class MessageHandler:
     async def _reject(self, topic: str, payload: bytes, reason: str, received_at: datetime) -> None:
         self._status.rejected_messages += 1
         logger.warning("Rejected message on %s (%d bytes): %s", topic, len(payload), reason)
+        # NOTE: the rejection record has no poison rule. If it cannot be written while the
+        # database responds, ingest stays paused on this message until writes work again.
         await self._retry_until_committed(
             lambda: self._storage.store_rejected(topic, payload, reason, received_at),
             give_up=False,
