@@ -1,8 +1,9 @@
-"""Two ingest workers storing the same member's offers at once, on SQLite and PostgreSQL."""
+"""Serialised writes: two ingest workers storing one member's offers, and SQLite's write lock."""
 
 from __future__ import annotations
 
 import random
+import sqlite3
 import threading
 from collections import Counter
 from collections.abc import Iterator
@@ -91,3 +92,33 @@ def test_parallel_workers_keep_highest_seq(storage: Storage, second_worker: Stor
             select(func.count()).select_from(delivered_messages)
         ).scalar_one()
     assert delivered == MESSAGES
+
+
+def test_sqlite_keeps_wal_and_immediate_writes(sqlite_storage: Storage, sqlite_url: str) -> None:
+    reader = Storage(sqlite_url)
+    try:
+        with sqlite_storage.engine.connect() as connection:
+            mode = connection.exec_driver_sql("PRAGMA journal_mode").scalar_one()
+        with sqlite_storage._transaction("hold the write lock"):
+            # A write transaction holds the lock from BEGIN IMMEDIATE on, before any write,
+            # while a reader still sees the last committed state thanks to WAL.
+            readable = reader.list_members()
+            blocked = _try_write(sqlite_url)
+    finally:
+        reader.close()
+
+    assert mode == "wal"
+    assert readable == []
+    assert "database is locked" in blocked
+
+
+def _try_write(url: str) -> str:
+    path = url.removeprefix("sqlite:///")
+    connection = sqlite3.connect(path, timeout=0.1, isolation_level=None)
+    try:
+        connection.execute("BEGIN IMMEDIATE")
+    except sqlite3.OperationalError as error:
+        return str(error)
+    finally:
+        connection.close()
+    return "no error"
