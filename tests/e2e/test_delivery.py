@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -49,7 +50,7 @@ from tests.support.delivery_report import (
     stored_offer_ids,
 )
 from tests.support.mosquitto import OwnMosquitto
-from tests.support.postgres import OwnPostgres
+from tests.support.postgres import OwnPostgres, missing_service
 from tests.support.processes import (
     KooperantProcess,
     agent_process,
@@ -236,6 +237,8 @@ class Cluster:
 
 @pytest.fixture
 def broker(tmp_path: Path) -> Iterator[OwnMosquitto]:
+    if shutil.which("mosquitto") is None:
+        missing_service("the mosquitto program is not installed")
     folder = tmp_path / "mosquitto"
     folder.mkdir()
     mosquitto = OwnMosquitto(folder, persistence=True)

@@ -49,7 +49,8 @@ def _major_version(name: str) -> int:
     return int(name) if name.isdigit() else -1
 
 
-def _missing(reason: str) -> None:
+def missing_service(reason: str) -> None:
+    """Skip the test for lack of ``reason``, or fail it under KOOPERANT_REQUIRE_SERVICES=1."""
     if os.environ.get("KOOPERANT_REQUIRE_SERVICES") == "1":
         pytest.fail(f"{reason} (KOOPERANT_REQUIRE_SERVICES=1)")
     pytest.skip(reason)
@@ -65,7 +66,7 @@ class OwnPostgres:
     def __init__(self, folder: Path) -> None:
         bin_dir = postgres_bin_dir()
         if bin_dir is None:
-            _missing(f"no PostgreSQL server found in {POSTGRES_BIN_GLOB}")
+            missing_service(f"no PostgreSQL server found in {POSTGRES_BIN_GLOB}")
         assert bin_dir is not None
         self._bin = bin_dir
         self._as_root = os.geteuid() == 0
@@ -73,10 +74,10 @@ class OwnPostgres:
             try:
                 account = pwd.getpwnam(SYSTEM_USER)
             except KeyError:
-                _missing(f"running as root and no {SYSTEM_USER!r} user to run initdb as")
+                missing_service(f"running as root and no {SYSTEM_USER!r} user to run initdb as")
                 raise
             if shutil.which("runuser") is None:
-                _missing("running as root and no runuser program to run initdb as postgres")
+                missing_service("running as root and no runuser program to run initdb as postgres")
             self.root = Path(tempfile.mkdtemp(prefix="kooperant-pg-"))
             os.chown(self.root, account.pw_uid, account.pw_gid)
         else:
