@@ -50,7 +50,7 @@ def _major_version(name: str) -> int:
 
 
 def missing_service(reason: str) -> None:
-    """Skip the test for lack of ``reason``, or fail it under KOOPERANT_REQUIRE_SERVICES=1."""
+    """Skip the test with ``reason``, or fail it under ``KOOPERANT_REQUIRE_SERVICES=1``."""
     if os.environ.get("KOOPERANT_REQUIRE_SERVICES") == "1":
         pytest.fail(f"{reason} (KOOPERANT_REQUIRE_SERVICES=1)")
     pytest.skip(reason)
