@@ -26,6 +26,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from agent.audit import (
     AuditRecord,
@@ -314,7 +315,7 @@ class Outbox:
         megabytes = self.limits.max_bytes / MEGABYTE
         return (f"max_megabytes {megabytes:g}", count, oldest_topic)
 
-    def _read(self, sql: str, parameters: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
+    def _read(self, sql: str, parameters: tuple[object, ...] = ()) -> list[tuple[Any, ...]]:
         try:
             return self._connection.execute(sql, parameters).fetchall()
         except sqlite3.Error as error:
@@ -324,16 +325,15 @@ class Outbox:
         return database_error(self.path, action, error)
 
 
-def _message(row: tuple[object, ...]) -> QueuedMessage:
+def _message(row: tuple[Any, ...]) -> QueuedMessage:
     seq, message_id, topic, payload, retain, kind, resource, queued_at = row
-    assert isinstance(payload, bytes)  # the column is written as BLOB only
     return QueuedMessage(
-        int(str(seq)),
-        str(message_id),
-        str(topic),
-        payload,
+        seq,
+        message_id,
+        topic,
+        bytes(payload),
         bool(retain),
         "offer" if kind == "offer" else "withdrawal",
-        str(resource),
-        datetime.fromisoformat(str(queued_at)),
+        resource,
+        datetime.fromisoformat(queued_at),
     )

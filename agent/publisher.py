@@ -300,7 +300,7 @@ def mqtt_client(
         password=password.get_secret_value() if password is not None else None,
         identifier=client_id,
         timeout=timeout,
-        tls_params=aiomqtt.TLSParameters() if settings.tls else None,
+        tls_params=aiomqtt.TLSParameters() if settings.uses_tls else None,
     )
 
 
