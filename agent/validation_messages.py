@@ -265,8 +265,7 @@ MESSAGES = Catalog(
             "certificate's key",
         },
         "config.tls_file_missing": {
-            "pl": "nie ma pliku {path}; ścieżka względna zaczyna się w katalogu pliku "
-            "konfiguracji",
+            "pl": "nie ma pliku {path}; ścieżka względna zaczyna się w katalogu pliku konfiguracji",
             "en": "file {path} not found; a relative path starts at the config file's folder",
         },
         "config.url_expected": {
