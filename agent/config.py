@@ -139,7 +139,7 @@ class BrokerTlsSettings(_Frozen):
 
     The server certificate and host name are always verified: against ``ca_file``, or against
     the system's CA certificates when it is not set. ``cert_file`` and ``key_file`` are the
-    agent's client certificate, for a broker that asks for one.
+    agent's client certificate, for a broker that requires one.
     """
 
     ca_file: Path | None = None

@@ -3,7 +3,7 @@
 While a session is connected, ``Forwarder.drain`` takes the oldest queued message, publishes it
 with QoS 1, waits for the PUBACK and then calls ``Outbox.delivered``, which deletes the row and
 writes its audit row in one transaction. A message in flight when the connection drops stays
-queued and is sent again on the next connection; the aggregator drops the repeat by its message
+queued and is sent again on the next connection. The aggregator drops that repeat by its message
 id.
 
 A PUBACK with an MQTT 5 failure reason code (``PublishRejected``, for example when the broker's
@@ -125,11 +125,11 @@ class Forwarder:
             # The row is tried again later; the broker rejects it again.
             self._file_failed("Cannot drop the rejected message from the outbox", discard_error)
 
-    def _file_failed(self, what: str, error: AuditLogError) -> None:
+    def _file_failed(self, action: str, error: AuditLogError) -> None:
         self.file_failures += 1
         if not self._failing:
             self._failing = True
-            logger.error("%s: %s", what, error)
+            logger.error("%s: %s", action, error)
 
     def _file_works(self) -> None:
         if self._failing:

@@ -4,8 +4,8 @@ Every offer, withdrawal and clear of a retained topic is first queued in table `
 agent's local SQLite file (the audit log file), with an ``Envelope``: a new message id and a
 sequence number from ``next_sequence``. The forwarder (``agent.forwarder``) sends the rows in
 sequence order and, after the broker's PUBACK, calls ``delivered``, which deletes the row and
-inserts its audit row in one transaction. So a message is either queued or recorded as sent,
-never both and never neither, whatever fails in between. A clear also takes a sequence number,
+inserts its audit row in one transaction. So when either step fails, the message stays queued
+without an audit row and is sent again. A clear also takes a sequence number,
 so it keeps its place among the other messages, but its payload stays empty.
 
 The last sequence number handed out is kept in table ``outbox_sequence``, so numbers keep

@@ -4,8 +4,9 @@ Each permitted offer goes, retained, to ``kooperant/v1/{cluster}/{member}/offers
 The publisher decides what to send and queues it in the outbox (``agent.outbox``) at once,
 connected or not; the forwarder (``agent.forwarder``) sends the queue in order whenever a
 connection is up. An offer is queued again only when its content changed (``generated_at`` is
-ignored in that comparison), or on a refresh: the caller's full republish, or a connection whose
-CONNACK says the broker kept no session, which means it may have lost its retained messages too.
+ignored in that comparison), or on a refresh. A refresh is the caller's full republish, or a
+connection whose CONNACK reports no kept session, because then the broker may have lost its
+retained messages too.
 A refresh skips an offer whose topic still has a message queued, so a broker that is down for days
 does not fill the queue with repeats.
 
@@ -409,9 +410,9 @@ class Publisher:
                 delay,
             )
             return
-        what = "lost" if ever else "cannot be established"
+        state = "lost" if ever else "cannot be established"
         logger.warning(
-            "Connection to MQTT broker %s %s (%s), retrying in %.1f s", address, what, error, delay
+            "Connection to MQTT broker %s %s (%s), retrying in %.1f s", address, state, error, delay
         )
 
 
