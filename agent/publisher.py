@@ -121,6 +121,7 @@ class Publisher:
         self._kept_kinds: frozenset[ResourceKind] = frozenset()
         self._published: dict[str, str] = {}
         self._refresh = False
+        self._dropped = False
         self._queue_failing = False
         self._wakeup = asyncio.Event()
         self.connected = asyncio.Event()
@@ -243,7 +244,28 @@ class Publisher:
             self._queue_failing = False
             logger.info("Queuing messages works again after %d failures", self.queue_failures)
         self._refresh = False
+        if self._dropped:
+            self._recover_dropped()
         return True
+
+    def _recover_dropped(self) -> None:
+        """Decide again after the outbox dropped messages at its limits.
+
+        A dropped clear or withdrawal leaves the broker retaining an offer that the account
+        shows as taken back, and a dropped offer leaves the broker without it. The account is
+        rebuilt from what was delivered and what is still queued, and a refresh queues again
+        every current offer without a queued message.
+        """
+        self._dropped = False
+        try:
+            self.load_retained()
+        except AuditLogError as error:
+            logger.error(
+                "Cannot read the retained topics after the outbox dropped messages: %s", error
+            )
+            return
+        self._refresh = True
+        self._wakeup.set()
 
     def _queue_offers(self) -> None:
         queued_topics = self._queued_topics() if self._refresh else set()
@@ -287,8 +309,11 @@ class Publisher:
         if not messages:
             return
         assert self.outbox is not None and self._forwarder is not None  # set by run
+        dropped_before = self.outbox.dropped_messages
         for queued in self.outbox.enqueue(messages):
             self.retained.queued(queued, kind)
+        if self.outbox.dropped_messages > dropped_before:
+            self._dropped = True
         self._forwarder.wakeup.set()
 
     def _queued_topics(self) -> set[str]:

@@ -16,7 +16,7 @@ import pytest
 
 from agent.audit import AuditLog
 from agent.config import BrokerSettings
-from agent.outbox import Outbox
+from agent.outbox import Outbox, OutboxLimits
 from agent.publisher import Publisher
 from kooperant.mqtt import (
     ConnectOptions,
@@ -274,6 +274,46 @@ async def test_kept_session_sends_no_repeat(tmp_path: Path, own_broker: OwnMosqu
             await asyncio.sleep(0.3)
 
     assert publisher.published_messages == 1
+
+
+async def test_dropped_withdrawal_queued_again(tmp_path: Path, own_broker: OwnMosquitto) -> None:
+    own_broker.start()
+    first = offer_topic(CLUSTER, MEMBER, "cnc-1")
+    second = offer_topic(CLUSTER, MEMBER, "cnc-2")
+    with AuditLog(tmp_path / "audit.db") as log:
+        publisher = make_publisher(own_broker.url, log)
+        assert publisher.outbox is not None
+        publisher.outbox.close()
+        outbox = Outbox(log.path, OutboxLimits(max_bytes=1000))
+        publisher.outbox = outbox
+        async with running(publisher):
+            publisher.update([offer("cnc-1", 1.0)])
+            await settle(lambda: publisher.published_messages == 1)
+            own_broker.kill()
+            await settle(lambda: not publisher.connected.is_set())
+
+            # cnc-1 is taken back, then offers of cnc-2 push its clear out of the full queue.
+            for hours in range(1, 8):
+                publisher.update([offer("cnc-2", float(hours))], settled=True)
+                await settle_payload(outbox, second, hours)
+            await settle(lambda: outbox.dropped_messages >= 3)
+            await settle(lambda: outbox.latest_payloads().get(first) == b"")
+
+            own_broker.start()
+            await settle(lambda: not outbox.queued())
+
+        async with collecting(own_broker.port, f"kooperant/v1/{CLUSTER}/+/offers/+") as late:
+            await settle(lambda: len(late.messages) == 1)
+
+    assert [message.topic for message in late.messages] == [second]
+
+
+async def settle_payload(outbox: Outbox, topic: str, free_hours: int) -> None:
+    def queued() -> bool:
+        payload = outbox.latest_payloads().get(topic)
+        return payload is not None and json.loads(payload)["free_hours"] == free_hours
+
+    await settle(queued)
 
 
 async def test_status_online_then_stopped(tmp_path: Path, own_broker: OwnMosquitto) -> None:
