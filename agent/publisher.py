@@ -213,12 +213,21 @@ class Publisher:
         self._forwarder = Forwarder(self.outbox, self._clock, poll_seconds=self._poll_seconds)
         self._load_retained_at_start()
         self._started_at = asyncio.get_running_loop().time()
-        deciding = asyncio.create_task(self._decide_until(stop), name="publisher decisions")
+        tasks = {
+            asyncio.create_task(self._decide_until(stop), name="publisher decisions"),
+            asyncio.create_task(self._connect_until(stop, self._forwarder), name="connection"),
+        }
         try:
-            await self._connect_until(stop, self._forwarder)
+            # Both end when stop is set; a crash of one (a bug) ends the other and is raised.
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
         finally:
-            stop.set()
-            await deciding
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        for task in tasks:
+            error = None if task.cancelled() else task.exception()
+            if error is not None:
+                raise error
 
     # --- deciding and queuing -----------------------------------------------------------------
 
