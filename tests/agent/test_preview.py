@@ -110,6 +110,8 @@ def write_config(
         cluster: {cluster}
         broker:
           url: {broker_url}
+          # No session is kept after the test, because the machine's broker is shared.
+          session_expiry_seconds: 0
           client_id: {cluster}-agent
         policy: policy.yaml
         adapters:
