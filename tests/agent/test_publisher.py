@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import subprocess
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
@@ -69,8 +70,15 @@ def make_publisher(
     *,
     clock: Callable[[], datetime] = lambda: NOW,
     tls: TlsSettings | None = None,
+    password: str | None = None,
 ) -> Publisher:
-    settings = BrokerSettings(url=url, reconnect_min_seconds=0.05, reconnect_max_seconds=0.2)
+    settings = BrokerSettings(
+        url=url,
+        username=None if password is None else MEMBER,
+        password=password,
+        reconnect_min_seconds=0.05,
+        reconnect_max_seconds=0.2,
+    )
     return Publisher(
         settings,
         f"kooperant-agent-{MEMBER}",
@@ -369,6 +377,42 @@ async def test_rejected_message_dropped(tmp_path: Path, caplog: pytest.LogCaptur
     assert len(errors) == 1
     assert offer_topic(CLUSTER, MEMBER, "cnc-2") in errors[0]
     assert "Not authorized" in errors[0]
+
+
+@pytest.fixture
+def password_broker(tmp_path: Path) -> Iterator[OwnMosquitto]:
+    """A broker that lets in only the member with the password ``right-password``."""
+    passwords = tmp_path / "passwords"
+    subprocess.run(
+        ["mosquitto_passwd", "-c", "-b", str(passwords), MEMBER, "right-password"],
+        check=True,
+        capture_output=True,
+    )
+    broker = make_broker(tmp_path / "broker", password_file=passwords)
+    broker.start()
+    try:
+        yield broker
+    finally:
+        broker.stop()
+
+
+async def test_wrong_password_logged_once(
+    tmp_path: Path, password_broker: OwnMosquitto, caplog: pytest.LogCaptureFixture
+) -> None:
+    with AuditLog(tmp_path / "audit.db") as log:
+        publisher = make_publisher(password_broker.url, log, password="wrong-password")
+        async with running(publisher):
+            publisher.update([offer("cnc-1", 10.0)])
+            # NOTE: an attempt now and then waits for the 10 s connect timeout after Mosquitto
+            # rejects the password, hence the longer wait.
+            await settle(lambda: publisher.failed_attempts >= 2, max_seconds=30)
+
+    errors = [record.getMessage() for record in caplog.records if record.levelname == "ERROR"]
+    assert publisher.published_messages == 0
+    assert len(errors) == 1
+    assert f"MQTT broker 127.0.0.1:{password_broker.port} refused the agent" in errors[0]
+    assert "check broker.username, broker.password and broker.tls" in errors[0]
+    assert "wrong-password" not in errors[0]
 
 
 async def test_tls_broker_receives_offer(tmp_path: Path) -> None:
