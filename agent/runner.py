@@ -298,7 +298,12 @@ class Agent:
         except AuditLogError:
             audit_log.close()
             raise
-        outbox = Outbox(audit_log.path, self._config.outbox.limits(), clock=self._clock)
+        try:
+            outbox = Outbox(audit_log.path, self._config.outbox.limits(), clock=self._clock)
+        except AuditLogError:
+            table.close()
+            audit_log.close()
+            raise
         self.publisher.audit_log = audit_log
         self.publisher.outbox = outbox
         watcher = PolicyWatcher(
