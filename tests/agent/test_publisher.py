@@ -26,6 +26,7 @@ from kooperant.mqtt import (
     ReceivedMessage,
     TlsSettings,
 )
+from kooperant.net import free_tcp_port
 from kooperant.protocol import (
     MemberState,
     Offer,
@@ -322,6 +323,26 @@ async def settle_payload(outbox: Outbox, topic: str, free_hours: int) -> None:
         return payload is not None and json.loads(payload)["free_hours"] == free_hours
 
     await settle(queued)
+
+
+async def test_refresh_skips_queued_offer(tmp_path: Path) -> None:
+    unreachable = f"mqtt://127.0.0.1:{free_tcp_port()}"
+    with AuditLog(tmp_path / "audit.db") as log:
+        publisher = make_publisher(unreachable, log)
+        assert publisher.outbox is not None
+        outbox = publisher.outbox
+        async with running(publisher):
+            publisher.update([offer("cnc-1", 1.0)])
+            await settle_queued(outbox, 1)
+            for _ in range(3):
+                # The runner's periodic republish while the broker is down.
+                publisher.update([offer("cnc-1", 1.0)], full=True)
+                await asyncio.sleep(0.1)
+            unchanged = len(outbox.queued())
+            publisher.update([offer("cnc-1", 2.0)], full=True)
+            await settle_queued(outbox, 2)
+
+    assert unchanged == 1
 
 
 async def test_status_online_then_stopped(tmp_path: Path, own_broker: OwnMosquitto) -> None:
