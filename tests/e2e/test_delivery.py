@@ -207,11 +207,11 @@ class Cluster:
     def finish(self, test_name: str, report: DeliveryReport) -> DeliveryCounts:
         """Freeze the agents, wait for their offers, stop them and record the counts."""
         self.freeze_agents()
-        # The last change before the freeze may still be in the agent's debounce.
-        time.sleep(1.0)
         self.wait_until_stored(self.sent_ids)
         for site in self.agents:
             site.process.stop()
+        # A change still in an agent's debounce at the freeze may have been sent since.
+        self.wait_until_stored(self.sent_ids)
         counts = count_delivery(
             test_name,
             self.sent_ids(),
