@@ -322,9 +322,9 @@ def test_delivery_postgres_restarted(
     tmp_path: Path, cluster_id: str, broker: OwnMosquitto, delivery_report: DeliveryReport
 ) -> None:
     postgres = OwnPostgres(tmp_path)
-    postgres.start()
     cluster = make_cluster(tmp_path, cluster_id, broker, postgres.url)
     try:
+        postgres.start()
         server = cluster.add_server()
         server.start()
         for member in ("acme", "bolt"):

@@ -54,9 +54,11 @@ def test_report_rejects_negative_count() -> None:
 @pytest.fixture
 def own_postgres(tmp_path: Path) -> Iterator[OwnPostgres]:
     server = OwnPostgres(tmp_path)
-    server.start()
-    yield server
-    server.remove()
+    try:
+        server.start()
+        yield server
+    finally:
+        server.remove()
 
 
 def select_one(server: OwnPostgres) -> int:
