@@ -1,4 +1,4 @@
-"""``kooperant server run``, ``kooperant server migrate`` and ``kooperant server token add``."""
+"""``kooperant server run``, ``migrate``, ``token add`` and ``add-member``."""
 
 from __future__ import annotations
 
@@ -7,11 +7,18 @@ import contextlib
 import logging
 import signal
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from server.broker_accounts import (
+    PasswordFileChange,
+    add_member_account,
+    agent_broker_settings,
+    check_account_ids,
+)
 from server.errors import ServerError, StorageError
 from server.messages import MESSAGES as _
 from server.service import ServerSettings, open_storage, run_server
@@ -93,6 +100,49 @@ def token_add(
     # The explanation goes to stderr, so that stdout holds only the token for a script to take.
     typer.echo(_("token_added", member=member, cluster=cluster, path=str(tokens)), err=True)
     typer.echo(token)
+
+
+@app.command("add-member", help=_("cli_add_member_help"))
+def add_member(
+    cluster: Annotated[str, typer.Option("--cluster", help=_("opt_member_cluster"))],
+    member: Annotated[str, typer.Option("--member", help=_("opt_member_id"))],
+    database: str = DatabaseOption,
+    mosquitto_passwords: Annotated[
+        Path | None,
+        typer.Option("--mosquitto-passwords", help=_("opt_mosquitto_passwords"), dir_okay=False),
+    ] = None,
+    new_password: Annotated[
+        bool, typer.Option("--new-password", help=_("opt_new_password"))
+    ] = False,
+) -> None:
+    with _user_errors():
+        check_account_ids(cluster, member)
+        storage = open_storage(ServerSettings(database=database, migrate=True))
+        try:
+            account = add_member_account(
+                storage,
+                cluster,
+                member,
+                password_file=mosquitto_passwords,
+                new_password=new_password,
+                now=datetime.now(UTC),
+            )
+        finally:
+            storage.close()
+
+    # The explanation goes to stderr and only the agent's settings to stdout, for a script.
+    registered = "member_registered" if account.newly_registered else "member_password_renewed"
+    shown_url = mask_password(database)
+    typer.echo(_(registered, cluster=cluster, member=member, url=shown_url), err=True)
+    if mosquitto_passwords is not None:
+        path = str(mosquitto_passwords)
+        typer.echo(_("member_password_written", member=member, path=path), err=True)
+        if account.password_file_change == PasswordFileChange.CREATED:
+            typer.echo(_("mosquitto_passwords_created", path=path), err=True)
+    else:
+        typer.echo(_("member_password_not_written", member=member), err=True)
+    typer.echo(_("member_password_once"), err=True)
+    typer.echo(agent_broker_settings(account), nl=False)
 
 
 async def _run_until_signal(settings: ServerSettings) -> None:

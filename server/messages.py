@@ -327,6 +327,105 @@ MESSAGES = Catalog(
             "pl": "Schemat bazy {url} jest aktualny (wersja {revision}).",
             "en": "The schema of {url} is up to date (revision {revision}).",
         },
+        # kooperant server add-member
+        "member_reserved": {
+            "pl": "Identyfikator członka {value!r} jest zarezerwowany dla konta agregatora "
+            "w brokerze MQTT, które może czytać wiadomości wszystkich członków. Wybierz inny.",
+            "en": "The member id {value!r} is reserved for the aggregator's broker account, "
+            "which may read every member's messages. Pick another id.",
+        },
+        "member_already_registered": {
+            "pl": "Członek {member} (klaster {cluster}) jest już zarejestrowany. Aby nadać mu "
+            "nowe hasło do brokera, uruchom polecenie ponownie z opcją --new-password; stare "
+            "hasło przestanie działać, gdy broker ponownie wczyta plik haseł.",
+            "en": "Member {member} (cluster {cluster}) is already registered. To give it a new "
+            "broker password, run the command again with --new-password; the old password "
+            "stops working once the broker reloads its password file.",
+        },
+        "mosquitto_passwords_unreadable": {
+            "pl": "Nie można odczytać pliku haseł Mosquitto {path}: {detail}. "
+            "Sprawdź ścieżkę i uprawnienia.",
+            "en": "Cannot read the Mosquitto password file {path}: {detail}. "
+            "Check the path and its permissions.",
+        },
+        "mosquitto_passwords_unwritable": {
+            "pl": "Nie można zapisać pliku haseł Mosquitto {path}: {detail}. Sprawdź, czy "
+            "katalog pliku istnieje i czy ten użytkownik może w nim tworzyć pliki.",
+            "en": "Cannot write the Mosquitto password file {path}: {detail}. Check that the "
+            "file's folder exists and that this user may create files in it.",
+        },
+        "cli_add_member_help": {
+            "pl": "Zarejestruj członka klastra, utwórz jego hasło do brokera MQTT i pokaż je "
+            "jeden raz razem z ustawieniami brokera dla agenta.",
+            "en": "Register a cluster member, create its MQTT broker password and show it once "
+            "with the broker settings for its agent.",
+        },
+        "opt_member_cluster": {
+            "pl": "Identyfikator klastra członka.",
+            "en": "Id of the member's cluster.",
+        },
+        "opt_member_id": {
+            "pl": "Identyfikator członka; jest też jego nazwą użytkownika w brokerze.",
+            "en": "Id of the member; it is also the member's user name at the broker.",
+        },
+        "opt_mosquitto_passwords": {
+            "pl": "Plik haseł Mosquitto (password_file), w którym zapisać konto członka; "
+            "zostanie utworzony z prawami 0600, jeśli go nie ma. Bez tej opcji ustaw hasło "
+            "w brokerze samodzielnie.",
+            "en": "Mosquitto password file (password_file) to write the member's account into; "
+            "created with mode 0600 when missing. Without it, set the password at the broker "
+            "yourself.",
+        },
+        "opt_new_password": {
+            "pl": "Nadaj nowe hasło członkowi, który jest już zarejestrowany.",
+            "en": "Give a new password to a member that is already registered.",
+        },
+        "member_registered": {
+            "pl": "Zarejestrowano członka {member} (klaster {cluster}) w bazie {url}.",
+            "en": "Registered member {member} (cluster {cluster}) in {url}.",
+        },
+        "member_password_renewed": {
+            "pl": "Członek {member} (klaster {cluster}) był już zarejestrowany w bazie {url}; "
+            "zmienia się tylko jego hasło.",
+            "en": "Member {member} (cluster {cluster}) was already registered in {url}; only its "
+            "password changes.",
+        },
+        "member_password_written": {
+            "pl": "Zapisano konto {member} w pliku haseł {path}. Mosquitto użyje go dopiero po "
+            "ponownym wczytaniu plików: systemctl reload mosquitto albo kill -HUP PID_MOSQUITTO.",
+            "en": "Wrote the account of {member} to the password file {path}. Mosquitto uses it "
+            "only after reloading its files: systemctl reload mosquitto or "
+            "kill -HUP MOSQUITTO_PID.",
+        },
+        "mosquitto_passwords_created": {
+            "pl": "Utworzono plik {path} z prawami 0600, więc czytać go może tylko jego "
+            "właściciel. Mosquitto uruchomiony jako root przełącza się na użytkownika "
+            "mosquitto, więc nadaj mu plik: chown mosquitto:mosquitto {path}.",
+            "en": "Created {path} with mode 0600, so only its owner can read it. Mosquitto "
+            "started as root switches to the user mosquitto, so give it the file: "
+            "chown mosquitto:mosquitto {path}.",
+        },
+        "member_password_not_written": {
+            "pl": "Nie podano --mosquitto-passwords, więc ustaw to hasło użytkownikowi {member} "
+            "w brokerze samodzielnie (w Mosquitto: mosquitto_passwd PLIK_HASEŁ {member}, "
+            "potem ponowne wczytanie plików).",
+            "en": "No --mosquitto-passwords was given, so set this password for the user "
+            "{member} at the broker yourself (for Mosquitto: mosquitto_passwd PASSWORD_FILE "
+            "{member}, then reload it).",
+        },
+        "member_password_once": {
+            "pl": "Poniżej są ustawienia brokera dla konfiguracji agenta członka, z hasłem. "
+            "Przekaż je członkowi bezpiecznym kanałem; hasła nie zapisano nigdzie jawnie "
+            "i nie da się go wyświetlić ponownie. Zamień BROKER_HOST na adres brokera.",
+            "en": "Below are the broker settings for the member's agent config, with the "
+            "password. Give them to the member over a safe channel; the password is stored "
+            "nowhere in clear text and cannot be shown again. Replace BROKER_HOST with the "
+            "broker's address.",
+        },
+        "member_snippet_ca_file": {
+            "pl": "# Certyfikat CA brokera, gdy jego certyfikatu nie wystawił publiczny urząd.",
+            "en": "# The broker's CA certificate, when no public CA signed its certificate.",
+        },
         # Dashboard
         "page_title": {
             "pl": "kooperant – wolne moce w klastrze",
