@@ -87,6 +87,8 @@ def example_config(
     """Return ``mosquitto.conf`` with this test's ports and paths, asserting each line is found."""
     text = (CONFIG_FOLDER / "mosquitto.conf").read_text()
     replacements = {
+        "pid_file /run/mosquitto/mosquitto.pid": f"pid_file {folder}/mosquitto.pid",
+        "log_dest file /var/log/mosquitto/mosquitto.log": "log_dest stdout",
         "password_file /etc/mosquitto/kooperant/passwd": f"password_file {password_file}",
         "acl_file /etc/mosquitto/kooperant/acl": f"acl_file {acl_file}",
         "persistence_location /var/lib/mosquitto/": f"persistence_location {folder}/",
