@@ -265,6 +265,24 @@ async def test_aggregator_shared_subscription_receives(cluster_broker: ClusterBr
     assert received.topic == topic
 
 
+async def test_shared_subscription_gets_retained(cluster_broker: ClusterBroker) -> None:
+    # MQTT 5 sends retained messages only for a new non-shared subscription, but Mosquitto 2.0.11
+    # sends them to every worker that joins a shared subscription, as docs/deployment.md says.
+    shared = f"$share/ingest/kooperant/v1/{cluster_broker.cluster}/+/offers/+"
+    retained = cluster_broker.topic("acme", "retained-offer")
+
+    async with MqttSession(cluster_broker.options("acme")) as member:
+        await member.publish(retained, b"offer", retain=True)
+    received = []
+    for _ in range(2):
+        async with MqttSession(cluster_broker.options(AGGREGATOR_USER)) as worker:
+            await worker.subscribe([shared])
+            received.append(await next_message(worker))
+
+    assert [message.topic for message in received] == [retained, retained]
+    assert all(message.retain for message in received)
+
+
 async def test_aggregator_reads_over_loopback(cluster_broker: ClusterBroker) -> None:
     topic = cluster_broker.topic("acme")
 
