@@ -88,8 +88,9 @@ class ConnectOptions:
 
     @property
     def address(self) -> str:
-        """``host:port`` for messages."""
-        return f"{self.host}:{self.port}"
+        """``host:port`` for messages, with an IPv6 host in brackets."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
 
 
 def _check_qos(qos: int, name: str) -> None:

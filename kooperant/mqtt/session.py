@@ -348,12 +348,7 @@ class MqttSession:
         self._closed.set()
         reason = _describe(reason_code)
         if self._connack is not None and not self._connack.done():
-            self._connack.set_exception(
-                ConnectFailed(
-                    f"MQTT broker {self.options.address} closed the connection before its "
-                    f"CONNACK: {reason}"
-                )
-            )
+            self._connack.set_exception(ConnectFailed(self._closed_before_connack()))
             return
 
         if self._closing:
@@ -366,6 +361,18 @@ class MqttSession:
         for _, done in [*self._publishes.values(), *self._subscribes.values()]:
             if not done.done():
                 done.set_exception(error)
+
+    def _closed_before_connack(self) -> str:
+        # paho reports a socket closed by the peer as "Unspecified error", which the broker never
+        # sent, so the message leaves that out and gives the likely cause instead.
+        message = f"MQTT broker {self.options.address} closed the connection before its CONNACK"
+        if self.options.tls is not None:
+            return (
+                f"{message}. Over TLS 1.3 this is how a rejected client certificate shows "
+                "(missing, expired or signed by a CA the broker does not trust). The broker's "
+                "log names the reason"
+            )
+        return f"{message}. The broker's log names the reason"
 
     def _handle_puback(self, mid: int, reason_code: ReasonCode) -> None:
         entry = self._publishes.get(mid)

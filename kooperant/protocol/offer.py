@@ -3,7 +3,7 @@
 The agent builds an ``Offer`` and serialises it with ``Offer.to_payload``. The aggregator turns
 received bytes back into an ``Offer`` with ``parse_offer``, which checks them against the JSON
 Schema in ``offer.schema.json`` and then checks what a schema cannot express (real dates, interval
-order). Version 1.1 added the envelope (``message_id`` and ``seq``); a version 1.0 offer has none.
+order). Version 1.1 added the envelope (``message_id`` and ``seq``), which 1.0 offers lack.
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ from typing import Literal
 import pytest
 
 from kooperant.mqtt import (
+    RECEIVE_MAXIMUM,
     ConnectFailed,
     ConnectOptions,
     MqttError,
@@ -233,6 +234,13 @@ def test_connect_options_repr_hides_password() -> None:
     assert "acme" in repr(options)
 
 
+@pytest.mark.parametrize(
+    ("host", "address"), [("127.0.0.1", "127.0.0.1:1883"), ("::1", "[::1]:1883")]
+)
+def test_connect_options_address(host: str, address: str) -> None:
+    assert ConnectOptions(host=host, port=1883, client_id="c").address == address
+
+
 def test_will_message_invalid_qos() -> None:
     with pytest.raises(ValueError, match="invalid will qos 3"):
         WillMessage(topic="t", payload=b"", qos=3)
@@ -249,3 +257,38 @@ async def test_connect_without_connack_times_out() -> None:
                 pass
 
     assert paho_threads() == []
+
+
+async def test_concurrent_publishes_all_acknowledged(machine_broker: int, topic_root: str) -> None:
+    # More than paho's 20 messages in flight, so some wait in paho's queue for their turn.
+    count = 60
+    async with MqttSession(options_for(machine_broker)) as session:
+        await session.subscribe([f"{topic_root}/#"])
+        await asyncio.gather(
+            *(session.publish(f"{topic_root}/{n}", str(n).encode()) for n in range(count))
+        )
+        received = await receive(session, count)
+
+    assert sorted(int(message.payload) for message in received) == list(range(count))
+
+
+async def test_manual_ack_limited_by_receive_maximum(machine_broker: int, topic_root: str) -> None:
+    count = RECEIVE_MAXIMUM + 20
+    async with MqttSession(options_for(machine_broker, manual_ack=True)) as session:
+        await session.subscribe([f"{topic_root}/#"])
+        async with MqttSession(options_for(machine_broker)) as publisher:
+            for number in range(count):
+                await publisher.publish(f"{topic_root}/{number}", str(number).encode())
+
+        first = await receive(session, RECEIVE_MAXIMUM)
+        # The broker sends no more until one of those is acknowledged.
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(anext(aiter(session.messages())), 0.5)
+        for message in first:
+            session.ack(message)
+        rest = await receive(session, count - RECEIVE_MAXIMUM)
+        for message in rest:
+            session.ack(message)
+
+    payloads = [int(message.payload) for message in [*first, *rest]]
+    assert payloads == list(range(count))

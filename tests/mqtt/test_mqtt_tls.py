@@ -130,9 +130,11 @@ async def test_tls_client_certificate_missing(
     assert client_broker.tls_port is not None
     tls = TlsSettings(ca_file=authority.cert_file)
 
-    with pytest.raises(ConnectFailed, match=f"127.0.0.1:{client_broker.tls_port}"):
+    with pytest.raises(ConnectFailed, match=f"127.0.0.1:{client_broker.tls_port}") as raised:
         async with MqttSession(options_for(client_broker.tls_port, tls=tls)):
             pass
+
+    assert "rejected client certificate" in str(raised.value)
 
 
 async def test_tls_client_certificate_wrong_ca(
@@ -146,6 +148,20 @@ async def test_tls_client_certificate_wrong_ca(
     )
 
     with pytest.raises(ConnectFailed):
+        async with MqttSession(options_for(client_broker.tls_port, tls=tls)):
+            pass
+
+
+async def test_tls_expired_client_certificate(
+    client_broker: OwnMosquitto, authority: CertificateAuthority
+) -> None:
+    assert client_broker.tls_port is not None
+    client = authority.issue_client("expired-member", expired=True)
+    tls = TlsSettings(
+        ca_file=authority.cert_file, cert_file=client.cert_file, key_file=client.key_file
+    )
+
+    with pytest.raises(ConnectFailed, match=f"127.0.0.1:{client_broker.tls_port}"):
         async with MqttSession(options_for(client_broker.tls_port, tls=tls)):
             pass
 
