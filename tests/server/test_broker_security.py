@@ -12,11 +12,14 @@ import contextlib
 import os
 import pwd
 import signal
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import yaml
 
 from kooperant.mqtt import (
     ConnectFailed,
@@ -357,6 +360,35 @@ async def test_password_file_reload_applies_change(cluster_broker: ClusterBroker
     with pytest.raises(NotAuthorized):
         async with MqttSession(cluster_broker.options("acme")):
             pass
+
+
+async def test_added_member_connects_after_reload(
+    cluster_broker: ClusterBroker, aggregator: MqttSession, tmp_path: Path
+) -> None:
+    arguments = ["add-member", "--cluster", cluster_broker.cluster, "--member", "newcomer"]
+    arguments += ["--database", f"sqlite:///{tmp_path / 'kooperant.db'}"]
+    arguments += ["--mosquitto-passwords", str(cluster_broker.password_file)]
+    result = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "kooperant", "server", *arguments],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    settings = yaml.safe_load(result.stdout)["broker"]
+    process = cluster_broker.broker.process
+    assert process is not None
+
+    os.kill(process.pid, signal.SIGHUP)
+    options = cluster_broker.options(settings["username"], password=settings["password"])
+    await connect_when_reloaded(options)
+    async with MqttSession(options) as member:
+        await member.publish(cluster_broker.topic("newcomer"), b"offer")
+
+    received = await next_message(aggregator)
+    assert received.topic == cluster_broker.topic("newcomer")
 
 
 async def connect_when_reloaded(options: ConnectOptions) -> None:
