@@ -215,7 +215,7 @@ async def sweep_expired(
     """
     while not stop.is_set():
         try:
-            deleted = await asyncio.to_thread(storage.delete_expired, clock())
+            deleted = await asyncio.to_thread(storage.sweep, clock())
         except StorageError as error:
             logger.error("Could not delete expired offers: %s", error)
         else:
