@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from agent.config import load_config
 from server.broker_accounts import (
     AGGREGATOR_USER,
     PasswordFileChange,
@@ -23,6 +24,7 @@ from server.broker_accounts import (
 )
 from server.errors import InvalidSettingError, MosquittoPasswordFileError
 from server.storage import Storage
+from tests.conftest import REPO_ROOT
 
 LINE_FORMAT = re.compile(
     r"(?P<user>[^:]+):\$7\$101\$(?P<salt>[A-Za-z0-9+/=]+)\$(?P<key>[A-Za-z0-9+/=]+)"
@@ -465,3 +467,24 @@ def test_cli_add_member_unreachable_database_exits_2(tmp_path: Path) -> None:
     assert "hidden" not in result.stderr
     assert result.stdout == ""
     assert not passwords.exists()
+
+
+def test_cli_add_member_settings_load_in_agent(tmp_path: Path, sqlite_url: str) -> None:
+    result = run_cli("add-member", "--cluster", "c1", "--member", "acme", "--database", sqlite_url)
+    assert result.returncode == 0, result.stderr
+    (tmp_path / "ca.crt").write_text("")
+    shutil.copy(REPO_ROOT / "config" / "policy.example.yaml", tmp_path / "policy.yaml")
+    settings = result.stdout.replace("BROKER_HOST", "mqtt.example.org")
+    config_file = tmp_path / "agent.yaml"
+    config_file.write_text(settings + "policy: policy.yaml\n", encoding="utf-8")
+
+    config = load_config(config_file)
+
+    assert config.cluster == "c1"
+    assert config.member == "acme"
+    assert config.broker.url == "mqtts://mqtt.example.org:8883"
+    assert config.broker.username == "acme"
+    assert config.broker.password is not None
+    assert config.broker.password.get_secret_value() == password_from(result.stdout)
+    assert config.broker.tls is not None
+    assert config.broker.tls.ca_file.name == "ca.crt"
