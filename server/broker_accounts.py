@@ -98,13 +98,16 @@ def add_member_account(
 
 
 def agent_broker_settings(account: MemberAccount) -> str:
-    """Return the agent config lines that connect ``account`` to the broker, as YAML."""
+    """Return the agent config lines that connect ``account`` to the broker, as YAML.
+
+    Ids are quoted, because an id such as ``0123`` or ``true`` would otherwise not be text.
+    """
     return (
-        f"cluster: {account.cluster}\n"
-        f"member: {account.member}\n"
+        f'cluster: "{account.cluster}"\n'
+        f'member: "{account.member}"\n'
         "broker:\n"
         "  url: mqtts://BROKER_HOST:8883\n"
-        f"  username: {account.member}\n"
+        f'  username: "{account.member}"\n'
         f'  password: "{account.password}"\n'
         "  tls:\n"
         f"    {MESSAGES('member_snippet_ca_file')}\n"

@@ -469,8 +469,11 @@ def test_cli_add_member_unreachable_database_exits_2(tmp_path: Path) -> None:
     assert not passwords.exists()
 
 
-def test_cli_add_member_settings_load_in_agent(tmp_path: Path, sqlite_url: str) -> None:
-    result = run_cli("add-member", "--cluster", "c1", "--member", "acme", "--database", sqlite_url)
+@pytest.mark.parametrize("member", ["acme", "0123", "true"])
+def test_cli_add_member_settings_load_in_agent(
+    tmp_path: Path, sqlite_url: str, member: str
+) -> None:
+    result = run_cli("add-member", "--cluster", "c1", "--member", member, "--database", sqlite_url)
     assert result.returncode == 0, result.stderr
     (tmp_path / "ca.crt").write_text("")
     shutil.copy(REPO_ROOT / "config" / "policy.example.yaml", tmp_path / "policy.yaml")
@@ -481,9 +484,9 @@ def test_cli_add_member_settings_load_in_agent(tmp_path: Path, sqlite_url: str) 
     config = load_config(config_file)
 
     assert config.cluster == "c1"
-    assert config.member == "acme"
+    assert config.member == member
     assert config.broker.url == "mqtts://mqtt.example.org:8883"
-    assert config.broker.username == "acme"
+    assert config.broker.username == member
     assert config.broker.password is not None
     assert config.broker.password.get_secret_value() == password_from(result.stdout)
     assert config.broker.tls is not None
