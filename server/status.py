@@ -17,6 +17,8 @@ class ServerStatus:
     broker_connected: bool = False
     broker_error: str | None = None
     broker_connected_since: datetime | None = None
+    # The CONNACK's session present flag of the current connection; None before the first.
+    broker_session_present: bool | None = None
     accepted_offers: int = 0
     # Valid withdrawals; the stale ones (older than the current offer) changed nothing.
     accepted_withdrawals: int = 0
