@@ -1,9 +1,9 @@
-"""The offer message, schema ``kooperant.offer/1``.
+"""The offer message, schema ``kooperant.offer/1.1``.
 
 The agent builds an ``Offer`` and serialises it with ``Offer.to_payload``. The aggregator turns
 received bytes back into an ``Offer`` with ``parse_offer``, which checks them against the JSON
 Schema in ``offer.schema.json`` and then checks what a schema cannot express (real dates, interval
-order).
+order). Version 1.1 added the envelope (``message_id`` and ``seq``), which 1.0 offers lack.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 from functools import cache
@@ -21,8 +21,12 @@ from typing import Any, NoReturn
 from jsonschema import Draft202012Validator, ValidationError
 
 from kooperant.intervals import Interval
+from kooperant.protocol.envelope import Envelope, parse_envelope
+from kooperant.protocol.errors import OfferValidationError
+from kooperant.protocol.versions import SchemaVersion, accept_schema_version
 
-OFFER_SCHEMA_ID = "kooperant.offer/1"
+OFFER_SCHEMA_ID = "kooperant.offer/1.1"
+_OFFER_VERSION = SchemaVersion("kooperant.offer", 1, 1)
 MAX_PAYLOAD_BYTES = 1_000_000
 
 
@@ -42,10 +46,6 @@ class MachineState(StrEnum):
     NOT_EXECUTING = "NotExecuting"
     EXECUTING = "Executing"
     UNKNOWN = "Unknown"
-
-
-class OfferValidationError(ValueError):
-    """Raised by ``parse_offer`` for a payload that is not a valid offer, with the reason."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +152,8 @@ class Offer:
     """Member ids that may see the offer; ``None`` means the whole cluster."""
     expires_at: datetime | None = None
     """When the owner's share ends; the aggregator hides the offer from then on."""
+    envelope: Envelope | None = None
+    """Message id and sequence number; ``None`` before queueing, or from a 1.0 payload."""
 
     def to_json(self) -> dict[str, Any]:
         """Return the offer as a JSON-ready dict that validates against the schema."""
@@ -191,7 +193,14 @@ class Offer:
             data["audience"] = list(self.audience)
         if self.expires_at is not None:
             data["expires_at"] = format_time(self.expires_at)
+        if self.envelope is not None:
+            data["message_id"] = self.envelope.message_id
+            data["seq"] = self.envelope.seq
         return data
+
+    def with_envelope(self, envelope: Envelope | None) -> Offer:
+        """Return a copy of the offer carrying ``envelope``."""
+        return replace(self, envelope=envelope)
 
     def to_payload(self) -> bytes:
         """Return the UTF-8 JSON payload published over MQTT.
@@ -203,7 +212,7 @@ class Offer:
 
 @cache
 def offer_json_schema() -> dict[str, Any]:
-    """Return the JSON Schema of ``kooperant.offer/1`` as a dict."""
+    """Return the JSON Schema of ``kooperant.offer/1.x`` as a dict."""
     text = files("kooperant.protocol").joinpath("offer.schema.json").read_text("utf-8")
     schema: dict[str, Any] = json.loads(text)
     return schema
@@ -215,11 +224,11 @@ def _validator() -> Draft202012Validator:
 
 
 def parse_offer(payload: bytes) -> Offer:
-    """Return the ``Offer`` in ``payload``, or raise ``OfferValidationError`` saying why not."""
-    if len(payload) > MAX_PAYLOAD_BYTES:
-        raise OfferValidationError(
-            f"payload of {len(payload)} bytes exceeds the limit of {MAX_PAYLOAD_BYTES} bytes"
-        )
+    """Return the ``Offer`` in ``payload``, or raise ``OfferValidationError`` saying why not.
+
+    An offer of a newer minor version loses the top-level fields this version does not know.
+    """
+    check_payload_size(payload)
     try:
         data = load_standard_json(payload.decode("utf-8"))
     except UnicodeDecodeError as error:
@@ -227,8 +236,32 @@ def parse_offer(payload: bytes) -> Offer:
     except json.JSONDecodeError as error:
         raise OfferValidationError(f"payload is not JSON: {error}") from error
 
+    known_fields = offer_json_schema()["properties"].keys()
+    data = accept_schema_version(data, _OFFER_VERSION, known_fields, "an offer")
+    envelope = envelope_of(data)
     _check_schema(data)
-    return _offer_from_json(data)
+    return _offer_from_json(data).with_envelope(envelope)
+
+
+def check_payload_size(payload: bytes) -> None:
+    """Raise ``OfferValidationError`` if ``payload`` is longer than ``MAX_PAYLOAD_BYTES``."""
+    if len(payload) > MAX_PAYLOAD_BYTES:
+        raise OfferValidationError(
+            f"payload of {len(payload)} bytes exceeds the limit of {MAX_PAYLOAD_BYTES} bytes"
+        )
+
+
+def envelope_of(data: object) -> Envelope | None:
+    """Return the envelope of a decoded message, or raise ``OfferValidationError`` saying why not.
+
+    It runs before JSON Schema validation, so a bad ``message_id`` or ``seq`` gets its own reason.
+    """
+    if not isinstance(data, Mapping):
+        return None
+    try:
+        return parse_envelope(data)
+    except ValueError as error:
+        raise OfferValidationError(str(error)) from error
 
 
 def load_standard_json(text: str) -> Any:
@@ -318,20 +351,16 @@ def _first_non_finite(
 
 
 def _check_schema(data: object) -> None:
-    if isinstance(data, Mapping) and data.get("schema") not in (None, OFFER_SCHEMA_ID):
-        raise OfferValidationError(
-            f"unsupported schema {data.get('schema')!r}; this server reads {OFFER_SCHEMA_ID!r}"
-        )
     errors = sorted(_validator().iter_errors(data), key=lambda error: list(error.absolute_path))
     if errors:
         first = errors[0]
         where = "/".join(str(part) for part in first.absolute_path) or "(root)"
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-        reason = _pattern_reason(first, where) or f"schema violation at {where}: {first.message}"
+        reason = pattern_reason(first, where) or f"schema violation at {where}: {first.message}"
         raise OfferValidationError(reason + more)
 
 
-def _pattern_reason(error: ValidationError, where: str) -> str | None:
+def pattern_reason(error: ValidationError, where: str) -> str | None:
     """Return a readable reason for a failed identifier or timestamp pattern, else None.
 
     jsonschema's own text for a pattern failure repeats the regular expression.
@@ -444,10 +473,11 @@ def _parse_interval(data: Mapping[str, str], where: str) -> Interval:
     return Interval(start, end)
 
 
-def format_time(value: datetime) -> str:
+def format_time(value: datetime, timespec: str = "seconds") -> str:
+    """Return ``value`` as RFC 3339 text with its offset, to the precision ``timespec``."""
     if value.tzinfo is None:
         raise ValueError(f"naive datetime {value} cannot be sent; attach a time zone")
-    return value.isoformat(timespec="seconds")
+    return value.isoformat(timespec=timespec)
 
 
 def _interval_json(interval: Interval) -> dict[str, str]:

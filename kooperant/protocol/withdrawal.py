@@ -1,17 +1,18 @@
-"""The withdrawal message, schema ``kooperant.withdrawal/1``.
+"""The withdrawal message, schema ``kooperant.withdrawal/1.1``.
 
 An agent sends a withdrawal when a resource it offered is no longer shared: the owner withdrew it
 with ``kooperant agent withdraw``, a policy edit removed its rule, or the rule's share expired. It
 goes, retained, to the resource's withdrawal topic right after the agent clears the retained offer.
 The retained withdrawal lets an aggregator that was offline at that moment drop the offer too.
 The agent clears it when it offers the resource again. An aggregator removes the offer when the
-withdrawal's ``withdrawn_at`` is not older than the offer's ``generated_at``.
+withdrawal is not older than the offer: by ``seq`` when both carry an envelope, else by
+``withdrawn_at`` and ``generated_at``. Version 1.1 added the envelope (``message_id`` and ``seq``).
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 from functools import cache
@@ -20,16 +21,20 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
+from kooperant.protocol.envelope import Envelope
+from kooperant.protocol.errors import OfferValidationError
 from kooperant.protocol.offer import (
-    MAX_PAYLOAD_BYTES,
-    OfferValidationError,
+    check_payload_size,
     dump_standard_json,
+    envelope_of,
     format_time,
     load_standard_json,
     parse_time,
 )
+from kooperant.protocol.versions import SchemaVersion, accept_schema_version
 
-WITHDRAWAL_SCHEMA_ID = "kooperant.withdrawal/1"
+WITHDRAWAL_SCHEMA_ID = "kooperant.withdrawal/1.1"
+_WITHDRAWAL_VERSION = SchemaVersion("kooperant.withdrawal", 1, 1)
 
 
 class WithdrawalReason(StrEnum):
@@ -52,9 +57,11 @@ class Withdrawal:
     reason: WithdrawalReason
     delete_history: bool = False
     """Whether the owner asks the aggregator to delete the stored history of the offer too."""
+    envelope: Envelope | None = None
+    """Message id and sequence number; ``None`` before queueing, or from a 1.0 payload."""
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "schema": WITHDRAWAL_SCHEMA_ID,
             "cluster": self.cluster,
             "member": self.member,
@@ -63,6 +70,14 @@ class Withdrawal:
             "reason": str(self.reason),
             "delete_history": self.delete_history,
         }
+        if self.envelope is not None:
+            data["message_id"] = self.envelope.message_id
+            data["seq"] = self.envelope.seq
+        return data
+
+    def with_envelope(self, envelope: Envelope | None) -> Withdrawal:
+        """Return a copy of the withdrawal carrying ``envelope``."""
+        return replace(self, envelope=envelope)
 
     def to_payload(self) -> bytes:
         """Return the UTF-8 JSON payload published over MQTT."""
@@ -71,24 +86,29 @@ class Withdrawal:
 
 @cache
 def withdrawal_json_schema() -> dict[str, Any]:
-    """Return the JSON Schema of ``kooperant.withdrawal/1`` as a dict."""
+    """Return the JSON Schema of ``kooperant.withdrawal/1.x`` as a dict."""
     text = files("kooperant.protocol").joinpath("withdrawal.schema.json").read_text("utf-8")
     schema: dict[str, Any] = json.loads(text)
     return schema
 
 
 def parse_withdrawal(payload: bytes) -> Withdrawal:
-    """Return the ``Withdrawal`` in ``payload``, or raise ``OfferValidationError`` saying why."""
-    if len(payload) > MAX_PAYLOAD_BYTES:
-        raise OfferValidationError(
-            f"payload of {len(payload)} bytes exceeds the limit of {MAX_PAYLOAD_BYTES} bytes"
-        )
+    """Return the ``Withdrawal`` in ``payload``, or raise ``OfferValidationError`` saying why.
+
+    A withdrawal of a newer minor version loses the top-level fields this version does not know.
+    """
+    check_payload_size(payload)
     try:
         data = load_standard_json(payload.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise OfferValidationError(f"withdrawal payload is not UTF-8 JSON: {error}") from error
 
-    validator = Draft202012Validator(withdrawal_json_schema())
+    schema = withdrawal_json_schema()
+    data = accept_schema_version(
+        data, _WITHDRAWAL_VERSION, schema["properties"].keys(), "a withdrawal"
+    )
+    envelope = envelope_of(data)
+    validator = Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(data), key=lambda error: list(error.absolute_path))
     if errors:
         first = errors[0]
@@ -102,4 +122,5 @@ def parse_withdrawal(payload: bytes) -> Withdrawal:
         withdrawn_at=parse_time(data["withdrawn_at"], "withdrawn_at"),
         reason=WithdrawalReason(data["reason"]),
         delete_history=data["delete_history"],
+        envelope=envelope,
     )

@@ -48,7 +48,10 @@ def test_withdrawal_payload_names_schema() -> None:
         ({"reason": "bored"}, "invalid withdrawal at reason"),
         ({"delete_history": "yes"}, "invalid withdrawal at delete_history"),
         ({"withdrawn_at": "today"}, "invalid withdrawal at withdrawn_at"),
-        ({"schema": "kooperant.offer/1"}, "invalid withdrawal at schema"),
+        (
+            {"schema": "kooperant.offer/1"},
+            "unsupported schema 'kooperant.offer/1': a withdrawal names kooperant.withdrawal/1.x",
+        ),
     ],
 )
 def test_invalid_withdrawal_rejected(changes: dict[str, object], expected: str) -> None:
