@@ -26,10 +26,11 @@ from datetime import UTC, datetime
 from typing import TypeVar
 
 import aiomqtt
-from kooperant.mqtt import ConnectOptions, TlsSettings
 
 from kooperant.backoff import BackoffPolicy
+from kooperant.mqtt import ConnectOptions, TlsSettings
 from kooperant.protocol import (
+    MAX_PAYLOAD_BYTES,
     OfferValidationError,
     TopicError,
     offer_subscription,
@@ -39,7 +40,6 @@ from kooperant.protocol import (
 from server.errors import StorageError
 from server.mqtt_url import BrokerAddress
 from server.settings import (
-    DEFAULT_MAX_PAYLOAD_BYTES,
     DEFAULT_RECONNECT,
     DEFAULT_SESSION_EXPIRY_SECONDS,
     MqttProtocol,
@@ -73,7 +73,7 @@ class IngestSettings:
     session_expiry_seconds: int = DEFAULT_SESSION_EXPIRY_SECONDS
     protocol: MqttProtocol = "5"
     tls: TlsSettings | None = None
-    max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES
+    max_payload_bytes: int = MAX_PAYLOAD_BYTES
 
 
 T = TypeVar("T")

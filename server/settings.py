@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Literal
 
 from kooperant.backoff import BackoffPolicy
-from kooperant.protocol import TopicError, check_identifier
+from kooperant.protocol import MAX_PAYLOAD_BYTES, TopicError, check_identifier
 from server.errors import InvalidSettingError
 from server.mqtt_url import parse_broker_url
 from server.storage import DEFAULT_DATABASE_URL, parse_database_url
@@ -31,9 +31,6 @@ EMBEDDED_BROKER_PROTOCOL: MqttProtocol = "3.1.1"
 # The MQTT 5 Session Expiry Interval is a four-byte integer, and 0xFFFFFFFF means "never expires".
 MAX_SESSION_EXPIRY_SECONDS = 0xFFFF_FFFF
 
-DEFAULT_MAX_PAYLOAD_BYTES = 1_000_000
-# The largest packet MQTT can carry (the remaining length field has at most four bytes).
-MAX_MQTT_PACKET_BYTES = 268_435_455
 
 # MQTT allows any UTF-8 client id, but kooperant keeps to characters that every broker accepts
 # and that read well in broker logs and ACL files.
@@ -75,7 +72,7 @@ class ServerSettings:
     broker_cert_file: Path | None = None
     broker_key_file: Path | None = None
     broker_key_password: str | None = field(default=None, repr=False)
-    max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES
+    max_payload_bytes: int = MAX_PAYLOAD_BYTES
 
     def __post_init__(self) -> None:
         if not self.expiry_sweep_seconds > 0:
@@ -91,11 +88,12 @@ class ServerSettings:
         self._check_session()
         self._check_broker()
         self._check_tls_files()
-        if not 0 < self.max_payload_bytes <= MAX_MQTT_PACKET_BYTES:
+        # A server may accept less than the protocol's limit, but the message parsers reject more.
+        if not 0 < self.max_payload_bytes <= MAX_PAYLOAD_BYTES:
             raise InvalidSettingError(
                 "max_payload_bytes_invalid",
                 value=self.max_payload_bytes,
-                maximum=MAX_MQTT_PACKET_BYTES,
+                maximum=MAX_PAYLOAD_BYTES,
             )
 
     @property

@@ -28,6 +28,7 @@ from datetime import datetime
 from enum import Enum
 from typing import Any
 
+from kooperant.backoff import Backoff, BackoffPolicy
 from kooperant.mqtt import (
     ConnectionLost,
     ConnectOptions,
@@ -38,8 +39,6 @@ from kooperant.mqtt import (
     SubscribeRejected,
     TlsSettingsError,
 )
-
-from kooperant.backoff import Backoff, BackoffPolicy
 from kooperant.protocol import (
     offer_subscription,
     shared_subscription,
@@ -159,9 +158,11 @@ class Subscriber:
         finally:
             await _cancel(stopping)
 
-    async def _handle(self, message: ReceivedMessage, stopping: asyncio.Future[bool]) -> bool:
+    async def _handle(self, message: ReceivedMessage, stopping: asyncio.Future[Any]) -> bool:
         """Run the handler on ``message`` and return False if a stop cancelled it first."""
-        handling = asyncio.ensure_future(self._handler(message.topic, message.payload))
+        handling: asyncio.Future[Any] = asyncio.ensure_future(
+            self._handler(message.topic, message.payload)
+        )
         try:
             await asyncio.wait([handling, stopping], return_when=asyncio.FIRST_COMPLETED)
             if not handling.done():
@@ -257,12 +258,13 @@ class Subscriber:
 
 
 async def _next_message(
-    messages: AsyncIterator[ReceivedMessage], stopping: asyncio.Future[bool]
+    messages: AsyncIterator[ReceivedMessage], stopping: asyncio.Future[Any]
 ) -> ReceivedMessage | None:
     """Return the next message, or None once ``stopping`` is done first."""
-    receiving = asyncio.ensure_future(anext(messages))
+    receiving: asyncio.Future[ReceivedMessage] = asyncio.ensure_future(anext(messages))
     try:
-        await asyncio.wait([receiving, stopping], return_when=asyncio.FIRST_COMPLETED)
+        waiters: list[asyncio.Future[Any]] = [receiving, stopping]
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
     finally:
         if not receiving.done():
             await _cancel(receiving)

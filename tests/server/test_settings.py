@@ -60,9 +60,9 @@ def pem_file(tmp_path: Path) -> Path:
         ({"mqtt_protocol": "5"}, "embedded_broker_protocol", "--mqtt-protocol is 5"),
         ({"broker_url": BROKER, "max_payload_bytes": 0}, "max_payload_bytes_invalid", " 0:"),
         (
-            {"broker_url": BROKER, "max_payload_bytes": 268_435_456},
+            {"broker_url": BROKER, "max_payload_bytes": 1_000_001},
             "max_payload_bytes_invalid",
-            "268435456",
+            "1000001",
         ),
     ],
 )
