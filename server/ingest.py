@@ -1,18 +1,11 @@
-"""Ingest: receive offers and withdrawals from the MQTT broker, validate them and store them.
+"""Ingest: receive offers, withdrawals and member status from the MQTT broker and store them.
 
-Ingest subscribes to the offer and the withdrawal topics of its cluster (or of every cluster).
-Each message is checked by ``server.validation``: topic layout, payload, and a payload whose
-cluster, member and resource equal the topic's. A message that fails is logged at WARNING with
-its topic and reason and kept in ``rejected_messages``; ingest then goes on with the next one.
-A valid withdrawal removes the current offer unless that offer is newer. An empty payload on an
-offer topic means that the owner cleared its retained offer, so the current offer goes too. An
-empty payload on a withdrawal topic is a cleared retained withdrawal and changes nothing.
-A message whose topic does not match the subscription filters is only counted in
-``dropped_messages`` and logged at DEBUG. The broker is not trusted to filter: on connect, the
-embedded amqtt 0.12 broker also sends the retained messages that match other clients' filters,
-such as another cluster's offers.
-Storage calls are synchronous, so they run in a worker thread to keep the event loop (which also
-serves HTTP) responsive.
+Ingest subscribes to the offer, withdrawal and status topics of its cluster (or of every
+cluster) and passes each message to ``Ingest.handle_message``. ``server.message_handling``
+checks and stores it, retrying while the storage fails, and returns once the effect is
+committed. A message that fails a check is kept in ``rejected_messages``; ingest then goes on
+with the next one. Storage calls are synchronous, so they run in a worker thread to keep the
+event loop (which also serves HTTP) responsive.
 """
 
 from __future__ import annotations
@@ -20,34 +13,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TypeVar
-
-import aiomqtt
 
 from kooperant.backoff import BackoffPolicy
 from kooperant.mqtt import ConnectOptions, TlsSettings
-from kooperant.protocol import (
-    MAX_PAYLOAD_BYTES,
-    OfferValidationError,
-    TopicError,
-    offer_subscription,
-    parse_offer_topic,
-    withdrawal_subscription,
-)
-from server.errors import StorageError
+from server.message_handling import MessageHandler, StorageRetry
 from server.mqtt_url import BrokerAddress
-from server.settings import (
-    DEFAULT_RECONNECT,
-    DEFAULT_SESSION_EXPIRY_SECONDS,
-    MqttProtocol,
-)
+from server.settings import DEFAULT_RECONNECT, DEFAULT_SESSION_EXPIRY_SECONDS, MqttProtocol
 from server.status import ServerStatus
-from server.storage import OfferOutcome, Storage, WithdrawalOutcome
-from server.subscriber import Subscriber, default_client_id, subscription_filters
-from server.validation import TopicMismatchError, validated_offer, validated_withdrawal
+from server.storage import Storage
+from server.subscriber import Subscriber, default_client_id, shared_filters
 
 logger = logging.getLogger(__name__)
 
@@ -73,10 +50,6 @@ class IngestSettings:
     session_expiry_seconds: int = DEFAULT_SESSION_EXPIRY_SECONDS
     protocol: MqttProtocol = "5"
     tls: TlsSettings | None = None
-    max_payload_bytes: int = MAX_PAYLOAD_BYTES
-
-
-T = TypeVar("T")
 
 
 class Ingest:
@@ -90,14 +63,23 @@ class Ingest:
         *,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         rng: random.Random | None = None,
+        storage_retry: StorageRetry | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self._storage = storage
         self._status = status
         self._settings = settings
         self._clock = clock
         self._rng = rng or random.Random()
-        self._offer_filter = offer_subscription(settings.cluster)
-        self._withdrawal_filter = withdrawal_subscription(settings.cluster)
+        self._handler = MessageHandler(
+            storage,
+            status,
+            cluster=settings.cluster,
+            clock=clock,
+            retry=storage_retry,
+            sleep=sleep,
+            rng=self._rng,
+        )
 
     async def run(self, stop: asyncio.Event) -> None:
         """Receive and store messages until ``stop`` is set, reconnecting after a lost connection.
@@ -108,7 +90,7 @@ class Ingest:
         settings = self._settings
         subscriber = Subscriber(
             _connect_options(settings),
-            subscription_filters(settings.cluster, settings.shared_group),
+            shared_filters(self.topic_filters, settings.shared_group),
             self.handle_message,
             self._status,
             reconnect=settings.reconnect,
@@ -117,120 +99,18 @@ class Ingest:
         )
         await subscriber.run(stop)
 
+    @property
+    def topic_filters(self) -> tuple[str, ...]:
+        """The offer, withdrawal and status filters ingest subscribes to."""
+        return self._handler.topic_filters
+
     async def handle_message(self, topic: str, payload: bytes) -> None:
-        """Validate and apply one message; reject it with a reason instead of raising."""
-        if _matches(topic, self._offer_filter):
-            await self._handle_offer(topic, payload)
-        elif _matches(topic, self._withdrawal_filter):
-            await self._handle_withdrawal(topic, payload)
-        else:
-            self._status.dropped_messages += 1
-            logger.debug(
-                "Dropped message on %s: outside the subscriptions %s and %s",
-                topic,
-                self._offer_filter,
-                self._withdrawal_filter,
-            )
+        """Check and store one message; return once its effect or rejection is committed.
 
-    async def _handle_offer(self, topic: str, payload: bytes) -> None:
-        if not payload:
-            await self._clear_offer(topic)
-            return
-
-        received_at = self._clock()
-        try:
-            offer = validated_offer(topic, payload)
-        except (TopicError, OfferValidationError, TopicMismatchError) as error:
-            await self._reject(topic, payload, str(error), received_at)
-            return
-
-        outcome = await self._store(topic, self._storage.store_offer, offer, received_at)
-        if outcome is None:
-            return
-        self._status.accepted_offers += 1
-        if outcome is OfferOutcome.CURRENT:
-            logger.debug("Stored offer from %s generated at %s", topic, offer.generated_at)
-
-    async def _clear_offer(self, topic: str) -> None:
-        try:
-            cluster, member, resource = parse_offer_topic(topic)
-        except TopicError as error:
-            logger.debug("Ignored empty payload on %s: %s", topic, error)
-            return
-
-        removed = await self._store(topic, self._storage.remove_offer, cluster, member, resource)
-        if removed:
-            self._status.cleared_offers += 1
-            logger.info(
-                "Removed the current offer of %s/%s/%s: its owner cleared the retained offer",
-                cluster,
-                member,
-                resource,
-            )
-
-    async def _handle_withdrawal(self, topic: str, payload: bytes) -> None:
-        if not payload:
-            logger.debug("Ignored empty payload on %s (a cleared retained withdrawal)", topic)
-            return
-
-        received_at = self._clock()
-        try:
-            withdrawal = validated_withdrawal(topic, payload)
-        except (TopicError, OfferValidationError, TopicMismatchError) as error:
-            await self._reject(topic, payload, str(error), received_at)
-            return
-
-        outcome = await self._store(topic, self._storage.apply_withdrawal, withdrawal, received_at)
-        if outcome is None:
-            return
-        self._status.accepted_withdrawals += 1
-        if outcome is WithdrawalOutcome.STALE:
-            self._status.stale_withdrawals += 1
-            logger.info(
-                "Ignored the withdrawal on %s made at %s: the current offer is newer",
-                topic,
-                withdrawal.withdrawn_at.isoformat(),
-            )
-            return
-        logger.info(
-            "Applied the withdrawal on %s made at %s (reason %s): %s%s",
-            topic,
-            withdrawal.withdrawn_at.isoformat(),
-            withdrawal.reason,
-            "removed the current offer" if outcome is WithdrawalOutcome.REMOVED else "no offer",
-            ", deleted its history" if withdrawal.delete_history else "",
-        )
-
-    async def _store(self, topic: str, operation: Callable[..., T], *arguments: object) -> T | None:
-        """Run a storage ``operation`` in a worker thread; return ``None`` if it failed."""
-        try:
-            return await asyncio.to_thread(operation, *arguments)
-        except StorageError as error:
-            # NOTE: the message is lost here; the agent's next publication (or the retained
-            # message after a reconnect) brings it back.
-            self._status.storage_failures += 1
-            logger.error("Could not store the message from %s: %s", topic, error)
-            return None
-
-    async def _reject(self, topic: str, payload: bytes, reason: str, received_at: datetime) -> None:
-        self._status.rejected_messages += 1
-        logger.warning("Rejected message on %s (%d bytes): %s", topic, len(payload), reason)
-        try:
-            await asyncio.to_thread(
-                self._storage.store_rejected, topic, payload, reason, received_at
-            )
-        except StorageError as error:
-            self._status.storage_failures += 1
-            logger.error("Could not store the rejected message from %s: %s", topic, error)
-
-
-def _matches(topic: str, topic_filter: str) -> bool:
-    try:
-        return aiomqtt.Topic(topic).matches(topic_filter)
-    except ValueError:
-        # aiomqtt 2.5 rejects an empty topic, a topic with wildcards and one longer than its
-        # MAX_TOPIC_LENGTH. No subscription filter matches such a topic.
-        return False
+        ``server.message_handling`` describes the checks and the retries. Raises nothing but
+        ``CancelledError``.
+        """
+        await self._handler.handle(topic, payload)
 
 
 def _connect_options(settings: IngestSettings) -> ConnectOptions:

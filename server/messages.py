@@ -204,12 +204,6 @@ MESSAGES = Catalog(
             "en": "The broker's TLS settings cannot be used: {detail}. Fix the file and start "
             "again.",
         },
-        "max_payload_bytes_invalid": {
-            "pl": "Nieprawidłowy największy rozmiar wiadomości {value}: podaj liczbę bajtów "
-            "od 1 do {maximum}.",
-            "en": "Invalid maximum message size {value}: give a number of bytes from 1 to "
-            "{maximum}.",
-        },
         "ingest_needs_broker": {
             "pl": "Polecenie kooperant server ingest wymaga brokera: podaj go opcją --broker, "
             "np. --broker mqtt://127.0.0.1:1883.",

@@ -17,9 +17,9 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 import uvicorn
-from kooperant.mqtt import TlsSettings
 
 from kooperant.local_http import EmbeddedUvicorn, bound_socket
+from kooperant.mqtt import TlsSettings
 from server.api import create_app
 from server.broker import EmbeddedBroker
 from server.errors import InvalidSettingError, StorageError
@@ -116,7 +116,6 @@ def ingest_settings(settings: ServerSettings, broker: BrokerAddress) -> IngestSe
         session_expiry_seconds=settings.session_expiry_seconds,
         protocol=settings.broker_protocol,
         tls=tls,
-        max_payload_bytes=settings.max_payload_bytes,
     )
 
 
@@ -218,7 +217,7 @@ async def sweep_expired(
     """
     while not stop.is_set():
         try:
-            deleted = await asyncio.to_thread(storage.delete_expired, clock())
+            deleted = await asyncio.to_thread(storage.sweep, clock())
         except StorageError as error:
             logger.error("Could not delete expired offers: %s", error)
         else:

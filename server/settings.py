@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Literal
 
 from kooperant.backoff import BackoffPolicy
-from kooperant.protocol import MAX_PAYLOAD_BYTES, TopicError, check_identifier
+from kooperant.protocol import TopicError, check_identifier
 from server.errors import InvalidSettingError
 from server.mqtt_url import parse_broker_url
 from server.storage import DEFAULT_DATABASE_URL, parse_database_url
@@ -72,7 +72,6 @@ class ServerSettings:
     broker_cert_file: Path | None = None
     broker_key_file: Path | None = None
     broker_key_password: str | None = field(default=None, repr=False)
-    max_payload_bytes: int = MAX_PAYLOAD_BYTES
 
     def __post_init__(self) -> None:
         if not self.expiry_sweep_seconds > 0:
@@ -88,13 +87,6 @@ class ServerSettings:
         self._check_session()
         self._check_broker()
         self._check_tls_files()
-        # A server may accept less than the protocol's limit, but the message parsers reject more.
-        if not 0 < self.max_payload_bytes <= MAX_PAYLOAD_BYTES:
-            raise InvalidSettingError(
-                "max_payload_bytes_invalid",
-                value=self.max_payload_bytes,
-                maximum=MAX_PAYLOAD_BYTES,
-            )
 
     @property
     def broker_protocol(self) -> MqttProtocol:

@@ -39,12 +39,7 @@ from kooperant.mqtt import (
     SubscribeRejected,
     TlsSettingsError,
 )
-from kooperant.protocol import (
-    offer_subscription,
-    shared_subscription,
-    status_subscription,
-    withdrawal_subscription,
-)
+from kooperant.protocol import shared_subscription
 from server.errors import InvalidSettingError
 from server.status import ServerStatus
 
@@ -63,19 +58,11 @@ def default_client_id(cluster: str | None) -> str:
     return DEFAULT_CLIENT_ID if cluster is None else f"{DEFAULT_CLIENT_ID}-{cluster}"
 
 
-def subscription_filters(cluster: str | None, shared_group: str | None = None) -> list[str]:
-    """Return the filters for offers, withdrawals and member status of ``cluster`` (or all).
-
-    With ``shared_group`` each filter is wrapped as a shared subscription of that group.
-    """
-    filters = [
-        offer_subscription(cluster),
-        withdrawal_subscription(cluster),
-        status_subscription(cluster),
-    ]
+def shared_filters(topic_filters: Sequence[str], shared_group: str | None) -> list[str]:
+    """Return ``topic_filters`` as shared subscriptions of ``shared_group``, when it is set."""
     if shared_group is None:
-        return filters
-    return [shared_subscription(shared_group, topic_filter) for topic_filter in filters]
+        return list(topic_filters)
+    return [shared_subscription(shared_group, topic_filter) for topic_filter in topic_filters]
 
 
 class _Failure(Enum):

@@ -1,4 +1,6 @@
-"""Storage of offers, withdrawals, members and rejected messages over SQLite or PostgreSQL.
+"""Storage of offers, withdrawals, members, delivered message ids and rejected messages.
+
+SQLite and PostgreSQL are supported.
 
 ``Storage`` is the only entry point, ``records`` defines the values it returns, and ``Viewer``
 (from ``visibility``) says whose view of the offers a read returns.
@@ -11,15 +13,22 @@ from server.storage.records import (
     ResourcePage,
     ResourceQuery,
     ResourceRecord,
+    StatusOutcome,
     WithdrawalOutcome,
 )
-from server.storage.storage import MAX_REJECTED_PAYLOAD_BYTES, Storage, payload_as_text
+from server.storage.storage import (
+    DELIVERED_RETENTION,
+    MAX_REJECTED_PAYLOAD_BYTES,
+    Storage,
+    payload_as_text,
+)
 from server.storage.urls import DEFAULT_DATABASE_URL, mask_password, parse_database_url
 from server.storage.visibility import ANONYMOUS, Viewer
 
 __all__ = [
     "ANONYMOUS",
     "DEFAULT_DATABASE_URL",
+    "DELIVERED_RETENTION",
     "MAX_REJECTED_PAYLOAD_BYTES",
     "MemberRecord",
     "OfferOutcome",
@@ -27,6 +36,7 @@ __all__ = [
     "ResourcePage",
     "ResourceQuery",
     "ResourceRecord",
+    "StatusOutcome",
     "Storage",
     "Viewer",
     "WithdrawalOutcome",

@@ -1,4 +1,4 @@
-"""Writes of the current offers: replace one, remove one, record withdrawals and members.
+"""Writes of the current offers: replace one, remove one, record withdrawals.
 
 Each function runs inside the caller's transaction.
 """
@@ -11,9 +11,9 @@ from typing import Any
 from sqlalchemy import ColumnElement, Connection, delete, insert, select, update
 
 from kooperant.protocol import Offer, Withdrawal
+from server.storage.delivery import Stamp
 from server.storage.tables import (
     free_intervals,
-    members,
     resource_audience,
     resource_capabilities,
     resources,
@@ -31,19 +31,6 @@ def key_condition(table: Any, key: ResourceKey) -> list[ColumnElement[bool]]:
     return [table.c.cluster == cluster, table.c.member == member, table.c.resource == resource]
 
 
-def touch_member(connection: Connection, cluster: str, member: str, seen: datetime) -> None:
-    condition = (members.c.cluster == cluster) & (members.c.member == member)
-    last_seen = connection.execute(
-        select(members.c.last_seen).where(condition)
-    ).scalar_one_or_none()
-    if last_seen is None:
-        connection.execute(
-            insert(members).values(cluster=cluster, member=member, first_seen=seen, last_seen=seen)
-        )
-    elif seen > last_seen:
-        connection.execute(update(members).where(condition).values(last_seen=seen))
-
-
 def remove_current(connection: Connection, key: ResourceKey) -> bool:
     """Delete the current offer of ``key``; return whether there was one."""
     removed = connection.execute(delete(resources).where(*key_condition(resources, key)))
@@ -53,7 +40,7 @@ def remove_current(connection: Connection, key: ResourceKey) -> bool:
 
 
 def replace_current(
-    connection: Connection, offer: Offer, received_at: datetime, payload: str
+    connection: Connection, offer: Offer, received_at: datetime, payload: str, message_id: str
 ) -> None:
     key = (offer.cluster, offer.member, offer.resource)
     remove_current(connection, key)
@@ -77,6 +64,8 @@ def replace_current(
             generated_at=offer.generated_at,
             received_at=received_at,
             payload=payload,
+            seq=offer.envelope.seq if offer.envelope is not None else None,
+            message_id=message_id,
         )
     )
     _insert_rows(connection, resource_capabilities, key, "capability", offer.capabilities)
@@ -110,31 +99,47 @@ def _insert_rows(
         connection.execute(insert(table), rows)
 
 
-def latest_withdrawal(connection: Connection, key: ResourceKey) -> datetime | None:
-    """Return the latest ``withdrawn_at`` processed for ``key``, or ``None``."""
-    withdrawn_at: datetime | None = connection.execute(
-        select(withdrawals.c.withdrawn_at).where(*key_condition(withdrawals, key))
-    ).scalar_one_or_none()
-    return withdrawn_at
+def current_stamp(connection: Connection, key: ResourceKey) -> Stamp | None:
+    """Return the sequence number and ``generated_at`` of the current offer of ``key``."""
+    row = connection.execute(
+        select(resources.c.seq, resources.c.generated_at).where(*key_condition(resources, key))
+    ).one_or_none()
+    return Stamp(row.seq, row.generated_at) if row is not None else None
+
+
+def latest_withdrawal(connection: Connection, key: ResourceKey) -> Stamp | None:
+    """Return the sequence number and ``withdrawn_at`` of the latest withdrawal of ``key``."""
+    row = connection.execute(
+        select(withdrawals.c.seq, withdrawals.c.withdrawn_at).where(
+            *key_condition(withdrawals, key)
+        )
+    ).one_or_none()
+    return Stamp(row.seq, row.withdrawn_at) if row is not None else None
 
 
 def record_withdrawal(
-    connection: Connection, withdrawal: Withdrawal, received_at: datetime
+    connection: Connection,
+    withdrawal: Withdrawal,
+    received_at: datetime,
+    message_id: str,
+    *,
+    replace: bool,
 ) -> None:
-    """Keep ``withdrawal`` as the latest of its resource unless a later one is recorded."""
+    """Keep ``withdrawal`` as the latest of its resource; ``replace`` updates the recorded one."""
     key = (withdrawal.cluster, withdrawal.member, withdrawal.resource)
     values = {
         "withdrawn_at": withdrawal.withdrawn_at,
         "reason": str(withdrawal.reason),
         "delete_history": withdrawal.delete_history,
         "received_at": received_at,
+        "seq": withdrawal.envelope.seq if withdrawal.envelope is not None else None,
+        "message_id": message_id,
     }
-    recorded = latest_withdrawal(connection, key)
-    if recorded is None:
-        connection.execute(
-            insert(withdrawals).values(cluster=key[0], member=key[1], resource=key[2], **values)
-        )
-    elif withdrawal.withdrawn_at > recorded:
+    if replace:
         connection.execute(
             update(withdrawals).where(*key_condition(withdrawals, key)).values(**values)
+        )
+    else:
+        connection.execute(
+            insert(withdrawals).values(cluster=key[0], member=key[1], resource=key[2], **values)
         )

@@ -13,6 +13,7 @@ from sqlalchemy import (
     Connection,
     Row,
     Select,
+    case,
     exists,
     func,
     literal,
@@ -30,7 +31,9 @@ from server.storage.current import ResourceKey
 from server.storage.records import ResourceQuery, ResourceRecord
 from server.storage.tables import (
     free_intervals,
+    member_status,
     members,
+    registered_members,
     rejected_messages,
     resource_audience,
     resource_capabilities,
@@ -187,11 +190,13 @@ def _price(data: dict[str, Any] | None) -> Price | None:
 
 
 def members_statement(viewer: Viewer, now: datetime) -> Select[Any]:
-    """Return the members with an offer ``viewer`` may see at ``now``, and the viewer itself.
+    """Return the members ``viewer`` may see at ``now``, with status and registration.
 
-    The ``resources`` column counts only those visible offers. A member viewer that has never
-    published an accepted offer has no row in ``members`` and is listed with NULL
-    ``first_seen`` and ``last_seen``.
+    A member is listed when it has an offer the viewer may see, when it has sent a status
+    message (within the viewer's cluster for a member viewer), and always for the viewer itself.
+    The ``resources`` column counts only the visible offers. A member viewer of which no message
+    has been accepted has no row in ``members`` and is listed with NULL ``first_seen`` and
+    ``last_seen``.
     """
     counts = (
         select(
@@ -203,10 +208,13 @@ def members_statement(viewer: Viewer, now: datetime) -> Select[Any]:
         .group_by(resources.c.cluster, resources.c.member)
         .subquery()
     )
-    member_listed: ColumnElement[bool] = counts.c.resources.is_not(None)
+    registered = _registered(members.c.cluster, members.c.member)
+    status_known = member_status.c.state.is_not(None)
+    member_listed: ColumnElement[bool] = or_(counts.c.resources.is_not(None), status_known)
     if not viewer.anonymous:
         member_listed = or_(
-            member_listed,
+            counts.c.resources.is_not(None),
+            status_known & (members.c.cluster == viewer.cluster),
             (members.c.cluster == viewer.cluster) & (members.c.member == viewer.member),
         )
     seen = (
@@ -216,25 +224,53 @@ def members_statement(viewer: Viewer, now: datetime) -> Select[Any]:
             members.c.first_seen,
             members.c.last_seen,
             func.coalesce(counts.c.resources, 0).label("resources"),
+            member_status.c.state.label("status"),
+            _status_since().label("status_since"),
+            registered.label("registered"),
         )
         .outerjoin(
             counts,
             (counts.c.cluster == members.c.cluster) & (counts.c.member == members.c.member),
+        )
+        .outerjoin(
+            member_status,
+            (member_status.c.cluster == members.c.cluster)
+            & (member_status.c.member == members.c.member),
         )
         .where(member_listed)
     )
     if viewer.anonymous:
         return seen.order_by(members.c.cluster, members.c.member)
 
+    cluster = literal(viewer.cluster, members.c.cluster.type)
+    member = literal(viewer.member, members.c.member.type)
     never_seen = select(
-        literal(viewer.cluster, members.c.cluster.type).label("cluster"),
-        literal(viewer.member, members.c.member.type).label("member"),
+        cluster.label("cluster"),
+        member.label("member"),
         null().label("first_seen"),
         null().label("last_seen"),
         literal(0).label("resources"),
+        null().label("status"),
+        null().label("status_since"),
+        _registered(cluster, member).label("registered"),
     ).where(~exists().where(members.c.cluster == viewer.cluster, members.c.member == viewer.member))
     listed = union_all(seen, never_seen).subquery()
     return select(listed).order_by(listed.c.cluster, listed.c.member)
+
+
+def _registered(cluster: ColumnElement[str], member: ColumnElement[str]) -> ColumnElement[bool]:
+    return exists().where(
+        registered_members.c.cluster == cluster, registered_members.c.member == member
+    )
+
+
+def _status_since() -> ColumnElement[Any]:
+    # An online member is online since its connection began. An offline one is offline since its
+    # offline status arrived, because the will carries no time of its own.
+    return case(
+        (member_status.c.state == "online", member_status.c.connected_at),
+        else_=member_status.c.status_received_at,
+    )
 
 
 def rejected_statement(limit: int, viewer: Viewer) -> Select[Any]:

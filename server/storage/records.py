@@ -68,8 +68,11 @@ class ResourcePage:
 class MemberRecord:
     """A member seen on the broker, with how many resources it currently offers.
 
-    ``first_seen`` and ``last_seen`` are ``None`` only for the calling member when none of its
-    offers has been accepted yet.
+    ``first_seen`` and ``last_seen`` are the receive times of the first and the latest accepted
+    message of any kind. They are ``None`` only for the calling member when no message of it has
+    been accepted yet. ``status`` is "online", "offline" or ``None`` before the first status
+    message. ``status_since`` is when the connection began for "online" and when the offline
+    status was received for "offline".
     """
 
     cluster: str
@@ -77,6 +80,9 @@ class MemberRecord:
     resources: int
     first_seen: datetime | None
     last_seen: datetime | None
+    status: str | None = None
+    status_since: datetime | None = None
+    registered: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +104,9 @@ class OfferOutcome(StrEnum):
     HISTORY_ONLY = "history_only"
     """A newer offer is current, so this one went to the history only."""
     WITHDRAWN = "withdrawn"
-    """A withdrawal at or after its ``generated_at`` was processed, so it was not stored."""
+    """A newer withdrawal of its resource was processed, so the offer was not stored."""
+    DUPLICATE = "duplicate"
+    """A message with the same id from the same member was stored before; nothing changed."""
 
 
 class WithdrawalOutcome(StrEnum):
@@ -109,4 +117,17 @@ class WithdrawalOutcome(StrEnum):
     NO_OFFER = "no_offer"
     """There was no current offer to remove; the withdrawal was recorded all the same."""
     STALE = "stale"
-    """The current offer was generated after ``withdrawn_at``, so nothing changed."""
+    """The current offer or the recorded withdrawal is newer, so nothing changed."""
+    DUPLICATE = "duplicate"
+    """A message with the same id from the same member was stored before; nothing changed."""
+
+
+class StatusOutcome(StrEnum):
+    """The result of ``Storage.store_status`` for one member status message."""
+
+    CURRENT = "current"
+    """The status is now the member's current status."""
+    STALE = "stale"
+    """The stored status describes a newer connection, or the same one as ended; kept."""
+    DUPLICATE = "duplicate"
+    """A message with the same id from the same member was stored before; nothing changed."""

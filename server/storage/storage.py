@@ -10,9 +10,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from importlib.resources import files
-from typing import Any
+from typing import TYPE_CHECKING
 
 from alembic import command
 from alembic.config import Config
@@ -23,7 +23,7 @@ from sqlalchemy import (
     Engine,
     create_engine,
     delete,
-    event,
+    exists,
     func,
     insert,
     select,
@@ -31,17 +31,27 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import SQLAlchemyError
 
-from kooperant.protocol import Offer, Withdrawal
+from kooperant.protocol import Offer, Withdrawal, message_key
 from server.errors import DatabaseUnavailableError, SchemaOutdatedError, StorageError
 from server.storage.connection_errors import unavailable_error
 from server.storage.current import (
-    ResourceKey,
+    current_stamp,
     key_condition,
     latest_withdrawal,
     record_withdrawal,
     remove_current,
     replace_current,
+)
+from server.storage.delivery import Stamp, claim_message, precedes, prune_statement
+from server.storage.locking import WRITE_TRANSACTION_OPTION, configure_sqlite_engine, lock_member
+from server.storage.members import (
+    has_registrations,
+    is_registered,
+    is_stale_status,
+    register,
+    stored_status,
     touch_member,
+    write_status,
 )
 from server.storage.queries import (
     audience_of,
@@ -59,15 +69,23 @@ from server.storage.records import (
     RejectedRecord,
     ResourcePage,
     ResourceQuery,
+    StatusOutcome,
     WithdrawalOutcome,
 )
 from server.storage.tables import offer_history, rejected_messages, resources
 from server.storage.urls import mask_password, parse_database_url
 from server.storage.visibility import ANONYMOUS, Viewer, visible_offer_conditions
 
+if TYPE_CHECKING:
+    from kooperant.protocol import Envelope, MemberStatus
+
 logger = logging.getLogger(__name__)
 
 MAX_REJECTED_PAYLOAD_BYTES = 64 * 1024
+# How long the id of a delivered message is kept to recognise the message if it comes again. The
+# agent drops what its outbox held longer than its outbox.max_age_hours (7 days by default), so
+# no older message can be sent again.
+DELIVERED_RETENTION = timedelta(days=30)
 SQLITE_BUSY_TIMEOUT_SECONDS = 30.0
 
 
@@ -90,7 +108,7 @@ class Storage:
                     "timeout": SQLITE_BUSY_TIMEOUT_SECONDS,
                 },
             )
-            event.listen(self._engine, "connect", _configure_sqlite_connection)
+            configure_sqlite_engine(self._engine)
         else:
             self._engine = create_engine(parsed, pool_pre_ping=True)
         self._check_connection()
@@ -150,27 +168,49 @@ class Storage:
 
     # Writes
 
-    def store_offer(self, offer: Offer, received_at: datetime) -> OfferOutcome:
+    def store_offer(
+        self, offer: Offer, received_at: datetime, *, message_id: str | None = None
+    ) -> OfferOutcome:
         """Append ``offer`` to the history and make it current unless a newer one is stored.
 
-        The current row, its capabilities, free intervals and audience are replaced together in
-        one transaction. An offer with the same ``generated_at`` as the stored one replaces it,
-        so a re-delivered message changes nothing. An offer generated at or before the latest
-        withdrawal of its resource is not stored at all, so it cannot bring the offer back nor
-        refill a history the owner asked to delete.
+        ``message_id`` is the offer's ``message_key``, which is computed when it is ``None``. A
+        message id the member sent before is a duplicate and changes nothing, not even
+        ``last_seen``. Otherwise the offer is older than a stored offer or withdrawal of its
+        resource when both carry a sequence number and its number is lower, or else when its
+        ``generated_at`` is earlier. An offer older than the latest withdrawal of its resource,
+        or generated at the same time, is not stored at all, so it cannot bring the offer back
+        nor refill a history the owner asked to delete. An offer older than the current one goes
+        to the history only. The current row, its capabilities, free intervals and audience are
+        replaced together in one transaction.
         """
-        payload = offer.to_payload().decode("utf-8")
+        payload_bytes = offer.to_payload()
+        payload = payload_bytes.decode("utf-8")
+        message_id = message_id or message_key(offer.envelope, payload_bytes)
         key = (offer.cluster, offer.member, offer.resource)
+        incoming = Stamp(_seq_of(offer.envelope), offer.generated_at)
 
-        with self._transaction("store offer") as connection:
-            withdrawn_at = latest_withdrawal(connection, key)
-            if withdrawn_at is not None and offer.generated_at <= withdrawn_at:
+        with self._member_transaction("store offer", offer.cluster, offer.member) as connection:
+            claimed = claim_message(
+                connection,
+                offer.cluster,
+                offer.member,
+                message_id,
+                seq=incoming.seq,
+                kind="offer",
+                received_at=received_at,
+            )
+            if not claimed:
+                return OfferOutcome.DUPLICATE
+            touch_member(connection, offer.cluster, offer.member, received_at)
+
+            withdrawn = latest_withdrawal(connection, key)
+            if withdrawn is not None and precedes(incoming, withdrawn, on_equal_time=True):
                 logger.info(
-                    "Ignored the offer of %s/%s/%s generated at %s: the resource was withdrawn "
-                    "at %s",
+                    "Ignored the offer of %s/%s/%s generated at %s: the latest withdrawal of the "
+                    "resource (made at %s) is newer",
                     *key,
                     offer.generated_at.isoformat(),
-                    withdrawn_at.isoformat(),
+                    withdrawn.time.isoformat(),
                 )
                 return OfferOutcome.WITHDRAWN
 
@@ -182,63 +222,182 @@ class Storage:
                     generated_at=offer.generated_at,
                     received_at=received_at,
                     payload=payload,
+                    seq=incoming.seq,
+                    message_id=message_id,
                 )
             )
-            touch_member(connection, offer.cluster, offer.member, received_at)
-
-            stored_generated_at = _current_generated_at(connection, key)
-            if stored_generated_at is not None and offer.generated_at < stored_generated_at:
+            stored = current_stamp(connection, key)
+            if stored is not None and precedes(incoming, stored, on_equal_time=False):
                 logger.info(
-                    "Kept the current offer of %s/%s/%s: the received one was generated at %s, "
-                    "before the stored %s",
+                    "Kept the current offer of %s/%s/%s: the received one (generated at %s, "
+                    "seq %s) is older than the stored one (generated at %s, seq %s)",
                     *key,
                     offer.generated_at.isoformat(),
-                    stored_generated_at.isoformat(),
+                    incoming.seq,
+                    stored.time.isoformat(),
+                    stored.seq,
                 )
                 return OfferOutcome.HISTORY_ONLY
 
-            replace_current(connection, offer, received_at, payload)
+            replace_current(connection, offer, received_at, payload, message_id)
         return OfferOutcome.CURRENT
 
-    def apply_withdrawal(self, withdrawal: Withdrawal, received_at: datetime) -> WithdrawalOutcome:
+    def apply_withdrawal(
+        self, withdrawal: Withdrawal, received_at: datetime, *, message_id: str | None = None
+    ) -> WithdrawalOutcome:
         """Remove the current offer that ``withdrawal`` takes back, unless that offer is newer.
 
-        A withdrawal whose ``withdrawn_at`` is before the stored offer's ``generated_at`` is
-        stale and changes nothing. Otherwise it is recorded as the latest withdrawal of the
-        resource, the current offer goes, and with ``delete_history`` so does the resource's
-        history.
+        ``message_id`` is computed as in ``store_offer`` when it is ``None``. A message id the
+        member sent before is a duplicate and changes nothing. A withdrawal older than the
+        current offer or than the recorded withdrawal of its resource is stale and changes
+        nothing. The order is the one ``store_offer`` uses, and a withdrawal made at the same
+        time as the offer wins. Otherwise it is recorded as the latest withdrawal
+        of the resource, the current offer goes, and with ``delete_history`` so does the
+        resource's history.
         """
         key = (withdrawal.cluster, withdrawal.member, withdrawal.resource)
-        with self._transaction("apply withdrawal") as connection:
-            stored_generated_at = _current_generated_at(connection, key)
-            if stored_generated_at is not None and stored_generated_at > withdrawal.withdrawn_at:
+        message_id = message_id or message_key(withdrawal.envelope, withdrawal.to_payload())
+        incoming = Stamp(_seq_of(withdrawal.envelope), withdrawal.withdrawn_at)
+
+        with self._member_transaction(
+            "apply withdrawal", withdrawal.cluster, withdrawal.member
+        ) as connection:
+            claimed = claim_message(
+                connection,
+                withdrawal.cluster,
+                withdrawal.member,
+                message_id,
+                seq=incoming.seq,
+                kind="withdrawal",
+                received_at=received_at,
+            )
+            if not claimed:
+                return WithdrawalOutcome.DUPLICATE
+            touch_member(connection, withdrawal.cluster, withdrawal.member, received_at)
+
+            recorded = latest_withdrawal(connection, key)
+            if recorded is not None and precedes(incoming, recorded, on_equal_time=False):
+                return WithdrawalOutcome.STALE
+            stored = current_stamp(connection, key)
+            if stored is not None and precedes(incoming, stored, on_equal_time=False):
                 return WithdrawalOutcome.STALE
 
-            record_withdrawal(connection, withdrawal, received_at)
+            record_withdrawal(
+                connection, withdrawal, received_at, message_id, replace=recorded is not None
+            )
             removed = remove_current(connection, key)
             if withdrawal.delete_history:
                 connection.execute(delete(offer_history).where(*key_condition(offer_history, key)))
         return WithdrawalOutcome.REMOVED if removed else WithdrawalOutcome.NO_OFFER
 
+    def store_status(
+        self, status: MemberStatus, received_at: datetime, *, message_id: str | None = None
+    ) -> StatusOutcome:
+        """Make ``status`` the member's current status unless the stored one is newer.
+
+        ``message_id`` is computed as in ``store_offer`` when it is ``None``. A message id the
+        member sent before is a duplicate and changes nothing. The status of a
+        newer connection (a later ``connected_at``) replaces the stored one. For the same
+        connection an offline status received after the online one replaces it, while anything
+        received after that offline status is stale. A status of an older connection is stale.
+        Every status that is not a duplicate updates ``last_seen``.
+        """
+        message_id = message_id or message_key(None, status.to_payload())
+        with self._member_transaction("store status", status.cluster, status.member) as connection:
+            claimed = claim_message(
+                connection,
+                status.cluster,
+                status.member,
+                message_id,
+                seq=None,
+                kind="status",
+                received_at=received_at,
+            )
+            if not claimed:
+                return StatusOutcome.DUPLICATE
+            touch_member(connection, status.cluster, status.member, received_at)
+
+            stored = stored_status(connection, status.cluster, status.member)
+            if stored is not None and is_stale_status(status, stored):
+                return StatusOutcome.STALE
+            write_status(connection, status, received_at, message_id, replace=stored is not None)
+        return StatusOutcome.CURRENT
+
+    def register_member(self, cluster: str, member: str, registered_at: datetime) -> bool:
+        """Register ``cluster/member``; return ``False`` if it was already registered."""
+        with self._member_transaction("register member", cluster, member) as connection:
+            return register(connection, cluster, member, registered_at)
+
+    def is_registered(self, cluster: str, member: str) -> bool:
+        """Return whether the coordinator registered ``cluster/member``."""
+        with self._connection("read member registration") as connection:
+            return is_registered(connection, cluster, member)
+
+    def registration_required(self, cluster: str) -> bool:
+        """Return whether any member of ``cluster`` is registered, which makes it required."""
+        with self._connection("read member registration") as connection:
+            return has_registrations(connection, cluster)
+
+    def prune_delivered(self, before: datetime) -> int:
+        """Forget the message ids received before ``before``; return how many were forgotten.
+
+        The ids of current offers, recorded withdrawals and member statuses are kept, because
+        the broker delivers those retained messages again after a reconnect. A message whose
+        id was forgotten is stored again if it ever comes back, as a new message.
+        """
+        with self._transaction("forget delivered message ids") as connection:
+            result = connection.execute(prune_statement(before))
+        return result.rowcount
+
     def remove_offer(self, cluster: str, member: str, resource: str) -> bool:
         """Delete the current offer of one resource, keeping its history; return if one existed."""
-        with self._transaction("remove offer") as connection:
+        with self._member_transaction("remove offer", cluster, member) as connection:
             return remove_current(connection, (cluster, member, resource))
 
     def delete_expired(self, now: datetime) -> int:
         """Delete the current offers whose ``expires_at`` is at or before ``now``; return how many.
 
-        Reads hide these offers already; this only frees the rows. The history keeps them.
+        Reads hide these offers already; this only frees the rows. The history keeps them. Each
+        offer is checked again under its member's write lock, so an offer that replaced the
+        expired one in the meantime stays.
         """
-        with self._transaction("delete expired offers") as connection:
+        with self._connection("find expired offers") as connection:
             rows = connection.execute(
                 select(resources.c.cluster, resources.c.member, resources.c.resource).where(
                     resources.c.expires_at <= now
                 )
             ).all()
-            for row in rows:
-                remove_current(connection, (row.cluster, row.member, row.resource))
-        return len(rows)
+
+        deleted = 0
+        for row in rows:
+            key = (row.cluster, row.member, row.resource)
+            with self._member_transaction(
+                "delete expired offer", row.cluster, row.member
+            ) as connection:
+                still_expired = connection.execute(
+                    select(
+                        exists().where(
+                            *key_condition(resources, key), resources.c.expires_at <= now
+                        )
+                    )
+                ).scalar_one()
+                if still_expired:
+                    remove_current(connection, key)
+                    deleted += 1
+        return deleted
+
+    def sweep(self, now: datetime) -> int:
+        """Delete expired offers and forget old message ids; return how many offers went.
+
+        Message ids received more than ``DELIVERED_RETENTION`` before ``now`` are forgotten as
+        ``prune_delivered`` describes.
+        """
+        forgotten = self.prune_delivered(now - DELIVERED_RETENTION)
+        if forgotten:
+            logger.info(
+                "Forgot %d delivered message ids older than %s", forgotten, DELIVERED_RETENTION
+            )
+        return self.delete_expired(now)
 
     def store_rejected(
         self, topic: str, payload: bytes, reason: str, received_at: datetime
@@ -296,12 +455,13 @@ class Storage:
     def list_members(
         self, *, viewer: Viewer = ANONYMOUS, now: datetime | None = None
     ) -> list[MemberRecord]:
-        """Return the members with a current offer ``viewer`` may see, and the viewer itself.
+        """Return the members with a current offer ``viewer`` may see or a status, and the viewer.
 
         ``resources`` counts only the offers visible to ``viewer`` at ``now``, so a member whose
-        offers are all meant for others is left out instead of showing up with zero. A member
-        viewer is always listed, with zero resources and no ``first_seen``/``last_seen`` when
-        none of its offers has been accepted yet.
+        offers are all meant for others and that sent no status is left out instead of showing
+        up with zero. A member viewer sees statuses of its own cluster only. A member viewer is
+        always listed, with zero resources and no ``first_seen``/``last_seen`` when none of its
+        messages has been accepted yet.
         """
         statement = members_statement(viewer, now or datetime.now(UTC))
         with self._connection("list members") as connection:
@@ -313,6 +473,9 @@ class Storage:
                 resources=row.resources,
                 first_seen=row.first_seen,
                 last_seen=row.last_seen,
+                status=row.status,
+                status_since=row.status_since,
+                registered=bool(row.registered),
             )
             for row in rows
         ]
@@ -362,13 +525,30 @@ class Storage:
 
     @contextmanager
     def _transaction(self, operation: str) -> Iterator[Connection]:
+        """Run a write transaction; on SQLite it holds the write lock from its start."""
         try:
-            with self._engine.begin() as connection:
-                yield connection
+            with self._engine.connect() as connection:
+                connection.execution_options(**{WRITE_TRANSACTION_OPTION: True})
+                with connection.begin():
+                    yield connection
         except SQLAlchemyError as error:
             raise StorageError(
                 "storage_failed", operation=operation, url=self.url, detail=_first_line(error)
             ) from error
+
+    @contextmanager
+    def _member_transaction(
+        self, operation: str, cluster: str, member: str
+    ) -> Iterator[Connection]:
+        """Run a write transaction that holds the write lock of ``cluster/member``."""
+        with self._transaction(operation) as connection:
+            try:
+                lock_member(connection, cluster, member)
+            except SQLAlchemyError as error:
+                raise StorageError(
+                    "storage_failed", operation=operation, url=self.url, detail=_first_line(error)
+                ) from error
+            yield connection
 
 
 def payload_as_text(payload: bytes) -> str:
@@ -387,21 +567,11 @@ def _alembic_config() -> Config:
     return config
 
 
-def _configure_sqlite_connection(dbapi_connection: Any, _record: object) -> None:
-    # WAL lets the API read while ingest writes in another thread.
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.close()
-
-
 def _first_line(error: SQLAlchemyError) -> str:
     original = getattr(error, "orig", None)
     message = str(original if original is not None else error).strip()
     return message.splitlines()[0] if message else type(error).__name__
 
 
-def _current_generated_at(connection: Connection, key: ResourceKey) -> datetime | None:
-    generated_at: datetime | None = connection.execute(
-        select(resources.c.generated_at).where(*key_condition(resources, key))
-    ).scalar_one_or_none()
-    return generated_at
+def _seq_of(envelope: Envelope | None) -> int | None:
+    return envelope.seq if envelope is not None else None

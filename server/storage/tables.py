@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Column, Float, Index, Integer, MetaData, String, Table, Text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
 
 from server.storage.types import UtcDateTime
 
 ID_LENGTH = 64
+# A message id is the agent's id (at most 128 characters) or "sha256:" and 64 hex digits.
+MESSAGE_ID_LENGTH = 160
 
 metadata = MetaData()
 
@@ -41,6 +54,8 @@ resources = Table(
     Column("free_hours_min", Float),
     Column("free_hours_max", Float),
     Column("expires_at", UtcDateTime),
+    Column("seq", BigInteger),
+    Column("message_id", String(MESSAGE_ID_LENGTH)),
     Index("ix_resources_kind", "kind"),
     Index("ix_resources_expires_at", "expires_at"),
 )
@@ -67,6 +82,8 @@ withdrawals = Table(
     Column("reason", String(32), nullable=False),
     Column("delete_history", Boolean, nullable=False),
     Column("received_at", UtcDateTime, nullable=False),
+    Column("seq", BigInteger),
+    Column("message_id", String(MESSAGE_ID_LENGTH)),
 )
 
 resource_capabilities = Table(
@@ -102,6 +119,8 @@ offer_history = Table(
     Column("generated_at", UtcDateTime, nullable=False),
     Column("received_at", UtcDateTime, nullable=False),
     Column("payload", Text, nullable=False),
+    Column("seq", BigInteger),
+    Column("message_id", String(MESSAGE_ID_LENGTH)),
     Index("ix_offer_history_resource", "cluster", "member", "resource", "generated_at"),
 )
 
@@ -114,4 +133,43 @@ rejected_messages = Table(
     Column("reason", Text, nullable=False),
     Column("payload", Text, nullable=False),
     Index("ix_rejected_messages_received_at", "received_at"),
+)
+
+# The id of every accepted message per member, so that a message delivered again is recognised.
+# ``kind`` is "offer", "withdrawal" or "status"; ``seq`` is NULL for messages without envelope.
+delivered_messages = Table(
+    "delivered_messages",
+    metadata,
+    Column("cluster", String(ID_LENGTH), primary_key=True),
+    Column("member", String(ID_LENGTH), primary_key=True),
+    Column("message_id", String(MESSAGE_ID_LENGTH), primary_key=True),
+    Column("seq", BigInteger),
+    Column("kind", String(16), nullable=False),
+    Column("received_at", UtcDateTime, nullable=False),
+    Index("ix_delivered_messages_received_at", "received_at"),
+)
+
+# The latest accepted status message of each member. ``connected_at`` is when the connection the
+# message describes began; ``reason`` is set only for the "offline" state.
+member_status = Table(
+    "member_status",
+    metadata,
+    Column("cluster", String(ID_LENGTH), primary_key=True),
+    Column("member", String(ID_LENGTH), primary_key=True),
+    Column("state", String(16), nullable=False),
+    Column("connected_at", UtcDateTime, nullable=False),
+    Column("reason", String(32)),
+    Column("agent_version", Text),
+    Column("status_received_at", UtcDateTime, nullable=False),
+    Column("message_id", String(MESSAGE_ID_LENGTH), nullable=False),
+)
+
+# Members the coordinator registered with ``kooperant server add-member``. Once a cluster has one
+# row here, ingest rejects messages of members of that cluster without a row.
+registered_members = Table(
+    "registered_members",
+    metadata,
+    Column("cluster", String(ID_LENGTH), primary_key=True),
+    Column("member", String(ID_LENGTH), primary_key=True),
+    Column("registered_at", UtcDateTime, nullable=False),
 )

@@ -1,18 +1,26 @@
-"""Offers, withdrawals and payloads shared by the server tests."""
+"""Offers, withdrawals, member statuses and payloads shared by the server tests."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 
 from kooperant.intervals import Interval
 from kooperant.protocol import (
     Amount,
+    Envelope,
     MachineState,
+    MemberState,
+    MemberStatus,
     Offer,
+    OfflineReason,
     ResourceKind,
     Withdrawal,
     WithdrawalReason,
 )
+
+_Enveloped = TypeVar("_Enveloped", Offer, Withdrawal)
 
 T0 = datetime(2026, 12, 7, 6, 0, tzinfo=UTC)
 T1 = T0 + timedelta(hours=1)
@@ -81,4 +89,30 @@ def withdrawal(
         withdrawn_at=withdrawn_at,
         reason=WithdrawalReason.WITHDRAWN,
         delete_history=delete_history,
+    )
+
+
+def with_seq(
+    offer_or_withdrawal: _Enveloped, seq: int, message_id: str | None = None
+) -> _Enveloped:
+    """Return a copy carrying an envelope with ``seq`` and ``message_id`` (default ``m-{seq}``)."""
+    envelope = Envelope(message_id or f"m-{seq}", seq)
+    return replace(offer_or_withdrawal, envelope=envelope)
+
+
+def member_status(
+    cluster: str = "pomorskie-metal",
+    member: str = "acme",
+    *,
+    online: bool = True,
+    connected_at: datetime = T0,
+    reason: OfflineReason = OfflineReason.CONNECTION_LOST,
+) -> MemberStatus:
+    return MemberStatus(
+        cluster=cluster,
+        member=member,
+        state=MemberState.ONLINE if online else MemberState.OFFLINE,
+        connected_at=connected_at,
+        reason=None if online else reason,
+        agent_version="0.9.0",
     )

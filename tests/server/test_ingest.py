@@ -16,7 +16,7 @@ from server.mqtt_url import BrokerAddress, parse_broker_url
 from server.service import ServerSettings
 from server.status import ServerStatus
 from server.storage import ResourceQuery, Storage
-from tests.server.helpers import machine_offer, withdrawal
+from tests.server.helpers import machine_offer, with_seq, withdrawal
 from tests.server.ingest_helpers import (
     publisher,
     rejected,
@@ -52,6 +52,27 @@ async def test_valid_offer_appears_in_api(
     assert item["free_hours"] == pytest.approx(6.0)
     assert status.accepted_offers == 1
     assert status.rejected_messages == 0
+
+
+@pytest.mark.mosquitto
+async def test_redelivered_offer_counted_as_duplicate(
+    sqlite_storage: Storage, mosquitto_url: str, cluster_id: str
+) -> None:
+    broker = parse_broker_url(mosquitto_url)
+    payload = with_seq(machine_offer(cluster=cluster_id), 1).to_payload()
+    topic = offer_topic(cluster_id, "acme", "cnc-5ax-01")
+
+    async with (
+        running_ingest(sqlite_storage, broker, cluster_id) as (status, _),
+        publisher(broker) as publish,
+    ):
+        await wait_until(lambda: true(status.broker_connected), "ingest connected")
+        await publish(topic, payload)
+        await publish(topic, payload)
+        await wait_until(lambda: true(status.duplicate_messages == 1), "second copy handled")
+
+    assert status.accepted_offers == 1
+    assert sqlite_storage.count_history(cluster_id, "acme", "cnc-5ax-01") == 1
 
 
 def _schema_violation(cluster: str) -> bytes:

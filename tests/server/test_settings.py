@@ -58,12 +58,6 @@ def pem_file(tmp_path: Path) -> Path:
         ),
         ({"broker_url": BROKER, "mqtt_protocol": "4"}, "mqtt_protocol_invalid", "'4'"),
         ({"mqtt_protocol": "5"}, "embedded_broker_protocol", "--mqtt-protocol is 5"),
-        ({"broker_url": BROKER, "max_payload_bytes": 0}, "max_payload_bytes_invalid", " 0:"),
-        (
-            {"broker_url": BROKER, "max_payload_bytes": 1_000_001},
-            "max_payload_bytes_invalid",
-            "1000001",
-        ),
     ],
 )
 def test_settings_reject_bad_session_values(

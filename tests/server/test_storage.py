@@ -18,16 +18,20 @@ from server.errors import (
 )
 from server.storage import (
     MAX_REJECTED_PAYLOAD_BYTES,
+    OfferOutcome,
     ResourceQuery,
     Storage,
     mask_password,
     parse_database_url,
 )
 from server.storage.tables import resources
-from tests.server.helpers import T0, hours, machine_offer, storage_offer
+from tests.server.helpers import T0, T1, hours, machine_offer, storage_offer
 
 EXPECTED_TABLES = {
+    "delivered_messages",
+    "member_status",
     "members",
+    "registered_members",
     "resources",
     "resource_capabilities",
     "free_intervals",
@@ -49,7 +53,7 @@ def test_migrate_creates_tables_from_empty(database_url: str) -> None:
 
         tables = set(inspect(storage.engine).get_table_names())
         assert tables >= EXPECTED_TABLES
-        assert storage.schema_revision() == "0002"
+        assert storage.schema_revision() == "0003"
         storage.check_schema()
     finally:
         storage.close()
@@ -391,9 +395,64 @@ def test_migration_0002_keeps_existing_offers(database_url: str) -> None:
         storage.migrate()
         page = storage.list_resources(ResourceQuery(), now=T0)
 
-        assert storage.schema_revision() == "0002"
+        assert storage.schema_revision() == "0003"
         assert [item.resource for item in page.items] == ["old"]
         assert page.items[0].expires_at is None
         assert page.items[0].free_hours_band is None
     finally:
         storage.close()
+
+
+def test_migration_0003_keeps_offers_and_history(database_url: str) -> None:
+    storage = Storage(database_url)
+    try:
+        storage.migrate("0002")
+        with storage.engine.begin() as connection:
+            for name, generated_at in (("old", T0), ("withdrawn", T0)):
+                connection.execute(
+                    text(
+                        "INSERT INTO offer_history "
+                        "(cluster, member, resource, generated_at, received_at, payload) "
+                        "VALUES ('pomorskie-metal', 'acme', :name, :at, :at, '{}')"
+                    ).bindparams(name=name, at=_raw_time(storage, generated_at))
+                )
+            connection.execute(
+                text(
+                    "INSERT INTO resources "
+                    "(cluster, member, resource, kind, generated_at, received_at, payload) "
+                    "VALUES ('pomorskie-metal', 'acme', 'old', 'machine', :at, :at, '{}')"
+                ).bindparams(at=_raw_time(storage, T0))
+            )
+            connection.execute(
+                text(
+                    "INSERT INTO withdrawals (cluster, member, resource, withdrawn_at, reason, "
+                    "delete_history, received_at) VALUES "
+                    "('pomorskie-metal', 'acme', 'withdrawn', :at, 'withdrawn', false, :at)"
+                ).bindparams(at=_raw_time(storage, T1))
+            )
+
+        storage.migrate()
+        storage.check_schema()
+        page = storage.list_resources(ResourceQuery(), now=T0)
+        older_than_withdrawal = storage.store_offer(
+            machine_offer(resource="withdrawn", generated_at=T0), T1
+        )
+        newer = storage.store_offer(machine_offer(resource="old", generated_at=T1), T1)
+
+        assert storage.schema_revision() == "0003"
+        assert [item.resource for item in page.items] == ["old"]
+        assert storage.count_history("pomorskie-metal", "acme", "old") == 2
+        assert older_than_withdrawal is OfferOutcome.WITHDRAWN
+        assert newer is OfferOutcome.CURRENT
+        with storage.engine.connect() as connection:
+            seqs = connection.execute(text("SELECT seq FROM offer_history")).scalars().all()
+        assert seqs == [None, None, None]
+    finally:
+        storage.close()
+
+
+def _raw_time(storage: Storage, moment: datetime) -> object:
+    # Raw SQL bypasses the column type, so the value is written as the type would store it.
+    if storage.engine.dialect.name == "sqlite":
+        return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
+    return moment

@@ -14,15 +14,20 @@ import pytest
 import server.subscriber as subscriber_module
 from kooperant.backoff import BackoffPolicy
 from kooperant.mqtt import ConnectOptions, MqttSession
-from kooperant.protocol import offer_topic
+from kooperant.protocol import (
+    offer_subscription,
+    offer_topic,
+    status_subscription,
+    withdrawal_subscription,
+)
 from server.errors import InvalidSettingError
-from server.ingest import Ingest
+from server.ingest import Ingest, IngestSettings
 from server.mqtt_url import parse_broker_url
 from server.service import ingest_settings, utc_now
 from server.settings import ServerSettings
 from server.status import ServerStatus
 from server.storage import Storage
-from server.subscriber import Subscriber, default_client_id, subscription_filters
+from server.subscriber import Subscriber, default_client_id, shared_filters
 from tests.server.helpers import machine_offer
 from tests.support.certificates import CertificateAuthority
 from tests.support.mosquitto import OwnMosquitto, TlsFiles, running
@@ -33,6 +38,14 @@ FAST = BackoffPolicy(minimum=0.05, maximum=0.2)
 TEST_SESSION_EXPIRY = 60
 
 Received = list[tuple[str, bytes]]
+
+
+def cluster_filters(cluster: str) -> list[str]:
+    return [
+        offer_subscription(cluster),
+        withdrawal_subscription(cluster),
+        status_subscription(cluster),
+    ]
 
 
 async def wait_for(condition: Callable[[], bool], what: str) -> None:
@@ -70,7 +83,7 @@ async def running_subscriber(
     status = status or ServerStatus(broker_url=f"mqtt://{options.address}")
     subscriber = Subscriber(
         options,
-        subscription_filters(cluster),
+        cluster_filters(cluster),
         handler,
         status,
         reconnect=FAST,
@@ -117,17 +130,28 @@ async def forget_session(options: ConnectOptions) -> None:
         pass
 
 
-def test_subscription_filters_plain_and_shared() -> None:
-    assert subscription_filters("c1") == [
+def test_shared_filters_wraps_each_filter() -> None:
+    filters = ("kooperant/v1/+/+/offers/+", "kooperant/v1/+/+/status")
+
+    assert shared_filters(filters, None) == list(filters)
+    assert shared_filters(filters, "workers") == [
+        "$share/workers/kooperant/v1/+/+/offers/+",
+        "$share/workers/kooperant/v1/+/+/status",
+    ]
+
+
+def test_ingest_subscribes_to_status_topics(sqlite_storage: Storage) -> None:
+    ingest = Ingest(
+        sqlite_storage,
+        ServerStatus(broker_url="mqtt://127.0.0.1:1883"),
+        IngestSettings(broker=parse_broker_url("mqtt://127.0.0.1:1883"), cluster="c1"),
+    )
+
+    assert ingest.topic_filters == (
         "kooperant/v1/c1/+/offers/+",
         "kooperant/v1/c1/+/withdrawals/+",
         "kooperant/v1/c1/+/status",
-    ]
-    assert subscription_filters(None, "workers") == [
-        "$share/workers/kooperant/v1/+/+/offers/+",
-        "$share/workers/kooperant/v1/+/+/withdrawals/+",
-        "$share/workers/kooperant/v1/+/+/status",
-    ]
+    )
 
 
 def test_default_client_id_names_cluster() -> None:
@@ -480,7 +504,7 @@ async def test_subscriber_wrong_password_logs_error_once(
         policy = BackoffPolicy(minimum=0.01, maximum=0.05)
         subscriber = Subscriber(
             options,
-            subscription_filters(cluster_id),
+            cluster_filters(cluster_id),
             recorder([]),
             status,
             reconnect=policy,

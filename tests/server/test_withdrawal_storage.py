@@ -80,10 +80,10 @@ def test_withdrawal_without_offer_is_recorded(storage: Storage) -> None:
 
 
 def test_older_offer_after_withdrawal_stays_out(storage: Storage) -> None:
-    storage.store_offer(machine_offer(generated_at=T0), T0)
+    storage.store_offer(machine_offer(generated_at=T0), T0, message_id="first")
     storage.apply_withdrawal(withdrawal(withdrawn_at=T0 + hours(1), delete_history=True), T0)
 
-    late_copy = storage.store_offer(machine_offer(generated_at=T0), T0 + hours(2))
+    late_copy = storage.store_offer(machine_offer(generated_at=T0), T0 + hours(2), message_id="x")
     same_time = storage.store_offer(machine_offer(generated_at=T0 + hours(1)), T0 + hours(2))
 
     assert late_copy is OfferOutcome.WITHDRAWN
@@ -124,13 +124,15 @@ def test_remove_offer_keeps_history(storage: Storage) -> None:
     assert storage.count_history(*KEY) == 1
 
 
-def test_remove_offer_allows_same_offer_again(storage: Storage) -> None:
-    storage.store_offer(machine_offer(), T0)
+def test_remove_offer_allows_new_message_again(storage: Storage) -> None:
+    storage.store_offer(machine_offer(), T0, message_id="first")
     storage.remove_offer(*KEY)
 
-    outcome = storage.store_offer(machine_offer(), T0 + hours(1))
+    redelivered = storage.store_offer(machine_offer(), T0 + hours(1), message_id="first")
+    offered_again = storage.store_offer(machine_offer(), T0 + hours(1), message_id="second")
 
-    assert outcome is OfferOutcome.CURRENT
+    assert redelivered is OfferOutcome.DUPLICATE
+    assert offered_again is OfferOutcome.CURRENT
     assert listed(storage) == ["cnc-5ax-01"]
 
 

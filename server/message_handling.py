@@ -1,0 +1,436 @@
+"""Handling of one received message: checks, then storage, retried until it is committed.
+
+``MessageHandler.handle`` returns only when the message's effect, or the record of its
+rejection, is committed, so the subscriber may acknowledge the message afterwards. In order:
+
+1. A topic outside the offer, withdrawal and status filters is counted in ``dropped_messages``
+   and logged at DEBUG. The broker is not trusted to filter: on connect, the embedded amqtt
+   0.12 broker also sends retained messages that match other clients' filters.
+2. A payload over ``MAX_PAYLOAD_BYTES`` is rejected.
+3. An empty payload clears a retained topic: on an offer topic it removes the current offer, on
+   a withdrawal or status topic it changes nothing.
+4. The topic and payload are validated (``server.validation``), including a payload whose
+   cluster, member or resource differs from the topic's.
+5. A member that is not registered is rejected while its cluster requires registration.
+6. The message is stored under its ``message_key``, so one delivered again is a duplicate.
+
+A rejected message is logged at WARNING and kept in ``rejected_messages`` with its reason.
+While the storage raises ``StorageError``, the handler waits with backoff and tries again; it
+logs once when it pauses and once when it resumes. A message that failed ``poison_failures``
+times while the database still responds to ``SELECT 1`` is rejected with the storage error as
+reason, because retrying it would block every later message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TypeVar
+
+from kooperant.backoff import BackoffPolicy
+from kooperant.protocol import (
+    OfferValidationError,
+    TopicError,
+    message_key,
+    offer_subscription,
+    parse_offer_topic,
+    status_subscription,
+    withdrawal_subscription,
+)
+from server.errors import StorageError
+from server.registration_cache import DEFAULT_TTL_SECONDS, RegistrationCache
+from server.status import ServerStatus
+from server.storage import OfferOutcome, StatusOutcome, Storage, WithdrawalOutcome
+from server.validation import (
+    PayloadTooLargeError,
+    TopicMismatchError,
+    check_size,
+    validated_offer,
+    validated_status,
+    validated_withdrawal,
+)
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+INVALID_MESSAGE_ERRORS = (
+    TopicError,
+    OfferValidationError,
+    TopicMismatchError,
+    PayloadTooLargeError,
+)
+
+
+DEFAULT_STORAGE_BACKOFF = BackoffPolicy(minimum=0.5, maximum=30.0)
+
+
+@dataclass(frozen=True, slots=True)
+class StorageRetry:
+    """Settings of the retries of a failing storage.
+
+    ``backoff`` sets the delays between attempts, in seconds. After ``poison_failures`` failed
+    attempts at one message while the database responds, the message is rejected. Registration
+    lookups are cached for ``registration_ttl_seconds``.
+    """
+
+    backoff: BackoffPolicy = DEFAULT_STORAGE_BACKOFF
+    poison_failures: int = 5
+    registration_ttl_seconds: float = DEFAULT_TTL_SECONDS
+
+    def __post_init__(self) -> None:
+        if self.poison_failures < 1:
+            raise ValueError(f"poison_failures must be at least 1, got {self.poison_failures}")
+
+
+class _GaveUp:
+    """The result of a message that failed ``poison_failures`` times on a responding database."""
+
+    def __init__(self, error: StorageError) -> None:
+        self.error = error
+
+
+class MessageHandler:
+    """Checks and stores the messages of ``cluster`` (every cluster when ``None``).
+
+    ``clock`` gives the receive time, ``sleep`` waits between storage attempts and ``rng``
+    picks the backoff jitter; tests pass controlled ones.
+    """
+
+    def __init__(
+        self,
+        storage: Storage,
+        status: ServerStatus,
+        *,
+        cluster: str | None,
+        clock: Callable[[], datetime],
+        retry: StorageRetry | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        rng: random.Random | None = None,
+        monotonic: Callable[[], float] | None = None,
+    ) -> None:
+        self._storage = storage
+        self._status = status
+        self._clock = clock
+        self._retry = retry or StorageRetry()
+        self._sleep = sleep
+        self._rng = rng or random.Random()
+        self._filters = {
+            "offer": offer_subscription(cluster),
+            "withdrawal": withdrawal_subscription(cluster),
+            "status": status_subscription(cluster),
+        }
+        cache_options = {"monotonic": monotonic} if monotonic is not None else {}
+        self._registration = RegistrationCache(
+            storage, ttl_seconds=self._retry.registration_ttl_seconds, **cache_options
+        )
+        self._paused_since_failures = 0
+
+    @property
+    def topic_filters(self) -> tuple[str, ...]:
+        """The offer, withdrawal and status filters of the handled cluster."""
+        return tuple(self._filters.values())
+
+    async def handle(self, topic: str, payload: bytes) -> None:
+        """Check and store one message; raise nothing but ``CancelledError``."""
+        try:
+            await self._dispatch(topic, payload)
+        except Exception as error:
+            # A bug, not a bad message: keep it as rejected so that ingest goes on.
+            logger.exception("Unexpected error while handling the message on %s", topic)
+            try:
+                await self._reject(topic, payload, f"internal error: {error!r}", self._clock())
+            except Exception:
+                logger.exception("Could not record the rejection of the message on %s", topic)
+
+    async def _dispatch(self, topic: str, payload: bytes) -> None:
+        kind = self._kind_of(topic)
+        if kind is None:
+            self._status.dropped_messages += 1
+            logger.debug(
+                "Dropped message on %s: outside the subscriptions %s",
+                topic,
+                ", ".join(self._filters.values()),
+            )
+            return
+
+        received_at = self._clock()
+        try:
+            check_size(payload)
+        except PayloadTooLargeError as error:
+            await self._reject(topic, payload, str(error), received_at)
+            return
+
+        if not payload:
+            await self._clear(kind, topic, received_at)
+        elif kind == "offer":
+            await self._handle_offer(topic, payload, received_at)
+        elif kind == "withdrawal":
+            await self._handle_withdrawal(topic, payload, received_at)
+        else:
+            await self._handle_status(topic, payload, received_at)
+
+    def _kind_of(self, topic: str) -> str | None:
+        for kind, topic_filter in self._filters.items():
+            if topic_matches(topic, topic_filter):
+                return kind
+        return None
+
+    # Messages
+
+    async def _handle_offer(self, topic: str, payload: bytes, received_at: datetime) -> None:
+        try:
+            offer = validated_offer(topic, payload)
+        except INVALID_MESSAGE_ERRORS as error:
+            await self._reject(topic, payload, str(error), received_at)
+            return
+        if not await self._admitted(topic, payload, received_at, offer.cluster, offer.member):
+            return
+
+        message_id = message_key(offer.envelope, payload)
+        outcome = await self._commit(
+            topic,
+            payload,
+            received_at,
+            lambda: self._storage.store_offer(offer, received_at, message_id=message_id),
+        )
+        if outcome is None:
+            return
+        if outcome is OfferOutcome.DUPLICATE:
+            self._count_duplicate(topic, message_id)
+            return
+        self._status.accepted_offers += 1
+        if outcome is OfferOutcome.CURRENT:
+            logger.debug("Stored offer from %s generated at %s", topic, offer.generated_at)
+
+    async def _handle_withdrawal(self, topic: str, payload: bytes, received_at: datetime) -> None:
+        try:
+            withdrawal = validated_withdrawal(topic, payload)
+        except INVALID_MESSAGE_ERRORS as error:
+            await self._reject(topic, payload, str(error), received_at)
+            return
+        if not await self._admitted(
+            topic, payload, received_at, withdrawal.cluster, withdrawal.member
+        ):
+            return
+
+        message_id = message_key(withdrawal.envelope, payload)
+        outcome = await self._commit(
+            topic,
+            payload,
+            received_at,
+            lambda: self._storage.apply_withdrawal(withdrawal, received_at, message_id=message_id),
+        )
+        if outcome is None:
+            return
+        if outcome is WithdrawalOutcome.DUPLICATE:
+            self._count_duplicate(topic, message_id)
+            return
+        self._status.accepted_withdrawals += 1
+        if outcome is WithdrawalOutcome.STALE:
+            self._status.stale_withdrawals += 1
+            logger.info(
+                "Ignored the withdrawal on %s made at %s: the stored offer or withdrawal is newer",
+                topic,
+                withdrawal.withdrawn_at.isoformat(),
+            )
+            return
+        logger.info(
+            "Applied the withdrawal on %s made at %s (reason %s): %s%s",
+            topic,
+            withdrawal.withdrawn_at.isoformat(),
+            withdrawal.reason,
+            "removed the current offer" if outcome is WithdrawalOutcome.REMOVED else "no offer",
+            ", deleted its history" if withdrawal.delete_history else "",
+        )
+
+    async def _handle_status(self, topic: str, payload: bytes, received_at: datetime) -> None:
+        try:
+            status = validated_status(topic, payload)
+        except INVALID_MESSAGE_ERRORS as error:
+            await self._reject(topic, payload, str(error), received_at)
+            return
+        if not await self._admitted(topic, payload, received_at, status.cluster, status.member):
+            return
+
+        message_id = message_key(None, payload)
+        outcome = await self._commit(
+            topic,
+            payload,
+            received_at,
+            lambda: self._storage.store_status(status, received_at, message_id=message_id),
+        )
+        if outcome is None:
+            return
+        if outcome is StatusOutcome.DUPLICATE:
+            self._count_duplicate(topic, message_id)
+            return
+        self._status.accepted_statuses += 1
+        if outcome is StatusOutcome.STALE:
+            self._status.stale_statuses += 1
+            logger.info(
+                "Ignored the %s status on %s of the connection made at %s: a newer status is "
+                "stored",
+                status.state,
+                topic,
+                status.connected_at.isoformat(),
+            )
+            return
+        logger.info(
+            "Member %s/%s is %s%s",
+            status.cluster,
+            status.member,
+            status.state,
+            f" ({status.reason})" if status.reason is not None else "",
+        )
+
+    async def _clear(self, kind: str, topic: str, received_at: datetime) -> None:
+        if kind != "offer":
+            logger.debug("Ignored empty payload on %s (a cleared retained %s)", topic, kind)
+            return
+        try:
+            cluster, member, resource = parse_offer_topic(topic)
+        except TopicError as error:
+            logger.debug("Ignored empty payload on %s: %s", topic, error)
+            return
+        if not await self._admitted(topic, b"", received_at, cluster, member):
+            return
+
+        removed = await self._commit(
+            topic,
+            b"",
+            received_at,
+            lambda: self._storage.remove_offer(cluster, member, resource),
+        )
+        if removed:
+            self._status.cleared_offers += 1
+            logger.info(
+                "Removed the current offer of %s/%s/%s: its owner cleared the retained offer",
+                cluster,
+                member,
+                resource,
+            )
+
+    async def _admitted(
+        self, topic: str, payload: bytes, received_at: datetime, cluster: str, member: str
+    ) -> bool:
+        """Return whether ``cluster/member`` may send; reject the message when it may not."""
+        reason = await self._retry_until_committed(
+            lambda: self._registration.rejection_reason(cluster, member), give_up=True
+        )
+        if isinstance(reason, _GaveUp):
+            await self._give_up(topic, payload, received_at, reason)
+            return False
+        if reason is not None:
+            await self._reject(topic, payload, reason, received_at)
+            return False
+        return True
+
+    def _count_duplicate(self, topic: str, message_id: str) -> None:
+        self._status.duplicate_messages += 1
+        logger.debug("Ignored message %s on %s: it was stored before", message_id, topic)
+
+    async def _reject(self, topic: str, payload: bytes, reason: str, received_at: datetime) -> None:
+        self._status.rejected_messages += 1
+        logger.warning("Rejected message on %s (%d bytes): %s", topic, len(payload), reason)
+        # NOTE: the rejection record has no poison rule. If it cannot be written while the
+        # database responds, ingest stays paused on this message until writes work again.
+        await self._retry_until_committed(
+            lambda: self._storage.store_rejected(topic, payload, reason, received_at),
+            give_up=False,
+        )
+
+    # Storage attempts
+
+    async def _commit(
+        self, topic: str, payload: bytes, received_at: datetime, operation: Callable[[], T]
+    ) -> T | None:
+        """Run ``operation`` until it succeeds; ``None`` when the message was rejected instead."""
+        result = await self._retry_until_committed(operation, give_up=True)
+        if isinstance(result, _GaveUp):
+            await self._give_up(topic, payload, received_at, result)
+            return None
+        return result
+
+    async def _give_up(
+        self, topic: str, payload: bytes, received_at: datetime, gave_up: _GaveUp
+    ) -> None:
+        logger.error(
+            "Storing the message on %s failed %d times while the database responds; "
+            "rejecting it: %s",
+            topic,
+            self._retry.poison_failures,
+            gave_up.error,
+        )
+        await self._reject(topic, payload, str(gave_up.error), received_at)
+
+    async def _retry_until_committed(
+        self, operation: Callable[[], T], *, give_up: bool
+    ) -> T | _GaveUp:
+        failures = 0
+        while True:
+            try:
+                result = await asyncio.to_thread(operation)
+            except StorageError as error:
+                failures += 1
+                self._status.storage_retries += 1
+                poisoned = give_up and failures >= self._retry.poison_failures
+                if poisoned and await self._database_responds():
+                    return _GaveUp(error)
+                delay = self._retry.backoff.delay(failures - 1, self._rng.random())
+                self._pause(error, delay)
+                await self._sleep(delay)
+            else:
+                self._resume()
+                return result
+
+    async def _database_responds(self) -> bool:
+        try:
+            await asyncio.to_thread(self._storage.check_health)
+        except StorageError:
+            return False
+        return True
+
+    def _pause(self, error: StorageError, delay: float) -> None:
+        if self._paused_since_failures == 0:
+            logger.warning(
+                "Storage failed, so ingest paused and retries with backoff, next attempt in "
+                "%.1f s: %s",
+                delay,
+                error,
+            )
+            self._status.storage_paused = True
+        self._paused_since_failures += 1
+
+    def _resume(self) -> None:
+        if self._paused_since_failures == 0:
+            return
+        logger.warning(
+            "Storage works again, so ingest resumed after %d failed attempts",
+            self._paused_since_failures,
+        )
+        self._paused_since_failures = 0
+        self._status.storage_paused = False
+
+
+def topic_matches(topic: str, topic_filter: str) -> bool:
+    """Return whether ``topic`` matches the MQTT ``topic_filter`` ('+' and a trailing '#').
+
+    A topic that is empty or contains a wildcard matches nothing.
+    """
+    if not topic or "+" in topic or "#" in topic:
+        return False
+    levels = topic.split("/")
+    filter_levels = topic_filter.split("/")
+    for index, pattern in enumerate(filter_levels):
+        if pattern == "#":
+            return True
+        if index >= len(levels):
+            return False
+        if pattern != "+" and pattern != levels[index]:
+            return False
+    return len(levels) == len(filter_levels)

@@ -1,0 +1,110 @@
+"""Writes about members: last seen, status from birth and will messages, and registration.
+
+Each function runs inside the caller's transaction, which holds the member's write lock.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import ColumnElement, Connection, Row, exists, insert, select, update
+
+from server.storage.tables import member_status, members, registered_members
+
+if TYPE_CHECKING:
+    from kooperant.protocol import MemberStatus
+
+OFFLINE = "offline"
+
+
+def member_condition(table: Any, cluster: str, member: str) -> ColumnElement[bool]:
+    condition: ColumnElement[bool] = (table.c.cluster == cluster) & (table.c.member == member)
+    return condition
+
+
+def touch_member(connection: Connection, cluster: str, member: str, seen: datetime) -> None:
+    """Record that a message of ``cluster/member`` was accepted at ``seen``."""
+    condition = member_condition(members, cluster, member)
+    last_seen = connection.execute(
+        select(members.c.last_seen).where(condition)
+    ).scalar_one_or_none()
+    if last_seen is None:
+        connection.execute(
+            insert(members).values(cluster=cluster, member=member, first_seen=seen, last_seen=seen)
+        )
+    elif seen > last_seen:
+        connection.execute(update(members).where(condition).values(last_seen=seen))
+
+
+def is_stale_status(status: MemberStatus, stored: Row[Any]) -> bool:
+    """Return whether ``status`` is stale compared with the ``stored`` row of ``member_status``.
+
+    A status of an older connection is stale: it is typically the will of a connection that
+    ended after the birth of a newer one. For the same connection, a stored offline status is
+    final, so anything received after it is stale, while an offline after an online wins.
+    """
+    if status.connected_at != stored.connected_at:
+        return bool(status.connected_at < stored.connected_at)
+    return bool(stored.state == OFFLINE)
+
+
+def stored_status(connection: Connection, cluster: str, member: str) -> Row[Any] | None:
+    return connection.execute(
+        select(member_status).where(member_condition(member_status, cluster, member))
+    ).one_or_none()
+
+
+def write_status(
+    connection: Connection,
+    status: MemberStatus,
+    received_at: datetime,
+    message_id: str,
+    *,
+    replace: bool,
+) -> None:
+    """Insert the member's status row, or update it when ``replace`` is set."""
+    values = {
+        "state": str(status.state),
+        "connected_at": status.connected_at,
+        "reason": str(status.reason) if status.reason is not None else None,
+        "agent_version": status.agent_version,
+        "status_received_at": received_at,
+        "message_id": message_id,
+    }
+    if replace:
+        connection.execute(
+            update(member_status)
+            .where(member_condition(member_status, status.cluster, status.member))
+            .values(**values)
+        )
+    else:
+        connection.execute(
+            insert(member_status).values(cluster=status.cluster, member=status.member, **values)
+        )
+
+
+def register(connection: Connection, cluster: str, member: str, registered_at: datetime) -> bool:
+    """Insert the registration of ``cluster/member``; return ``False`` if it was there."""
+    if is_registered(connection, cluster, member):
+        return False
+    connection.execute(
+        insert(registered_members).values(
+            cluster=cluster, member=member, registered_at=registered_at
+        )
+    )
+    return True
+
+
+def is_registered(connection: Connection, cluster: str, member: str) -> bool:
+    found: bool = connection.execute(
+        select(exists().where(member_condition(registered_members, cluster, member)))
+    ).scalar_one()
+    return found
+
+
+def has_registrations(connection: Connection, cluster: str) -> bool:
+    found: bool = connection.execute(
+        select(exists().where(registered_members.c.cluster == cluster))
+    ).scalar_one()
+    return found
