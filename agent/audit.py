@@ -6,10 +6,11 @@ for a message that clears a retained topic) and the SHA-256 of those bytes. The 
 file in WAL mode, so ``kooperant agent audit`` can read it while the agent writes. The same file
 holds the owner's withdrawals (table ``withdrawals``, see ``agent.withdrawals``) and every public id
 each internal resource was published under (table ``public_ids``), so a withdrawal can name the
-topics of an id that an older policy gave with ``publish_as``.
-``PRAGMA user_version`` stores the schema version; a file from a newer kooperant is rejected
-instead of being written with the wrong layout. Every SQLite failure is raised as
-``AuditLogError`` naming the file.
+topics of an id that an older policy gave with ``publish_as``, and the store-and-forward queue
+of messages not yet acknowledged (tables ``outbox`` and ``outbox_sequence``, see
+``agent.outbox``). ``PRAGMA user_version`` stores the schema version; a file from a newer
+kooperant is rejected instead of being written with the wrong layout. Every SQLite failure is
+raised as ``AuditLogError`` naming the file.
 
 Because every acknowledged message is recorded, the log also shows which topics the broker still
 retains for this member: an offer or withdrawal topic whose latest row has a non-empty payload.
@@ -39,7 +40,7 @@ from kooperant.protocol.topics import (
     parse_withdrawal_topic,
 )
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 DEFAULT_QUERY_LIMIT = 100
 
 MessageKind = Literal["offer", "withdrawal"]
@@ -67,6 +68,22 @@ CREATE TABLE IF NOT EXISTS public_ids (
     resource TEXT NOT NULL,
     public_id TEXT NOT NULL,
     PRIMARY KEY (resource, public_id)
+);
+CREATE TABLE IF NOT EXISTS outbox (
+    seq INTEGER PRIMARY KEY,
+    message_id TEXT NOT NULL UNIQUE,
+    topic TEXT NOT NULL,
+    payload BLOB NOT NULL,
+    retain INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    resource TEXT NOT NULL,
+    queued_at TEXT NOT NULL,
+    size INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS outbox_queued_at ON outbox (queued_at);
+CREATE TABLE IF NOT EXISTS outbox_sequence (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    last_seq INTEGER NOT NULL
 );
 """
 
@@ -129,22 +146,10 @@ class AuditLog:
         message that clears the topic) and ``published_at`` aware; otherwise ``ValueError`` is
         raised, because the caller has a bug.
         """
-        kind, resource = _kind_and_resource(topic)
-        text = payload.decode("utf-8")
-        moment = _to_utc(published_at, "published_at")
-        digest = payload_sha256(payload)
-
         try:
-            cursor = self._connection.execute(
-                "INSERT INTO audit_messages (published_at, topic, resource, kind, payload, sha256)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                (_format_time(moment), topic, resource, kind, text, digest),
-            )
+            return insert_record(self.path, self._connection, topic, payload, published_at)
         except sqlite3.Error as error:
             raise self._error("cannot write a row", error) from error
-        row_id = cursor.lastrowid
-        assert row_id is not None  # set by every successful INSERT
-        return AuditRecord(row_id, moment, topic, resource, kind, text, digest)
 
     def query(
         self,
@@ -167,10 +172,10 @@ class AuditLog:
             parameters.extend(ids)
         if since is not None:
             conditions.append("published_at >= ?")
-            parameters.append(_format_time(_to_utc(since, "since")))
+            parameters.append(format_time(_to_utc(since, "since")))
         if until is not None:
             conditions.append("published_at < ?")
-            parameters.append(_format_time(_to_utc(until, "until")))
+            parameters.append(format_time(_to_utc(until, "until")))
         where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
 
         sql = (
@@ -265,6 +270,30 @@ class AuditLog:
         return database_error(self.path, action, error)
 
 
+def insert_record(
+    path: Path, connection: sqlite3.Connection, topic: str, payload: bytes, published_at: datetime
+) -> AuditRecord:
+    """Insert the audit row of one acknowledged message on ``connection`` and return it.
+
+    Runs inside the caller's transaction, if one is open. Raises ``ValueError`` for a topic that
+    is not an offer or withdrawal topic, a payload that is not UTF-8 or a naive ``published_at``,
+    and ``sqlite3.Error`` when the insert fails.
+    """
+    kind, resource = kind_and_resource(topic)
+    text = payload.decode("utf-8")
+    moment = _to_utc(published_at, "published_at")
+    digest = payload_sha256(payload)
+
+    cursor = connection.execute(
+        "INSERT INTO audit_messages (published_at, topic, resource, kind, payload, sha256)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        (format_time(moment), topic, resource, kind, text, digest),
+    )
+    row_id = cursor.lastrowid
+    assert row_id is not None  # set by every successful INSERT
+    return AuditRecord(row_id, moment, topic, resource, kind, text, digest)
+
+
 def _prepare(path: Path, connection: sqlite3.Connection) -> None:
     # The first statement reads the file header, so a file that is not SQLite fails here.
     version = connection.execute("PRAGMA user_version").fetchone()[0]
@@ -294,7 +323,7 @@ def _prepare(path: Path, connection: sqlite3.Connection) -> None:
         raise
 
 
-def _kind_and_resource(topic: str) -> tuple[MessageKind, str]:
+def kind_and_resource(topic: str) -> tuple[MessageKind, str]:
     try:
         _, _, resource = parse_offer_topic(topic)
         return "offer", resource
@@ -304,7 +333,8 @@ def _kind_and_resource(topic: str) -> tuple[MessageKind, str]:
         _, _, resource = parse_withdrawal_topic(topic)
     except TopicError as error:
         raise ValueError(
-            f"cannot record a message on {topic!r}: not an offer or withdrawal topic ({error})"
+            f"cannot record or queue a message on {topic!r}: not an offer or withdrawal topic "
+            f"({error})"
         ) from error
     return "withdrawal", resource
 
@@ -328,6 +358,6 @@ def _to_utc(moment: datetime, name: str) -> datetime:
     return moment.astimezone(UTC)
 
 
-def _format_time(moment: datetime) -> str:
+def format_time(moment: datetime) -> str:
     # A fixed width (always microseconds, always +00:00) keeps text order equal to time order.
     return moment.isoformat(timespec="microseconds")

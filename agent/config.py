@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from datetime import date, time
+from datetime import date, time, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -34,6 +34,7 @@ from adapters.errors import UnknownAdapterError
 from adapters.registry import load_adapter_class
 from agent.calendar import WEEKDAYS, Shift, WorkingCalendar
 from agent.errors import ConfigError, Problem
+from agent.outbox import DEFAULT_MAX_AGE_HOURS, DEFAULT_MAX_MEGABYTES, MEGABYTE, OutboxLimits
 from agent.policy import Policy, load_policy
 from agent.reasons import checked_identifier
 from agent.validation_messages import MESSAGES
@@ -47,6 +48,11 @@ MQTTS_PORT = 8883
 DEFAULT_AUDIT_LOG = Path("kooperant-audit.db")
 DEFAULT_STATUS_HOST = "127.0.0.1"
 DEFAULT_STATUS_PORT = 8791
+# One week: how long the broker keeps the agent's session, and so its unacknowledged messages,
+# after a disconnect.
+DEFAULT_SESSION_EXPIRY_SECONDS = 604_800
+# The largest MQTT 5 session expiry interval; the broker then never discards the session.
+MAX_SESSION_EXPIRY_SECONDS = 4_294_967_295
 _WALL_TIME = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])$")
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
@@ -121,6 +127,35 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
+def _protocol_text(value: object) -> object:
+    # YAML reads an unquoted 5 as a number; the version is compared as text.
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return value
+
+
+class BrokerTlsSettings(_Frozen):
+    """Files for a TLS connection to the broker; relative paths start at the config's folder.
+
+    The server certificate and host name are always verified: against ``ca_file``, or against
+    the system's CA certificates when it is not set. ``cert_file`` and ``key_file`` are the
+    agent's client certificate, for a broker that requires one.
+    """
+
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    key_password: SecretStr | None = None
+
+    @model_validator(mode="after")
+    def _check_key(self) -> BrokerTlsSettings:
+        if self.key_file is not None and self.cert_file is None:
+            raise ValueError(MESSAGES("config.tls_key_without_cert"))
+        if self.key_password is not None and self.cert_file is None:
+            raise ValueError(MESSAGES("config.tls_password_without_cert"))
+        return self
+
+
 class BrokerSettings(_Frozen):
     """Connection settings for the cluster's MQTT broker."""
 
@@ -130,11 +165,23 @@ class BrokerSettings(_Frozen):
     client_id: str | None = Field(default=None, min_length=1, max_length=128)
     reconnect_min_seconds: float = Field(default=1.0, gt=0, le=3600)
     reconnect_max_seconds: float = Field(default=60.0, gt=0, le=3600)
+    protocol: Annotated[Literal["auto", "5", "3.1.1"], BeforeValidator(_protocol_text)] = "auto"
+    session_expiry_seconds: int = Field(
+        default=DEFAULT_SESSION_EXPIRY_SECONDS, ge=0, le=MAX_SESSION_EXPIRY_SECONDS
+    )
+    connect_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    tls: BrokerTlsSettings | None = None
 
     @model_validator(mode="after")
     def _check_reconnect(self) -> BrokerSettings:
         if self.reconnect_max_seconds < self.reconnect_min_seconds:
             raise ValueError(MESSAGES("config.reconnect_order"))
+        return self
+
+    @model_validator(mode="after")
+    def _check_tls_scheme(self) -> BrokerSettings:
+        if self.tls is not None and not self.uses_tls:
+            raise ValueError(MESSAGES("config.tls_without_mqtts"))
         return self
 
     @property
@@ -146,7 +193,8 @@ class BrokerSettings(_Frozen):
         return parse_broker_url(self.url)[1]
 
     @property
-    def tls(self) -> bool:
+    def uses_tls(self) -> bool:
+        """Whether the URL is ``mqtts://``."""
         return parse_broker_url(self.url)[2]
 
 
@@ -162,6 +210,20 @@ class StatusSettings(_Frozen):
         """The address of the status document, for example http://127.0.0.1:8791/status."""
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}/status"
+
+
+class OutboxSettings(_Frozen):
+    """Bounds of the store-and-forward queue of messages the broker has not acknowledged yet."""
+
+    max_megabytes: float = Field(default=DEFAULT_MAX_MEGABYTES, ge=1, le=1_000_000)
+    """Total payload size, in millions of bytes; at least 1, the size of the largest message."""
+    max_age_hours: float = Field(default=DEFAULT_MAX_AGE_HOURS, gt=0, le=87_600)
+
+    def limits(self) -> OutboxLimits:
+        return OutboxLimits(
+            max_bytes=int(self.max_megabytes * MEGABYTE),
+            max_age=timedelta(hours=self.max_age_hours),
+        )
 
 
 class ShiftSettings(_Frozen):
@@ -239,6 +301,7 @@ class AgentConfig(_Frozen):
     policy: Path
     audit_log: Path = DEFAULT_AUDIT_LOG
     status: StatusSettings = StatusSettings()
+    outbox: OutboxSettings = OutboxSettings()
     resources: dict[ResourceId, ResourceSettings] = Field(default_factory=dict)
     adapters: tuple[AdapterConfig, ...] = ()
 
@@ -258,7 +321,11 @@ class AgentConfig(_Frozen):
 
     @property
     def policy_path(self) -> Path:
-        return self.policy if self.policy.is_absolute() else self.config_dir / self.policy
+        return self.resolve(self.policy)
+
+    def resolve(self, path: Path) -> Path:
+        """Return ``path`` as written in the config, starting at ``config_dir`` if relative."""
+        return path if path.is_absolute() else self.config_dir / path
 
     @property
     def audit_log_path(self) -> Path:
@@ -311,8 +378,27 @@ def load_config(path: Path, variables: Mapping[str, str] | None = None) -> Agent
 
     config._source = path
     config._variables = variables
+    tls_problems = _missing_tls_files(document, config)
+    if tls_problems:
+        raise ConfigError(path, tls_problems)
     config._policy = load_policy(config.policy_path, variables)
     return config
+
+
+def _missing_tls_files(document: YamlDocument, config: AgentConfig) -> list[Problem]:
+    tls = config.broker.tls
+    if tls is None:
+        return []
+    problems = []
+    files = (("ca_file", tls.ca_file), ("cert_file", tls.cert_file), ("key_file", tls.key_file))
+    for key, value in files:
+        if value is None:
+            continue
+        resolved = config.resolve(value)
+        if not resolved.is_file():
+            reason = MESSAGES("config.tls_file_missing", path=resolved)
+            problems.append(document.problem(("broker", "tls", key), reason))
+    return problems
 
 
 def _load_adapters(

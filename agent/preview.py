@@ -1,8 +1,9 @@
 """What the agent would publish now, computed without touching the broker.
 
 ``preview_offers`` starts the config's adapters, collects once they have data, builds the offers,
-applies ``Policy.decide`` to each one and stops the adapters. Each permitted entry carries the exact
-payload bytes ``Publisher`` would send, and every entry carries the policy's decision: the rule,
+applies ``Policy.decide`` to each one and stops the adapters. Each permitted entry carries the
+payload bytes ``Publisher`` would send, except the envelope (``message_id`` and ``seq``) that the
+outbox adds when it queues the offer. Every entry carries the policy's decision: the rule,
 its transformations, or why the offer is withheld (no rule, or only expired rules). A resource
 the owner withdrew with ``kooperant agent withdraw`` is withheld whatever the policy decides, as in
 the running agent. The withdrawals are read from the audit log file when it exists. The
@@ -39,7 +40,7 @@ class PreviewEntry:
     topic: str | None
     """The MQTT topic of a permitted offer; ``None`` when the offer is withheld."""
     payload: bytes | None
-    """The exact MQTT payload of a permitted offer; ``None`` when the offer is withheld."""
+    """The MQTT payload of a permitted offer without its envelope; ``None`` when withheld."""
     withdrawal: OwnerWithdrawal | None = None
     """The owner's withdrawal that withholds the resource whatever the policy decides."""
 

@@ -1,24 +1,28 @@
 """Publishing offers to the cluster's MQTT broker, and taking them back.
 
-Each permitted offer is published with QoS 1 and the retain flag on
-``kooperant/v1/{cluster}/{member}/offers/{resource}``. An offer is sent again only when its
-content changed (``generated_at`` is ignored in that comparison), after a reconnect, or when the
-caller asks for a full republish.
+Each permitted offer goes, retained, to ``kooperant/v1/{cluster}/{member}/offers/{resource}``.
+The publisher decides what to send and queues it in the outbox (``agent.outbox``) at once,
+connected or not; the forwarder (``agent.forwarder``) sends the queue in order whenever a
+connection is up. An offer is queued again only when its content changed (``generated_at`` is
+ignored in that comparison), or on a refresh. A refresh is the caller's full republish, or a
+connection whose CONNACK reports no kept session, because then the broker may have lost its
+retained messages too.
+A refresh skips an offer whose topic still has a message queued, so a broker that is down for days
+does not fill the queue with repeats.
 
 The publisher keeps account of the offer topics the broker retains (``RetainedTopics``, rebuilt
-from the audit log at start). A retained offer that is no longer permitted is taken back with an
-empty retained payload on its topic, then a retained ``Withdrawal`` on the withdrawal topic. When
-the resource is offered again, its retained withdrawal is cleared after the new offer. All of it
-is reconciled on every wake-up, so what was decided while the broker was unreachable is sent
-when it returns. A retained offer that no decision of this run names, such as a machine whose
-OPC UA server has not responded yet after a restart, is taken back only once the caller reports
-the adapters as settled (each reported at least once) or the publisher has run for
-``unseen_grace_seconds``. So an agent restart does not withdraw and re-offer everything.
+from the audit log and the queue at start). A retained offer that is no longer permitted is taken
+back with an empty retained payload on its topic, then a retained ``Withdrawal`` on the withdrawal
+topic. When the resource is offered again, its retained withdrawal is cleared after the new offer.
+A retained offer that no decision of this run names, such as a machine whose OPC UA server has not
+responded yet after a restart, is taken back only once the caller reports the adapters as settled
+(each reported at least once) or the publisher has run for ``unseen_grace_seconds``. So an agent
+restart does not withdraw and re-offer everything.
 
-A broker that cannot be reached at start or whose connection is lost is retried with bounded
-exponential backoff with jitter. The loss is logged once, with the next delay, and the return
-once; the failed attempts in between are counted in ``Publisher.failed_attempts``. With an
-``AuditLog``, every message the broker acknowledged is recorded there.
+The connection carries the member's status (``agent.broker_session``). A broker that cannot be
+reached at start or whose connection is lost is retried with bounded exponential backoff with
+jitter. The loss is logged once, with the next delay, and the return once; the failed attempts in
+between are counted in ``Publisher.failed_attempts``.
 """
 
 from __future__ import annotations
@@ -27,39 +31,59 @@ import asyncio
 import json
 import logging
 import random
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-import aiomqtt
-
-from agent.audit import AuditLog, payload_sha256
+from agent.audit import AuditLog
+from agent.broker_session import connect_options, first_protocol, member_status
 from agent.config import BrokerSettings
 from agent.errors import AuditLogError
-from agent.retained import RetainedMessage, RetainedTopics
+from agent.forwarder import Forwarder
+from agent.outbox import Outbox, OutgoingMessage, PayloadBuilder
+from agent.retained import RetainedTopics
+from agent.status import OutboxStatus
 from agent.waiting import wait_any
 from agent.withdrawals import NOT_SHARED, WithdrawalNotice
 from kooperant.backoff import BackoffPolicy
-from kooperant.protocol import Offer, ResourceKind, WithdrawalReason, offer_topic
+from kooperant.mqtt import (
+    MqttError,
+    MqttSession,
+    NotAuthorized,
+    ProtocolNotAccepted,
+    TlsSettings,
+    TlsSettingsError,
+)
+from kooperant.protocol import (
+    Envelope,
+    Offer,
+    OfflineReason,
+    ResourceKind,
+    WithdrawalReason,
+    offer_topic,
+    status_topic,
+)
 
 logger = logging.getLogger(__name__)
 
-MQTT_TIMEOUT_SECONDS = 10.0
 # Time after start before a retained offer that no decision of this run names is taken back.
 UNSEEN_GRACE_SECONDS = 120.0
+# Delay before a decision is queued again after the outbox could not be written.
+QUEUE_RETRY_SECONDS = 1.0
 
 
 @dataclass(frozen=True, slots=True)
 class _Permitted:
-    resource: str
-    kind: ResourceKind
-    payload: bytes
+    offer: Offer
     key: str
     """The offer's content without ``generated_at``, to tell a changed offer from a repeat."""
 
 
 class Publisher:
-    """Keeps the broker's retained offers of one member equal to the latest ``update``."""
+    """Keeps the broker's retained offers of one member equal to the latest ``update``.
+
+    Set ``outbox`` (and ``audit_log``, to rebuild the account of retained topics) before ``run``.
+    """
 
     def __init__(
         self,
@@ -70,11 +94,17 @@ class Publisher:
         member: str,
         random_value: Callable[[], float] = random.random,
         audit_log: AuditLog | None = None,
+        outbox: Outbox | None = None,
+        tls: TlsSettings | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         unseen_grace_seconds: float = UNSEEN_GRACE_SECONDS,
+        poll_seconds: float = QUEUE_RETRY_SECONDS,
     ) -> None:
         self._settings = settings
+        self._tls = tls
+        self._protocol = first_protocol(settings)
         self._unseen_grace_seconds = unseen_grace_seconds
+        self._poll_seconds = poll_seconds
         self._started_at: float | None = None
         self._offered_this_run: set[str] = set()
         self._settled = False
@@ -84,17 +114,54 @@ class Publisher:
         )
         self._random_value = random_value
         self.audit_log = audit_log
+        self.outbox = outbox
+        self._forwarder: Forwarder | None = None
         self._clock = clock
         self.retained = RetainedTopics(cluster, member)
         self._current: dict[str, _Permitted] = {}
         self._notices: Mapping[str, WithdrawalNotice] = {}
         self._kept_kinds: frozenset[ResourceKind] = frozenset()
         self._published: dict[str, str] = {}
+        self._refresh = False
+        self._dropped = False
+        self._queue_failing = False
         self._wakeup = asyncio.Event()
         self.connected = asyncio.Event()
         self.failed_attempts = 0
-        self.published_messages = 0
-        self.audit_failures = 0
+        self.queue_failures = 0
+
+    @property
+    def published_messages(self) -> int:
+        """Messages the broker acknowledged in this run."""
+        return 0 if self._forwarder is None else self._forwarder.published_messages
+
+    @property
+    def file_failures(self) -> int:
+        """Failed reads of the outbox and failed records of delivered messages in this run."""
+        return 0 if self._forwarder is None else self._forwarder.file_failures
+
+    @property
+    def rejected_messages(self) -> int:
+        """Messages the broker rejected in this run, dropped from the outbox."""
+        return 0 if self._forwarder is None else self._forwarder.rejected_messages
+
+    def outbox_status(self) -> OutboxStatus | None:
+        """Return the state of the outbox, or ``None`` before ``run`` set it up."""
+        outbox = self.outbox
+        if outbox is None:
+            return None
+        try:
+            state = outbox.state()
+        except AuditLogError as error:
+            logger.debug("Cannot read the outbox for the status: %s", error)
+            state = None
+        return OutboxStatus(
+            queued_messages=None if state is None else state.queued_messages,
+            queued_bytes=None if state is None else state.queued_bytes,
+            oldest_queued_at=None if state is None else state.oldest_queued_at,
+            dropped_messages=outbox.dropped_messages,
+            rejected_messages=self.rejected_messages,
+        )
 
     def update(
         self,
@@ -107,116 +174,125 @@ class Publisher:
     ) -> None:
         """Set the public offers to publish; every other retained offer is taken back.
 
-        ``full`` republishes every offer, changed or not. ``withdrawals`` gives the reason to
-        send for a public resource id that is not offered (default ``not_shared``). An owner's
-        withdrawal (reason ``withdrawn``) is sent even when the offer is not retained, if the
-        retained withdrawal has another reason. Retained offers of ``kept_kinds`` are left
-        alone, because the caller has no data to decide about them. ``settled`` means that every
-        adapter has reported since the start, so retained offers no decision names may go.
+        ``full`` queues every offer again, changed or not, unless a message on its topic is
+        still queued. ``withdrawals`` gives the reason to send for a public resource id that is
+        not offered (default ``not_shared``). An owner's withdrawal (reason ``withdrawn``) is
+        sent even when the offer is not retained, if the retained withdrawal has another reason.
+        Retained offers of ``kept_kinds`` are left alone, because the caller has no data to
+        decide about them. ``settled`` means that every adapter has reported since the start, so
+        retained offers no decision names may go.
         """
         current = {}
         for offer in offers:
             topic = offer_topic(offer.cluster, offer.member, offer.resource)
-            payload = offer.to_payload()
-            current[topic] = _Permitted(offer.resource, offer.kind, payload, _content_key(offer))
+            current[topic] = _Permitted(offer, _content_key(offer))
         self._current = current
         self._notices = dict(withdrawals or {})
         self._kept_kinds = frozenset(kept_kinds)
         self._settled = settled
         if full:
-            self._published.clear()
+            self._refresh = True
         self._wakeup.set()
 
     def load_retained(self) -> None:
-        """Add the topics the audit log shows as retained to the account of retained topics.
+        """Rebuild the account of retained topics from the audit log and the outbox.
 
-        Topics are only added, because the account of this process may know of messages whose
-        audit record failed. A topic taken back twice costs one repeated message.
+        Raises ``AuditLogError`` when the file cannot be read.
         """
-        if self.audit_log is None:
+        if self.audit_log is None and self.outbox is None:
             return
-        recorded = RetainedTopics.from_audit_log(
-            self.audit_log, self.retained.cluster, self.retained.member
+        self.retained = RetainedTopics.rebuild(
+            self.audit_log, self.outbox, self.retained.cluster, self.retained.member
         )
-        for topic, kind in recorded.offers.items():
-            self.retained.offers.setdefault(topic, kind)
-        for topic, notice in recorded.withdrawals.items():
-            self.retained.withdrawals.setdefault(topic, notice)
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Connect, publish and reconnect until ``stop`` is set, then disconnect.
+        """Queue decisions and forward them until ``stop`` is set, then disconnect.
 
-        The account of retained topics is first loaded from the audit log, if there is one.
+        The account of retained topics is first loaded from the audit log and the outbox.
         """
+        if self.outbox is None:
+            raise RuntimeError("Publisher.run needs an outbox; set Publisher.outbox first")
+        self._forwarder = Forwarder(self.outbox, self._clock, poll_seconds=self._poll_seconds)
         self._load_retained_at_start()
         self._started_at = asyncio.get_running_loop().time()
-        address = f"{self._settings.host}:{self._settings.port}"
-        attempt = 0
-        lost = False
-        ever_connected = False
+        tasks = {
+            asyncio.create_task(self._decide_until(stop), name="publisher decisions"),
+            asyncio.create_task(self._connect_until(stop, self._forwarder), name="connection"),
+        }
+        try:
+            # Both end when stop is set; a crash of one (a bug) ends the other and is raised.
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        for task in tasks:
+            error = None if task.cancelled() else task.exception()
+            if error is not None:
+                raise error
+
+    # --- deciding and queuing -----------------------------------------------------------------
+
+    async def _decide_until(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
-            try:
-                async with self._client() as client:
-                    self.connected.set()
-                    ever_connected = True
-                    if lost:
-                        logger.info("Connection to MQTT broker %s restored", address)
-                        lost = False
-                    else:
-                        logger.info("Connected to MQTT broker %s", address)
-                    attempt = 0
-                    # Messages in flight when a connection drops may be lost: send all again.
-                    self._published.clear()
-                    await self._publish_until(client, stop)
-            except aiomqtt.MqttError as error:
-                self.connected.clear()
-                delay = self._backoff.delay(attempt, self._random_value())
-                attempt += 1
-                if lost:
-                    self.failed_attempts += 1
-                else:
-                    lost = True
-                    what = "lost" if ever_connected else "cannot be established"
-                    logger.warning(
-                        "Connection to MQTT broker %s %s (%s), retrying in %.1f s",
-                        address,
-                        what,
-                        error,
-                        delay,
-                    )
-                await wait_any([stop], max_seconds=delay)
-        self.connected.clear()
+            self._wakeup.clear()
+            done = self._queue_decisions()
+            wait = self._seconds_until_grace_ends() if done else self._poll_seconds
+            await wait_any([stop, self._wakeup], max_seconds=wait)
 
-    def _client(self) -> aiomqtt.Client:
-        return mqtt_client(self._settings, self._client_id)
+    def _queue_decisions(self) -> bool:
+        """Queue what the latest decisions need; return False when the outbox failed."""
+        try:
+            self._queue_offers()
+            self._queue_withdrawals()
+        except AuditLogError as error:
+            self.queue_failures += 1
+            if not self._queue_failing:
+                self._queue_failing = True
+                logger.error("Cannot queue messages in the outbox, retrying: %s", error)
+            return False
+        if self._queue_failing:
+            self._queue_failing = False
+            logger.info("Queuing messages works again after %d failures", self.queue_failures)
+        self._refresh = False
+        if self._dropped:
+            self._recover_dropped()
+        return True
 
-    def _load_retained_at_start(self) -> None:
+    def _recover_dropped(self) -> None:
+        """Decide again after the outbox dropped messages at its limits.
+
+        A dropped clear or withdrawal leaves the broker retaining an offer that the account
+        shows as taken back, and a dropped offer leaves the broker without it. The account is
+        rebuilt from what was delivered and what is still queued, and a refresh queues again
+        every current offer without a queued message.
+        """
+        self._dropped = False
         try:
             self.load_retained()
         except AuditLogError as error:
-            # Publishing goes on: offers retained by an earlier run stay on the broker until
-            # the audit log can be read again, which is the behaviour without a log.
-            logger.error("Cannot read the retained topics from the audit log: %s", error)
+            logger.error(
+                "Cannot read the retained topics after the outbox dropped messages: %s", error
+            )
+            return
+        self._refresh = True
+        self._wakeup.set()
 
-    async def _publish_until(self, client: aiomqtt.Client, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            self._wakeup.clear()
-            await self._publish_offers(client)
-            await self._withdraw_offers(client)
-            await wait_any([stop, self._wakeup], max_seconds=self._seconds_until_grace_ends())
-
-    async def _publish_offers(self, client: aiomqtt.Client) -> None:
+    def _queue_offers(self) -> None:
+        queued_topics = self._queued_topics() if self._refresh else set()
         for topic, permitted in list(self._current.items()):
-            if self._published.get(topic) != permitted.key:
-                message = RetainedMessage(topic, permitted.payload)
-                await self._send(client, message, permitted.kind)
-                self._published[topic] = permitted.key
-            self._offered_this_run.add(topic)
-            clear = self.retained.clear_withdrawal(permitted.resource)
+            messages = []
+            changed = self._published.get(topic) != permitted.key
+            if changed or (self._refresh and topic not in queued_topics):
+                messages.append(OutgoingMessage(topic, _offer_builder(permitted.offer)))
+            clear = self.retained.clear_withdrawal(permitted.offer.resource)
             if clear is not None:
-                await self._send(client, clear)
+                messages.append(clear)
+            self._enqueue(messages, permitted.offer.kind)
+            self._published[topic] = permitted.key
+            self._offered_this_run.add(topic)
 
-    async def _withdraw_offers(self, client: aiomqtt.Client) -> None:
+    def _queue_withdrawals(self) -> None:
         stale = [
             resource
             for resource in self.retained.stale_offers(self._current, self._kept_kinds)
@@ -230,13 +306,30 @@ class Publisher:
         for resource in [*stale, *owner]:
             notice = self._notices.get(resource, NOT_SHARED)
             messages = self.retained.withdraw(resource, notice, self._clock())
+            self._enqueue(messages)
             for message in messages:
-                await self._send(client, message)
-                if not message.payload:
+                if message.build is None:
                     self._published.pop(message.topic, None)
             if messages:
                 history = ", history to be deleted" if notice.delete_history else ""
                 logger.info("Withdrew the offer of %s (%s%s)", resource, notice.reason, history)
+
+    def _enqueue(
+        self, messages: Sequence[OutgoingMessage], kind: ResourceKind | None = None
+    ) -> None:
+        if not messages:
+            return
+        assert self.outbox is not None and self._forwarder is not None  # set by run
+        dropped_before = self.outbox.dropped_messages
+        for queued in self.outbox.enqueue(messages):
+            self.retained.queued(queued, kind)
+        if self.outbox.dropped_messages > dropped_before:
+            self._dropped = True
+        self._forwarder.wakeup.set()
+
+    def _queued_topics(self) -> set[str]:
+        assert self.outbox is not None  # set by run
+        return {topic for topic, payload in self.outbox.latest_payloads().items() if payload}
 
     def _seconds_until_grace_ends(self) -> float | None:
         """Return how long retained offers no decision names still wait, or ``None``."""
@@ -257,51 +350,139 @@ class Publisher:
         running_seconds = asyncio.get_running_loop().time() - self._started_at
         return running_seconds >= self._unseen_grace_seconds
 
-    async def _send(
-        self, client: aiomqtt.Client, message: RetainedMessage, kind: ResourceKind | None = None
-    ) -> None:
-        # With QoS 1, publish returns only after the broker's PUBACK.
-        await client.publish(message.topic, message.payload, qos=1, retain=True)
-        self.retained.acknowledged(message, kind)
-        self.published_messages += 1
-        logger.debug("Published %d bytes on %s", len(message.payload), message.topic)
-        self._record(message.topic, message.payload)
-
-    def _record(self, topic: str, payload: bytes) -> None:
-        if self.audit_log is None:
-            return
+    def _load_retained_at_start(self) -> None:
         try:
-            self.audit_log.record(topic, payload, self._clock())
+            self.load_retained()
         except AuditLogError as error:
-            # Publishing goes on: the broker already has the message, and stopping would only
-            # hold back later offers without bringing this row back. The hash in the log line
-            # lets the owner match the message the log lacks.
-            # TODO: store-and-forward will write the audit row in the same transaction as the
-            # queued message, so a failed write can no longer lose the record.
-            self.audit_failures += 1
+            # Publishing goes on: offers retained by an earlier run stay on the broker until
+            # the audit log can be read again, which is the behaviour without a log.
+            logger.error("Cannot read the retained topics from the audit log: %s", error)
+
+    # --- connecting and forwarding ------------------------------------------------------------
+
+    async def _connect_until(self, stop: asyncio.Event, forwarder: Forwarder) -> None:
+        address = f"{self._settings.host}:{self._settings.port}"
+        attempt = 0
+        lost = False
+        ever_connected = False
+        while not stop.is_set():
+            connected_at = self._clock()
+            try:
+                async with self._session(connected_at) as session:
+                    self.connected.set()
+                    ever_connected = True
+                    if lost:
+                        logger.info("Connection to MQTT broker %s restored", address)
+                        lost = False
+                    else:
+                        logger.info("Connected to MQTT broker %s", address)
+                    attempt = 0
+                    await self._serve(session, connected_at, stop, forwarder)
+            except MqttError as error:
+                self.connected.clear()
+                if isinstance(error, ProtocolNotAccepted) and self._fall_back_to_mqtt_311(
+                    address, error
+                ):
+                    continue
+                delay = self._backoff.delay(attempt, self._random_value())
+                attempt += 1
+                if lost:
+                    self.failed_attempts += 1
+                else:
+                    lost = True
+                    self._log_lost(address, error, delay, ever_connected)
+                await wait_any([stop], max_seconds=delay)
+        self.connected.clear()
+
+    def _fall_back_to_mqtt_311(self, address: str, error: ProtocolNotAccepted) -> bool:
+        """Switch an ``auto`` connection to MQTT 3.1.1; return ``False`` if that is not allowed."""
+        if self._settings.protocol != "auto" or self._protocol == "3.1.1":
+            return False
+        self._protocol = "3.1.1"
+        logger.info(
+            "MQTT broker %s did not accept MQTT 5 (%s); using MQTT 3.1.1 from now on",
+            address,
+            error,
+        )
+        return True
+
+    def _session(self, connected_at: datetime) -> MqttSession:
+        will = member_status(
+            self.retained.cluster,
+            self.retained.member,
+            connected_at,
+            OfflineReason.CONNECTION_LOST,
+        )
+        options = connect_options(self._settings, self._client_id, will, self._tls, self._protocol)
+        return MqttSession(options)
+
+    async def _serve(
+        self,
+        session: MqttSession,
+        connected_at: datetime,
+        stop: asyncio.Event,
+        forwarder: Forwarder,
+    ) -> None:
+        """Announce the member online, forward the outbox until stop, then announce the stop."""
+        topic = status_topic(self.retained.cluster, self.retained.member)
+        online = member_status(self.retained.cluster, self.retained.member, connected_at)
+        await session.publish(topic, online.to_payload(), qos=1, retain=True)
+        if not session.session_present:
+            # The broker kept no session, so it may have lost its retained offers as well. The
+            # offers are queued before the forwarder starts, so that none is delivered in between
+            # and then queued again as a repeat.
+            self._refresh = True
+            self._queue_decisions()
+
+        watcher = asyncio.create_task(_watch_connection(session), name="connection watch")
+        draining = asyncio.create_task(forwarder.drain(session, stop), name="forwarder")
+        try:
+            await asyncio.wait({watcher, draining}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (watcher, draining):
+                task.cancel()
+            await asyncio.gather(watcher, draining, return_exceptions=True)
+        for task in (draining, watcher):
+            error = None if task.cancelled() else task.exception()
+            if error is not None:
+                raise error
+
+        stopped = member_status(
+            self.retained.cluster, self.retained.member, connected_at, OfflineReason.STOPPED
+        )
+        await session.publish(topic, stopped.to_payload(), qos=1, retain=True)
+
+    def _log_lost(self, address: str, error: MqttError, delay: float, ever: bool) -> None:
+        if isinstance(error, NotAuthorized | TlsSettingsError):
+            # The operator must act; the retries go on in case the broker's side is fixed.
             logger.error(
-                "Audit log failed to record the message on %s (sha256 %s), %d failures so far: %s",
-                topic,
-                payload_sha256(payload),
-                self.audit_failures,
+                "MQTT broker %s refused the agent (%s); check broker.username, broker.password "
+                "and broker.tls in the agent config. Retrying in %.1f s",
+                address,
                 error,
+                delay,
             )
+            return
+        state = "lost" if ever else "cannot be established"
+        logger.warning(
+            "Connection to MQTT broker %s %s (%s), retrying in %.1f s", address, state, error, delay
+        )
 
 
-def mqtt_client(
-    settings: BrokerSettings, client_id: str, timeout: float = MQTT_TIMEOUT_SECONDS
-) -> aiomqtt.Client:
-    """Return an unconnected client for the broker in ``settings``; ``timeout`` is in seconds."""
-    password = settings.password
-    return aiomqtt.Client(
-        settings.host,
-        settings.port,
-        username=settings.username,
-        password=password.get_secret_value() if password is not None else None,
-        identifier=client_id,
-        timeout=timeout,
-        tls_params=aiomqtt.TLSParameters() if settings.tls else None,
-    )
+async def _watch_connection(session: MqttSession) -> None:
+    """Return when the session ends; raises ``ConnectionLost`` when the connection drops.
+
+    The agent subscribes to nothing, so no message arrives; the iteration only reports the end.
+    """
+    async for _message in session.messages():
+        pass
+
+
+def _offer_builder(offer: Offer) -> PayloadBuilder:
+    def build(envelope: Envelope) -> bytes:
+        return offer.with_envelope(envelope).to_payload()
+
+    return build
 
 
 def _content_key(offer: Offer) -> str:

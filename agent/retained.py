@@ -1,9 +1,11 @@
 """The topics the broker retains for one member, and the messages that take an offer back.
 
 MQTT has no query for retained messages, so the agent keeps its own account: an offer topic is
-live from the acknowledged offer until an acknowledged empty payload clears it, and likewise for
-withdrawal topics. At start the account is rebuilt from the audit log, which records every
-acknowledged message.
+live from the queued offer until a queued empty payload clears it, and likewise for withdrawal
+topics. The account runs ahead of the broker by the messages still in the outbox, which the
+forwarder delivers in order, so a decision never has to wait for the broker. At start the account
+is rebuilt from the audit log, which records every acknowledged message, and then the queued
+messages on top of it.
 
 Taking an offer back costs two retained QoS 1 messages, in this order. An empty payload on the
 offer topic makes the broker drop the retained offer. A ``Withdrawal`` on the withdrawal topic
@@ -15,12 +17,13 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Collection
-from dataclasses import dataclass
 from datetime import datetime
 
 from agent.audit import AuditLog
+from agent.outbox import Outbox, OutgoingMessage, PayloadBuilder, QueuedMessage
 from agent.withdrawals import WithdrawalNotice
 from kooperant.protocol import (
+    Envelope,
     OfferValidationError,
     ResourceKind,
     TopicError,
@@ -30,16 +33,9 @@ from kooperant.protocol import (
     parse_withdrawal,
     withdrawal_topic,
 )
+from kooperant.protocol.topics import TOPIC_ROOT
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class RetainedMessage:
-    """One retained message to publish with QoS 1; an empty ``payload`` clears the topic."""
-
-    topic: str
-    payload: bytes
 
 
 class RetainedTopics:
@@ -54,26 +50,41 @@ class RetainedTopics:
         """Live withdrawal topics, each with its reason (``None`` when unreadable)."""
 
     @classmethod
-    def from_audit_log(cls, log: AuditLog, cluster: str, member: str) -> RetainedTopics:
-        """Rebuild the account from the audit log; raises ``AuditLogError`` when unreadable."""
+    def rebuild(
+        cls, log: AuditLog | None, outbox: Outbox | None, cluster: str, member: str
+    ) -> RetainedTopics:
+        """Rebuild the account from the audit log and the queued messages of ``member``.
+
+        Raises ``AuditLogError`` when the file cannot be read.
+        """
         retained = cls(cluster, member)
-        for topic, payload in log.live_offers(cluster, member).items():
-            retained.offers[topic] = _offer_kind(payload)
-        for topic, payload in log.live_withdrawals(cluster, member).items():
-            retained.withdrawals[topic] = _notice(payload)
+        if log is not None:
+            for topic, payload in log.live_offers(cluster, member).items():
+                retained.offers[topic] = _offer_kind(payload)
+            for topic, payload in log.live_withdrawals(cluster, member).items():
+                retained.withdrawals[topic] = _notice(payload)
+        if outbox is not None:
+            prefix = f"{TOPIC_ROOT}/{cluster}/{member}/"
+            for topic, payload in sorted(outbox.latest_payloads().items()):
+                if topic.startswith(prefix):
+                    retained.apply(topic, payload)
         return retained
 
-    def acknowledged(self, message: RetainedMessage, kind: ResourceKind | None = None) -> None:
-        """Update the account after the broker acknowledged ``message``."""
-        if _is_offer_topic(message.topic):
-            if message.payload:
-                self.offers[message.topic] = kind or _offer_kind(message.payload)
+    def queued(self, message: QueuedMessage, kind: ResourceKind | None = None) -> None:
+        """Update the account after ``message`` was queued for the broker."""
+        self.apply(message.topic, message.payload, kind)
+
+    def apply(self, topic: str, payload: bytes, kind: ResourceKind | None = None) -> None:
+        """Update the account with a message on ``topic``; an empty ``payload`` clears it."""
+        if _is_offer_topic(topic):
+            if payload:
+                self.offers[topic] = kind or _offer_kind(payload)
             else:
-                self.offers.pop(message.topic, None)
-        elif message.payload:
-            self.withdrawals[message.topic] = _notice(message.payload)
+                self.offers.pop(topic, None)
+        elif payload:
+            self.withdrawals[topic] = _notice(payload)
         else:
-            self.withdrawals.pop(message.topic, None)
+            self.withdrawals.pop(topic, None)
 
     def stale_offers(
         self, permitted: Collection[str], kept_kinds: Collection[ResourceKind] = ()
@@ -92,7 +103,7 @@ class RetainedTopics:
 
     def withdraw(
         self, resource: str, notice: WithdrawalNotice, now: datetime
-    ) -> list[RetainedMessage]:
+    ) -> list[OutgoingMessage]:
         """Return the messages that take back the offer of ``resource`` (a public id).
 
         The offer topic is cleared only when it is live. The withdrawal is sent when the offer
@@ -103,24 +114,31 @@ class RetainedTopics:
         withdrawal = withdrawal_topic(self.cluster, self.member, resource)
         messages = []
         if offer in self.offers:
-            messages.append(RetainedMessage(offer, b""))
+            messages.append(OutgoingMessage(offer, None))
         differs = withdrawal in self.withdrawals and self.withdrawals[withdrawal] != notice
         if messages or differs:
-            payload = Withdrawal(
+            content = Withdrawal(
                 self.cluster,
                 self.member,
                 resource,
                 now,
                 notice.reason,
                 notice.delete_history,
-            ).to_payload()
-            messages.append(RetainedMessage(withdrawal, payload))
+            )
+            messages.append(OutgoingMessage(withdrawal, _withdrawal_builder(content)))
         return messages
 
-    def clear_withdrawal(self, resource: str) -> RetainedMessage | None:
+    def clear_withdrawal(self, resource: str) -> OutgoingMessage | None:
         """Return the message that clears the retained withdrawal of ``resource``, if any."""
         topic = withdrawal_topic(self.cluster, self.member, resource)
-        return RetainedMessage(topic, b"") if topic in self.withdrawals else None
+        return OutgoingMessage(topic, None) if topic in self.withdrawals else None
+
+
+def _withdrawal_builder(content: Withdrawal) -> PayloadBuilder:
+    def build(envelope: Envelope) -> bytes:
+        return content.with_envelope(envelope).to_payload()
+
+    return build
 
 
 def _is_offer_topic(topic: str) -> bool:

@@ -30,11 +30,13 @@ from adapters.base import (
     Observation,
 )
 from agent.audit import AuditLog
+from agent.broker_session import broker_tls
 from agent.config import AdapterConfig, AgentConfig
 from agent.delayed_states import with_delayed_states
 from agent.errors import AuditLogError, ConfigError
 from agent.observation_checks import observation_problem
 from agent.offers import OfferBuilder
+from agent.outbox import Outbox
 from agent.policy import MAX_DELAY_MINUTES, Policy, PolicyContext, StateHistory
 from agent.policy_watch import PolicyWatcher
 from agent.publisher import Publisher
@@ -111,6 +113,7 @@ class Agent:
             config.client_id,
             cluster=config.cluster,
             member=config.member,
+            tls=broker_tls(config),
             clock=self._clock,
         )
         self.policy_error: str | None = None
@@ -238,7 +241,10 @@ class Agent:
             logger.warning("%s", conflict.message())
 
     def status(self) -> AgentStatus:
-        """Return the agent's broker connection and each adapter's health, without I/O."""
+        """Return the agent's broker connection, outbox and each adapter's health.
+
+        Reads the outbox's size from the local file; does no network I/O.
+        """
         adapters = tuple(
             adapter_status(
                 adapter,
@@ -260,6 +266,7 @@ class Agent:
             broker_failed_attempts=self.publisher.failed_attempts,
             policy_error=self.policy_error,
             adapters=adapters,
+            outbox=self.publisher.outbox_status(),
         )
 
     async def collect_when_ready(self, max_seconds: float) -> OfferSnapshot:
@@ -291,7 +298,14 @@ class Agent:
         except AuditLogError:
             audit_log.close()
             raise
+        try:
+            outbox = Outbox(audit_log.path, self._config.outbox.limits(), clock=self._clock)
+        except AuditLogError:
+            table.close()
+            audit_log.close()
+            raise
         self.publisher.audit_log = audit_log
+        self.publisher.outbox = outbox
         watcher = PolicyWatcher(
             self._config.policy_path,
             self._apply_policy,
@@ -321,7 +335,9 @@ class Agent:
                 await asyncio.gather(*helpers)
         finally:
             self.publisher.audit_log = None
+            self.publisher.outbox = None
             self._withdrawals = None
+            outbox.close()
             table.close()
             audit_log.close()
 

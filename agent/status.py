@@ -32,6 +32,20 @@ class AdapterStatus:
 
 
 @dataclass(frozen=True, slots=True)
+class OutboxStatus:
+    """The store-and-forward queue: what waits for the broker and what was lost on the way."""
+
+    queued_messages: int | None
+    """``None`` when the queue could not be read."""
+    queued_bytes: int | None
+    oldest_queued_at: datetime | None
+    dropped_messages: int
+    """Messages this run dropped to keep the queue within its limits."""
+    rejected_messages: int
+    """Messages the broker rejected in this run (MQTT 5 reason code), dropped from the queue."""
+
+
+@dataclass(frozen=True, slots=True)
 class AgentStatus:
     """The running agent at ``now``: the broker url carries no password."""
 
@@ -45,6 +59,7 @@ class AgentStatus:
     broker_failed_attempts: int
     policy_error: str | None
     adapters: tuple[AdapterStatus, ...]
+    outbox: OutboxStatus | None = None
 
 
 def adapter_status(
@@ -79,8 +94,21 @@ def status_document(status: AgentStatus) -> dict[str, Any]:
             "published_messages": status.published_messages,
             "failed_attempts": status.broker_failed_attempts,
         },
+        "outbox": None if status.outbox is None else _outbox_document(status.outbox, status.now),
         "policy_error": status.policy_error,
         "adapters": [_adapter_document(adapter) for adapter in status.adapters],
+    }
+
+
+def _outbox_document(outbox: OutboxStatus, now: datetime) -> dict[str, Any]:
+    oldest = outbox.oldest_queued_at
+    return {
+        "queued_messages": outbox.queued_messages,
+        "queued_bytes": outbox.queued_bytes,
+        "oldest_queued_at": None if oldest is None else oldest.isoformat(),
+        "oldest_queued_age_seconds": None if oldest is None else (now - oldest).total_seconds(),
+        "dropped_messages": outbox.dropped_messages,
+        "rejected_messages": outbox.rejected_messages,
     }
 
 

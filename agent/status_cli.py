@@ -3,8 +3,9 @@
 The command reads only the ``status`` section of the agent config, so it still works while the
 rest of the file or the policy is being edited, and fetches the status document from the running
 agent's local endpoint (``agent/status_http.py``). Exit status: 0 when the broker and every source
-are connected and the policy is valid, 1 when something needs attention, 2 when no agent responds or
-the config cannot be read.
+are connected and the policy is valid, 1 when something needs attention (also when the outbox
+dropped messages at its limit or the broker rejected some), 2 when no agent responds or the config
+cannot be read.
 """
 
 from __future__ import annotations
@@ -96,6 +97,24 @@ _ = Catalog(
             "en": "Broker {url}: NOT CONNECTED, failed attempts: {failed}, messages published: "
             "{published}",
         },
+        "outbox": {
+            "pl": "Kolejka do brokera: oczekujące wiadomości: {queued}, najstarsza czeka {age}; "
+            "usunięte z powodu limitu kolejki: {dropped}, odrzucone przez broker: {rejected}",
+            "en": "Outbox: messages waiting: {queued}, the oldest for {age}; dropped at the "
+            "queue's limit: {dropped}, rejected by the broker: {rejected}",
+        },
+        "outbox.empty": {
+            "pl": "Kolejka do brokera: pusta; usunięte z powodu limitu kolejki: {dropped}, "
+            "odrzucone przez broker: {rejected}",
+            "en": "Outbox: empty; dropped at the queue's limit: {dropped}, rejected by the broker: "
+            "{rejected}",
+        },
+        "outbox.unreadable": {
+            "pl": "Kolejka do brokera: nie można odczytać pliku (szczegóły w logu agenta); "
+            "usunięte z powodu limitu kolejki: {dropped}, odrzucone przez broker: {rejected}",
+            "en": "Outbox: the file cannot be read (see the agent's log); dropped at the queue's "
+            "limit: {dropped}, rejected by the broker: {rejected}",
+        },
         "policy.error": {
             "pl": "Polityka: plik zawiera błędy, obowiązuje ostatnia poprawna wersja:\n{error}",
             "en": "Policy: the file has errors, the last valid version is in force:\n{error}",
@@ -155,6 +174,9 @@ def needs_attention(document: dict[str, Any]) -> bool:
     """Return whether the broker or a source is down, an adapter failed or the policy is broken."""
     if not document["broker"]["connected"] or document["policy_error"]:
         return True
+    outbox = document.get("outbox")
+    if outbox and (outbox["dropped_messages"] or outbox["rejected_messages"]):
+        return True
     for adapter in document["adapters"]:
         if not adapter["started"] or adapter["collect_failing"]:
             return True
@@ -182,6 +204,9 @@ def render_status(document: dict[str, Any]) -> str:
             failed=broker["failed_attempts"],
         ),
     ]
+    outbox = document.get("outbox")
+    if outbox:
+        lines.append(_outbox_text(outbox))
     if document["policy_error"]:
         lines.append(_("policy.error", error=document["policy_error"]))
     lines.append("")
@@ -211,6 +236,25 @@ def render_status(document: dict[str, Any]) -> str:
     lines.extend(_table(rows))
     lines.extend(details)
     return "\n".join(lines)
+
+
+def _outbox_text(outbox: dict[str, Any]) -> str:
+    counts = {"dropped": outbox["dropped_messages"], "rejected": outbox["rejected_messages"]}
+    queued = outbox["queued_messages"]
+    if queued is None:
+        return _("outbox.unreadable", **counts)
+    if queued == 0:
+        return _("outbox.empty", **counts)
+    age = _duration_text(outbox["oldest_queued_age_seconds"] or 0.0)
+    return _("outbox", queued=queued, age=age, **counts)
+
+
+def _duration_text(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
 
 
 def _adapter_state(adapter: dict[str, Any]) -> str:

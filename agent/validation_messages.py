@@ -248,6 +248,26 @@ MESSAGES = Catalog(
             "pl": "reconnect_max_seconds nie może być mniejsze niż reconnect_min_seconds",
             "en": "reconnect_max_seconds must not be below reconnect_min_seconds",
         },
+        "config.tls_without_mqtts": {
+            "pl": "sekcja broker.tls działa tylko z adresem mqtts://; zmień broker.url na "
+            "mqtts://HOST[:PORT] albo usuń sekcję tls",
+            "en": "broker.tls works only with an mqtts:// URL; change broker.url to "
+            "mqtts://HOST[:PORT] or remove the tls section",
+        },
+        "config.tls_key_without_cert": {
+            "pl": "key_file wymaga cert_file: podaj certyfikat klienta, do którego należy klucz",
+            "en": "key_file needs cert_file: give the client certificate the key belongs to",
+        },
+        "config.tls_password_without_cert": {
+            "pl": "key_password wymaga cert_file i key_file: hasło chroni klucz certyfikatu "
+            "klienta",
+            "en": "key_password needs cert_file and key_file: it protects the client "
+            "certificate's key",
+        },
+        "config.tls_file_missing": {
+            "pl": "nie ma pliku {path}; ścieżka względna zaczyna się w katalogu pliku konfiguracji",
+            "en": "file {path} not found; a relative path starts at the config file's folder",
+        },
         "config.url_expected": {
             "pl": "oczekiwano mqtt://HOST[:PORT] lub mqtts://HOST[:PORT]",
             "en": "expected mqtt://HOST[:PORT] or mqtts://HOST[:PORT]",

@@ -1,35 +1,31 @@
 """``kooperant agent withdraw`` and ``restore``: take a resource's offer back, or share it again.
 
 ``withdraw`` records the owner's withdrawal in the agent's local SQLite file, where a running
-agent notices it within a second, and then clears the resource's retained offer and sends a
-retained withdrawal itself when the broker responds within ``SEND_TIMEOUT_SECONDS``. Otherwise the
-agent sends them, when it runs. ``restore`` deletes the record, and the agent publishes the offer
-again in its next cycle, if the policy permits it.
+agent notices it within a second, and queues the clear of the resource's retained offer and a
+retained withdrawal in the agent's outbox in the same file. A running agent sends them within a
+second; otherwise they wait until the agent starts. ``restore`` deletes the record, and the agent
+publishes the offer again in its next cycle, if the policy permits it.
 """
 
 from __future__ import annotations
 
-import asyncio
-import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, NoReturn
 
-import aiomqtt
 import typer
 
 from agent.audit import AuditLog
 from agent.config import AgentConfig, load_config
 from agent.errors import AuditLogError, ConfigError
-from agent.publisher import mqtt_client
+from agent.outbox import Outbox
 from agent.resource_ids import known_ids, resolve_resource
-from agent.retained import RetainedMessage, RetainedTopics
+from agent.retained import RetainedTopics
 from agent.withdrawals import WithdrawalNotice, WithdrawalTable
 from kooperant.i18n import Catalog
 from kooperant.protocol import WithdrawalReason
 
 EXIT_USAGE_ERROR = 2
-SEND_TIMEOUT_SECONDS = 5.0
 
 _ = Catalog(
     {
@@ -86,23 +82,18 @@ _ = Catalog(
             "pl": " z prośbą o usunięcie historii",
             "en": " with a request to delete its history",
         },
-        "withdrawn.sent": {
-            "pl": "Wysłano teraz do brokera: {topics}.",
-            "en": "Sent to the broker now: {topics}.",
+        "withdrawn.queued": {
+            "pl": "Dodano do kolejki wiadomości dla brokera: {topics}. Działający agent wyśle je "
+            "w ciągu sekundy od połączenia z brokerem; jeśli agent nie działa, wyśle je przy "
+            "następnym uruchomieniu.",
+            "en": "Queued for the broker: {topics}. A running agent sends them within a second "
+            "of reaching the broker; otherwise the agent sends them at its next start.",
         },
         "withdrawn.nothing": {
-            "pl": "Według dziennika audytu broker nie przechowuje oferty tego zasobu, więc "
-            "niczego nie wysłano.",
-            "en": "According to the audit log the broker keeps no offer of this resource, so "
-            "nothing was sent.",
-        },
-        "withdrawn.unsent": {
-            "pl": "Broker {broker} nie odpowiedział ({error}). Jeśli agent działa, wyśle "
-            "wycofanie, gdy tylko połączy się z brokerem; jeśli nie, wyśle je przy następnym "
-            "uruchomieniu.",
-            "en": "Broker {broker} did not answer ({error}). If the agent is running, it sends "
-            "the withdrawal as soon as it reaches the broker; otherwise it sends it at its next "
-            "start.",
+            "pl": "Według dziennika audytu i kolejki broker nie przechowuje oferty tego zasobu, "
+            "więc niczego nie dodano do kolejki.",
+            "en": "According to the audit log and the queue the broker keeps no offer of this "
+            "resource, so nothing was queued.",
         },
         "restore.none": {
             "pl": "Zasób {resource!r} nie jest wycofany. Wycofane zasoby: {withdrawn}.",
@@ -138,7 +129,11 @@ def withdraw(
     loaded = _load_config(config)
     now = datetime.now(UTC)
     try:
-        with AuditLog(loaded.audit_log_path) as log, WithdrawalTable(log.path) as table:
+        with (
+            AuditLog(loaded.audit_log_path) as log,
+            WithdrawalTable(log.path) as table,
+            Outbox(log.path, loaded.outbox.limits()) as outbox,
+        ):
             resolved = resolve_resource(loaded, log, resource)
             if resolved is None:
                 _fail_unknown(loaded, log, resource, config)
@@ -146,7 +141,7 @@ def withdraw(
             history = _("history") if delete_history else ""
             typer.echo(_("withdrawn.recorded", resource=resolved.key, history=history))
 
-            retained = RetainedTopics.from_audit_log(log, loaded.cluster, loaded.member)
+            retained = RetainedTopics.rebuild(log, outbox, loaded.cluster, loaded.member)
             notice = WithdrawalNotice(WithdrawalReason.WITHDRAWN, delete_history)
             messages = [
                 message
@@ -156,7 +151,11 @@ def withdraw(
             if not messages:
                 typer.echo(_("withdrawn.nothing"))
                 return
-            _send_or_explain(loaded, log, messages, now)
+            # NOTE: a running agent that reads the new record before this queue is written may
+            # queue the same clear and withdrawal too; the aggregator then gets them twice.
+            queued = outbox.enqueue(messages)
+            topics = ", ".join(message.topic for message in queued)
+            typer.echo(_("withdrawn.queued", topics=topics))
     except AuditLogError as error:
         _fail(_("log.failed", error=error), error)
 
@@ -174,33 +173,6 @@ def restore(resource: ResourceArgument, config: ConfigOption) -> None:
     except AuditLogError as error:
         _fail(_("log.failed", error=error), error)
     typer.echo(_("restored", resource=", ".join(removed)))
-
-
-def _send_or_explain(
-    config: AgentConfig, log: AuditLog, messages: list[RetainedMessage], now: datetime
-) -> None:
-    try:
-        asyncio.run(_send(config, log, messages, now))
-    except (aiomqtt.MqttError, TimeoutError) as error:
-        broker = f"{config.broker.host}:{config.broker.port}"
-        reason = str(error) or f"no answer within {SEND_TIMEOUT_SECONDS:g} s"
-        typer.echo(_("withdrawn.unsent", broker=broker, error=reason))
-        return
-    typer.echo(_("withdrawn.sent", topics=", ".join(message.topic for message in messages)))
-
-
-async def _send(
-    config: AgentConfig, log: AuditLog, messages: list[RetainedMessage], now: datetime
-) -> None:
-    # The agent's own client id with a suffix, so neither a running agent nor another withdraw
-    # command running at the same moment is disconnected by the broker.
-    client_id = f"{config.client_id}-withdraw-{os.getpid()}"
-    async with asyncio.timeout(SEND_TIMEOUT_SECONDS):
-        async with mqtt_client(config.broker, client_id, SEND_TIMEOUT_SECONDS) as client:
-            for message in messages:
-                # With QoS 1, publish returns only after the broker's PUBACK.
-                await client.publish(message.topic, message.payload, qos=1, retain=True)
-                log.record(message.topic, message.payload, now)
 
 
 def _load_config(path: Path) -> AgentConfig:

@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from agent.cli import EXIT_CONFIG_ERROR, app
-from kooperant.protocol import offer_topic
+from kooperant.protocol import offer_topic, status_topic
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -24,8 +24,10 @@ def write_config(folder: Path, broker_url: str, cluster: str = "pomorskie-metal"
     )
     path = folder / "agent.yaml"
     path.write_text(
-        f"member: acme\ncluster: {cluster}\nbroker:\n  url: {broker_url}\npolicy: policy.yaml\n"
-        "resources:\n  cnc-1: {name: DMU 50, kind: machine}\n",
+        f"member: acme\ncluster: {cluster}\nbroker:\n  url: {broker_url}\n"
+        # No session is kept after the test, because the machine's broker is shared.
+        f"  client_id: {cluster}-agent\n  session_expiry_seconds: 0\npolicy: policy.yaml\n"
+        "status: {enabled: false}\nresources:\n  cnc-1: {name: DMU 50, kind: machine}\n",
         encoding="utf-8",
     )
     return path
@@ -91,6 +93,7 @@ async def test_run_publishes_and_exits_0_on_sigterm(
             process.send_signal(signal.SIGTERM)
             stdout, stderr = await asyncio.wait_for(process.communicate(), 8)
             await client.publish(topic, b"", qos=1, retain=True)
+            await client.publish(status_topic(cluster_id, "acme"), b"", qos=1, retain=True)
 
     assert isinstance(message.payload, bytes)
     assert b'"name":"DMU 50"' in message.payload

@@ -79,7 +79,11 @@ def test_minimal_config_uses_defaults(tmp_path: Path) -> None:
     assert config.horizon_days == 14
     assert config.publish_interval_seconds == 60
     assert config.client_id == "kooperant-agent-acme-metal"
-    assert (config.broker.host, config.broker.port, config.broker.tls) == ("127.0.0.1", 1883, False)
+    assert (config.broker.host, config.broker.port, config.broker.uses_tls) == (
+        "127.0.0.1",
+        1883,
+        False,
+    )
     assert [(shift.start, shift.end) for shift in config.calendar.shifts] == [
         (time(6), time(14)),
         (time(14), time(22)),
@@ -126,7 +130,11 @@ def test_variables_and_defaults_are_expanded(tmp_path: Path) -> None:
     assert config.member == "acme"
     assert config.cluster == "pomorskie-metal"
     assert config.horizon_days == 7
-    assert (config.broker.host, config.broker.port, config.broker.tls) == ("localhost", 8883, True)
+    assert (config.broker.host, config.broker.port, config.broker.uses_tls) == (
+        "localhost",
+        8883,
+        True,
+    )
 
 
 def test_adapter_settings_are_validated_by_its_model(tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ import json
 import logging
 import socket
 import textwrap
+import uuid
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,6 +29,7 @@ from adapters.registry import load_adapter_class
 from agent.cli import app
 from agent.config import load_config
 from agent.runner import Agent
+from agent.status_cli import needs_attention
 from kooperant.net import free_tcp_port
 from kooperant.protocol import MachineState
 
@@ -88,14 +90,19 @@ def watched_adapters(monkeypatch: pytest.MonkeyPatch) -> None:
     WatchedMachines.instances.clear()
 
 
-def write_config(folder: Path, broker_url: str, status: str, extra_adapter: str = "") -> Path:
-    (folder / "policy.yaml").write_text("share: []\n", encoding="utf-8")
+def write_config(
+    folder: Path, broker_url: str, status: str, extra_adapter: str = "", policy: str = "share: []\n"
+) -> Path:
+    (folder / "policy.yaml").write_text(policy, encoding="utf-8")
     path = folder / "agent.yaml"
     text = f"""
         member: acme
         cluster: status-test
         broker:
           url: {broker_url}
+          client_id: status-test-{uuid.uuid4().hex[:8]}
+          # No session is kept after the test, because the machine's broker is shared.
+          session_expiry_seconds: 0
         policy: policy.yaml
         status:
         {textwrap.indent(status, "  ")}
@@ -175,6 +182,39 @@ async def test_status_lists_sources_and_counters(
     # The broker on an unused port cannot be connected, which needs attention.
     assert document["broker"]["connected"] is False
     assert result.exit_code == 1
+
+
+async def test_status_shows_queued_messages(
+    tmp_path: Path, running_agent: Callable[[Path], Any]
+) -> None:
+    policy = "share:\n  - resource: cnc-1\n    fields: [state]\n"
+    config = write_config(tmp_path, unused_broker_url(), f"port: {free_tcp_port()}", policy=policy)
+    await running_agent(config)
+
+    result = await invoke_until_served("status", "--config", str(config), "--json")
+    table = await invoke("status", "--config", str(config))
+
+    outbox = json.loads(result.stdout)["outbox"]
+    # The broker cannot be reached, so the offer of cnc-1 waits in the outbox.
+    assert outbox["queued_messages"] == 1
+    assert outbox["queued_bytes"] > 0
+    assert outbox["oldest_queued_age_seconds"] >= 0
+    assert (outbox["dropped_messages"], outbox["rejected_messages"]) == (0, 0)
+    assert "Outbox: messages waiting: 1, the oldest for " in table.stdout
+    assert "dropped at the queue's limit: 0, rejected by the broker: 0" in table.stdout
+
+
+def test_status_dropped_messages_need_attention() -> None:
+    document = {
+        "broker": {"connected": True},
+        "policy_error": None,
+        "adapters": [],
+        "outbox": {"dropped_messages": 3, "rejected_messages": 0},
+    }
+
+    assert needs_attention(document)
+    document["outbox"] = {"dropped_messages": 0, "rejected_messages": 0}
+    assert not needs_attention(document)
 
 
 async def test_status_table_in_english(
@@ -397,8 +437,8 @@ def test_invalid_status_section_named(tmp_path: Path, status: str, key: str) -> 
 
     assert result.exit_code == 2
     assert "Cannot read the status section" in result.stderr
-    # The file starts with a blank line, so the key below status: is on line 8.
-    assert f"{config}:8: {key}" in result.stderr
+    # The file starts with a blank line, so the key below status: is on line 11.
+    assert f"{config}:11: {key}" in result.stderr
     assert key in result.stderr
 
 

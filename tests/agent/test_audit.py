@@ -19,6 +19,7 @@ from agent.audit import SCHEMA_VERSION, AuditLog
 from agent.cli import app
 from agent.config import load_config
 from agent.errors import AuditLogError
+from agent.outbox import Outbox
 from agent.runner import Agent
 from kooperant.protocol import offer_topic, withdrawal_topic
 
@@ -35,8 +36,11 @@ def write_config(folder: Path, broker_url: str, cluster: str = "pomorskie-metal"
     )
     path = folder / "agent.yaml"
     path.write_text(
-        f"member: acme\ncluster: {cluster}\nbroker:\n  url: {broker_url}\npolicy: policy.yaml\n"
-        "audit_log: logs/audit.db\n"
+        f"member: acme\ncluster: {cluster}\nbroker:\n  url: {broker_url}\n"
+        f"  client_id: {cluster}-agent\n"
+        # No session is kept after the test, because the machine's broker is shared.
+        "  session_expiry_seconds: 0\n"
+        "policy: policy.yaml\naudit_log: logs/audit.db\n"
         # Off, so a status port taken by another program cannot add an error record.
         "status:\n  enabled: false\n"
         "resources:\n  cnc-1: {name: DMU 50, kind: machine}\n",
@@ -373,11 +377,11 @@ async def test_agent_records_hash_of_received_bytes(
     assert records[0].payload_bytes == received
     assert records[0].sha256 == hashlib.sha256(received).hexdigest()
     assert records[0].published_at == NOW
-    assert runner.publisher.audit_failures == 0
+    assert runner.publisher.file_failures == 0
 
 
 @pytest.mark.mosquitto
-async def test_agent_publishes_on_after_audit_failure(
+async def test_agent_keeps_row_when_audit_fails(
     tmp_path: Path,
     mosquitto_url: str,
     cluster_id: str,
@@ -390,23 +394,27 @@ async def test_agent_publishes_on_after_audit_failure(
     task = asyncio.create_task(runner.run(stop))
     try:
         await next_payload(subscriber)
-        # Dropping the table from another connection makes the agent's next write fail.
+        # Dropping the table from another connection makes the agent's next record fail.
         connection = sqlite3.connect(config.audit_log_path)
         connection.execute("DROP TABLE audit_messages")
         connection.close()
 
         runner.publisher.update(runner.current_offers(), full=True)
         second = await next_payload(subscriber)
+        await asyncio.sleep(0.3)
     finally:
         stop.set()
         await task
 
-    assert b'"name":"DMU 50"' in second
+    with Outbox(config.audit_log_path) as outbox:
+        queued = outbox.queued()
+    # The offer was acknowledged but not recorded, so it stays queued to be sent again.
+    assert [message.payload for message in queued] == [second]
     assert runner.publisher.published_messages == 2
-    assert runner.publisher.audit_failures == 1
+    assert runner.publisher.file_failures >= 1
     errors = [record for record in caplog.records if record.levelname == "ERROR"]
     assert len(errors) == 1
-    assert "Audit log failed to record the message" in errors[0].getMessage()
+    assert "Cannot record the delivered message on" in errors[0].getMessage()
     assert hashlib.sha256(second).hexdigest() in errors[0].getMessage()
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -15,6 +16,7 @@ import pytest
 
 from agent.audit import AuditLog
 from agent.config import BrokerSettings
+from agent.outbox import Outbox
 from agent.publisher import Publisher
 from agent.withdrawals import WithdrawalNotice
 from kooperant.protocol import (
@@ -38,17 +40,33 @@ def offer(cluster: str, resource: str, kind: ResourceKind = ResourceKind.MACHINE
 
 
 def make_publisher(
-    url: str, cluster: str, audit_log: AuditLog | None = None, unseen_grace_seconds: float = 0.0
+    url: str,
+    cluster: str,
+    audit_log: AuditLog | None = None,
+    unseen_grace_seconds: float = 0.0,
+    *,
+    folder: Path | None = None,
 ) -> Publisher:
-    settings = BrokerSettings(url=url, reconnect_min_seconds=0.05, reconnect_max_seconds=0.2)
+    """Return a publisher whose outbox is in the audit log's file, or in ``folder``."""
+    # No session is kept after the test, because the machine's broker is shared.
+    settings = BrokerSettings(
+        url=url, reconnect_min_seconds=0.05, reconnect_max_seconds=0.2, session_expiry_seconds=0
+    )
+    if audit_log is not None:
+        path = audit_log.path
+    else:
+        assert folder is not None, "a publisher without an audit log needs a folder"
+        path = folder / "outbox.db"
     return Publisher(
         settings,
-        f"{cluster}-agent",
+        f"{cluster}-agent-{uuid.uuid4().hex[:6]}",
         cluster=cluster,
         member=MEMBER,
         audit_log=audit_log,
+        outbox=Outbox(path),
         clock=lambda: NOW,
         unseen_grace_seconds=unseen_grace_seconds,
+        poll_seconds=0.05,
     )
 
 
@@ -61,6 +79,8 @@ async def running(publisher: Publisher) -> AsyncIterator[None]:
     finally:
         stop.set()
         await asyncio.wait_for(task, 10)
+        assert publisher.outbox is not None
+        publisher.outbox.close()
 
 
 async def settle(condition: Callable[[], bool], max_seconds: float = 5.0) -> None:
@@ -71,8 +91,11 @@ async def settle(condition: Callable[[], bool], max_seconds: float = 5.0) -> Non
             await asyncio.sleep(0.02)
 
 
-async def retained(port: int, cluster: str) -> dict[str, bytes]:
-    """Return the retained messages under the cluster, as a new subscriber receives them."""
+async def retained(port: int, cluster: str, *, status: bool = False) -> dict[str, bytes]:
+    """Return the retained messages under the cluster, as a new subscriber receives them.
+
+    Member status messages are left out unless ``status`` is set.
+    """
     found: dict[str, bytes] = {}
     async with aiomqtt.Client("127.0.0.1", port) as client:
         await client.subscribe(f"kooperant/v1/{cluster}/#", qos=1)
@@ -83,11 +106,13 @@ async def retained(port: int, cluster: str) -> dict[str, bytes]:
                     found[str(message.topic)] = message.payload
         except TimeoutError:
             pass
-    return found
+    if status:
+        return found
+    return {topic: payload for topic, payload in found.items() if not topic.endswith("/status")}
 
 
 async def clear_cluster(port: int, cluster: str) -> None:
-    leftovers = await retained(port, cluster)
+    leftovers = await retained(port, cluster, status=True)
     async with aiomqtt.Client("127.0.0.1", port) as client:
         for topic in leftovers:
             await client.publish(topic, b"", qos=1, retain=True)
@@ -243,7 +268,7 @@ async def test_reoffer_clears_retained_withdrawal(
     topic = offer_topic(cluster_id, MEMBER, "cnc-1")
     withdrawal = withdrawal_topic(cluster_id, MEMBER, "cnc-1")
     seen: list[tuple[str, bool]] = []
-    publisher = make_publisher(mosquitto_url, cluster_id)
+    publisher = make_publisher(mosquitto_url, cluster_id, folder=tmp_path)
     async with (
         aiomqtt.Client("127.0.0.1", broker_port) as watcher,
         running(publisher),
@@ -257,6 +282,8 @@ async def test_reoffer_clears_retained_withdrawal(
         await settle(lambda: publisher.published_messages == 5)
         async with asyncio.timeout(5):
             async for message in watcher.messages:
+                if str(message.topic).endswith("/status"):
+                    continue
                 seen.append((str(message.topic), bool(message.payload)))
                 if len(seen) == 5:
                     break
@@ -272,11 +299,11 @@ async def test_reoffer_clears_retained_withdrawal(
 
 
 async def test_owner_withdrawal_carries_delete_history(
-    mosquitto_url: str, cluster_id: str, broker_port: int
+    tmp_path: Path, mosquitto_url: str, cluster_id: str, broker_port: int
 ) -> None:
     withdrawal = withdrawal_topic(cluster_id, MEMBER, "frezarka")
     notice = WithdrawalNotice(WithdrawalReason.WITHDRAWN, delete_history=True)
-    publisher = make_publisher(mosquitto_url, cluster_id)
+    publisher = make_publisher(mosquitto_url, cluster_id, folder=tmp_path)
     async with running(publisher):
         publisher.update([offer(cluster_id, "frezarka")])
         await settle(lambda: publisher.published_messages == 1)
@@ -290,10 +317,10 @@ async def test_owner_withdrawal_carries_delete_history(
 
 
 async def test_owner_withdrawal_replaces_other_reason(
-    mosquitto_url: str, cluster_id: str, broker_port: int
+    tmp_path: Path, mosquitto_url: str, cluster_id: str, broker_port: int
 ) -> None:
     withdrawal = withdrawal_topic(cluster_id, MEMBER, "cnc-1")
-    publisher = make_publisher(mosquitto_url, cluster_id)
+    publisher = make_publisher(mosquitto_url, cluster_id, folder=tmp_path)
     async with running(publisher):
         publisher.update([offer(cluster_id, "cnc-1")])
         await settle(lambda: publisher.published_messages == 1)
@@ -315,10 +342,10 @@ async def test_owner_withdrawal_replaces_other_reason(
 
 
 async def test_kept_kind_offer_stays_retained(
-    mosquitto_url: str, cluster_id: str, broker_port: int
+    tmp_path: Path, mosquitto_url: str, cluster_id: str, broker_port: int
 ) -> None:
     machine = offer_topic(cluster_id, MEMBER, "cnc-1")
-    publisher = make_publisher(mosquitto_url, cluster_id)
+    publisher = make_publisher(mosquitto_url, cluster_id, folder=tmp_path)
     async with running(publisher):
         publisher.update(
             [offer(cluster_id, "cnc-1"), offer(cluster_id, "server-1", ResourceKind.IT_CAPACITY)]
@@ -333,11 +360,11 @@ async def test_kept_kind_offer_stays_retained(
     assert publisher.published_messages == 4
 
 
-async def test_withdrawal_waits_for_broker_return(own_broker: OwnMosquitto) -> None:
+async def test_withdrawal_waits_for_broker_return(tmp_path: Path, own_broker: OwnMosquitto) -> None:
     cluster = "restart-test"
     withdrawal = withdrawal_topic(cluster, MEMBER, "cnc-1")
     own_broker.start()
-    publisher = make_publisher(own_broker.url, cluster)
+    publisher = make_publisher(own_broker.url, cluster, folder=tmp_path)
     async with running(publisher):
         publisher.update([offer(cluster, "cnc-1")])
         await settle(lambda: publisher.published_messages == 1)

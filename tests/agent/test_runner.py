@@ -18,7 +18,7 @@ from adapters.base import Adapter, AdapterSettings, MachineStatus, Observation
 from adapters.registry import load_adapter_class
 from agent.config import load_config
 from agent.runner import Agent
-from kooperant.protocol import MachineState, offer_topic
+from kooperant.protocol import MachineState, offer_topic, status_topic
 
 pytestmark = pytest.mark.mosquitto
 
@@ -85,6 +85,7 @@ def write_config(folder: Path, broker_url: str, cluster: str) -> Path:
         broker:
           url: {broker_url}
           client_id: {cluster}-agent
+          session_expiry_seconds: 0
         policy: policy.yaml
         adapters:
           - type: fake
@@ -107,6 +108,7 @@ async def subscriber(mosquitto_url: str, cluster_id: str) -> AsyncIterator[aiomq
         for resource in ("cnc-shared", "cnc-private", "cnc-other"):
             topic = offer_topic(cluster_id, "acme", resource)
             await client.publish(topic, b"", qos=1, retain=True)
+        await client.publish(status_topic(cluster_id, "acme"), b"", qos=1, retain=True)
 
 
 async def next_offer(
@@ -114,6 +116,8 @@ async def next_offer(
 ) -> dict[str, Any]:
     async with asyncio.timeout(max_seconds):
         async for message in client.messages:
+            if str(message.topic).endswith("/status"):
+                continue
             seen.append(str(message.topic))
             if message.payload:
                 assert isinstance(message.payload, bytes)
@@ -178,7 +182,9 @@ async def test_offer_is_retained(
     async with aiomqtt.Client("127.0.0.1", 1883, identifier=f"{cluster_id}-late") as late:
         await late.subscribe(f"kooperant/v1/{cluster_id}/#", qos=1)
         async with asyncio.timeout(5):
-            message = await anext(aiter(late.messages))
+            async for message in late.messages:
+                if not str(message.topic).endswith("/status"):
+                    break
 
     assert message.retain
     assert str(message.topic) == offer_topic(cluster_id, "acme", "cnc-shared")

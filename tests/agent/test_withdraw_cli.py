@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-import aiomqtt
 import pytest
 from typer.testing import CliRunner
 
 from agent.audit import AuditLog
 from agent.cli import app
+from agent.outbox import Outbox
 from agent.withdrawals import WithdrawalTable
 from kooperant.protocol import WithdrawalReason, offer_topic, parse_withdrawal, withdrawal_topic
 
@@ -115,27 +113,55 @@ def test_withdraw_public_id_records_internal(tmp_path: Path, cluster: str) -> No
         "Recorded the withdrawal of cnc-1 with a request to delete its history. If the agent "
         "is running, it stops publishing the offer within a second; otherwise it sends the "
         "withdrawal at its next start.",
-        "According to the audit log the broker keeps no offer of this resource, so nothing "
-        "was sent.",
+        "According to the audit log and the queue the broker keeps no offer of this resource, "
+        "so nothing was queued.",
     ]
 
 
-def test_withdraw_unreachable_broker_keeps_record(tmp_path: Path, cluster: str) -> None:
+def test_withdraw_queues_clear_and_withdrawal(tmp_path: Path, cluster: str) -> None:
+    config = write_config(tmp_path, cluster)
+    topic = record_offer(tmp_path, cluster, "frezarka-1")
+    withdrawal = withdrawal_topic(cluster, MEMBER, "frezarka-1")
+
+    status, output, _ = invoke("withdraw", "cnc-1", "--delete-history", "--config", str(config))
+
+    with Outbox(tmp_path / "audit.db") as outbox:
+        queued = outbox.queued()
+    with AuditLog(tmp_path / "audit.db") as log:
+        rows = log.count()
+    assert status == 0, output
+    assert output.splitlines()[1] == (
+        f"Queued for the broker: {topic}, {withdrawal}. A running agent sends them within a "
+        "second of reaching the broker; otherwise the agent sends them at its next start."
+    )
+    assert [(message.topic, message.payload == b"") for message in queued] == [
+        (topic, True),
+        (withdrawal, False),
+    ]
+    sent = parse_withdrawal(queued[1].payload)
+    assert (sent.resource, sent.reason, sent.delete_history) == (
+        "frezarka-1",
+        WithdrawalReason.WITHDRAWN,
+        True,
+    )
+    assert sent.envelope is not None
+    assert sent.envelope.seq == queued[1].seq
+    assert withdrawals(tmp_path) == {"cnc-1": True}
+    assert rows == 1
+
+
+def test_withdraw_twice_queues_once(tmp_path: Path, cluster: str) -> None:
     config = write_config(tmp_path, cluster)
     record_offer(tmp_path, cluster, "frezarka-1")
+    invoke("withdraw", "cnc-1", "--config", str(config))
 
     status, output, _ = invoke("withdraw", "cnc-1", "--config", str(config))
 
-    with AuditLog(tmp_path / "audit.db") as log:
-        rows = log.count()
-    assert status == 0
-    assert "Broker 127.0.0.1:1 did not answer (" in output
-    assert (
-        "If the agent is running, it sends the withdrawal as soon as it reaches the broker; "
-        "otherwise it sends it at its next start." in output
-    )
-    assert withdrawals(tmp_path) == {"cnc-1": False}
-    assert rows == 1
+    with Outbox(tmp_path / "audit.db") as outbox:
+        queued = outbox.queued()
+    assert status == 0, output
+    assert "so nothing was queued" in output
+    assert len(queued) == 2
 
 
 def test_withdraw_audit_only_resource(tmp_path: Path, cluster: str) -> None:
@@ -201,59 +227,3 @@ def test_withdraw_without_resource_exits_2(tmp_path: Path, cluster: str) -> None
 
     assert status == 2
     assert "Missing argument 'RESOURCE'" in error
-
-
-async def retained(cluster: str) -> dict[str, bytes]:
-    found: dict[str, bytes] = {}
-    async with aiomqtt.Client("127.0.0.1", 1883) as client:
-        await client.subscribe(f"kooperant/v1/{cluster}/#", qos=1)
-        try:
-            async with asyncio.timeout(0.5):
-                async for message in client.messages:
-                    assert isinstance(message.payload, bytes)
-                    found[str(message.topic)] = message.payload
-        except TimeoutError:
-            pass
-    return found
-
-
-async def publish_retained(topic: str, payload: bytes) -> None:
-    async with aiomqtt.Client("127.0.0.1", 1883) as client:
-        await client.publish(topic, payload, qos=1, retain=True)
-
-
-@pytest.fixture
-def live_cluster(mosquitto_url: str, cluster_id: str) -> Iterator[str]:
-    yield cluster_id
-    for channel in ("offers", "withdrawals"):
-        topic = f"kooperant/v1/{cluster_id}/{MEMBER}/{channel}/frezarka-1"
-        asyncio.run(publish_retained(topic, b""))
-
-
-@pytest.mark.mosquitto
-def test_withdraw_clears_and_sends(tmp_path: Path, mosquitto_url: str, live_cluster: str) -> None:
-    config = write_config(tmp_path, live_cluster, mosquitto_url)
-    topic = record_offer(tmp_path, live_cluster, "frezarka-1")
-    asyncio.run(publish_retained(topic, b'{"kind":"machine"}'))
-    withdrawal = withdrawal_topic(live_cluster, MEMBER, "frezarka-1")
-
-    status, output, _ = invoke("withdraw", "cnc-1", "--delete-history", "--config", str(config))
-
-    on_broker = asyncio.run(retained(live_cluster))
-    with AuditLog(tmp_path / "audit.db") as log:
-        records = log.query()
-        live = log.live_offer_topics(live_cluster, MEMBER)
-    assert status == 0, output
-    assert f"Sent to the broker now: {topic}, {withdrawal}." in output
-    assert set(on_broker) == {withdrawal}
-    sent = parse_withdrawal(on_broker[withdrawal])
-    assert (sent.resource, sent.reason, sent.delete_history) == (
-        "frezarka-1",
-        WithdrawalReason.WITHDRAWN,
-        True,
-    )
-    assert [(record.topic, record.payload_bytes) for record in records[:2]] == [
-        (withdrawal, on_broker[withdrawal]),
-        (topic, b""),
-    ]
-    assert live == set()

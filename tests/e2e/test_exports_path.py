@@ -36,6 +36,8 @@ horizon_days: 2
 publish_interval_seconds: 60
 broker:
   url: ${BROKER_URL}
+  # The embedded amqtt broker speaks MQTT 3.1.1 only; Mosquitto speaks both.
+  protocol: "3.1.1"
 status:
   enabled: false
 calendar:

@@ -35,6 +35,8 @@ cluster: ${CLUSTER}
 publish_interval_seconds: 1
 broker:
   url: ${BROKER_URL}
+  # The embedded amqtt broker speaks MQTT 3.1.1 only; Mosquitto speaks both.
+  protocol: "3.1.1"
   client_id: ${CLUSTER}-agent
 policy: policy.yaml
 audit_log: audit.db
