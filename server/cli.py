@@ -17,7 +17,7 @@ from server.errors import InvalidSettingError, ServerError, StorageError
 from server.messages import MESSAGES as _
 from server.mqtt_url import parse_broker_url
 from server.service import open_storage, run_ingest, run_server
-from server.settings import DEFAULT_SESSION_EXPIRY_SECONDS, MqttProtocol, ServerSettings
+from server.settings import DEFAULT_SESSION_EXPIRY_SECONDS, MqttProtocolChoice, ServerSettings
 from server.storage import DEFAULT_DATABASE_URL, mask_password
 from server.subscriber import default_client_id
 from server.tokens import add_token
@@ -45,7 +45,7 @@ SharedGroupOption = typer.Option(None, "--shared-group", help=_("opt_shared_grou
 SessionExpiryOption = typer.Option(
     DEFAULT_SESSION_EXPIRY_SECONDS, "--session-expiry", help=_("opt_session_expiry")
 )
-MqttProtocolOption = typer.Option(None, "--mqtt-protocol", help=_("opt_mqtt_protocol"))
+MqttProtocolOption = typer.Option("auto", "--mqtt-protocol", help=_("opt_mqtt_protocol"))
 CaFileOption = typer.Option(None, "--broker-ca-file", help=_("opt_broker_ca_file"))
 CertFileOption = typer.Option(None, "--broker-cert-file", help=_("opt_broker_cert_file"))
 KeyFileOption = typer.Option(None, "--broker-key-file", help=_("opt_broker_key_file"))
@@ -65,7 +65,7 @@ class _BrokerOptions:
     client_id: str | None
     shared_group: str | None
     session_expiry: int
-    mqtt_protocol: str | None
+    mqtt_protocol: str
     ca_file: Path | None
     cert_file: Path | None
     key_file: Path | None
@@ -82,7 +82,7 @@ class _BrokerOptions:
             client_id=self.client_id,
             shared_group=self.shared_group,
             session_expiry_seconds=self.session_expiry,
-            mqtt_protocol=cast(MqttProtocol | None, self.mqtt_protocol),
+            mqtt_protocol=cast(MqttProtocolChoice, self.mqtt_protocol),
             broker_ca_file=self.ca_file,
             broker_cert_file=self.cert_file,
             broker_key_file=self.key_file,
@@ -109,7 +109,7 @@ def run(
     client_id: str | None = ClientIdOption,
     shared_group: str | None = SharedGroupOption,
     session_expiry: int = SessionExpiryOption,
-    mqtt_protocol: str | None = MqttProtocolOption,
+    mqtt_protocol: str = MqttProtocolOption,
     broker_ca_file: Path | None = CaFileOption,
     broker_cert_file: Path | None = CertFileOption,
     broker_key_file: Path | None = KeyFileOption,
@@ -151,7 +151,7 @@ def ingest(
     client_id: str | None = ClientIdOption,
     shared_group: str | None = SharedGroupOption,
     session_expiry: int = SessionExpiryOption,
-    mqtt_protocol: str | None = MqttProtocolOption,
+    mqtt_protocol: str = MqttProtocolOption,
     broker_ca_file: Path | None = CaFileOption,
     broker_cert_file: Path | None = CertFileOption,
     broker_key_file: Path | None = KeyFileOption,

@@ -21,7 +21,7 @@ from kooperant.backoff import BackoffPolicy
 from kooperant.mqtt import ConnectOptions, TlsSettings
 from server.message_handling import MessageHandler, StorageRetry
 from server.mqtt_url import BrokerAddress
-from server.settings import DEFAULT_RECONNECT, DEFAULT_SESSION_EXPIRY_SECONDS, MqttProtocol
+from server.settings import DEFAULT_RECONNECT, DEFAULT_SESSION_EXPIRY_SECONDS, MqttProtocolChoice
 from server.status import ServerStatus
 from server.storage import Storage
 from server.subscriber import Subscriber, default_client_id, shared_filters
@@ -35,8 +35,9 @@ class IngestSettings:
 
     ``client_id=None`` means ``kooperant-aggregator[-{cluster}]``. ``shared_group`` turns every
     subscription into a shared one of that group. ``tls`` applies to an ``mqtts://`` broker only,
-    which without it is verified against the system's CA certificates. The repr leaves out
-    ``password``.
+    which without it is verified against the system's CA certificates. ``protocol="auto"``
+    connects with MQTT 5 and falls back to 3.1.1 when the broker does not accept 5. The repr
+    leaves out ``password``.
     """
 
     broker: BrokerAddress
@@ -48,7 +49,7 @@ class IngestSettings:
     client_id: str | None = None
     shared_group: str | None = None
     session_expiry_seconds: int = DEFAULT_SESSION_EXPIRY_SECONDS
-    protocol: MqttProtocol = "5"
+    protocol: MqttProtocolChoice = "auto"
     tls: TlsSettings | None = None
 
 
@@ -96,6 +97,7 @@ class Ingest:
             reconnect=settings.reconnect,
             clock=self._clock,
             rng=self._rng,
+            fallback_protocol="3.1.1" if settings.protocol == "auto" else None,
         )
         await subscriber.run(stop)
 
@@ -126,7 +128,7 @@ def _connect_options(settings: IngestSettings) -> ConnectOptions:
         username=settings.username,
         password=settings.password,
         tls=tls if broker.tls else None,
-        protocol=settings.protocol,
+        protocol="5" if settings.protocol == "auto" else settings.protocol,
         clean_start=False,
         session_expiry_seconds=settings.session_expiry_seconds,
         keepalive_seconds=settings.keepalive_seconds,

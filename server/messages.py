@@ -171,8 +171,9 @@ MESSAGES = Catalog(
         },
         "mqtt_protocol_invalid": {
             "pl": "Nieprawidłowa wersja protokołu MQTT {value!r} (--mqtt-protocol): "
-            "podaj 5 albo 3.1.1.",
-            "en": "Invalid MQTT protocol version {value!r} (--mqtt-protocol): use 5 or 3.1.1.",
+            "podaj auto, 5 albo 3.1.1.",
+            "en": "Invalid MQTT protocol version {value!r} (--mqtt-protocol): use auto, 5 or "
+            "3.1.1.",
         },
         "embedded_broker_protocol": {
             "pl": "Wbudowany broker (amqtt) obsługuje tylko MQTT {supported}, a podano "
@@ -384,10 +385,12 @@ MESSAGES = Catalog(
             "the server disconnects; 604800 (7 days) by default.",
         },
         "opt_mqtt_protocol": {
-            "pl": "Wersja protokołu MQTT: 5 albo 3.1.1. Domyślnie 5, a 3.1.1 dla wbudowanego "
-            "brokera.",
-            "en": "MQTT protocol version: 5 or 3.1.1. 5 by default, and 3.1.1 for the embedded "
-            "broker.",
+            "pl": "Wersja protokołu MQTT: auto, 5 albo 3.1.1. Przy auto (domyślnie) serwer łączy "
+            "się przez MQTT 5, a gdy broker go nie przyjmie, przez 3.1.1 aż do ponownego "
+            "uruchomienia. Z wbudowanym brokerem zawsze 3.1.1.",
+            "en": "MQTT protocol version: auto, 5 or 3.1.1. With auto (the default) the server "
+            "connects with MQTT 5 and, when the broker does not accept it, with 3.1.1 until it "
+            "restarts. Always 3.1.1 with the embedded broker.",
         },
         "opt_broker_ca_file": {
             "pl": "Plik PEM z certyfikatem urzędu (CA), który podpisał certyfikat brokera "

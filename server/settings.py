@@ -23,7 +23,9 @@ DEFAULT_RECONNECT = BackoffPolicy(minimum=0.5, maximum=30.0)
 DEFAULT_SESSION_EXPIRY_SECONDS = 604_800
 
 MqttProtocol = Literal["5", "3.1.1"]
-MQTT_PROTOCOLS: tuple[MqttProtocol, ...] = ("5", "3.1.1")
+# "auto" connects with MQTT 5 and, when the broker does not accept it, with 3.1.1 until a restart.
+MqttProtocolChoice = Literal["auto", "5", "3.1.1"]
+MQTT_PROTOCOL_CHOICES: tuple[MqttProtocolChoice, ...] = ("auto", "5", "3.1.1")
 
 # amqtt 0.12.1, the embedded broker, closes an MQTT 5 connection without a CONNACK.
 EMBEDDED_BROKER_PROTOCOL: MqttProtocol = "3.1.1"
@@ -46,9 +48,10 @@ class ServerSettings:
     ``broker_url=None`` starts the embedded broker on ``127.0.0.1:embedded_broker_port``.
     ``cluster=None`` accepts offers of every cluster on the broker. ``tokens_file`` turns on
     per-member API tokens; without it the API and dashboard are open and show only offers meant
-    for a whole cluster. ``mqtt_protocol=None`` means MQTT 5 for a given broker and 3.1.1 for the
-    embedded one. ``client_id=None`` means ``kooperant-aggregator[-CLUSTER]``; with
-    ``shared_group`` every worker needs a client id of its own, so it must be given. The TLS
+    for a whole cluster. ``mqtt_protocol="auto"`` means MQTT 5 with a fall-back to 3.1.1 for a
+    given broker, and 3.1.1 for the embedded one. ``client_id=None`` means
+    ``kooperant-aggregator[-CLUSTER]``. With ``shared_group`` every worker needs a client id of its
+    own, so it must be given. The TLS
     files apply to an ``mqtts://`` broker only. Passwords are left out of the repr.
     """
 
@@ -67,7 +70,7 @@ class ServerSettings:
     client_id: str | None = None
     shared_group: str | None = None
     session_expiry_seconds: int = DEFAULT_SESSION_EXPIRY_SECONDS
-    mqtt_protocol: MqttProtocol | None = None
+    mqtt_protocol: MqttProtocolChoice = "auto"
     broker_ca_file: Path | None = None
     broker_cert_file: Path | None = None
     broker_key_file: Path | None = None
@@ -89,11 +92,11 @@ class ServerSettings:
         self._check_tls_files()
 
     @property
-    def broker_protocol(self) -> MqttProtocol:
-        """The MQTT version to connect with: the one set, else the one the broker speaks."""
-        if self.mqtt_protocol is not None:
-            return self.mqtt_protocol
-        return "5" if self.broker_url is not None else EMBEDDED_BROKER_PROTOCOL
+    def broker_protocol(self) -> MqttProtocolChoice:
+        """The MQTT version to connect with: ``auto``, except 3.1.1 for the embedded broker."""
+        if self.broker_url is None and self.mqtt_protocol == "auto":
+            return EMBEDDED_BROKER_PROTOCOL
+        return self.mqtt_protocol
 
     def _check_session(self) -> None:
         if self.client_id is not None and not _CLIENT_ID.fullmatch(self.client_id):
@@ -113,7 +116,7 @@ class ServerSettings:
                 value=self.session_expiry_seconds,
                 maximum=MAX_SESSION_EXPIRY_SECONDS,
             )
-        if self.mqtt_protocol is not None and self.mqtt_protocol not in MQTT_PROTOCOLS:
+        if self.mqtt_protocol not in MQTT_PROTOCOL_CHOICES:
             raise InvalidSettingError("mqtt_protocol_invalid", value=self.mqtt_protocol)
 
     def _check_broker(self) -> None:
@@ -122,7 +125,7 @@ class ServerSettings:
             return
         if self.shared_group is not None:
             raise InvalidSettingError("shared_group_embedded", group=self.shared_group)
-        if self.mqtt_protocol is not None and self.mqtt_protocol != EMBEDDED_BROKER_PROTOCOL:
+        if self.mqtt_protocol == "5":
             raise InvalidSettingError(
                 "embedded_broker_protocol",
                 value=self.mqtt_protocol,

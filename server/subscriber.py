@@ -14,7 +14,9 @@ A dropped or refused connection is retried with bounded backoff: logged at WARNI
 lost (with the delay) and once when restored. A broker that rejects the credentials or a
 subscription needs the operator, so that is logged at ERROR once and retried at the maximum
 delay, because the operator may fix the broker's password or ACL file while kooperant runs.
-Invalid TLS files end ``run`` with ``InvalidSettingError``.
+Invalid TLS files end ``run`` with ``InvalidSettingError``. With a ``fallback_protocol``, a
+broker that does not accept MQTT 5 (it rejects the version or sends no CONNACK in time) is
+connected to with MQTT 3.1.1 from then on, as the agent does.
 """
 
 from __future__ import annotations
@@ -24,9 +26,10 @@ import contextlib
 import logging
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import replace
 from datetime import datetime
 from enum import Enum
-from typing import Any
+from typing import Any, Literal
 
 from kooperant.backoff import Backoff, BackoffPolicy
 from kooperant.mqtt import (
@@ -35,6 +38,7 @@ from kooperant.mqtt import (
     MqttError,
     MqttSession,
     NotAuthorized,
+    ProtocolNotAccepted,
     ReceivedMessage,
     SubscribeRejected,
     TlsSettingsError,
@@ -94,8 +98,10 @@ class Subscriber:
         reconnect: BackoffPolicy,
         clock: Callable[[], datetime],
         rng: random.Random | None = None,
+        fallback_protocol: Literal["3.1.1"] | None = None,
     ) -> None:
         self._options = options
+        self._fallback_protocol = fallback_protocol
         self._filters = list(topic_filters)
         self._handler = handler
         self._status = status
@@ -116,14 +122,37 @@ class Subscriber:
             except TlsSettingsError as error:
                 self._mark_disconnected(error)
                 raise InvalidSettingError("broker_tls_invalid", detail=str(error)) from error
+            except ProtocolNotAccepted as error:
+                if not self._fall_back(error):
+                    await self._wait_after(error, stop)
             except MqttError as error:
-                self._mark_disconnected(error)
-                delay = self._delay_after(error)
-                self._log_failure(error, delay)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=delay)
+                await self._wait_after(error, stop)
         self._status.broker_connected = False
         self._status.broker_connected_since = None
+
+    async def _wait_after(self, error: MqttError, stop: asyncio.Event) -> None:
+        """Record and log a failed connection, then wait the backoff delay or until a stop."""
+        self._mark_disconnected(error)
+        delay = self._delay_after(error)
+        self._log_failure(error, delay)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=delay)
+
+    def _fall_back(self, error: ProtocolNotAccepted) -> bool:
+        """Switch to the fall-back MQTT version for the rest of the run, if there is one left."""
+        fallback = self._fallback_protocol
+        if fallback is None or self._options.protocol == fallback:
+            return False
+        logger.warning(
+            "MQTT broker %s did not accept MQTT %s (%s), so ingest connects with MQTT %s until "
+            "the server restarts",
+            self._status.broker_url,
+            self._options.protocol,
+            error,
+            fallback,
+        )
+        self._options = replace(self._options, protocol=fallback)
+        return True
 
     async def _connect_and_receive(self, stop: asyncio.Event) -> None:
         async with MqttSession(self._options) as session:

@@ -15,7 +15,7 @@ from kooperant.backoff import BackoffPolicy
 from server.api import create_app
 from server.ingest import DEFAULT_RECONNECT, Ingest, IngestSettings
 from server.mqtt_url import BrokerAddress
-from server.settings import MqttProtocol
+from server.settings import MqttProtocolChoice
 from server.status import ServerStatus
 from server.storage import Storage
 
@@ -37,9 +37,9 @@ async def running_ingest(
     cluster: str,
     policy: BackoffPolicy | None = None,
     *,
-    protocol: MqttProtocol = "5",
+    protocol: MqttProtocolChoice = "auto",
 ) -> AsyncIterator[tuple[ServerStatus, httpx.AsyncClient]]:
-    """Run ingest on ``broker``; pass ``protocol="3.1.1"`` for the embedded amqtt broker."""
+    """Run ingest on ``broker``; ``protocol="3.1.1"`` spares the embedded broker an MQTT 5 try."""
     status = ServerStatus(broker_url=broker.url)
     settings = IngestSettings(
         broker=broker,

@@ -125,7 +125,8 @@ def test_settings_tls_files_accepted(pem_file: Path) -> None:
 
 
 def test_settings_protocol_defaults() -> None:
-    assert ServerSettings(broker_url=BROKER).broker_protocol == "5"
+    assert ServerSettings(broker_url=BROKER).broker_protocol == "auto"
+    assert ServerSettings(broker_url=BROKER, mqtt_protocol="5").broker_protocol == "5"
     assert ServerSettings().broker_protocol == "3.1.1"
     assert ServerSettings(broker_url=BROKER, mqtt_protocol="3.1.1").broker_protocol == "3.1.1"
     assert ServerSettings(mqtt_protocol="3.1.1").broker_protocol == "3.1.1"

@@ -20,6 +20,7 @@ from kooperant.protocol import (
     status_subscription,
     withdrawal_subscription,
 )
+from server.broker import EmbeddedBroker
 from server.errors import InvalidSettingError
 from server.ingest import Ingest, IngestSettings
 from server.mqtt_url import parse_broker_url
@@ -49,7 +50,7 @@ def cluster_filters(cluster: str) -> list[str]:
 
 
 async def wait_for(condition: Callable[[], bool], what: str) -> None:
-    """Wait until ``condition()`` holds; the subscriber's state has no event to wait on."""
+    """Wait until ``condition()`` holds, polling because the subscriber's state has no event."""
     try:
         async with asyncio.timeout(WAIT_SECONDS):
             while not condition():  # noqa: ASYNC110
@@ -79,7 +80,7 @@ async def running_subscriber(
     handler: Callable[[str, bytes], Awaitable[None]],
     status: ServerStatus | None = None,
 ) -> AsyncIterator[tuple[ServerStatus, asyncio.Event, asyncio.Task[None]]]:
-    """Run a ``Subscriber`` until the block ends; yield its status, stop event and task."""
+    """Run a ``Subscriber`` until the block ends, yielding its status, stop event and task."""
     status = status or ServerStatus(broker_url=f"mqtt://{options.address}")
     subscriber = Subscriber(
         options,
@@ -391,6 +392,46 @@ async def test_shared_group_workers_store_each_once(
     assert stored == [1] * count
     assert sum(status.accepted_offers for status in statuses) == count
     assert all(status.accepted_offers > 0 for status in statuses), "one worker got nothing"
+
+
+async def test_subscriber_falls_back_to_mqtt311(caplog: pytest.LogCaptureFixture) -> None:
+    # amqtt 0.12.1 sends no CONNACK to an MQTT 5 CONNECT, so the attempt times out.
+    async with EmbeddedBroker(port=0) as embedded:
+        options = session_options(embedded.url, "agg", protocol="5", connect_timeout_seconds=0.5)
+        received: Received = []
+        status = ServerStatus(broker_url=embedded.url)
+        subscriber = Subscriber(
+            options,
+            cluster_filters("c1"),
+            recorder(received),
+            status,
+            reconnect=FAST,
+            clock=utc_now,
+            fallback_protocol="3.1.1",
+        )
+        stop = asyncio.Event()
+        task = asyncio.create_task(subscriber.run(stop))
+        try:
+            await wait_for(lambda: status.broker_connected or task.done(), "connected with 3.1.1")
+            await publish_311(embedded.url, offer_topic("c1", "acme", "cnc-1"), b"hello")
+            await wait_for(lambda: bool(received), "a message arrived over MQTT 3.1.1")
+        finally:
+            stop.set()
+            async with asyncio.timeout(WAIT_SECONDS):
+                await task
+
+    assert received == [(offer_topic("c1", "acme", "cnc-1"), b"hello")]
+    assert "did not accept MQTT 5" in caplog.text
+    assert "connects with MQTT 3.1.1" in caplog.text
+
+
+async def publish_311(url: str, topic: str, payload: bytes) -> None:
+    broker = parse_broker_url(url)
+    options = ConnectOptions(
+        host=broker.host, port=broker.port, client_id="pub-311", protocol="3.1.1"
+    )
+    async with MqttSession(options) as session:
+        await session.publish(topic, payload, qos=1)
 
 
 @pytest.fixture
