@@ -346,13 +346,14 @@ async def test_ingest_restart_gets_missed_offers(
 async def test_shared_group_workers_store_each_once(
     postgres_url: str, mosquitto_url: str, cluster_id: str
 ) -> None:
-    storage = Storage(postgres_url)
-    storage.migrate()
+    # Each worker has a storage of its own, with its own connections, as two processes would.
+    storages = [Storage(postgres_url) for _ in range(2)]
+    storages[0].migrate()
     broker = parse_broker_url(mosquitto_url)
     statuses = [ServerStatus(broker_url=broker.url) for _ in range(2)]
     stop = asyncio.Event()
     workers = []
-    for number, status in enumerate(statuses):
+    for number, (storage, status) in enumerate(zip(storages, statuses, strict=True)):
         settings = ServerSettings(
             database=postgres_url,
             broker_url=mosquitto_url,
@@ -387,10 +388,13 @@ async def test_shared_group_workers_store_each_once(
         for number in range(2):
             await forget_session(session_options(mosquitto_url, f"ingest-{number}-{cluster_id}"))
 
-    stored = [storage.count_history(cluster_id, "acme", f"res-{number}") for number in range(count)]
-    storage.close()
+    reader = storages[0]
+    stored = [reader.count_history(cluster_id, "acme", f"res-{number}") for number in range(count)]
+    for storage in storages:
+        storage.close()
     assert stored == [1] * count
     assert sum(status.accepted_offers for status in statuses) == count
+    assert sum(status.duplicate_messages for status in statuses) == 0
     assert all(status.accepted_offers > 0 for status in statuses), "one worker got nothing"
 
 
