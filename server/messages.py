@@ -80,10 +80,10 @@ MESSAGES = Catalog(
             "en": "Database operation '{operation}' on {url} failed: {detail}.",
         },
         "broker_url_scheme": {
-            "pl": "Nieprawidłowy adres brokera MQTT {url}: adres musi zaczynać się od mqtt://, "
-            "np. mqtt://127.0.0.1:1883.",
-            "en": "Invalid MQTT broker URL {url}: it must start with mqtt://, "
-            "e.g. mqtt://127.0.0.1:1883.",
+            "pl": "Nieprawidłowy adres brokera MQTT {url}: adres musi zaczynać się od mqtt:// "
+            "albo mqtts:// (TLS), np. mqtt://127.0.0.1:1883 lub mqtts://broker.example:8883.",
+            "en": "Invalid MQTT broker URL {url}: it must start with mqtt:// or mqtts:// (TLS), "
+            "e.g. mqtt://127.0.0.1:1883 or mqtts://broker.example:8883.",
         },
         "broker_url_credentials": {
             "pl": "Adres brokera MQTT {url} zawiera dane logowania. Podaj je opcjami "
@@ -133,6 +133,83 @@ MESSAGES = Catalog(
             "en": "The HTTP server cannot listen on {host}:{port}: {detail}. "
             "This host cannot be used here. Pick another with --host, e.g. 127.0.0.1 "
             "(this computer only) or 0.0.0.0 (all interfaces).",
+        },
+        "client_id_invalid": {
+            "pl": "Nieprawidłowy identyfikator klienta MQTT {value!r} (--client-id): dozwolone są "
+            "litery, cyfry, „.”, „_”, „:” i „-” (1–128 znaków, na początku litera lub cyfra).",
+            "en": "Invalid MQTT client id {value!r} (--client-id): use 1 to 128 letters, digits, "
+            "'.', '_', ':' or '-', starting with a letter or digit.",
+        },
+        "shared_group_invalid": {
+            "pl": "Nieprawidłowa nazwa grupy współdzielonej subskrypcji {value!r} "
+            "(--shared-group): dozwolone są litery, cyfry, „.”, „_” i „-” (1–64 znaki, "
+            "na początku litera lub cyfra).",
+            "en": "Invalid shared subscription group {value!r} (--shared-group): use 1 to 64 "
+            "letters, digits, '.', '_' or '-', starting with a letter or digit.",
+        },
+        "shared_group_needs_client_id": {
+            "pl": "Z opcją --shared-group {group} każdy proces odbierający potrzebuje własnego, "
+            "stałego identyfikatora klienta. Podaj go opcją --client-id, np. "
+            "--client-id kooperant-ingest-1, i nie zmieniaj go przy ponownym uruchomieniu.",
+            "en": "With --shared-group {group} every ingest process needs a client id of its "
+            "own that stays the same across restarts. Give it with --client-id, e.g. "
+            "--client-id kooperant-ingest-1.",
+        },
+        "shared_group_embedded": {
+            "pl": "Opcja --shared-group {group} wymaga zewnętrznego brokera, np. Mosquitto: "
+            "wbudowany broker (amqtt) nie obsługuje współdzielonych subskrypcji. "
+            "Podaj broker opcją --broker.",
+            "en": "--shared-group {group} needs an external broker such as Mosquitto: the "
+            "embedded broker (amqtt) does not support shared subscriptions. "
+            "Give the broker with --broker.",
+        },
+        "session_expiry_invalid": {
+            "pl": "Nieprawidłowy czas wygaśnięcia sesji MQTT {value} (--session-expiry): "
+            "podaj liczbę sekund od 1 do {maximum}.",
+            "en": "Invalid MQTT session expiry {value} (--session-expiry): give a number of "
+            "seconds from 1 to {maximum}.",
+        },
+        "mqtt_protocol_invalid": {
+            "pl": "Nieprawidłowa wersja protokołu MQTT {value!r} (--mqtt-protocol): "
+            "podaj auto, 5 albo 3.1.1.",
+            "en": "Invalid MQTT protocol version {value!r} (--mqtt-protocol): use auto, 5 or "
+            "3.1.1.",
+        },
+        "embedded_broker_protocol": {
+            "pl": "Wbudowany broker (amqtt) obsługuje tylko MQTT {supported}, a podano "
+            "--mqtt-protocol {value}. Pomiń tę opcję albo wskaż inny broker opcją --broker.",
+            "en": "The embedded broker (amqtt) supports only MQTT {supported}, but "
+            "--mqtt-protocol is {value}. Leave the option out or give another broker with "
+            "--broker.",
+        },
+        "broker_tls_needs_mqtts": {
+            "pl": "Opcja {option} dotyczy tylko połączenia TLS z brokerem, a adres brokera to "
+            "{url}. Podaj adres mqtts://HOST:PORT opcją --broker albo pomiń {option}.",
+            "en": "{option} applies only to a TLS connection to the broker, but the broker URL "
+            "is {url}. Give an mqtts://HOST:PORT URL with --broker or leave {option} out.",
+        },
+        "broker_tls_file_missing": {
+            "pl": "Plik {path} podany w opcji {option} nie istnieje albo nie jest plikiem. "
+            "Sprawdź ścieżkę.",
+            "en": "The file {path} given with {option} does not exist or is not a file. "
+            "Check the path.",
+        },
+        "broker_key_without_cert": {
+            "pl": "Podano klucz prywatny {path} (--broker-key-file) bez certyfikatu klienta. "
+            "Dodaj opcję --broker-cert-file.",
+            "en": "The private key {path} (--broker-key-file) was given without a client "
+            "certificate. Add --broker-cert-file.",
+        },
+        "broker_tls_invalid": {
+            "pl": "Nie można użyć ustawień TLS brokera: {detail}. Popraw plik i uruchom ponownie.",
+            "en": "The broker's TLS settings cannot be used: {detail}. Fix the file and start "
+            "again.",
+        },
+        "ingest_needs_broker": {
+            "pl": "Polecenie kooperant server ingest wymaga brokera: podaj go opcją --broker, "
+            "np. --broker mqtt://127.0.0.1:1883.",
+            "en": "kooperant server ingest needs a broker: give it with --broker, "
+            "e.g. --broker mqtt://127.0.0.1:1883.",
         },
         "cluster_invalid": {
             "pl": "Nieprawidłowy identyfikator klastra {value!r}: dozwolone są litery, cyfry, "
@@ -237,6 +314,12 @@ MESSAGES = Catalog(
             "pl": "Nie można odczytać pliku z hasłem brokera {path}: {detail}.",
             "en": "Cannot read the broker password file {path}: {detail}.",
         },
+        "key_password_file_unreadable": {
+            "pl": "Nie można odczytać pliku z hasłem klucza prywatnego {path} "
+            "(--broker-key-password-file): {detail}.",
+            "en": "Cannot read the private key password file {path} "
+            "(--broker-key-password-file): {detail}.",
+        },
         # CLI
         "cli_help": {
             "pl": "Serwer agregujący klastra: odbiera oferty z MQTT, udostępnia API i panel.",
@@ -247,6 +330,22 @@ MESSAGES = Catalog(
             "pl": "Uruchom serwer do przerwania (Ctrl+C, SIGTERM).",
             "en": "Run the server until interrupted (Ctrl+C, SIGTERM).",
         },
+        "cli_ingest_help": {
+            "pl": "Tylko odbieraj wiadomości z brokera i zapisuj je w bazie (bez HTTP i bez "
+            "wbudowanego brokera), do przerwania. Kolejne procesy z --shared-group dzielą się "
+            "pracą. Nie migruje bazy: najpierw uruchom kooperant server migrate.",
+            "en": "Only receive messages from the broker and store them (no HTTP, no embedded "
+            "broker) until interrupted. More processes with --shared-group share the work. "
+            "Does not migrate the database: run kooperant server migrate first.",
+        },
+        "cli_ingest_running": {
+            "pl": "Odbieranie z {url} jako klient {client_id}.",
+            "en": "Receiving from {url} as client {client_id}.",
+        },
+        "cli_ingest_stopped": {
+            "pl": "Odbieranie zatrzymane.",
+            "en": "Ingest stopped.",
+        },
         "cli_migrate_help": {
             "pl": "Utwórz lub zaktualizuj schemat bazy danych i zakończ.",
             "en": "Create or upgrade the database schema and exit.",
@@ -256,10 +355,61 @@ MESSAGES = Catalog(
             "en": "Database URL: sqlite:///FILE or postgresql://USER@HOST:PORT/DATABASE.",
         },
         "opt_broker": {
-            "pl": "Adres brokera MQTT (mqtt://HOST:PORT). Bez tej opcji serwer uruchamia "
-            "wbudowany broker na 127.0.0.1.",
-            "en": "MQTT broker URL (mqtt://HOST:PORT). Without it the server starts an embedded "
-            "broker on 127.0.0.1.",
+            "pl": "Adres brokera MQTT (mqtt://HOST:PORT, a przez TLS mqtts://HOST:PORT). Bez "
+            "tej opcji serwer uruchamia wbudowany broker na 127.0.0.1.",
+            "en": "MQTT broker URL (mqtt://HOST:PORT, or mqtts://HOST:PORT over TLS). Without "
+            "it the server starts an embedded broker on 127.0.0.1.",
+        },
+        "opt_ingest_broker": {
+            "pl": "Adres brokera MQTT (mqtt://HOST:PORT, a przez TLS mqtts://HOST:PORT); wymagany.",
+            "en": "MQTT broker URL (mqtt://HOST:PORT, or mqtts://HOST:PORT over TLS); required.",
+        },
+        "opt_client_id": {
+            "pl": "Identyfikator klienta MQTT, pod którym broker przechowuje sesję tego "
+            "serwera; domyślnie kooperant-aggregator (z dopiskiem -KLASTER przy --cluster). "
+            "Musi być stały między uruchomieniami.",
+            "en": "MQTT client id under which the broker keeps this server's session; "
+            "kooperant-aggregator by default (with -CLUSTER appended when --cluster is given). "
+            "Keep it the same across restarts.",
+        },
+        "opt_shared_group": {
+            "pl": "Nazwa grupy współdzielonej subskrypcji MQTT 5 ($share/GRUPA/...): procesy z tą "
+            "samą grupą dzielą się wiadomościami. Wymaga --broker i --client-id.",
+            "en": "Name of an MQTT 5 shared subscription group ($share/GROUP/...): processes in "
+            "the same group split the messages between them. Needs --broker and --client-id.",
+        },
+        "opt_session_expiry": {
+            "pl": "Jak długo (w sekundach) broker przechowuje sesję i zaległe wiadomości po "
+            "rozłączeniu serwera; domyślnie 604800 (7 dni).",
+            "en": "How long, in seconds, the broker keeps the session and queued messages after "
+            "the server disconnects; 604800 (7 days) by default.",
+        },
+        "opt_mqtt_protocol": {
+            "pl": "Wersja protokołu MQTT: auto, 5 albo 3.1.1. Przy auto (domyślnie) serwer łączy "
+            "się przez MQTT 5, a gdy broker go nie przyjmie, przez 3.1.1 aż do ponownego "
+            "uruchomienia. Z wbudowanym brokerem zawsze 3.1.1.",
+            "en": "MQTT protocol version: auto, 5 or 3.1.1. With auto (the default) the server "
+            "connects with MQTT 5 and, when the broker does not accept it, with 3.1.1 until it "
+            "restarts. Always 3.1.1 with the embedded broker.",
+        },
+        "opt_broker_ca_file": {
+            "pl": "Plik PEM z certyfikatem urzędu (CA), który podpisał certyfikat brokera "
+            "(dla mqtts://); domyślnie systemowe CA.",
+            "en": "PEM file with the certificate authority (CA) that signed the broker's "
+            "certificate (for mqtts://); the system CAs by default.",
+        },
+        "opt_broker_cert_file": {
+            "pl": "Plik PEM z certyfikatem klienta, gdy broker go wymaga (dla mqtts://).",
+            "en": "PEM file with the client certificate, when the broker requires one "
+            "(for mqtts://).",
+        },
+        "opt_broker_key_file": {
+            "pl": "Plik PEM z kluczem prywatnym certyfikatu klienta (dla mqtts://).",
+            "en": "PEM file with the private key of the client certificate (for mqtts://).",
+        },
+        "opt_broker_key_password_file": {
+            "pl": "Plik z hasłem do zaszyfrowanego klucza prywatnego (pierwsza linia).",
+            "en": "File containing the password of an encrypted private key (first line).",
         },
         "opt_broker_username": {
             "pl": "Nazwa użytkownika brokera MQTT.",
