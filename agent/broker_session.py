@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
+from typing import Literal
 
 from agent.config import AgentConfig, BrokerSettings
 from kooperant import __version__
@@ -42,6 +43,17 @@ def _resolved(config: AgentConfig, path: Path | None) -> Path | None:
     return None if path is None else config.resolve(path)
 
 
+def first_protocol(settings: BrokerSettings) -> Literal["5", "3.1.1"]:
+    """Return the MQTT version of the first connection attempt: 5 unless 3.1.1 is configured."""
+    return "3.1.1" if settings.protocol == "3.1.1" else "5"
+
+
+def _fixed_protocol(settings: BrokerSettings) -> Literal["5", "3.1.1"]:
+    if settings.protocol == "auto":
+        raise ValueError("broker.protocol is 'auto': pass the version of this attempt")
+    return settings.protocol
+
+
 def member_status(
     cluster: str, member: str, connected_at: datetime, reason: OfflineReason | None = None
 ) -> MemberStatus:
@@ -55,8 +67,12 @@ def connect_options(
     client_id: str,
     will: MemberStatus,
     tls: TlsSettings | None,
+    protocol: Literal["5", "3.1.1"] | None = None,
 ) -> ConnectOptions:
-    """Return the options of one connection attempt, with ``will`` as its MQTT will."""
+    """Return the options of one connection attempt, with ``will`` as its MQTT will.
+
+    ``protocol`` overrides ``settings.protocol``, which must be given when that is ``auto``.
+    """
     password = settings.password
     if tls is None and settings.uses_tls:
         tls = TlsSettings()
@@ -67,9 +83,10 @@ def connect_options(
         username=settings.username,
         password=None if password is None else password.get_secret_value(),
         tls=tls,
-        protocol=settings.protocol,
+        protocol=protocol or _fixed_protocol(settings),
         clean_start=False,
         session_expiry_seconds=settings.session_expiry_seconds,
+        connect_timeout_seconds=settings.connect_timeout_seconds,
         will=WillMessage(
             status_topic(will.cluster, will.member), will.to_payload(), qos=1, retain=True
         ),

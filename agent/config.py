@@ -165,10 +165,11 @@ class BrokerSettings(_Frozen):
     client_id: str | None = Field(default=None, min_length=1, max_length=128)
     reconnect_min_seconds: float = Field(default=1.0, gt=0, le=3600)
     reconnect_max_seconds: float = Field(default=60.0, gt=0, le=3600)
-    protocol: Annotated[Literal["5", "3.1.1"], BeforeValidator(_protocol_text)] = "5"
+    protocol: Annotated[Literal["auto", "5", "3.1.1"], BeforeValidator(_protocol_text)] = "auto"
     session_expiry_seconds: int = Field(
         default=DEFAULT_SESSION_EXPIRY_SECONDS, ge=0, le=MAX_SESSION_EXPIRY_SECONDS
     )
+    connect_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
     tls: BrokerTlsSettings | None = None
 
     @model_validator(mode="after")

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from agent.audit import AuditLog
-from agent.broker_session import connect_options, member_status
+from agent.broker_session import connect_options, first_protocol, member_status
 from agent.config import BrokerSettings
 from agent.errors import AuditLogError
 from agent.forwarder import Forwarder
@@ -50,6 +50,7 @@ from kooperant.mqtt import (
     MqttError,
     MqttSession,
     NotAuthorized,
+    ProtocolNotAccepted,
     TlsSettings,
     TlsSettingsError,
 )
@@ -101,6 +102,7 @@ class Publisher:
     ) -> None:
         self._settings = settings
         self._tls = tls
+        self._protocol = first_protocol(settings)
         self._unseen_grace_seconds = unseen_grace_seconds
         self._poll_seconds = poll_seconds
         self._started_at: float | None = None
@@ -378,6 +380,10 @@ class Publisher:
                     await self._serve(session, connected_at, stop, forwarder)
             except MqttError as error:
                 self.connected.clear()
+                if isinstance(error, ProtocolNotAccepted) and self._fall_back_to_mqtt_311(
+                    address, error
+                ):
+                    continue
                 delay = self._backoff.delay(attempt, self._random_value())
                 attempt += 1
                 if lost:
@@ -388,6 +394,18 @@ class Publisher:
                 await wait_any([stop], max_seconds=delay)
         self.connected.clear()
 
+    def _fall_back_to_mqtt_311(self, address: str, error: ProtocolNotAccepted) -> bool:
+        """Switch an ``auto`` connection to MQTT 3.1.1; return ``False`` if that is not allowed."""
+        if self._settings.protocol != "auto" or self._protocol == "3.1.1":
+            return False
+        self._protocol = "3.1.1"
+        logger.info(
+            "MQTT broker %s did not accept MQTT 5 (%s); using MQTT 3.1.1 from now on",
+            address,
+            error,
+        )
+        return True
+
     def _session(self, connected_at: datetime) -> MqttSession:
         will = member_status(
             self.retained.cluster,
@@ -395,7 +413,8 @@ class Publisher:
             connected_at,
             OfflineReason.CONNECTION_LOST,
         )
-        return MqttSession(connect_options(self._settings, self._client_id, will, self._tls))
+        options = connect_options(self._settings, self._client_id, will, self._tls, self._protocol)
+        return MqttSession(options)
 
     async def _serve(
         self,

@@ -65,6 +65,9 @@ def member_json(record: MemberRecord) -> dict[str, Any]:
         "resources": record.resources,
         "first_seen": time_json(record.first_seen),
         "last_seen": time_json(record.last_seen),
+        "status": record.status,
+        "status_since": time_json(record.status_since),
+        "registered": record.registered,
     }
 
 

@@ -1,4 +1,4 @@
-"""``kooperant server run``, ``kooperant server migrate`` and ``kooperant server token add``."""
+"""``kooperant server run``, ``ingest``, ``migrate``, ``token add`` and ``add-member``."""
 
 from __future__ import annotations
 
@@ -7,15 +7,26 @@ import contextlib
 import logging
 import signal
 from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, cast
 
 import typer
 
-from server.errors import ServerError, StorageError
+from server.broker_accounts import (
+    PasswordFileChange,
+    add_member_account,
+    agent_broker_settings,
+    check_account_ids,
+)
+from server.errors import InvalidSettingError, ServerError, StorageError
 from server.messages import MESSAGES as _
-from server.service import ServerSettings, open_storage, run_server
+from server.mqtt_url import parse_broker_url
+from server.service import open_storage, run_ingest, run_server
+from server.settings import DEFAULT_SESSION_EXPIRY_SECONDS, MqttProtocolChoice, ServerSettings
 from server.storage import DEFAULT_DATABASE_URL, mask_password
+from server.subscriber import default_client_id
 from server.tokens import add_token
 
 logger = logging.getLogger(__name__)
@@ -31,37 +42,103 @@ token_app = typer.Typer(
 app.add_typer(token_app, name="token")
 
 DatabaseOption = typer.Option(DEFAULT_DATABASE_URL, "--database", help=_("opt_database"))
+BrokerUsernameOption = typer.Option(None, "--broker-username", help=_("opt_broker_username"))
+BrokerPasswordFileOption = typer.Option(
+    None, "--broker-password-file", help=_("opt_broker_password_file")
+)
+ClusterOption = typer.Option(None, "--cluster", help=_("opt_cluster"))
+ClientIdOption = typer.Option(None, "--client-id", help=_("opt_client_id"))
+SharedGroupOption = typer.Option(None, "--shared-group", help=_("opt_shared_group"))
+SessionExpiryOption = typer.Option(
+    DEFAULT_SESSION_EXPIRY_SECONDS, "--session-expiry", help=_("opt_session_expiry")
+)
+MqttProtocolOption = typer.Option("auto", "--mqtt-protocol", help=_("opt_mqtt_protocol"))
+CaFileOption = typer.Option(None, "--broker-ca-file", help=_("opt_broker_ca_file"))
+CertFileOption = typer.Option(None, "--broker-cert-file", help=_("opt_broker_cert_file"))
+KeyFileOption = typer.Option(None, "--broker-key-file", help=_("opt_broker_key_file"))
+KeyPasswordFileOption = typer.Option(
+    None, "--broker-key-password-file", help=_("opt_broker_key_password_file")
+)
+
+
+@dataclass(frozen=True)
+class _BrokerOptions:
+    """The broker and session options that ``run`` and ``ingest`` share, as given."""
+
+    url: str | None
+    username: str | None
+    password_file: Path | None
+    cluster: str | None
+    client_id: str | None
+    shared_group: str | None
+    session_expiry: int
+    mqtt_protocol: str
+    ca_file: Path | None
+    cert_file: Path | None
+    key_file: Path | None
+    key_password_file: Path | None
+
+    def settings(self, database: str, **other: Any) -> ServerSettings:
+        """Return ``ServerSettings`` with these options, reading the password files."""
+        return ServerSettings(
+            database=database,
+            broker_url=self.url,
+            broker_username=self.username,
+            broker_password=_read_password(self.password_file),
+            cluster=self.cluster,
+            client_id=self.client_id,
+            shared_group=self.shared_group,
+            session_expiry_seconds=self.session_expiry,
+            mqtt_protocol=cast(MqttProtocolChoice, self.mqtt_protocol),
+            broker_ca_file=self.ca_file,
+            broker_cert_file=self.cert_file,
+            broker_key_file=self.key_file,
+            broker_key_password=_read_password(
+                self.key_password_file, "key_password_file_unreadable"
+            ),
+            **other,
+        )
 
 
 @app.command(help=_("cli_run_help"))
 def run(
     database: str = DatabaseOption,
     broker: str | None = typer.Option(None, "--broker", help=_("opt_broker")),
-    broker_username: str | None = typer.Option(
-        None, "--broker-username", help=_("opt_broker_username")
-    ),
-    broker_password_file: Annotated[
-        Path | None,
-        typer.Option("--broker-password-file", help=_("opt_broker_password_file")),
-    ] = None,
-    cluster: str | None = typer.Option(None, "--cluster", help=_("opt_cluster")),
+    broker_username: str | None = BrokerUsernameOption,
+    broker_password_file: Path | None = BrokerPasswordFileOption,
+    cluster: str | None = ClusterOption,
     host: str = typer.Option("127.0.0.1", "--host", help=_("opt_host")),
     port: int = typer.Option(8000, "--port", min=1, max=65535, help=_("opt_port")),
     embedded_broker_port: int = typer.Option(
         1883, "--embedded-broker-port", min=1, max=65535, help=_("opt_embedded_broker_port")
     ),
-    tokens: Annotated[
-        Path | None, typer.Option("--tokens", help=_("opt_tokens"), dir_okay=False)
-    ] = None,
+    tokens: Annotated[Path | None, typer.Option("--tokens", help=_("opt_tokens"))] = None,
+    client_id: str | None = ClientIdOption,
+    shared_group: str | None = SharedGroupOption,
+    session_expiry: int = SessionExpiryOption,
+    mqtt_protocol: str = MqttProtocolOption,
+    broker_ca_file: Path | None = CaFileOption,
+    broker_cert_file: Path | None = CertFileOption,
+    broker_key_file: Path | None = KeyFileOption,
+    broker_key_password_file: Path | None = KeyPasswordFileOption,
 ) -> None:
+    options = _BrokerOptions(
+        url=broker,
+        username=broker_username,
+        password_file=broker_password_file,
+        cluster=cluster,
+        client_id=client_id,
+        shared_group=shared_group,
+        session_expiry=session_expiry,
+        mqtt_protocol=mqtt_protocol,
+        ca_file=broker_ca_file,
+        cert_file=broker_cert_file,
+        key_file=broker_key_file,
+        key_password_file=broker_key_password_file,
+    )
     with _user_errors():
-        password = _read_password(broker_password_file)
-        settings = ServerSettings(
-            database=database,
-            broker_url=broker,
-            broker_username=broker_username,
-            broker_password=password,
-            cluster=cluster,
+        settings = options.settings(
+            database,
             http_host=host,
             http_port=port,
             embedded_broker_port=embedded_broker_port,
@@ -69,6 +146,47 @@ def run(
         )
         asyncio.run(_run_until_signal(settings))
     typer.echo(_("cli_stopped"))
+
+
+@app.command(help=_("cli_ingest_help"))
+def ingest(
+    database: str = DatabaseOption,
+    broker: str | None = typer.Option(None, "--broker", help=_("opt_ingest_broker")),
+    broker_username: str | None = BrokerUsernameOption,
+    broker_password_file: Path | None = BrokerPasswordFileOption,
+    cluster: str | None = ClusterOption,
+    client_id: str | None = ClientIdOption,
+    shared_group: str | None = SharedGroupOption,
+    session_expiry: int = SessionExpiryOption,
+    mqtt_protocol: str = MqttProtocolOption,
+    broker_ca_file: Path | None = CaFileOption,
+    broker_cert_file: Path | None = CertFileOption,
+    broker_key_file: Path | None = KeyFileOption,
+    broker_key_password_file: Path | None = KeyPasswordFileOption,
+) -> None:
+    options = _BrokerOptions(
+        url=broker,
+        username=broker_username,
+        password_file=broker_password_file,
+        cluster=cluster,
+        client_id=client_id,
+        shared_group=shared_group,
+        session_expiry=session_expiry,
+        mqtt_protocol=mqtt_protocol,
+        ca_file=broker_ca_file,
+        cert_file=broker_cert_file,
+        key_file=broker_key_file,
+        key_password_file=broker_key_password_file,
+    )
+    with _user_errors():
+        if broker is None:
+            raise InvalidSettingError("ingest_needs_broker")
+        settings = options.settings(database)
+        broker_url = parse_broker_url(broker).url
+        client = settings.client_id or default_client_id(settings.cluster)
+        typer.echo(_("cli_ingest_running", url=broker_url, client_id=client))
+        asyncio.run(_ingest_until_signal(settings))
+    typer.echo(_("cli_ingest_stopped"))
 
 
 @app.command(help=_("cli_migrate_help"))
@@ -84,7 +202,7 @@ def migrate(database: str = DatabaseOption) -> None:
 
 @token_app.command("add", help=_("cli_token_add_help"))
 def token_add(
-    tokens: Annotated[Path, typer.Option("--tokens", help=_("opt_token_file"), dir_okay=False)],
+    tokens: Annotated[Path, typer.Option("--tokens", help=_("opt_token_file"))],
     cluster: Annotated[str, typer.Option("--cluster", help=_("opt_token_cluster"))],
     member: Annotated[str, typer.Option("--member", help=_("opt_token_member"))],
 ) -> None:
@@ -95,7 +213,51 @@ def token_add(
     typer.echo(token)
 
 
-async def _run_until_signal(settings: ServerSettings) -> None:
+@app.command("add-member", help=_("cli_add_member_help"))
+def add_member(
+    cluster: Annotated[str, typer.Option("--cluster", help=_("opt_member_cluster"))],
+    member: Annotated[str, typer.Option("--member", help=_("opt_member_id"))],
+    database: str = DatabaseOption,
+    mosquitto_passwords: Annotated[
+        Path | None,
+        typer.Option("--mosquitto-passwords", help=_("opt_mosquitto_passwords"), dir_okay=False),
+    ] = None,
+    new_password: Annotated[
+        bool, typer.Option("--new-password", help=_("opt_new_password"))
+    ] = False,
+) -> None:
+    with _user_errors():
+        check_account_ids(cluster, member)
+        storage = open_storage(ServerSettings(database=database, migrate=True))
+        try:
+            account = add_member_account(
+                storage,
+                cluster,
+                member,
+                password_file=mosquitto_passwords,
+                new_password=new_password,
+                now=datetime.now(UTC),
+            )
+        finally:
+            storage.close()
+
+    # The explanation goes to stderr and only the agent's settings to stdout, for a script.
+    registered = "member_registered" if account.newly_registered else "member_password_renewed"
+    shown_url = mask_password(database)
+    typer.echo(_(registered, cluster=cluster, member=member, url=shown_url), err=True)
+    if mosquitto_passwords is not None:
+        path = str(mosquitto_passwords)
+        typer.echo(_("member_password_written", member=member, path=path), err=True)
+        if account.password_file_change == PasswordFileChange.CREATED:
+            typer.echo(_("mosquitto_passwords_created", path=path), err=True)
+    else:
+        typer.echo(_("member_password_not_written", member=member), err=True)
+    typer.echo(_("member_password_once"), err=True)
+    typer.echo(agent_broker_settings(account), nl=False)
+
+
+def _stop_on_signal() -> asyncio.Event:
+    """Return an event that SIGINT and SIGTERM set."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signal_number in (signal.SIGINT, signal.SIGTERM):
@@ -103,7 +265,15 @@ async def _run_until_signal(settings: ServerSettings) -> None:
         # KeyboardInterrupt, which ends the command without a clean shutdown.
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(signal_number, stop.set)
+    return stop
 
+
+async def _ingest_until_signal(settings: ServerSettings) -> None:
+    await run_ingest(settings, _stop_on_signal())
+
+
+async def _run_until_signal(settings: ServerSettings) -> None:
+    stop = _stop_on_signal()
     ready = asyncio.Event()
     server = asyncio.create_task(run_server(settings, stop, ready))
     waiter = asyncio.create_task(ready.wait())
@@ -121,19 +291,19 @@ def _print_addresses(settings: ServerSettings) -> None:
     typer.echo(_("cli_broker", url=broker))
 
 
-def _read_password(path: Path | None) -> str | None:
+def _read_password(path: Path | None, message_id: str = "password_file_unreadable") -> str | None:
     if path is None:
         return None
     try:
         lines = path.read_text("utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as error:
-        raise _PasswordFileError(path, error) from error
+        raise _PasswordFileError(message_id, path, error) from error
     return lines[0] if lines else ""
 
 
 class _PasswordFileError(ServerError):
-    def __init__(self, path: Path, error: Exception) -> None:
-        super().__init__("password_file_unreadable", path=str(path), detail=str(error))
+    def __init__(self, message_id: str, path: Path, error: Exception) -> None:
+        super().__init__(message_id, path=str(path), detail=str(error))
 
 
 @contextlib.contextmanager

@@ -42,6 +42,10 @@ class _Row:
 @dataclass(frozen=True, slots=True)
 class _MemberSection:
     heading: str
+    status: str
+    """The CSS class of the connection badge: "online", "offline" or "unknown"."""
+    status_label: str
+    status_since: str
     last_seen: str
     rows: tuple[_Row, ...]
 
@@ -197,20 +201,29 @@ def _member_sections(
     sections = []
     for member in members:
         records = by_member.get((member.cluster, member.member), [])
-        if not records:
+        # A member with a status is shown without offers too, so an offline agent is noticed.
+        if not records and member.status is None:
             continue
-        sections.append(
-            _MemberSection(
-                heading=MESSAGES(
-                    "member_heading", language, member=member.member, cluster=member.cluster
-                ),
-                last_seen=MESSAGES(
-                    "last_seen", language, time=format_time(member.last_seen, language)
-                ),
-                rows=tuple(_row(record, language, now) for record in records),
-            )
-        )
+        sections.append(_member_section(member, records, language, now))
     return sections
+
+
+def _member_section(
+    member: MemberRecord, records: Sequence[ResourceRecord], language: Language, now: datetime
+) -> _MemberSection:
+    status = member.status if member.status in ("online", "offline") else "unknown"
+    since = ""
+    if status != "unknown" and member.status_since is not None:
+        since = MESSAGES("status_since", language, time=format_time(member.status_since, language))
+
+    return _MemberSection(
+        heading=MESSAGES("member_heading", language, member=member.member, cluster=member.cluster),
+        status=status,
+        status_label=MESSAGES(f"status_{status}", language),
+        status_since=since,
+        last_seen=MESSAGES("last_seen", language, time=format_time(member.last_seen, language)),
+        rows=tuple(_row(record, language, now) for record in records),
+    )
 
 
 def _row(record: ResourceRecord, language: Language, now: datetime) -> _Row:

@@ -6,8 +6,10 @@ fields for it, so the CLI can show it in Polish or English. ``str(error)`` is th
     ServerError                  root of every error raised by ``server``
     ├── InvalidSettingError      a setting (database URL, broker URL, cluster id) is invalid:
     │   │                        the operator must fix it
-    │   └── TokensFileError      the API tokens file cannot be read or has invalid entries; the
-    │                            message lists each problem with the file and line
+    │   ├── TokensFileError      the API tokens file cannot be read or has invalid entries; the
+    │   │                        message lists each problem with the file and line
+    │   └── MosquittoPasswordFileError
+    │                            the broker's password file cannot be read or written
     ├── DatabaseUnavailableError the database cannot be opened or reached: fix the server or
     │                            the URL, then start again
     ├── SchemaOutdatedError      the database schema is older than this version: run
@@ -93,3 +95,7 @@ class StorageError(ServerError):
 
 class BrokerPortInUseError(ServerError):
     """Raised when the embedded broker's port is already taken."""
+
+
+class MosquittoPasswordFileError(InvalidSettingError):
+    """Raised when ``add-member`` cannot read or replace the Mosquitto password file."""

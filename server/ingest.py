@@ -17,25 +17,28 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-import aiomqtt
-
 from kooperant.backoff import BackoffPolicy
-from kooperant.protocol import offer_subscription, withdrawal_subscription
+from kooperant.mqtt import ConnectOptions, TlsSettings
 from server.message_handling import MessageHandler, StorageRetry
 from server.mqtt_url import BrokerAddress
+from server.settings import DEFAULT_RECONNECT, DEFAULT_SESSION_EXPIRY_SECONDS, MqttProtocolChoice
 from server.status import ServerStatus
 from server.storage import Storage
+from server.subscriber import Subscriber, default_client_id, shared_filters
 
 logger = logging.getLogger(__name__)
 
 
-# Reconnect delays of ingest unless ``IngestSettings`` or ``ServerSettings`` set others.
-DEFAULT_RECONNECT = BackoffPolicy(minimum=0.5, maximum=30.0)
-
-
 @dataclass(frozen=True)
 class IngestSettings:
-    """Broker address, credentials and cluster of ingest. The repr leaves out ``password``."""
+    """Broker address, credentials, session and cluster of ingest.
+
+    ``client_id=None`` means ``kooperant-aggregator[-{cluster}]``. ``shared_group`` turns every
+    subscription into a shared one of that group. ``tls`` applies to an ``mqtts://`` broker only,
+    which without it is verified against the system's CA certificates. ``protocol="auto"``
+    connects with MQTT 5 and falls back to 3.1.1 when the broker does not accept 5. The repr
+    leaves out ``password``.
+    """
 
     broker: BrokerAddress
     cluster: str | None = None
@@ -43,6 +46,11 @@ class IngestSettings:
     password: str | None = field(default=None, repr=False)
     reconnect: BackoffPolicy = DEFAULT_RECONNECT
     keepalive_seconds: int = 30
+    client_id: str | None = None
+    shared_group: str | None = None
+    session_expiry_seconds: int = DEFAULT_SESSION_EXPIRY_SECONDS
+    protocol: MqttProtocolChoice = "auto"
+    tls: TlsSettings | None = None
 
 
 class Ingest:
@@ -64,8 +72,6 @@ class Ingest:
         self._settings = settings
         self._clock = clock
         self._rng = rng or random.Random()
-        self._offer_filter = offer_subscription(settings.cluster)
-        self._withdrawal_filter = withdrawal_subscription(settings.cluster)
         self._handler = MessageHandler(
             storage,
             status,
@@ -77,81 +83,23 @@ class Ingest:
         )
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Receive and store offers until ``stop`` is set, reconnecting after a lost connection."""
-        receiver = asyncio.create_task(self._receive_forever(), name="ingest")
-        stopper = asyncio.create_task(stop.wait())
-        try:
-            await asyncio.wait([receiver, stopper], return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            stopper.cancel()
-            receiver.cancel()
-            await asyncio.gather(receiver, stopper, return_exceptions=True)
-        if not receiver.cancelled():
-            receiver.result()  # re-raises an unexpected error that ended the receiver
+        """Receive and store messages until ``stop`` is set, reconnecting after a lost connection.
 
-    async def _receive_forever(self) -> None:
-        attempt = 0
-        lost_logged = False
-        while True:
-            try:
-                async with self._client() as client:
-                    await client.subscribe(self._offer_filter, qos=1)
-                    await client.subscribe(self._withdrawal_filter, qos=1)
-                    self._mark_connected(restored=lost_logged)
-                    attempt = 0
-                    lost_logged = False
-                    async for message in client.messages:
-                        await self.handle_message(str(message.topic), _payload_bytes(message))
-            except aiomqtt.MqttError as error:
-                delay = self._settings.reconnect.delay(attempt, self._rng.random())
-                self._mark_disconnected(error)
-                if not lost_logged:
-                    logger.warning(
-                        "Connection to MQTT broker %s lost or refused (%s); "
-                        "retrying with backoff, next attempt in %.1f s",
-                        self._status.broker_url,
-                        error,
-                        delay,
-                    )
-                    lost_logged = True
-                else:
-                    logger.debug(
-                        "Reconnect attempt %d to %s failed: %s",
-                        attempt,
-                        self._status.broker_url,
-                        error,
-                    )
-                attempt += 1
-                await asyncio.sleep(delay)
-
-    def _client(self) -> aiomqtt.Client:
+        Each message is acknowledged to the broker only after ``handle_message`` returned
+        (see ``server.subscriber``).
+        """
         settings = self._settings
-        return aiomqtt.Client(
-            settings.broker.host,
-            settings.broker.port,
-            username=settings.username,
-            password=settings.password,
-            keepalive=settings.keepalive_seconds,
+        subscriber = Subscriber(
+            _connect_options(settings),
+            shared_filters(self.topic_filters, settings.shared_group),
+            self.handle_message,
+            self._status,
+            reconnect=settings.reconnect,
+            clock=self._clock,
+            rng=self._rng,
+            fallback_protocol="3.1.1" if settings.protocol == "auto" else None,
         )
-
-    def _mark_connected(self, *, restored: bool) -> None:
-        self._status.broker_connected = True
-        self._status.broker_error = None
-        self._status.broker_connected_since = self._clock()
-        if restored:
-            logger.warning("Connection to MQTT broker %s restored", self._status.broker_url)
-        else:
-            logger.info(
-                "Connected to MQTT broker %s, subscribed to %s and %s",
-                self._status.broker_url,
-                self._offer_filter,
-                self._withdrawal_filter,
-            )
-
-    def _mark_disconnected(self, error: aiomqtt.MqttError) -> None:
-        self._status.broker_connected = False
-        self._status.broker_error = str(error)
-        self._status.broker_connected_since = None
+        await subscriber.run(stop)
 
     @property
     def topic_filters(self) -> tuple[str, ...]:
@@ -167,10 +115,22 @@ class Ingest:
         await self._handler.handle(topic, payload)
 
 
-def _payload_bytes(message: aiomqtt.Message) -> bytes:
-    payload = message.payload
-    if payload is None:
-        return b""
-    if isinstance(payload, bytes | bytearray):
-        return bytes(payload)
-    return str(payload).encode("utf-8")
+def _connect_options(settings: IngestSettings) -> ConnectOptions:
+    """Return the options of a persistent session with manual acknowledgement."""
+    broker = settings.broker
+    tls = settings.tls
+    if broker.tls and tls is None:
+        tls = TlsSettings()
+    return ConnectOptions(
+        host=broker.host,
+        port=broker.port,
+        client_id=settings.client_id or default_client_id(settings.cluster),
+        username=settings.username,
+        password=settings.password,
+        tls=tls if broker.tls else None,
+        protocol="5" if settings.protocol == "auto" else settings.protocol,
+        clean_start=False,
+        session_expiry_seconds=settings.session_expiry_seconds,
+        keepalive_seconds=settings.keepalive_seconds,
+        manual_ack=True,
+    )

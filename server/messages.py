@@ -80,10 +80,10 @@ MESSAGES = Catalog(
             "en": "Database operation '{operation}' on {url} failed: {detail}.",
         },
         "broker_url_scheme": {
-            "pl": "Nieprawidłowy adres brokera MQTT {url}: adres musi zaczynać się od mqtt://, "
-            "np. mqtt://127.0.0.1:1883.",
-            "en": "Invalid MQTT broker URL {url}: it must start with mqtt://, "
-            "e.g. mqtt://127.0.0.1:1883.",
+            "pl": "Nieprawidłowy adres brokera MQTT {url}: adres musi zaczynać się od mqtt:// "
+            "albo mqtts:// (TLS), np. mqtt://127.0.0.1:1883 lub mqtts://broker.example:8883.",
+            "en": "Invalid MQTT broker URL {url}: it must start with mqtt:// or mqtts:// (TLS), "
+            "e.g. mqtt://127.0.0.1:1883 or mqtts://broker.example:8883.",
         },
         "broker_url_credentials": {
             "pl": "Adres brokera MQTT {url} zawiera dane logowania. Podaj je opcjami "
@@ -133,6 +133,83 @@ MESSAGES = Catalog(
             "en": "The HTTP server cannot listen on {host}:{port}: {detail}. "
             "This host cannot be used here. Pick another with --host, e.g. 127.0.0.1 "
             "(this computer only) or 0.0.0.0 (all interfaces).",
+        },
+        "client_id_invalid": {
+            "pl": "Nieprawidłowy identyfikator klienta MQTT {value!r} (--client-id): dozwolone są "
+            "litery, cyfry, „.”, „_”, „:” i „-” (1–128 znaków, na początku litera lub cyfra).",
+            "en": "Invalid MQTT client id {value!r} (--client-id): use 1 to 128 letters, digits, "
+            "'.', '_', ':' or '-', starting with a letter or digit.",
+        },
+        "shared_group_invalid": {
+            "pl": "Nieprawidłowa nazwa grupy współdzielonej subskrypcji {value!r} "
+            "(--shared-group): dozwolone są litery, cyfry, „.”, „_” i „-” (1–64 znaki, "
+            "na początku litera lub cyfra).",
+            "en": "Invalid shared subscription group {value!r} (--shared-group): use 1 to 64 "
+            "letters, digits, '.', '_' or '-', starting with a letter or digit.",
+        },
+        "shared_group_needs_client_id": {
+            "pl": "Z opcją --shared-group {group} każdy proces odbierający potrzebuje własnego, "
+            "stałego identyfikatora klienta. Podaj go opcją --client-id, np. "
+            "--client-id kooperant-ingest-1, i nie zmieniaj go przy ponownym uruchomieniu.",
+            "en": "With --shared-group {group} every ingest process needs a client id of its "
+            "own that stays the same across restarts. Give it with --client-id, e.g. "
+            "--client-id kooperant-ingest-1.",
+        },
+        "shared_group_embedded": {
+            "pl": "Opcja --shared-group {group} wymaga zewnętrznego brokera, np. Mosquitto: "
+            "wbudowany broker (amqtt) nie obsługuje współdzielonych subskrypcji. "
+            "Podaj broker opcją --broker.",
+            "en": "--shared-group {group} needs an external broker such as Mosquitto: the "
+            "embedded broker (amqtt) does not support shared subscriptions. "
+            "Give the broker with --broker.",
+        },
+        "session_expiry_invalid": {
+            "pl": "Nieprawidłowy czas wygaśnięcia sesji MQTT {value} (--session-expiry): "
+            "podaj liczbę sekund od 1 do {maximum}.",
+            "en": "Invalid MQTT session expiry {value} (--session-expiry): give a number of "
+            "seconds from 1 to {maximum}.",
+        },
+        "mqtt_protocol_invalid": {
+            "pl": "Nieprawidłowa wersja protokołu MQTT {value!r} (--mqtt-protocol): "
+            "podaj auto, 5 albo 3.1.1.",
+            "en": "Invalid MQTT protocol version {value!r} (--mqtt-protocol): use auto, 5 or "
+            "3.1.1.",
+        },
+        "embedded_broker_protocol": {
+            "pl": "Wbudowany broker (amqtt) obsługuje tylko MQTT {supported}, a podano "
+            "--mqtt-protocol {value}. Pomiń tę opcję albo wskaż inny broker opcją --broker.",
+            "en": "The embedded broker (amqtt) supports only MQTT {supported}, but "
+            "--mqtt-protocol is {value}. Leave the option out or give another broker with "
+            "--broker.",
+        },
+        "broker_tls_needs_mqtts": {
+            "pl": "Opcja {option} dotyczy tylko połączenia TLS z brokerem, a adres brokera to "
+            "{url}. Podaj adres mqtts://HOST:PORT opcją --broker albo pomiń {option}.",
+            "en": "{option} applies only to a TLS connection to the broker, but the broker URL "
+            "is {url}. Give an mqtts://HOST:PORT URL with --broker or leave {option} out.",
+        },
+        "broker_tls_file_missing": {
+            "pl": "Plik {path} podany w opcji {option} nie istnieje albo nie jest plikiem. "
+            "Sprawdź ścieżkę.",
+            "en": "The file {path} given with {option} does not exist or is not a file. "
+            "Check the path.",
+        },
+        "broker_key_without_cert": {
+            "pl": "Podano klucz prywatny {path} (--broker-key-file) bez certyfikatu klienta. "
+            "Dodaj opcję --broker-cert-file.",
+            "en": "The private key {path} (--broker-key-file) was given without a client "
+            "certificate. Add --broker-cert-file.",
+        },
+        "broker_tls_invalid": {
+            "pl": "Nie można użyć ustawień TLS brokera: {detail}. Popraw plik i uruchom ponownie.",
+            "en": "The broker's TLS settings cannot be used: {detail}. Fix the file and start "
+            "again.",
+        },
+        "ingest_needs_broker": {
+            "pl": "Polecenie kooperant server ingest wymaga brokera: podaj go opcją --broker, "
+            "np. --broker mqtt://127.0.0.1:1883.",
+            "en": "kooperant server ingest needs a broker: give it with --broker, "
+            "e.g. --broker mqtt://127.0.0.1:1883.",
         },
         "cluster_invalid": {
             "pl": "Nieprawidłowy identyfikator klastra {value!r}: dozwolone są litery, cyfry, "
@@ -237,6 +314,12 @@ MESSAGES = Catalog(
             "pl": "Nie można odczytać pliku z hasłem brokera {path}: {detail}.",
             "en": "Cannot read the broker password file {path}: {detail}.",
         },
+        "key_password_file_unreadable": {
+            "pl": "Nie można odczytać pliku z hasłem klucza prywatnego {path} "
+            "(--broker-key-password-file): {detail}.",
+            "en": "Cannot read the private key password file {path} "
+            "(--broker-key-password-file): {detail}.",
+        },
         # CLI
         "cli_help": {
             "pl": "Serwer agregujący klastra: odbiera oferty z MQTT, udostępnia API i panel.",
@@ -247,6 +330,22 @@ MESSAGES = Catalog(
             "pl": "Uruchom serwer do przerwania (Ctrl+C, SIGTERM).",
             "en": "Run the server until interrupted (Ctrl+C, SIGTERM).",
         },
+        "cli_ingest_help": {
+            "pl": "Tylko odbieraj wiadomości z brokera i zapisuj je w bazie (bez HTTP i bez "
+            "wbudowanego brokera), do przerwania. Kolejne procesy z --shared-group dzielą się "
+            "pracą. Nie migruje bazy: najpierw uruchom kooperant server migrate.",
+            "en": "Only receive messages from the broker and store them (no HTTP, no embedded "
+            "broker) until interrupted. More processes with --shared-group share the work. "
+            "Does not migrate the database: run kooperant server migrate first.",
+        },
+        "cli_ingest_running": {
+            "pl": "Odbieranie z {url} jako klient {client_id}.",
+            "en": "Receiving from {url} as client {client_id}.",
+        },
+        "cli_ingest_stopped": {
+            "pl": "Odbieranie zatrzymane.",
+            "en": "Ingest stopped.",
+        },
         "cli_migrate_help": {
             "pl": "Utwórz lub zaktualizuj schemat bazy danych i zakończ.",
             "en": "Create or upgrade the database schema and exit.",
@@ -256,10 +355,61 @@ MESSAGES = Catalog(
             "en": "Database URL: sqlite:///FILE or postgresql://USER@HOST:PORT/DATABASE.",
         },
         "opt_broker": {
-            "pl": "Adres brokera MQTT (mqtt://HOST:PORT). Bez tej opcji serwer uruchamia "
-            "wbudowany broker na 127.0.0.1.",
-            "en": "MQTT broker URL (mqtt://HOST:PORT). Without it the server starts an embedded "
-            "broker on 127.0.0.1.",
+            "pl": "Adres brokera MQTT (mqtt://HOST:PORT, a przez TLS mqtts://HOST:PORT). Bez "
+            "tej opcji serwer uruchamia wbudowany broker na 127.0.0.1.",
+            "en": "MQTT broker URL (mqtt://HOST:PORT, or mqtts://HOST:PORT over TLS). Without "
+            "it the server starts an embedded broker on 127.0.0.1.",
+        },
+        "opt_ingest_broker": {
+            "pl": "Adres brokera MQTT (mqtt://HOST:PORT, a przez TLS mqtts://HOST:PORT); wymagany.",
+            "en": "MQTT broker URL (mqtt://HOST:PORT, or mqtts://HOST:PORT over TLS); required.",
+        },
+        "opt_client_id": {
+            "pl": "Identyfikator klienta MQTT, pod którym broker przechowuje sesję tego "
+            "serwera; domyślnie kooperant-aggregator (z dopiskiem -KLASTER przy --cluster). "
+            "Musi być stały między uruchomieniami.",
+            "en": "MQTT client id under which the broker keeps this server's session; "
+            "kooperant-aggregator by default (with -CLUSTER appended when --cluster is given). "
+            "Keep it the same across restarts.",
+        },
+        "opt_shared_group": {
+            "pl": "Nazwa grupy współdzielonej subskrypcji MQTT 5 ($share/GRUPA/...): procesy z tą "
+            "samą grupą dzielą się wiadomościami. Wymaga --broker i --client-id.",
+            "en": "Name of an MQTT 5 shared subscription group ($share/GROUP/...): processes in "
+            "the same group split the messages between them. Needs --broker and --client-id.",
+        },
+        "opt_session_expiry": {
+            "pl": "Jak długo (w sekundach) broker przechowuje sesję i zaległe wiadomości po "
+            "rozłączeniu serwera; domyślnie 604800 (7 dni).",
+            "en": "How long, in seconds, the broker keeps the session and queued messages after "
+            "the server disconnects; 604800 (7 days) by default.",
+        },
+        "opt_mqtt_protocol": {
+            "pl": "Wersja protokołu MQTT: auto, 5 albo 3.1.1. Przy auto (domyślnie) serwer łączy "
+            "się przez MQTT 5, a gdy broker go nie przyjmie, przez 3.1.1 aż do ponownego "
+            "uruchomienia. Z wbudowanym brokerem zawsze 3.1.1.",
+            "en": "MQTT protocol version: auto, 5 or 3.1.1. With auto (the default) the server "
+            "connects with MQTT 5 and, when the broker does not accept it, with 3.1.1 until it "
+            "restarts. Always 3.1.1 with the embedded broker.",
+        },
+        "opt_broker_ca_file": {
+            "pl": "Plik PEM z certyfikatem urzędu (CA), który podpisał certyfikat brokera "
+            "(dla mqtts://); domyślnie systemowe CA.",
+            "en": "PEM file with the certificate authority (CA) that signed the broker's "
+            "certificate (for mqtts://); the system CAs by default.",
+        },
+        "opt_broker_cert_file": {
+            "pl": "Plik PEM z certyfikatem klienta, gdy broker go wymaga (dla mqtts://).",
+            "en": "PEM file with the client certificate, when the broker requires one "
+            "(for mqtts://).",
+        },
+        "opt_broker_key_file": {
+            "pl": "Plik PEM z kluczem prywatnym certyfikatu klienta (dla mqtts://).",
+            "en": "PEM file with the private key of the client certificate (for mqtts://).",
+        },
+        "opt_broker_key_password_file": {
+            "pl": "Plik z hasłem do zaszyfrowanego klucza prywatnego (pierwsza linia).",
+            "en": "File containing the password of an encrypted private key (first line).",
         },
         "opt_broker_username": {
             "pl": "Nazwa użytkownika brokera MQTT.",
@@ -327,6 +477,105 @@ MESSAGES = Catalog(
             "pl": "Schemat bazy {url} jest aktualny (wersja {revision}).",
             "en": "The schema of {url} is up to date (revision {revision}).",
         },
+        # kooperant server add-member
+        "member_reserved": {
+            "pl": "Identyfikator członka {value!r} jest zarezerwowany dla konta agregatora "
+            "w brokerze MQTT, które może czytać wiadomości wszystkich członków. Wybierz inny.",
+            "en": "The member id {value!r} is reserved for the aggregator's broker account, "
+            "which may read every member's messages. Pick another id.",
+        },
+        "member_already_registered": {
+            "pl": "Członek {member} (klaster {cluster}) jest już zarejestrowany. Aby nadać mu "
+            "nowe hasło do brokera, uruchom polecenie ponownie z opcją --new-password; stare "
+            "hasło przestanie działać, gdy broker ponownie wczyta plik haseł.",
+            "en": "Member {member} (cluster {cluster}) is already registered. To give it a new "
+            "broker password, run the command again with --new-password; the old password "
+            "stops working once the broker reloads its password file.",
+        },
+        "mosquitto_passwords_unreadable": {
+            "pl": "Nie można odczytać pliku haseł Mosquitto {path}: {detail}. "
+            "Sprawdź ścieżkę i uprawnienia.",
+            "en": "Cannot read the Mosquitto password file {path}: {detail}. "
+            "Check the path and its permissions.",
+        },
+        "mosquitto_passwords_unwritable": {
+            "pl": "Nie można zapisać pliku haseł Mosquitto {path}: {detail}. Sprawdź, czy "
+            "katalog pliku istnieje i czy ten użytkownik może w nim tworzyć pliki.",
+            "en": "Cannot write the Mosquitto password file {path}: {detail}. Check that the "
+            "file's folder exists and that this user may create files in it.",
+        },
+        "cli_add_member_help": {
+            "pl": "Zarejestruj członka klastra, utwórz jego hasło do brokera MQTT i pokaż je "
+            "jeden raz razem z ustawieniami brokera dla agenta.",
+            "en": "Register a cluster member, create its MQTT broker password and show it once "
+            "with the broker settings for its agent.",
+        },
+        "opt_member_cluster": {
+            "pl": "Identyfikator klastra członka.",
+            "en": "Id of the member's cluster.",
+        },
+        "opt_member_id": {
+            "pl": "Identyfikator członka; jest też jego nazwą użytkownika w brokerze.",
+            "en": "Id of the member; it is also the member's user name at the broker.",
+        },
+        "opt_mosquitto_passwords": {
+            "pl": "Plik haseł Mosquitto (password_file), w którym zapisać konto członka; "
+            "zostanie utworzony z prawami 0600, jeśli go nie ma. Bez tej opcji ustaw hasło "
+            "w brokerze samodzielnie.",
+            "en": "Mosquitto password file (password_file) to write the member's account into; "
+            "created with mode 0600 when missing. Without it, set the password at the broker "
+            "yourself.",
+        },
+        "opt_new_password": {
+            "pl": "Nadaj nowe hasło członkowi, który jest już zarejestrowany.",
+            "en": "Give a new password to a member that is already registered.",
+        },
+        "member_registered": {
+            "pl": "Zarejestrowano członka {member} (klaster {cluster}) w bazie {url}.",
+            "en": "Registered member {member} (cluster {cluster}) in {url}.",
+        },
+        "member_password_renewed": {
+            "pl": "Członek {member} (klaster {cluster}) był już zarejestrowany w bazie {url}; "
+            "zmienia się tylko jego hasło.",
+            "en": "Member {member} (cluster {cluster}) was already registered in {url}; only its "
+            "password changes.",
+        },
+        "member_password_written": {
+            "pl": "Zapisano konto {member} w pliku haseł {path}. Mosquitto użyje go dopiero po "
+            "ponownym wczytaniu plików: systemctl reload mosquitto albo kill -HUP PID_MOSQUITTO.",
+            "en": "Wrote the account of {member} to the password file {path}. Mosquitto uses it "
+            "only after reloading its files: systemctl reload mosquitto or "
+            "kill -HUP MOSQUITTO_PID.",
+        },
+        "mosquitto_passwords_created": {
+            "pl": "Utworzono plik {path} z prawami 0600, więc czytać go może tylko jego "
+            "właściciel. Mosquitto uruchomiony jako root przełącza się na użytkownika "
+            "mosquitto, więc nadaj mu plik: chown mosquitto:mosquitto {path}.",
+            "en": "Created {path} with mode 0600, so only its owner can read it. Mosquitto "
+            "started as root switches to the user mosquitto, so give it the file: "
+            "chown mosquitto:mosquitto {path}.",
+        },
+        "member_password_not_written": {
+            "pl": "Nie podano --mosquitto-passwords, więc ustaw to hasło użytkownikowi {member} "
+            "w brokerze samodzielnie (w Mosquitto: mosquitto_passwd PLIK_HASEŁ {member}, "
+            "potem ponowne wczytanie plików).",
+            "en": "No --mosquitto-passwords was given, so set this password for the user "
+            "{member} at the broker yourself (for Mosquitto: mosquitto_passwd PASSWORD_FILE "
+            "{member}, then reload it).",
+        },
+        "member_password_once": {
+            "pl": "Poniżej są ustawienia brokera dla konfiguracji agenta członka, z hasłem. "
+            "Przekaż je członkowi bezpiecznym kanałem; hasła nie zapisano nigdzie jawnie "
+            "i nie da się go wyświetlić ponownie. Zamień BROKER_HOST na adres brokera.",
+            "en": "Below are the broker settings for the member's agent config, with the "
+            "password. Give them to the member over a safe channel; the password is stored "
+            "nowhere in clear text and cannot be shown again. Replace BROKER_HOST with the "
+            "broker's address.",
+        },
+        "member_snippet_ca_file": {
+            "pl": "# Certyfikat CA brokera, gdy jego certyfikatu nie wystawił publiczny urząd.",
+            "en": "# The broker's CA certificate, when no public CA signed its certificate.",
+        },
         # Dashboard
         "page_title": {
             "pl": "kooperant – wolne moce w klastrze",
@@ -345,6 +594,14 @@ MESSAGES = Catalog(
             "en": "Member {member} (cluster {cluster})",
         },
         "last_seen": {"pl": "ostatnio widziany {time}", "en": "last seen {time}"},
+        "status_online": {"pl": "połączony", "en": "online"},
+        "status_offline": {"pl": "rozłączony", "en": "offline"},
+        "status_unknown": {"pl": "stan połączenia nieznany", "en": "connection status unknown"},
+        "status_since": {"pl": "od {time}", "en": "since {time}"},
+        "no_current_offers": {
+            "pl": "Ten członek nie ma teraz żadnych ofert.",
+            "en": "This member has no current offers.",
+        },
         "col_resource": {"pl": "Zasób", "en": "Resource"},
         "col_kind": {"pl": "Rodzaj", "en": "Kind"},
         "col_state": {"pl": "Stan", "en": "State"},

@@ -1,4 +1,4 @@
-"""Broker URLs of the form ``mqtt://HOST[:PORT]``."""
+"""Broker URLs of the form ``mqtt://HOST[:PORT]`` (plain TCP) or ``mqtts://HOST[:PORT]`` (TLS)."""
 
 from __future__ import annotations
 
@@ -9,18 +9,21 @@ from server.errors import InvalidSettingError
 from server.storage.urls import mask_password
 
 DEFAULT_MQTT_PORT = 1883
+DEFAULT_MQTTS_PORT = 8883
 
 
 @dataclass(frozen=True, slots=True)
 class BrokerAddress:
-    """Host and TCP port of an MQTT broker."""
+    """Host and TCP port of an MQTT broker, and whether the connection uses TLS."""
 
     host: str
     port: int
+    tls: bool = False
 
     @property
     def url(self) -> str:
-        return f"mqtt://{self.host}:{self.port}"
+        scheme = "mqtts" if self.tls else "mqtt"
+        return f"{scheme}://{self.host}:{self.port}"
 
 
 def parse_broker_url(url: str) -> BrokerAddress:
@@ -31,7 +34,7 @@ def parse_broker_url(url: str) -> BrokerAddress:
     """
     parts = urlsplit(url)
     shown = mask_password(url)
-    if parts.scheme != "mqtt":
+    if parts.scheme not in ("mqtt", "mqtts"):
         raise InvalidSettingError("broker_url_scheme", url=shown)
     if parts.username is not None or parts.password is not None:
         raise InvalidSettingError("broker_url_credentials", url=shown)
@@ -45,4 +48,7 @@ def parse_broker_url(url: str) -> BrokerAddress:
         raise InvalidSettingError("broker_url_port", url=shown) from error
     if port == 0:
         raise InvalidSettingError("broker_url_port", url=shown)
-    return BrokerAddress(parts.hostname, port or DEFAULT_MQTT_PORT)
+
+    tls = parts.scheme == "mqtts"
+    default_port = DEFAULT_MQTTS_PORT if tls else DEFAULT_MQTT_PORT
+    return BrokerAddress(parts.hostname, port or default_port, tls=tls)

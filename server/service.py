@@ -1,6 +1,8 @@
-"""The server's run loop: storage, embedded broker (optional), ingest, HTTP and the expiry sweep.
+"""The server's run loops.
 
-All parts share one event loop.
+``run_server`` runs storage, the embedded broker (optional), ingest, HTTP and the expiry sweep in
+one event loop. ``run_ingest`` runs storage and ingest only, for extra ingest workers that share
+the broker's messages with the server through a shared subscription.
 """
 
 from __future__ import annotations
@@ -11,22 +13,21 @@ import errno
 import logging
 import socket
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from pathlib import Path
 
 import uvicorn
 
-from kooperant.backoff import BackoffPolicy
 from kooperant.local_http import EmbeddedUvicorn, bound_socket
-from kooperant.protocol import TopicError, check_identifier
+from kooperant.mqtt import TlsSettings
 from server.api import create_app
 from server.broker import EmbeddedBroker
 from server.errors import InvalidSettingError, StorageError
-from server.ingest import DEFAULT_RECONNECT, Ingest, IngestSettings
+from server.ingest import Ingest, IngestSettings
 from server.mqtt_url import BrokerAddress, parse_broker_url
+from server.settings import ServerSettings as ServerSettings  # re-exported for callers
 from server.status import ServerStatus
-from server.storage import DEFAULT_DATABASE_URL, Storage, parse_database_url
+from server.storage import Storage
 from server.tokens import TokenStore
 
 logger = logging.getLogger(__name__)
@@ -34,46 +35,6 @@ logger = logging.getLogger(__name__)
 SHUTDOWN_TIMEOUT_SECONDS = 5.0
 HTTP_GRACEFUL_SHUTDOWN_SECONDS = 2
 _STARTUP_POLL_SECONDS = 0.02
-# Expired offers are hidden from every read at once; the sweep only deletes their rows.
-DEFAULT_EXPIRY_SWEEP_SECONDS = 60.0
-
-
-@dataclass(frozen=True)
-class ServerSettings:
-    """Settings of ``run_server``, validated when created.
-
-    ``broker_url=None`` starts the embedded broker on ``127.0.0.1:embedded_broker_port``.
-    ``cluster=None`` accepts offers of every cluster on the broker. ``tokens_file`` turns on
-    per-member API tokens; without it the API and dashboard are open and show only offers meant
-    for a whole cluster. The broker password is left out of the repr.
-    """
-
-    database: str = DEFAULT_DATABASE_URL
-    broker_url: str | None = None
-    broker_username: str | None = None
-    broker_password: str | None = field(default=None, repr=False)
-    cluster: str | None = None
-    http_host: str = "127.0.0.1"
-    http_port: int = 8000
-    embedded_broker_port: int = 1883
-    migrate: bool = True
-    reconnect: BackoffPolicy = DEFAULT_RECONNECT
-    tokens_file: Path | None = None
-    expiry_sweep_seconds: float = DEFAULT_EXPIRY_SWEEP_SECONDS
-
-    def __post_init__(self) -> None:
-        if not self.expiry_sweep_seconds > 0:
-            raise ValueError(
-                f"expiry_sweep_seconds must be above 0, got {self.expiry_sweep_seconds}"
-            )
-        parse_database_url(self.database)
-        if self.broker_url is not None:
-            parse_broker_url(self.broker_url)
-        if self.cluster is not None:
-            try:
-                check_identifier(self.cluster, "cluster")
-            except TopicError as error:
-                raise InvalidSettingError("cluster_invalid", value=self.cluster) from error
 
 
 def utc_now() -> datetime:
@@ -106,6 +67,56 @@ async def run_server(
     finally:
         storage.close()
     logger.info("Server stopped")
+
+
+async def run_ingest(
+    settings: ServerSettings,
+    stop: asyncio.Event,
+    *,
+    clock: Callable[[], datetime] = utc_now,
+) -> None:
+    """Receive and store messages until ``stop`` is set, without HTTP or an embedded broker.
+
+    Needs ``settings.broker_url`` and a database whose schema is current: a worker does not
+    migrate, so that several workers starting together cannot race on a migration. Raises
+    ``InvalidSettingError`` without a broker URL, and ``SchemaOutdatedError`` or
+    ``DatabaseUnavailableError`` when the database is not ready.
+    """
+    if settings.broker_url is None:
+        raise InvalidSettingError("ingest_needs_broker")
+    broker = parse_broker_url(settings.broker_url)
+    storage = await asyncio.to_thread(open_storage, replace(settings, migrate=False))
+    try:
+        status = ServerStatus(broker_url=broker.url)
+        ingest = Ingest(storage, status, ingest_settings(settings, broker), clock=clock)
+        await ingest.run(stop)
+    finally:
+        storage.close()
+    logger.info("Ingest stopped")
+
+
+def ingest_settings(settings: ServerSettings, broker: BrokerAddress) -> IngestSettings:
+    """Return the ingest part of ``settings`` for the broker at ``broker``."""
+    tls = None
+    if broker.tls:
+        tls = TlsSettings(
+            ca_file=settings.broker_ca_file,
+            cert_file=settings.broker_cert_file,
+            key_file=settings.broker_key_file,
+            key_password=settings.broker_key_password,
+        )
+    return IngestSettings(
+        broker=broker,
+        cluster=settings.cluster,
+        username=settings.broker_username,
+        password=settings.broker_password,
+        reconnect=settings.reconnect,
+        client_id=settings.client_id,
+        shared_group=settings.shared_group,
+        session_expiry_seconds=settings.session_expiry_seconds,
+        protocol=settings.broker_protocol,
+        tls=tls,
+    )
 
 
 @dataclass(frozen=True)
@@ -159,16 +170,7 @@ async def _serve(
     ready: asyncio.Event | None,
 ) -> None:
     ingest = Ingest(
-        parts.storage,
-        parts.status,
-        IngestSettings(
-            broker=parts.broker,
-            cluster=settings.cluster,
-            username=settings.broker_username,
-            password=settings.broker_password,
-            reconnect=settings.reconnect,
-        ),
-        clock=parts.clock,
+        parts.storage, parts.status, ingest_settings(settings, parts.broker), clock=parts.clock
     )
     config = uvicorn.Config(
         create_app(parts.storage, parts.status, tokens=parts.tokens, clock=parts.clock),

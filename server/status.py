@@ -17,6 +17,8 @@ class ServerStatus:
     broker_connected: bool = False
     broker_error: str | None = None
     broker_connected_since: datetime | None = None
+    # The CONNACK's session present flag of the current connection; None before the first.
+    broker_session_present: bool | None = None
     # Messages stored for the first time; duplicates (a message id stored before) are counted in
     # duplicate_messages only.
     accepted_offers: int = 0

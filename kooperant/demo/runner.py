@@ -19,6 +19,7 @@ from kooperant.demo.machine_park import MachinePark
 from kooperant.demo.schedule import write_demo_schedule
 from server.broker import EmbeddedBroker
 from server.service import ServerSettings, check_http_address, run_server
+from server.settings import EMBEDDED_BROKER_PROTOCOL
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +66,11 @@ async def run_demo(
     async with MachinePark(port=0) as park, EmbeddedBroker(port=0) as broker:
         server_ready = asyncio.Event()
         settings = ServerSettings(
-            database=database, broker_url=broker.url, http_host=DEMO_HTTP_HOST, http_port=http_port
+            database=database,
+            broker_url=broker.url,
+            mqtt_protocol=EMBEDDED_BROKER_PROTOCOL,
+            http_host=DEMO_HTTP_HOST,
+            http_port=http_port,
         )
         server = asyncio.create_task(run_server(settings, stop, server_ready), name="server")
         await _wait_ready(server, server_ready)

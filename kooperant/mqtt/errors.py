@@ -5,8 +5,10 @@
     MqttError                 root of every error raised by kooperant.mqtt
     ├── ConnectFailed         connecting failed (refused, timed out, unreachable, TLS handshake
     │   │                     failed): retry with backoff
-    │   └── NotAuthorized     the broker rejected the user name, password or client: the operator
-    │                         must fix the credentials, because a retry does not help
+    │   ├── NotAuthorized     the broker rejected the user name, password or client: the operator
+    │   │                     must fix the credentials, because a retry does not help
+    │   └── ProtocolNotAccepted  the broker refused the MQTT version or sent no CONNACK: the
+    │                         caller may try an older version
     ├── TlsSettingsError      a CA, certificate or key file is missing or invalid: the operator
     │                         must fix the file named in the message
     ├── ConnectionLost        an established connection dropped: reconnect with backoff
@@ -27,6 +29,14 @@ class ConnectFailed(MqttError):
 
 class NotAuthorized(ConnectFailed):
     """The broker rejected the credentials or did not authorize the client."""
+
+
+class ProtocolNotAccepted(ConnectFailed):
+    """The broker refused the MQTT version, or accepted the connection but sent no CONNACK.
+
+    A broker that supports only MQTT 3.1.1 should return the MQTT 5 reason 0x84 or the 3.1.1
+    return code 1. amqtt 0.12 instead sends no CONNACK at all to an MQTT 5 CONNECT.
+    """
 
 
 class TlsSettingsError(MqttError):

@@ -30,6 +30,7 @@ from kooperant.mqtt.errors import (
     ConnectionLost,
     MqttError,
     NotAuthorized,
+    ProtocolNotAccepted,
     PublishRejected,
     SubscribeRejected,
 )
@@ -40,6 +41,8 @@ _LOG = logging.getLogger(__name__)
 # CONNACK reason codes that need the operator, not a retry: 0x86 bad user name or password,
 # 0x87 not authorized. paho reports the MQTT 3.1.1 return codes 4 and 5 as these two.
 _NOT_AUTHORIZED_CODES = frozenset({0x86, 0x87})
+# MQTT 5 "Unsupported Protocol Version"; paho reports the 3.1.1 return code 1 as this code too.
+_UNSUPPORTED_PROTOCOL_VERSION = 0x84
 
 DISCONNECT_TIMEOUT_SECONDS = 5.0
 
@@ -237,9 +240,10 @@ class MqttSession:
         except TimeoutError as error:
             self.abort()
             await self._stop_network_thread()
-            raise ConnectFailed(
+            raise ProtocolNotAccepted(
                 f"connecting to MQTT broker {self.options.address} timed out: no CONNACK within "
-                f"{self.options.connect_timeout_seconds} s"
+                f"{self.options.connect_timeout_seconds} s (a broker that does not speak MQTT "
+                f"{self.options.protocol} may not answer at all)"
             ) from error
         except BaseException:
             self.abort()
@@ -340,8 +344,11 @@ class MqttSession:
                 )
             )
             return
+        failure = ConnectFailed
+        if reason_code.value == _UNSUPPORTED_PROTOCOL_VERSION:
+            failure = ProtocolNotAccepted
         self._connack.set_exception(
-            ConnectFailed(f"MQTT broker {address} rejected the connection: {reason}")
+            failure(f"MQTT broker {address} rejected the connection: {reason}")
         )
 
     def _handle_disconnect(self, reason_code: ReasonCode) -> None:

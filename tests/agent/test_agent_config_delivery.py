@@ -36,7 +36,7 @@ def config_error(path: Path) -> str:
 def test_delivery_defaults(tmp_path: Path) -> None:
     config = load_config(write(tmp_path, "url: mqtt://127.0.0.1"), {})
 
-    assert config.broker.protocol == "5"
+    assert config.broker.protocol == "auto"
     assert config.broker.session_expiry_seconds == 604_800
     assert config.broker.tls is None
     assert config.outbox.max_megabytes == 100

@@ -67,7 +67,11 @@ async def serve_dashboard(
     ready = asyncio.Event()
     async with EmbeddedBroker(port=0) as broker:
         settings = ServerSettings(
-            database=database, broker_url=broker.url, http_port=port, tokens_file=tokens_file
+            database=database,
+            broker_url=broker.url,
+            mqtt_protocol="3.1.1",  # the embedded amqtt broker speaks MQTT 3.1.1 only
+            http_port=port,
+            tokens_file=tokens_file,
         )
         server = asyncio.create_task(run_server(settings, stop, ready))
         async with asyncio.timeout(20):

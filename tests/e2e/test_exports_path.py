@@ -174,6 +174,7 @@ async def test_exports_on_embedded_broker_and_sqlite(
         settings = ServerSettings(
             database=f"sqlite:///{tmp_path / 'kooperant.db'}",
             broker_url=broker.url,
+            mqtt_protocol="3.1.1",  # the embedded amqtt broker speaks MQTT 3.1.1 only
             http_port=free_port,
         )
 
@@ -234,6 +235,7 @@ async def test_truncated_jpk_leaves_other_exports(
         settings = ServerSettings(
             database=f"sqlite:///{tmp_path / 'kooperant.db'}",
             broker_url=broker.url,
+            mqtt_protocol="3.1.1",  # the embedded amqtt broker speaks MQTT 3.1.1 only
             http_port=free_port,
         )
         agent = Agent(config, clock=lambda: NOW)

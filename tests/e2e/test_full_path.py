@@ -226,6 +226,7 @@ async def test_full_path_on_embedded_broker_and_sqlite(
         settings = ServerSettings(
             database=f"sqlite:///{tmp_path / 'kooperant.db'}",
             broker_url=broker.url,
+            mqtt_protocol="3.1.1",  # the embedded amqtt broker speaks MQTT 3.1.1 only
             http_port=free_port,
         )
 
@@ -253,6 +254,7 @@ async def test_agent_publishes_other_offers_while_opcua_unreachable(
         settings = ServerSettings(
             database=f"sqlite:///{tmp_path / 'kooperant.db'}",
             broker_url=broker.url,
+            mqtt_protocol="3.1.1",  # the embedded amqtt broker speaks MQTT 3.1.1 only
             http_port=http_port,
         )
 
@@ -271,6 +273,7 @@ async def test_server_keeps_serving_after_bad_messages(
         settings = ServerSettings(
             database=f"sqlite:///{tmp_path / 'kooperant.db'}",
             broker_url=broker.url,
+            mqtt_protocol="3.1.1",  # the embedded amqtt broker speaks MQTT 3.1.1 only
             http_port=free_port,
         )
         async with running(settings):

@@ -196,6 +196,7 @@ async def test_withdrawal_on_embedded_broker_and_sqlite(
         settings = ServerSettings(
             database=f"sqlite:///{tmp_path / 'kooperant.db'}",
             broker_url=broker.url,
+            mqtt_protocol="3.1.1",  # the embedded amqtt broker speaks MQTT 3.1.1 only
             cluster=cluster_id,
             http_port=free_port,
         )

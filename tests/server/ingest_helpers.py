@@ -15,6 +15,7 @@ from kooperant.backoff import BackoffPolicy
 from server.api import create_app
 from server.ingest import DEFAULT_RECONNECT, Ingest, IngestSettings
 from server.mqtt_url import BrokerAddress
+from server.settings import MqttProtocolChoice
 from server.status import ServerStatus
 from server.storage import Storage
 
@@ -31,10 +32,23 @@ async def wait_until(condition: Callable[[], Awaitable[bool]], what: str) -> Non
 
 @asynccontextmanager
 async def running_ingest(
-    storage: Storage, broker: BrokerAddress, cluster: str, policy: BackoffPolicy | None = None
+    storage: Storage,
+    broker: BrokerAddress,
+    cluster: str,
+    policy: BackoffPolicy | None = None,
+    *,
+    protocol: MqttProtocolChoice = "auto",
 ) -> AsyncIterator[tuple[ServerStatus, httpx.AsyncClient]]:
+    """Run ingest on ``broker``; ``protocol="3.1.1"`` spares the embedded broker an MQTT 5 try."""
     status = ServerStatus(broker_url=broker.url)
-    settings = IngestSettings(broker=broker, cluster=cluster, reconnect=policy or DEFAULT_RECONNECT)
+    settings = IngestSettings(
+        broker=broker,
+        cluster=cluster,
+        reconnect=policy or DEFAULT_RECONNECT,
+        protocol=protocol,
+        # Sessions this test leaves on the machine's broker end a minute after it.
+        session_expiry_seconds=60,
+    )
     ingest = Ingest(storage, status, settings, rng=random.Random(7))
     stop = asyncio.Event()
     task = asyncio.create_task(ingest.run(stop))

@@ -268,6 +268,9 @@ async def test_members_list_never_seen_caller(secured: httpx.AsyncClient, caller
             "resources": 0,
             "first_seen": None,
             "last_seen": None,
+            "status": None,
+            "status_since": None,
+            "registered": False,
         }
     ]
 

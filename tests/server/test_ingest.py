@@ -170,7 +170,8 @@ async def test_ingest_connects_once_broker_starts(sqlite_storage: Storage, free_
     broker = BrokerAddress("127.0.0.1", free_port)
     fast = BackoffPolicy(minimum=0.05, maximum=0.2)
 
-    async with running_ingest(sqlite_storage, broker, "late-broker", fast) as (status, api):
+    ingest = running_ingest(sqlite_storage, broker, "late-broker", fast, protocol="3.1.1")
+    async with ingest as (status, api):
         await asyncio.sleep(0.3)
         assert not status.broker_connected
         assert status.broker_error
@@ -243,7 +244,8 @@ async def test_embedded_broker_other_cluster_is_dropped(sqlite_storage: Storage)
             other = machine_offer(cluster="theirs")
             await publish(offer_topic("theirs", "acme", "cnc-5ax-01"), other.to_payload())
 
-            async with running_ingest(sqlite_storage, broker, "ours") as (status, api):
+            ingest = running_ingest(sqlite_storage, broker, "ours", protocol="3.1.1")
+            async with ingest as (status, api):
                 await wait_until(lambda: true(status.broker_connected), "ingest connected")
                 marker = machine_offer(cluster="ours", resource="marker")
                 await publish(offer_topic("ours", "acme", "marker"), marker.to_payload())

@@ -1,0 +1,298 @@
+"""The aggregator's MQTT subscription: a persistent session that acknowledges after storing.
+
+``Subscriber`` connects with ``clean_start`` off, a session expiry and manual acknowledgement,
+subscribes with QoS 1, and passes each message to a handler (``Ingest.handle_message``). It
+sends the PUBACK only after the handler returns, which ``Ingest`` does once the message's effect
+or its rejection is committed. A message received but not yet stored when the aggregator stops
+or crashes therefore stays unacknowledged, and the broker sends it again on the next connection
+of the same client id. Storage drops the repeat by its message id.
+
+With a shared group every filter becomes ``$share/{group}/{filter}``, and the broker hands each
+message to one of the group's sessions. Those sessions need distinct client ids.
+
+A dropped or refused connection is retried with bounded backoff: logged at WARNING once when
+lost (with the delay) and once when restored. A broker that rejects the credentials or a
+subscription needs the operator, so that is logged at ERROR once and retried at the maximum
+delay, because the operator may fix the broker's password or ACL file while kooperant runs.
+Invalid TLS files end ``run`` with ``InvalidSettingError``. With a ``fallback_protocol``, a
+broker that does not accept MQTT 5 (it rejects the version or sends no CONNACK in time) is
+connected to with MQTT 3.1.1 from then on, as the agent does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import replace
+from datetime import datetime
+from enum import Enum
+from typing import Any, Literal
+
+from kooperant.backoff import Backoff, BackoffPolicy
+from kooperant.mqtt import (
+    ConnectionLost,
+    ConnectOptions,
+    MqttError,
+    MqttSession,
+    NotAuthorized,
+    ProtocolNotAccepted,
+    ReceivedMessage,
+    SubscribeRejected,
+    TlsSettingsError,
+)
+from kooperant.protocol import shared_subscription
+from server.errors import InvalidSettingError
+from server.status import ServerStatus
+
+logger = logging.getLogger(__name__)
+
+MessageHandler = Callable[[str, bytes], Awaitable[None]]
+
+DEFAULT_CLIENT_ID = "kooperant-aggregator"
+# How long a stop waits for the message being stored. After that the handler is cancelled and the
+# message stays unacknowledged. This is below the 5 s that ``server.service`` gives every part.
+STOP_GRACE_SECONDS = 3.0
+
+
+def default_client_id(cluster: str | None) -> str:
+    """Return ``kooperant-aggregator``, with ``-{cluster}`` appended when a cluster is set."""
+    return DEFAULT_CLIENT_ID if cluster is None else f"{DEFAULT_CLIENT_ID}-{cluster}"
+
+
+def shared_filters(topic_filters: Sequence[str], shared_group: str | None) -> list[str]:
+    """Return ``topic_filters`` as shared subscriptions of ``shared_group``, when it is set."""
+    if shared_group is None:
+        return list(topic_filters)
+    return [shared_subscription(shared_group, topic_filter) for topic_filter in topic_filters]
+
+
+class _Failure(Enum):
+    """The kind of a failed connection: one to retry, or one that needs the operator first."""
+
+    UNREACHABLE = "unreachable"
+    NOT_AUTHORIZED = "not authorized"
+    SUBSCRIBE_REJECTED = "subscribe rejected"
+
+    @classmethod
+    def of(cls, error: MqttError) -> _Failure:
+        if isinstance(error, NotAuthorized):
+            return cls.NOT_AUTHORIZED
+        if isinstance(error, SubscribeRejected):
+            return cls.SUBSCRIBE_REJECTED
+        return cls.UNREACHABLE
+
+
+class Subscriber:
+    """Receives messages over one persistent MQTT session until ``run``'s ``stop`` is set."""
+
+    def __init__(
+        self,
+        options: ConnectOptions,
+        topic_filters: Sequence[str],
+        handler: MessageHandler,
+        status: ServerStatus,
+        *,
+        reconnect: BackoffPolicy,
+        clock: Callable[[], datetime],
+        rng: random.Random | None = None,
+        fallback_protocol: Literal["3.1.1"] | None = None,
+    ) -> None:
+        self._options = options
+        self._fallback_protocol = fallback_protocol
+        self._filters = list(topic_filters)
+        self._handler = handler
+        self._status = status
+        self._reconnect = reconnect
+        self._clock = clock
+        self._backoff = Backoff(reconnect, (rng or random.Random()).random)
+        # The kind of failure already logged for the current outage, so each is logged once.
+        self._logged_failure: _Failure | None = None
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Connect, subscribe and hand messages to the handler until ``stop`` is set.
+
+        Raises ``InvalidSettingError`` when the TLS files cannot be used.
+        """
+        while not stop.is_set():
+            try:
+                await self._connect_and_receive(stop)
+            except TlsSettingsError as error:
+                self._mark_disconnected(error)
+                raise InvalidSettingError("broker_tls_invalid", detail=str(error)) from error
+            except ProtocolNotAccepted as error:
+                if not self._fall_back(error):
+                    await self._wait_after(error, stop)
+            except MqttError as error:
+                await self._wait_after(error, stop)
+        self._status.broker_connected = False
+        self._status.broker_connected_since = None
+
+    async def _wait_after(self, error: MqttError, stop: asyncio.Event) -> None:
+        """Record and log a failed connection, then wait the backoff delay or until a stop."""
+        self._mark_disconnected(error)
+        delay = self._delay_after(error)
+        self._log_failure(error, delay)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=delay)
+
+    def _fall_back(self, error: ProtocolNotAccepted) -> bool:
+        """Switch to the fall-back MQTT version for the rest of the run, if there is one left."""
+        fallback = self._fallback_protocol
+        if fallback is None or self._options.protocol == fallback:
+            return False
+        logger.warning(
+            "MQTT broker %s did not accept MQTT %s (%s), so ingest connects with MQTT %s until "
+            "the server restarts",
+            self._status.broker_url,
+            self._options.protocol,
+            error,
+            fallback,
+        )
+        self._options = replace(self._options, protocol=fallback)
+        return True
+
+    async def _connect_and_receive(self, stop: asyncio.Event) -> None:
+        async with MqttSession(self._options) as session:
+            await session.subscribe(self._filters, qos=1)
+            self._mark_connected(session.session_present)
+            self._backoff.reset()
+            await self._receive(session, stop)
+
+    async def _receive(self, session: MqttSession, stop: asyncio.Event) -> None:
+        """Handle messages one at a time, in the order received, until ``stop`` is set."""
+        messages = aiter(session.messages())
+        stopping = asyncio.ensure_future(stop.wait())
+        try:
+            while True:
+                message = await _next_message(messages, stopping)
+                if message is None or not await self._handle(message, stopping):
+                    return
+                session.ack(message)
+        finally:
+            await _cancel(stopping)
+
+    async def _handle(self, message: ReceivedMessage, stopping: asyncio.Future[Any]) -> bool:
+        """Run the handler on ``message`` and return False if a stop cancelled it first."""
+        handling: asyncio.Future[Any] = asyncio.ensure_future(
+            self._handler(message.topic, message.payload)
+        )
+        try:
+            await asyncio.wait([handling, stopping], return_when=asyncio.FIRST_COMPLETED)
+            if not handling.done():
+                await asyncio.wait([handling], timeout=STOP_GRACE_SECONDS)
+        finally:
+            if not handling.done():
+                await _cancel(handling)
+        if handling.cancelled():
+            logger.warning(
+                "Stopped before the message on %s was stored, so it stays unacknowledged and "
+                "the broker sends it again on the next connection",
+                message.topic,
+            )
+            return False
+        handling.result()
+        return True
+
+    def _delay_after(self, error: MqttError) -> float:
+        if _Failure.of(error) is not _Failure.UNREACHABLE:
+            return self._reconnect.maximum
+        return self._backoff.next_delay()
+
+    def _log_failure(self, error: MqttError, delay: float) -> None:
+        kind = _Failure.of(error)
+        if kind is self._logged_failure:
+            logger.debug(
+                "Connecting to MQTT broker %s failed again: %s", self._status.broker_url, error
+            )
+            return
+
+        self._logged_failure = kind
+        if kind is _Failure.NOT_AUTHORIZED:
+            logger.error(
+                "MQTT broker %s rejected client %s (user %s): %s. Check the user name and "
+                "password file, and the broker's password file and ACL; retrying every %.0f s",
+                self._status.broker_url,
+                self._options.client_id,
+                self._options.username or "none",
+                error,
+                delay,
+            )
+        elif kind is _Failure.SUBSCRIBE_REJECTED:
+            logger.error(
+                "MQTT broker %s rejected the subscription of client %s (user %s): %s. Let this "
+                "user read %s in the broker's ACL; retrying every %.0f s",
+                self._status.broker_url,
+                self._options.client_id,
+                self._options.username or "none",
+                error,
+                ", ".join(self._filters),
+                delay,
+            )
+        else:
+            logger.warning(
+                "Connection to MQTT broker %s lost or refused (%s); "
+                "retrying with backoff, next attempt in %.1f s",
+                self._status.broker_url,
+                error,
+                delay,
+            )
+
+    def _mark_connected(self, session_present: bool) -> None:
+        restored = self._logged_failure is not None
+        self._logged_failure = None
+        self._status.broker_connected = True
+        self._status.broker_error = None
+        self._status.broker_connected_since = self._clock()
+        self._status.broker_session_present = session_present
+
+        if restored:
+            logger.warning("Connection to MQTT broker %s restored", self._status.broker_url)
+        else:
+            logger.info(
+                "Connected to MQTT broker %s as client %s, subscribed to %s",
+                self._status.broker_url,
+                self._options.client_id,
+                ", ".join(self._filters),
+            )
+        if not session_present:
+            # Retained offers still arrive with the subscription, unless it is a shared one.
+            logger.info(
+                "MQTT broker %s had no session for client %s (first start, or the session "
+                "expired or was lost): messages published while it was away arrive only if "
+                "they were retained",
+                self._status.broker_url,
+                self._options.client_id,
+            )
+
+    def _mark_disconnected(self, error: MqttError) -> None:
+        self._status.broker_connected = False
+        self._status.broker_error = str(error)
+        self._status.broker_connected_since = None
+
+
+async def _next_message(
+    messages: AsyncIterator[ReceivedMessage], stopping: asyncio.Future[Any]
+) -> ReceivedMessage | None:
+    """Return the next message, or None once ``stopping`` is done first."""
+    receiving: asyncio.Future[ReceivedMessage] = asyncio.ensure_future(anext(messages))
+    try:
+        waiters: list[asyncio.Future[Any]] = [receiving, stopping]
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        if not receiving.done():
+            await _cancel(receiving)
+    if receiving.cancelled():
+        return None
+    try:
+        return receiving.result()
+    except StopAsyncIteration as error:
+        raise ConnectionLost("the MQTT session stopped delivering messages") from error
+
+
+async def _cancel(future: asyncio.Future[Any]) -> None:
+    future.cancel()
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await future
