@@ -237,11 +237,12 @@ def agent_process(
     name: str = "agent",
     module: str = "kooperant",
     ready_pattern: str | None = r"Connected to MQTT broker|Agent \S+ publishes",
+    verbose: bool = False,
 ) -> KooperantProcess:
-    """``kooperant agent run --config CONFIG``, run by ``module``."""
+    """``kooperant agent run --config CONFIG``, run by ``module``; ``verbose`` logs DEBUG too."""
     return KooperantProcess(
         name,
-        ["agent", "run", "--config", str(config)],
+        [*(["--verbose"] if verbose else []), "agent", "run", "--config", str(config)],
         folder,
         module=module,
         ready_pattern=ready_pattern,
