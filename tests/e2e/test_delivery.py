@@ -5,8 +5,8 @@ run`` (or ``server ingest`` workers) and two or three agents as processes. The a
 ``ticking`` adapter of ``tests.support.ticking_agent``: machines whose state changes every
 50 ms, so each agent publishes a changed offer of every machine twice a second (its debounce).
 Then one part is killed or stopped and started again. At the end the machines are frozen, the
-test waits until the aggregator has stored every offer the agents' audit logs record as
-acknowledged, and counts:
+test waits until every agent's outbox is empty and the aggregator has stored every offer the
+agents' audit logs record as acknowledged, and counts:
 
 - sent: message ids of the offers in the agents' audit logs;
 - stored: those ids found in ``offer_history``; duplicated: history rows beyond one per id;
