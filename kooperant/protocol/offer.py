@@ -270,14 +270,23 @@ def load_standard_json(text: str) -> Any:
     Python's ``json`` turns ``NaN``, ``Infinity`` and ``-Infinity`` (which are not JSON) and
     ``1e999`` into non-finite floats, which a database stores as NULL. It turns an integer too
     large for a float into an int that ``float()`` rejects with ``OverflowError``. Here each of
-    them raises ``OfferValidationError`` naming the token.
+    them raises ``OfferValidationError`` naming the token, and so does nesting deeper than the
+    recursion limit.
     """
-    return json.loads(
-        text,
-        parse_constant=_reject_constant,
-        parse_float=_finite_float,
-        parse_int=_float_sized_int,
-    )
+    try:
+        return json.loads(
+            text,
+            parse_constant=_reject_constant,
+            parse_float=_finite_float,
+            parse_int=_float_sized_int,
+        )
+    except RecursionError as error:
+        # The decoder recurses once per nested array or object, so a payload such as 100,000
+        # opening brackets exhausts Python's recursion limit before it fails as JSON.
+        raise OfferValidationError(
+            "invalid payload: its arrays and objects are nested too deeply; "
+            "no kooperant message nests more than a few levels"
+        ) from error
 
 
 def _reject_constant(token: str) -> NoReturn:
