@@ -103,6 +103,7 @@ class Publisher:
         self._settings = settings
         self._tls = tls
         self._protocol = first_protocol(settings)
+        self._mqtt5_worked = False
         self._unseen_grace_seconds = unseen_grace_seconds
         self._poll_seconds = poll_seconds
         self._started_at: float | None = None
@@ -370,6 +371,7 @@ class Publisher:
             try:
                 async with self._session(connected_at) as session:
                     self.connected.set()
+                    self._mqtt5_worked = self._mqtt5_worked or self._protocol == "5"
                     ever_connected = True
                     if lost:
                         logger.info("Connection to MQTT broker %s restored", address)
@@ -396,7 +398,9 @@ class Publisher:
 
     def _fall_back_to_mqtt_311(self, address: str, error: ProtocolNotAccepted) -> bool:
         """Switch an ``auto`` connection to MQTT 3.1.1; return ``False`` if that is not allowed."""
-        if self._settings.protocol != "auto" or self._protocol == "3.1.1":
+        if self._settings.protocol != "auto" or self._protocol == "3.1.1" or self._mqtt5_worked:
+            # A broker that accepted MQTT 5 in this run and then sends no CONNACK is slow or
+            # restarting, which a retry with the same version handles.
             return False
         self._protocol = "3.1.1"
         logger.info(
