@@ -75,6 +75,8 @@ publish_interval_seconds: 3600
 broker:
   url: {broker_url}
   client_id: {cluster}-{member}
+  # Short retries, so that the scenarios measure loss, not the default backoff of up to 60 s.
+  reconnect_max_seconds: 5
 status: {{enabled: false}}
 policy: policy.yaml
 audit_log: audit.db
