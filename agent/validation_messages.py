@@ -248,6 +248,10 @@ MESSAGES = Catalog(
             "pl": "reconnect_max_seconds nie może być mniejsze niż reconnect_min_seconds",
             "en": "reconnect_max_seconds must not be below reconnect_min_seconds",
         },
+        "config.password_without_username": {
+            "pl": "hasło wymaga nazwy użytkownika: dodaj broker.username albo usuń broker.password",
+            "en": "a password needs a user name: add broker.username or remove broker.password",
+        },
         "config.tls_without_mqtts": {
             "pl": "sekcja broker.tls działa tylko z adresem mqtts://; zmień broker.url na "
             "mqtts://HOST[:PORT] albo usuń sekcję tls",

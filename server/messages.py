@@ -194,6 +194,12 @@ MESSAGES = Catalog(
             "en": "The file {path} given with {option} does not exist or is not a file. "
             "Check the path.",
         },
+        "broker_password_without_username": {
+            "pl": "Podano --broker-password-file bez --broker-username. Broker MQTT przyjmuje "
+            "hasło tylko razem z nazwą użytkownika: dodaj --broker-username.",
+            "en": "--broker-password-file was given without --broker-username. An MQTT broker "
+            "takes a password only together with a user name: add --broker-username.",
+        },
         "broker_key_without_cert": {
             "pl": "Podano klucz prywatny {path} (--broker-key-file) bez certyfikatu klienta. "
             "Dodaj opcję --broker-cert-file.",
