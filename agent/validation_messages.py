@@ -272,6 +272,10 @@ MESSAGES = Catalog(
             "pl": "nie ma pliku {path}; ścieżka względna zaczyna się w katalogu pliku konfiguracji",
             "en": "file {path} not found; a relative path starts at the config file's folder",
         },
+        "config.tls_file_unusable": {
+            "pl": "nie można użyć pliku TLS: {reason}; popraw plik albo ścieżkę",
+            "en": "cannot use the TLS file: {reason}; fix the file or the path",
+        },
         "config.url_expected": {
             "pl": "oczekiwano mqtt://HOST[:PORT] lub mqtts://HOST[:PORT]",
             "en": "expected mqtt://HOST[:PORT] or mqtts://HOST[:PORT]",
