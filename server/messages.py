@@ -490,6 +490,14 @@ MESSAGES = Catalog(
             "en": "The member id {value!r} is reserved for the aggregator's broker account, "
             "which may read every member's messages. Pick another id.",
         },
+        "member_not_registered": {
+            "pl": "Członek {member} (klaster {cluster}) nie jest zarejestrowany, więc "
+            "--new-password nie ma komu zmienić hasła. Sprawdź pisownię identyfikatorów; nowego "
+            "członka zarejestruj poleceniem bez --new-password.",
+            "en": "Member {member} (cluster {cluster}) is not registered, so --new-password has "
+            "no password to change. Check the spelling of the ids; register a new member by "
+            "running the command without --new-password.",
+        },
         "member_already_registered": {
             "pl": "Członek {member} (klaster {cluster}) jest już zarejestrowany. Aby nadać mu "
             "nowe hasło do brokera, uruchom polecenie ponownie z opcją --new-password; stare "
