@@ -12,13 +12,18 @@ describe the live connection, so a queued one would be wrong by the time it is s
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
 from agent.config import AgentConfig, BrokerSettings
+from agent.errors import ConfigError, Problem
+from agent.validation_messages import MESSAGES
+from agent.yamlfile import YamlDocument
 from kooperant import __version__
-from kooperant.mqtt import ConnectOptions, TlsSettings, WillMessage
+from kooperant.mqtt import ConnectOptions, TlsSettings, TlsSettingsError, WillMessage
+from kooperant.mqtt.tls import build_ssl_context
 from kooperant.protocol import MemberState, MemberStatus, OfflineReason, status_topic
 
 
@@ -37,6 +42,38 @@ def broker_tls(config: AgentConfig) -> TlsSettings | None:
         key_file=_resolved(config, files.key_file),
         key_password=None if password is None else password.get_secret_value(),
     )
+
+
+def check_broker_tls(config: AgentConfig) -> None:
+    """Load the broker's TLS files once, so that an unusable file stops the agent at start.
+
+    Raises ``ConfigError`` naming the config key and the file. Only the operator can fix the file,
+    and without this check every connection attempt would fail the same way.
+    """
+    tls = broker_tls(config)
+    if tls is None:
+        return
+    parts: list[tuple[str, TlsSettings]] = []
+    if tls.ca_file is not None:
+        parts.append(("ca_file", TlsSettings(ca_file=tls.ca_file)))
+    if tls.cert_file is not None:
+        parts.append(("cert_file", replace(tls, ca_file=None)))
+    for key, settings in parts:
+        try:
+            build_ssl_context(settings)
+        except TlsSettingsError as error:
+            raise _tls_config_error(config, key, error) from error
+
+
+def _tls_config_error(config: AgentConfig, key: str, error: TlsSettingsError) -> ConfigError:
+    reason = MESSAGES("config.tls_file_unusable", reason=error)
+    location = ("broker", "tls", key)
+    try:
+        # The file is read again only to find the key's line for the message.
+        problem = YamlDocument.load(config.source, config.variables).problem(location, reason)
+    except ConfigError:
+        problem = Problem(None, ".".join(location), reason)
+    return ConfigError(config.source, [problem])
 
 
 def _resolved(config: AgentConfig, path: Path | None) -> Path | None:

@@ -15,6 +15,7 @@ from typing import Annotated, Any
 
 import typer
 
+from agent.broker_session import check_broker_tls
 from agent.check import CheckResult, check_policy
 from agent.config import AgentConfig, load_config
 from agent.errors import ConfigError, Problem
@@ -199,6 +200,7 @@ def check(
         raise typer.Exit(_exit_errors())
     try:
         loaded = load_config(config)
+        check_broker_tls(loaded)
     except ConfigError as error:
         if json_output:
             typer.echo(json.dumps(error_document(error), ensure_ascii=False, indent=2))

@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from agent import audit_cli, browse_cli, check_cli, preview_cli, status_cli, trust_cli, withdraw_cli
+from agent.broker_session import check_broker_tls
 from agent.config import AgentConfig, load_config
 from agent.errors import AuditLogError, ConfigError
 from agent.runner import Agent
@@ -69,6 +70,7 @@ def run(
 ) -> None:
     try:
         loaded = load_config(config)
+        check_broker_tls(loaded)
     except ConfigError as error:
         typer.echo(_("config.invalid", details=error), err=True)
         raise typer.Exit(EXIT_CONFIG_ERROR) from error

@@ -26,6 +26,8 @@ from pydantic import (
     PrivateAttr,
     SecretStr,
     ValidationError,
+    ValidationInfo,
+    field_validator,
     model_validator,
 )
 
@@ -171,6 +173,17 @@ class BrokerSettings(_Frozen):
     )
     connect_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
     tls: BrokerTlsSettings | None = None
+
+    @field_validator("password")
+    @classmethod
+    def _check_password_has_user(
+        cls, password: SecretStr | None, info: ValidationInfo
+    ) -> SecretStr | None:
+        # An MQTT CONNECT packet carries a password only after a user name. A username that
+        # failed its own validation is missing from info.data and is reported on its own.
+        if password is not None and "username" in info.data and info.data["username"] is None:
+            raise ValueError(MESSAGES("config.password_without_username"))
+        return password
 
     @model_validator(mode="after")
     def _check_reconnect(self) -> BrokerSettings:

@@ -457,11 +457,20 @@ class Publisher:
         await session.publish(topic, stopped.to_payload(), qos=1, retain=True)
 
     def _log_lost(self, address: str, error: MqttError, delay: float, ever: bool) -> None:
-        if isinstance(error, NotAuthorized | TlsSettingsError):
-            # The operator must act; the retries go on in case the broker's side is fixed.
+        # The operator must act in both cases; the retries go on in case the cause is fixed.
+        if isinstance(error, NotAuthorized):
             logger.error(
-                "MQTT broker %s refused the agent (%s); check broker.username, broker.password "
-                "and broker.tls in the agent config. Retrying in %.1f s",
+                "%s; check broker.username, broker.password and broker.tls in the agent config. "
+                "Retrying in %.1f s",
+                error,
+                delay,
+            )
+            return
+        if isinstance(error, TlsSettingsError):
+            # The files are checked at start, so this means one changed while the agent runs.
+            logger.error(
+                "Cannot connect to MQTT broker %s: %s; fix broker.tls in the agent config. "
+                "Retrying in %.1f s",
                 address,
                 error,
                 delay,

@@ -248,6 +248,10 @@ MESSAGES = Catalog(
             "pl": "reconnect_max_seconds nie może być mniejsze niż reconnect_min_seconds",
             "en": "reconnect_max_seconds must not be below reconnect_min_seconds",
         },
+        "config.password_without_username": {
+            "pl": "hasło wymaga nazwy użytkownika: dodaj broker.username albo usuń broker.password",
+            "en": "a password needs a user name: add broker.username or remove broker.password",
+        },
         "config.tls_without_mqtts": {
             "pl": "sekcja broker.tls działa tylko z adresem mqtts://; zmień broker.url na "
             "mqtts://HOST[:PORT] albo usuń sekcję tls",
@@ -267,6 +271,10 @@ MESSAGES = Catalog(
         "config.tls_file_missing": {
             "pl": "nie ma pliku {path}; ścieżka względna zaczyna się w katalogu pliku konfiguracji",
             "en": "file {path} not found; a relative path starts at the config file's folder",
+        },
+        "config.tls_file_unusable": {
+            "pl": "nie można użyć pliku TLS: {reason}; popraw plik albo ścieżkę",
+            "en": "cannot use the TLS file: {reason}; fix the file or the path",
         },
         "config.url_expected": {
             "pl": "oczekiwano mqtt://HOST[:PORT] lub mqtts://HOST[:PORT]",

@@ -83,13 +83,16 @@ def add_member_account(
 
     The password goes into ``password_file`` when one is given. A member that is already
     registered is rejected with ``InvalidSettingError`` unless ``new_password`` is set, and then
-    only its password changes. The file is written before the database, so a failed write
-    leaves the member unregistered and the command can simply run again.
+    only its password changes. With ``new_password``, a member that is not registered is
+    rejected too, because its id may be a typo. The file is written before the database, so a
+    failed write leaves the member unregistered and the command can simply run again.
     """
     check_account_ids(cluster, member)
     registered = storage.is_registered(cluster, member)
     if registered and not new_password:
         raise InvalidSettingError("member_already_registered", cluster=cluster, member=member)
+    if new_password and not registered:
+        raise InvalidSettingError("member_not_registered", cluster=cluster, member=member)
 
     password = new_broker_password()
     change = None if password_file is None else set_password(password_file, member, password)

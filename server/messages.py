@@ -194,6 +194,12 @@ MESSAGES = Catalog(
             "en": "The file {path} given with {option} does not exist or is not a file. "
             "Check the path.",
         },
+        "broker_password_without_username": {
+            "pl": "Podano --broker-password-file bez --broker-username. Broker MQTT przyjmuje "
+            "hasło tylko razem z nazwą użytkownika: dodaj --broker-username.",
+            "en": "--broker-password-file was given without --broker-username. An MQTT broker "
+            "takes a password only together with a user name: add --broker-username.",
+        },
         "broker_key_without_cert": {
             "pl": "Podano klucz prywatny {path} (--broker-key-file) bez certyfikatu klienta. "
             "Dodaj opcję --broker-cert-file.",
@@ -483,6 +489,14 @@ MESSAGES = Catalog(
             "w brokerze MQTT, które może czytać wiadomości wszystkich członków. Wybierz inny.",
             "en": "The member id {value!r} is reserved for the aggregator's broker account, "
             "which may read every member's messages. Pick another id.",
+        },
+        "member_not_registered": {
+            "pl": "Członek {member} (klaster {cluster}) nie jest zarejestrowany, więc "
+            "--new-password nie ma komu zmienić hasła. Sprawdź pisownię identyfikatorów; nowego "
+            "członka zarejestruj poleceniem bez --new-password.",
+            "en": "Member {member} (cluster {cluster}) is not registered, so --new-password has "
+            "no password to change. Check the spelling of the ids; register a new member by "
+            "running the command without --new-password.",
         },
         "member_already_registered": {
             "pl": "Członek {member} (klaster {cluster}) jest już zarejestrowany. Aby nadać mu "

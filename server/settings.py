@@ -120,6 +120,8 @@ class ServerSettings:
             raise InvalidSettingError("mqtt_protocol_invalid", value=self.mqtt_protocol)
 
     def _check_broker(self) -> None:
+        if self.broker_password is not None and self.broker_username is None:
+            raise InvalidSettingError("broker_password_without_username")
         if self.broker_url is not None:
             parse_broker_url(self.broker_url)
             return

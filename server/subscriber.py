@@ -11,7 +11,7 @@ With a shared group every filter becomes ``$share/{group}/{filter}``, and the br
 message to one of the group's sessions. Those sessions need distinct client ids.
 
 A dropped or refused connection is retried with bounded backoff: logged at WARNING once when
-lost (with the delay) and once when restored. A broker that rejects the credentials or a
+lost (with the delay), and at INFO once when restored. A broker that rejects the credentials or a
 subscription needs the operator, so that is logged at ERROR once and retried at the maximum
 delay, because the operator may fix the broker's password or ACL file while kooperant runs.
 Invalid TLS files end ``run`` with ``InvalidSettingError``. With a ``fallback_protocol``, a
@@ -212,22 +212,19 @@ class Subscriber:
         self._logged_failure = kind
         if kind is _Failure.NOT_AUTHORIZED:
             logger.error(
-                "MQTT broker %s rejected client %s (user %s): %s. Check the user name and "
-                "password file, and the broker's password file and ACL; retrying every %.0f s",
-                self._status.broker_url,
-                self._options.client_id,
-                self._options.username or "none",
+                "%s. Check --broker-username and --broker-password-file, and the broker's "
+                "password file and ACL; retrying every %.0f s",
                 error,
                 delay,
             )
         elif kind is _Failure.SUBSCRIBE_REJECTED:
+            user = self._options.username
             logger.error(
-                "MQTT broker %s rejected the subscription of client %s (user %s): %s. Let this "
-                "user read %s in the broker's ACL; retrying every %.0f s",
-                self._status.broker_url,
-                self._options.client_id,
-                self._options.username or "none",
+                "%s (client %r%s). Let this client read %s in the broker's ACL; "
+                "retrying every %.0f s",
                 error,
+                self._options.client_id,
+                "" if user is None else f", user {user!r}",
                 ", ".join(self._filters),
                 delay,
             )
@@ -249,7 +246,7 @@ class Subscriber:
         self._status.broker_session_present = session_present
 
         if restored:
-            logger.warning("Connection to MQTT broker %s restored", self._status.broker_url)
+            logger.info("Connection to MQTT broker %s restored", self._status.broker_url)
         else:
             logger.info(
                 "Connected to MQTT broker %s as client %s, subscribed to %s",

@@ -338,9 +338,8 @@ class MqttSession:
         if reason_code.value in _NOT_AUTHORIZED_CODES:
             self._connack.set_exception(
                 NotAuthorized(
-                    f"MQTT broker {address} rejected client {self.options.client_id!r} "
-                    f"(user {self.options.username!r}): {reason}; check the user name, password "
-                    "and the broker's access rules"
+                    f"MQTT broker {address} rejected client {self.options.client_id!r}"
+                    f"{self._user_text()}: {reason}"
                 )
             )
             return
@@ -350,6 +349,10 @@ class MqttSession:
         self._connack.set_exception(
             failure(f"MQTT broker {address} rejected the connection: {reason}")
         )
+
+    def _user_text(self) -> str:
+        username = self.options.username
+        return "" if username is None else f" (user {username!r})"
 
     def _handle_disconnect(self, reason_code: ReasonCode) -> None:
         self._closed.set()

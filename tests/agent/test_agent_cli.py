@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from agent.cli import EXIT_CONFIG_ERROR, app
 from kooperant.protocol import offer_topic, status_topic
+from tests.support.certificates import CertificateAuthority
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -52,6 +53,46 @@ def test_run_invalid_config_exits_2(
     assert result.exit_code == EXIT_CONFIG_ERROR
     assert heading in result.stderr
     assert f"{path}:4: broker.url: {reason}" in result.stderr
+
+
+def write_tls_config(folder: Path, tls: str) -> Path:
+    """Write a config for an ``mqtts://`` broker with the ``tls`` section given as YAML flow."""
+    path = write_config(folder, "mqtts://127.0.0.1:1")
+    text = path.read_text(encoding="utf-8")
+    path.write_text(
+        text.replace(
+            "  session_expiry_seconds: 0\n", f"  session_expiry_seconds: 0\n  tls: {tls}\n"
+        ),
+        encoding="utf-8",
+    )
+    return path
+
+
+@pytest.mark.parametrize("command", ["run", "check"])
+def test_run_unusable_ca_file_exits_2(tmp_path: Path, command: str) -> None:
+    path = write_tls_config(tmp_path, "{ca_file: agent.yaml}")
+
+    result = CliRunner().invoke(app, [command, "--config", str(path)], env={"KOOPERANT_LANG": "en"})
+
+    assert result.exit_code == EXIT_CONFIG_ERROR, result.output
+    assert f"{path}:7: broker.tls.ca_file: cannot use the TLS file: loading TLS CA file " in (
+        result.stderr
+    )
+    assert str(tmp_path / "agent.yaml") in result.stderr
+    assert "refused" not in result.output
+    assert "Traceback" not in result.output
+
+
+def test_run_key_as_certificate_exits_2(tmp_path: Path) -> None:
+    authority = CertificateAuthority.create(tmp_path / "pki")
+    client = authority.issue_client("acme")
+    path = write_tls_config(tmp_path, f"{{cert_file: {client.key_file}}}")
+
+    result = CliRunner().invoke(app, ["run", "--config", str(path)], env={"KOOPERANT_LANG": "pl"})
+
+    assert result.exit_code == EXIT_CONFIG_ERROR, result.output
+    assert f"{path}:7: broker.tls.cert_file: nie można użyć pliku TLS: " in result.stderr
+    assert str(client.key_file) in result.stderr
 
 
 def test_run_missing_file_exits_2(tmp_path: Path) -> None:

@@ -152,7 +152,9 @@ def test_adapter_settings_are_validated_by_its_model(tmp_path: Path) -> None:
 
 
 def test_password_is_hidden(tmp_path: Path) -> None:
-    path = write(tmp_path, MINIMAL.replace("  url:", "  password: s3cret-pw\n  url:"))
+    path = write(
+        tmp_path, MINIMAL.replace("  url:", "  username: acme\n  password: s3cret-pw\n  url:")
+    )
 
     config = load_config(path, {})
 

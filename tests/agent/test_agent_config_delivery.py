@@ -178,3 +178,35 @@ def test_outbox_values_read(tmp_path: Path) -> None:
 
     assert limits.max_bytes == 2_500_000
     assert limits.max_age == timedelta(hours=24)
+
+
+def test_password_without_username_rejected(tmp_path: Path) -> None:
+    path = write(tmp_path, 'url: mqtt://broker.example\npassword: "s3cret"')
+
+    message = config_error(path)
+
+    assert message == (
+        f"{path}:6: broker.password: a password needs a user name: add broker.username or "
+        "remove broker.password"
+    )
+    assert "s3cret" not in message
+
+
+def test_password_without_username_in_polish(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KOOPERANT_LANG", "pl")
+    path = write(tmp_path, "url: mqtt://broker.example\npassword: s3cret")
+
+    message = config_error(path)
+
+    assert message.startswith(f"{path}:6: broker.password: hasło wymaga nazwy użytkownika")
+
+
+def test_password_with_username_accepted(tmp_path: Path) -> None:
+    path = write(tmp_path, "url: mqtt://broker.example\nusername: acme\npassword: s3cret")
+
+    config = load_config(path, {})
+
+    assert config.broker.username == "acme"
+    assert config.broker.password is not None

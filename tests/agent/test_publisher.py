@@ -431,8 +431,16 @@ async def test_wrong_password_logged_once(
     errors = [record.getMessage() for record in caplog.records if record.levelname == "ERROR"]
     assert publisher.published_messages == 0
     assert len(errors) == 1
-    assert f"MQTT broker 127.0.0.1:{password_broker.port} refused the agent" in errors[0]
-    assert "check broker.username, broker.password and broker.tls" in errors[0]
+    address = f"127.0.0.1:{password_broker.port}"
+    assert errors[0].startswith(
+        f"MQTT broker {address} rejected client 'kooperant-agent-{MEMBER}' (user '{MEMBER}'): "
+    )
+    assert (
+        "; check broker.username, broker.password and broker.tls in the agent config. "
+        in (errors[0])
+    )
+    assert errors[0].count(address) == 1
+    assert errors[0].count("(user ") == 1
     assert "wrong-password" not in errors[0]
 
 

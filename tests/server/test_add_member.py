@@ -374,20 +374,29 @@ def test_cli_add_member_new_password(tmp_path: Path, sqlite_url: str) -> None:
     assert "chown" not in second.stderr
 
 
-def test_cli_add_member_new_password_registers(tmp_path: Path, sqlite_url: str) -> None:
+def test_cli_add_member_new_password_unknown_member_rejected(
+    tmp_path: Path, sqlite_url: str
+) -> None:
+    passwords = tmp_path / "passwd"
+    arguments = ("add-member", "--cluster", "c1", "--database", sqlite_url)
+    run_cli(*arguments, "--member", "acme", "--mosquitto-passwords", str(passwords))
+    before = passwords.read_bytes()
+
     result = run_cli(
-        "add-member",
-        "--cluster",
-        "c1",
-        "--member",
-        "acme",
-        "--database",
-        sqlite_url,
-        "--new-password",
+        *arguments, "--member", "acm", "--mosquitto-passwords", str(passwords), "--new-password"
     )
 
-    assert result.returncode == 0, result.stderr
-    assert "Registered member acme (cluster c1)" in result.stderr
+    assert result.returncode == 2, result.stderr
+    assert result.stdout == ""
+    assert "Member acm (cluster c1) is not registered" in result.stderr
+    assert "Check the spelling" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert passwords.read_bytes() == before
+    storage = Storage(sqlite_url)
+    try:
+        assert not storage.is_registered("c1", "acm")
+    finally:
+        storage.close()
 
 
 @pytest.mark.parametrize(

@@ -101,6 +101,27 @@ def test_cli_bad_broker_option_exits_2(
     assert expected in result.stderr
 
 
+@pytest.mark.parametrize("command", ["run", "ingest"])
+def test_cli_password_without_username_exits_2(tmp_path: Path, database: str, command: str) -> None:
+    password_file = tmp_path / "broker-password"
+    password_file.write_text("s3cret\n", encoding="utf-8")
+
+    result = invoke(
+        command,
+        "--database",
+        database,
+        "--broker",
+        "mqtt://127.0.0.1:1",
+        "--broker-password-file",
+        str(password_file),
+    )
+
+    assert result.exit_code == 2, result.output
+    assert "--broker-password-file was given without --broker-username" in result.stderr
+    assert "Traceback" not in result.output
+    assert "s3cret" not in result.output
+
+
 def test_cli_run_embedded_broker_rejects_shared_group(database: str) -> None:
     completed = run_cli("run", "--database", database, "--client-id", "w1", "--shared-group", "g1")
 

@@ -174,7 +174,9 @@ def test_settings_reject_bad_values(changes: dict[str, str], shown: str) -> None
 
 
 def test_settings_repr_hides_password() -> None:
-    settings = ServerSettings(broker_url="mqtt://127.0.0.1:1883", broker_password="hunter2")
+    settings = ServerSettings(
+        broker_url="mqtt://127.0.0.1:1883", broker_username="aggregator", broker_password="hunter2"
+    )
 
     assert "hunter2" not in repr(settings)
 

@@ -146,6 +146,16 @@ def test_settings_shared_group_with_client_id() -> None:
     assert settings.shared_group == "kooperant"
 
 
+def test_settings_password_without_username() -> None:
+    with pytest.raises(InvalidSettingError) as raised:
+        ServerSettings(broker_url=BROKER, broker_password="s3cret")
+
+    assert raised.value.message_id == "broker_password_without_username"
+    with use_language("pl"):
+        assert "--broker-username" in raised.value.localized()
+    assert "s3cret" not in str(raised.value)
+
+
 def test_settings_error_in_polish() -> None:
     with pytest.raises(InvalidSettingError) as raised:
         ServerSettings(broker_url=BROKER, shared_group="g1")
