@@ -9,7 +9,7 @@ without an audit row and is sent again. A clear also takes a sequence number,
 so it keeps its place among the other messages, but its payload stays empty.
 
 The last sequence number handed out is kept in table ``outbox_sequence``, so numbers keep
-increasing when the queue is empty; ``next_sequence`` also follows the clock, so they keep
+increasing when the queue is empty. ``next_sequence`` also follows the clock, so they keep
 increasing after the file is lost. ``enqueue`` is one ``BEGIN IMMEDIATE`` transaction, so the
 agent and ``kooperant agent withdraw`` in another process can both queue into the same file.
 

@@ -151,8 +151,8 @@ def withdraw(
             if not messages:
                 typer.echo(_("withdrawn.nothing"))
                 return
-            # NOTE: a running agent that reads the new record before this queue is written may
-            # queue the same clear and withdrawal too; the aggregator then gets them twice.
+            # NOTE: a running agent that reads the new record before this write may queue the same
+            # clear and withdrawal too. The aggregator then receives both, with different ids.
             queued = outbox.enqueue(messages)
             topics = ", ".join(message.topic for message in queued)
             typer.echo(_("withdrawn.queued", topics=topics))

@@ -1,7 +1,7 @@
 """The agent's choice of MQTT version with ``broker.protocol: auto`` (the default).
 
-The embedded amqtt 0.12 broker never answers an MQTT 5 CONNECT, so it is the broker that makes
-``auto`` fall back to MQTT 3.1.1, and one that a fixed ``"5"`` never reaches.
+The embedded amqtt 0.12 broker sends no CONNACK to an MQTT 5 CONNECT. So with it ``auto`` falls
+back to MQTT 3.1.1, and a fixed ``"5"`` never connects.
 """
 
 from __future__ import annotations

@@ -270,7 +270,7 @@ async def test_aggregator_shared_subscription_receives(cluster_broker: ClusterBr
 
 async def test_shared_subscription_gets_retained(cluster_broker: ClusterBroker) -> None:
     # MQTT 5 sends retained messages only for a new non-shared subscription, but Mosquitto 2.0.11
-    # sends them to every worker that joins a shared subscription, as docs/deployment.md says.
+    # sends them to every worker that joins a shared subscription, as docs/deployment.md describes.
     shared = f"$share/ingest/kooperant/v1/{cluster_broker.cluster}/+/offers/+"
     retained = cluster_broker.topic("acme", "retained-offer")
 

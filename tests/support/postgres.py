@@ -59,7 +59,7 @@ def missing_service(reason: str) -> None:
 class OwnPostgres:
     """A PostgreSQL cluster in ``folder`` (or a private folder when root) on ``127.0.0.1:port``.
 
-    ``start`` runs initdb the first time and creates the database ``url`` points at; later calls
+    The first ``start`` runs initdb and creates the database that ``url`` points at. Later calls
     start the same cluster on the same port, so clients reconnect to the same URL.
     """
 

@@ -1,10 +1,10 @@
 """The agent and the aggregator as separate processes, for tests that kill and restart them.
 
 ``KooperantProcess`` runs ``python -m kooperant ARGUMENTS`` (or another module, such as
-``tests.support.ticking_agent``) with its output appended to a log file, waits until it is ready
-(an HTTP URL responds, or a line of its log matches a pattern), and ends it with SIGKILL
-(``kill``, no clean-up at all) or SIGINT/SIGTERM (``stop``, the clean shutdown). ``start`` after
-either runs the same command again, with the same log file.
+``tests.support.ticking_agent``) and appends its output to a log file. It waits until the process
+is ready, which means an HTTP URL responds or a line of its log matches a pattern. ``kill`` ends
+it with SIGKILL and no clean-up, ``stop`` with SIGINT/SIGTERM and a clean shutdown. ``start``
+after either runs the same command again, with the same log file.
 """
 
 from __future__ import annotations
