@@ -24,7 +24,14 @@ from tests.support.node_opcua_server import (
     NodeOpcuaServerError,
     node_opcua_server,
 )
-from tests.support.opcua_recording import Recorder, has_state, server_health, statuses, wait_until
+from tests.support.opcua_recording import (
+    Recorder,
+    has_state,
+    in_state,
+    server_health,
+    statuses,
+    wait_until,
+)
 from tests.support.recording_proxy import RecordingProxy
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -232,6 +239,8 @@ async def test_node_stack_half_open_link(
             proxy.resume_forwarding()
             await server.set_state("Mill-A1", "OutOfService")
             await wait_until(has_state(adapter, "mill-a1", MachineState.OUT_OF_SERVICE), 30.0)
+            # The states of a new connection are read before its health turns connected.
+            await wait_until(in_state(adapter, ConnectionState.CONNECTED), 10.0)
             assert server_health(adapter).reconnects == 1
             warnings = adapter_warnings(caplog)
 
