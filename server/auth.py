@@ -13,6 +13,7 @@ import logging
 from fastapi import Request
 
 from server.api_errors import ApiError
+from server.page_context import PageAccount
 from server.storage import ANONYMOUS, Viewer
 from server.tokens import TokenStore
 
@@ -63,6 +64,10 @@ class Authenticator:
                 _CHALLENGE,
             )
         return viewer
+
+    def page_account(self, request: Request) -> PageAccount | None:
+        """Return the signed-in account of a dashboard page, or ``None`` when there is none."""
+        return None
 
     def dashboard_viewer(self, request: Request) -> Viewer | None:
         """Return the dashboard's caller from the bearer header or the cookie, or ``None``."""

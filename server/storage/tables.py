@@ -7,6 +7,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     Float,
+    ForeignKey,
     Index,
     Integer,
     MetaData,
@@ -172,4 +173,82 @@ registered_members = Table(
     Column("cluster", String(ID_LENGTH), primary_key=True),
     Column("member", String(ID_LENGTH), primary_key=True),
     Column("registered_at", UtcDateTime, nullable=False),
+)
+
+# What the coordinator records about a member: shown on its profile page, and the region a search
+# filters by. ``voivodeship`` is one of the 16 Polish voivodeship codes (``server/regions.py``).
+member_profiles = Table(
+    "member_profiles",
+    metadata,
+    Column("cluster", String(ID_LENGTH), primary_key=True),
+    Column("member", String(ID_LENGTH), primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("contact_email", Text),
+    Column("contact_phone", Text),
+    Column("voivodeship", String(32)),
+    Column("city", Text),
+    Column("description", Text),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Index("ix_member_profiles_voivodeship", "voivodeship"),
+)
+
+# Dashboard accounts. ``role`` is "member" or "coordinator"; a member account has ``member`` set,
+# a coordinator account may have it set when the coordinating company is a member too.
+# ``password_hash`` is an argon2id hash in PHC string format.
+users = Table(
+    "users",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("username", String(64), nullable=False, unique=True),
+    Column("password_hash", Text, nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("cluster", String(ID_LENGTH), nullable=False),
+    Column("member", String(ID_LENGTH)),
+    Column("display_name", Text),
+    Column("must_change_password", Boolean, nullable=False),
+    Column("disabled", Boolean, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("password_changed_at", UtcDateTime, nullable=False),
+    Index("ix_users_member", "cluster", "member"),
+)
+
+# Signed-in browsers. The cookie holds a random session id; only its SHA-256 is stored.
+web_sessions = Table(
+    "web_sessions",
+    metadata,
+    Column("session_sha256", String(64), primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("csrf_token", String(64), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("last_seen_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False),
+    Index("ix_web_sessions_user_id", "user_id"),
+    Index("ix_web_sessions_expires_at", "expires_at"),
+)
+
+# Secrets the server generates once and keeps, such as the key that signs calendar feed links.
+server_secrets = Table(
+    "server_secrets",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+# The amounts of each current offer, one row per amount in payload order, so that a search can
+# ask for a minimum free amount. A banded amount has ``value`` NULL and its band edges set.
+resource_amounts = Table(
+    "resource_amounts",
+    metadata,
+    Column("cluster", String(ID_LENGTH), primary_key=True),
+    Column("member", String(ID_LENGTH), primary_key=True),
+    Column("resource", String(ID_LENGTH), primary_key=True),
+    Column("position", Integer, primary_key=True),
+    Column("quantity", String(64), nullable=False),
+    Column("unit", String(64), nullable=False),
+    Column("label", Text),
+    Column("value", Float),
+    Column("band_min", Float),
+    Column("band_max", Float),
+    Index("ix_resource_amounts_quantity", "quantity"),
 )

@@ -27,8 +27,14 @@ from server.storage import (
 from server.storage.tables import resources
 from tests.server.helpers import T0, T1, hours, machine_offer, storage_offer
 
+HEAD_REVISION = "0004"
 EXPECTED_TABLES = {
     "delivered_messages",
+    "member_profiles",
+    "resource_amounts",
+    "server_secrets",
+    "users",
+    "web_sessions",
     "member_status",
     "members",
     "registered_members",
@@ -53,7 +59,7 @@ def test_migrate_creates_tables_from_empty(database_url: str) -> None:
 
         tables = set(inspect(storage.engine).get_table_names())
         assert tables >= EXPECTED_TABLES
-        assert storage.schema_revision() == "0003"
+        assert storage.schema_revision() == HEAD_REVISION
         storage.check_schema()
     finally:
         storage.close()
@@ -395,7 +401,7 @@ def test_migration_0002_keeps_existing_offers(database_url: str) -> None:
         storage.migrate()
         page = storage.list_resources(ResourceQuery(), now=T0)
 
-        assert storage.schema_revision() == "0003"
+        assert storage.schema_revision() == HEAD_REVISION
         assert [item.resource for item in page.items] == ["old"]
         assert page.items[0].expires_at is None
         assert page.items[0].free_hours_band is None
@@ -439,7 +445,7 @@ def test_migration_0003_keeps_offers_and_history(database_url: str) -> None:
         )
         newer = storage.store_offer(machine_offer(resource="old", generated_at=T1), T1)
 
-        assert storage.schema_revision() == "0003"
+        assert storage.schema_revision() == HEAD_REVISION
         assert [item.resource for item in page.items] == ["old"]
         assert storage.count_history("pomorskie-metal", "acme", "old") == 2
         assert older_than_withdrawal is OfferOutcome.WITHDRAWN

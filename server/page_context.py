@@ -1,0 +1,69 @@
+"""What every dashboard page's layout (``templates/base.html``) needs: language, menu, account."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import Request
+
+from kooperant.i18n import Language
+from server.messages import MESSAGES
+
+
+@dataclass(frozen=True, slots=True)
+class PageAccount:
+    """The signed-in account as the layout shows it."""
+
+    display_name: str
+    role: str
+    """``member`` or ``coordinator``."""
+    csrf_token: str
+
+
+@dataclass(frozen=True, slots=True)
+class NavItem:
+    href: str
+    label: str
+    active: bool
+
+
+# (path, message id, shown to coordinators only)
+_MENU = (
+    ("/", "nav_search", False),
+    ("/members", "nav_members", False),
+    ("/coordinator", "nav_coordinator", True),
+)
+
+
+def page_context(
+    request: Request, language: Language, account: PageAccount | None, active: str
+) -> dict[str, Any]:
+    """Return the layout's template variables; ``active`` is the menu path of this page."""
+
+    def text(message_id: str, **fields: object) -> str:
+        return MESSAGES(message_id, language, **fields)
+
+    is_coordinator = account is not None and account.role == "coordinator"
+    nav_items = [
+        NavItem(path, text(message_id), path == active)
+        for path, message_id, coordinators_only in _MENU
+        if is_coordinator or not coordinators_only
+    ]
+    return {
+        "language": language,
+        "other_language": "en" if language == "pl" else "pl",
+        "t": text,
+        "language_switch_url": language_switch_url(request, "en" if language == "pl" else "pl"),
+        "nav_items": nav_items,
+        "account": account,
+        "csrf_token": account.csrf_token if account is not None else "",
+    }
+
+
+def language_switch_url(request: Request, language: Language) -> str:
+    """Return this page's path and query with ``lang`` set to ``language``."""
+    query = [(name, value) for name, value in request.query_params.multi_items() if name != "lang"]
+    query.append(("lang", language))
+    return f"{request.url.path}?{urlencode(query)}"
