@@ -117,3 +117,24 @@ async def test_openapi_describes_shared_parameters(api: httpx.AsyncClient) -> No
     parameters = document["paths"]["/api/v1/resources"]["get"]["parameters"]
     undescribed = [item["name"] for item in parameters if not item.get("description")]
     assert undescribed == []
+
+
+@pytest.mark.parametrize(
+    ("url", "name", "value"),
+    [
+        ("/api/v1/resources", "member", "\x00"),
+        ("/api/v1/resources", "capability", "milling\x00"),
+        ("/api/v1/members", "limit", "1\x00"),
+    ],
+)
+async def test_nul_in_parameter_is_422(storage: Storage, url: str, name: str, value: str) -> None:
+    # PostgreSQL rejects NUL in text, which answered such a request with 503 before.
+    status = ServerStatus(broker_url="mqtt://127.0.0.1:1883", broker_connected=True)
+    transport = httpx.ASGITransport(app=create_app(storage, status))
+    async with httpx.AsyncClient(transport=transport, base_url="http://kooperant") as api:
+        response = await api.get(url, params={name: value})
+
+    assert response.status_code == 422, response.text
+    error = response.json()["error"]
+    assert error["code"] == "invalid_parameter"
+    assert f"query parameter {name!r} value {value!r} contains a NUL character" in error["message"]
