@@ -89,7 +89,13 @@ def create_app(
         tags=["resources"],
         summary="Search the current offers",
         response_model=None,
-        responses={200: {"model": ResourcePage}, **API_ERRORS},
+        responses={
+            200: {
+                "model": ResourcePage,
+                "description": "One page of the offers the caller may see",
+            },
+            **API_ERRORS,
+        },
     )
     async def list_resources(
         viewer: Caller,
@@ -131,7 +137,10 @@ def create_app(
         tags=["members"],
         summary="List the members and their connection status",
         response_model=None,
-        responses={200: {"model": MemberPage}, **API_ERRORS},
+        responses={
+            200: {"model": MemberPage, "description": "One page of members"},
+            **API_ERRORS,
+        },
     )
     async def list_members(
         viewer: Caller,
@@ -157,7 +166,10 @@ def create_app(
         tags=["rejected messages"],
         summary="List the messages ingest rejected, newest first",
         response_model=None,
-        responses={200: {"model": RejectedMessagePage}, **API_ERRORS},
+        responses={
+            200: {"model": RejectedMessagePage, "description": "One page of rejected messages"},
+            **API_ERRORS,
+        },
     )
     async def list_rejected(
         viewer: Caller,

@@ -103,8 +103,8 @@ class InternalErrorMiddleware:
     """Turn an exception no handler took into a 500 with the standard error body.
 
     The traceback is logged with the method and path. Starlette's own last-resort handler would
-    answer in plain text and raise the exception again into the server. An exception raised after
-    the response started cannot change the response any more, so it is raised again.
+    send a plain-text response and raise the exception again into the server. An exception raised
+    after the response started cannot change the response any more, so it is raised again.
     """
 
     def __init__(self, app: ASGIApp) -> None:

@@ -28,7 +28,7 @@ class ErrorDetail(_Strict):
 
 
 class Error(_Strict):
-    """What failed, as a stable code for programs and an English message for people."""
+    """An error: a stable code for programs and an English message for people."""
 
     code: str = Field(description="Stable error code, e.g. invalid_parameter or unauthorized")
     message: str = Field(description="What failed, on which value, and what to do next")

@@ -128,7 +128,7 @@ async def test_openapi_describes_shared_parameters(api: httpx.AsyncClient) -> No
     ],
 )
 async def test_nul_in_parameter_is_422(storage: Storage, url: str, name: str, value: str) -> None:
-    # PostgreSQL rejects NUL in text, which answered such a request with 503 before.
+    # PostgreSQL rejects NUL in text, which made such a request fail with 503 before.
     status = ServerStatus(broker_url="mqtt://127.0.0.1:1883", broker_connected=True)
     transport = httpx.ASGITransport(app=create_app(storage, status))
     async with httpx.AsyncClient(transport=transport, base_url="http://kooperant") as api:
