@@ -20,7 +20,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from kooperant.protocol import ResourceKind
 from server.api_errors import ApiError, add_error_handlers, read
-from server.api_input import reject_nul_characters
+from server.api_input import check_parameters
 from server.api_json import member_json, rejected_json, resource_json
 from server.api_models import Health, MemberPage, RejectedMessagePage, ResourcePage
 from server.api_openapi import API_DESCRIPTION, API_ERRORS, HEALTH_ERRORS, TAGS, document_api
@@ -78,7 +78,7 @@ def create_app(
         docs_url="/api/docs",
         redoc_url=None,
         openapi_tags=TAGS,
-        dependencies=[Depends(reject_nul_characters)],
+        dependencies=[Depends(check_parameters)],
     )
     add_error_handlers(app)
     authenticator = Authenticator(tokens)

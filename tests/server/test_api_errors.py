@@ -138,3 +138,24 @@ async def test_nul_in_parameter_is_422(storage: Storage, url: str, name: str, va
     error = response.json()["error"]
     assert error["code"] == "invalid_parameter"
     assert f"query parameter {name!r} value {value!r} contains a NUL character" in error["message"]
+
+
+async def test_parameter_repeated_too_often(storage: Storage) -> None:
+    # Over 1000 capability conditions exceeded SQLite's expression depth and gave 503 before.
+    status = ServerStatus(broker_url="mqtt://127.0.0.1:1883", broker_connected=True)
+    transport = httpx.ASGITransport(app=create_app(storage, status))
+    async with httpx.AsyncClient(transport=transport, base_url="http://kooperant") as api:
+        at_limit = await api.get(
+            "/api/v1/resources", params={"capability": [f"c{index}" for index in range(100)]}
+        )
+        over_limit = await api.get(
+            "/api/v1/resources", params={"capability": [f"c{index}" for index in range(1001)]}
+        )
+
+    assert at_limit.status_code == 200, at_limit.text
+    assert over_limit.status_code == 422, over_limit.text
+    error = over_limit.json()["error"]
+    assert error["code"] == "invalid_parameter"
+    assert error["message"] == (
+        "query parameter 'capability' is given 1001 times; give it at most 100 times"
+    )
