@@ -35,8 +35,10 @@ def safe_next(target: str | None) -> str:
 
 def sign_in_redirect(request: Request) -> RedirectResponse:
     """Return a 303 to the sign-in page that comes back to this page and query afterwards."""
-    here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    return RedirectResponse(f"/login?{urlencode({'next': here})}", status_code=303)
+    current_path = request.url.path
+    if request.url.query:
+        current_path += f"?{request.url.query}"
+    return RedirectResponse(f"/login?{urlencode({'next': current_path})}", status_code=303)
 
 
 def render_page(

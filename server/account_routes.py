@@ -49,7 +49,7 @@ _LOGGED_USERNAME_LENGTH = 64
 
 @cache
 def _unknown_user_hash() -> str:
-    """A hash checked when the user name is unknown, so that both cases take the same time."""
+    """Return a hash to check when the user name is unknown, so both cases take the same time."""
     return hash_password(generate_password())
 
 

@@ -28,7 +28,7 @@ from server.tokens import TokenStore
 logger = logging.getLogger(__name__)
 
 SESSION_COOKIE = "kooperant_session"
-# How long a "no dashboard account exists" answer is reused before the database is asked again.
+# How long a "no dashboard account exists" result is reused before the database is queried again.
 # Accounts are never deleted (only disabled), so a "yes" is kept for good.
 ACCOUNTS_RECHECK_SECONDS = 2.0
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="kooperant"'}
@@ -38,7 +38,7 @@ _SESSION_STATE = "kooperant_session_record"
 class Authenticator:
     """Turns the credentials of a request into a ``Viewer``.
 
-    ``tokens`` are the API tokens (or ``None``), ``storage`` holds the dashboard accounts and
+    ``tokens`` are the API tokens (or ``None``), ``storage`` contains the dashboard accounts and
     sessions, ``clock`` decides session expiry.
     """
 
@@ -76,7 +76,7 @@ class Authenticator:
         try:
             self._accounts_exist = self._storage.any_user()
         except StorageError:
-            # Fail closed: with the database unreachable nobody can be told apart anyway.
+            # Fail closed: while the database is unreachable, every page requires a sign-in.
             logger.warning("Could not check for dashboard accounts", exc_info=True)
             return True
         self._accounts_checked_at = now
@@ -158,8 +158,8 @@ def viewer_of_user(user: UserRecord) -> Viewer:
 def set_session_cookie(request: Request, response: Response, session_id: str) -> None:
     """Set the session cookie: HttpOnly, SameSite=Lax, Secure when the request came over HTTPS.
 
-    NOTE: behind a TLS-terminating proxy the request arrives as plain HTTP, so the cookie lacks
-    Secure there; ``X-Forwarded-Proto`` is not trusted because no proxy option exists yet.
+    NOTE: behind a proxy that ends TLS the request arrives as plain HTTP, so the cookie lacks
+    Secure there. ``X-Forwarded-Proto`` is not trusted, because no proxy setting exists yet.
     """
     response.set_cookie(
         SESSION_COOKIE,
