@@ -19,6 +19,7 @@ from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from kooperant.protocol import ResourceKind
+from server.account_routes import add_account_routes
 from server.api_errors import ApiError, add_error_handlers, read
 from server.api_input import check_parameters
 from server.api_json import member_json, rejected_json, resource_json
@@ -27,6 +28,7 @@ from server.api_openapi import API_DESCRIPTION, API_ERRORS, HEALTH_ERRORS, TAGS,
 from server.auth import Authenticator
 from server.dashboard_routes import add_dashboard_routes
 from server.errors import StorageError
+from server.login_limits import LoginLimiter
 from server.status import ServerStatus
 from server.storage import ResourceQuery, Storage, Viewer
 from server.tokens import TokenStore
@@ -65,10 +67,12 @@ def create_app(
     *,
     tokens: TokenStore | None = None,
     clock: Callable[[], datetime] = utc_now,
+    login_limiter: LoginLimiter | None = None,
 ) -> FastAPI:
     """Return the FastAPI application serving ``storage`` and reporting ``status``.
 
-    ``tokens`` turns on per-member access; ``clock`` decides which offers have expired.
+    ``tokens`` turns on per-member access; ``clock`` decides which offers and sessions have
+    expired; ``login_limiter`` counts failed sign-ins (a new one by default).
     """
     app = FastAPI(
         title="kooperant aggregator",
@@ -81,7 +85,7 @@ def create_app(
         dependencies=[Depends(check_parameters)],
     )
     add_error_handlers(app)
-    authenticator = Authenticator(tokens)
+    authenticator = Authenticator(tokens, storage, clock)
     app.state.authenticator = authenticator
 
     @app.get(
@@ -208,6 +212,7 @@ def create_app(
             body["broker"] = f"disconnected: {status.broker_error or 'not connected yet'}"
         return JSONResponse(body, status_code=200 if body["status"] == "ok" else 503)
 
+    add_account_routes(app, storage, authenticator, clock, login_limiter or LoginLimiter())
     add_dashboard_routes(app, storage, authenticator, clock)
     document_api(app)
     return app

@@ -1,11 +1,7 @@
-"""The dashboard's routes: the page, and the token sign-in and sign-out of a browser.
+"""The dashboard's page routes.
 
-With a tokens file, a browser signs in by posting a member's token to ``login``; the response sets
-the token as an HttpOnly, SameSite=Strict cookie (Secure over HTTPS) that lasts until the browser
-closes. The page then shows that member's view. Without a valid token the page is the sign-in
-form with status 401. Without a tokens file the page is open and ``login`` only redirects.
-A ``login`` or ``logout`` posted from a page of another origin is rejected with 403, so another
-site cannot sign a visitor's browser in with a token of its choice.
+A caller that must sign in first (see ``server.auth``) is redirected to the sign-in page, which
+returns to the page afterwards. Sign-in, sign-out and accounts are in ``server.account_routes``.
 """
 
 from __future__ import annotations
@@ -13,22 +9,20 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import datetime
-from urllib.parse import parse_qs, urlsplit
 
 from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, Response
 
-from kooperant.i18n import LANGUAGES
+from server.account_pages import sign_in_redirect
 from server.api_errors import read
-from server.auth import COOKIE_NAME, Authenticator, bearer_token
-from server.dashboard import choose_language, render_dashboard, render_sign_in
+from server.auth import Authenticator
+from server.dashboard import render_dashboard
 from server.storage import ResourceQuery, Storage
 
 logger = logging.getLogger(__name__)
 
 # TODO: page the dashboard; a cluster with more resources shows only the first 1000.
 DASHBOARD_MAX_RESOURCES = 1000
-MAX_FORM_BYTES = 8 * 1024
 
 
 def add_dashboard_routes(
@@ -38,18 +32,10 @@ def add_dashboard_routes(
     clock: Callable[[], datetime],
 ) -> None:
     @app.get("/", response_class=HTMLResponse)
-    async def dashboard(request: Request, lang: str | None = None) -> HTMLResponse:
-        language = choose_language(lang, request.headers.get("accept-language"))
+    async def dashboard(request: Request, lang: str | None = None) -> Response:
         viewer = authenticator.dashboard_viewer(request)
         if viewer is None:
-            sent_token = COOKIE_NAME in request.cookies or bearer_token(request) is not None
-            response = HTMLResponse(
-                render_sign_in(language, lang_parameter=lang, rejected=sent_token),
-                status_code=401,
-            )
-            if COOKIE_NAME in request.cookies:
-                response.delete_cookie(COOKIE_NAME, path="/")
-            return response
+            return sign_in_redirect(request)
 
         now = clock()
         query = ResourceQuery(limit=DASHBOARD_MAX_RESOURCES)
@@ -64,77 +50,3 @@ def add_dashboard_routes(
             signed_in=viewer if authenticator.required else None,
         )
         return HTMLResponse(html)
-
-    @app.post("/login")
-    async def login(request: Request) -> Response:
-        if not _same_origin(request):
-            return _cross_origin_rejected(request)
-        form = await _form(request)
-        lang = form.get("lang") or None
-        target = f"./?lang={lang}" if lang in LANGUAGES else "./"
-        if not authenticator.required:
-            return RedirectResponse(target, status_code=303)
-
-        token = form.get("token", "").strip()
-        viewer = authenticator.viewer_for_token(token) if token else None
-        if viewer is None:
-            language = choose_language(lang, request.headers.get("accept-language"))
-            html = render_sign_in(language, lang_parameter=lang, rejected=True)
-            return HTMLResponse(html, status_code=401)
-
-        logger.info("Dashboard sign-in of member %s (cluster %s)", viewer.member, viewer.cluster)
-        response = RedirectResponse(target, status_code=303)
-        response.set_cookie(
-            COOKIE_NAME,
-            token,
-            httponly=True,
-            samesite="strict",
-            secure=request.url.scheme == "https",
-            path="/",
-        )
-        return response
-
-    @app.post("/logout")
-    async def logout(request: Request) -> Response:
-        if not _same_origin(request):
-            return _cross_origin_rejected(request)
-        response = RedirectResponse("./", status_code=303)
-        response.delete_cookie(COOKIE_NAME, path="/")
-        return response
-
-
-def _same_origin(request: Request) -> bool:
-    """Return whether the form was posted from this server's own pages.
-
-    Browsers send ``Origin`` with every POST; a request without it (curl, older browsers) is
-    accepted, because only a browser carries a third site's form to this one.
-    """
-    origin = request.headers.get("origin")
-    if origin is None:
-        return True
-    return urlsplit(origin).netloc == request.headers.get("host")
-
-
-def _cross_origin_rejected(request: Request) -> PlainTextResponse:
-    logger.warning(
-        "Rejected %s posted from origin %s", request.url.path, request.headers.get("origin")
-    )
-    return PlainTextResponse("cross-origin form rejected", status_code=403)
-
-
-async def _form(request: Request) -> dict[str, str]:
-    """Return the first value of each field of a URL-encoded form body.
-
-    A body over 8 KiB or with more than 10 fields counts as an empty form, so the response is the
-    sign-in form again.
-    """
-    body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_FORM_BYTES:
-            return {}
-    try:
-        fields = parse_qs(body.decode("utf-8", errors="replace"), max_num_fields=10)
-    except ValueError:
-        return {}
-    return {name: values[0] for name, values in fields.items()}
