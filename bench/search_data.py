@@ -11,7 +11,7 @@ with their own ``generated_at``, ``seq`` and message id.
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
@@ -88,7 +88,7 @@ CAPABILITIES: dict[ResourceKind, tuple[str, ...]] = {
         "packaging-cardboard",
     ),
 }
-# Share of each kind among the offers; machines are what clusters mostly trade.
+# Share of each kind among the offers, in percent; an assumption, with machines as half.
 KIND_WEIGHTS = {
     ResourceKind.MACHINE: 50,
     ResourceKind.STORAGE: 15,
@@ -561,7 +561,7 @@ def _copy(
     connection: psycopg.Connection[Any],
     table: str,
     columns: Sequence[str],
-    rows: Iterator[tuple[Any, ...]] | Any,
+    rows: Iterable[tuple[Any, ...]],
 ) -> None:
     names = ", ".join(f'"{column}"' for column in columns)
     with connection.cursor() as cursor, cursor.copy(f'COPY "{table}" ({names}) FROM STDIN') as copy:

@@ -109,10 +109,11 @@ def _values_of(
 def _covering_keys(table: Any, keys: Sequence[ResourceKey]) -> list[ColumnElement[bool]]:
     """Return conditions matching the rows of ``keys`` and possibly other resources of theirs.
 
-    Three IN lists of distinct values instead of one IN list of row values: for a page of 1000
-    keys, PostgreSQL 15 planned the row-value list as 1000 index scans and took 360-530 ms per
-    query, against 1-10 ms for the three lists (bench/search.py, 20,000 offers). The extra rows
-    are other resources of the listed members; callers look rows up by key, so they are ignored.
+    These are three IN lists of distinct values instead of one IN list of row values. For a page
+    of 1000 keys, PostgreSQL 15 planned the row-value list as 1000 index scans and took 360-530 ms
+    per query, against 5-14 ms for the three lists (bench/search.py, 20,000 offers). The extra
+    rows are other resources of the listed members, which callers ignore because they look rows
+    up by key.
     """
     return [
         table.c.cluster.in_(sorted({key[0] for key in keys})),

@@ -1,7 +1,8 @@
 """The capabilities, free intervals and audience of each listed offer belong to that offer only.
 
-``Storage.list_resources`` reads them for a whole page with one query per table that may also
-return rows of other resources of the listed members; those rows must not leak into the page.
+``Storage.list_resources`` reads them for a whole page with one query per table. Such a query
+may also return rows of other resources of the listed members, and those must not leak into the
+page.
 """
 
 from __future__ import annotations
