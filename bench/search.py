@@ -449,7 +449,8 @@ def _warm_up(
         else:
             usable.append(search)
     if not usable:
-        raise RuntimeError("the API rejected every search; see the skipped searches above")
+        reasons = "; ".join(f"{name}: {reason}" for name, reason in api.skipped.items())
+        raise RuntimeError(f"the API rejected every search: {reasons}")
     return usable
 
 
@@ -458,9 +459,9 @@ def _timed_get(
 ) -> tuple[float, dict[str, Any]]:
     started = time.perf_counter()
     response = client.get(path, params=httpx.QueryParams(tuple(parameters)))
-    body = response.json()
     elapsed = (time.perf_counter() - started) * 1000
     _check(response)
+    body: dict[str, Any] = response.json()
     return elapsed, body
 
 
