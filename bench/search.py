@@ -53,6 +53,7 @@ from bench.search_data import (
 )
 from kooperant.net import free_tcp_port
 from kooperant.protocol import ResourceKind
+from server.storage import Storage
 from server.storage.urls import mask_password
 from server.tokens import add_token
 
@@ -220,8 +221,6 @@ def _psycopg_url(url: URL | str) -> str:
 
 def load(database_url: str, data: DataSet, now: datetime) -> float:
     """Migrate the database and load the generated cluster; return the seconds it took."""
-    from server.storage import Storage
-
     started = time.perf_counter()
     storage = Storage(database_url)
     try:
@@ -509,7 +508,6 @@ def explain(
 
     from server.api import create_app
     from server.status import ServerStatus
-    from server.storage import Storage
     from server.tokens import TokenStore
 
     storage = Storage(database_url)
