@@ -53,6 +53,7 @@ from server.storage.members import (
     touch_member,
     write_status,
 )
+from server.storage.pages import MemberPage, RejectedPage, member_page, rejected_page
 from server.storage.queries import (
     audience_of,
     capabilities_of,
@@ -510,6 +511,23 @@ class Storage:
         with self._connection("count history") as connection:
             count: int = connection.execute(statement).scalar_one()
         return count
+
+    # Paged reads of members and rejected messages (server/storage/pages.py)
+
+    def page_members(
+        self, *, viewer: Viewer = ANONYMOUS, now: datetime | None = None, limit: int, offset: int
+    ) -> MemberPage:
+        """Return one page of what ``list_members`` returns, with the total of that list."""
+        with self._connection("list members") as connection:
+            return member_page(connection, viewer, now or datetime.now(UTC), limit, offset)
+
+    def page_rejected(self, *, viewer: Viewer = ANONYMOUS, limit: int, offset: int) -> RejectedPage:
+        """Return one page of the rejected messages ``viewer`` may see, newest first, with a total.
+
+        The visibility rule is the one of ``list_rejected``.
+        """
+        with self._connection("list rejected messages") as connection:
+            return rejected_page(connection, viewer, limit, offset)
 
     # Connections
 
