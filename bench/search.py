@@ -63,6 +63,8 @@ PAGE_GOAL_MS = 300.0
 SERVER_START_SECONDS = 60.0
 REQUEST_TIMEOUT_SECONDS = 60.0
 RESOURCES_PATH = "/api/v1/resources"
+# Where the app serves its OpenAPI document: the current path first, then FastAPI's default.
+OPENAPI_PATHS = ("/api/openapi.json", "/openapi.json")
 
 
 @dataclass(frozen=True, slots=True)
@@ -283,7 +285,7 @@ def _wait_until_serving(base_url: str, process: subprocess.Popen[bytes]) -> None
         if process.poll() is not None:
             raise RuntimeError(f"the aggregator exited with status {process.returncode} at start")
         try:
-            httpx.get(f"{base_url}/openapi.json", timeout=1.0)
+            httpx.get(f"{base_url}/healthz", timeout=1.0)
         except httpx.TransportError:
             time.sleep(0.2)
             continue
@@ -369,8 +371,11 @@ class Plan:
 
 def plan_searches(client: httpx.Client, now: datetime, members: int) -> Plan:
     """Keep the searches whose parameters the API declares in its OpenAPI document."""
-    response = client.get("/openapi.json")
-    response.raise_for_status()
+    response = next(
+        (found for found in map(client.get, OPENAPI_PATHS) if found.status_code == 200), None
+    )
+    if response is None:
+        raise RuntimeError(f"OpenAPI document not found at {' or '.join(OPENAPI_PATHS)}")
     operation = response.json()["paths"][RESOURCES_PATH]["get"]
     declared = {parameter["name"] for parameter in operation.get("parameters", [])}
 
