@@ -119,7 +119,15 @@ class Storage:
             )
             configure_sqlite_engine(self._engine)
         else:
-            self._engine = create_engine(parsed, pool_pre_ping=True)
+            # PostgreSQL's JIT compiles the search count on a large cluster (its cost estimate is
+            # above jit_above_cost) and spent 55-120 ms doing so in bench/search.py, more than
+            # the query itself. Options of the URL are kept, and a later "-c jit=on" wins.
+            given = parsed.query.get("options")
+            given_options = [given] if isinstance(given, str) else list(given or ())
+            options = " ".join(["-c jit=off", *given_options])
+            self._engine = create_engine(
+                parsed, pool_pre_ping=True, connect_args={"options": options}
+            )
         self._check_connection()
 
     @property

@@ -461,3 +461,27 @@ def _raw_time(storage: Storage, moment: datetime) -> object:
     if storage.engine.dialect.name == "sqlite":
         return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
     return moment
+
+
+def test_postgres_connections_turn_jit_off(postgres_url: str) -> None:
+    storage = Storage(postgres_url)
+    try:
+        with storage.engine.connect() as connection:
+            jit = connection.execute(text("SHOW jit")).scalar_one()
+    finally:
+        storage.close()
+
+    assert jit == "off"
+
+
+def test_postgres_url_options_are_kept(postgres_url: str) -> None:
+    storage = Storage(f"{postgres_url}?options=-c%20statement_timeout%3D4321")
+    try:
+        with storage.engine.connect() as connection:
+            timeout = connection.execute(text("SHOW statement_timeout")).scalar_one()
+            jit = connection.execute(text("SHOW jit")).scalar_one()
+    finally:
+        storage.close()
+
+    assert timeout == "4321ms"
+    assert jit == "off"
