@@ -197,7 +197,7 @@ def test_cli_migrate_creates_schema(tmp_path: Path) -> None:
     result = run_cli("migrate", "--database", f"sqlite:///{tmp_path / 'k.db'}")
 
     assert result.returncode == 0, result.stderr
-    assert "revision 0003" in result.stdout
+    assert "revision 0004" in result.stdout
 
 
 @pytest.mark.parametrize(
