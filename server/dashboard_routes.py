@@ -1,4 +1,4 @@
-"""The dashboard's routes: the page, and the token sign-in and sign-out of a browser.
+"""The dashboard's token sign-in and sign-out of a browser; the pages are in ``search_routes``.
 
 With a tokens file, a browser signs in by posting a member's token to ``login``; the response sets
 the token as an HttpOnly, SameSite=Strict cookie (Secure over HTTPS) that lasts until the browser
@@ -19,15 +19,12 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 
 from kooperant.i18n import LANGUAGES
-from server.api_errors import read
-from server.auth import COOKIE_NAME, Authenticator, bearer_token
-from server.dashboard import choose_language, render_dashboard, render_sign_in
-from server.storage import ResourceQuery, Storage
+from server.auth import COOKIE_NAME, Authenticator
+from server.dashboard import choose_language, render_sign_in
+from server.storage import Storage
 
 logger = logging.getLogger(__name__)
 
-# TODO: page the dashboard; a cluster with more resources shows only the first 1000.
-DASHBOARD_MAX_RESOURCES = 1000
 MAX_FORM_BYTES = 8 * 1024
 
 
@@ -37,34 +34,6 @@ def add_dashboard_routes(
     authenticator: Authenticator,
     clock: Callable[[], datetime],
 ) -> None:
-    @app.get("/", response_class=HTMLResponse)
-    async def dashboard(request: Request, lang: str | None = None) -> HTMLResponse:
-        language = choose_language(lang, request.headers.get("accept-language"))
-        viewer = authenticator.dashboard_viewer(request)
-        if viewer is None:
-            sent_token = COOKIE_NAME in request.cookies or bearer_token(request) is not None
-            response = HTMLResponse(
-                render_sign_in(language, lang_parameter=lang, rejected=sent_token),
-                status_code=401,
-            )
-            if COOKIE_NAME in request.cookies:
-                response.delete_cookie(COOKIE_NAME, path="/")
-            return response
-
-        now = clock()
-        query = ResourceQuery(limit=DASHBOARD_MAX_RESOURCES)
-        page = await read(storage.list_resources, query, viewer=viewer, now=now)
-        members = await read(storage.list_members, viewer=viewer, now=now)
-        html = render_dashboard(
-            page.items,
-            members,
-            lang_parameter=lang,
-            accept_language=request.headers.get("accept-language"),
-            now=now,
-            signed_in=viewer if authenticator.required else None,
-        )
-        return HTMLResponse(html)
-
     @app.post("/login")
     async def login(request: Request) -> Response:
         if not _same_origin(request):

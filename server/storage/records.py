@@ -28,6 +28,7 @@ class ResourceQuery:
     limit: int = 100
     offset: int = 0
     regions: tuple[str, ...] = ()
+    cluster: str | None = None
     city: str | None = None
     min_free: float | None = None
     quantity: str | None = None

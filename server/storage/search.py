@@ -49,6 +49,8 @@ CAPACITY_TIMEZONE = ZoneInfo("Europe/Warsaw")
 def search_conditions(query: ResourceQuery) -> list[ColumnElement[bool]]:
     """Return the conditions on ``resources`` for the region, city and minimum free filters."""
     conditions: list[ColumnElement[bool]] = []
+    if query.cluster is not None:
+        conditions.append(resources.c.cluster == query.cluster)
     same_member = [
         member_profiles.c.cluster == resources.c.cluster,
         member_profiles.c.member == resources.c.member,

@@ -576,14 +576,14 @@ class Storage:
 
     def known_capabilities(self, *, viewer: Viewer, now: datetime, limit: int = 500) -> list[str]:
         """Return the capabilities of the offers ``viewer`` may see, sorted, at most ``limit``."""
-        same_resource = [
-            resources.c.cluster == resource_capabilities.c.cluster,
-            resources.c.member == resource_capabilities.c.member,
-            resources.c.resource == resource_capabilities.c.resource,
-        ]
+        same_resource = (
+            (resources.c.cluster == resource_capabilities.c.cluster)
+            & (resources.c.member == resource_capabilities.c.member)
+            & (resources.c.resource == resource_capabilities.c.resource)
+        )
         statement = (
             select(resource_capabilities.c.capability)
-            .join(resources, *same_resource)
+            .join(resources, same_resource)
             .where(*visible_offer_conditions(viewer, now))
             .distinct()
             .order_by(resource_capabilities.c.capability)
