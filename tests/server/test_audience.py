@@ -338,12 +338,11 @@ async def test_bad_parameter_without_token_is_401(secured: httpx.AsyncClient) ->
     assert response.status_code == 401
 
 
-async def test_dashboard_without_token_is_form(secured: httpx.AsyncClient) -> None:
-    response = await secured.get("/")
+async def test_dashboard_without_token_redirects(secured: httpx.AsyncClient) -> None:
+    response = await secured.get("/", params={"capability": "milling"})
 
-    assert response.status_code == 401
-    assert 'name="token"' in response.text
-    assert "Logowanie tokenem" in response.text
+    assert response.status_code == 303
+    assert response.headers["location"] == "/login?next=%2F%3Fcapability%3Dmilling"
     for word in OFFERS:
         assert word not in response.text
 
