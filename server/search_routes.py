@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -124,7 +124,8 @@ def add_search_routes(
         parsed = parse_search(request.query_params, language, limit=EXPORT_MAX_ROWS)
         if parsed.query is None:
             return PlainTextResponse("\n".join(parsed.errors), status_code=400)
-        return await csv_response(storage, parsed.query, viewer, clock(), language)
+        everything = replace(parsed.query, offset=0)
+        return await csv_response(storage, everything, viewer, clock(), language)
 
     @app.get("/offers/{cluster}/{member}/{resource}.ics")
     async def offer_feed(
