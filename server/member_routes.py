@@ -21,7 +21,7 @@ from server.auth import Authenticator
 from server.dashboard import format_hours, format_time
 from server.messages import MESSAGES
 from server.page_format import StatusBadge, format_date, free_text, status_badge
-from server.pages import page_viewer, render_page, request_language
+from server.pages import page_viewer, render_page, request_language, valid_ids
 from server.regions import voivodeship_name
 from server.search_params import KINDS
 from server.search_routes import not_found_page, offer_href
@@ -69,7 +69,7 @@ def add_member_routes(
     authenticator: Authenticator,
     clock: Callable[[], datetime],
 ) -> None:
-    @app.get("/members", response_class=HTMLResponse)
+    @app.get("/members", response_class=HTMLResponse, include_in_schema=False)
     async def members_page(request: Request) -> Response:
         viewer = page_viewer(request, authenticator)
         if isinstance(viewer, RedirectResponse):
@@ -78,13 +78,15 @@ def add_member_routes(
         rows = await _member_rows(storage, viewer, clock(), language)
         return render_page(request, authenticator, "members.html", "/members", rows=rows)
 
-    @app.get("/members/{cluster}/{member}", response_class=HTMLResponse)
+    @app.get("/members/{cluster}/{member}", response_class=HTMLResponse, include_in_schema=False)
     async def member_page(request: Request, cluster: str, member: str) -> Response:
         viewer = page_viewer(request, authenticator)
         if isinstance(viewer, RedirectResponse):
             return viewer
         language = request_language(request)
         now = clock()
+        if not valid_ids(cluster, member):
+            return not_found_page(request, authenticator)
         profile = await read(storage.get_profile, cluster, member, viewer=viewer)
         members = await read(storage.list_members, viewer=viewer, now=now)
         known = next(
@@ -119,7 +121,7 @@ def add_member_routes(
             offers=offers,
         )
 
-    @app.get("/coordinator", response_class=HTMLResponse)
+    @app.get("/coordinator", response_class=HTMLResponse, include_in_schema=False)
     async def coordinator_page(request: Request) -> Response:
         viewer = page_viewer(request, authenticator)
         if isinstance(viewer, RedirectResponse):

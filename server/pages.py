@@ -65,3 +65,8 @@ def page_viewer(request: Request, authenticator: Authenticator) -> Viewer | Redi
     if viewer is None:
         return sign_in_redirect(request)
     return viewer
+
+
+def valid_ids(*values: str) -> bool:
+    """Return whether path ids can name a stored row (PostgreSQL text cannot hold NUL)."""
+    return all("\x00" not in value for value in values)

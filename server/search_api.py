@@ -82,6 +82,15 @@ def resource_query(
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Offers to skip")] = 0,
 ) -> ResourceQuery:
     """Return the search of the API's query string, checked."""
+    texts: dict[str, list[str | None]] = {
+        "capability": list(capability or []),
+        "member": [member],
+        "city": [city],
+        "quantity": [quantity],
+    }
+    for name, values in texts.items():
+        for value in values:
+            reject_nul(name, value)
     window_start = parse_time_parameter("from", from_)
     window_end = parse_time_parameter("to", to)
     if window_start is not None and window_end is not None and window_end <= window_start:
@@ -155,6 +164,7 @@ def add_search_api_routes(app: FastAPI, storage: Storage, clock: Callable[[], da
         resource: ResourceId,
     ) -> dict[str, Any]:
         """The current offer of one resource; 404 when it does not exist or is not for you."""
+        _check_ids(cluster, member, resource)
         record = await read(
             storage.get_resource, cluster, member, resource, viewer=viewer, now=clock()
         )
@@ -175,6 +185,7 @@ def add_search_api_routes(app: FastAPI, storage: Storage, clock: Callable[[], da
         offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Versions to skip")] = 0,
     ) -> dict[str, Any]:
         """Newest first, with ``total``; 404 while the current offer is hidden or absent."""
+        _check_ids(cluster, member, resource)
         page = await read(
             storage.list_history,
             cluster,
@@ -215,6 +226,7 @@ def add_search_api_routes(app: FastAPI, storage: Storage, clock: Callable[[], da
         resource: ResourceId,
     ) -> Response:
         """An RFC 5545 calendar with one event per upcoming free interval."""
+        _check_ids(cluster, member, resource)
         response = await feed_response(storage, cluster, member, resource, viewer, clock())
         if response.status_code == 404:
             raise _offer_not_found(cluster, member, resource)
@@ -227,6 +239,7 @@ def add_search_api_routes(app: FastAPI, storage: Storage, clock: Callable[[], da
         member: MemberId,
     ) -> dict[str, Any]:
         """The profile the coordinator recorded; 404 when there is none you may read."""
+        _check_ids(cluster, member)
         profile = await read(storage.get_profile, cluster, member, viewer=viewer)
         if profile is None:
             raise ApiError(
@@ -266,6 +279,17 @@ def add_search_api_routes(app: FastAPI, storage: Storage, clock: Callable[[], da
             ],
             "days": days,
         }
+
+
+def _check_ids(*values: str) -> None:
+    for name, value in zip(("cluster", "member", "resource"), values, strict=False):
+        reject_nul(name, value)
+
+
+def reject_nul(name: str, value: str | None) -> None:
+    """Raise 422 for a NUL character, which PostgreSQL text cannot hold."""
+    if value is not None and "\x00" in value:
+        raise ApiError(422, "invalid_parameter", f"parameter '{name}' contains a NUL character")
 
 
 def _offer_not_found(cluster: str, member: str, resource: str) -> ApiError:

@@ -85,7 +85,8 @@ def parse_search(
     errors: list[str] = []
 
     def text(name: str) -> str:
-        value = params.get(name, "").strip()
+        # PostgreSQL text cannot hold NUL, and no id or city contains one.
+        value = params.get(name, "").strip().replace("\x00", "")
         if len(value) > MAX_TEXT_CHARS:
             errors.append(MESSAGES("search_text_too_long", language, name=name, max=MAX_TEXT_CHARS))
             return value[:MAX_TEXT_CHARS]

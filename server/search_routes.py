@@ -32,7 +32,7 @@ from server.page_format import (
     state_text,
     status_badge,
 )
-from server.pages import page_viewer, render_page, request_language
+from server.pages import page_viewer, render_page, request_language, valid_ids
 from server.regions import VOIVODESHIPS
 from server.search_params import KINDS, PAGE_SIZE, parse_search
 from server.storage import (
@@ -75,7 +75,7 @@ def add_search_routes(
     authenticator: Authenticator,
     clock: Callable[[], datetime],
 ) -> None:
-    @app.get("/", response_class=HTMLResponse)
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def search_page(request: Request) -> Response:
         viewer = page_viewer(request, authenticator)
         if isinstance(viewer, RedirectResponse):
@@ -115,7 +115,7 @@ def add_search_routes(
             **context,
         )
 
-    @app.get("/export/search.csv")
+    @app.get("/export/search.csv", include_in_schema=False)
     async def search_export(request: Request) -> Response:
         viewer = page_viewer(request, authenticator)
         if isinstance(viewer, RedirectResponse):
@@ -127,7 +127,7 @@ def add_search_routes(
         everything = replace(parsed.query, offset=0)
         return await csv_response(storage, everything, viewer, clock(), language)
 
-    @app.get("/offers/{cluster}/{member}/{resource}.ics")
+    @app.get("/offers/{cluster}/{member}/{resource}.ics", include_in_schema=False)
     async def offer_feed(
         request: Request,
         cluster: str,
@@ -149,7 +149,11 @@ def add_search_routes(
             return PlainTextResponse("invalid or missing feed signature", status_code=403)
         return await feed_response(storage, cluster, member, resource, caller, clock())
 
-    @app.get("/offers/{cluster}/{member}/{resource}", response_class=HTMLResponse)
+    @app.get(
+        "/offers/{cluster}/{member}/{resource}",
+        response_class=HTMLResponse,
+        include_in_schema=False,
+    )
     async def offer_page(request: Request, cluster: str, member: str, resource: str) -> Response:
         viewer = page_viewer(request, authenticator)
         if isinstance(viewer, RedirectResponse):
@@ -229,6 +233,8 @@ async def feed_response(
     storage: Storage, cluster: str, member: str, resource: str, viewer: Viewer, now: datetime
 ) -> Response:
     """Return the iCalendar feed of one offer as ``viewer`` sees it, or 404 if hidden."""
+    if not valid_ids(cluster, member, resource):
+        return PlainTextResponse("offer not found", status_code=404)
     record = await read(storage.get_resource, cluster, member, resource, viewer=viewer, now=now)
     if record is None:
         return PlainTextResponse("offer not found", status_code=404)

@@ -60,11 +60,13 @@ def search_conditions(query: ResourceQuery) -> list[ColumnElement[bool]]:
             exists().where(*same_member, member_profiles.c.voivodeship.in_(query.regions))
         )
     if query.city is not None:
-        conditions.append(
-            exists().where(
-                *same_member, func.lower(member_profiles.c.city) == query.city.strip().lower()
-            )
+        city = query.city.strip()
+        # NOTE: SQLite's lower() folds ASCII letters only, so there "łódź" does not find "Łódź";
+        # the exact spelling always matches.
+        same_city = or_(
+            member_profiles.c.city == city, func.lower(member_profiles.c.city) == city.lower()
         )
+        conditions.append(exists().where(*same_member, same_city))
     if query.min_free is not None:
         conditions.append(_min_free_condition(query.min_free, query.quantity))
     return conditions
