@@ -19,7 +19,7 @@ from server.dashboard import format_amounts
 from server.messages import MESSAGES
 from server.storage import ResourceRecord
 
-# The most rows one export contains; the response says when a result had more.
+# The maximum rows of one export; the X-Total-Count header shows when a result had more.
 EXPORT_MAX_ROWS = 10_000
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 _COLUMNS = (

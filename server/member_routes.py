@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -137,49 +138,56 @@ def add_member_routes(
                 heading=MESSAGES("forbidden_title", language),
                 message=MESSAGES("forbidden_text", language),
             )
-        now = clock()
-        rows = await _member_rows(storage, viewer, now, language)
-        per_kind = []
-        for kind in KINDS:
-            counted = await read(
-                storage.list_resources,
-                ResourceQuery(kinds=(kind,), limit=1),
-                viewer=viewer,
-                now=now,
-            )
-            per_kind.append((MESSAGES(f"kind_{kind}", language), counted.total))
-        week = ResourceQuery(
-            kinds=("machine",),
-            window_start=now,
-            window_end=now + timedelta(days=7),
-            limit=WEEK_MAX_OFFERS,
-        )
-        machines = await read(storage.list_resources, week, viewer=viewer, now=now)
-        free_week = sum(record.free_hours or 0.0 for record in machines.items)
-        rejected = await read(storage.list_rejected, REJECTED_SHOWN, viewer=viewer)
-        points = await read(storage.cluster_capacity, viewer=viewer, now=now, days=CAPACITY_DAYS)
+        context = await _coordinator_context(storage, viewer, clock(), language)
         return render_page(
             request,
             authenticator,
             "coordinator.html",
             "/coordinator",
-            rows=rows,
-            member_count=len(rows),
-            online_count=sum(1 for row in rows if row.badge.css_class == "online"),
-            per_kind=per_kind,
-            free_week=format_hours(free_week, language),
-            rejected=[
-                {
-                    "time": format_time(item.received_at, language),
-                    "topic": item.topic,
-                    "reason": item.reason,
-                    "payload": item.payload[:REJECTED_EXCERPT_CHARS],
-                }
-                for item in rejected
-            ],
-            capacity=capacity_bars(points, language),
-            capacity_days=CAPACITY_DAYS,
+            **context,
         )
+
+
+async def _coordinator_context(
+    storage: Storage, viewer: Viewer, now: datetime, language: Language
+) -> dict[str, Any]:
+    rows = await _member_rows(storage, viewer, now, language)
+
+    per_kind = []
+    for kind in KINDS:
+        only_kind = ResourceQuery(kinds=(kind,), limit=1)
+        counted = await read(storage.list_resources, only_kind, viewer=viewer, now=now)
+        per_kind.append((MESSAGES(f"kind_{kind}", language), counted.total))
+
+    week = ResourceQuery(
+        kinds=("machine",),
+        window_start=now,
+        window_end=now + timedelta(days=7),
+        limit=WEEK_MAX_OFFERS,
+    )
+    machines = await read(storage.list_resources, week, viewer=viewer, now=now)
+    free_week = sum(record.free_hours or 0.0 for record in machines.items)
+
+    rejected = await read(storage.list_rejected, REJECTED_SHOWN, viewer=viewer)
+    points = await read(storage.cluster_capacity, viewer=viewer, now=now, days=CAPACITY_DAYS)
+    return {
+        "rows": rows,
+        "member_count": len(rows),
+        "online_count": sum(1 for row in rows if row.badge.css_class == "online"),
+        "per_kind": per_kind,
+        "free_week": format_hours(free_week, language),
+        "rejected": [
+            {
+                "time": format_time(item.received_at, language),
+                "topic": item.topic,
+                "reason": item.reason,
+                "payload": item.payload[:REJECTED_EXCERPT_CHARS],
+            }
+            for item in rejected
+        ],
+        "capacity": capacity_bars(points, language),
+        "capacity_days": CAPACITY_DAYS,
+    }
 
 
 def coordinator_allowed(request: Request, authenticator: Authenticator) -> bool:

@@ -1,7 +1,7 @@
 """API routes of the search: query parameters, one offer, its history, feed, profile, capacity.
 
-Every route reads as the caller's viewer, so an offer the caller may not see answers 404 exactly
-as a missing one does.
+Every route reads as the caller's viewer, so an offer the caller may not see returns the same
+404 as a missing one.
 """
 
 from __future__ import annotations
@@ -150,8 +150,9 @@ def add_search_api_routes(app: FastAPI, storage: Storage, clock: Callable[[], da
             Query(description="pl (';' and decimal comma, the default) or en (',' and point)"),
         ] = None,
     ) -> Response:
-        """All matching offers up to 10,000 rows, UTF-8 with BOM; ``X-Total-Count`` is the
-        number of matches."""
+        """Return all matching offers, up to 10,000 rows, as UTF-8 CSV with a BOM.
+
+        ``X-Total-Count`` is the number of matches."""
         language = choose_language(lang, request.headers.get("accept-language"))
         everything = replace(query, limit=EXPORT_MAX_ROWS, offset=0)
         return await csv_response(storage, everything, viewer, clock(), language)
@@ -163,7 +164,7 @@ def add_search_api_routes(app: FastAPI, storage: Storage, clock: Callable[[], da
         member: MemberId,
         resource: ResourceId,
     ) -> dict[str, Any]:
-        """The current offer of one resource; 404 when it does not exist or is not for you."""
+        """Return the current offer of one resource, or 404 if it is absent or not for you."""
         _check_ids(cluster, member, resource)
         record = await read(
             storage.get_resource, cluster, member, resource, viewer=viewer, now=clock()
@@ -184,7 +185,7 @@ def add_search_api_routes(app: FastAPI, storage: Storage, clock: Callable[[], da
         limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size")] = 50,
         offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Versions to skip")] = 0,
     ) -> dict[str, Any]:
-        """Newest first, with ``total``; 404 while the current offer is hidden or absent."""
+        """Return the versions newest first, or 404 while the current offer is hidden or absent."""
         _check_ids(cluster, member, resource)
         page = await read(
             storage.list_history,
@@ -225,7 +226,7 @@ def add_search_api_routes(app: FastAPI, storage: Storage, clock: Callable[[], da
         member: MemberId,
         resource: ResourceId,
     ) -> Response:
-        """An RFC 5545 calendar with one event per upcoming free interval."""
+        """Return an RFC 5545 calendar with one event per upcoming free interval."""
         _check_ids(cluster, member, resource)
         response = await feed_response(storage, cluster, member, resource, viewer, clock())
         if response.status_code == 404:
@@ -238,7 +239,7 @@ def add_search_api_routes(app: FastAPI, storage: Storage, clock: Callable[[], da
         cluster: ClusterId,
         member: MemberId,
     ) -> dict[str, Any]:
-        """The profile the coordinator recorded; 404 when there is none you may read."""
+        """Return the profile the coordinator recorded, or 404 if there is none you may read."""
         _check_ids(cluster, member)
         profile = await read(storage.get_profile, cluster, member, viewer=viewer)
         if profile is None:
@@ -264,7 +265,7 @@ def add_search_api_routes(app: FastAPI, storage: Storage, clock: Callable[[], da
             int, Query(ge=1, le=MAX_CAPACITY_DAYS, description="How many days back")
         ] = 30,
     ) -> dict[str, Any]:
-        """Coordinators only (and anyone on a server without tokens); 403 otherwise."""
+        """Return free hours per day to coordinators and on a server without tokens; else 403."""
         if request.app.state.authenticator.required and not getattr(viewer, "coordinator", False):
             raise ApiError(403, "forbidden", "the capacity statistics are for coordinators only")
         points = await read(storage.cluster_capacity, viewer=viewer, now=clock(), days=days)

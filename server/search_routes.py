@@ -232,7 +232,7 @@ async def csv_response(
 async def feed_response(
     storage: Storage, cluster: str, member: str, resource: str, viewer: Viewer, now: datetime
 ) -> Response:
-    """Return the iCalendar feed of one offer as ``viewer`` sees it, or 404 if hidden."""
+    """Return the iCalendar feed of one offer in the view of ``viewer``, or 404 if hidden."""
     if not valid_ids(cluster, member, resource):
         return PlainTextResponse("offer not found", status_code=404)
     record = await read(storage.get_resource, cluster, member, resource, viewer=viewer, now=now)

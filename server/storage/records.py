@@ -39,8 +39,8 @@ class ResourceQuery:
             raise ValueError(f"sort {self.sort!r} is not one of {', '.join(SORT_KEYS)}")
 
 
-# How a search may be sorted: by name, member id, kind, free amount (largest first), last update
-# (newest first) or the start of the next free interval (soonest first).
+# Sort orders of a search: name, member id, kind, free amount (largest first), last update
+# (newest first) and the start of the next free interval (soonest first).
 SORT_KEYS = ("name", "member", "kind", "free", "updated", "next_free")
 
 
@@ -170,10 +170,10 @@ class HistoryPage:
 
 @dataclass(frozen=True, slots=True)
 class CapacityPoint:
-    """The free machine hours of a cluster on one day (Europe/Warsaw), from the history.
+    """Free machine hours of a cluster on one day (Europe/Warsaw), from the history.
 
-    ``free_hours`` sums, over the offers seen that day, the free hours of each offer's last
-    version of that day; ``offers`` is how many offers that is.
+    ``free_hours`` is the sum of the free hours of each offer's last version of that day.
+    ``offers`` is the number of offers in that sum.
     """
 
     day: date
@@ -183,7 +183,7 @@ class CapacityPoint:
 
 @dataclass(frozen=True, slots=True)
 class ProfileRecord:
-    """What the coordinator recorded about a member (table ``member_profiles``)."""
+    """A member's profile as the coordinator recorded it (table ``member_profiles``)."""
 
     cluster: str
     member: str

@@ -231,8 +231,8 @@ def read_capacity(
         .where(offer_history.c.generated_at >= since, offer_history.c.generated_at <= now)
         .order_by(offer_history.c.generated_at, offer_history.c.id)
     )
-    # NOTE: the free hours live in the JSON payload, so each row is parsed here; with 90 days of
-    # versions of many offers this reads every one of them.
+    # NOTE: the free hours are only in the JSON payload, so each row is parsed here. Over 90 days
+    # of versions of many offers this reads every one of them.
     last_of_day: dict[date, dict[ResourceKey, float]] = defaultdict(dict)
     for row in rows:
         free_hours = json.loads(row.payload).get("free_hours")

@@ -570,7 +570,7 @@ class Storage:
     def cluster_capacity(
         self, *, viewer: Viewer, now: datetime, days: int = 30
     ) -> list[CapacityPoint]:
-        """Return the free machine hours per day over the last ``days`` days, as ``viewer`` sees."""
+        """Return the free machine hours per day of the last ``days`` days in ``viewer``'s view."""
         with self._connection("read cluster capacity") as connection:
             return read_capacity(connection, viewer, now, now - timedelta(days=days))
 

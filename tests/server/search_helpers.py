@@ -24,9 +24,9 @@ def add_profile(storage: Storage, cluster: str, member: str, **fields: Any) -> N
 def search_offers(cluster: str = "c1") -> dict[str, Offer]:
     """Return offers of three members in ``cluster``, keyed by resource id.
 
-    acme (pomorskie, Gdańsk) has a 5-axis machine free for 6 h soon and a storage hall with 40
-    pallet places; beta (śląskie, Katowice) has a laser free for 30 h later and a banded hall;
-    gamma has no profile and a machine shown as a 10–20 h band.
+    acme (pomorskie, Gdańsk) has a 5-axis machine free for 6 h soon and a hall of 40 pallet
+    places. beta (śląskie, Katowice) has a laser free for 30 h later and racks with a banded
+    amount. gamma has no profile and a press whose free hours are the band 10–20 h.
     """
     return {
         "cnc": machine_offer(cluster, "acme", "cnc", name="Zeta DMU"),

@@ -1,8 +1,8 @@
 """Audience on every search channel: member acme never reaches beta's offer meant for gamma.
 
-Each channel is asked in a way that would match the restricted offer (its kind, capability,
-region, minimum amount, its own URL), and gamma, who is in the audience, gets it through the
-same request, so a channel that hid everything would fail too.
+Each channel gets a request that would match the restricted offer by its kind, capability,
+region, minimum amount or own URL. Gamma, who is in the audience, sends the same request and
+must get the offer, so a channel that hid everything would fail too.
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ CHANNELS = [
 async def test_outsider_never_sees_restricted_offer(client: httpx.AsyncClient, path: str) -> None:
     outsider = await client.get(path, headers=OUTSIDER)
     insider = await client.get(path, headers=INSIDER)
-    # The id is in the path of some channels: they must answer as for an offer that never was.
+    # Some channels have the id in the path. Their response must equal that for a missing offer.
     missing = await client.get(path.replace("secret-crane", "never-was"), headers=OUTSIDER)
 
     assert SECRET_NAME not in outsider.text
