@@ -67,4 +67,7 @@ def status_badge(member: MemberRecord | None, language: Language) -> StatusBadge
         status = member.status
     last_seen = member.last_seen if member is not None else None
     detail = MESSAGES("last_seen", language, time=format_time(last_seen, language))
+    if status != "unknown" and member is not None and member.status_since is not None:
+        since = MESSAGES("status_since", language, time=format_time(member.status_since, language))
+        detail = f"{since} · {detail}"
     return StatusBadge(status, MESSAGES(f"status_{status}", language), detail)
