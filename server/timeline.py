@@ -62,7 +62,8 @@ def build_timeline(
         if end <= start:
             continue
         title = f"{format_time(interval.start, language)} – {format_time(interval.end, language)}"
-        segments.append(Segment(position(start), position(end) - position(start), title))
+        width = round(position(end) - position(start), 3)
+        segments.append(Segment(position(start), width, title))
 
     now_x = position(now) if span.start <= now <= span.end else None
     return Timeline(
