@@ -789,6 +789,12 @@ MESSAGES = Catalog(
         "csv_next_free_start": {"pl": "najbliższy wolny od (UTC)", "en": "next free from (UTC)"},
         "csv_next_free_end": {"pl": "najbliższy wolny do (UTC)", "en": "next free to (UTC)"},
         "csv_updated": {"pl": "aktualizacja (UTC)", "en": "updated (UTC)"},
+        "csv_generated": {"pl": "utworzona (UTC)", "en": "generated (UTC)"},
+        "csv_received": {"pl": "otrzymana (UTC)", "en": "received (UTC)"},
+        "offer_history_csv": {
+            "pl": "Pobierz historię jako CSV (najwyżej {limit} wersji)",
+            "en": "Download the history as CSV (at most {limit} versions)",
+        },
         "members_title": {"pl": "Członkowie klastra", "en": "Cluster members"},
         "col_name": {"pl": "Nazwa", "en": "Name"},
         "col_region": {"pl": "Województwo", "en": "Voivodeship"},

@@ -20,7 +20,7 @@ from kooperant.i18n import Language
 from kooperant.intervals import Interval
 from server.api_errors import read
 from server.auth import Authenticator
-from server.csv_export import EXPORT_MAX_ROWS, search_csv
+from server.csv_export import EXPORT_MAX_ROWS, history_csv, search_csv
 from server.dashboard import format_amounts, format_time
 from server.feed_links import FEED_KEY_NAME, signed_feed_path, viewer_of_signed_link
 from server.ics import calendar
@@ -127,6 +127,36 @@ def add_search_routes(
         everything = replace(parsed.query, offset=0)
         return await csv_response(storage, everything, viewer, clock(), language)
 
+    @app.get("/offers/{cluster}/{member}/{resource}/history.csv", include_in_schema=False)
+    async def offer_history_export(
+        request: Request, cluster: str, member: str, resource: str
+    ) -> Response:
+        viewer = page_viewer(request, authenticator)
+        if isinstance(viewer, RedirectResponse):
+            return viewer
+        history = None
+        if valid_ids(cluster, member, resource):
+            history = await read(
+                storage.list_history,
+                cluster,
+                member,
+                resource,
+                viewer=viewer,
+                now=clock(),
+                limit=EXPORT_MAX_ROWS,
+            )
+        if history is None:
+            return not_found_page(request, authenticator)
+        return Response(
+            history_csv(history.items, request_language(request)),
+            media_type="text/csv; charset=utf-8",
+            headers={
+                "Content-Disposition": f'attachment; filename="{resource}-history.csv"',
+                "X-Total-Count": str(history.total),
+                "X-Export-Row-Limit": str(EXPORT_MAX_ROWS),
+            },
+        )
+
     @app.get("/offers/{cluster}/{member}/{resource}.ics", include_in_schema=False)
     async def offer_feed(
         request: Request,
@@ -208,6 +238,8 @@ def add_search_routes(
             history_page=history_page,
             history_pages=max(1, -(-history.total // HISTORY_PAGE_SIZE)),
             feed_url=signed_feed_path(key, viewer, cluster, member, resource),
+            history_csv_url=f"/offers/{cluster}/{member}/{resource}/history.csv",
+            export_limit=EXPORT_MAX_ROWS,
             member_href=f"/members/{cluster}/{member}",
         )
 

@@ -55,6 +55,7 @@ CHANNELS = [
     "/export/search.csv?region=slaskie",
     "/offers/c1/beta/secret-crane",
     "/offers/c1/beta/secret-crane.ics",
+    "/offers/c1/beta/secret-crane/history.csv",
     "/members/c1/beta",
     "/api/v1/resources",
     "/api/v1/resources?capability=crane",

@@ -84,6 +84,36 @@ async def test_csv_bad_parameter(open_client: httpx.AsyncClient) -> None:
     assert "The date 'x' in the field from is invalid" in response.text
 
 
+async def test_history_csv_both_languages(storage: Storage, tmp_path: Path) -> None:
+    for step in range(3):
+        version = replace(
+            machine_offer("c1", "beta", "laser"),
+            generated_at=T0 + hours(step),
+            free_hours=2.5 * step,
+            audience=("gamma",),
+        )
+        storage.store_offer(version, T0 + hours(step))
+    async with client_for(storage, _tokens(tmp_path)) as client:
+        gamma = {"Authorization": "Bearer token-gamma"}
+        polish = await client.get("/offers/c1/beta/laser/history.csv", headers=gamma)
+        english = await client.get(
+            "/offers/c1/beta/laser/history.csv", params={"lang": "en"}, headers=gamma
+        )
+        outsider = await client.get(
+            "/offers/c1/beta/laser/history.csv", headers={"Authorization": "Bearer token-acme"}
+        )
+
+    polish_rows = _rows(polish.content, ";")
+    english_rows = _rows(english.content, ",")
+    assert polish_rows[0][:2] == ["utworzona (UTC)", "otrzymana (UTC)"]
+    assert [row[3] for row in polish_rows[1:]] == ["5", "2,5", "0"]
+    assert english_rows[0][:2] == ["generated (UTC)", "received (UTC)"]
+    assert [row[3] for row in english_rows[1:]] == ["5", "2.5", "0"]
+    assert english_rows[1][0] == "2026-12-07T08:00:00+00:00"
+    assert outsider.status_code == 404
+    assert "2026-12-07" not in outsider.text
+
+
 async def test_api_csv_export(open_client: httpx.AsyncClient) -> None:
     response = await open_client.get(
         "/api/v1/resources.csv", params={"region": "slaskie", "lang": "en", "limit": "1"}
