@@ -65,7 +65,7 @@ async def browser() -> AsyncIterator[Browser]:
 async def serve_dashboard(
     tmp_path: Path, port: int, tokens_file: Path | None = None
 ) -> AsyncIterator[str]:
-    """Run an aggregator with offers of acme, one laser for beta only, and two profiles."""
+    """Run an aggregator with offers of acme, one of them shared with beta only, and a profile."""
     database = f"sqlite:///{tmp_path / 'kooperant.db'}"
     storage = Storage(database)
     storage.migrate()
@@ -106,16 +106,15 @@ async def dashboard_url(tmp_path: Path, free_port: int) -> AsyncIterator[str]:
 
 @pytest.fixture
 def member_tokens(tmp_path: Path) -> dict[str, str]:
-    return {
-        member: add_token(tmp_path / "tokens.yaml", CLUSTER, member) for member in ("acme", "beta")
-    }
+    path = tmp_path / "tokens.yaml"
+    return {member: add_token(path, CLUSTER, member) for member in ("acme", "beta", "gamma")}
 
 
 @pytest.fixture
 async def secured_url(
     tmp_path: Path, free_port: int, member_tokens: dict[str, str]
 ) -> AsyncIterator[str]:
-    """An aggregator with a tokens file that contains the tokens of acme and beta."""
+    """An aggregator with a tokens file that contains the tokens of acme, beta and gamma."""
     async for url in serve_dashboard(tmp_path, free_port, tmp_path / "tokens.yaml"):
         yield url
 
@@ -212,7 +211,7 @@ async def test_member_pages_and_audience(
     }
     stranger = await browser.new_context(locale="pl-PL")
     beta_page = await contexts["beta"].new_page()
-    acme_page = await contexts["acme"].new_page()
+    gamma_page = await contexts["gamma"].new_page()
     stranger_page = await stranger.new_page()
 
     await beta_page.goto(secured_url)
@@ -220,15 +219,15 @@ async def test_member_pages_and_audience(
     await beta_page.get_by_role("link", name="Członkowie").click()
     await beta_page.wait_for_selector("#members")
     members = await beta_page.locator("#members tbody tr").all_inner_texts()
-    await acme_page.goto(secured_url + "?capability=laser")
-    acme_text = await acme_page.locator("main").inner_text()
+    await gamma_page.goto(secured_url + "?capability=laser")
+    gamma_text = await gamma_page.locator("main").inner_text()
     await stranger_page.goto(secured_url + "?capability=laser")
 
     assert any("Laser grupowy" in row for row in beta_rows), beta_rows
     assert any("DMU 50" in row for row in beta_rows), beta_rows
     assert any("Firma acme" in row and "Gdańsk" in row for row in members), members
-    assert "Znalezione oferty: 0" in acme_text
-    assert "Laser grupowy" not in acme_text
+    assert "Znalezione oferty: 0" in gamma_text
+    assert "Laser grupowy" not in gamma_text
     assert "/login?next=%2F%3Fcapability%3Dlaser" in stranger_page.url
     assert "Laser grupowy" not in await stranger_page.content()
     for context in (*contexts.values(), stranger):
