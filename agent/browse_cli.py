@@ -27,7 +27,7 @@ from adapters.opcua.browse import (
 )
 from adapters.opcua.machinery import CompanionModel
 from adapters.opcua.settings import MAX_TIMEOUT_SECONDS, OpcUaSettings, default_resource_id
-from agent.opcua_messages import OPCUA_CLIENT_MESSAGES
+from agent.opcua_messages import OPCUA_CLIENT_CONTEXT
 from agent.reasons import plural_text
 from kooperant.i18n import Catalog, current_language
 
@@ -39,112 +39,7 @@ DEFAULT_TIMEOUT_SECONDS: float = OpcUaSettings.model_fields["timeout_seconds"].d
 # not as a number, a time or a boolean.
 _PLAIN_SCALAR = re.compile(r"[A-Za-z0-9]([A-Za-z0-9_.\-/:]*[A-Za-z0-9_.\-/])?")
 
-_ = Catalog(
-    {
-        **OPCUA_CLIENT_MESSAGES,
-        "help": {
-            "pl": "Połącz się z serwerem OPC UA, pokaż jego maszyny (OPC 40001 Machinery, OPC "
-            "40501 MachineTool, OPC 30050 PackML, EUROMAP 83), ich identyfikację, zmienne stanu "
-            "i odczytany stan, a potem gotowy wpis adaptera opcua do konfiguracji agenta. Łączy "
-            "się anonimowo, bez zabezpieczeń. Kod wyjścia 2, gdy się nie uda.",
-            "en": "Connect to an OPC UA server, show its machines (OPC 40001 Machinery, OPC "
-            "40501 MachineTool, OPC 30050 PackML, EUROMAP 83), their identification, state "
-            "variables and the state read from them, then a ready opcua adapter entry for the "
-            "agent config. Connects anonymously, without security. Exit status 2 on failure.",
-        },
-        "timeout.help": {
-            "pl": "Limit czasu połączenia i każdego zapytania, w sekundach.",
-            "en": "Time limit of connecting and of each request, in seconds.",
-        },
-        "json.help": {
-            "pl": "Wypisz jeden dokument JSON zamiast tekstu.",
-            "en": "Print one JSON document instead of text.",
-        },
-        "error.no_machinery": {
-            "pl": "Serwer {url} nie ma przestrzeni nazw OPC 40001 Machinery ani maszyn modeli "
-            "MachineTool, PackML czy EUROMAP 83, więc adapter opcua sam ich nie znajdzie. "
-            "Załaduj model Machinery na serwerze albo wskaż zmienne stanu w kluczu nodes "
-            "ustawień adaptera (docs/adapters.md).",
-            "en": "Server {url} has no OPC 40001 Machinery namespace and no machine of the "
-            "MachineTool, PackML or EUROMAP 83 models, so the opcua adapter finds no machines "
-            "by itself. Load the Machinery model on the server or name the state variables "
-            "under nodes in the adapter settings (docs/adapters.md).",
-        },
-        "error.no_machines_folder": {
-            "pl": "Serwer {url} ma przestrzeń nazw Machinery, ale nie ma folderu Machines. "
-            "Umieść maszyny w folderze Machines (OPC 40001) na serwerze.",
-            "en": "Server {url} has the Machinery namespace but no Machines folder. Place the "
-            "machines in the Machines folder of OPC 40001 on the server.",
-        },
-        "error.rejected": {
-            "pl": "Serwer {url} odrzucił anonimowe połączenie bez zabezpieczeń ({detail}). "
-            "Polecenie browse obsługuje na razie tylko taki dostęp; zezwól na niego na serwerze "
-            "albo wpisz konfigurację ręcznie według config/adapters/opcua.example.yaml, "
-            "z kluczami security_policy i security_mode (docs/adapters.md, część Security), a "
-            "potem zaufaj serwerowi: kooperant agent trust {url} --config PLIK.",
-            "en": "Server {url} rejected the anonymous connection without security ({detail}). "
-            "The browse command supports only this access for now; allow it on the server or "
-            "write the config by hand from config/adapters/opcua.example.yaml, with the keys "
-            "security_policy and security_mode (docs/adapters.md, Security), then trust the "
-            "server: kooperant agent trust {url} --config FILE.",
-        },
-        "error.failed": {
-            "pl": "Serwer {url} zgłosił błąd ({detail}). Sprawdź dziennik serwera i spróbuj "
-            "ponownie.",
-            "en": "Server {url} reported an error ({detail}). Check the server's log and try "
-            "again.",
-        },
-        "heading": {
-            "pl": "Serwer {url}: {machines_counted}",
-            "en": "Server {url}: {machines_counted}",
-        },
-        "noun.machines": {"pl": "maszyna|maszyny|maszyn", "en": "machine|machines"},
-        "model.machinery": {
-            "pl": "OPC 40001 Machinery, folder Machines",
-            "en": "OPC 40001 Machinery, Machines folder",
-        },
-        "model.machine_tool": {"pl": "OPC 40501 MachineTool", "en": "OPC 40501 MachineTool"},
-        "model.packml": {"pl": "OPC 30050 PackML", "en": "OPC 30050 PackML"},
-        "model.euromap83": {"pl": "EUROMAP 83", "en": "EUROMAP 83"},
-        "model.mapping": {"pl": "mapowanie z ustawień", "en": "mapping from the settings"},
-        "field.Manufacturer": {"pl": "producent", "en": "manufacturer"},
-        "field.Model": {"pl": "model", "en": "model"},
-        "field.SerialNumber": {"pl": "numer seryjny", "en": "serial number"},
-        "no_identification": {"pl": "brak identyfikacji", "en": "no identification"},
-        "variable": {
-            "pl": "{role}: {value} (węzeł {node})",
-            "en": "{role}: {value} (node {node})",
-        },
-        "state": {"pl": "→ stan w kooperant: {state}", "en": "→ kooperant state: {state}"},
-        "state.missing": {
-            "pl": "brak zmiennych stanu, więc stan będzie Unknown",
-            "en": "no state variables, so the state will be Unknown",
-        },
-        "empty": {"pl": "(pusta)", "en": "(empty)"},
-        "snippet.heading": {
-            "pl": "Wpis do konfiguracji agenta (YAML):",
-            "en": "Entry for the agent config (YAML):",
-        },
-        "snippet.intro": {
-            "pl": "# Adapter opcua dla {url}.\n"
-            "# Wklej ten wpis do listy adapters konfiguracji agenta. W machines: nazwa\n"
-            "# przeglądania (browse name) maszyny → identyfikator zasobu w ofertach; zmień\n"
-            "# identyfikatory według potrzeb. Inne klucze: config/adapters/opcua.example.yaml.",
-            "en": "# opcua adapter for {url}.\n"
-            "# Paste this entry into the adapters list of the agent config. Under machines:\n"
-            "# the machine's browse name → the resource id in offers; change the ids as\n"
-            "# needed. The other keys: config/adapters/opcua.example.yaml.",
-        },
-        "snippet.no_machines": {
-            "pl": "# Folder Machines jest pusty; maszyny dopisz, gdy pojawią się na serwerze.",
-            "en": "# The Machines folder is empty; add machines once the server has them.",
-        },
-        "snippet.changed": {
-            "pl": "zmienione z {default}, bo powtarza się lub jest puste",
-            "en": "changed from {default} because it repeats or is empty",
-        },
-    }
-)
+_ = Catalog.for_module(__name__, shared=(OPCUA_CLIENT_CONTEXT,))
 
 HELP = _("help")
 

@@ -18,43 +18,7 @@ from kooperant.i18n import Catalog
 
 EXIT_CONFIG_ERROR = 2
 
-_ = Catalog(
-    {
-        "help": {
-            "pl": "Agent w firmie członka klastra.",
-            "en": "The agent at a cluster member's site.",
-        },
-        "run.help": {
-            "pl": "Uruchom agenta: czytaj maszyny i eksporty, publikuj oferty dozwolone przez "
-            "politykę, aż do Ctrl+C lub SIGTERM.",
-            "en": "Run the agent: read machines and exports, publish the offers the policy "
-            "permits, until Ctrl+C or SIGTERM.",
-        },
-        "config.help": {
-            "pl": "Plik konfiguracji agenta (YAML), np. config/agent.example.yaml.",
-            "en": "The agent's config file (YAML), e.g. config/agent.example.yaml.",
-        },
-        "config.invalid": {
-            "pl": "Błędna konfiguracja (plik, wiersz, klucz: problem):\n{details}\n"
-            "Popraw wskazane miejsca i uruchom agenta ponownie.",
-            "en": "Invalid configuration (file, line, key: problem):\n{details}\n"
-            "Correct the places listed and start the agent again.",
-        },
-        "started": {
-            "pl": "Agent {member} publikuje oferty klastra {cluster} do brokera {broker}. "
-            "Zatrzymanie: Ctrl+C.",
-            "en": "Agent {member} publishes offers of cluster {cluster} to broker {broker}. "
-            "Stop with Ctrl+C.",
-        },
-        "stopped": {"pl": "Agent zatrzymany.", "en": "Agent stopped."},
-        "audit.unusable": {
-            "pl": "Nie można użyć dziennika audytu {path}: {reason}. Sprawdź uprawnienia i wolne "
-            "miejsce, a uszkodzony plik przenieś w inne miejsce lub wskaż inny kluczem audit_log.",
-            "en": "Cannot use the audit log {path}: {reason}. Check permissions and free disk "
-            "space; move a damaged file away or point the audit_log key elsewhere.",
-        },
-    }
-)
+_ = Catalog.for_module(__name__)
 
 app = typer.Typer(help=_("help"), no_args_is_help=True, pretty_exceptions_enable=False)
 

@@ -18,43 +18,7 @@ from kooperant.i18n import Catalog
 
 EXIT_BROKEN_ENTRY = 1
 
-_ = Catalog(
-    {
-        "help": {
-            "pl": "Adaptery zainstalowane jako wtyczki (grupa punktów wejścia kooperant.adapters).",
-            "en": "Adapters installed as plug-ins (the kooperant.adapters entry point group).",
-        },
-        "list.help": {
-            "pl": "Pokaż każdy zainstalowany typ adaptera: pakiet, wersję, klasę i opis. Kod "
-            "wyjścia 1, gdy któregoś nie da się wczytać.",
-            "en": "Show every installed adapter type: package, version, class and description. "
-            "Exit status 1 when one of them cannot be loaded.",
-        },
-        "json.help": {
-            "pl": "Wypisz listę jako JSON.",
-            "en": "Print the list as JSON.",
-        },
-        "columns": {
-            "pl": "TYP|PAKIET|WERSJA|KLASA|OPIS",
-            "en": "TYPE|PACKAGE|VERSION|CLASS|DESCRIPTION",
-        },
-        "not_loaded": {"pl": "NIE WCZYTANO", "en": "NOT LOADED"},
-        "none": {
-            "pl": "Nie zainstalowano żadnego adaptera w grupie {group}. Zainstaluj kooperant "
-            "ponownie (pip install kooperant).",
-            "en": "No adapter is installed in the group {group}. Reinstall kooperant "
-            "(pip install kooperant).",
-        },
-        "broken": {
-            "pl": "Nie można wczytać adaptera {name} ({path}, pakiet {package}): {error}. "
-            "Zainstaluj ponownie pakiet {package} albo go odinstaluj; agent z tym typem "
-            "adaptera w konfiguracji nie wystartuje.",
-            "en": "Cannot load adapter {name} ({path}, package {package}): {error}. Reinstall "
-            "or uninstall the package {package}; an agent whose config uses this adapter type "
-            "will not start.",
-        },
-    }
-)
+_ = Catalog.for_module(__name__)
 
 app = typer.Typer(help=_("help"), no_args_is_help=True, pretty_exceptions_enable=False)
 

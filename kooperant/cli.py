@@ -15,31 +15,7 @@ from kooperant.demo.cli import demo
 from kooperant.i18n import Catalog
 from server.cli import app as server_app
 
-_ = Catalog(
-    {
-        "help": {
-            "pl": "kooperant: udostępnianie wolnych mocy w klastrze, pod kontrolą właściciela.",
-            "en": "kooperant: share free capacity inside a cluster, under the owner's control.",
-        },
-        "version": {"pl": "Pokaż wersję i zakończ.", "en": "Show the version and exit."},
-        "verbose": {
-            "pl": "Pokaż komunikaty diagnostyczne (DEBUG).",
-            "en": "Show debug messages.",
-        },
-        "agent": {
-            "pl": "Agent w firmie członka: czyta maszyny i eksporty, publikuje dozwolone oferty.",
-            "en": "The agent at a member's site: reads machines and exports, publishes offers.",
-        },
-        "adapter": {
-            "pl": "Typy adapterów zainstalowane jako wtyczki: lista z pakietem i wersją.",
-            "en": "Adapter types installed as plug-ins: a list with package and version.",
-        },
-        "server": {
-            "pl": "Serwer agregujący klastra: odbiera oferty, API i panel.",
-            "en": "The cluster aggregator: receives offers, serves the API and the dashboard.",
-        },
-    }
-)
+_ = Catalog.for_module(__name__)
 
 # These libraries log every step (each OPC UA node added, each MQTT session transition) at
 # INFO; kooperant logs the outcomes itself, and --verbose brings the detail back.

@@ -1,6 +1,11 @@
 """User-facing text in Polish and English.
 
-Each package keeps its own ``Catalog`` of messages keyed by a short id. The language comes from
+Messages live in gettext catalogues, one per top-level package and language:
+``PACKAGE/locale/{pl,en}/LC_MESSAGES/PACKAGE.po``. Each entry's ``msgctxt`` is the dotted name of
+the module that uses it and its ``msgid`` a short id, so ``Catalog.for_module(__name__)`` gives a
+module its messages. Texts use ``str.format`` fields (flag ``python-brace-format``). The .po files
+are read with Babel when a module is imported, and a message missing, empty or fuzzy in either
+language raises ``ValueError`` there. The language comes from
 ``KOOPERANT_LANG``, then from the POSIX locale variables; Polish is the default because the first
 users work in Polish. Log lines and exceptions meant for developers stay English and do not go
 through a catalogue. Code that builds catalogued text for a log line, such as a running agent
@@ -13,7 +18,12 @@ import contextlib
 import os
 from collections.abc import Iterator, Mapping
 from contextvars import ContextVar
+from functools import cache
+from importlib import resources
 from typing import Literal
+
+from babel.messages.catalog import Catalog as PoCatalog
+from babel.messages.pofile import read_po
 
 Language = Literal["pl", "en"]
 LANGUAGES: tuple[Language, ...] = ("pl", "en")
@@ -56,7 +66,59 @@ class Catalog:
                 raise ValueError(f"message {message_id!r} has no text for {missing}")
         self._messages = messages
 
+    @classmethod
+    def for_module(cls, module: str, shared: tuple[str, ...] = ()) -> Catalog:
+        """Return the messages whose ``msgctxt`` is ``module``, from its package's .po files.
+
+        ``shared`` names further contexts of the same package whose messages are included.
+        Raise ``ValueError`` naming the file and id of a message that one language lacks.
+        """
+        package = module.partition(".")[0]
+        texts: dict[str, dict[Language, str]] = {}
+        for language in LANGUAGES:
+            by_context = _po_messages(package, language)
+            for context in (module, *shared):
+                for message_id, text in by_context.get(context, {}).items():
+                    texts.setdefault(message_id, {})[language] = text
+        if not texts:
+            raise ValueError(f"no messages for {module} in {_po_name(package, 'pl')}")
+        for message_id, by_language in texts.items():
+            for language in LANGUAGES:
+                if language not in by_language:
+                    raise ValueError(
+                        f"{_po_name(package, language)}: message {message_id!r} of {module} "
+                        "is missing, empty or fuzzy"
+                    )
+        return cls(texts)
+
+    def ids(self) -> list[str]:
+        """Return the message ids of this catalogue."""
+        return list(self._messages)
+
     def __call__(self, message_id: str, language: Language | None = None, **fields: object) -> str:
         """Return the message in ``language`` (default: current) with ``fields`` filled in."""
         texts = self._messages[message_id]
         return texts[language or current_language()].format(**fields)
+
+
+def _po_name(package: str, language: Language) -> str:
+    return f"{package}/locale/{language}/LC_MESSAGES/{package}.po"
+
+
+@cache
+def _po_messages(package: str, language: Language) -> dict[str, dict[str, str]]:
+    """Return the translated messages of ``package``'s .po file by context, then by id.
+
+    Empty and fuzzy translations are left out, as gettext does.
+    """
+    path = resources.files(package).joinpath("locale", language, "LC_MESSAGES", f"{package}.po")
+    with path.open("rb") as handle:
+        catalog: PoCatalog = read_po(handle, locale=language, domain=package)
+    messages: dict[str, dict[str, str]] = {}
+    for message in catalog:
+        if not message.id or not message.string or message.fuzzy:
+            continue
+        if not isinstance(message.id, str) or not isinstance(message.string, str):
+            raise ValueError(f"{_po_name(package, language)}: plural forms are not supported")
+        messages.setdefault(message.context or "", {})[message.id] = message.string
+    return messages

@@ -16,12 +16,16 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, Query
 from fastapi.responses import JSONResponse
 
+from server.account_routes import add_account_routes
 from server.api_caller import Caller
 from server.api_errors import add_error_handlers, read
+from server.api_input import check_parameters
 from server.api_json import member_json, rejected_json, resource_json
+from server.api_models import Health, MemberPage, RejectedMessagePage, ResourcePage
+from server.api_openapi import API_DESCRIPTION, API_ERRORS, HEALTH_ERRORS, TAGS, document_api
 from server.auth import Authenticator
-from server.dashboard_routes import add_dashboard_routes
 from server.errors import StorageError
+from server.login_limits import LoginLimiter
 from server.member_routes import add_member_routes
 from server.search_api import add_search_api_routes, resource_query
 from server.search_routes import add_search_routes
@@ -44,17 +48,40 @@ def create_app(
     *,
     tokens: TokenStore | None = None,
     clock: Callable[[], datetime] = utc_now,
+    login_limiter: LoginLimiter | None = None,
 ) -> FastAPI:
     """Return the FastAPI application serving ``storage`` and reporting ``status``.
 
-    ``tokens`` turns on per-member access; ``clock`` decides which offers have expired.
+    ``tokens`` turns on per-member access; ``clock`` decides which offers and sessions have
+    expired; ``login_limiter`` counts failed sign-ins (a new one by default).
     """
-    app = FastAPI(title="kooperant aggregator", version="1", docs_url="/api/docs")
+    app = FastAPI(
+        title="kooperant aggregator",
+        version="1",
+        description=API_DESCRIPTION,
+        openapi_url="/api/openapi.json",
+        docs_url="/api/docs",
+        redoc_url=None,
+        openapi_tags=TAGS,
+        dependencies=[Depends(check_parameters)],
+    )
     add_error_handlers(app)
-    authenticator = Authenticator(tokens)
+    authenticator = Authenticator(tokens, storage, clock)
     app.state.authenticator = authenticator
 
-    @app.get("/api/v1/resources", summary="Search the current offers")
+    @app.get(
+        "/api/v1/resources",
+        tags=["resources"],
+        summary="Search the current offers",
+        response_model=None,
+        responses={
+            200: {
+                "model": ResourcePage,
+                "description": "One page of the offers the caller may see",
+            },
+            **API_ERRORS,
+        },
+    )
     async def list_resources(
         viewer: Caller, query: Annotated[ResourceQuery, Depends(resource_query)]
     ) -> dict[str, Any]:
@@ -68,21 +95,71 @@ def create_app(
 
     add_search_api_routes(app, storage, clock)
 
-    @app.get("/api/v1/members")
-    async def list_members(viewer: Caller) -> dict[str, Any]:
-        members = await read(storage.list_members, viewer=viewer, now=clock())
-        return {"items": [member_json(item) for item in members]}
+    @app.get(
+        "/api/v1/members",
+        tags=["members"],
+        summary="List the members and their connection status",
+        response_model=None,
+        responses={
+            200: {"model": MemberPage, "description": "One page of members"},
+            **API_ERRORS,
+        },
+    )
+    async def list_members(
+        viewer: Caller,
+        limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
+        offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+    ) -> dict[str, Any]:
+        """Members with an offer the caller may see or with a status, and the calling member.
 
-    @app.get("/api/v1/rejected-messages")
+        Ordered by cluster and member.
+        """
+        page = await read(
+            storage.page_members, viewer=viewer, now=clock(), limit=limit, offset=offset
+        )
+        return {
+            "items": [member_json(item) for item in page.items],
+            "total": page.total,
+            "limit": limit,
+            "offset": offset,
+        }
+
+    @app.get(
+        "/api/v1/rejected-messages",
+        tags=["rejected messages"],
+        summary="List the messages ingest rejected, newest first",
+        response_model=None,
+        responses={
+            200: {"model": RejectedMessagePage, "description": "One page of rejected messages"},
+            **API_ERRORS,
+        },
+    )
     async def list_rejected(
         viewer: Caller,
         limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
+        offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     ) -> dict[str, Any]:
-        rejected = await read(storage.list_rejected, limit, viewer=viewer)
-        return {"items": [rejected_json(item) for item in rejected], "limit": limit}
+        """A member caller gets only the messages on its own topics."""
+        page = await read(storage.page_rejected, viewer=viewer, limit=limit, offset=offset)
+        return {
+            "items": [rejected_json(item) for item in page.items],
+            "total": page.total,
+            "limit": limit,
+            "offset": offset,
+        }
 
-    @app.get("/healthz")
+    @app.get(
+        "/healthz",
+        tags=["health"],
+        summary="Check the database and the broker connection",
+        responses={
+            200: {"model": Health, "description": "Both work"},
+            503: {"model": Health, "description": "The database or the broker connection fails"},
+            **HEALTH_ERRORS,
+        },
+    )
     async def health() -> JSONResponse:
+        """Needs no token and shows no offer data."""
         body = {"status": "ok", "database": "ok", "broker": "connected"}
         try:
             await asyncio.to_thread(storage.check_health)
@@ -94,7 +171,8 @@ def create_app(
             body["broker"] = f"disconnected: {status.broker_error or 'not connected yet'}"
         return JSONResponse(body, status_code=200 if body["status"] == "ok" else 503)
 
-    add_dashboard_routes(app, storage, authenticator, clock)
+    add_account_routes(app, storage, authenticator, clock, login_limiter or LoginLimiter())
     add_search_routes(app, storage, authenticator, clock)
     add_member_routes(app, storage, authenticator, clock)
+    document_api(app)
     return app

@@ -1,7 +1,9 @@
 """The API's error type, the handlers that give every error the same JSON body, and ``read``.
 
-The body is ``{"error": {"code": "...", "message": "..."}}``. Messages are English because API
-clients are programs and their developers.
+The body is ``{"error": {"code": "...", "message": "..."}}``; a request validation error adds
+``details``, one entry per failing parameter. Messages are English because API clients are
+programs and their developers. An unexpected exception becomes a 500 with the code
+``internal_error`` and a message without internals, and its traceback goes to the log.
 """
 
 from __future__ import annotations
@@ -9,12 +11,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Mapping
-from typing import ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from server.errors import StorageError
 
@@ -22,6 +25,17 @@ logger = logging.getLogger(__name__)
 
 P = ParamSpec("P")
 T = TypeVar("T")
+
+# Codes of the HTTP errors that routing and Starlette raise; any other status gets "http_{status}".
+_HTTP_ERROR_CODES = {
+    400: "bad_request",
+    404: "not_found",
+    405: "method_not_allowed",
+}
+INTERNAL_ERROR_MESSAGE = (
+    "internal server error; the server logged the details, so report the time of the request "
+    "to the cluster coordinator"
+)
 
 
 class ApiError(Exception):
@@ -51,37 +65,85 @@ async def read(function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T
 
 
 def error_response(
-    status: int, code: str, message: str, headers: Mapping[str, str] | None = None
+    status: int,
+    code: str,
+    message: str,
+    headers: Mapping[str, str] | None = None,
+    *,
+    details: list[dict[str, str]] | None = None,
 ) -> JSONResponse:
-    return JSONResponse(
-        {"error": {"code": code, "message": message}}, status_code=status, headers=headers
-    )
+    error: dict[str, Any] = {"code": code, "message": message}
+    if details is not None:
+        error["details"] = details
+    return JSONResponse({"error": error}, status_code=status, headers=headers)
 
 
 def add_error_handlers(app: FastAPI) -> None:
+    """Give every error of ``app`` the standard body, including unexpected exceptions."""
+
     @app.exception_handler(ApiError)
     async def on_api_error(_request: Request, error: ApiError) -> JSONResponse:
         return error_response(error.status, error.code, error.message, error.headers)
 
     @app.exception_handler(RequestValidationError)
     async def on_validation_error(_request: Request, error: RequestValidationError) -> JSONResponse:
-        return error_response(422, "invalid_parameter", _validation_message(error))
+        details = [_validation_detail(item) for item in error.errors()]
+        message = "; ".join(detail["message"] for detail in details) or "invalid request"
+        return error_response(422, "invalid_parameter", message, details=details)
 
     @app.exception_handler(StarletteHTTPException)
     async def on_http_error(_request: Request, error: StarletteHTTPException) -> JSONResponse:
-        code = "not_found" if error.status_code == 404 else f"http_{error.status_code}"
-        return error_response(error.status_code, code, str(error.detail))
+        code = _HTTP_ERROR_CODES.get(error.status_code, f"http_{error.status_code}")
+        return error_response(error.status_code, code, str(error.detail), error.headers)
+
+    app.add_middleware(InternalErrorMiddleware)
 
 
-def _validation_message(error: RequestValidationError) -> str:
-    parts = []
-    for item in error.errors():
-        # "loc" is ("query", "kind") for a parameter, ("query", "kind", 1) for a repeated one.
-        location = [str(part) for part in item.get("loc", ())]
-        where = " ".join(location[:1]) + (
-            f" parameter '{location[1]}'" if len(location) > 1 else ""
-        )
-        value = item.get("input")
-        shown = f" value {value!r}" if value is not None else ""
-        parts.append(f"{where.strip()}{shown}: {item.get('msg', 'invalid')}")
-    return "; ".join(parts) or "invalid request"
+class InternalErrorMiddleware:
+    """Turn an exception no handler took into a 500 with the standard error body.
+
+    The traceback is logged with the method and path. Starlette's own last-resort handler would
+    send a plain-text response and raise the exception again into the server. An exception raised
+    after the response started cannot change the response any more, so it is raised again.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        started = False
+
+        async def send_tracking_start(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_tracking_start)
+        except Exception:
+            logger.exception("Unexpected error in %s %s", scope["method"], scope["path"])
+            if started:
+                raise
+            response = error_response(500, "internal_error", INTERNAL_ERROR_MESSAGE)
+            await response(scope, receive, send)
+
+
+def _validation_detail(item: Mapping[str, Any]) -> dict[str, str]:
+    """Return the location, parameter name and message of one pydantic validation error."""
+    # "loc" is ("query", "kind") for a parameter, ("query", "kind", 1) for a repeated one.
+    location = [str(part) for part in item.get("loc", ())]
+    where = location[0] if location else "request"
+    parameter = location[1] if len(location) > 1 else ""
+    described = f"{where} parameter '{parameter}'" if parameter else where
+    value = item.get("input")
+    shown = f" value {value!r}" if value is not None else ""
+    return {
+        "location": where,
+        "parameter": parameter,
+        "message": f"{described}{shown}: {item.get('msg', 'invalid')}",
+    }

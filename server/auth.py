@@ -1,44 +1,86 @@
-"""Who is calling: the member behind a bearer token or the dashboard's token cookie.
+"""Who is calling: a member behind a bearer token, or a dashboard account behind a session cookie.
 
-Without a tokens file every caller is anonymous and sees only offers meant for a whole cluster.
-With one, an API request needs ``Authorization: Bearer TOKEN`` and gets 401 without a valid
-token. The dashboard also reads the token from the cookie its sign-in form sets. Tokens are
-never logged.
+The server is open (every caller anonymous, seeing only offers meant for a whole cluster) until a
+tokens file is configured or the first dashboard account exists. Then an API request needs
+``Authorization: Bearer TOKEN`` and gets 401 without a valid token; the API never reads cookies,
+so it needs no CSRF protection. A dashboard page takes the browser's session cookie
+(``kooperant_session``) or, for programs, a bearer token of the tokens file. Tokens, passwords and
+session ids are never logged.
 """
 
 from __future__ import annotations
 
 import logging
+import secrets
+import time
+from collections.abc import Callable
+from datetime import datetime
 
-from fastapi import Request
+from fastapi import Request, Response
 
 from server.api_errors import ApiError
+from server.errors import StorageError
 from server.page_context import PageAccount
-from server.storage import ANONYMOUS, Viewer
+from server.storage import ANONYMOUS, Storage, Viewer
+from server.storage.accounts import SESSION_MAX_AGE, SessionRecord, UserRecord
 from server.tokens import TokenStore
 
 logger = logging.getLogger(__name__)
 
-COOKIE_NAME = "kooperant_token"
+SESSION_COOKIE = "kooperant_session"
+# How long a "no dashboard account exists" result is reused before the database is queried again.
+# Accounts are never deleted (only disabled), so a "yes" is kept for good.
+ACCOUNTS_RECHECK_SECONDS = 2.0
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="kooperant"'}
+_SESSION_STATE = "kooperant_session_record"
 
 
 class Authenticator:
-    """Turns the credentials of a request into a ``Viewer``, using ``tokens`` when set."""
+    """Turns the credentials of a request into a ``Viewer``.
 
-    def __init__(self, tokens: TokenStore | None) -> None:
+    ``tokens`` are the API tokens (or ``None``), ``storage`` contains the dashboard accounts and
+    sessions, ``clock`` decides session expiry.
+    """
+
+    def __init__(
+        self,
+        tokens: TokenStore | None,
+        storage: Storage,
+        clock: Callable[[], datetime],
+        *,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._tokens = tokens
+        self._storage = storage
+        self._clock = clock
+        self._monotonic = monotonic
+        self._accounts_exist = False
+        self._accounts_checked_at: float | None = None
 
     @property
     def required(self) -> bool:
-        """Whether callers must present a token (a tokens file is configured)."""
-        return self._tokens is not None
+        """Whether callers must sign in: a tokens file is set or a dashboard account exists."""
+        return self._tokens is not None or self._any_account()
 
-    def viewer_for_token(self, token: str) -> Viewer | None:
-        """Return the member whose token ``token`` is, or ``None``; anonymous without tokens."""
-        if self._tokens is None:
-            return ANONYMOUS
-        return self._tokens.viewer_for(token)
+    def account_created(self) -> None:
+        """Record that an account now exists, so that ``required`` turns true at once."""
+        self._accounts_exist = True
+
+    def _any_account(self) -> bool:
+        if self._accounts_exist:
+            return True
+        now = self._monotonic()
+        checked = self._accounts_checked_at
+        if checked is not None and now - checked < ACCOUNTS_RECHECK_SECONDS:
+            return False
+        try:
+            self._accounts_exist = self._storage.any_user()
+        except StorageError:
+            # Fail closed: while the database is unreachable, every page requires a sign-in.
+            logger.warning("Could not check for dashboard accounts", exc_info=True)
+            return True
+        self._accounts_checked_at = now
+        return self._accounts_exist
 
     def api_viewer(self, request: Request) -> Viewer:
         """Return the caller of an API request, or raise ``ApiError`` 401."""
@@ -65,18 +107,73 @@ class Authenticator:
             )
         return viewer
 
+    def session(self, request: Request) -> SessionRecord | None:
+        """Return the live session of the request's cookie, or ``None``; read once per request."""
+        if hasattr(request.state, _SESSION_STATE):
+            cached: SessionRecord | None = getattr(request.state, _SESSION_STATE)
+            return cached
+        session_id = request.cookies.get(SESSION_COOKIE)
+        found = self._storage.find_session(session_id, self._clock()) if session_id else None
+        setattr(request.state, _SESSION_STATE, found)
+        return found
+
     def page_account(self, request: Request) -> PageAccount | None:
         """Return the signed-in account of a dashboard page, or ``None`` when there is none."""
-        return None
+        session = self.session(request)
+        if session is None:
+            return None
+        return PageAccount(session.user.shown_name, session.user.role, session.csrf_token)
 
     def dashboard_viewer(self, request: Request) -> Viewer | None:
-        """Return the dashboard's caller from the bearer header or the cookie, or ``None``."""
-        if self._tokens is None:
+        """Return the dashboard's caller, or ``None`` when the caller must sign in first.
+
+        A session whose user must change the password gives ``None`` too, so no page shows
+        offers before the change.
+        """
+        if not self.required:
             return ANONYMOUS
-        token = bearer_token(request) or request.cookies.get(COOKIE_NAME)
-        if not token:
+        token = bearer_token(request)
+        if token is not None and self._tokens is not None:
+            return self._tokens.viewer_for(token)
+        session = self.session(request)
+        if session is None or session.user.must_change_password:
             return None
-        return self._tokens.viewer_for(token)
+        return viewer_of_user(session.user)
+
+    def check_csrf(self, request: Request, token: str | None) -> bool:
+        """Return whether ``token`` is the CSRF token of the request's session."""
+        session = self.session(request)
+        if session is None or not token:
+            return False
+        return secrets.compare_digest(session.csrf_token.encode(), token.encode())
+
+
+def viewer_of_user(user: UserRecord) -> Viewer:
+    """Return the view of offers a dashboard account gets."""
+    if user.role == "coordinator":
+        return Viewer(cluster=user.cluster, member=user.member, coordinator=True)
+    return Viewer(cluster=user.cluster, member=user.member)
+
+
+def set_session_cookie(request: Request, response: Response, session_id: str) -> None:
+    """Set the session cookie: HttpOnly, SameSite=Lax, Secure when the request came over HTTPS.
+
+    NOTE: behind a proxy that ends TLS the request arrives as plain HTTP, so the cookie lacks
+    Secure there. ``X-Forwarded-Proto`` is not trusted, because no proxy setting exists yet.
+    """
+    response.set_cookie(
+        SESSION_COOKIE,
+        session_id,
+        max_age=int(SESSION_MAX_AGE.total_seconds()),
+        httponly=True,
+        samesite="lax",
+        secure=request.url.scheme == "https",
+        path="/",
+    )
+
+
+def clear_session_cookie(response: Response) -> None:
+    response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="lax")
 
 
 def bearer_token(request: Request) -> str | None:

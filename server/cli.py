@@ -1,4 +1,4 @@
-"""``kooperant server run``, ``ingest``, ``migrate``, ``token add`` and ``add-member``."""
+"""The ``kooperant server`` commands: run, ingest, migrate, token add, add-member, add-user."""
 
 from __future__ import annotations
 
@@ -14,18 +14,27 @@ from typing import Annotated, Any, cast
 
 import typer
 
+from kooperant.protocol import TopicError, check_identifier
 from server.broker_accounts import (
     PasswordFileChange,
     add_member_account,
     agent_broker_settings,
     check_account_ids,
 )
-from server.errors import InvalidSettingError, ServerError, StorageError
+from server.errors import AccountError, InvalidSettingError, ServerError, StorageError
 from server.messages import MESSAGES as _
 from server.mqtt_url import parse_broker_url
+from server.passwords import (
+    MIN_PASSWORD_LENGTH,
+    generate_password,
+    hash_password,
+    password_problem,
+)
+from server.profile_fields import checked_profile
 from server.service import open_storage, run_ingest, run_server
 from server.settings import DEFAULT_SESSION_EXPIRY_SECONDS, MqttProtocolChoice, ServerSettings
 from server.storage import DEFAULT_DATABASE_URL, mask_password
+from server.storage.accounts import ROLES, normalize_username
 from server.subscriber import default_client_id
 from server.tokens import add_token
 
@@ -225,9 +234,20 @@ def add_member(
     new_password: Annotated[
         bool, typer.Option("--new-password", help=_("opt_new_password"))
     ] = False,
+    name: Annotated[str | None, typer.Option("--name", help=_("opt_profile_name"))] = None,
+    email: Annotated[str | None, typer.Option("--email", help=_("opt_profile_email"))] = None,
+    phone: Annotated[str | None, typer.Option("--phone", help=_("opt_profile_phone"))] = None,
+    voivodeship: Annotated[
+        str | None, typer.Option("--voivodeship", help=_("opt_profile_voivodeship"))
+    ] = None,
+    city: Annotated[str | None, typer.Option("--city", help=_("opt_profile_city"))] = None,
 ) -> None:
+    profile_given = any(value is not None for value in (name, email, phone, voivodeship, city))
     with _user_errors():
         check_account_ids(cluster, member)
+        profile = checked_profile(
+            cluster, member, name=name, email=email, phone=phone, voivodeship=voivodeship, city=city
+        )
         storage = open_storage(ServerSettings(database=database, migrate=True))
         try:
             account = add_member_account(
@@ -238,6 +258,8 @@ def add_member(
                 new_password=new_password,
                 now=datetime.now(UTC),
             )
+            if profile_given:
+                storage.save_profile(profile, datetime.now(UTC))
         finally:
             storage.close()
 
@@ -252,8 +274,73 @@ def add_member(
             typer.echo(_("mosquitto_passwords_created", path=path), err=True)
     else:
         typer.echo(_("member_password_not_written", member=member), err=True)
+    if profile_given:
+        typer.echo(_("member_profile_saved", cluster=cluster, member=member), err=True)
     typer.echo(_("member_password_once"), err=True)
     typer.echo(agent_broker_settings(account), nl=False)
+
+
+@app.command("add-user", help=_("cli_add_user_help"))
+def add_user(
+    username: Annotated[str, typer.Option("--username", help=_("opt_user_username"))],
+    role: Annotated[str, typer.Option("--role", help=_("opt_user_role"))],
+    cluster: Annotated[str, typer.Option("--cluster", help=_("opt_user_cluster"))],
+    member: Annotated[str | None, typer.Option("--member", help=_("opt_user_member"))] = None,
+    database: str = DatabaseOption,
+    password_file: Annotated[
+        Path | None,
+        typer.Option("--password-file", help=_("opt_user_password_file"), dir_okay=False),
+    ] = None,
+    display_name: Annotated[
+        str | None, typer.Option("--display-name", help=_("opt_user_display_name"))
+    ] = None,
+) -> None:
+    with _user_errors():
+        normalized = normalize_username(username)
+        if role not in ROLES:
+            raise AccountError("user_role_invalid", value=role)
+        _check_cluster(cluster)
+        if member is not None:
+            check_account_ids(cluster, member)
+        password = _read_password(password_file, "user_password_file_unreadable")
+        generated = password is None
+        if password is None:
+            password = generate_password()
+        problem = password_problem(password, normalized)
+        if problem is not None:
+            raise AccountError(problem, min=MIN_PASSWORD_LENGTH)
+
+        storage = open_storage(ServerSettings(database=database, migrate=True))
+        try:
+            storage.create_user(
+                username=normalized,
+                password_hash=hash_password(password),
+                role=role,
+                cluster=cluster,
+                member=member,
+                display_name=display_name,
+                must_change_password=generated,
+                now=datetime.now(UTC),
+            )
+        finally:
+            storage.close()
+
+    shown_url = mask_password(database)
+    typer.echo(
+        _("user_created", username=normalized, role=role, cluster=cluster, url=shown_url),
+        err=True,
+    )
+    if generated:
+        # Only the password goes to stdout, so that a script can take it.
+        typer.echo(_("user_password_once"), err=True)
+        typer.echo(password)
+
+
+def _check_cluster(cluster: str) -> None:
+    try:
+        check_identifier(cluster, "cluster")
+    except TopicError as error:
+        raise InvalidSettingError("cluster_invalid", value=cluster) from error
 
 
 def _stop_on_signal() -> asyncio.Event:

@@ -8,8 +8,10 @@ fields for it, so the CLI can show it in Polish or English. ``str(error)`` is th
     │   │                        the operator must fix it
     │   ├── TokensFileError      the API tokens file cannot be read or has invalid entries; the
     │   │                        message lists each problem with the file and line
-    │   └── MosquittoPasswordFileError
-    │                            the broker's password file cannot be read or written
+    │   ├── MosquittoPasswordFileError
+    │   │                        the broker's password file cannot be read or written
+    │   └── AccountError         a dashboard account cannot be created or changed: invalid or
+    │                            taken user name, unknown role or member, password too weak
     ├── DatabaseUnavailableError the database cannot be opened or reached: fix the server or
     │                            the URL, then start again
     ├── SchemaOutdatedError      the database schema is older than this version: run
@@ -99,3 +101,7 @@ class BrokerPortInUseError(ServerError):
 
 class MosquittoPasswordFileError(InvalidSettingError):
     """Raised when ``add-member`` cannot read or replace the Mosquitto password file."""
+
+
+class AccountError(InvalidSettingError):
+    """Raised when a dashboard account or member profile cannot be created or changed."""

@@ -17,8 +17,19 @@ from server.storage import ANONYMOUS, Viewer
 FEED_KEY_NAME = "calendar_feed_key"
 
 
+def link_identity(viewer: Viewer) -> str:
+    """Return ``viewer`` as a link parameter: ``cluster/member``, ``cluster/`` or empty.
+
+    ``cluster/`` is a coordinator account without a member. A coordinator linked to a member
+    sees what that member sees, so its link names the member.
+    """
+    if viewer.anonymous:
+        return ""
+    return f"{viewer.cluster}/{viewer.member or ''}"
+
+
 def _message(viewer: Viewer, cluster: str, member: str, resource: str) -> bytes:
-    identity = "" if viewer.anonymous else f"{viewer.cluster}/{viewer.member}"
+    identity = link_identity(viewer)
     # NUL cannot occur in ids, so different tuples never join into the same message.
     return "\0".join(("feed-v1", identity, cluster, member, resource)).encode()
 
@@ -32,7 +43,7 @@ def signed_feed_path(key: bytes, viewer: Viewer, cluster: str, member: str, reso
     path = f"/offers/{quote(cluster, safe='')}/{quote(member, safe='')}/{quote(resource, safe='')}"
     parameters = {"sig": feed_signature(key, viewer, cluster, member, resource)}
     if not viewer.anonymous:
-        parameters["viewer"] = f"{viewer.cluster}/{viewer.member}"
+        parameters["viewer"] = link_identity(viewer)
     return f"{path}.ics?{urlencode(parameters)}"
 
 
@@ -48,8 +59,11 @@ def viewer_of_signed_link(
     viewer = ANONYMOUS
     if identity:
         link_cluster, slash, link_member = identity.partition("/")
-        if not slash or not link_cluster or not link_member:
+        if not slash or not link_cluster:
             return None
-        viewer = Viewer(link_cluster, link_member)
+        if link_member:
+            viewer = Viewer(link_cluster, link_member)
+        else:
+            viewer = Viewer(link_cluster, None, coordinator=True)
     expected = feed_signature(key, viewer, cluster, member, resource)
     return viewer if hmac.compare_digest(expected, signature) else None

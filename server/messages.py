@@ -626,21 +626,6 @@ MESSAGES = Catalog(
         "unit_cores": {"pl": "rdz.", "en": "cores"},
         "band_closed": {"pl": "{min}–{max}", "en": "{min}–{max}"},
         "band_open": {"pl": "≥ {min}", "en": "≥ {min}"},
-        "login_title": {"pl": "Logowanie tokenem", "en": "Sign in with a token"},
-        "login_intro": {
-            "pl": "Ten serwer pokazuje oferty tylko członkom klastra. Wklej token API swojej "
-            "firmy, który dał Ci koordynator klastra.",
-            "en": "This server shows offers to cluster members only. Paste your company's API "
-            "token, which the cluster coordinator gave you.",
-        },
-        "login_label": {"pl": "Token", "en": "Token"},
-        "login_submit": {"pl": "Zaloguj", "en": "Sign in"},
-        "login_invalid": {
-            "pl": "Nieznany token. Sprawdź, czy skopiowano go w całości, albo poproś "
-            "koordynatora o nowy.",
-            "en": "Unknown token. Check that it was copied whole, or ask the coordinator for "
-            "a new one.",
-        },
         "signed_in_as": {
             "pl": "Zalogowano jako {member} (klaster {cluster})",
             "en": "Signed in as {member} (cluster {cluster})",
@@ -747,7 +732,6 @@ MESSAGES = Catalog(
         "page_previous": {"pl": "« Poprzednia", "en": "« Previous"},
         "page_next": {"pl": "Następna »", "en": "Next »"},
         "page_of": {"pl": "Strona {page} z {pages}", "en": "Page {page} of {pages}"},
-        "back_to_search": {"pl": "Wróć do wyszukiwania", "en": "Back to the search"},
         "not_found_title": {"pl": "Nie znaleziono", "en": "Not found"},
         "not_found_text": {
             "pl": "Ta strona nie istnieje albo nie jest dla Ciebie dostępna.",
@@ -832,5 +816,233 @@ MESSAGES = Catalog(
         "col_time": {"pl": "Czas", "en": "Time"},
         "col_payload": {"pl": "Treść (początek)", "en": "Payload (excerpt)"},
         "rejected_empty": {"pl": "Brak odrzuconych wiadomości.", "en": "No rejected messages."},
+        # Accounts
+        "login_title": {"pl": "Logowanie", "en": "Sign in"},
+        "login_intro": {
+            "pl": "Zaloguj się kontem, które założył Ci koordynator klastra.",
+            "en": "Sign in with the account the cluster coordinator created for you.",
+        },
+        "login_username": {"pl": "Nazwa użytkownika", "en": "User name"},
+        "login_password": {"pl": "Hasło", "en": "Password"},
+        "login_submit": {"pl": "Zaloguj", "en": "Sign in"},
+        "login_invalid": {
+            "pl": "Nieprawidłowa nazwa użytkownika lub hasło.",
+            "en": "Invalid user name or password.",
+        },
+        "login_locked": {
+            "pl": "Zbyt wiele nieudanych prób logowania. Spróbuj ponownie za {minutes} min.",
+            "en": "Too many failed sign-in attempts. Try again in {minutes} min.",
+        },
+        "password_title": {"pl": "Zmiana hasła", "en": "Change password"},
+        "password_forced": {
+            "pl": "To hasło było jednorazowe. Ustaw własne hasło, aby korzystać z panelu.",
+            "en": "This password was a one-time password. Set your own to use the dashboard.",
+        },
+        "password_rules": {
+            "pl": "Nowe hasło musi mieć co najmniej {min} znaków i różnić się od nazwy "
+            "użytkownika. Po zmianie pozostałe sesje zostaną wylogowane.",
+            "en": "The new password needs at least {min} characters and must differ from the "
+            "user name. Changing it signs out your other sessions.",
+        },
+        "password_current": {"pl": "Obecne hasło", "en": "Current password"},
+        "password_new": {"pl": "Nowe hasło", "en": "New password"},
+        "password_repeat": {"pl": "Powtórz nowe hasło", "en": "Repeat the new password"},
+        "password_submit": {"pl": "Zmień hasło", "en": "Change password"},
+        "password_current_wrong": {
+            "pl": "Obecne hasło jest nieprawidłowe.",
+            "en": "The current password is wrong.",
+        },
+        "password_mismatch": {
+            "pl": "Powtórzone hasło różni się od nowego hasła.",
+            "en": "The repeated password differs from the new password.",
+        },
+        "password_unchanged": {
+            "pl": "Nowe hasło musi różnić się od obecnego.",
+            "en": "The new password must differ from the current one.",
+        },
+        "password_too_short": {
+            "pl": "Hasło jest za krótkie: wymagane co najmniej {min} znaków.",
+            "en": "The password is too short: it needs at least {min} characters.",
+        },
+        "password_is_username": {
+            "pl": "Hasło nie może być takie samo jak nazwa użytkownika.",
+            "en": "The password must not be the same as the user name.",
+        },
+        "form_rejected_title": {"pl": "Odrzucony formularz", "en": "Form rejected"},
+        "form_rejected": {
+            "pl": "Formularz nie pochodzi z tej strony albo jego sesja wygasła. Otwórz stronę "
+            "ponownie i wyślij formularz jeszcze raz.",
+            "en": "The form did not come from this site or its session has expired. Open the "
+            "page again and send the form once more.",
+        },
+        "coordinator_only_title": {"pl": "Brak dostępu", "en": "Access denied"},
+        "coordinator_only": {
+            "pl": "Tę stronę może otworzyć tylko koordynator klastra.",
+            "en": "Only the cluster coordinator can open this page.",
+        },
+        "account_not_found_title": {"pl": "Nie znaleziono konta", "en": "Account not found"},
+        "account_not_found": {
+            "pl": "Członek {member} nie ma konta w tym klastrze.",
+            "en": "Member {member} has no account in this cluster.",
+        },
+        "back_to_search": {"pl": "Wróć do wyszukiwania", "en": "Back to search"},
+        "member_created_title": {"pl": "Członek dodany", "en": "Member added"},
+        "member_created": {
+            "pl": "Dodano członka i jego konto {username}. Przekaż mu poniższe hasło "
+            "jednorazowe bezpiecznym kanałem.",
+            "en": "The member and its account {username} were added. Give the member the "
+            "one-time password below over a secure channel.",
+        },
+        "password_reset_title": {"pl": "Hasło zresetowane", "en": "Password reset"},
+        "password_reset": {
+            "pl": "Konto {username} ma nowe hasło jednorazowe; jego sesje zostały zakończone.",
+            "en": "Account {username} has a new one-time password; its sessions were ended.",
+        },
+        "one_time_password": {"pl": "Hasło jednorazowe", "en": "One-time password"},
+        "one_time_password_note": {
+            "pl": "Hasło jest pokazywane tylko raz. Przy pierwszym logowaniu trzeba je zmienić.",
+            "en": "The password is shown only once. It must be changed at the first sign-in.",
+        },
+        "accounts_title": {"pl": "Konta członków", "en": "Member accounts"},
+        "accounts_intro": {
+            "pl": "Konta panelu w klastrze {cluster}.",
+            "en": "Dashboard accounts in cluster {cluster}.",
+        },
+        "accounts_role": {"pl": "Rola", "en": "Role"},
+        "accounts_member": {"pl": "Członek", "en": "Member"},
+        "accounts_state": {"pl": "Stan", "en": "State"},
+        "accounts_active": {"pl": "aktywne", "en": "active"},
+        "accounts_must_change": {"pl": "czeka na zmianę hasła", "en": "awaiting password change"},
+        "accounts_disabled": {"pl": "wyłączone", "en": "disabled"},
+        "accounts_reset": {"pl": "Nowe hasło", "en": "Reset password"},
+        "accounts_disable": {"pl": "Wyłącz", "en": "Disable"},
+        "role_member": {"pl": "członek", "en": "member"},
+        "role_coordinator": {"pl": "koordynator", "en": "coordinator"},
+        "member_new_title": {"pl": "Nowy członek", "en": "New member"},
+        "member_new_intro": {
+            "pl": "Dodaje członka do klastra {cluster} wraz z profilem i pierwszym kontem. "
+            "Dane brokera MQTT dla agenta tworzy polecenie kooperant server add-member.",
+            "en": "Adds a member to cluster {cluster} with its profile and first account. "
+            "The agent's MQTT broker credentials come from kooperant server add-member.",
+        },
+        "member_new_id": {
+            "pl": "Identyfikator członka (litery, cyfry, „.”, „_”, „-”)",
+            "en": "Member id (letters, digits, '.', '_', '-')",
+        },
+        "member_new_name": {"pl": "Nazwa firmy", "en": "Company name"},
+        "member_new_email": {"pl": "E-mail kontaktowy", "en": "Contact e-mail"},
+        "member_new_phone": {"pl": "Telefon kontaktowy", "en": "Contact phone"},
+        "member_new_voivodeship": {"pl": "Województwo", "en": "Voivodeship"},
+        "member_new_city": {"pl": "Miejscowość", "en": "City"},
+        "member_new_username": {
+            "pl": "Nazwa użytkownika (domyślnie identyfikator członka)",
+            "en": "User name (the member id by default)",
+        },
+        "member_new_submit": {"pl": "Dodaj członka", "en": "Add member"},
+        "username_invalid": {
+            "pl": "Nieprawidłowa nazwa użytkownika {value!r}: dozwolone są małe litery, cyfry, "
+            "„.”, „_”, „-” i „@” (1–64 znaki, na początku litera lub cyfra).",
+            "en": "Invalid user name {value!r}: use 1 to 64 lowercase letters, digits, '.', "
+            "'_', '-' or '@', starting with a letter or digit.",
+        },
+        "user_role_invalid": {
+            "pl": "Nieznana rola {value!r}: podaj member albo coordinator.",
+            "en": "Unknown role {value!r}: use member or coordinator.",
+        },
+        "user_member_missing": {
+            "pl": "Konto {username} z rolą member wymaga członka: podaj --member.",
+            "en": "Account {username} with role member needs a member: pass --member.",
+        },
+        "user_exists": {
+            "pl": "Nazwa użytkownika {username} jest już zajęta. Wybierz inną.",
+            "en": "The user name {username} is already taken. Choose another one.",
+        },
+        "user_member_other_cluster": {
+            "pl": "Członek {member} należy do innego klastra niż {cluster}. Sprawdź --cluster.",
+            "en": "Member {member} belongs to a cluster other than {cluster}. Check --cluster.",
+        },
+        "user_member_unknown": {
+            "pl": "Członek {member} nie jest znany w klastrze {cluster}. Najpierw zarejestruj "
+            "go poleceniem kooperant server add-member.",
+            "en": "Member {member} is not known in cluster {cluster}. Register it first with "
+            "kooperant server add-member.",
+        },
+        "member_exists": {
+            "pl": "Członek {member} jest już zarejestrowany w klastrze {cluster}.",
+            "en": "Member {member} is already registered in cluster {cluster}.",
+        },
+        "profile_name_too_long": {
+            "pl": "Nazwa firmy jest za długa: dozwolone najwyżej {max} znaków.",
+            "en": "The company name is too long: at most {max} characters.",
+        },
+        "profile_email_invalid": {
+            "pl": "Nieprawidłowy adres e-mail {value!r}, np. biuro@firma.pl.",
+            "en": "Invalid e-mail address {value!r}; use e.g. office@company.pl.",
+        },
+        "profile_phone_invalid": {
+            "pl": "Nieprawidłowy numer telefonu {value!r}: dozwolone są cyfry, spacje, „+”, "
+            "„-” i nawiasy, np. +48 58 123 45 67.",
+            "en": "Invalid phone number {value!r}: use digits, spaces, '+', '-' and "
+            "brackets, e.g. +48 58 123 45 67.",
+        },
+        "profile_voivodeship_invalid": {
+            "pl": "Nieznane województwo {value!r}. Dozwolone kody: {codes}.",
+            "en": "Unknown voivodeship {value!r}. Allowed codes: {codes}.",
+        },
+        "profile_city_too_long": {
+            "pl": "Nazwa miejscowości jest za długa: dozwolone najwyżej {max} znaków.",
+            "en": "The city name is too long: at most {max} characters.",
+        },
+        "cli_add_user_help": {
+            "pl": "Dodaje konto panelu (członka albo koordynatora). Bez --password-file tworzy "
+            "hasło jednorazowe, wypisuje je raz i wymusza jego zmianę przy pierwszym logowaniu.",
+            "en": "Add a dashboard account (member or coordinator). Without --password-file it "
+            "creates a one-time password, prints it once and requires a change at first "
+            "sign-in.",
+        },
+        "opt_user_username": {"pl": "Nazwa użytkownika.", "en": "User name."},
+        "opt_user_role": {
+            "pl": "Rola: member albo coordinator.",
+            "en": "Role: member or coordinator.",
+        },
+        "opt_user_cluster": {"pl": "Klaster konta.", "en": "Cluster of the account."},
+        "opt_user_member": {
+            "pl": "Członek, którego oferty widzi konto (wymagany dla roli member).",
+            "en": "Member whose view of offers the account gets (required for role member).",
+        },
+        "opt_user_password_file": {
+            "pl": "Plik, którego pierwszy wiersz jest hasłem konta.",
+            "en": "File whose first line is the account's password.",
+        },
+        "opt_user_display_name": {
+            "pl": "Nazwa wyświetlana w panelu (domyślnie nazwa użytkownika).",
+            "en": "Name the dashboard shows (the user name by default).",
+        },
+        "user_created": {
+            "pl": "Dodano konto {username} (rola {role}, klaster {cluster}) w bazie {url}.",
+            "en": "Added account {username} (role {role}, cluster {cluster}) to {url}.",
+        },
+        "user_password_once": {
+            "pl": "Hasło jednorazowe poniżej jest pokazywane tylko raz; trzeba je zmienić przy "
+            "pierwszym logowaniu.",
+            "en": "The one-time password below is shown only once; it must be changed at the "
+            "first sign-in.",
+        },
+        "user_password_file_unreadable": {
+            "pl": "Nie można odczytać pliku hasła {path}: {detail}.",
+            "en": "Cannot read the password file {path}: {detail}.",
+        },
+        "opt_profile_name": {"pl": "Nazwa firmy członka.", "en": "The member's company name."},
+        "opt_profile_email": {"pl": "E-mail kontaktowy.", "en": "Contact e-mail."},
+        "opt_profile_phone": {"pl": "Telefon kontaktowy.", "en": "Contact phone."},
+        "opt_profile_voivodeship": {
+            "pl": "Kod województwa, np. pomorskie albo slaskie.",
+            "en": "Voivodeship code, e.g. pomorskie or slaskie.",
+        },
+        "opt_profile_city": {"pl": "Miejscowość.", "en": "City."},
+        "member_profile_saved": {
+            "pl": "Zapisano profil członka {member} (klaster {cluster}).",
+            "en": "Saved the profile of member {member} (cluster {cluster}).",
+        },
     }
 )

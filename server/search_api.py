@@ -266,7 +266,7 @@ def add_search_api_routes(app: FastAPI, storage: Storage, clock: Callable[[], da
         ] = 30,
     ) -> dict[str, Any]:
         """Return free hours per day to coordinators and on a server without tokens; else 403."""
-        if request.app.state.authenticator.required and not getattr(viewer, "coordinator", False):
+        if request.app.state.authenticator.required and not viewer.coordinator:
             raise ApiError(403, "forbidden", "the capacity statistics are for coordinators only")
         points = await read(storage.cluster_capacity, viewer=viewer, now=clock(), days=days)
         return {

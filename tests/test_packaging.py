@@ -12,7 +12,7 @@ import pytest
 from tests.conftest import REPO_ROOT
 
 CODE_PACKAGES = ("adapters", "agent", "kooperant", "server")
-DATA_SUFFIXES = {".json", ".html", ".css", ".mako", ".yaml"}
+DATA_SUFFIXES = {".json", ".html", ".css", ".mako", ".yaml", ".po"}
 
 
 @pytest.fixture(scope="module")

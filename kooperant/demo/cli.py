@@ -23,54 +23,7 @@ logger = logging.getLogger(__name__)
 # Exit status for invalid options or settings, as click and ``kooperant server`` use.
 EXIT_INVALID_SETTINGS = 2
 
-_ = Catalog(
-    {
-        "help": {
-            "pl": "Uruchom pokaz: symulowany park maszyn OPC UA, broker MQTT, serwer i agent.",
-            "en": "Run the demo: a simulated OPC UA machine park, MQTT broker, server and agent.",
-        },
-        "port": {"pl": "Port HTTP panelu i API.", "en": "HTTP port of the dashboard and API."},
-        "duration": {
-            "pl": "Zakończ po tylu sekundach (domyślnie: do Ctrl+C).",
-            "en": "Stop after this many seconds (default: run until Ctrl+C).",
-        },
-        "data_dir": {
-            "pl": "Folder na bazę SQLite i plan produkcji pokazu (domyślnie: tymczasowy).",
-            "en": "Folder for the demo's SQLite database and plan (default: a temporary one).",
-        },
-        "ready": {
-            "pl": (
-                "kooperant demo działa.\n"
-                "  Panel:      {dashboard}\n"
-                "  API:        {api}?kind=machine\n"
-                "  Broker:     {broker}\n"
-                "  OPC UA:     {opcua}\n"
-                "  Baza:       {database}\n"
-                "Zatrzymanie: Ctrl+C."
-            ),
-            "en": (
-                "kooperant demo is running.\n"
-                "  Dashboard:  {dashboard}\n"
-                "  API:        {api}?kind=machine\n"
-                "  Broker:     {broker}\n"
-                "  OPC UA:     {opcua}\n"
-                "  Database:   {database}\n"
-                "Stop with Ctrl+C."
-            ),
-        },
-        "stopped": {"pl": "Pokaz zatrzymany.", "en": "Demo stopped."},
-        "bad_duration": {
-            "pl": "Nieprawidłowy czas --duration {value}: podaj liczbę sekund większą od zera.",
-            "en": "Invalid --duration {value}: give a number of seconds greater than zero.",
-        },
-        "config_invalid": {
-            "pl": "Konfiguracja agenta pokazu jest nieprawidłowa, "
-            "więc instalacja kooperant jest uszkodzona. Zainstaluj pakiet ponownie.\n{details}",
-            "en": "The demo's agent config is invalid, so the kooperant installation is damaged. "
-            "Reinstall the package.\n{details}",
-        },
-    }
-)
+_ = Catalog.for_module(__name__)
 
 
 def demo(

@@ -211,7 +211,11 @@ def members_statement(viewer: Viewer, now: datetime) -> Select[Any]:
     registered = _registered(members.c.cluster, members.c.member)
     status_known = member_status.c.state.is_not(None)
     member_listed: ColumnElement[bool] = or_(counts.c.resources.is_not(None), status_known)
-    if not viewer.anonymous:
+    if not viewer.anonymous and viewer.member is None:
+        member_listed = or_(
+            counts.c.resources.is_not(None), status_known & (members.c.cluster == viewer.cluster)
+        )
+    elif not viewer.anonymous:
         member_listed = or_(
             counts.c.resources.is_not(None),
             status_known & (members.c.cluster == viewer.cluster),
@@ -239,7 +243,7 @@ def members_statement(viewer: Viewer, now: datetime) -> Select[Any]:
         )
         .where(member_listed)
     )
-    if viewer.anonymous:
+    if viewer.member is None:
         return seen.order_by(members.c.cluster, members.c.member)
 
     cluster = literal(viewer.cluster, members.c.cluster.type)
@@ -276,7 +280,8 @@ def _status_since() -> ColumnElement[Any]:
 def rejected_statement(limit: int, viewer: Viewer) -> Select[Any]:
     """Return the latest ``limit`` rejected messages ``viewer`` may see, newest first.
 
-    A member sees only messages on topics below its own ``kooperant/v1/{cluster}/{member}/``.
+    A member sees only messages on topics below its own ``kooperant/v1/{cluster}/{member}/``,
+    and a coordinator account without a member those below ``kooperant/v1/{cluster}/``.
     """
     statement = (
         select(rejected_messages)
@@ -285,5 +290,7 @@ def rejected_statement(limit: int, viewer: Viewer) -> Select[Any]:
     )
     if viewer.anonymous:
         return statement
-    prefix = f"{TOPIC_ROOT}/{viewer.cluster}/{viewer.member}/"
+    prefix = f"{TOPIC_ROOT}/{viewer.cluster}/"
+    if viewer.member is not None:
+        prefix += f"{viewer.member}/"
     return statement.where(rejected_messages.c.topic.startswith(prefix, autoescape=True))

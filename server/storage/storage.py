@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from importlib.resources import files
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from alembic import command
 from alembic.config import Config
@@ -32,7 +32,14 @@ from sqlalchemy import (
 from sqlalchemy.exc import SQLAlchemyError
 
 from kooperant.protocol import Offer, Withdrawal, message_key
-from server.errors import DatabaseUnavailableError, SchemaOutdatedError, StorageError
+from server.errors import (
+    AccountError,
+    DatabaseUnavailableError,
+    SchemaOutdatedError,
+    StorageError,
+)
+from server.storage import accounts, profiles
+from server.storage.accounts import NewSession, SessionRecord, UserRecord
 from server.storage.connection_errors import unavailable_error
 from server.storage.current import (
     current_stamp,
@@ -53,6 +60,8 @@ from server.storage.members import (
     touch_member,
     write_status,
 )
+from server.storage.pages import MemberPage, RejectedPage, member_page, rejected_page
+from server.storage.profiles import MemberProfile
 from server.storage.queries import (
     audience_of,
     capabilities_of,
@@ -406,7 +415,7 @@ class Storage:
         return deleted
 
     def sweep(self, now: datetime) -> int:
-        """Delete expired offers and forget old message ids; return how many offers went.
+        """Delete expired offers and sessions, forget old message ids; return how many offers went.
 
         Message ids received more than ``DELIVERED_RETENTION`` before ``now`` are forgotten as
         ``prune_delivered`` describes.
@@ -416,6 +425,9 @@ class Storage:
             logger.info(
                 "Forgot %d delivered message ids older than %s", forgotten, DELIVERED_RETENTION
             )
+        ended = self.delete_expired_sessions(now)
+        if ended:
+            logger.info("Deleted %d expired dashboard sessions", ended)
         return self.delete_expired(now)
 
     def store_rejected(
@@ -616,7 +628,111 @@ class Storage:
                 "storage_failed", operation="read secret", url=self.url, detail=_first_line(error)
             ) from error
 
+    # Paged reads of members and rejected messages (server/storage/pages.py)
+
+    def page_members(
+        self, *, viewer: Viewer = ANONYMOUS, now: datetime | None = None, limit: int, offset: int
+    ) -> MemberPage:
+        """Return one page of what ``list_members`` returns, with the total of that list."""
+        with self._connection("list members") as connection:
+            return member_page(connection, viewer, now or datetime.now(UTC), limit, offset)
+
+    def page_rejected(self, *, viewer: Viewer = ANONYMOUS, limit: int, offset: int) -> RejectedPage:
+        """Return one page of the rejected messages ``viewer`` may see, newest first, with a total.
+
+        The visibility rule is the one of ``list_rejected``.
+        """
+        with self._connection("list rejected messages") as connection:
+            return rejected_page(connection, viewer, limit, offset)
+
     # Connections
+
+    # Dashboard accounts, sessions and member profiles (see ``server.storage.accounts``)
+
+    def create_user(self, *, member: str | None, cluster: str, **fields: Any) -> UserRecord:
+        """Insert a dashboard user; a member given must be known in ``cluster``.
+
+        ``fields`` are the keyword arguments of ``accounts.create_user``. Raises
+        ``AccountError`` for an invalid or taken user name, a bad role or an unknown member.
+        """
+        with self._transaction("create user") as connection:
+            if member is not None:
+                accounts.check_member_of_cluster(connection, cluster, member)
+            return accounts.create_user(connection, member=member, cluster=cluster, **fields)
+
+    def create_member_with_user(
+        self, profile: MemberProfile, *, now: datetime, **user_fields: Any
+    ) -> UserRecord:
+        """Register a new member with its profile and first member account, in one transaction.
+
+        Raises ``AccountError`` when the member is registered already or the user is invalid.
+        """
+        cluster, member = profile.cluster, profile.member
+        with self._member_transaction("create member", cluster, member) as connection:
+            if not register(connection, cluster, member, now):
+                raise AccountError("member_exists", member=member, cluster=cluster)
+            profiles.save_profile(connection, profile, now)
+            return accounts.create_user(
+                connection, role="member", cluster=cluster, member=member, now=now, **user_fields
+            )
+
+    def find_user(self, username: str) -> UserRecord | None:
+        with self._connection("read user") as connection:
+            return accounts.find_user(connection, username)
+
+    def find_user_of_member(self, cluster: str, member: str) -> UserRecord | None:
+        with self._connection("read user") as connection:
+            return accounts.find_user_of_member(connection, cluster, member)
+
+    def list_users(self, cluster: str) -> list[UserRecord]:
+        with self._connection("list users") as connection:
+            return accounts.list_users(connection, cluster)
+
+    def any_user(self) -> bool:
+        with self._connection("count users") as connection:
+            return accounts.any_user(connection)
+
+    def set_password(
+        self, user_id: int, password_hash: str, *, must_change: bool, now: datetime
+    ) -> None:
+        """Replace a user's password and end all of the user's sessions."""
+        with self._transaction("set password") as connection:
+            accounts.set_password(
+                connection, user_id, password_hash, must_change=must_change, now=now
+            )
+
+    def rehash_password(self, user_id: int, password_hash: str) -> None:
+        with self._transaction("rehash password") as connection:
+            accounts.rehash_password(connection, user_id, password_hash)
+
+    def disable_user(self, user_id: int) -> None:
+        """Disable a user and end all of the user's sessions."""
+        with self._transaction("disable user") as connection:
+            accounts.disable_user(connection, user_id)
+
+    def create_session(self, user_id: int, now: datetime) -> NewSession:
+        with self._transaction("create session") as connection:
+            return accounts.create_session(connection, user_id, now)
+
+    def find_session(self, session_id: str, now: datetime) -> SessionRecord | None:
+        with self._transaction("read session") as connection:
+            return accounts.find_session(connection, session_id, now)
+
+    def delete_session(self, session_id: str) -> None:
+        with self._transaction("delete session") as connection:
+            accounts.delete_session(connection, session_id)
+
+    def delete_expired_sessions(self, now: datetime) -> int:
+        with self._transaction("delete expired sessions") as connection:
+            return accounts.delete_expired_sessions(connection, now)
+
+    def save_profile(self, profile: MemberProfile, now: datetime) -> None:
+        with self._transaction("save member profile") as connection:
+            profiles.save_profile(connection, profile, now)
+
+    def read_profile(self, cluster: str, member: str) -> MemberProfile | None:
+        with self._connection("read member profile") as connection:
+            return profiles.read_profile(connection, cluster, member)
 
     @contextmanager
     def _connection(self, operation: str) -> Iterator[Connection]:

@@ -1,174 +1,596 @@
-"""The dashboard's token form: sign-in cookie, sign-out, and the open dashboard without tokens."""
+"""Password sign-in of the dashboard: sessions, CSRF, rate limit, forced change, coordinator pages.
+
+Each test runs the real application through httpx's ASGI transport on SQLite and PostgreSQL, with
+a clock the test moves.
+"""
 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import AsyncIterator
-from dataclasses import replace
-from pathlib import Path
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 
 import httpx
 import pytest
 
 from server.api import create_app
-from server.auth import COOKIE_NAME
+from server.auth import ACCOUNTS_RECHECK_SECONDS, SESSION_COOKIE, Authenticator
+from server.login_limits import MAX_FAILURES, LoginLimiter
+from server.passwords import hash_password
 from server.status import ServerStatus
 from server.storage import Storage
-from server.tokens import TokenStore, hash_token
+from server.storage.accounts import SESSION_IDLE_TIMEOUT
 from tests.server.helpers import T0, machine_offer
 
-TOKEN = "token-of-beta"
+COORDINATOR_PASSWORD = "coordinator password 1"
+BETA_PASSWORD = "beta's own password"
+BASE_URL = "http://kooperant"
 
 
-@pytest.fixture
-def tokens(tmp_path: Path) -> TokenStore:
-    path = tmp_path / "tokens.yaml"
-    path.write_text(
-        f"- {{cluster: pomorskie-metal, member: beta, token_sha256: {hash_token(TOKEN)}}}\n"
+@dataclass
+class Clocks:
+    now: datetime = T0
+    seconds: float = 0.0
+
+    def advance(self, delta: timedelta) -> None:
+        self.now += delta
+        self.seconds += delta.total_seconds()
+
+
+@dataclass
+class Site:
+    client: httpx.AsyncClient
+    storage: Storage
+    clocks: Clocks
+
+
+def fill(storage: Storage) -> None:
+    storage.store_offer(machine_offer("c1", "acme", "public-cnc"), T0)
+    storage.store_offer(replace(machine_offer("c1", "acme", "group-cnc"), audience=("beta",)), T0)
+    storage.store_offer(replace(machine_offer("c1", "acme", "gamma-cnc"), audience=("gamma",)), T0)
+    storage.register_member("c1", "beta", T0)
+    storage.create_user(
+        username="coord",
+        password_hash=hash_password(COORDINATOR_PASSWORD),
+        role="coordinator",
+        cluster="c1",
+        member=None,
+        display_name="Anna Koordynator",
+        must_change_password=False,
+        now=T0,
     )
-    return TokenStore.load(path)
+    storage.create_user(
+        username="beta",
+        password_hash=hash_password(BETA_PASSWORD),
+        role="member",
+        cluster="c1",
+        member="beta",
+        display_name="Beta sp. z o.o.",
+        must_change_password=False,
+        now=T0,
+    )
 
 
 def make_client(
-    storage: Storage, tokens: TokenStore | None, base_url: str = "http://kooperant"
+    storage: Storage,
+    clocks: Clocks,
+    address: str = "127.0.0.1",
+    limiter: LoginLimiter | None = None,
 ) -> httpx.AsyncClient:
-    storage.store_offer(machine_offer(resource="public-cnc"), T0)
-    storage.store_offer(replace(machine_offer(resource="group-cnc"), audience=("beta",)), T0)
     status = ServerStatus(broker_url="mqtt://127.0.0.1:1883", broker_connected=True)
-    app = create_app(storage, status, tokens=tokens, clock=lambda: T0)
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=base_url)
+    app = create_app(
+        storage,
+        status,
+        clock=lambda: clocks.now,
+        login_limiter=limiter or LoginLimiter(clock=lambda: clocks.seconds),
+    )
+    transport = httpx.ASGITransport(app=app, client=(address, 40000))
+    return httpx.AsyncClient(transport=transport, base_url=BASE_URL)
 
 
 @pytest.fixture
-async def client(sqlite_storage: Storage, tokens: TokenStore) -> AsyncIterator[httpx.AsyncClient]:
-    async with make_client(sqlite_storage, tokens) as opened:
-        yield opened
+async def site(storage: Storage) -> AsyncIterator[Site]:
+    fill(storage)
+    clocks = Clocks()
+    async with make_client(storage, clocks) as client:
+        yield Site(client, storage, clocks)
 
 
-async def test_page_without_token_redirects(client: httpx.AsyncClient) -> None:
-    response = await client.get("/", params={"lang": "en"})
+async def sign_in(
+    client: httpx.AsyncClient, username: str, password: str, next_path: str = "/"
+) -> httpx.Response:
+    return await client.post(
+        "/login", data={"username": username, "password": password, "next": next_path}
+    )
 
-    assert response.status_code == 303
-    assert response.headers["location"] == "/login?next=%2F%3Flang%3Den"
+
+def csrf_of(html: str) -> str:
+    match = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert match is not None, html
+    return match.group(1)
 
 
-async def test_sign_in_sets_strict_cookie(
-    client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
-) -> None:
-    with caplog.at_level(logging.DEBUG):
-        response = await client.post("/login", data={"token": TOKEN, "lang": "en"})
+async def csrf_token(client: httpx.AsyncClient) -> str:
+    response = await client.get("/account/password")
+    assert response.status_code == 200, response.text
+    return csrf_of(response.text)
+
+
+async def test_sign_in_success_sets_cookie(site: Site) -> None:
+    response = await sign_in(site.client, "BETA", BETA_PASSWORD, "/?lang=en")
 
     cookie = response.headers["set-cookie"]
     assert response.status_code == 303
-    assert response.headers["location"] == "./?lang=en"
-    assert cookie.startswith(f"{COOKIE_NAME}={TOKEN};")
+    assert response.headers["location"] == "/?lang=en"
+    assert cookie.startswith(f"{SESSION_COOKIE}=")
     assert "HttpOnly" in cookie
-    assert "SameSite=strict" in cookie
+    assert "SameSite=lax" in cookie
     assert "Path=/" in cookie
     assert "Secure" not in cookie
-    assert "Max-Age" not in cookie
-    assert "Dashboard sign-in of member beta" in caplog.text
-    assert TOKEN not in caplog.text
 
 
-async def test_cookie_shows_member_view(client: httpx.AsyncClient) -> None:
-    client.cookies.set(COOKIE_NAME, TOKEN)
-
-    response = await client.get("/", params={"lang": "en"})
-
-    assert response.status_code == 200
-    assert "group-cnc" in response.text
-    assert "public-cnc" in response.text
-
-
-async def test_unknown_token_shows_form_again(client: httpx.AsyncClient) -> None:
-    response = await client.post("/login", data={"token": "token-of-nobody"})
-
-    assert response.status_code == 401
-    assert "Nieznany token" in response.text
-    assert "set-cookie" not in response.headers
-    assert "token-of-nobody" not in response.text
-
-
-async def test_stale_cookie_redirects(client: httpx.AsyncClient) -> None:
-    client.cookies.set(COOKIE_NAME, "token-revoked")
-
-    response = await client.get("/")
-
-    assert response.status_code == 303
-    assert "group-cnc" not in response.text
-
-
-async def test_sign_out_deletes_cookie(client: httpx.AsyncClient) -> None:
-    await client.post("/login", data={"token": TOKEN})
-    signed_in = await client.get("/")
-
-    response = await client.post("/logout")
-    signed_out = await client.get("/")
-
-    assert signed_in.status_code == 200
-    assert response.status_code == 303
-    assert response.headers["location"] == "./"
-    assert response.headers["set-cookie"].startswith(f'{COOKIE_NAME}="";')
-    assert "Max-Age=0" in response.headers["set-cookie"]
-    assert signed_out.status_code == 303
-
-
-@pytest.mark.parametrize(
-    "body",
-    [b"token=" + b"x" * 9000, b"&".join(b"f%d=1" % index for index in range(20)), b"lang=en"],
-)
-async def test_bad_sign_in_form_shows_form(client: httpx.AsyncClient, body: bytes) -> None:
-    response = await client.post(
-        "/login", content=body, headers={"Content-Type": "application/x-www-form-urlencoded"}
-    )
-
-    assert response.status_code == 401
-    assert "set-cookie" not in response.headers
-
-
-async def test_cookie_secure_over_https(sqlite_storage: Storage, tokens: TokenStore) -> None:
-    async with make_client(sqlite_storage, tokens, "https://kooperant") as client:
-        response = await client.post("/login", data={"token": TOKEN})
+async def test_sign_in_https_cookie_secure(storage: Storage) -> None:
+    fill(storage)
+    client = make_client(storage, Clocks())
+    client.base_url = httpx.URL("https://kooperant")
+    async with client:
+        response = await sign_in(client, "beta", BETA_PASSWORD)
 
     assert "Secure" in response.headers["set-cookie"]
 
 
-async def test_api_ignores_cookie(client: httpx.AsyncClient) -> None:
-    client.cookies.set(COOKIE_NAME, TOKEN)
+async def test_signed_in_sees_audience(site: Site) -> None:
+    await sign_in(site.client, "beta", BETA_PASSWORD)
 
-    response = await client.get("/api/v1/resources")
-
-    assert response.status_code == 401
-
-
-async def test_open_dashboard_without_tokens(sqlite_storage: Storage) -> None:
-    async with make_client(sqlite_storage, None) as client:
-        page = await client.get("/")
-        sign_in = await client.post("/login", data={"token": "anything"})
+    page = await site.client.get("/")
 
     assert page.status_code == 200
+    assert "group-cnc" in page.text
     assert "public-cnc" in page.text
-    assert "group-cnc" not in page.text
-    assert "Zalogowano" not in page.text
-    assert sign_in.status_code == 303
-    assert "set-cookie" not in sign_in.headers
+    assert "gamma-cnc" not in page.text
 
 
-@pytest.mark.parametrize("path", ["/login", "/logout"])
-async def test_cross_origin_form_rejected(client: httpx.AsyncClient, path: str) -> None:
-    response = await client.post(
-        path, data={"token": TOKEN}, headers={"origin": "https://attacker.example"}
+@pytest.mark.parametrize(
+    ("username", "password"),
+    [("beta", "wrong password!"), ("nobody", BETA_PASSWORD), ("", ""), ("beta", "")],
+)
+async def test_sign_in_failure_401(site: Site, username: str, password: str) -> None:
+    response = await sign_in(site.client, username, password)
+
+    assert response.status_code == 401
+    assert SESSION_COOKIE not in response.headers.get("set-cookie", "")
+    assert "Nieprawidłowa nazwa użytkownika lub hasło." in response.text
+
+
+async def test_pages_redirect_to_sign_in(site: Site) -> None:
+    page = await site.client.get("/?lang=en")
+    form = await site.client.get("/login", params={"next": "/?lang=en"})
+
+    assert page.status_code == 303
+    assert page.headers["location"] == "/login?next=%2F%3Flang%3Den"
+    assert 'name="next" value="/?lang=en"' in form.text
+    assert "public-cnc" not in form.text
+
+
+@pytest.mark.parametrize(
+    "target",
+    ["//evil.example/", "https://x", "/\\evil.example", "evil", "javascript:alert(1)", ""],
+)
+async def test_open_redirect_rejected(site: Site, target: str) -> None:
+    response = await sign_in(site.client, "beta", BETA_PASSWORD, target)
+
+    assert response.status_code == 303
+    assert response.headers["location"] == "/"
+
+
+async def test_logout_ends_session_server_side(site: Site) -> None:
+    await sign_in(site.client, "beta", BETA_PASSWORD)
+    session_id = site.client.cookies[SESSION_COOKIE]
+    token = await csrf_token(site.client)
+
+    response = await site.client.post("/logout", data={"csrf_token": token})
+    site.client.cookies.set(SESSION_COOKIE, session_id)
+    replayed = await site.client.get("/")
+
+    assert response.status_code == 303
+    assert response.headers["location"] == "/login"
+    assert site.storage.find_session(session_id, T0) is None
+    assert replayed.status_code == 303
+
+
+@pytest.mark.parametrize("token", [None, "", "wrong-token"])
+async def test_csrf_missing_or_wrong_403(site: Site, token: str | None) -> None:
+    await sign_in(site.client, "coord", COORDINATOR_PASSWORD)
+    data = {} if token is None else {"csrf_token": token}
+
+    responses = [
+        await site.client.post("/logout", data=data),
+        await site.client.post("/account/password", data=data),
+        await site.client.post("/coordinator/members/new", data={**data, "member": "x1"}),
+        await site.client.post("/coordinator/members/beta/reset-password", data=data),
+        await site.client.post("/coordinator/members/beta/disable", data=data),
+    ]
+
+    assert [response.status_code for response in responses] == [403] * 5
+    assert site.storage.find_session(site.client.cookies[SESSION_COOKIE], T0) is not None
+    beta = site.storage.find_user("beta")
+    assert beta is not None
+    assert not beta.disabled
+
+
+async def test_cross_origin_post_403(site: Site) -> None:
+    await sign_in(site.client, "coord", COORDINATOR_PASSWORD)
+    token = await csrf_token(site.client)
+    foreign = {"Origin": "https://evil.example"}
+
+    login = await site.client.post(
+        "/login", data={"username": "beta", "password": BETA_PASSWORD}, headers=foreign
+    )
+    disable = await site.client.post(
+        "/coordinator/members/beta/disable", data={"csrf_token": token}, headers=foreign
     )
 
-    assert response.status_code == 403
-    assert "set-cookie" not in response.headers
+    assert login.status_code == 403
+    assert disable.status_code == 403
+    beta = site.storage.find_user("beta")
+    assert beta is not None
+    assert not beta.disabled
 
 
-async def test_same_origin_sign_in_accepted(client: httpx.AsyncClient) -> None:
-    response = await client.post(
-        "/login", data={"token": TOKEN}, headers={"origin": "http://kooperant"}
+async def test_rate_limit_locks_then_resets(site: Site) -> None:
+    for _ in range(MAX_FAILURES):
+        failed = await sign_in(site.client, "beta", "wrong password!")
+        assert failed.status_code == 401
+
+    locked = await sign_in(site.client, "beta", BETA_PASSWORD)
+    assert locked.status_code == 429
+    assert 0 < int(locked.headers["retry-after"]) <= 15 * 60
+    assert SESSION_COOKIE not in locked.headers.get("set-cookie", "")
+
+    site.clocks.advance(timedelta(minutes=15, seconds=1))
+    accepted = await sign_in(site.client, "beta", BETA_PASSWORD)
+    assert accepted.status_code == 303
+
+    # The success cleared the user name's counter, so one failure does not lock it again.
+    again = await sign_in(site.client, "beta", "wrong password!")
+    assert again.status_code == 401
+
+
+async def test_rate_limit_per_user_name(storage: Storage) -> None:
+    fill(storage)
+    clocks = Clocks()
+    limiter = LoginLimiter(clock=lambda: clocks.seconds)
+    for number in range(MAX_FAILURES):
+        async with make_client(storage, clocks, f"10.0.0.{number}", limiter) as client:
+            assert (await sign_in(client, "beta", f"wrong {number}")).status_code == 401
+
+    async with make_client(storage, clocks, "10.0.1.1", limiter) as client:
+        locked = await sign_in(client, "Beta", BETA_PASSWORD)
+        other_user = await sign_in(client, "coord", COORDINATOR_PASSWORD)
+
+    assert locked.status_code == 429
+    assert other_user.status_code == 303
+
+
+async def test_rate_limit_per_address(storage: Storage) -> None:
+    fill(storage)
+    clocks = Clocks()
+    limiter = LoginLimiter(clock=lambda: clocks.seconds)
+    async with make_client(storage, clocks, "10.0.0.1", limiter) as client:
+        for number in range(MAX_FAILURES):
+            assert (await sign_in(client, f"guess{number}", "wrong password!")).status_code == 401
+        same_address = await sign_in(client, "coord", COORDINATOR_PASSWORD)
+    async with make_client(storage, clocks, "10.0.0.2", limiter) as client:
+        other_address = await sign_in(client, "coord", COORDINATOR_PASSWORD)
+
+    assert same_address.status_code == 429
+    assert other_address.status_code == 303
+
+
+def test_limiter_keys_independent() -> None:
+    seconds = [0.0]
+    limiter = LoginLimiter(max_failures=2, clock=lambda: seconds[0])
+
+    limiter.record_failure("ip:1", "user:a")
+    limiter.record_failure("ip:2", "user:a")
+
+    assert limiter.retry_after("user:a") == 15 * 60
+    assert limiter.retry_after("ip:1") is None
+    assert limiter.first_rejection("user:a")
+    assert not limiter.first_rejection("user:a")
+    seconds[0] = 15 * 60
+    assert limiter.retry_after("user:a") is None
+
+
+async def test_must_change_redirects_everywhere(site: Site) -> None:
+    site.storage.create_user(
+        username="gamma",
+        password_hash=hash_password("one-time password"),
+        role="coordinator",
+        cluster="c1",
+        member=None,
+        display_name=None,
+        must_change_password=True,
+        now=T0,
+    )
+
+    signed_in = await sign_in(site.client, "gamma", "one-time password", "/?lang=en")
+    pages = [await site.client.get(path) for path in ("/", "/members", "/coordinator/members")]
+
+    assert signed_in.headers["location"] == "/account/password"
+    for page in pages:
+        assert page.status_code == 303
+        assert page.headers["location"] == "/account/password"
+    form = await site.client.get("/account/password")
+    assert form.status_code == 200
+    assert 'id="password-forced"' in form.text
+
+
+async def test_password_change_rules(site: Site) -> None:
+    await sign_in(site.client, "beta", BETA_PASSWORD)
+    token = await csrf_token(site.client)
+    cases = [
+        ("wrong current pw", "new password 12", "new password 12", "Obecne hasło jest"),
+        (BETA_PASSWORD, "short", "short", "za krótkie"),
+        (BETA_PASSWORD, "beta", "beta", "za krótkie"),
+        (BETA_PASSWORD, "new password 12", "new password 13", "Powtórzone hasło"),
+        (BETA_PASSWORD, BETA_PASSWORD, BETA_PASSWORD, "różnić się od obecnego"),
+    ]
+
+    for current, new, repeated, expected in cases:
+        response = await site.client.post(
+            "/account/password",
+            data={
+                "csrf_token": token,
+                "current_password": current,
+                "new_password": new,
+                "new_password_repeat": repeated,
+            },
+        )
+        assert response.status_code == 400, (current, new)
+        assert expected in response.text
+
+
+async def test_password_change_ends_other_sessions(site: Site) -> None:
+    await sign_in(site.client, "beta", BETA_PASSWORD)
+    old_session = site.client.cookies[SESSION_COOKIE]
+    token = await csrf_token(site.client)
+
+    response = await site.client.post(
+        "/account/password",
+        data={
+            "csrf_token": token,
+            "current_password": BETA_PASSWORD,
+            "new_password": "a brand new password",
+            "new_password_repeat": "a brand new password",
+        },
     )
 
     assert response.status_code == 303
-    assert response.headers["set-cookie"].startswith(f"{COOKIE_NAME}={TOKEN};")
+    assert site.storage.find_session(old_session, T0) is None
+    assert site.client.cookies[SESSION_COOKIE] != old_session
+    assert (await site.client.get("/")).status_code == 200
+    site.client.cookies.clear()
+    assert (await sign_in(site.client, "beta", BETA_PASSWORD)).status_code == 401
+    assert (await sign_in(site.client, "beta", "a brand new password")).status_code == 303
+
+
+async def test_session_idle_expiry_signs_out(site: Site) -> None:
+    await sign_in(site.client, "beta", BETA_PASSWORD)
+
+    site.clocks.advance(SESSION_IDLE_TIMEOUT - timedelta(minutes=1))
+    alive = await site.client.get("/")
+    site.clocks.advance(SESSION_IDLE_TIMEOUT + timedelta(minutes=1))
+    expired = await site.client.get("/")
+
+    assert alive.status_code == 200
+    assert expired.status_code == 303
+
+
+async def test_member_account_403_on_coordinator(site: Site) -> None:
+    await sign_in(site.client, "beta", BETA_PASSWORD)
+    token = await csrf_token(site.client)
+
+    pages = [
+        await site.client.get("/coordinator/members"),
+        await site.client.get("/coordinator/members/new"),
+        await site.client.post("/coordinator/members/new", data={"csrf_token": token}),
+        await site.client.post("/coordinator/members/beta/disable", data={"csrf_token": token}),
+    ]
+
+    assert [page.status_code for page in pages] == [403] * 4
+    assert "Tę stronę może otworzyć tylko koordynator klastra." in pages[0].text
+
+
+async def test_coordinator_creates_member(site: Site) -> None:
+    await sign_in(site.client, "coord", COORDINATOR_PASSWORD)
+    token = await csrf_token(site.client)
+
+    created = await site.client.post(
+        "/coordinator/members/new?lang=en",
+        data={
+            "csrf_token": token,
+            "member": "gamma",
+            "name": "Gamma S.A.",
+            "email": "biuro@gamma.pl",
+            "phone": "+48 58 123 45 67",
+            "voivodeship": "pomorskie",
+            "city": "Gdańsk",
+        },
+    )
+    password_match = re.search(r'id="one-time-password"><code>([^<]+)<', created.text)
+    assert created.status_code == 200, created.text
+    assert created.headers["cache-control"] == "no-store"
+    assert password_match is not None
+    one_time = password_match.group(1)
+
+    profile = site.storage.read_profile("c1", "gamma")
+    assert profile is not None
+    assert (profile.name, profile.voivodeship, profile.city) == (
+        "Gamma S.A.",
+        "pomorskie",
+        "Gdańsk",
+    )
+    assert site.storage.is_registered("c1", "gamma")
+
+    site.client.cookies.clear()
+    first = await sign_in(site.client, "gamma", one_time)
+    assert first.headers["location"] == "/account/password"
+    assert (await site.client.get("/")).headers["location"] == "/account/password"
+
+    token = await csrf_token(site.client)
+    changed = await site.client.post(
+        "/account/password",
+        data={
+            "csrf_token": token,
+            "current_password": one_time,
+            "new_password": "gamma's own password",
+            "new_password_repeat": "gamma's own password",
+        },
+    )
+    page = await site.client.get("/")
+
+    assert changed.status_code == 303
+    assert page.status_code == 200
+    assert "gamma-cnc" in page.text
+    assert "public-cnc" in page.text
+    assert "group-cnc" not in page.text
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        ({"member": "bad id!"}, "Nieprawidłowy identyfikator członka"),
+        ({"member": "beta"}, "jest już zarejestrowany"),
+        ({"member": "delta", "email": "not-an-email"}, "Nieprawidłowy adres e-mail"),
+        ({"member": "delta", "phone": "call me"}, "Nieprawidłowy numer telefonu"),
+        ({"member": "delta", "voivodeship": "bavaria"}, "Nieznane województwo"),
+        ({"member": "delta", "username": "coord"}, "jest już zajęta"),
+        ({"member": "delta", "username": "no spaces"}, "Nieprawidłowa nazwa użytkownika"),
+    ],
+)
+async def test_coordinator_member_bad_input(
+    site: Site, fields: dict[str, str], expected: str
+) -> None:
+    await sign_in(site.client, "coord", COORDINATOR_PASSWORD)
+    token = await csrf_token(site.client)
+
+    response = await site.client.post(
+        "/coordinator/members/new", data={"csrf_token": token, "name": "Delta", **fields}
+    )
+
+    assert response.status_code == 400
+    assert expected in response.text
+    assert site.storage.read_profile("c1", "delta") is None
+
+
+async def test_coordinator_reset_password(site: Site) -> None:
+    beta_client = make_client(site.storage, site.clocks)
+    async with beta_client:
+        await sign_in(beta_client, "beta", BETA_PASSWORD)
+        await sign_in(site.client, "coord", COORDINATOR_PASSWORD)
+        token = await csrf_token(site.client)
+
+        reset = await site.client.post(
+            "/coordinator/members/beta/reset-password", data={"csrf_token": token}
+        )
+        beta_page = await beta_client.get("/")
+
+    match = re.search(r'id="one-time-password"><code>([^<]+)<', reset.text)
+    assert reset.status_code == 200
+    assert match is not None
+    assert beta_page.status_code == 303
+    site.client.cookies.clear()
+    assert (await sign_in(site.client, "beta", BETA_PASSWORD)).status_code == 401
+    signed_in = await sign_in(site.client, "beta", match.group(1))
+    assert signed_in.headers["location"] == "/account/password"
+
+
+async def test_disabled_user_sessions_end(site: Site) -> None:
+    beta_client = make_client(site.storage, site.clocks)
+    async with beta_client:
+        await sign_in(beta_client, "beta", BETA_PASSWORD)
+        assert (await beta_client.get("/")).status_code == 200
+        await sign_in(site.client, "coord", COORDINATOR_PASSWORD)
+        token = await csrf_token(site.client)
+
+        disabled = await site.client.post(
+            "/coordinator/members/beta/disable", data={"csrf_token": token}
+        )
+        after = await beta_client.get("/")
+        again = await sign_in(beta_client, "beta", BETA_PASSWORD)
+
+    assert disabled.status_code == 303
+    assert after.status_code == 303
+    assert again.status_code == 401
+
+
+async def test_reset_unknown_member_404(site: Site) -> None:
+    await sign_in(site.client, "coord", COORDINATOR_PASSWORD)
+    token = await csrf_token(site.client)
+
+    response = await site.client.post(
+        "/coordinator/members/nobody/reset-password", data={"csrf_token": token}
+    )
+
+    assert response.status_code == 404
+
+
+async def test_accounts_list_page(site: Site) -> None:
+    await sign_in(site.client, "coord", COORDINATOR_PASSWORD)
+
+    page = await site.client.get("/coordinator/members?lang=en")
+
+    assert page.status_code == 200
+    assert "beta" in page.text
+    assert "/coordinator/members/beta/reset-password" in page.text
+    assert 'id="signed-in">Anna Koordynator<' in page.text
+
+
+async def test_secrets_never_logged(site: Site, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    await sign_in(site.client, "beta", "wrong password!")
+    await sign_in(site.client, "beta", BETA_PASSWORD)
+    session_id = site.client.cookies[SESSION_COOKIE]
+    token = await csrf_token(site.client)
+    await site.client.post("/logout", data={"csrf_token": token})
+
+    assert "Failed dashboard sign-in for user 'beta'" in caplog.text
+    for secret in ("wrong password!", BETA_PASSWORD, session_id, token):
+        assert secret not in caplog.text
+
+
+async def test_open_mode_without_accounts(storage: Storage) -> None:
+    storage.store_offer(machine_offer("c1", "acme", "public-cnc"), T0)
+    async with make_client(storage, Clocks()) as client:
+        open_page = await client.get("/")
+        login = await client.get("/login")
+
+    assert open_page.status_code == 200
+    assert "public-cnc" in open_page.text
+    assert login.status_code == 303
+    assert login.headers["location"] == "/"
+
+
+def test_required_turns_true_after_first_account(storage: Storage) -> None:
+    seconds = [0.0]
+    authenticator = Authenticator(None, storage, lambda: T0, monotonic=lambda: seconds[0])
+    assert not authenticator.required
+
+    storage.create_user(
+        username="coord",
+        password_hash=hash_password(COORDINATOR_PASSWORD),
+        role="coordinator",
+        cluster="c1",
+        member=None,
+        display_name=None,
+        must_change_password=False,
+        now=T0,
+    )
+    cached = authenticator.required
+    seconds[0] = ACCOUNTS_RECHECK_SECONDS
+
+    assert not cached
+    assert authenticator.required

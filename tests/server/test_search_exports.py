@@ -226,3 +226,17 @@ def _anonymous_signature(storage: Storage, key: tuple[str, str, str]) -> str:
     from server.storage import ANONYMOUS
 
     return feed_signature(storage.secret(FEED_KEY_NAME), ANONYMOUS, *key)
+
+
+def test_feed_link_of_coordinator_round_trips() -> None:
+    from server.feed_links import signed_feed_path, viewer_of_signed_link
+    from server.storage import Viewer
+
+    key = b"k" * 32
+    coordinator = Viewer("c1", None, coordinator=True)
+    path = signed_feed_path(key, coordinator, "c1", "beta", "cnc")
+    query = dict(part.split("=", 1) for part in path.split("?", 1)[1].split("&"))
+
+    assert query["viewer"] == "c1%2F"
+    assert viewer_of_signed_link(key, "c1/", query["sig"], "c1", "beta", "cnc") == coordinator
+    assert viewer_of_signed_link(key, "c1/x", query["sig"], "c1", "beta", "cnc") is None

@@ -22,7 +22,7 @@ from kooperant.net import free_tcp_port
 from kooperant.protocol import offer_topic
 from server.errors import InvalidSettingError
 from server.service import ServerSettings, run_server
-from tests.server.helpers import machine_offer
+from tests.server.helpers import HEAD_REVISION, machine_offer
 
 START_SECONDS = 10.0
 
@@ -197,7 +197,7 @@ def test_cli_migrate_creates_schema(tmp_path: Path) -> None:
     result = run_cli("migrate", "--database", f"sqlite:///{tmp_path / 'k.db'}")
 
     assert result.returncode == 0, result.stderr
-    assert "revision 0004" in result.stdout
+    assert f"revision {HEAD_REVISION}" in result.stdout
 
 
 @pytest.mark.parametrize(

@@ -25,9 +25,8 @@ from server.storage import (
     parse_database_url,
 )
 from server.storage.tables import resources
-from tests.server.helpers import T0, T1, hours, machine_offer, storage_offer
+from tests.server.helpers import HEAD_REVISION, T0, T1, hours, machine_offer, storage_offer
 
-HEAD_REVISION = "0004"
 EXPECTED_TABLES = {
     "delivered_messages",
     "member_profiles",

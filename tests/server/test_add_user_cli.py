@@ -1,0 +1,207 @@
+"""``kooperant server add-user`` and the profile options of ``add-member``."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner, Result
+
+from kooperant.i18n import Language, use_language
+from server.cli import app as server_app
+from server.passwords import verify_password
+from server.storage import Storage
+
+
+def invoke(*arguments: str, language: Language = "en") -> Result:
+    with use_language(language):
+        return CliRunner().invoke(server_app, list(arguments))
+
+
+@pytest.fixture
+def database(tmp_path: Path) -> str:
+    url = f"sqlite:///{tmp_path / 'k.db'}"
+    storage = Storage(url)
+    storage.migrate()
+    storage.register_member("c1", "beta", datetime(2026, 12, 1, tzinfo=UTC))
+    storage.register_member("c2", "other", datetime(2026, 12, 1, tzinfo=UTC))
+    storage.close()
+    return url
+
+
+def stored_user(database: str, username: str) -> tuple[str, bool, str | None, str]:
+    storage = Storage(database)
+    try:
+        user = storage.find_user(username)
+    finally:
+        storage.close()
+    assert user is not None
+    return user.role, user.must_change_password, user.member, user.password_hash
+
+
+def test_add_user_generates_password(database: str) -> None:
+    result = invoke(
+        "add-user", "--username", "Anna", "--role", "coordinator", "--cluster", "c1",
+        "--database", database,
+    )  # fmt: skip
+
+    assert result.exit_code == 0, result.output
+    password = result.stdout.strip().splitlines()[-1]
+    role, must_change, member, password_hash = stored_user(database, "anna")
+    assert (role, must_change, member) == ("coordinator", True, None)
+    assert verify_password(password_hash, password).valid
+    assert "Added account anna (role coordinator, cluster c1)" in result.stderr
+    assert "shown only once" in result.stderr
+
+
+def test_add_user_password_file(database: str, tmp_path: Path) -> None:
+    password_file = tmp_path / "password"
+    password_file.write_text("beta's chosen password\n")
+
+    result = invoke(
+        "add-user", "--username", "beta", "--role", "member", "--cluster", "c1",
+        "--member", "beta", "--password-file", str(password_file), "--database", database,
+    )  # fmt: skip
+
+    assert result.exit_code == 0, result.output
+    assert "beta's chosen password" not in result.output
+    role, must_change, member, password_hash = stored_user(database, "beta")
+    assert (role, must_change, member) == ("member", False, "beta")
+    assert verify_password(password_hash, "beta's chosen password").valid
+
+
+@pytest.mark.parametrize(
+    ("arguments", "expected"),
+    [
+        (("--role", "admin", "--cluster", "c1"), "Unknown role 'admin'"),
+        (("--role", "member", "--cluster", "c1"), "needs a member: pass --member"),
+        (("--role", "member", "--cluster", "c1", "--member", "other"), "belongs to a cluster"),
+        (("--role", "member", "--cluster", "c1", "--member", "ghost"), "is not known"),
+        (("--role", "member", "--cluster", "c 1", "--member", "beta"), "Invalid cluster id"),
+        (("--role", "member", "--cluster", "c1", "--member", "b/x"), "Invalid member id"),
+    ],
+)
+def test_add_user_bad_input(database: str, arguments: tuple[str, ...], expected: str) -> None:
+    result = invoke("add-user", "--username", "someone", *arguments, "--database", database)
+
+    assert result.exit_code != 0
+    assert expected in result.output
+
+
+def test_add_user_bad_username(database: str) -> None:
+    result = invoke(
+        "add-user", "--username", "Anna Kowalska", "--role", "coordinator", "--cluster", "c1",
+        "--database", database,
+    )  # fmt: skip
+
+    assert result.exit_code == 2
+    assert "Invalid user name 'Anna Kowalska'" in result.output
+
+
+def test_add_user_duplicate(database: str) -> None:
+    arguments = ("add-user", "--role", "coordinator", "--cluster", "c1", "--database", database)
+    first = invoke(*arguments, "--username", "anna")
+    second = invoke(*arguments, "--username", "ANNA")
+
+    assert first.exit_code == 0
+    assert second.exit_code == 2
+    assert "The user name anna is already taken" in second.output
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        ("tiny pw 1\n", "too short"),
+        ("anna\n", "too short"),
+        ("anna.kowalska\n", "same as the user"),
+    ],
+)
+def test_add_user_weak_password(database: str, tmp_path: Path, content: str, expected: str) -> None:
+    password_file = tmp_path / "password"
+    password_file.write_text(content)
+
+    result = invoke(
+        "add-user", "--username", "anna.kowalska", "--role", "coordinator", "--cluster", "c1",
+        "--password-file", str(password_file), "--database", database,
+    )  # fmt: skip
+
+    assert result.exit_code == 2
+    assert expected in result.output
+    assert content.strip() not in result.output.replace("anna.kowalska", "")
+
+
+def test_add_user_missing_password_file(database: str, tmp_path: Path) -> None:
+    missing = tmp_path / "no-such-file"
+
+    result = invoke(
+        "add-user", "--username", "anna", "--role", "coordinator", "--cluster", "c1",
+        "--password-file", str(missing), "--database", database,
+    )  # fmt: skip
+
+    assert result.exit_code == 2
+    assert f"Cannot read the password file {missing}" in result.output
+
+
+def test_add_user_database_unreachable() -> None:
+    result = invoke(
+        "add-user", "--username", "anna", "--role", "coordinator", "--cluster", "c1",
+        "--database", "postgresql://postgres@127.0.0.1:1/kooperant",
+    )  # fmt: skip
+
+    assert result.exit_code == 2
+    assert "127.0.0.1:1" in result.output
+
+
+def test_add_user_polish_messages(database: str) -> None:
+    result = invoke(
+        "add-user", "--username", "x", "--role", "szef", "--cluster", "c1",
+        "--database", database, language="pl",
+    )  # fmt: skip
+
+    assert "Nieznana rola 'szef': podaj member albo coordinator." in result.output
+
+
+def test_add_member_profile_options(database: str) -> None:
+    result = invoke(
+        "add-member", "--cluster", "c1", "--member", "gamma", "--name", "Gamma S.A.",
+        "--email", "biuro@gamma.pl", "--phone", "+48 58 123 45 67", "--voivodeship",
+        "Pomorskie", "--city", "Gdańsk", "--database", database,
+    )  # fmt: skip
+
+    assert result.exit_code == 0, result.output
+    storage = Storage(database)
+    try:
+        profile = storage.read_profile("c1", "gamma")
+    finally:
+        storage.close()
+    assert profile is not None
+    assert (profile.name, profile.contact_email, profile.voivodeship, profile.city) == (
+        "Gamma S.A.",
+        "biuro@gamma.pl",
+        "pomorskie",
+        "Gdańsk",
+    )
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "expected"),
+    [
+        ("--email", "nope", "Invalid e-mail address 'nope'"),
+        ("--phone", "call me", "Invalid phone number 'call me'"),
+        ("--voivodeship", "bavaria", "Unknown voivodeship 'bavaria'"),
+    ],
+)
+def test_add_member_bad_profile(database: str, option: str, value: str, expected: str) -> None:
+    result = invoke(
+        "add-member", "--cluster", "c1", "--member", "gamma", option, value,
+        "--database", database,
+    )  # fmt: skip
+
+    assert result.exit_code == 2
+    assert expected in result.output
+    storage = Storage(database)
+    try:
+        assert not storage.is_registered("c1", "gamma")
+    finally:
+        storage.close()
