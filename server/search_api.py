@@ -19,6 +19,8 @@ from kooperant.protocol import ResourceKind
 from server.api_caller import Caller, parse_time_parameter
 from server.api_errors import ApiError, read
 from server.api_json import resource_json, time_json
+from server.api_models import ErrorBody
+from server.api_openapi import API_ERRORS
 from server.csv_export import EXPORT_MAX_ROWS
 from server.dashboard import choose_language
 from server.regions import VOIVODESHIP_CODES
@@ -29,6 +31,13 @@ MAX_LIMIT = 1000
 # SQLite and PostgreSQL take OFFSET as a signed 64-bit integer and fail on larger values.
 MAX_OFFSET = 2**63 - 1
 MAX_CAPACITY_DAYS = 366
+
+_NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorBody, "description": "No such offer, or not one the caller may see"},
+}
+_FORBIDDEN: dict[int | str, dict[str, Any]] = {
+    403: {"model": ErrorBody, "description": "The caller is not a coordinator"},
+}
 
 ClusterId = Annotated[str, Path(description="Cluster id", max_length=64)]
 MemberId = Annotated[str, Path(description="Member id", max_length=64)]
@@ -137,9 +146,13 @@ def add_search_api_routes(app: FastAPI, storage: Storage, clock: Callable[[], da
 
     @app.get(
         "/api/v1/resources.csv",
+        tags=["resources"],
         summary="Export a search as CSV",
         response_class=Response,
-        responses={200: {"content": {"text/csv": {}}}},
+        responses={
+            200: {"content": {"text/csv": {}}, "description": "The CSV file"},
+            **API_ERRORS,
+        },
     )
     async def export_resources(
         request: Request,
@@ -157,7 +170,12 @@ def add_search_api_routes(app: FastAPI, storage: Storage, clock: Callable[[], da
         everything = replace(query, limit=EXPORT_MAX_ROWS, offset=0)
         return await csv_response(storage, everything, viewer, clock(), language)
 
-    @app.get("/api/v1/resources/{cluster}/{member}/{resource}", summary="Read one offer")
+    @app.get(
+        "/api/v1/resources/{cluster}/{member}/{resource}",
+        tags=["resources"],
+        summary="Read one offer",
+        responses={**_NOT_FOUND, **API_ERRORS},
+    )
     async def get_resource(
         viewer: Caller,
         cluster: ClusterId,
@@ -175,7 +193,9 @@ def add_search_api_routes(app: FastAPI, storage: Storage, clock: Callable[[], da
 
     @app.get(
         "/api/v1/resources/{cluster}/{member}/{resource}/history",
+        tags=["resources"],
         summary="List the received versions of one offer",
+        responses={**_NOT_FOUND, **API_ERRORS},
     )
     async def get_history(
         viewer: Caller,
@@ -216,9 +236,14 @@ def add_search_api_routes(app: FastAPI, storage: Storage, clock: Callable[[], da
 
     @app.get(
         "/api/v1/resources/{cluster}/{member}/{resource}/slots.ics",
+        tags=["resources"],
         summary="Read the free intervals of one offer as iCalendar",
         response_class=Response,
-        responses={200: {"content": {"text/calendar": {}}}},
+        responses={
+            200: {"content": {"text/calendar": {}}, "description": "The calendar"},
+            **_NOT_FOUND,
+            **API_ERRORS,
+        },
     )
     async def get_slots(
         viewer: Caller,
@@ -233,7 +258,15 @@ def add_search_api_routes(app: FastAPI, storage: Storage, clock: Callable[[], da
             raise _offer_not_found(cluster, member, resource)
         return response
 
-    @app.get("/api/v1/members/{cluster}/{member}", summary="Read a member's profile")
+    @app.get(
+        "/api/v1/members/{cluster}/{member}",
+        tags=["members"],
+        summary="Read a member's profile",
+        responses={
+            404: {"model": ErrorBody, "description": "No profile the caller may read"},
+            **API_ERRORS,
+        },
+    )
     async def get_member_profile(
         viewer: Caller,
         cluster: ClusterId,
@@ -257,7 +290,12 @@ def add_search_api_routes(app: FastAPI, storage: Storage, clock: Callable[[], da
             "description": profile.description,
         }
 
-    @app.get("/api/v1/stats/capacity", summary="Free machine hours of the cluster per day")
+    @app.get(
+        "/api/v1/stats/capacity",
+        tags=["resources"],
+        summary="Free machine hours of the cluster per day",
+        responses={**_FORBIDDEN, **API_ERRORS},
+    )
     async def get_capacity(
         request: Request,
         viewer: Caller,
