@@ -1,7 +1,7 @@
-"""The 16 Polish voivodeships, the regions a member profile names and a search filters by.
+"""The 16 Polish voivodeships: the region of a member profile and of a search filter.
 
-The codes are the lowercase Polish names without diacritics, as stored in
-``member_profiles.voivodeship``.
+A code is the Polish name in lowercase ASCII (``slaskie`` for śląskie), as stored in
+``member_profiles.voivodeship`` and sent as ``region=`` in a search URL.
 """
 
 from __future__ import annotations
@@ -24,9 +24,9 @@ class Voivodeship:
 VOIVODESHIPS = (
     Voivodeship("dolnoslaskie", "dolnośląskie", "Lower Silesian"),
     Voivodeship("kujawsko-pomorskie", "kujawsko-pomorskie", "Kuyavian-Pomeranian"),
+    Voivodeship("lodzkie", "łódzkie", "Łódź"),
     Voivodeship("lubelskie", "lubelskie", "Lublin"),
     Voivodeship("lubuskie", "lubuskie", "Lubusz"),
-    Voivodeship("lodzkie", "łódzkie", "Łódź"),
     Voivodeship("malopolskie", "małopolskie", "Lesser Poland"),
     Voivodeship("mazowieckie", "mazowieckie", "Masovian"),
     Voivodeship("opolskie", "opolskie", "Opole"),
@@ -42,9 +42,9 @@ VOIVODESHIPS = (
 VOIVODESHIP_CODES = frozenset(voivodeship.code for voivodeship in VOIVODESHIPS)
 
 
-def voivodeship_name(code: str, language: Language) -> str:
-    """Return the name of the voivodeship ``code`` in ``language``, or ``code`` if unknown."""
+def voivodeship_name(code: str | None, language: Language) -> str:
+    """Return the name of voivodeship ``code`` in ``language``; an unknown code as it is."""
     for voivodeship in VOIVODESHIPS:
         if voivodeship.code == code:
             return voivodeship.name(language)
-    return code
+    return code or ""

@@ -7,8 +7,13 @@ SQLite and PostgreSQL are supported.
 """
 
 from server.storage.records import (
+    SORT_KEYS,
+    CapacityPoint,
+    HistoryPage,
+    HistoryRecord,
     MemberRecord,
     OfferOutcome,
+    ProfileRecord,
     RejectedRecord,
     ResourcePage,
     ResourceQuery,
@@ -30,8 +35,13 @@ __all__ = [
     "DEFAULT_DATABASE_URL",
     "DELIVERED_RETENTION",
     "MAX_REJECTED_PAYLOAD_BYTES",
+    "SORT_KEYS",
+    "CapacityPoint",
+    "HistoryPage",
+    "HistoryRecord",
     "MemberRecord",
     "OfferOutcome",
+    "ProfileRecord",
     "RejectedRecord",
     "ResourcePage",
     "ResourceQuery",

@@ -11,9 +11,11 @@ from typing import Any
 from sqlalchemy import ColumnElement, Connection, delete, insert, select, update
 
 from kooperant.protocol import Offer, Withdrawal
+from server.storage.amounts import insert_amounts
 from server.storage.delivery import Stamp
 from server.storage.tables import (
     free_intervals,
+    resource_amounts,
     resource_audience,
     resource_capabilities,
     resources,
@@ -23,7 +25,13 @@ from server.storage.tables import (
 ResourceKey = tuple[str, str, str]
 
 # The tables that together hold the current offer of a resource.
-CURRENT_OFFER_TABLES = (resources, resource_capabilities, free_intervals, resource_audience)
+CURRENT_OFFER_TABLES = (
+    resources,
+    resource_capabilities,
+    free_intervals,
+    resource_audience,
+    resource_amounts,
+)
 
 
 def key_condition(table: Any, key: ResourceKey) -> list[ColumnElement[bool]]:
@@ -82,6 +90,7 @@ def replace_current(
     ]
     if interval_rows:
         connection.execute(insert(free_intervals), interval_rows)
+    insert_amounts(connection, key, [amount.to_json() for amount in offer.amounts or ()])
 
 
 def _insert_rows(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -27,6 +27,21 @@ class ResourceQuery:
     window_end: datetime | None = None
     limit: int = 100
     offset: int = 0
+    regions: tuple[str, ...] = ()
+    cluster: str | None = None
+    city: str | None = None
+    min_free: float | None = None
+    quantity: str | None = None
+    sort: str = "member"
+
+    def __post_init__(self) -> None:
+        if self.sort not in SORT_KEYS:
+            raise ValueError(f"sort {self.sort!r} is not one of {', '.join(SORT_KEYS)}")
+
+
+# Sort orders of a search: name, member id, kind, free amount (largest first), last update
+# (newest first) and the start of the next free interval (soonest first).
+SORT_KEYS = ("name", "member", "kind", "free", "updated", "next_free")
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,3 +146,50 @@ class StatusOutcome(StrEnum):
     """The stored status describes a newer connection, or the same one as ended; kept."""
     DUPLICATE = "duplicate"
     """A message with the same id from the same member was stored before; nothing changed."""
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryRecord:
+    """One received version of an offer, from the history."""
+
+    generated_at: datetime
+    received_at: datetime
+    state: str | None
+    free_hours: float | None
+    free_hours_band: Band | None
+    amounts: tuple[dict[str, Any], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryPage:
+    """One page of an offer's history, newest first, and how many versions there are."""
+
+    items: tuple[HistoryRecord, ...]
+    total: int
+
+
+@dataclass(frozen=True, slots=True)
+class CapacityPoint:
+    """Free machine hours of a cluster on one day (Europe/Warsaw), from the history.
+
+    ``free_hours`` is the sum of the free hours of each offer's last version of that day.
+    ``offers`` is the number of offers in that sum.
+    """
+
+    day: date
+    free_hours: float
+    offers: int
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileRecord:
+    """A member's profile as the coordinator recorded it (table ``member_profiles``)."""
+
+    cluster: str
+    member: str
+    name: str
+    contact_email: str | None
+    contact_phone: str | None
+    voivodeship: str | None
+    city: str | None
+    description: str | None

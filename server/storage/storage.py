@@ -73,15 +73,34 @@ from server.storage.queries import (
     window,
 )
 from server.storage.records import (
+    CapacityPoint,
+    HistoryPage,
     MemberRecord,
     OfferOutcome,
+    ProfileRecord,
     RejectedRecord,
     ResourcePage,
     ResourceQuery,
+    ResourceRecord,
     StatusOutcome,
     WithdrawalOutcome,
 )
-from server.storage.tables import offer_history, rejected_messages, resources
+from server.storage.search import (
+    profile_record,
+    profiles_statement,
+    read_capacity,
+    read_history,
+    search_conditions,
+    sort_order,
+)
+from server.storage.secrets import read_or_create_secret
+from server.storage.tables import (
+    member_profiles,
+    offer_history,
+    rejected_messages,
+    resource_capabilities,
+    resources,
+)
 from server.storage.urls import mask_password, parse_database_url
 from server.storage.visibility import ANONYMOUS, Viewer, visible_offer_conditions
 
@@ -444,11 +463,14 @@ class Storage:
     ) -> ResourcePage:
         """Return the current offers ``viewer`` may see at ``now`` that match ``query``.
 
-        They are ordered by cluster, member and resource; ``now`` defaults to the current time.
+        They are ordered by ``query.sort`` (by cluster, member and resource for "member", the
+        default); ``now`` defaults to the current time.
         """
+        moment = now or datetime.now(UTC)
         conditions = [
-            *visible_offer_conditions(viewer, now or datetime.now(UTC)),
+            *visible_offer_conditions(viewer, moment),
             *resource_conditions(query),
+            *search_conditions(query),
         ]
         with self._connection("list resources") as connection:
             total = connection.execute(
@@ -457,7 +479,7 @@ class Storage:
             rows = connection.execute(
                 select(resources)
                 .where(*conditions)
-                .order_by(resources.c.cluster, resources.c.member, resources.c.resource)
+                .order_by(*sort_order(query, moment))
                 .limit(query.limit)
                 .offset(query.offset)
             ).all()
@@ -530,6 +552,89 @@ class Storage:
         with self._connection("count history") as connection:
             count: int = connection.execute(statement).scalar_one()
         return count
+
+    # Search pages: one offer, its history, capacity, profiles and secrets
+
+    def get_resource(
+        self, cluster: str, member: str, resource: str, *, viewer: Viewer, now: datetime
+    ) -> ResourceRecord | None:
+        """Return the current offer of one resource, or ``None`` when absent or hidden."""
+        key = (cluster, member, resource)
+        conditions = [*visible_offer_conditions(viewer, now), *key_condition(resources, key)]
+        with self._connection("read resource") as connection:
+            row = connection.execute(select(resources).where(*conditions)).one_or_none()
+            if row is None:
+                return None
+            capabilities = capabilities_of(connection, [key])
+            intervals = intervals_of(connection, [key])
+            audiences = audience_of(connection, [key])
+        return resource_record(row, capabilities, intervals, audiences, None)
+
+    def list_history(
+        self,
+        cluster: str,
+        member: str,
+        resource: str,
+        *,
+        viewer: Viewer,
+        now: datetime,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> HistoryPage | None:
+        """Return a page of one offer's history, newest first; ``None`` if the offer is hidden."""
+        with self._connection("read offer history") as connection:
+            return read_history(
+                connection, (cluster, member, resource), viewer, now, limit=limit, offset=offset
+            )
+
+    def cluster_capacity(
+        self, *, viewer: Viewer, now: datetime, days: int = 30
+    ) -> list[CapacityPoint]:
+        """Return the free machine hours per day of the last ``days`` days in ``viewer``'s view."""
+        with self._connection("read cluster capacity") as connection:
+            return read_capacity(connection, viewer, now, now - timedelta(days=days))
+
+    def known_capabilities(self, *, viewer: Viewer, now: datetime, limit: int = 500) -> list[str]:
+        """Return the capabilities of the offers ``viewer`` may see, sorted, at most ``limit``."""
+        same_resource = (
+            (resources.c.cluster == resource_capabilities.c.cluster)
+            & (resources.c.member == resource_capabilities.c.member)
+            & (resources.c.resource == resource_capabilities.c.resource)
+        )
+        statement = (
+            select(resource_capabilities.c.capability)
+            .join(resources, same_resource)
+            .where(*visible_offer_conditions(viewer, now))
+            .distinct()
+            .order_by(resource_capabilities.c.capability)
+            .limit(limit)
+        )
+        with self._connection("list capabilities") as connection:
+            return [row[0] for row in connection.execute(statement)]
+
+    def list_profiles(self, *, viewer: Viewer) -> list[ProfileRecord]:
+        """Return the member profiles ``viewer`` may read (its own cluster's, or all)."""
+        with self._connection("list member profiles") as connection:
+            rows = connection.execute(profiles_statement(viewer)).all()
+        return [profile_record(row) for row in rows]
+
+    def get_profile(self, cluster: str, member: str, *, viewer: Viewer) -> ProfileRecord | None:
+        """Return the profile of ``cluster/member`` if it exists and ``viewer`` may read it."""
+        statement = profiles_statement(viewer).where(
+            member_profiles.c.cluster == cluster, member_profiles.c.member == member
+        )
+        with self._connection("read member profile") as connection:
+            row = connection.execute(statement).one_or_none()
+        return profile_record(row) if row is not None else None
+
+    def secret(self, name: str) -> bytes:
+        """Return the server secret ``name``, generated and stored on first use."""
+        try:
+            return read_or_create_secret(self._engine, name)
+        except SQLAlchemyError as error:
+            raise StorageError(
+                "storage_failed", operation="read secret", url=self.url, detail=_first_line(error)
+            ) from error
 
     # Paged reads of members and rejected messages (server/storage/pages.py)
 

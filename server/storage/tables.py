@@ -59,6 +59,8 @@ resources = Table(
     Column("message_id", String(MESSAGE_ID_LENGTH)),
     Index("ix_resources_kind", "kind"),
     Index("ix_resources_expires_at", "expires_at"),
+    Index("ix_resources_received_at", "received_at"),
+    Index("ix_resources_free_hours", "free_hours"),
 )
 
 # The members allowed to see a current offer that has an audience, one row per member id. An offer

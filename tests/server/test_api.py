@@ -246,7 +246,7 @@ async def test_dashboard_polish_by_default(api: httpx.AsyncClient) -> None:
     assert response.status_code == 200
     html = response.text
     assert '<html lang="pl">' in html
-    assert "Członek acme" in html
+    assert 'href="/members/pomorskie-metal/acme?lang=pl"' in html
     assert "cnc-5ax-01" in html
     assert "Wolne" in html
     assert "6,0 h" in html
@@ -265,7 +265,7 @@ async def test_dashboard_in_english(
 
     html = response.text
     assert '<html lang="en">' in html
-    assert "Member acme" in html
+    assert "Search free capacity" in html
     assert "hall-b" in html
     assert "Free" in html
     assert "6.0 h" in html

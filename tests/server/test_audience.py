@@ -339,10 +339,10 @@ async def test_bad_parameter_without_token_is_401(secured: httpx.AsyncClient) ->
 
 
 async def test_dashboard_without_token_redirects(secured: httpx.AsyncClient) -> None:
-    response = await secured.get("/")
+    response = await secured.get("/", params={"capability": "milling"})
 
     assert response.status_code == 303
-    assert response.headers["location"] == "/login?next=%2F"
+    assert response.headers["location"] == "/login?next=%2F%3Fcapability%3Dmilling"
     for word in OFFERS:
         assert word not in response.text
 

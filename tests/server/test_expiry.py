@@ -64,7 +64,7 @@ async def test_expired_offer_hidden_by_clock(api: httpx.AsyncClient, clock: Cloc
     assert after[0] == ["lasting"]
     assert after[1] == [("beta", 1)]
     assert "cnc-5ax-01" not in after[2]
-    assert "Członek acme" not in after[2]
+    assert "Znalezione oferty: 1" in after[2]
 
 
 async def test_sweep_deletes_expired_rows(storage: Storage) -> None:

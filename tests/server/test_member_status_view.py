@@ -1,4 +1,4 @@
-"""Member status (online or offline), last-seen time and registration in the API and dashboard."""
+"""Member status (online or offline), last-seen time and registration in the API and pages."""
 
 from __future__ import annotations
 
@@ -36,8 +36,8 @@ async def members_by_id(client: httpx.AsyncClient) -> dict[str, dict[str, Any]]:
     return {item["member"]: item for item in response.json()["items"]}
 
 
-async def dashboard(client: httpx.AsyncClient, language: str) -> str:
-    response = await client.get("/", params={"lang": language})
+async def dashboard(client: httpx.AsyncClient, language: str, path: str = "/members") -> str:
+    response = await client.get(path, params={"lang": language})
     assert response.status_code == 200, response.text
     return response.text
 
@@ -93,13 +93,14 @@ async def test_dashboard_status_badges_polish(client: httpx.AsyncClient) -> None
 
 
 async def test_dashboard_offline_member_without_offers(client: httpx.AsyncClient) -> None:
-    english = await dashboard(client, "en")
-    polish = await dashboard(client, "pl")
+    members = await dashboard(client, "en")
+    english = await dashboard(client, "en", "/members/pomorskie-metal/beta")
+    polish = await dashboard(client, "pl", "/members/pomorskie-metal/beta")
 
-    assert "Member beta (cluster pomorskie-metal)" in english
+    assert "pomorskie-metal/beta" in members
+    assert '<span class="badge offline">offline</span>' in english
     assert "This member has no current offers." in english
     assert "Ten członek nie ma teraz żadnych ofert." in polish
-    assert english.count("<table>") == 2
 
 
 async def test_dashboard_hides_member_without_status_or_offers(sqlite_storage: Storage) -> None:
@@ -110,4 +111,4 @@ async def test_dashboard_hides_member_without_status_or_offers(sqlite_storage: S
         html = await dashboard(opened, "en")
 
     assert "silent" not in html
-    assert "No offers yet." in html
+    assert "No members to show." in html

@@ -6,9 +6,12 @@ Revises: 0003
 
 from __future__ import annotations
 
+import json
+
 import sqlalchemy as sa
 from alembic import op
 
+from server.storage.amounts import amount_rows
 from server.storage.types import UtcDateTime
 
 revision = "0004"
@@ -81,9 +84,54 @@ def upgrade() -> None:
         sa.Column("band_max", sa.Float),
     )
     op.create_index("ix_resource_amounts_quantity", "resource_amounts", ["quantity"])
+    op.create_index("ix_resources_received_at", "resources", ["received_at"])
+    op.create_index("ix_resources_free_hours", "resources", ["free_hours"])
+    _backfill_amounts()
+
+
+def _backfill_amounts() -> None:
+    """Fill ``resource_amounts`` from the payloads of the offers stored before this revision."""
+    resources = sa.table(
+        "resources",
+        sa.column("cluster"),
+        sa.column("member"),
+        sa.column("resource"),
+        sa.column("payload"),
+    )
+    amounts = sa.table(
+        "resource_amounts",
+        *(
+            sa.column(name)
+            for name in (
+                "cluster",
+                "member",
+                "resource",
+                "position",
+                "quantity",
+                "unit",
+                "label",
+                "value",
+                "band_min",
+                "band_max",
+            )
+        ),
+    )
+    connection = op.get_bind()
+    stored = connection.execute(
+        sa.select(
+            resources.c.cluster, resources.c.member, resources.c.resource, resources.c.payload
+        )
+    ).all()
+    for row in stored:
+        payload = json.loads(row.payload)
+        rows = amount_rows((row.cluster, row.member, row.resource), payload.get("amounts", []))
+        if rows:
+            connection.execute(sa.insert(amounts), rows)
 
 
 def downgrade() -> None:
+    op.drop_index("ix_resources_free_hours", "resources")
+    op.drop_index("ix_resources_received_at", "resources")
     op.drop_index("ix_resource_amounts_quantity", "resource_amounts")
     op.drop_table("resource_amounts")
     op.drop_table("server_secrets")

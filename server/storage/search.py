@@ -1,0 +1,269 @@
+"""Search reads: region and amount filters, sort orders, an offer's history, cluster capacity.
+
+Every statement here is combined with ``visible_offer_conditions``, so audience and expiry are
+applied in SQL before any limit or offset.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from datetime import date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Select,
+    UnaryExpression,
+    case,
+    exists,
+    func,
+    or_,
+    select,
+)
+
+from kooperant.protocol import Band, ResourceKind
+from server.storage.current import ResourceKey, key_condition
+from server.storage.records import (
+    CapacityPoint,
+    HistoryPage,
+    HistoryRecord,
+    ProfileRecord,
+    ResourceQuery,
+)
+from server.storage.tables import (
+    free_intervals,
+    member_profiles,
+    offer_history,
+    resource_amounts,
+    resources,
+)
+from server.storage.visibility import Viewer, visible_offer_conditions
+
+# Days of the capacity plot are calendar days in the clusters' time zone.
+CAPACITY_TIMEZONE = ZoneInfo("Europe/Warsaw")
+
+
+def search_conditions(query: ResourceQuery) -> list[ColumnElement[bool]]:
+    """Return the conditions on ``resources`` for the region, city and minimum free filters."""
+    conditions: list[ColumnElement[bool]] = []
+    if query.cluster is not None:
+        conditions.append(resources.c.cluster == query.cluster)
+    same_member = [
+        member_profiles.c.cluster == resources.c.cluster,
+        member_profiles.c.member == resources.c.member,
+    ]
+    if query.regions:
+        conditions.append(
+            exists().where(*same_member, member_profiles.c.voivodeship.in_(query.regions))
+        )
+    if query.city is not None:
+        city = query.city.strip()
+        # NOTE: SQLite's lower() folds ASCII letters only, so there "łódź" does not find "Łódź";
+        # the exact spelling always matches.
+        same_city = or_(
+            member_profiles.c.city == city, func.lower(member_profiles.c.city) == city.lower()
+        )
+        conditions.append(exists().where(*same_member, same_city))
+    if query.min_free is not None:
+        conditions.append(_min_free_condition(query.min_free, query.quantity))
+    return conditions
+
+
+def _min_free_condition(minimum: float, quantity: str | None) -> ColumnElement[bool]:
+    amount_conditions = [
+        resource_amounts.c.cluster == resources.c.cluster,
+        resource_amounts.c.member == resources.c.member,
+        resource_amounts.c.resource == resources.c.resource,
+        or_(resource_amounts.c.value >= minimum, resource_amounts.c.band_min >= minimum),
+    ]
+    if quantity is not None:
+        amount_conditions.append(resource_amounts.c.quantity == quantity)
+        return exists().where(*amount_conditions)
+    return or_(
+        resources.c.free_hours >= minimum,
+        resources.c.free_hours_min >= minimum,
+        exists().where(*amount_conditions),
+    )
+
+
+def sort_order(query: ResourceQuery, now: datetime) -> list[ColumnElement[Any]]:
+    """Return the ORDER BY of ``query.sort``; the resource key breaks ties, so pages are stable.
+
+    Rows without the sorted value (no name, no free figure, no upcoming interval) come last.
+    """
+    key_order: list[ColumnElement[Any]] = [
+        resources.c.cluster,
+        resources.c.member,
+        resources.c.resource,
+    ]
+    if query.sort == "member":
+        return key_order
+    if query.sort == "name":
+        name = func.lower(func.coalesce(resources.c.name, resources.c.resource))
+        return [name, *key_order]
+    if query.sort == "kind":
+        return [resources.c.kind, *key_order]
+    if query.sort == "updated":
+        return [resources.c.received_at.desc(), *key_order]
+    if query.sort == "free":
+        free = func.coalesce(resources.c.free_hours, resources.c.free_hours_min, _largest_amount())
+        return [_nulls_last(free), free.desc(), *key_order]
+    next_free = _next_free_start(now)
+    return [_nulls_last(next_free), next_free.asc(), *key_order]
+
+
+def _nulls_last(value: ColumnElement[Any]) -> UnaryExpression[Any]:
+    # NULLS LAST is spelled differently or missing across databases; sorting on "is null" first
+    # works in both SQLite and PostgreSQL.
+    return case((value.is_(None), 1), else_=0).asc()
+
+
+def _largest_amount() -> ColumnElement[Any]:
+    return (
+        select(func.max(func.coalesce(resource_amounts.c.value, resource_amounts.c.band_min)))
+        .where(
+            resource_amounts.c.cluster == resources.c.cluster,
+            resource_amounts.c.member == resources.c.member,
+            resource_amounts.c.resource == resources.c.resource,
+        )
+        .scalar_subquery()
+    )
+
+
+def _next_free_start(now: datetime) -> ColumnElement[Any]:
+    return (
+        select(func.min(free_intervals.c.start))
+        .where(
+            free_intervals.c.cluster == resources.c.cluster,
+            free_intervals.c.member == resources.c.member,
+            free_intervals.c.resource == resources.c.resource,
+            free_intervals.c.end > now,
+        )
+        .scalar_subquery()
+    )
+
+
+def offer_visible(key: ResourceKey, viewer: Viewer, now: datetime) -> ColumnElement[bool]:
+    """Return whether the current offer of ``key`` exists and ``viewer`` may see it at ``now``."""
+    return exists().where(*key_condition(resources, key), *visible_offer_conditions(viewer, now))
+
+
+def read_history(
+    connection: Connection,
+    key: ResourceKey,
+    viewer: Viewer,
+    now: datetime,
+    *,
+    limit: int,
+    offset: int,
+) -> HistoryPage | None:
+    """Return a page of the history of ``key``, newest first; ``None`` when the offer is hidden.
+
+    The history is shown only while the current offer exists and is visible, because the
+    audience of past versions is the audience of the current one.
+    """
+    visible = connection.execute(select(offer_visible(key, viewer, now))).scalar_one()
+    if not visible:
+        return None
+    conditions = key_condition(offer_history, key)
+    total = connection.execute(
+        select(func.count()).select_from(offer_history).where(*conditions)
+    ).scalar_one()
+    rows = connection.execute(
+        select(offer_history.c.generated_at, offer_history.c.received_at, offer_history.c.payload)
+        .where(*conditions)
+        .order_by(offer_history.c.generated_at.desc(), offer_history.c.id.desc())
+        .limit(limit)
+        .offset(offset)
+    ).all()
+    items = tuple(_history_record(row.generated_at, row.received_at, row.payload) for row in rows)
+    return HistoryPage(items=items, total=total)
+
+
+def _history_record(generated_at: datetime, received_at: datetime, payload: str) -> HistoryRecord:
+    data = json.loads(payload)
+    band_data = data.get("free_hours_band")
+    band = None
+    if band_data is not None:
+        maximum = band_data.get("max")
+        band = Band(float(band_data["min"]), float(maximum) if maximum is not None else None)
+    free_hours = data.get("free_hours")
+    return HistoryRecord(
+        generated_at=generated_at,
+        received_at=received_at,
+        state=data.get("state"),
+        free_hours=float(free_hours) if free_hours is not None else None,
+        free_hours_band=band,
+        amounts=tuple(data.get("amounts", [])),
+    )
+
+
+def read_capacity(
+    connection: Connection, viewer: Viewer, now: datetime, since: datetime
+) -> list[CapacityPoint]:
+    """Return the free machine hours per day since ``since`` of the offers ``viewer`` may see.
+
+    Each day sums, per offer, the free hours of its last version generated that day. Only
+    offers that are current and visible now count, so a hidden or withdrawn offer adds nothing.
+    """
+    visible_machines = (
+        select(resources.c.cluster, resources.c.member, resources.c.resource)
+        .where(*visible_offer_conditions(viewer, now), resources.c.kind == ResourceKind.MACHINE)
+        .subquery()
+    )
+    rows = connection.execute(
+        select(
+            offer_history.c.cluster,
+            offer_history.c.member,
+            offer_history.c.resource,
+            offer_history.c.generated_at,
+            offer_history.c.payload,
+        )
+        .join(
+            visible_machines,
+            (visible_machines.c.cluster == offer_history.c.cluster)
+            & (visible_machines.c.member == offer_history.c.member)
+            & (visible_machines.c.resource == offer_history.c.resource),
+        )
+        .where(offer_history.c.generated_at >= since, offer_history.c.generated_at <= now)
+        .order_by(offer_history.c.generated_at, offer_history.c.id)
+    )
+    # NOTE: the free hours are only in the JSON payload, so each row is parsed here. Over 90 days
+    # of versions of many offers this reads every one of them.
+    last_of_day: dict[date, dict[ResourceKey, float]] = defaultdict(dict)
+    for row in rows:
+        free_hours = json.loads(row.payload).get("free_hours")
+        if free_hours is None:
+            continue
+        day = row.generated_at.astimezone(CAPACITY_TIMEZONE).date()
+        last_of_day[day][(row.cluster, row.member, row.resource)] = float(free_hours)
+    return [
+        CapacityPoint(day=day, free_hours=sum(values.values()), offers=len(values))
+        for day, values in sorted(last_of_day.items())
+    ]
+
+
+def profiles_statement(viewer: Viewer) -> Select[Any]:
+    """Return the member profiles ``viewer`` may read: its own cluster's, or all if anonymous."""
+    statement = select(member_profiles).order_by(
+        member_profiles.c.cluster, member_profiles.c.member
+    )
+    if viewer.anonymous:
+        return statement
+    return statement.where(member_profiles.c.cluster == viewer.cluster)
+
+
+def profile_record(row: Any) -> ProfileRecord:
+    return ProfileRecord(
+        cluster=row.cluster,
+        member=row.member,
+        name=row.name,
+        contact_email=row.contact_email,
+        contact_phone=row.contact_phone,
+        voivodeship=row.voivodeship,
+        city=row.city,
+        description=row.description,
+    )

@@ -1,0 +1,225 @@
+"""The search, offer, member and coordinator pages through a real ASGI client."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from pathlib import Path
+
+import httpx
+import pytest
+
+from server.api import create_app
+from server.status import ServerStatus
+from server.storage import Storage
+from server.tokens import TokenStore, hash_token
+from tests.server.helpers import T0, hours, machine_offer, member_status
+from tests.server.search_helpers import add_profile, fill_search_cluster
+
+NOW = T0 + hours(1)
+STATUS = ServerStatus(broker_url="mqtt://127.0.0.1:1883", broker_connected=True)
+
+
+def client_for(storage: Storage, tokens: TokenStore | None = None) -> httpx.AsyncClient:
+    app = create_app(storage, STATUS, tokens=tokens, clock=lambda: NOW)
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://kooperant")
+
+
+@pytest.fixture
+async def pages(storage: Storage) -> AsyncIterator[httpx.AsyncClient]:
+    fill_search_cluster(storage)
+    storage.store_status(member_status("c1", "acme"), T0)
+    async with client_for(storage) as client:
+        yield client
+
+
+def result_ids(html: str) -> list[str]:
+    """Return the resource ids of the result table, in order."""
+    found = []
+    for part in html.split('class="offer-link"')[1:]:
+        found.append(part.split('<span class="name">', 1)[1].split(" ", 1)[0].split("<", 1)[0])
+    return found
+
+
+async def test_search_page_lists_all_offers(pages: httpx.AsyncClient) -> None:
+    response = await pages.get("/")
+
+    assert response.status_code == 200
+    assert '<html lang="pl">' in response.text
+    assert result_ids(response.text) == ["cnc", "hall", "laser", "racks", "press"]
+    assert "Znalezione oferty: 5" in response.text
+    assert '<option value="laser-cutting">' in response.text
+    assert 'class="timeline-bar"' in response.text
+    assert "połączony" in response.text
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ({"kind": "storage"}, ["hall", "racks"]),
+        ({"capability": "laser-cutting"}, ["laser"]),
+        ({"capability": "turning, 5-axis-milling"}, ["cnc"]),
+        ({"region": "slaskie"}, ["laser", "racks"]),
+        ({"city": "gdańsk"}, ["cnc", "hall"]),
+        ({"from": "2026-12-09", "to": "2026-12-10"}, ["laser"]),
+        ({"min_free": "12,5", "quantity": "floor_area"}, ["racks"]),
+        ({"sort": "name"}, ["hall", "laser", "racks", "press", "cnc"]),
+    ],
+)
+async def test_search_page_filters(
+    pages: httpx.AsyncClient, params: dict[str, str], expected: list[str]
+) -> None:
+    response = await pages.get("/", params=params)
+
+    assert response.status_code == 200
+    assert result_ids(response.text) == expected
+
+
+async def test_search_page_paginates(storage: Storage) -> None:
+    for index in range(30):
+        storage.store_offer(machine_offer("c1", "acme", f"m{index:02d}"), T0)
+    async with client_for(storage) as client:
+        first = await client.get("/")
+        second = await client.get("/", params={"page": "2"})
+
+    assert len(result_ids(first.text)) == 25
+    assert result_ids(second.text) == [f"m{index:02d}" for index in range(25, 30)]
+    assert 'href="?page=2&amp;lang=pl" rel="next"' in first.text
+    assert "Strona 2 z 2" in second.text
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"from": "2026-13-01"}, "Data „2026-13-01” w polu from jest nieprawidłowa"),
+        ({"from": "2026-12-10", "to": "2026-12-09"}, "Data końcowa 2026-12-09 jest wcześniejsza"),
+        ({"kind": "spaceship"}, "Nieznany rodzaj zasobu „spaceship”"),
+        ({"region": "bavaria"}, "Nieznane województwo „bavaria”"),
+        ({"min_free": "-1"}, "Minimalna ilość „-1” musi być liczbą"),
+        ({"min_free": "nan"}, "Minimalna ilość „nan” musi być liczbą"),
+        ({"page": "99999999999999999999"}, "Numer strony „99999999999999999999”"),
+        ({"page": "0"}, "Numer strony „0”"),
+        ({"sort": "price"}, "Nieznany porządek sortowania „price”"),
+        ({"city": "x" * 300}, "Pole city jest dłuższe niż 200 znaków"),
+    ],
+)
+async def test_search_page_bad_parameter(
+    pages: httpx.AsyncClient, params: dict[str, str], message: str
+) -> None:
+    response = await pages.get("/", params=params)
+
+    assert response.status_code == 400
+    assert message in response.text
+    assert 'id="search-errors"' in response.text
+
+
+async def test_search_page_error_in_english(pages: httpx.AsyncClient) -> None:
+    response = await pages.get("/", params={"from": "tomorrow", "lang": "en"})
+
+    assert response.status_code == 400
+    assert "The date &#39;tomorrow&#39; in the field from is invalid" in response.text
+
+
+async def test_offer_page_shows_timeline_and_history(pages: httpx.AsyncClient) -> None:
+    response = await pages.get("/offers/c1/acme/cnc", params={"lang": "en"})
+
+    html = response.text
+    assert response.status_code == 200
+    assert 'id="offer-timeline"' in html
+    assert 'class="now"' in html
+    assert "not executing" in html
+    assert "5-axis-milling, turning" in html
+    assert "Versions received: 1" in html
+    assert 'href="/offers/c1/acme/cnc.ics?sig=' in html
+    assert ">08.12<" not in html
+    assert ">12-08<" in html
+
+
+async def test_offer_page_unknown_and_hidden_alike(storage: Storage, tmp_path: Path) -> None:
+    fill_search_cluster(storage)
+    storage.store_offer(replace(machine_offer("c1", "beta", "secret"), audience=("gamma",)), T0)
+    tokens = _tokens(tmp_path)
+    async with client_for(storage, tokens) as client:
+        headers = {"Authorization": "Bearer token-acme"}
+        hidden = await client.get("/offers/c1/beta/secret", headers=headers)
+        missing = await client.get("/offers/c1/beta/nothing", headers=headers)
+        allowed = await client.get(
+            "/offers/c1/beta/secret", headers={"Authorization": "Bearer token-gamma"}
+        )
+
+    assert hidden.status_code == 404
+    assert missing.status_code == 404
+    assert hidden.text.replace("secret", "nothing") == missing.text
+    assert allowed.status_code == 200
+
+
+async def test_members_page_lists_profiles(pages: httpx.AsyncClient) -> None:
+    response = await pages.get("/members")
+
+    assert response.status_code == 200
+    assert "Firma acme" in response.text
+    assert "pomorskie" in response.text
+    assert "Katowice" in response.text
+    assert "gamma" in response.text
+
+
+async def test_member_page_shows_visible_offers(storage: Storage, tmp_path: Path) -> None:
+    fill_search_cluster(storage)
+    add_profile(storage, "c1", "hidden", contact_email="biuro@example.pl")
+    storage.store_offer(
+        replace(
+            machine_offer("c1", "hidden", "h1", capabilities=("secret-skill",)), audience=("x",)
+        ),
+        T0,
+    )
+    async with client_for(storage, _tokens(tmp_path)) as client:
+        headers = {"Authorization": "Bearer token-acme"}
+        beta = await client.get("/members/c1/beta", headers=headers)
+        hidden = await client.get("/members/c1/hidden", headers=headers)
+        nobody = await client.get("/members/c1/nobody", headers=headers)
+
+    assert beta.status_code == 200
+    assert "cold-storage, laser-cutting" in beta.text
+    assert "Beta laser" in beta.text
+    assert hidden.status_code == 200
+    assert "biuro@example.pl" in hidden.text
+    assert "secret-skill" not in hidden.text
+    assert "h1" not in hidden.text.split('id="member-capabilities"')[1]
+    assert nobody.status_code == 404
+
+
+async def test_coordinator_open_mode(storage: Storage) -> None:
+    fill_search_cluster(storage)
+    storage.store_rejected("kooperant/v1/c1/acme/offers/x", b"<script>x</script>", "bad", T0)
+    storage.store_status(member_status("c1", "beta"), T0)
+    async with client_for(storage) as client:
+        response = await client.get("/coordinator", params={"lang": "en"})
+
+    html = response.text
+    assert response.status_code == 200
+    assert 'id="capacity-plot"' in html
+    assert '<strong id="stat-online">1</strong>' in html
+    assert "&lt;script&gt;x&lt;/script&gt;" in html
+    assert "<script>x" not in html
+    # cnc 3 h + 2 h after NOW, laser 30 h; the press shows a band, which is not summed.
+    assert '<strong id="stat-free-week">35.0 h</strong>' in html
+
+
+async def test_coordinator_forbidden_for_member(storage: Storage, tmp_path: Path) -> None:
+    async with client_for(storage, _tokens(tmp_path)) as client:
+        response = await client.get("/coordinator", headers={"Authorization": "Bearer token-acme"})
+        anonymous = await client.get("/coordinator")
+
+    assert response.status_code == 403
+    assert "tylko dla koordynatora" in response.text
+    assert anonymous.status_code == 303
+
+
+def _tokens(tmp_path: Path) -> TokenStore:
+    path = tmp_path / "tokens.yaml"
+    lines = [
+        f"- {{cluster: c1, member: {member}, token_sha256: {hash_token(f'token-{member}')}}}\n"
+        for member in ("acme", "beta", "gamma")
+    ]
+    path.write_text("".join(lines))
+    return TokenStore.load(path)
