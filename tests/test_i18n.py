@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from string import Formatter
 
@@ -154,3 +155,49 @@ def test_for_module_names_untranslated_message(
         Catalog.for_module("demo_i18n_package.cli")
 
     assert "'hello'" in str(raised.value)
+
+
+# A literal message id passed to a module's catalogue: MESSAGES("id" in the server, _("id" in the
+# command modules, t("id" in the dashboard templates. Ids built at run time (f-strings) are left
+# to the tests of their pages and commands.
+CATALOGUE_CALL = re.compile(r"""\b(?:MESSAGES|_|t)\(\s*["']([A-Za-z0-9_.\-]+)["']""")
+
+
+def literal_ids(text: str) -> set[str]:
+    """Return the literal ids; a prefix such as "role_" that a template extends is left out."""
+    return {message_id for message_id in CATALOGUE_CALL.findall(text) if message_id[-1] not in "_."}
+
+
+def test_server_messages_used_exist() -> None:
+    known = set(Catalog.for_module("server.messages").ids())
+    sources = [*(REPO_ROOT / "server").rglob("*.py"), *(REPO_ROOT / "server").rglob("*.html")]
+
+    used = {
+        (path.relative_to(REPO_ROOT).as_posix(), message_id)
+        for path in sources
+        for message_id in literal_ids(path.read_text("utf-8"))
+    }
+    unknown = sorted(item for item in used if item[1] not in known)
+
+    assert len(used) > 100
+    assert unknown == []
+
+
+def test_command_messages_used_exist() -> None:
+    modules = [
+        path
+        for package in ("agent", "kooperant")
+        for path in (REPO_ROOT / package).rglob("*.py")
+        if " = Catalog.for_module(__name__" in path.read_text("utf-8")
+    ]
+
+    unknown = []
+    for path in modules:
+        module = ".".join(path.relative_to(REPO_ROOT).with_suffix("").parts)
+        text = path.read_text("utf-8")
+        shared = ("agent.opcua_client",) if "OPCUA_CLIENT_CONTEXT" in text else ()
+        known = set(Catalog.for_module(module, shared=shared).ids())
+        unknown += [(module, item) for item in sorted(literal_ids(text) - known)]
+
+    assert len(modules) >= 10
+    assert unknown == []
