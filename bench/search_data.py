@@ -106,24 +106,24 @@ MACHINE_NAMES = (
     "Drukarka 3D EOS M 290",
     "Maszyna współrzędnościowa Zeiss Contura",
 )
-# ISO 3166-2:PL codes of the 16 voivodeships, with a few cities of each.
+# The codes of the 16 voivodeships in server/regions.py, with a few cities of each.
 REGIONS: dict[str, tuple[str, ...]] = {
-    "PL-DS": ("Wrocław", "Legnica", "Wałbrzych"),
-    "PL-KP": ("Bydgoszcz", "Toruń", "Włocławek"),
-    "PL-LU": ("Lublin", "Zamość", "Puławy"),
-    "PL-LB": ("Gorzów Wielkopolski", "Zielona Góra"),
-    "PL-LD": ("Łódź", "Piotrków Trybunalski", "Bełchatów"),
-    "PL-MA": ("Kraków", "Tarnów", "Nowy Sącz"),
-    "PL-MZ": ("Warszawa", "Radom", "Płock"),
-    "PL-OP": ("Opole", "Kędzierzyn-Koźle"),
-    "PL-PK": ("Rzeszów", "Mielec", "Stalowa Wola"),
-    "PL-PD": ("Białystok", "Suwałki"),
-    "PL-PM": ("Gdańsk", "Gdynia", "Słupsk"),
-    "PL-SL": ("Katowice", "Gliwice", "Bielsko-Biała"),
-    "PL-SK": ("Kielce", "Ostrowiec Świętokrzyski"),
-    "PL-WN": ("Olsztyn", "Elbląg"),
-    "PL-WP": ("Poznań", "Kalisz", "Piła"),
-    "PL-ZP": ("Szczecin", "Koszalin"),
+    "dolnoslaskie": ("Wrocław", "Legnica", "Wałbrzych"),
+    "kujawsko-pomorskie": ("Bydgoszcz", "Toruń", "Włocławek"),
+    "lubelskie": ("Lublin", "Zamość", "Puławy"),
+    "lubuskie": ("Gorzów Wielkopolski", "Zielona Góra"),
+    "lodzkie": ("Łódź", "Piotrków Trybunalski", "Bełchatów"),
+    "malopolskie": ("Kraków", "Tarnów", "Nowy Sącz"),
+    "mazowieckie": ("Warszawa", "Radom", "Płock"),
+    "opolskie": ("Opole", "Kędzierzyn-Koźle"),
+    "podkarpackie": ("Rzeszów", "Mielec", "Stalowa Wola"),
+    "podlaskie": ("Białystok", "Suwałki"),
+    "pomorskie": ("Gdańsk", "Gdynia", "Słupsk"),
+    "slaskie": ("Katowice", "Gliwice", "Bielsko-Biała"),
+    "swietokrzyskie": ("Kielce", "Ostrowiec Świętokrzyski"),
+    "warminsko-mazurskie": ("Olsztyn", "Elbląg"),
+    "wielkopolskie": ("Poznań", "Kalisz", "Piła"),
+    "zachodniopomorskie": ("Szczecin", "Koszalin"),
 }
 # Share of offers with an audience, and the shares that expire later or expired already.
 AUDIENCE_SHARE = 0.10

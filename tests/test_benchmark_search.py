@@ -7,6 +7,7 @@ database.
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import subprocess
 import sys
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import psycopg
 
+from server.regions import VOIVODESHIP_CODES
 from tests.conftest import POSTGRES_ADMIN_DSN, REPO_ROOT
 
 SCRIPT = REPO_ROOT / "bench" / "search.py"
@@ -85,6 +87,9 @@ def test_benchmark_tiny_cluster(postgres_url: str, tmp_path: Path) -> None:
     assert re.match(r"machine: \d+ CPUs \(.+\), PostgreSQL \d+", lines[-3]), lines[-3]
     assert lines[-4].startswith("data: 5 members x 3 offers, 2 days of history")
 
+    # Every search of the mix runs against the current API, region and sort included.
+    assert [line for line in lines if line.startswith("skipped ")] == []
+
     plans = explain_file.read_text(encoding="utf-8")
     assert "### first page: 200" in plans
     assert "Execution Time" in plans
@@ -130,3 +135,17 @@ def test_benchmark_rejects_sqlite_url() -> None:
 
     assert result.returncode == 2
     assert "--database-url must be a PostgreSQL URL, got 'sqlite:///bench.db'" in result.stderr
+
+
+def test_benchmark_regions_are_voivodeship_codes() -> None:
+    spec = importlib.util.spec_from_file_location("search_data", SCRIPT.parent / "search_data.py")
+    assert spec is not None and spec.loader is not None
+    search_data = importlib.util.module_from_spec(spec)
+    # Its dataclasses look their module up in sys.modules while being defined.
+    sys.modules[spec.name] = search_data
+    try:
+        spec.loader.exec_module(search_data)
+    finally:
+        del sys.modules[spec.name]
+
+    assert set(search_data.REGIONS) == VOIVODESHIP_CODES
