@@ -18,6 +18,7 @@ import pytest
 from playwright.async_api import Browser, Page, async_playwright
 
 from server.broker import EmbeddedBroker
+from server.passwords import hash_password
 from server.service import ServerSettings, run_server
 from server.storage import Storage
 from server.tokens import add_token
@@ -38,6 +39,7 @@ CHROMIUM_FLAGS = [
 ]
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CLUSTER = "pomorskie-metal"
+BETA_PASSWORD = "beta's dashboard password"
 
 
 @pytest.fixture
@@ -63,9 +65,12 @@ async def browser() -> AsyncIterator[Browser]:
 
 
 async def serve_dashboard(
-    tmp_path: Path, port: int, tokens_file: Path | None = None
+    tmp_path: Path, port: int, tokens_file: Path | None = None, *, beta_account: bool = False
 ) -> AsyncIterator[str]:
-    """Run an aggregator with offers of acme, one of them shared with beta only, and a profile."""
+    """Run an aggregator with offers of acme, one of them shared with beta only, and a profile.
+
+    With ``beta_account``, member beta has a dashboard account, so every page needs sign-in.
+    """
     database = f"sqlite:///{tmp_path / 'kooperant.db'}"
     storage = Storage(database)
     storage.migrate()
@@ -75,6 +80,18 @@ async def serve_dashboard(
     laser = machine_offer(resource="laser-grupa", name="Laser grupowy", capabilities=("laser",))
     storage.store_offer(replace(laser, audience=("beta",)), received)
     add_profile(storage, CLUSTER, "acme", voivodeship="pomorskie", city="Gdańsk")
+    if beta_account:
+        storage.register_member(CLUSTER, "beta", received)
+        storage.create_user(
+            username="beta",
+            password_hash=hash_password(BETA_PASSWORD),
+            role="member",
+            cluster=CLUSTER,
+            member="beta",
+            display_name="Beta sp. z o.o.",
+            must_change_password=False,
+            now=received,
+        )
     storage.close()
 
     stop = asyncio.Event()
@@ -105,6 +122,13 @@ async def dashboard_url(tmp_path: Path, free_port: int) -> AsyncIterator[str]:
 
 
 @pytest.fixture
+async def beta_account_url(tmp_path: Path, free_port: int) -> AsyncIterator[str]:
+    """An aggregator where member beta signs in with a password."""
+    async for url in serve_dashboard(tmp_path, free_port, beta_account=True):
+        yield url
+
+
+@pytest.fixture
 def member_tokens(tmp_path: Path) -> dict[str, str]:
     path = tmp_path / "tokens.yaml"
     return {member: add_token(path, CLUSTER, member) for member in ("acme", "beta", "gamma")}
@@ -124,12 +148,19 @@ async def _result_texts(page: Page) -> list[str]:
 
 
 async def test_search_timeline_language_exports(
-    browser: Browser, dashboard_url: str, artifacts: Path, tmp_path: Path
+    browser: Browser, beta_account_url: str, artifacts: Path, tmp_path: Path
 ) -> None:
+    dashboard_url = beta_account_url
     context = await browser.new_context(locale="pl-PL", accept_downloads=True)
     page = await context.new_page()
 
     await page.goto(dashboard_url)
+    sign_in_url = page.url
+    await page.get_by_label("Nazwa użytkownika").fill("beta")
+    await page.get_by_label("Hasło").fill(BETA_PASSWORD)
+    await page.get_by_role("button", name="Zaloguj").click()
+    await page.wait_for_url(dashboard_url)
+    signed_in = await page.locator("#signed-in").inner_text()
     await page.get_by_label("Możliwości").fill("5-axis-milling")
     await page.get_by_label("Wolne od dnia").fill("2026-12-08")
     await page.get_by_label("do dnia").fill("2026-12-08")
@@ -157,6 +188,8 @@ async def test_search_timeline_language_exports(
     feed = await context.request.get(dashboard_url.rstrip("/") + ics_href)
     feed_text = await feed.text()
 
+    assert "/login?next=" in sign_in_url
+    assert signed_in == "Beta sp. z o.o."
     assert len(polish_rows) == 1
     assert "DMU 50" in polish_rows[0]
     assert "nie pracuje" in polish_rows[0]
