@@ -2,8 +2,9 @@
 
 Every error response has the body ``{"error": {"code": "...", "message": "..."}}``. API messages
 are English because API clients are programs and their developers; the dashboard is localized.
-Each read returns the caller's view (see ``server.storage.visibility``): with a tokens file, the
-member behind the bearer token; without one, an anonymous caller.
+Each read returns the caller's view (see ``server.storage.visibility``): the member or coordinator
+behind the bearer token or the dashboard session, or an anonymous caller while the server is open
+(no tokens file and no dashboard account; see ``server.auth``).
 """
 
 from __future__ import annotations
@@ -139,7 +140,11 @@ def create_app(
         limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
         offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     ) -> dict[str, Any]:
-        """A member caller gets only the messages on its own topics."""
+        """A coordinator gets its cluster's messages, a member only those on its own topics.
+
+        The payload excerpts may contain restricted fields, such as an offer's audience, of the
+        caller's own cluster or member.
+        """
         page = await read(storage.page_rejected, viewer=viewer, limit=limit, offset=offset)
         return {
             "items": [rejected_json(item) for item in page.items],
