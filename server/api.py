@@ -30,6 +30,7 @@ from server.login_limits import LoginLimiter
 from server.member_routes import add_member_routes
 from server.search_api import add_search_api_routes, resource_query
 from server.search_routes import add_search_routes
+from server.security_headers import SecurityHeadersMiddleware
 from server.status import ServerStatus
 from server.storage import ResourceQuery, Storage
 from server.tokens import TokenStore
@@ -67,6 +68,8 @@ def create_app(
         dependencies=[Depends(check_parameters)],
     )
     add_error_handlers(app)
+    # Added last, so it is outside the error middleware and marks its 500 responses too.
+    app.add_middleware(SecurityHeadersMiddleware)
     authenticator = Authenticator(tokens, storage, clock)
     app.state.authenticator = authenticator
 
