@@ -25,6 +25,7 @@ from server.api_json import member_json, rejected_json, resource_json
 from server.api_models import Health, MemberPage, RejectedMessagePage, ResourcePage
 from server.api_openapi import API_DESCRIPTION, API_ERRORS, HEALTH_ERRORS, TAGS, document_api
 from server.auth import Authenticator
+from server.error_pages import add_error_pages
 from server.errors import StorageError
 from server.login_limits import LoginLimiter
 from server.member_routes import add_member_routes
@@ -182,5 +183,6 @@ def create_app(
     add_account_routes(app, storage, authenticator, clock, login_limiter or LoginLimiter())
     add_search_routes(app, storage, authenticator, clock)
     add_member_routes(app, storage, authenticator, clock)
+    add_error_pages(app, authenticator)
     document_api(app)
     return app
