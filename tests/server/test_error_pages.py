@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from kooperant.net import free_tcp_port
+from server.service import ServerSettings
 from server.storage import Storage
 from tests.server.test_api_access import client_of, fill, make_app
+from tests.server.test_service import running_server
 
 
 @pytest.mark.parametrize(("language", "heading"), [("pl", "Nie znaleziono"), ("en", "Not found")])
@@ -58,5 +63,22 @@ async def test_head_matches_get(storage: Storage, path: str) -> None:
 
     assert head.status_code == get.status_code
     assert head.headers["content-type"] == get.headers["content-type"]
+    assert head.headers["content-length"] == str(len(get.content))
+    assert head.content == b""
+
+
+async def test_head_on_real_server(tmp_path: Path, free_port: int) -> None:
+    settings = ServerSettings(
+        database=f"sqlite:///{tmp_path / 'k.db'}",
+        http_port=free_port,
+        embedded_broker_port=free_tcp_port(),
+    )
+
+    async with running_server(settings) as client:
+        head = await client.head("/")
+        get = await client.get("/")
+
+    assert head.status_code == 200
+    assert head.headers["content-type"].startswith("text/html")
     assert head.headers["content-length"] == str(len(get.content))
     assert head.content == b""
