@@ -54,8 +54,15 @@ async def serve_status(
         await stop.wait()
         return
     # No access log: a monitoring script that polls status would fill the agent's log.
+    # No proxy headers: uvicorn would otherwise take the client address from X-Forwarded-For
+    # of any local client.
     config = uvicorn.Config(
-        status_app(read_status), log_config=None, lifespan="off", access_log=False
+        status_app(read_status),
+        log_config=None,
+        lifespan="off",
+        access_log=False,
+        proxy_headers=False,
+        forwarded_allow_ips=[],
     )
     http = EmbeddedUvicorn(config)
     with sock:

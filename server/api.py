@@ -2,8 +2,9 @@
 
 Every error response has the body ``{"error": {"code": "...", "message": "..."}}``. API messages
 are English because API clients are programs and their developers; the dashboard is localized.
-Each read returns the caller's view (see ``server.storage.visibility``): with a tokens file, the
-member behind the bearer token; without one, an anonymous caller.
+Each read returns the caller's view (see ``server.storage.visibility``): the member or coordinator
+behind the bearer token or the dashboard session, or an anonymous caller while the server is open
+(no tokens file and no dashboard account; see ``server.auth``).
 """
 
 from __future__ import annotations
@@ -24,11 +25,13 @@ from server.api_json import member_json, rejected_json, resource_json
 from server.api_models import Health, MemberPage, RejectedMessagePage, ResourcePage
 from server.api_openapi import API_DESCRIPTION, API_ERRORS, HEALTH_ERRORS, TAGS, document_api
 from server.auth import Authenticator
+from server.error_pages import add_error_pages
 from server.errors import StorageError
 from server.login_limits import LoginLimiter
 from server.member_routes import add_member_routes
 from server.search_api import add_search_api_routes, resource_query
 from server.search_routes import add_search_routes
+from server.security_headers import SecurityHeadersMiddleware
 from server.status import ServerStatus
 from server.storage import ResourceQuery, Storage
 from server.tokens import TokenStore
@@ -66,6 +69,8 @@ def create_app(
         dependencies=[Depends(check_parameters)],
     )
     add_error_handlers(app)
+    # Added last, so it is outside the error middleware and marks its 500 responses too.
+    app.add_middleware(SecurityHeadersMiddleware)
     authenticator = Authenticator(tokens, storage, clock)
     app.state.authenticator = authenticator
 
@@ -139,7 +144,11 @@ def create_app(
         limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
         offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     ) -> dict[str, Any]:
-        """A member caller gets only the messages on its own topics."""
+        """A coordinator gets its cluster's messages, a member only those on its own topics.
+
+        The payload excerpts may contain restricted fields, such as an offer's audience, of the
+        caller's own cluster or member.
+        """
         page = await read(storage.page_rejected, viewer=viewer, limit=limit, offset=offset)
         return {
             "items": [rejected_json(item) for item in page.items],
@@ -174,5 +183,6 @@ def create_app(
     add_account_routes(app, storage, authenticator, clock, login_limiter or LoginLimiter())
     add_search_routes(app, storage, authenticator, clock)
     add_member_routes(app, storage, authenticator, clock)
+    add_error_pages(app, authenticator)
     document_api(app)
     return app

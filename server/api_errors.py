@@ -93,10 +93,15 @@ def add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def on_http_error(_request: Request, error: StarletteHTTPException) -> JSONResponse:
-        code = _HTTP_ERROR_CODES.get(error.status_code, f"http_{error.status_code}")
-        return error_response(error.status_code, code, str(error.detail), error.headers)
+        return http_error_response(error)
 
     app.add_middleware(InternalErrorMiddleware)
+
+
+def http_error_response(error: StarletteHTTPException) -> JSONResponse:
+    """Return the standard error body of an HTTP error that routing or Starlette raised."""
+    code = _HTTP_ERROR_CODES.get(error.status_code, f"http_{error.status_code}")
+    return error_response(error.status_code, code, str(error.detail), error.headers)
 
 
 class InternalErrorMiddleware:

@@ -2,9 +2,10 @@
 
 The server is open (every caller anonymous, seeing only offers meant for a whole cluster) until a
 tokens file is configured or the first dashboard account exists. Then an API request needs
-``Authorization: Bearer TOKEN`` and gets 401 without a valid token; the API never reads cookies,
-so it needs no CSRF protection. A dashboard page takes the browser's session cookie
-(``kooperant_session``) or, for programs, a bearer token of the tokens file. Tokens, passwords and
+``Authorization: Bearer TOKEN`` or a dashboard session cookie (``kooperant_session``) and gets
+401 without either. The API has only GET routes, so reading the cookie there needs no CSRF
+protection. A dashboard page takes the session cookie or, for programs, a bearer token of the
+tokens file. Tokens, passwords and
 session ids are never logged.
 """
 
@@ -83,19 +84,41 @@ class Authenticator:
         return self._accounts_exist
 
     def api_viewer(self, request: Request) -> Viewer:
-        """Return the caller of an API request, or raise ``ApiError`` 401."""
-        if self._tokens is None:
+        """Return the caller of an API request, or raise ``ApiError`` 401 or 403.
+
+        In open mode every caller is anonymous. Otherwise the caller needs a bearer token of the
+        tokens file or the session cookie of a dashboard account whose password needs no change.
+        """
+        if not self.required:
             return ANONYMOUS
         token = bearer_token(request)
-        if token is None:
+        if token is not None:
+            return self._token_viewer(request, token)
+        session = self.session(request)
+        if session is None:
             raise ApiError(
                 401,
                 "unauthorized",
-                "missing API token; send the header 'Authorization: Bearer TOKEN' with the "
-                "token the cluster coordinator gave your company",
+                "missing credentials; send the header 'Authorization: Bearer TOKEN' with the "
+                "token the cluster coordinator gave your company, or sign in to the dashboard",
                 _CHALLENGE,
             )
-        viewer = self._tokens.viewer_for(token)
+        if session.user.must_change_password:
+            logger.info(
+                "Rejected an API request to %s: user %r must change the password",
+                request.url.path,
+                session.user.username,
+            )
+            raise ApiError(
+                403,
+                "password_change_required",
+                f"the dashboard account {session.user.username!r} must change its password "
+                "first; open /account/password in the dashboard",
+            )
+        return viewer_of_user(session.user)
+
+    def _token_viewer(self, request: Request, token: str) -> Viewer:
+        viewer = self._tokens.viewer_for(token) if self._tokens is not None else None
         if viewer is None:
             logger.debug("Rejected an API request to %s: unknown token", request.url.path)
             raise ApiError(

@@ -177,6 +177,10 @@ async def _serve(
         log_config=None,
         lifespan="off",
         timeout_graceful_shutdown=HTTP_GRACEFUL_SHUTDOWN_SECONDS,
+        # uvicorn (0.55) trusts X-Forwarded-For and X-Forwarded-Proto from 127.0.0.1 by default,
+        # so any local client could fake its address (the login lockout key) and HTTPS.
+        proxy_headers=False,
+        forwarded_allow_ips=[],
     )
     http = EmbeddedUvicorn(config)
 

@@ -1,0 +1,87 @@
+"""HTML error pages for 404 and 405 outside the API, and HEAD for every GET route.
+
+Paths under ``/api`` and ``/healthz`` keep the JSON error body of ``server.api_errors``, because
+their clients are programs. A browser that opens a mistyped dashboard address gets a page in its
+language instead.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from server.api_errors import http_error_response
+from server.auth import Authenticator
+from server.messages import MESSAGES
+from server.pages import render_page, request_language
+
+_JSON_PREFIXES = ("/api/", "/healthz")
+# Message ids of the heading and text of each status that gets an HTML page.
+_PAGE_MESSAGES = {
+    404: ("not_found_title", "not_found_text"),
+    405: ("method_not_allowed_title", "method_not_allowed_text"),
+}
+
+
+def add_error_pages(app: FastAPI, authenticator: Authenticator) -> None:
+    """Render 404 and 405 outside the API as an HTML page, replacing the JSON-only handler."""
+
+    @app.exception_handler(StarletteHTTPException)
+    async def on_http_error(request: Request, error: StarletteHTTPException) -> Response:
+        messages = _PAGE_MESSAGES.get(error.status_code)
+        if messages is None or _wants_json(request.url.path):
+            return http_error_response(error)
+
+        language = request_language(request)
+        heading, text = messages
+        response = render_page(
+            request,
+            authenticator,
+            "message.html",
+            "",
+            status_code=error.status_code,
+            heading=MESSAGES(heading, language),
+            message=MESSAGES(text, language),
+        )
+        if error.headers:
+            response.headers.update(error.headers)
+        return response
+
+    app.add_middleware(HeadAsGetMiddleware)
+
+
+def _wants_json(path: str) -> bool:
+    return path == "/api" or path.startswith(_JSON_PREFIXES)
+
+
+class HeadAsGetMiddleware:
+    """Serve a HEAD request as the GET of the same path, with the headers and without the body.
+
+    FastAPI registers a ``@app.get`` route for GET only, so HEAD would otherwise get 405. Every
+    GET route of the server only reads, so running it for HEAD changes nothing.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+
+        body_sent = False
+
+        async def send_without_body(message: Message) -> None:
+            # The headers, including Content-Length, pass as the GET response has them. The body
+            # becomes one empty message, and later chunks of a streamed body are dropped.
+            nonlocal body_sent
+            if message["type"] == "http.response.body":
+                if body_sent:
+                    return
+                body_sent = True
+                message = {"type": "http.response.body", "body": b"", "more_body": False}
+            await send(message)
+
+        await self.app({**scope, "method": "GET"}, receive, send_without_body)
