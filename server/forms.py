@@ -19,24 +19,27 @@ def same_origin(request: Request) -> bool:
 
     Browsers send ``Origin`` with every POST; a request without it (curl, older browsers) is
     accepted, because only a browser carries a third site's form to this one, and the CSRF token
-    is checked as well. The scheme, host and port of ``Origin`` must all equal the request's own,
-    so a page of ``https://HOST:PORT`` cannot post to ``http://HOST:PORT``.
-
-    NOTE: behind a proxy that ends TLS every browser form fails this check, because the request
-    arrives as ``http`` and proxy headers are not trusted; a public-address setting would fix it.
+    is checked as well. The host and port of ``Origin`` must equal those of the ``Host`` header,
+    where a missing port is the default of the Origin's scheme. The scheme itself is not
+    compared: behind a proxy that ends TLS the browser's ``https`` origin reaches this server
+    over ``http``, and no other site can serve pages on this host and port.
     """
     origin = request.headers.get("origin")
     if origin is None:
         return True
-    own = _origin_of_url(str(request.base_url))
-    accepted = own is not None and _origin_of_url(origin) == own
+    accepted = False
+    origin_parts = _host_and_port(origin)
+    if origin_parts is not None:
+        scheme = urlsplit(origin).scheme.lower()
+        own = _host_and_port(f"{scheme}://{request.headers.get('host', '')}")
+        accepted = own == origin_parts
     if not accepted:
         logger.warning("Rejected %s posted from origin %s", request.url.path, origin)
     return accepted
 
 
-def _origin_of_url(url: str) -> tuple[str, str, int] | None:
-    """Return the scheme, lower-case host and port of ``url``, or ``None`` if it has none."""
+def _host_and_port(url: str) -> tuple[str, int] | None:
+    """Return the lower-case host and port of ``url``, or ``None`` if it has none."""
     parts = urlsplit(url)
     try:
         port = parts.port
@@ -45,7 +48,7 @@ def _origin_of_url(url: str) -> tuple[str, str, int] | None:
     scheme = parts.scheme.lower()
     if not parts.hostname or scheme not in _DEFAULT_PORTS:
         return None
-    return scheme, parts.hostname.lower(), port or _DEFAULT_PORTS[scheme]
+    return parts.hostname.lower(), port or _DEFAULT_PORTS[scheme]
 
 
 async def read_form(request: Request) -> dict[str, str]:
