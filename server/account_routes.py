@@ -28,11 +28,12 @@ from server.auth import (
 )
 from server.broker_accounts import check_account_ids
 from server.errors import ServerError
-from server.forms import read_form, same_origin
+from server.forms import MAX_FORM_BYTES, PostedForm, read_form, same_origin
 from server.login_limits import LoginLimiter
+from server.messages import MESSAGES
 from server.page_context import PageAccount
 from server.passwords import generate_password, hash_password, password_problem, verify_password
-from server.profile_fields import checked_profile
+from server.profile_fields import MAX_NAME_LENGTH, checked_profile
 from server.regions import VOIVODESHIPS
 from server.storage import Storage
 from server.storage.accounts import SessionRecord, normalize_username
@@ -211,9 +212,13 @@ def add_account_routes(
         session = await _coordinator_session(request)
         if isinstance(session, Response):
             return session
-        form = await _checked_form(request, session)
+        form = await _checked_form(request, session, accept_too_large=True)
         if isinstance(form, Response):
             return form
+        if form.too_large:
+            language = request_language(request)
+            error = MESSAGES("form_too_large", language, max=MAX_NAME_LENGTH)
+            return _new_member_page(request, session, form, error, 413)
 
         cluster = session.user.cluster
         member = form.get("member", "").strip()
@@ -300,8 +305,14 @@ def add_account_routes(
             return _message_page(request, session, "coordinator_only", 403)
         return session
 
-    async def _checked_form(request: Request, session: SessionRecord) -> dict[str, str] | Response:
-        """Return the posted form, or the 403 page for a foreign origin or a wrong CSRF token."""
+    async def _checked_form(
+        request: Request, session: SessionRecord, *, accept_too_large: bool = False
+    ) -> PostedForm | Response:
+        """Return the posted form, or the 403 page for a foreign origin or a wrong CSRF token.
+
+        A form over the size limit with a correct token gives the 413 page, unless
+        ``accept_too_large`` is set, because the caller then shows the form again itself.
+        """
         if not same_origin(request):
             return _forbidden(request, _account(session))
         form = await read_form(request)
@@ -312,6 +323,15 @@ def add_account_routes(
                 session.user.username,
             )
             return _forbidden(request, _account(session))
+        if form.too_large:
+            logger.warning(
+                "Form %s of user %s is over %d bytes",
+                request.url.path,
+                session.user.username,
+                MAX_FORM_BYTES,
+            )
+        if form.too_large and not accept_too_large:
+            return _message_page(request, session, "form_too_large_generic", 413)
         return form
 
 

@@ -594,3 +594,47 @@ def test_required_turns_true_after_first_account(storage: Storage) -> None:
 
     assert not cached
     assert authenticator.required
+
+
+async def test_new_member_form_too_large(site: Site) -> None:
+    await sign_in(site.client, "coord", COORDINATOR_PASSWORD)
+    token = await csrf_token(site.client)
+
+    response = await site.client.post(
+        "/coordinator/members/new?lang=en",
+        data={"csrf_token": token, "member": "delta", "name": "N" * 20_000, "city": "Gdynia"},
+    )
+
+    assert response.status_code == 413
+    assert "The form is too large: the longest field may have at most 200 characters." in (
+        response.text
+    )
+    assert 'value="delta"' in response.text
+    assert site.storage.read_profile("c1", "delta") is None
+
+
+async def test_too_large_form_wrong_csrf_403(site: Site) -> None:
+    await sign_in(site.client, "coord", COORDINATOR_PASSWORD)
+
+    response = await site.client.post(
+        "/coordinator/members/new",
+        data={"csrf_token": "wrong", "member": "delta", "name": "N" * 20_000},
+    )
+
+    assert response.status_code == 403
+    assert "Formularz nie pochodzi z tej strony" in response.text
+
+
+async def test_too_large_disable_form_413(site: Site) -> None:
+    await sign_in(site.client, "coord", COORDINATOR_PASSWORD)
+    token = await csrf_token(site.client)
+
+    response = await site.client.post(
+        "/coordinator/members/beta/disable", data={"csrf_token": token, "pad": "x" * 9000}
+    )
+
+    assert response.status_code == 413
+    assert "Formularz jest za duży." in response.text
+    beta = site.storage.find_user("beta")
+    assert beta is not None
+    assert not beta.disabled
