@@ -271,7 +271,7 @@ def add_account_routes(
         if user is None:
             return _message_page(request, session, "account_not_found", 404, member=member)
 
-        password = generate_password()
+        password = generate_password(user.username)
         password_hash = await asyncio.to_thread(hash_password, password)
         await asyncio.to_thread(
             storage.set_password, user.id, password_hash, must_change=True, now=clock()

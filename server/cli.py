@@ -25,6 +25,7 @@ from server.errors import AccountError, InvalidSettingError, ServerError, Storag
 from server.messages import MESSAGES as _
 from server.mqtt_url import parse_broker_url
 from server.passwords import (
+    MIN_DISTINCT_CHARACTERS,
     MIN_PASSWORD_LENGTH,
     generate_password,
     hash_password,
@@ -308,7 +309,7 @@ def add_user(
             password = generate_password()
         problem = password_problem(password, normalized)
         if problem is not None:
-            raise AccountError(problem, min=MIN_PASSWORD_LENGTH)
+            raise AccountError(problem, min=MIN_PASSWORD_LENGTH, distinct=MIN_DISTINCT_CHARACTERS)
 
         storage = open_storage(ServerSettings(database=database, migrate=True))
         try:

@@ -57,7 +57,7 @@ def test_add_user_generates_password(database: str) -> None:
 
 def test_add_user_password_file(database: str, tmp_path: Path) -> None:
     password_file = tmp_path / "password"
-    password_file.write_text("beta's chosen password\n")
+    password_file.write_text("the chosen password 7\n")
 
     result = invoke(
         "add-user", "--username", "beta", "--role", "member", "--cluster", "c1",
@@ -65,10 +65,10 @@ def test_add_user_password_file(database: str, tmp_path: Path) -> None:
     )  # fmt: skip
 
     assert result.exit_code == 0, result.output
-    assert "beta's chosen password" not in result.output
+    assert "the chosen password 7" not in result.output
     role, must_change, member, password_hash = stored_user(database, "beta")
     assert (role, must_change, member) == ("member", False, "beta")
-    assert verify_password(password_hash, "beta's chosen password").valid
+    assert verify_password(password_hash, "the chosen password 7").valid
 
 
 @pytest.mark.parametrize(
@@ -115,6 +115,8 @@ def test_add_user_duplicate(database: str) -> None:
         ("tiny pw 1\n", "too short"),
         ("anna\n", "too short"),
         ("anna.kowalska\n", "same as the user"),
+        ("aaaabbbbcccc\n", "too few different characters"),
+        ("my anna.KOWALSKA pw\n", "must not contain the user name"),
     ],
 )
 def test_add_user_weak_password(database: str, tmp_path: Path, content: str, expected: str) -> None:
@@ -129,6 +131,19 @@ def test_add_user_weak_password(database: str, tmp_path: Path, content: str, exp
     assert result.exit_code == 2
     assert expected in result.output
     assert content.strip() not in result.output.replace("anna.kowalska", "")
+
+
+def test_add_user_whitespace_password(database: str, tmp_path: Path) -> None:
+    password_file = tmp_path / "password"
+    password_file.write_text(" " * 12 + "\n")
+
+    result = invoke(
+        "add-user", "--username", "anna", "--role", "coordinator", "--cluster", "c1",
+        "--password-file", str(password_file), "--database", database,
+    )  # fmt: skip
+
+    assert result.exit_code == 2
+    assert "must not consist only of spaces" in result.output
 
 
 def test_add_user_missing_password_file(database: str, tmp_path: Path) -> None:

@@ -337,6 +337,9 @@ async def test_password_change_rules(site: Site) -> None:
         (BETA_PASSWORD, "beta", "beta", "za krótkie"),
         (BETA_PASSWORD, "new password 12", "new password 13", "Powtórzone hasło"),
         (BETA_PASSWORD, BETA_PASSWORD, BETA_PASSWORD, "różnić się od obecnego"),
+        (BETA_PASSWORD, " " * 12, " " * 12, "z samych spacji"),
+        (BETA_PASSWORD, "betabetabeta", "betabetabeta", "za mało różnych znaków"),
+        (BETA_PASSWORD, "my BETA password", "my BETA password", "nie może zawierać nazwy"),
     ]
 
     for current, new, repeated, expected in cases:
@@ -446,8 +449,8 @@ async def test_coordinator_creates_member(site: Site) -> None:
         data={
             "csrf_token": token,
             "current_password": one_time,
-            "new_password": "gamma's own password",
-            "new_password_repeat": "gamma's own password",
+            "new_password": "the new secret 42",
+            "new_password_repeat": "the new secret 42",
         },
     )
     page = await site.client.get("/")
