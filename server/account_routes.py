@@ -26,14 +26,13 @@ from server.auth import (
     clear_session_cookie,
     set_session_cookie,
 )
-from server.broker_accounts import check_account_ids
 from server.errors import ServerError
 from server.forms import MAX_FORM_BYTES, PostedForm, read_form, same_origin
 from server.login_limits import LoginLimiter
 from server.messages import MESSAGES
 from server.page_context import PageAccount
 from server.passwords import generate_password, hash_password, password_problem, verify_password
-from server.profile_fields import MAX_NAME_LENGTH, checked_profile
+from server.profile_fields import MAX_NAME_LENGTH, account_id_problems, checked_profile
 from server.regions import VOIVODESHIPS
 from server.storage import Storage
 from server.storage.accounts import SessionRecord, normalize_username
@@ -224,15 +223,15 @@ def add_account_routes(
         member = form.get("member", "").strip()
         password = generate_password()
         try:
-            check_account_ids(cluster, member)
             profile = checked_profile(
                 cluster,
                 member,
-                name=form.get("name"),
+                name=form.get("name", ""),
                 email=form.get("email"),
                 phone=form.get("phone"),
                 voivodeship=form.get("voivodeship"),
                 city=form.get("city"),
+                problems=account_id_problems(cluster, member),
             )
             username = normalize_username(form.get("username", "").strip() or member)
             password_hash = await asyncio.to_thread(hash_password, password)

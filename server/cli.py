@@ -31,7 +31,7 @@ from server.passwords import (
     hash_password,
     password_problem,
 )
-from server.profile_fields import checked_profile
+from server.profile_fields import account_id_problems, checked_profile
 from server.service import open_storage, run_ingest, run_server
 from server.settings import DEFAULT_SESSION_EXPIRY_SECONDS, MqttProtocolChoice, ServerSettings
 from server.storage import DEFAULT_DATABASE_URL, mask_password
@@ -245,9 +245,15 @@ def add_member(
 ) -> None:
     profile_given = any(value is not None for value in (name, email, phone, voivodeship, city))
     with _user_errors():
-        check_account_ids(cluster, member)
         profile = checked_profile(
-            cluster, member, name=name, email=email, phone=phone, voivodeship=voivodeship, city=city
+            cluster,
+            member,
+            name=name,
+            email=email,
+            phone=phone,
+            voivodeship=voivodeship,
+            city=city,
+            problems=account_id_problems(cluster, member),
         )
         storage = open_storage(ServerSettings(database=database, migrate=True))
         try:

@@ -220,3 +220,35 @@ def test_add_member_bad_profile(database: str, option: str, value: str, expected
         assert not storage.is_registered("c1", "gamma")
     finally:
         storage.close()
+
+
+def test_add_member_reports_every_bad_option(database: str) -> None:
+    result = invoke(
+        "add-member", "--cluster", "c1", "--member", "bad id!", "--name", " ",
+        "--email", "nope", "--city", "Gdy\x01nia", "--database", database,
+    )  # fmt: skip
+
+    assert result.exit_code == 2
+    assert "Invalid member id" in result.output
+    assert "The field “Company name” is required" in result.output
+    assert "Invalid e-mail address 'nope'" in result.output
+    assert "The field “City” contains a control character" in result.output
+
+
+def test_add_member_nul_in_name_postgres(postgres_url: str) -> None:
+    storage = Storage(postgres_url)
+    storage.migrate()
+    storage.close()
+
+    result = invoke(
+        "add-member", "--cluster", "c1", "--member", "gamma", "--name", "Gam\x00ma",
+        "--database", postgres_url, language="pl",
+    )  # fmt: skip
+
+    assert result.exit_code == 2
+    assert "Pole „Nazwa firmy” zawiera znak sterujący" in result.output
+    storage = Storage(postgres_url)
+    try:
+        assert storage.read_profile("c1", "gamma") is None
+    finally:
+        storage.close()

@@ -472,6 +472,11 @@ async def test_coordinator_creates_member(site: Site) -> None:
         ({"member": "delta", "voivodeship": "bavaria"}, "Nieznane województwo"),
         ({"member": "delta", "username": "coord"}, "jest już zajęta"),
         ({"member": "delta", "username": "no spaces"}, "Nieprawidłowa nazwa użytkownika"),
+        ({"member": "delta", "name": "Del\x00ta"}, "Pole „Nazwa firmy” zawiera znak sterujący"),
+        ({"member": "delta", "city": "Gdy\x01nia"}, "Pole „Miejscowość” zawiera znak sterujący"),
+        ({"member": "delta", "phone": "58\x00123456"}, "Pole „Telefon kontaktowy” zawiera"),
+        ({"member": "delta", "name": "   "}, "Pole „Nazwa firmy” jest wymagane"),
+        ({"member": "delta", "name": ""}, "Pole „Nazwa firmy” jest wymagane"),
     ],
 )
 async def test_coordinator_member_bad_input(
@@ -641,3 +646,34 @@ async def test_too_large_disable_form_413(site: Site) -> None:
     beta = site.storage.find_user("beta")
     assert beta is not None
     assert not beta.disabled
+
+
+async def test_new_member_bad_fields_all_listed(site: Site) -> None:
+    await sign_in(site.client, "coord", COORDINATOR_PASSWORD)
+    token = await csrf_token(site.client)
+
+    response = await site.client.post(
+        "/coordinator/members/new?lang=en",
+        data={"csrf_token": token, "member": "bad id!", "name": "X\x00", "email": "nope"},
+    )
+
+    assert response.status_code == 400
+    assert "Invalid member id" in response.text
+    assert "The field “Company name” contains a control character" in response.text
+    assert "Invalid e-mail address" in response.text
+
+
+async def test_new_member_fields_trimmed(site: Site) -> None:
+    await sign_in(site.client, "coord", COORDINATOR_PASSWORD)
+    token = await csrf_token(site.client)
+
+    response = await site.client.post(
+        "/coordinator/members/new",
+        data={"csrf_token": token, "member": " delta ", "name": "  Delta S.A. ", "city": " Ustka "},
+    )
+
+    assert response.status_code == 200, response.text
+    profile = site.storage.read_profile("c1", "delta")
+    assert profile is not None
+    assert profile.name == "Delta S.A."
+    assert profile.city == "Ustka"
