@@ -296,6 +296,22 @@ def add_account_routes(
         logger.info("Coordinator %s disabled user %s", session.user.username, user.username)
         return RedirectResponse("/coordinator/members", status_code=303)
 
+    @app.post("/coordinator/members/{member}/enable")
+    async def enable_member_account(request: Request, member: str) -> Response:
+        session = await _coordinator_session(request)
+        if isinstance(session, Response):
+            return session
+        form = await _checked_form(request, session)
+        if isinstance(form, Response):
+            return form
+        user = await asyncio.to_thread(storage.find_user_of_member, session.user.cluster, member)
+        if user is None:
+            return _message_page(request, session, "account_not_found", 404, member=member)
+
+        await asyncio.to_thread(storage.enable_user, user.id)
+        logger.info("Coordinator %s enabled user %s", session.user.username, user.username)
+        return RedirectResponse("/coordinator/members", status_code=303)
+
     async def _coordinator_session(request: Request) -> SessionRecord | Response:
         session = await asyncio.to_thread(authenticator.session, request)
         if session is None:

@@ -1,4 +1,7 @@
-"""The ``kooperant server`` commands: run, ingest, migrate, token add, add-member, add-user."""
+"""The ``kooperant server`` commands.
+
+They are run, ingest, migrate, token add, add-member, add-user and enable-user.
+"""
 
 from __future__ import annotations
 
@@ -383,6 +386,25 @@ def _print_addresses(settings: ServerSettings) -> None:
     typer.echo(_("cli_dashboard", url=f"http://{shown_host}:{settings.http_port}/"))
     broker = settings.broker_url or f"mqtt://127.0.0.1:{settings.embedded_broker_port}"
     typer.echo(_("cli_broker", url=broker))
+
+
+@app.command("enable-user", help=_("cli_enable_user_help"))
+def enable_user(
+    username: Annotated[str, typer.Option("--username", help=_("opt_user_username"))],
+    database: str = DatabaseOption,
+) -> None:
+    with _user_errors():
+        normalized = normalize_username(username)
+        storage = open_storage(ServerSettings(database=database, migrate=True))
+        try:
+            user = storage.find_user(normalized)
+            if user is None:
+                raise AccountError("user_not_found", username=normalized)
+            storage.enable_user(user.id)
+        finally:
+            storage.close()
+
+    typer.echo(_("user_enabled", username=normalized, url=mask_password(database)))
 
 
 def _read_password(path: Path | None, message_id: str = "password_file_unreadable") -> str | None:

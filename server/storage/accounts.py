@@ -127,7 +127,10 @@ def create_user(
         raise AccountError("user_role_invalid", value=role)
     if role == "member" and member is None:
         raise AccountError("user_member_missing", username=normalized)
-    if find_user(connection, normalized) is not None:
+    existing = find_user(connection, normalized)
+    if existing is not None and existing.disabled:
+        raise AccountError("user_exists_disabled", username=normalized)
+    if existing is not None:
         raise AccountError("user_exists", username=normalized)
 
     connection.execute(
@@ -213,6 +216,11 @@ def disable_user(connection: Connection, user_id: int) -> None:
     """Mark a user disabled and end all of the user's sessions."""
     connection.execute(update(users).where(users.c.id == user_id).values(disabled=True))
     delete_user_sessions(connection, user_id)
+
+
+def enable_user(connection: Connection, user_id: int) -> None:
+    """Mark a disabled user enabled again, with the password it had when it was disabled."""
+    connection.execute(update(users).where(users.c.id == user_id).values(disabled=False))
 
 
 def create_session(connection: Connection, user_id: int, now: datetime) -> NewSession:

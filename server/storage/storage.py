@@ -718,6 +718,11 @@ class Storage:
         with self._transaction("disable user") as connection:
             accounts.disable_user(connection, user_id)
 
+    def enable_user(self, user_id: int) -> None:
+        """Enable a disabled user again."""
+        with self._transaction("enable user") as connection:
+            accounts.enable_user(connection, user_id)
+
     def create_session(self, user_id: int, now: datetime) -> NewSession:
         with self._transaction("create session") as connection:
             return accounts.create_session(connection, user_id, now)

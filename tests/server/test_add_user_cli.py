@@ -252,3 +252,34 @@ def test_add_member_nul_in_name_postgres(postgres_url: str) -> None:
         assert storage.read_profile("c1", "gamma") is None
     finally:
         storage.close()
+
+
+def test_enable_user_after_disable(database: str) -> None:
+    arguments = ("add-user", "--role", "coordinator", "--cluster", "c1", "--database", database)
+    assert invoke(*arguments, "--username", "anna").exit_code == 0
+    storage = Storage(database)
+    try:
+        user = storage.find_user("anna")
+        assert user is not None
+        storage.disable_user(user.id)
+    finally:
+        storage.close()
+
+    taken = invoke(*arguments, "--username", "anna")
+    enabled = invoke("enable-user", "--username", "Anna", "--database", database)
+    unknown = invoke("enable-user", "--username", "nobody", "--database", database)
+
+    assert taken.exit_code == 2
+    assert "exists but is disabled" in taken.output
+    assert "kooperant server enable-user --username anna" in taken.output
+    assert enabled.exit_code == 0, enabled.output
+    assert "Enabled the account anna" in enabled.output
+    assert unknown.exit_code == 2
+    assert "The account nobody was not found." in unknown.output
+    storage = Storage(database)
+    try:
+        user = storage.find_user("anna")
+    finally:
+        storage.close()
+    assert user is not None
+    assert not user.disabled

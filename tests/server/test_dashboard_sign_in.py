@@ -677,3 +677,41 @@ async def test_new_member_fields_trimmed(site: Site) -> None:
     assert profile is not None
     assert profile.name == "Delta S.A."
     assert profile.city == "Ustka"
+
+
+async def test_coordinator_enables_disabled_account(site: Site) -> None:
+    await sign_in(site.client, "coord", COORDINATOR_PASSWORD)
+    token = await csrf_token(site.client)
+    await site.client.post("/coordinator/members/beta/disable", data={"csrf_token": token})
+    listing = await site.client.get("/coordinator/members?lang=en")
+
+    wrong_token = await site.client.post(
+        "/coordinator/members/beta/enable", data={"csrf_token": "wrong"}
+    )
+    still_disabled = site.storage.find_user("beta")
+    enabled = await site.client.post("/coordinator/members/beta/enable", data={"csrf_token": token})
+    beta = site.storage.find_user("beta")
+    beta_client = make_client(site.storage, site.clocks)
+    async with beta_client:
+        signed_in = await sign_in(beta_client, "beta", BETA_PASSWORD)
+
+    assert 'action="/coordinator/members/beta/enable?lang=en"' in listing.text
+    assert ">Enable</button>" in listing.text
+    assert wrong_token.status_code == 403
+    assert still_disabled is not None
+    assert still_disabled.disabled
+    assert enabled.status_code == 303
+    assert beta is not None
+    assert not beta.disabled
+    assert signed_in.status_code == 303
+
+
+async def test_enable_unknown_member_404(site: Site) -> None:
+    await sign_in(site.client, "coord", COORDINATOR_PASSWORD)
+    token = await csrf_token(site.client)
+
+    response = await site.client.post(
+        "/coordinator/members/nobody/enable", data={"csrf_token": token}
+    )
+
+    assert response.status_code == 404
