@@ -37,7 +37,7 @@ from server.passwords import (
 from server.profile_fields import account_id_problems, checked_profile
 from server.service import open_storage, run_ingest, run_server
 from server.settings import DEFAULT_SESSION_EXPIRY_SECONDS, MqttProtocolChoice, ServerSettings
-from server.storage import DEFAULT_DATABASE_URL, mask_password
+from server.storage import DEFAULT_DATABASE_URL, Storage, mask_password
 from server.storage.accounts import ROLES, normalize_username
 from server.subscriber import default_client_id
 from server.tokens import add_token
@@ -304,6 +304,9 @@ def add_user(
     display_name: Annotated[
         str | None, typer.Option("--display-name", help=_("opt_user_display_name"))
     ] = None,
+    new_cluster: Annotated[
+        bool, typer.Option("--new-cluster", help=_("opt_user_new_cluster"))
+    ] = False,
 ) -> None:
     with _user_errors():
         normalized = normalize_username(username)
@@ -315,13 +318,15 @@ def add_user(
         password = _read_password(password_file, "user_password_file_unreadable")
         generated = password is None
         if password is None:
-            password = generate_password()
+            password = generate_password(normalized)
         problem = password_problem(password, normalized)
         if problem is not None:
             raise AccountError(problem, min=MIN_PASSWORD_LENGTH, distinct=MIN_DISTINCT_CHARACTERS)
 
         storage = open_storage(ServerSettings(database=database, migrate=True))
         try:
+            if not new_cluster:
+                _check_cluster_known(storage, cluster)
             storage.create_user(
                 username=normalized,
                 password_hash=hash_password(password),
@@ -351,6 +356,16 @@ def _check_cluster(cluster: str) -> None:
         check_identifier(cluster, "cluster")
     except TopicError as error:
         raise InvalidSettingError("cluster_invalid", value=cluster) from error
+
+
+def _check_cluster_known(storage: Storage, cluster: str) -> None:
+    """Raise ``AccountError`` for a cluster the database has never seen, unless it is empty.
+
+    An empty database is a first install, so its first cluster is accepted as it is.
+    """
+    clusters = storage.known_clusters()
+    if clusters and cluster not in clusters:
+        raise AccountError("user_cluster_unknown", value=cluster, clusters=", ".join(clusters))
 
 
 def _stop_on_signal() -> asyncio.Event:

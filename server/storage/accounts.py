@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Row, delete, exists, insert, or_, select, update
+from sqlalchemy import Connection, Row, delete, exists, insert, or_, select, union, update
 
 from server.errors import AccountError
 from server.storage.tables import members, registered_members, users, web_sessions
@@ -107,6 +107,14 @@ def _member_known(connection: Connection, cluster: str | None, member: str) -> b
             conditions.append(table.c.cluster == cluster)
         found = found or bool(connection.execute(select(exists().where(*conditions))).scalar_one())
     return found
+
+
+def known_clusters(connection: Connection) -> list[str]:
+    """Return the sorted clusters that have a registered member, a member seen, or a user."""
+    query = union(
+        select(registered_members.c.cluster), select(members.c.cluster), select(users.c.cluster)
+    )
+    return sorted(connection.execute(query).scalars())
 
 
 def create_user(

@@ -283,3 +283,32 @@ def test_enable_user_after_disable(database: str) -> None:
         storage.close()
     assert user is not None
     assert not user.disabled
+
+
+def test_add_user_unknown_cluster_rejected(database: str) -> None:
+    arguments = ("add-user", "--username", "anna", "--role", "coordinator", "--database", database)
+
+    typo = invoke(*arguments, "--cluster", "c3")
+    created = invoke(*arguments, "--cluster", "c3", "--new-cluster")
+    second = invoke(
+        "add-user", "--username", "piotr", "--role", "coordinator", "--cluster", "c3",
+        "--database", database,
+    )  # fmt: skip
+
+    assert typo.exit_code == 2
+    assert "does not know the cluster “c3”" in typo.output
+    assert "Known clusters: c1, c2." in typo.output
+    assert created.exit_code == 0, created.output
+    assert second.exit_code == 0, second.output
+
+
+def test_add_user_first_cluster_accepted(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'empty.db'}"
+
+    result = invoke(
+        "add-user", "--username", "anna", "--role", "coordinator", "--cluster", "c9",
+        "--database", url,
+    )  # fmt: skip
+
+    assert result.exit_code == 0, result.output
+    assert stored_user(url, "anna")[0] == "coordinator"
