@@ -312,3 +312,29 @@ def test_add_user_first_cluster_accepted(tmp_path: Path) -> None:
 
     assert result.exit_code == 0, result.output
     assert stored_user(url, "anna")[0] == "coordinator"
+
+
+def test_database_url_unparsable_polish() -> None:
+    result = invoke(
+        "add-user", "--username", "anna", "--role", "coordinator", "--cluster", "c1",
+        "--database", "not a url", language="pl",
+    )  # fmt: skip
+
+    assert result.exit_code == 2
+    assert "Nie można odczytać adresu bazy danych: brakuje w nim „://”." in result.output
+    assert "unparsable" not in result.output
+
+
+def test_database_file_not_sqlite(tmp_path: Path) -> None:
+    not_sqlite = tmp_path / "notes.txt"
+    not_sqlite.write_text("plain text, not a database\n" * 200)
+
+    result = invoke(
+        "add-user", "--username", "anna", "--role", "coordinator", "--cluster", "c1",
+        "--database", f"sqlite:///{not_sqlite}", language="pl",
+    )  # fmt: skip
+
+    assert result.exit_code != 0
+    assert f"Plik {not_sqlite} istnieje, ale nie jest bazą SQLite." in result.output
+    assert "file is not a database" not in result.output
+    assert not_sqlite.read_text().startswith("plain text")
