@@ -26,13 +26,13 @@ from server.auth import (
     clear_session_cookie,
     set_session_cookie,
 )
-from server.broker_accounts import check_account_ids
 from server.errors import ServerError
-from server.forms import read_form, same_origin
+from server.forms import MAX_FORM_BYTES, PostedForm, read_form, same_origin
 from server.login_limits import LoginLimiter
+from server.messages import MESSAGES
 from server.page_context import PageAccount
 from server.passwords import generate_password, hash_password, password_problem, verify_password
-from server.profile_fields import checked_profile
+from server.profile_fields import MAX_NAME_LENGTH, account_id_problems, checked_profile
 from server.regions import VOIVODESHIPS
 from server.storage import Storage
 from server.storage.accounts import SessionRecord, normalize_username
@@ -211,23 +211,27 @@ def add_account_routes(
         session = await _coordinator_session(request)
         if isinstance(session, Response):
             return session
-        form = await _checked_form(request, session)
+        form = await _checked_form(request, session, accept_too_large=True)
         if isinstance(form, Response):
             return form
+        if form.too_large:
+            language = request_language(request)
+            error = MESSAGES("form_too_large", language, max=MAX_NAME_LENGTH)
+            return _new_member_page(request, session, form, error, 413)
 
         cluster = session.user.cluster
         member = form.get("member", "").strip()
         password = generate_password()
         try:
-            check_account_ids(cluster, member)
             profile = checked_profile(
                 cluster,
                 member,
-                name=form.get("name"),
+                name=form.get("name", ""),
                 email=form.get("email"),
                 phone=form.get("phone"),
                 voivodeship=form.get("voivodeship"),
                 city=form.get("city"),
+                problems=account_id_problems(cluster, member),
             )
             username = normalize_username(form.get("username", "").strip() or member)
             password_hash = await asyncio.to_thread(hash_password, password)
@@ -266,7 +270,7 @@ def add_account_routes(
         if user is None:
             return _message_page(request, session, "account_not_found", 404, member=member)
 
-        password = generate_password()
+        password = generate_password(user.username)
         password_hash = await asyncio.to_thread(hash_password, password)
         await asyncio.to_thread(
             storage.set_password, user.id, password_hash, must_change=True, now=clock()
@@ -292,6 +296,22 @@ def add_account_routes(
         logger.info("Coordinator %s disabled user %s", session.user.username, user.username)
         return RedirectResponse("/coordinator/members", status_code=303)
 
+    @app.post("/coordinator/members/{member}/enable")
+    async def enable_member_account(request: Request, member: str) -> Response:
+        session = await _coordinator_session(request)
+        if isinstance(session, Response):
+            return session
+        form = await _checked_form(request, session)
+        if isinstance(form, Response):
+            return form
+        user = await asyncio.to_thread(storage.find_user_of_member, session.user.cluster, member)
+        if user is None:
+            return _message_page(request, session, "account_not_found", 404, member=member)
+
+        await asyncio.to_thread(storage.enable_user, user.id)
+        logger.info("Coordinator %s enabled user %s", session.user.username, user.username)
+        return RedirectResponse("/coordinator/members", status_code=303)
+
     async def _coordinator_session(request: Request) -> SessionRecord | Response:
         session = await asyncio.to_thread(authenticator.session, request)
         if session is None:
@@ -300,8 +320,14 @@ def add_account_routes(
             return _message_page(request, session, "coordinator_only", 403)
         return session
 
-    async def _checked_form(request: Request, session: SessionRecord) -> dict[str, str] | Response:
-        """Return the posted form, or the 403 page for a foreign origin or a wrong CSRF token."""
+    async def _checked_form(
+        request: Request, session: SessionRecord, *, accept_too_large: bool = False
+    ) -> PostedForm | Response:
+        """Return the posted form, or the 403 page for a foreign origin or a wrong CSRF token.
+
+        A form over the size limit with a correct token gives the 413 page, unless
+        ``accept_too_large`` is set, because the caller then shows the form again itself.
+        """
         if not same_origin(request):
             return _forbidden(request, _account(session))
         form = await read_form(request)
@@ -312,6 +338,15 @@ def add_account_routes(
                 session.user.username,
             )
             return _forbidden(request, _account(session))
+        if form.too_large:
+            logger.warning(
+                "Form %s of user %s is over %d bytes",
+                request.url.path,
+                session.user.username,
+                MAX_FORM_BYTES,
+            )
+        if form.too_large and not accept_too_large:
+            return _message_page(request, session, "form_too_large_generic", 413)
         return form
 
 

@@ -1,4 +1,7 @@
-"""The ``kooperant server`` commands: run, ingest, migrate, token add, add-member, add-user."""
+"""The ``kooperant server`` commands.
+
+They are run, ingest, migrate, token add, add-member, add-user and enable-user.
+"""
 
 from __future__ import annotations
 
@@ -25,15 +28,16 @@ from server.errors import AccountError, InvalidSettingError, ServerError, Storag
 from server.messages import MESSAGES as _
 from server.mqtt_url import parse_broker_url
 from server.passwords import (
+    MIN_DISTINCT_CHARACTERS,
     MIN_PASSWORD_LENGTH,
     generate_password,
     hash_password,
     password_problem,
 )
-from server.profile_fields import checked_profile
+from server.profile_fields import account_id_problems, checked_profile
 from server.service import open_storage, run_ingest, run_server
 from server.settings import DEFAULT_SESSION_EXPIRY_SECONDS, MqttProtocolChoice, ServerSettings
-from server.storage import DEFAULT_DATABASE_URL, mask_password
+from server.storage import DEFAULT_DATABASE_URL, Storage, mask_password
 from server.storage.accounts import ROLES, normalize_username
 from server.subscriber import default_client_id
 from server.tokens import add_token
@@ -244,9 +248,15 @@ def add_member(
 ) -> None:
     profile_given = any(value is not None for value in (name, email, phone, voivodeship, city))
     with _user_errors():
-        check_account_ids(cluster, member)
         profile = checked_profile(
-            cluster, member, name=name, email=email, phone=phone, voivodeship=voivodeship, city=city
+            cluster,
+            member,
+            name=name,
+            email=email,
+            phone=phone,
+            voivodeship=voivodeship,
+            city=city,
+            problems=account_id_problems(cluster, member),
         )
         storage = open_storage(ServerSettings(database=database, migrate=True))
         try:
@@ -294,6 +304,9 @@ def add_user(
     display_name: Annotated[
         str | None, typer.Option("--display-name", help=_("opt_user_display_name"))
     ] = None,
+    new_cluster: Annotated[
+        bool, typer.Option("--new-cluster", help=_("opt_user_new_cluster"))
+    ] = False,
 ) -> None:
     with _user_errors():
         normalized = normalize_username(username)
@@ -305,13 +318,15 @@ def add_user(
         password = _read_password(password_file, "user_password_file_unreadable")
         generated = password is None
         if password is None:
-            password = generate_password()
+            password = generate_password(normalized)
         problem = password_problem(password, normalized)
         if problem is not None:
-            raise AccountError(problem, min=MIN_PASSWORD_LENGTH)
+            raise AccountError(problem, min=MIN_PASSWORD_LENGTH, distinct=MIN_DISTINCT_CHARACTERS)
 
         storage = open_storage(ServerSettings(database=database, migrate=True))
         try:
+            if not new_cluster:
+                _check_cluster_known(storage, cluster)
             storage.create_user(
                 username=normalized,
                 password_hash=hash_password(password),
@@ -341,6 +356,16 @@ def _check_cluster(cluster: str) -> None:
         check_identifier(cluster, "cluster")
     except TopicError as error:
         raise InvalidSettingError("cluster_invalid", value=cluster) from error
+
+
+def _check_cluster_known(storage: Storage, cluster: str) -> None:
+    """Raise ``AccountError`` for a cluster the database has never seen, unless it is empty.
+
+    An empty database is a first install, so its first cluster is accepted as it is.
+    """
+    clusters = storage.known_clusters()
+    if clusters and cluster not in clusters:
+        raise AccountError("user_cluster_unknown", value=cluster, clusters=", ".join(clusters))
 
 
 def _stop_on_signal() -> asyncio.Event:
@@ -376,6 +401,25 @@ def _print_addresses(settings: ServerSettings) -> None:
     typer.echo(_("cli_dashboard", url=f"http://{shown_host}:{settings.http_port}/"))
     broker = settings.broker_url or f"mqtt://127.0.0.1:{settings.embedded_broker_port}"
     typer.echo(_("cli_broker", url=broker))
+
+
+@app.command("enable-user", help=_("cli_enable_user_help"))
+def enable_user(
+    username: Annotated[str, typer.Option("--username", help=_("opt_user_username"))],
+    database: str = DatabaseOption,
+) -> None:
+    with _user_errors():
+        normalized = normalize_username(username)
+        storage = open_storage(ServerSettings(database=database, migrate=True))
+        try:
+            user = storage.find_user(normalized)
+            if user is None:
+                raise AccountError("user_not_found", username=normalized)
+            storage.enable_user(user.id)
+        finally:
+            storage.close()
+
+    typer.echo(_("user_enabled", username=normalized, url=mask_password(database)))
 
 
 def _read_password(path: Path | None, message_id: str = "password_file_unreadable") -> str | None:

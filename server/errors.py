@@ -11,7 +11,9 @@ fields for it, so the CLI can show it in Polish or English. ``str(error)`` is th
     │   ├── MosquittoPasswordFileError
     │   │                        the broker's password file cannot be read or written
     │   └── AccountError         a dashboard account cannot be created or changed: invalid or
-    │                            taken user name, unknown role or member, password too weak
+    │       │                    taken user name, unknown role or member, password too weak
+    │       └── ProfileError     one or more member profile fields are invalid; the message
+    │                            has one line per problem
     ├── DatabaseUnavailableError the database cannot be opened or reached: fix the server or
     │                            the URL, then start again
     ├── SchemaOutdatedError      the database schema is older than this version: run
@@ -105,3 +107,36 @@ class MosquittoPasswordFileError(InvalidSettingError):
 
 class AccountError(InvalidSettingError):
     """Raised when a dashboard account or member profile cannot be created or changed."""
+
+
+@dataclass(frozen=True, slots=True)
+class FieldProblem:
+    """One invalid value: its message id and fields, and the message id of the field's label.
+
+    The label is translated with the message, so the field is named in the user's language.
+    """
+
+    message_id: str
+    fields: Mapping[str, object] = field(default_factory=dict)
+    label_id: str | None = None
+
+    def format(self, language: Language | None = None) -> str:
+        label = MESSAGES(self.label_id, language) if self.label_id is not None else ""
+        return MESSAGES(self.message_id, language, field=label, **self.fields)
+
+
+class ProfileError(AccountError):
+    """Raised with every invalid member id or profile field found, not only the first."""
+
+    def __init__(self, problems: Sequence[FieldProblem]) -> None:
+        if not problems:
+            raise ValueError("ProfileError needs at least one problem")
+        self.problems = tuple(problems)
+        first = self.problems[0]
+        self.message_id = first.message_id
+        self.fields = dict(first.fields)
+        # ServerError.__init__ is skipped because it formats one message without the field label.
+        Exception.__init__(self, self.localized("en"))
+
+    def localized(self, language: Language | None = None) -> str:
+        return "\n".join(problem.format(language) for problem in self.problems)

@@ -51,19 +51,42 @@ def _host_and_port(url: str) -> tuple[str, int] | None:
     return parts.hostname.lower(), port or _DEFAULT_PORTS[scheme]
 
 
-async def read_form(request: Request) -> dict[str, str]:
+class PostedForm(dict[str, str]):
+    """The first value of each posted field; ``too_large`` is set when the body was cut."""
+
+    too_large: bool = False
+
+
+async def read_form(request: Request) -> PostedForm:
     """Return the first value of each field of a URL-encoded form body.
 
-    A body over 8 KiB or with more than 20 fields counts as an empty form, which every handler
-    treats as invalid input.
+    A body over ``MAX_FORM_BYTES`` gives a form with ``too_large`` set. It contains only the fields
+    that end within the first ``MAX_FORM_BYTES``, and the rest of the body is read and dropped.
+    A handler can still check the CSRF token, the first field of every dashboard form.
+    A body that cannot be parsed, or has more than ``MAX_FORM_FIELDS`` fields, gives an
+    empty form, which every handler treats as invalid input.
     """
     body = b""
+    too_large = False
     async for chunk in request.stream():
+        if too_large:
+            continue
         body += chunk
         if len(body) > MAX_FORM_BYTES:
-            return {}
+            too_large = True
+            body = _complete_fields(body[:MAX_FORM_BYTES])
+
+    form = PostedForm()
+    form.too_large = too_large
     try:
         fields = parse_qs(body.decode("utf-8", errors="replace"), max_num_fields=MAX_FORM_FIELDS)
     except ValueError:
-        return {}
-    return {name: values[0] for name, values in fields.items()}
+        return form
+    form.update((name, values[0]) for name, values in fields.items())
+    return form
+
+
+def _complete_fields(prefix: bytes) -> bytes:
+    """Return ``prefix`` up to its last ``&``, dropping the field the cut went through."""
+    end = prefix.rfind(b"&")
+    return prefix[:end] if end >= 0 else b""

@@ -9,6 +9,10 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 MIN_PASSWORD_LENGTH = 12
+MIN_DISTINCT_CHARACTERS = 6
+# A user name shorter than this is not looked for inside the password, because two letters such as
+# "ab" occur in many good passwords.
+MIN_CHECKED_USERNAME_LENGTH = 3
 # Unambiguous letters and digits only (no 0/O, 1/l/I), so a password read aloud or copied from a
 # screen by hand comes out right. 16 of these carry about 90 bits.
 _GENERATED_ALPHABET = "abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"
@@ -48,11 +52,27 @@ def password_problem(password: str, username: str) -> str | None:
     """Return the message id saying why ``password`` is not allowed, or ``None`` if it is."""
     if len(password) < MIN_PASSWORD_LENGTH:
         return "password_too_short"
-    if password.strip().lower() == username.strip().lower():
+    if not password.strip():
+        return "password_only_whitespace"
+    if len(set(password)) < MIN_DISTINCT_CHARACTERS:
+        return "password_too_few_distinct"
+
+    name = username.strip().lower()
+    if password.strip().lower() == name:
         return "password_is_username"
+    if len(name) >= MIN_CHECKED_USERNAME_LENGTH and name in password.lower():
+        return "password_contains_username"
     return None
 
 
-def generate_password() -> str:
-    """Return a random one-time password for a new account or a reset."""
-    return "".join(secrets.choice(_GENERATED_ALPHABET) for _ in range(GENERATED_PASSWORD_LENGTH))
+def generate_password(username: str = "") -> str:
+    """Return a random one-time password for a new account or a reset of ``username``.
+
+    A draw that breaks the password rules (very rare with 16 random characters) is drawn again.
+    """
+    while True:
+        password = "".join(
+            secrets.choice(_GENERATED_ALPHABET) for _ in range(GENERATED_PASSWORD_LENGTH)
+        )
+        if password_problem(password, username) is None:
+            return password

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Row, delete, exists, insert, or_, select, update
+from sqlalchemy import Connection, Row, delete, exists, insert, or_, select, union, update
 
 from server.errors import AccountError
 from server.storage.tables import members, registered_members, users, web_sessions
@@ -109,6 +109,14 @@ def _member_known(connection: Connection, cluster: str | None, member: str) -> b
     return found
 
 
+def known_clusters(connection: Connection) -> list[str]:
+    """Return the sorted clusters that have a registered member, a member seen, or a user."""
+    query = union(
+        select(registered_members.c.cluster), select(members.c.cluster), select(users.c.cluster)
+    )
+    return sorted(connection.execute(query).scalars())
+
+
 def create_user(
     connection: Connection,
     *,
@@ -127,7 +135,10 @@ def create_user(
         raise AccountError("user_role_invalid", value=role)
     if role == "member" and member is None:
         raise AccountError("user_member_missing", username=normalized)
-    if find_user(connection, normalized) is not None:
+    existing = find_user(connection, normalized)
+    if existing is not None and existing.disabled:
+        raise AccountError("user_exists_disabled", username=normalized)
+    if existing is not None:
         raise AccountError("user_exists", username=normalized)
 
     connection.execute(
@@ -213,6 +224,11 @@ def disable_user(connection: Connection, user_id: int) -> None:
     """Mark a user disabled and end all of the user's sessions."""
     connection.execute(update(users).where(users.c.id == user_id).values(disabled=True))
     delete_user_sessions(connection, user_id)
+
+
+def enable_user(connection: Connection, user_id: int) -> None:
+    """Mark a disabled user enabled again, with the password it had when it was disabled."""
+    connection.execute(update(users).where(users.c.id == user_id).values(disabled=False))
 
 
 def create_session(connection: Connection, user_id: int, now: datetime) -> NewSession:

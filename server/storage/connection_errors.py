@@ -15,6 +15,8 @@ DEFAULT_POSTGRES_PORT = 5432
 # refused text in the client's. Both are English by default; other languages get the general hint.
 _MISSING_DATABASE = re.compile(r'database "[^"]*" does not exist')
 _REFUSED = "Connection refused"
+# SQLite's text for SQLITE_NOTADB, raised when an existing file has no SQLite header.
+_NOT_A_DATABASE = "file is not a database"
 _PLAIN_IDENTIFIER = re.compile(r"[a-z_][a-z0-9_$]*")
 
 
@@ -26,6 +28,8 @@ def unavailable_error(url: URL, shown_url: str, message: str) -> DatabaseUnavail
     the folder of a SQLite file.
     """
     detail = message.strip().splitlines()[0] if message.strip() else "connection failed"
+    if url.drivername == "sqlite" and _NOT_A_DATABASE in message:
+        return DatabaseUnavailableError("database_sqlite_not_database", path=url.database)
     if url.drivername == "sqlite":
         return DatabaseUnavailableError("database_unavailable", url=shown_url, detail=detail)
 

@@ -718,6 +718,16 @@ class Storage:
         with self._transaction("disable user") as connection:
             accounts.disable_user(connection, user_id)
 
+    def known_clusters(self) -> list[str]:
+        """Return the clusters that have a registered member, a member seen, or a user."""
+        with self._transaction("list clusters") as connection:
+            return accounts.known_clusters(connection)
+
+    def enable_user(self, user_id: int) -> None:
+        """Enable a disabled user again."""
+        with self._transaction("enable user") as connection:
+            accounts.enable_user(connection, user_id)
+
     def create_session(self, user_id: int, now: datetime) -> NewSession:
         with self._transaction("create session") as connection:
             return accounts.create_session(connection, user_id, now)

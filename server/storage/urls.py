@@ -54,6 +54,9 @@ def parse_database_url(url: str) -> URL:
     try:
         parsed = make_url(url)
     except ArgumentError as error:
+        if "://" not in url:
+            # mask_password cannot show such a URL, so the message names no URL at all.
+            raise InvalidSettingError("database_url_unparsable") from error
         raise InvalidSettingError("database_url_invalid", url=mask_password(url)) from error
 
     driver = _SCHEME_REWRITES.get(parsed.drivername)

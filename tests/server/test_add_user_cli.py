@@ -57,7 +57,7 @@ def test_add_user_generates_password(database: str) -> None:
 
 def test_add_user_password_file(database: str, tmp_path: Path) -> None:
     password_file = tmp_path / "password"
-    password_file.write_text("beta's chosen password\n")
+    password_file.write_text("the chosen password 7\n")
 
     result = invoke(
         "add-user", "--username", "beta", "--role", "member", "--cluster", "c1",
@@ -65,10 +65,10 @@ def test_add_user_password_file(database: str, tmp_path: Path) -> None:
     )  # fmt: skip
 
     assert result.exit_code == 0, result.output
-    assert "beta's chosen password" not in result.output
+    assert "the chosen password 7" not in result.output
     role, must_change, member, password_hash = stored_user(database, "beta")
     assert (role, must_change, member) == ("member", False, "beta")
-    assert verify_password(password_hash, "beta's chosen password").valid
+    assert verify_password(password_hash, "the chosen password 7").valid
 
 
 @pytest.mark.parametrize(
@@ -115,6 +115,8 @@ def test_add_user_duplicate(database: str) -> None:
         ("tiny pw 1\n", "too short"),
         ("anna\n", "too short"),
         ("anna.kowalska\n", "same as the user"),
+        ("aaaabbbbcccc\n", "too few different characters"),
+        ("my anna.KOWALSKA pw\n", "must not contain the user name"),
     ],
 )
 def test_add_user_weak_password(database: str, tmp_path: Path, content: str, expected: str) -> None:
@@ -129,6 +131,19 @@ def test_add_user_weak_password(database: str, tmp_path: Path, content: str, exp
     assert result.exit_code == 2
     assert expected in result.output
     assert content.strip() not in result.output.replace("anna.kowalska", "")
+
+
+def test_add_user_whitespace_password(database: str, tmp_path: Path) -> None:
+    password_file = tmp_path / "password"
+    password_file.write_text(" " * 12 + "\n")
+
+    result = invoke(
+        "add-user", "--username", "anna", "--role", "coordinator", "--cluster", "c1",
+        "--password-file", str(password_file), "--database", database,
+    )  # fmt: skip
+
+    assert result.exit_code == 2
+    assert "must not consist only of spaces" in result.output
 
 
 def test_add_user_missing_password_file(database: str, tmp_path: Path) -> None:
@@ -205,3 +220,121 @@ def test_add_member_bad_profile(database: str, option: str, value: str, expected
         assert not storage.is_registered("c1", "gamma")
     finally:
         storage.close()
+
+
+def test_add_member_reports_every_bad_option(database: str) -> None:
+    result = invoke(
+        "add-member", "--cluster", "c1", "--member", "bad id!", "--name", " ",
+        "--email", "nope", "--city", "Gdy\x01nia", "--database", database,
+    )  # fmt: skip
+
+    assert result.exit_code == 2
+    assert "Invalid member id" in result.output
+    assert "The field “Company name” is required" in result.output
+    assert "Invalid e-mail address 'nope'" in result.output
+    assert "The field “City” contains a control character" in result.output
+
+
+def test_add_member_nul_in_name_postgres(postgres_url: str) -> None:
+    storage = Storage(postgres_url)
+    storage.migrate()
+    storage.close()
+
+    result = invoke(
+        "add-member", "--cluster", "c1", "--member", "gamma", "--name", "Gam\x00ma",
+        "--database", postgres_url, language="pl",
+    )  # fmt: skip
+
+    assert result.exit_code == 2
+    assert "Pole „Nazwa firmy” zawiera znak sterujący" in result.output
+    storage = Storage(postgres_url)
+    try:
+        assert storage.read_profile("c1", "gamma") is None
+    finally:
+        storage.close()
+
+
+def test_enable_user_after_disable(database: str) -> None:
+    arguments = ("add-user", "--role", "coordinator", "--cluster", "c1", "--database", database)
+    assert invoke(*arguments, "--username", "anna").exit_code == 0
+    storage = Storage(database)
+    try:
+        user = storage.find_user("anna")
+        assert user is not None
+        storage.disable_user(user.id)
+    finally:
+        storage.close()
+
+    taken = invoke(*arguments, "--username", "anna")
+    enabled = invoke("enable-user", "--username", "Anna", "--database", database)
+    unknown = invoke("enable-user", "--username", "nobody", "--database", database)
+
+    assert taken.exit_code == 2
+    assert "exists but is disabled" in taken.output
+    assert "kooperant server enable-user --username anna" in taken.output
+    assert enabled.exit_code == 0, enabled.output
+    assert "Enabled the account anna" in enabled.output
+    assert unknown.exit_code == 2
+    assert "The account nobody was not found." in unknown.output
+    storage = Storage(database)
+    try:
+        user = storage.find_user("anna")
+    finally:
+        storage.close()
+    assert user is not None
+    assert not user.disabled
+
+
+def test_add_user_unknown_cluster_rejected(database: str) -> None:
+    arguments = ("add-user", "--username", "anna", "--role", "coordinator", "--database", database)
+
+    typo = invoke(*arguments, "--cluster", "c3")
+    created = invoke(*arguments, "--cluster", "c3", "--new-cluster")
+    second = invoke(
+        "add-user", "--username", "piotr", "--role", "coordinator", "--cluster", "c3",
+        "--database", database,
+    )  # fmt: skip
+
+    assert typo.exit_code == 2
+    assert "does not know the cluster “c3”" in typo.output
+    assert "Known clusters: c1, c2." in typo.output
+    assert created.exit_code == 0, created.output
+    assert second.exit_code == 0, second.output
+
+
+def test_add_user_first_cluster_accepted(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'empty.db'}"
+
+    result = invoke(
+        "add-user", "--username", "anna", "--role", "coordinator", "--cluster", "c9",
+        "--database", url,
+    )  # fmt: skip
+
+    assert result.exit_code == 0, result.output
+    assert stored_user(url, "anna")[0] == "coordinator"
+
+
+def test_database_url_unparsable_polish() -> None:
+    result = invoke(
+        "add-user", "--username", "anna", "--role", "coordinator", "--cluster", "c1",
+        "--database", "not a url", language="pl",
+    )  # fmt: skip
+
+    assert result.exit_code == 2
+    assert "Nie można odczytać adresu bazy danych: brakuje w nim „://”." in result.output
+    assert "unparsable" not in result.output
+
+
+def test_database_file_not_sqlite(tmp_path: Path) -> None:
+    not_sqlite = tmp_path / "notes.txt"
+    not_sqlite.write_text("plain text, not a database\n" * 200)
+
+    result = invoke(
+        "add-user", "--username", "anna", "--role", "coordinator", "--cluster", "c1",
+        "--database", f"sqlite:///{not_sqlite}", language="pl",
+    )  # fmt: skip
+
+    assert result.exit_code != 0
+    assert f"Plik {not_sqlite} istnieje, ale nie jest bazą SQLite." in result.output
+    assert "file is not a database" not in result.output
+    assert not_sqlite.read_text().startswith("plain text")

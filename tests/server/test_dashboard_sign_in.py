@@ -337,6 +337,9 @@ async def test_password_change_rules(site: Site) -> None:
         (BETA_PASSWORD, "beta", "beta", "za krótkie"),
         (BETA_PASSWORD, "new password 12", "new password 13", "Powtórzone hasło"),
         (BETA_PASSWORD, BETA_PASSWORD, BETA_PASSWORD, "różnić się od obecnego"),
+        (BETA_PASSWORD, " " * 12, " " * 12, "z samych spacji"),
+        (BETA_PASSWORD, "betabetabeta", "betabetabeta", "za mało różnych znaków"),
+        (BETA_PASSWORD, "my BETA password", "my BETA password", "nie może zawierać nazwy"),
     ]
 
     for current, new, repeated, expected in cases:
@@ -446,8 +449,8 @@ async def test_coordinator_creates_member(site: Site) -> None:
         data={
             "csrf_token": token,
             "current_password": one_time,
-            "new_password": "gamma's own password",
-            "new_password_repeat": "gamma's own password",
+            "new_password": "the new secret 42",
+            "new_password_repeat": "the new secret 42",
         },
     )
     page = await site.client.get("/")
@@ -469,6 +472,11 @@ async def test_coordinator_creates_member(site: Site) -> None:
         ({"member": "delta", "voivodeship": "bavaria"}, "Nieznane województwo"),
         ({"member": "delta", "username": "coord"}, "jest już zajęta"),
         ({"member": "delta", "username": "no spaces"}, "Nieprawidłowa nazwa użytkownika"),
+        ({"member": "delta", "name": "Del\x00ta"}, "Pole „Nazwa firmy” zawiera znak sterujący"),
+        ({"member": "delta", "city": "Gdy\x01nia"}, "Pole „Miejscowość” zawiera znak sterujący"),
+        ({"member": "delta", "phone": "58\x00123456"}, "Pole „Telefon kontaktowy” zawiera"),
+        ({"member": "delta", "name": "   "}, "Pole „Nazwa firmy” jest wymagane"),
+        ({"member": "delta", "name": ""}, "Pole „Nazwa firmy” jest wymagane"),
     ],
 )
 async def test_coordinator_member_bad_input(
@@ -594,3 +602,116 @@ def test_required_turns_true_after_first_account(storage: Storage) -> None:
 
     assert not cached
     assert authenticator.required
+
+
+async def test_new_member_form_too_large(site: Site) -> None:
+    await sign_in(site.client, "coord", COORDINATOR_PASSWORD)
+    token = await csrf_token(site.client)
+
+    response = await site.client.post(
+        "/coordinator/members/new?lang=en",
+        data={"csrf_token": token, "member": "delta", "name": "N" * 20_000, "city": "Gdynia"},
+    )
+
+    assert response.status_code == 413
+    assert "The form is too large: the longest field may have at most 200 characters." in (
+        response.text
+    )
+    assert 'value="delta"' in response.text
+    assert site.storage.read_profile("c1", "delta") is None
+
+
+async def test_too_large_form_wrong_csrf_403(site: Site) -> None:
+    await sign_in(site.client, "coord", COORDINATOR_PASSWORD)
+
+    response = await site.client.post(
+        "/coordinator/members/new",
+        data={"csrf_token": "wrong", "member": "delta", "name": "N" * 20_000},
+    )
+
+    assert response.status_code == 403
+    assert "Formularz nie pochodzi z tej strony" in response.text
+
+
+async def test_too_large_disable_form_413(site: Site) -> None:
+    await sign_in(site.client, "coord", COORDINATOR_PASSWORD)
+    token = await csrf_token(site.client)
+
+    response = await site.client.post(
+        "/coordinator/members/beta/disable", data={"csrf_token": token, "pad": "x" * 9000}
+    )
+
+    assert response.status_code == 413
+    assert "Formularz jest za duży." in response.text
+    beta = site.storage.find_user("beta")
+    assert beta is not None
+    assert not beta.disabled
+
+
+async def test_new_member_bad_fields_all_listed(site: Site) -> None:
+    await sign_in(site.client, "coord", COORDINATOR_PASSWORD)
+    token = await csrf_token(site.client)
+
+    response = await site.client.post(
+        "/coordinator/members/new?lang=en",
+        data={"csrf_token": token, "member": "bad id!", "name": "X\x00", "email": "nope"},
+    )
+
+    assert response.status_code == 400
+    assert "Invalid member id" in response.text
+    assert "The field “Company name” contains a control character" in response.text
+    assert "Invalid e-mail address" in response.text
+
+
+async def test_new_member_fields_trimmed(site: Site) -> None:
+    await sign_in(site.client, "coord", COORDINATOR_PASSWORD)
+    token = await csrf_token(site.client)
+
+    response = await site.client.post(
+        "/coordinator/members/new",
+        data={"csrf_token": token, "member": " delta ", "name": "  Delta S.A. ", "city": " Ustka "},
+    )
+
+    assert response.status_code == 200, response.text
+    profile = site.storage.read_profile("c1", "delta")
+    assert profile is not None
+    assert profile.name == "Delta S.A."
+    assert profile.city == "Ustka"
+
+
+async def test_coordinator_enables_disabled_account(site: Site) -> None:
+    await sign_in(site.client, "coord", COORDINATOR_PASSWORD)
+    token = await csrf_token(site.client)
+    await site.client.post("/coordinator/members/beta/disable", data={"csrf_token": token})
+    listing = await site.client.get("/coordinator/members?lang=en")
+
+    wrong_token = await site.client.post(
+        "/coordinator/members/beta/enable", data={"csrf_token": "wrong"}
+    )
+    still_disabled = site.storage.find_user("beta")
+    enabled = await site.client.post("/coordinator/members/beta/enable", data={"csrf_token": token})
+    beta = site.storage.find_user("beta")
+    beta_client = make_client(site.storage, site.clocks)
+    async with beta_client:
+        signed_in = await sign_in(beta_client, "beta", BETA_PASSWORD)
+
+    assert 'action="/coordinator/members/beta/enable?lang=en"' in listing.text
+    assert ">Enable</button>" in listing.text
+    assert wrong_token.status_code == 403
+    assert still_disabled is not None
+    assert still_disabled.disabled
+    assert enabled.status_code == 303
+    assert beta is not None
+    assert not beta.disabled
+    assert signed_in.status_code == 303
+
+
+async def test_enable_unknown_member_404(site: Site) -> None:
+    await sign_in(site.client, "coord", COORDINATOR_PASSWORD)
+    token = await csrf_token(site.client)
+
+    response = await site.client.post(
+        "/coordinator/members/nobody/enable", data={"csrf_token": token}
+    )
+
+    assert response.status_code == 404

@@ -62,6 +62,15 @@ def test_wrong_password_never_rehashes() -> None:
         ("anna.kowalska", "anna.kowalska", "password_is_username"),
         ("Anna.Kowalska", "anna.kowalska", "password_is_username"),
         ("twelve chars", "anna", None),
+        (" " * 12, "anna", "password_only_whitespace"),
+        ("\t \n" * 4, "anna", "password_only_whitespace"),
+        ("annaannaanna", "anna", "password_too_few_distinct"),
+        ("ababababcdcd", "xy", "password_too_few_distinct"),
+        ("abcdefabcdef", "xy", None),
+        ("my Anna password", "anna", "password_contains_username"),
+        ("ANNA.KOWALSKA 2024", "anna.kowalska", "password_contains_username"),
+        ("good password ab", "ab", None),
+        ("a long password!", "ann", None),
     ],
 )
 def test_password_rules(password: str, username: str, problem: str | None) -> None:
@@ -74,3 +83,10 @@ def test_generated_passwords_differ() -> None:
     assert len(first) == GENERATED_PASSWORD_LENGTH
     assert first != second
     assert password_problem(first, "anna") is None
+
+
+def test_generated_password_avoids_username() -> None:
+    for _ in range(50):
+        password = generate_password("abc")
+
+        assert password_problem(password, "abc") is None
