@@ -24,6 +24,10 @@ from server.storage import SORT_KEYS, ResourceQuery
 PAGE_SIZE = 25
 MAX_PAGE = 10_000
 MAX_TEXT_CHARS = 200
+# Days the form accepts. Python's datetime overflows past 9999-12-31 and the databases reject
+# times near 0001-01-01 once converted to UTC, so the range stays well inside both limits.
+MIN_DAY = date(2000, 1, 1)
+MAX_DAY = date(2100, 12, 31)
 KINDS = tuple(str(kind) for kind in ResourceKind)
 # Parameters that together are the search; ``lang`` and ``page`` are not part of it.
 SEARCH_PARAMETERS = ("kind", "capability", "region", "city", "from", "to", "min_free", "quantity")
@@ -160,10 +164,23 @@ def _day(value: str, name: str, language: Language, errors: list[str]) -> date |
     if not value:
         return None
     try:
-        return date.fromisoformat(value)
+        day = date.fromisoformat(value)
     except ValueError:
         errors.append(MESSAGES("search_date_invalid", language, name=name, value=value))
         return None
+    if not MIN_DAY <= day <= MAX_DAY:
+        errors.append(
+            MESSAGES(
+                "search_date_out_of_range",
+                language,
+                name=name,
+                value=value,
+                min=MIN_DAY.isoformat(),
+                max=MAX_DAY.isoformat(),
+            )
+        )
+        return None
+    return day
 
 
 def _min_free(value: str, language: Language, errors: list[str]) -> float | None:

@@ -84,6 +84,14 @@ async def test_csv_bad_parameter(open_client: httpx.AsyncClient) -> None:
     assert "The date 'x' in the field from is invalid" in response.text
 
 
+async def test_csv_edge_date_rejected(open_client: httpx.AsyncClient) -> None:
+    response = await open_client.get("/export/search.csv", params={"to": "9999-12-31"})
+
+    assert response.status_code == 400
+    assert "Data „9999-12-31”" in response.text
+    assert "od 2000-01-01 do 2100-12-31" in response.text
+
+
 async def test_history_csv_both_languages(storage: Storage, tmp_path: Path) -> None:
     for step in range(3):
         version = replace(

@@ -223,3 +223,28 @@ def _tokens(tmp_path: Path) -> TokenStore:
     ]
     path.write_text("".join(lines))
     return TokenStore.load(path)
+
+
+@pytest.mark.parametrize(
+    ("params", "value"),
+    [
+        ({"to": "9999-12-31"}, "9999-12-31"),
+        ({"from": "0001-01-01"}, "0001-01-01"),
+        ({"from": "1999-12-31"}, "1999-12-31"),
+        ({"to": "2101-01-01"}, "2101-01-01"),
+    ],
+)
+async def test_search_page_edge_dates(
+    pages: httpx.AsyncClient, params: dict[str, str], value: str
+) -> None:
+    response = await pages.get("/", params=params)
+
+    assert response.status_code == 400
+    assert f"Data „{value}”" in response.text
+    assert "poza dozwolonym zakresem: od 2000-01-01 do 2100-12-31" in response.text
+
+
+async def test_search_page_range_limits_accepted(pages: httpx.AsyncClient) -> None:
+    response = await pages.get("/", params={"from": "2000-01-01", "to": "2100-12-31"})
+
+    assert response.status_code == 200
