@@ -84,7 +84,10 @@ def _band(minimum: float, maximum: float | None, language: Language) -> str:
 def _number(value: float | None, language: Language) -> str:
     if value is None:
         return ""
-    text = f"{value:g}"
+    # Up to six decimals and never an exponent (``:g`` gave 1.23457e+06); finer digits are rounded.
+    text = f"{value:.6f}".rstrip("0").rstrip(".")
+    if text == "-0":
+        text = "0"
     return text.replace(".", ",") if language == "pl" else text
 
 

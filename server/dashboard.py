@@ -138,8 +138,14 @@ def format_amounts(amounts: Sequence[Mapping[str, Any]], language: Language) -> 
 
 
 def format_number(value: float, language: Language) -> str:
-    """Return ``value`` with one decimal, with a decimal comma in Polish."""
+    """Return ``value`` with a decimal comma in Polish and never in exponent notation.
+
+    One decimal is kept when it shows the value exactly to the second decimal (``2,0``),
+    otherwise two (``0,75``, ``0,04``); smaller fractions are rounded away.
+    """
     text = f"{value:.1f}"
+    if round(value, 2) != round(value, 1):
+        text = f"{value:.2f}"
     return text.replace(".", ",") if language == "pl" else text
 
 

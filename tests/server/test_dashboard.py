@@ -6,7 +6,7 @@ import pytest
 
 from kooperant.i18n import Language
 from kooperant.protocol import Band
-from server.dashboard import format_amounts, format_band, format_hours
+from server.dashboard import format_amounts, format_band, format_hours, format_number
 
 HOST_AMOUNTS = (
     {"quantity": "cpu_free", "value": 1.25, "unit": "cores"},
@@ -16,11 +16,15 @@ HOST_AMOUNTS = (
 
 
 def test_amounts_in_polish() -> None:
-    assert format_amounts(HOST_AMOUNTS, "pl") == "CPU 1,2 rdz. · pamięć 10,3 GiB · dysk / 52,0 GiB"
+    shown = format_amounts(HOST_AMOUNTS, "pl")
+
+    assert shown == "CPU 1,25 rdz. · pamięć 10,31 GiB · dysk / 52,0 GiB"
 
 
 def test_amounts_in_english() -> None:
-    assert format_amounts(HOST_AMOUNTS, "en") == "CPU 1.2 cores · memory 10.3 GiB · disk / 52.0 GiB"
+    shown = format_amounts(HOST_AMOUNTS, "en")
+
+    assert shown == "CPU 1.25 cores · memory 10.31 GiB · disk / 52.0 GiB"
 
 
 def test_unknown_quantity_shown_as_sent() -> None:
@@ -55,3 +59,20 @@ def test_banded_amount_shows_range() -> None:
     )
 
     assert format_amounts(amounts, "pl") == "pallet_places 100–200 pallets · dysk / ≥ 500 GiB"
+
+
+@pytest.mark.parametrize(
+    ("value", "language", "shown"),
+    [
+        (2.0, "pl", "2,0"),
+        (0.75, "pl", "0,75"),
+        (0.04, "pl", "0,04"),
+        (0.04, "en", "0.04"),
+        (12.5, "pl", "12,5"),
+        (1234567.5, "pl", "1234567,5"),
+        (1e20, "en", "100000000000000000000.0"),
+        (0.001, "en", "0.0"),
+    ],
+)
+def test_number_keeps_two_decimals(value: float, language: Language, shown: str) -> None:
+    assert format_number(value, language) == shown

@@ -248,3 +248,25 @@ def test_feed_link_of_coordinator_round_trips() -> None:
     assert query["viewer"] == "c1%2F"
     assert viewer_of_signed_link(key, "c1/", query["sig"], "c1", "beta", "cnc") == coordinator
     assert viewer_of_signed_link(key, "c1/x", query["sig"], "c1", "beta", "cnc") is None
+
+
+async def test_csv_numbers_without_exponent(storage: Storage) -> None:
+    offer = replace(machine_offer("c1", "acme", "big"), free_hours=1234567.5)
+    storage.store_offer(offer, T0)
+    async with client_for(storage) as client:
+        polish = await client.get("/export/search.csv")
+        english = await client.get("/export/search.csv", params={"lang": "en"})
+        history = await client.get("/offers/c1/acme/big/history.csv")
+
+    assert _rows(polish.content, ";")[1][7] == "1234567,5"
+    assert _rows(english.content, ",")[1][7] == "1234567.5"
+    assert _rows(history.content, ";")[1][3] == "1234567,5"
+
+
+async def test_csv_keeps_small_fractions(storage: Storage) -> None:
+    offer = replace(machine_offer("c1", "acme", "tiny"), free_hours=0.125)
+    storage.store_offer(offer, T0)
+    async with client_for(storage) as client:
+        response = await client.get("/export/search.csv")
+
+    assert _rows(response.content, ";")[1][7] == "0,125"
