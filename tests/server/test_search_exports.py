@@ -81,7 +81,7 @@ async def test_csv_bad_parameter(open_client: httpx.AsyncClient) -> None:
     response = await open_client.get("/export/search.csv", params={"from": "x", "lang": "en"})
 
     assert response.status_code == 400
-    assert "The date 'x' in the field from is invalid" in response.text
+    assert "The date 'x' in the field 'Free from' is invalid" in response.text
 
 
 async def test_csv_edge_date_rejected(open_client: httpx.AsyncClient) -> None:

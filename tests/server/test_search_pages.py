@@ -91,16 +91,19 @@ async def test_search_page_paginates(storage: Storage) -> None:
 @pytest.mark.parametrize(
     ("params", "message"),
     [
-        ({"from": "2026-13-01"}, "Data „2026-13-01” w polu from jest nieprawidłowa"),
+        ({"from": "2026-13-01"}, "Data „2026-13-01” w polu „Wolne od dnia” jest nieprawidłowa"),
         ({"from": "2026-12-10", "to": "2026-12-09"}, "Data końcowa 2026-12-09 jest wcześniejsza"),
-        ({"kind": "spaceship"}, "Nieznany rodzaj zasobu „spaceship”"),
-        ({"region": "bavaria"}, "Nieznane województwo „bavaria”"),
+        ({"kind": "spaceship"}, "Nieznany rodzaj zasobu „spaceship”; dozwolone: machine, "),
+        ({"region": "bavaria"}, "Nieznane województwo „bavaria”; podaj nazwę albo kod: "),
+        ({"region": "bavaria"}, "dolnoslaskie, kujawsko-pomorskie, lodzkie,"),
         ({"min_free": "-1"}, "Minimalna ilość „-1” musi być liczbą"),
         ({"min_free": "nan"}, "Minimalna ilość „nan” musi być liczbą"),
         ({"page": "99999999999999999999"}, "Numer strony „99999999999999999999”"),
         ({"page": "0"}, "Numer strony „0”"),
-        ({"sort": "price"}, "Nieznany porządek sortowania „price”"),
-        ({"city": "x" * 300}, "Pole city jest dłuższe niż 200 znaków"),
+        ({"sort": "price"}, "Nieznany porządek sortowania „price”; dozwolone: name, member, "),
+        ({"city": "x" * 300}, "Pole „Miejscowość” jest dłuższe niż 200 znaków"),
+        ({"capability": "x" * 300}, "Pole „Możliwości” jest dłuższe"),
+        ({"to": "2026-02-30"}, "w polu „do dnia” jest nieprawidłowa"),
     ],
 )
 async def test_search_page_bad_parameter(
@@ -117,7 +120,9 @@ async def test_search_page_error_in_english(pages: httpx.AsyncClient) -> None:
     response = await pages.get("/", params={"from": "tomorrow", "lang": "en"})
 
     assert response.status_code == 400
-    assert "The date &#39;tomorrow&#39; in the field from is invalid" in response.text
+    assert (
+        "The date &#39;tomorrow&#39; in the field &#39;Free from&#39; is invalid" in response.text
+    )
 
 
 async def test_offer_page_shows_timeline_and_history(pages: httpx.AsyncClient) -> None:
@@ -248,3 +253,23 @@ async def test_search_page_range_limits_accepted(pages: httpx.AsyncClient) -> No
     response = await pages.get("/", params={"from": "2000-01-01", "to": "2100-12-31"})
 
     assert response.status_code == 200
+
+
+@pytest.mark.parametrize("region", ["śląskie", "Śląskie", "Silesian", "silesian", "slaskie"])
+async def test_search_page_region_by_name(pages: httpx.AsyncClient, region: str) -> None:
+    response = await pages.get("/", params={"region": region})
+
+    assert response.status_code == 200
+    assert result_ids(response.text) == ["laser", "racks"]
+    assert '<option value="slaskie" selected' in response.text
+
+
+async def test_search_page_errors_list_allowed_in_english(pages: httpx.AsyncClient) -> None:
+    response = await pages.get(
+        "/", params={"kind": "robot", "sort": "price", "city": "x" * 300, "lang": "en"}
+    )
+
+    assert response.status_code == 400
+    assert "Unknown resource kind &#39;robot&#39;; use one of: machine, " in response.text
+    assert "Unknown sort order &#39;price&#39;; use one of: name, member, kind, " in response.text
+    assert "The field &#39;City&#39; is longer than 200 characters" in response.text
