@@ -4,6 +4,7 @@ Polish files use ``;`` between fields and a decimal comma, as Polish spreadsheet
 expect; English files use ``,`` and a point. Files are UTF-8 with a byte order mark, so Excel
 reads the diacritics. A cell starting with ``=``, ``+``, ``-``, ``@``, tab or carriage return
 gets a leading ``'``, so a spreadsheet shows it as text instead of running it as a formula.
+Capabilities in one cell are separated by ``, ``, as in the search form's capability field.
 """
 
 from __future__ import annotations
@@ -106,7 +107,7 @@ def search_csv(records: Sequence[ResourceRecord], language: Language, now: datet
             record.resource,
             record.name or "",
             record.kind,
-            " ".join(record.capabilities),
+            ", ".join(record.capabilities),
             record.state or "",
             _number(record.free_hours, language),
             band_text,

@@ -32,6 +32,7 @@ KINDS = tuple(str(kind) for kind in ResourceKind)
 # The form's label of each text parameter, so an error names the field as the page shows it.
 FIELD_LABELS = {
     "capability": "search_capability",
+    "member": "col_member",
     "city": "search_city",
     "quantity": "search_quantity",
     "from": "search_from",
@@ -45,7 +46,17 @@ REGION_CODES_BY_NAME = {
     for name in (voivodeship.code, voivodeship.pl, voivodeship.en)
 }
 # Parameters that together are the search; ``lang`` and ``page`` are not part of it.
-SEARCH_PARAMETERS = ("kind", "capability", "region", "city", "from", "to", "min_free", "quantity")
+SEARCH_PARAMETERS = (
+    "kind",
+    "capability",
+    "member",
+    "region",
+    "city",
+    "from",
+    "to",
+    "min_free",
+    "quantity",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +65,7 @@ class SearchForm:
 
     kinds: tuple[str, ...] = ()
     capability: str = ""
+    member: str = ""
     regions: tuple[str, ...] = ()
     city: str = ""
     date_from: str = ""
@@ -68,6 +80,7 @@ class SearchForm:
         values: dict[str, object] = {
             "kind": list(self.kinds),
             "capability": self.capability,
+            "member": self.member,
             "region": list(self.regions),
             "city": self.city,
             "from": self.date_from,
@@ -122,6 +135,7 @@ def parse_search(
     regions = _regions(params.getlist("region"), language, errors)
 
     capability = text("capability")
+    member = text("member")
     city = text("city")
     quantity = text("quantity")
     date_from = text("from")
@@ -143,6 +157,7 @@ def parse_search(
     form = SearchForm(
         kinds=kinds,
         capability=capability,
+        member=member,
         regions=regions,
         city=city,
         date_from=date_from,
@@ -160,6 +175,7 @@ def parse_search(
         capabilities=tuple(
             sorted({item.strip() for item in capability.split(",") if item.strip()})
         ),
+        member=member or None,
         regions=regions,
         city=city or None,
         window_start=_midnight(start) if start is not None else None,

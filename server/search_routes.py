@@ -167,6 +167,20 @@ def add_search_routes(
         viewer: str | None = None,
     ) -> Response:
         caller: Viewer | None
+        repeated = [
+            name for name in ("sig", "viewer") if len(request.query_params.getlist(name)) > 1
+        ]
+        if repeated:
+            logger.info(
+                "Rejected a calendar feed request for %s/%s/%s with repeated %s",
+                cluster,
+                member,
+                resource,
+                ", ".join(repeated),
+            )
+            return PlainTextResponse(
+                f"query parameter {repeated[0]!r} is repeated; give it once", status_code=400
+            )
         if sig is not None:
             key = await read(storage.secret, FEED_KEY_NAME)
             caller = viewer_of_signed_link(key, viewer, sig, cluster, member, resource)
@@ -194,7 +208,20 @@ def add_search_routes(
         if record is None:
             return not_found_page(request, authenticator)
 
-        history_page = _history_page_number(request.query_params.get("history_page", "1"))
+        history_text = request.query_params.get("history_page", "1")
+        history_page = _history_page_number(history_text)
+        if history_page is None:
+            return render_page(
+                request,
+                authenticator,
+                "message.html",
+                "",
+                status_code=400,
+                heading=MESSAGES("page_invalid_title", language),
+                message=MESSAGES(
+                    "search_page_invalid", language, value=history_text, max=MAX_HISTORY_PAGE
+                ),
+            )
         history = await read(
             storage.list_history,
             cluster,
@@ -301,12 +328,13 @@ def not_found_page(request: Request, authenticator: Authenticator) -> HTMLRespon
     )
 
 
-def _history_page_number(value: str) -> int:
+def _history_page_number(value: str) -> int | None:
+    """Return the history page of ``value``, or ``None`` if it is not from 1 to the maximum."""
     try:
         number = int(value)
     except ValueError:
-        return 1
-    return number if 1 <= number <= MAX_HISTORY_PAGE else 1
+        return None
+    return number if 1 <= number <= MAX_HISTORY_PAGE else None
 
 
 @dataclass(frozen=True, slots=True)

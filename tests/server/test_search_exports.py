@@ -270,3 +270,38 @@ async def test_csv_keeps_small_fractions(storage: Storage) -> None:
         response = await client.get("/export/search.csv")
 
     assert _rows(response.content, ";")[1][7] == "0,125"
+
+
+async def test_csv_applies_member_filter(open_client: httpx.AsyncClient) -> None:
+    page = await open_client.get("/", params={"member": "beta"})
+    export = await open_client.get("/export/search.csv", params={"member": "beta"})
+
+    rows = _rows(export.content, ";")
+    assert sorted(row[2] for row in rows[1:]) == ["laser", "racks"]
+    assert {row[1] for row in rows[1:]} == {"beta"}
+    assert "Znalezione oferty: 2" in page.text
+    assert 'name="member" value="beta"' in page.text
+
+
+async def test_csv_joins_capabilities_with_comma(open_client: httpx.AsyncClient) -> None:
+    response = await open_client.get("/export/search.csv", params={"capability": "turning"})
+
+    rows = _rows(response.content, ";")
+    assert rows[0][5] == "możliwości (oddzielone „, ”)"
+    assert rows[1][5] == "5-axis-milling, turning"
+
+
+async def test_feed_rejects_repeated_signature(open_client: httpx.AsyncClient) -> None:
+    page = await open_client.get("/offers/c1/acme/cnc")
+    link = page.text.split('id="ics-link"')[0].rsplit('href="', 1)[1].split('"', 1)[0]
+    link = link.replace("&amp;", "&")
+    good = link.split("sig=", 1)[1].split("&", 1)[0]
+
+    valid = await open_client.get(link)
+    repeated = await open_client.get(f"/offers/c1/acme/cnc.ics?sig=xyz&sig={good}")
+    reversed_order = await open_client.get(f"/offers/c1/acme/cnc.ics?sig={good}&sig=xyz")
+
+    assert valid.status_code == 200
+    assert repeated.status_code == 400
+    assert "'sig' is repeated" in repeated.text
+    assert reversed_order.status_code == 400

@@ -273,3 +273,28 @@ async def test_search_page_errors_list_allowed_in_english(pages: httpx.AsyncClie
     assert "Unknown resource kind &#39;robot&#39;; use one of: machine, " in response.text
     assert "Unknown sort order &#39;price&#39;; use one of: name, member, kind, " in response.text
     assert "The field &#39;City&#39; is longer than 200 characters" in response.text
+
+
+@pytest.mark.parametrize("value", ["abc", "-1", "0", "10001"])
+async def test_offer_page_bad_history_page(pages: httpx.AsyncClient, value: str) -> None:
+    response = await pages.get("/offers/c1/acme/cnc", params={"history_page": value})
+
+    assert response.status_code == 400
+    assert f"Numer strony „{value}”" in response.text
+    assert "Nieprawidłowy adres strony" in response.text
+
+
+async def test_search_page_beyond_last_page(pages: httpx.AsyncClient) -> None:
+    response = await pages.get("/", params={"page": "1000", "kind": "machine"})
+
+    assert response.status_code == 200
+    assert "Strona 1000 jest za ostatnią stroną wyników (1)." in response.text
+    assert 'href="?kind=machine&amp;lang=pl">Przejdź do ostatniej strony' in response.text
+    assert "Żadna oferta nie spełnia" not in response.text
+
+
+async def test_search_page_empty_result_message(pages: httpx.AsyncClient) -> None:
+    response = await pages.get("/", params={"city": "Nowhere"})
+
+    assert "Żadna oferta nie spełnia tych warunków." in response.text
+    assert 'id="beyond-last-page"' not in response.text
