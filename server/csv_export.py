@@ -4,7 +4,8 @@ Polish files use ``;`` between fields and a decimal comma, as Polish spreadsheet
 expect; English files use ``,`` and a point. Files are UTF-8 with a byte order mark, so Excel
 reads the diacritics. A cell starting with ``=``, ``+``, ``-``, ``@``, tab or carriage return
 gets a leading ``'``, so a spreadsheet shows it as text instead of running it as a formula.
-Capabilities in one cell are separated by ``, ``, as in the search form's capability field.
+Capabilities, suppliers and customers in one cell are separated by ``, ``, as in the search
+form's capability field.
 """
 
 from __future__ import annotations
@@ -38,6 +39,11 @@ _COLUMNS = (
     "csv_next_free_start",
     "csv_next_free_end",
     "csv_updated",
+    "csv_price",
+    "csv_price_currency",
+    "csv_price_unit",
+    "csv_suppliers",
+    "csv_customers",
 )
 _HISTORY_COLUMNS = (
     "csv_generated",
@@ -100,6 +106,7 @@ def search_csv(records: Sequence[ResourceRecord], language: Language, now: datet
     for record in records:
         upcoming = [interval for interval in record.free_intervals if interval.end > now]
         band = record.free_hours_band
+        price = record.price
         band_text = _band(band.min, band.max, language) if band is not None else ""
         row = [
             record.cluster,
@@ -115,6 +122,11 @@ def search_csv(records: Sequence[ResourceRecord], language: Language, now: datet
             time_json(max(upcoming[0].start, now)) if upcoming else "",
             time_json(upcoming[0].end) if upcoming else "",
             time_json(record.received_at) or "",
+            _number(price.value, language) if price is not None else "",
+            price.currency if price is not None else "",
+            price.unit if price is not None else "",
+            ", ".join(record.suppliers),
+            ", ".join(record.customers),
         ]
         writer.writerow([guard_cell(str(cell)) for cell in row])
     return output.getvalue()

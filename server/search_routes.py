@@ -29,6 +29,7 @@ from server.page_format import (
     StatusBadge,
     free_text,
     next_free_text,
+    price_text,
     state_text,
     status_badge,
 )
@@ -256,6 +257,7 @@ def add_search_routes(
             state_since=format_time(record.state_since, language),
             free=free_text(record, language),
             amounts=format_amounts(record.amounts, language),
+            price=price_text(record.price, language),
             next_free=next_free_text(record, now, language),
             updated=format_time(record.received_at, language),
             badge=status_badge(owner, language),

@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from kooperant.protocol import Amount, Offer, Price, ResourceKind
 from server.ics import escape_text, fold_line
 from server.storage import Storage
 from tests.server.helpers import T0, hours, machine_offer
@@ -305,3 +306,53 @@ async def test_feed_rejects_repeated_signature(open_client: httpx.AsyncClient) -
     assert repeated.status_code == 400
     assert "'sig' is repeated" in repeated.text
     assert reversed_order.status_code == 400
+
+
+def _priced_supplies() -> Offer:
+    return Offer(
+        cluster="c1",
+        member="acme",
+        resource="sheets",
+        kind=ResourceKind.SUPPLIES,
+        generated_at=T0,
+        amounts=(Amount("sheets", 120.0, "pcs"),),
+        price=Price(42.5, "PLN", "sheet"),
+        suppliers=("Huta Sp. z o.o.",),
+        customers=("Stocznia SA", "Meble SA"),
+    )
+
+
+async def test_offer_page_shows_commercial_fields(storage: Storage) -> None:
+    storage.store_offer(_priced_supplies(), T0)
+    storage.store_offer(machine_offer("c1", "acme", "plain"), T0)
+    async with client_for(storage) as client:
+        polish = await client.get("/offers/c1/acme/sheets")
+        english = await client.get("/offers/c1/acme/sheets", params={"lang": "en"})
+        plain = await client.get("/offers/c1/acme/plain")
+
+    assert '<dd id="offer-price">42,5 PLN za sheet</dd>' in polish.text
+    assert '<dd id="offer-suppliers">Huta Sp. z o.o.</dd>' in polish.text
+    assert '<dd id="offer-customers">Stocznia SA, Meble SA</dd>' in polish.text
+    assert '<dd id="offer-price">42.5 PLN per sheet</dd>' in english.text
+    assert 'id="offer-price"' not in plain.text
+    assert 'id="offer-suppliers"' not in plain.text
+
+
+async def test_csv_commercial_columns(storage: Storage) -> None:
+    storage.store_offer(_priced_supplies(), T0)
+    storage.store_offer(machine_offer("c1", "acme", "plain"), T0)
+    async with client_for(storage) as client:
+        response = await client.get("/export/search.csv", params={"sort": "name"})
+
+    rows = _rows(response.content, ";")
+    assert rows[0][13:] == [
+        "cena",
+        "waluta ceny",
+        "jednostka ceny",
+        "dostawcy (oddzieleni „, ”)",
+        "odbiorcy (oddzieleni „, ”)",
+    ]
+    sheets = next(row for row in rows if row[2] == "sheets")
+    plain = next(row for row in rows if row[2] == "plain")
+    assert sheets[13:] == ["42,5", "PLN", "sheet", "Huta Sp. z o.o.", "Stocznia SA, Meble SA"]
+    assert plain[13:] == ["", "", "", "", ""]
