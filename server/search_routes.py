@@ -192,7 +192,10 @@ def add_search_routes(
         if caller is None:
             logger.info("Rejected a calendar feed request for %s/%s/%s", cluster, member, resource)
             return PlainTextResponse("invalid or missing feed signature", status_code=403)
-        return await feed_response(storage, cluster, member, resource, caller, clock())
+        language: Language = "en" if request.query_params.get("lang") == "en" else "pl"
+        return await feed_response(
+            storage, cluster, member, resource, caller, clock(), language=language
+        )
 
     @app.get(
         "/offers/{cluster}/{member}/{resource}",
@@ -266,7 +269,7 @@ def add_search_routes(
             history_total=history.total,
             history_page=history_page,
             history_pages=max(1, -(-history.total // HISTORY_PAGE_SIZE)),
-            feed_url=signed_feed_path(key, viewer, cluster, member, resource),
+            feed_url=f"{signed_feed_path(key, viewer, cluster, member, resource)}&lang={language}",
             history_csv_url=f"/offers/{cluster}/{member}/{resource}/history.csv",
             export_limit=EXPORT_MAX_ROWS,
             member_href=f"/members/{cluster}/{member}",
@@ -291,16 +294,26 @@ async def csv_response(
 
 
 async def feed_response(
-    storage: Storage, cluster: str, member: str, resource: str, viewer: Viewer, now: datetime
+    storage: Storage,
+    cluster: str,
+    member: str,
+    resource: str,
+    viewer: Viewer,
+    now: datetime,
+    *,
+    language: Language = "pl",
 ) -> Response:
-    """Return the iCalendar feed of one offer in the view of ``viewer``, or 404 if hidden."""
+    """Return the iCalendar feed of one offer in the view of ``viewer``, or 404 if hidden.
+
+    Event summaries are in ``language``, which the page's feed link passes as ``lang``.
+    """
     if not valid_ids(cluster, member, resource):
         return PlainTextResponse("offer not found", status_code=404)
     record = await read(storage.get_resource, cluster, member, resource, viewer=viewer, now=now)
     if record is None:
         return PlainTextResponse("offer not found", status_code=404)
     name = record.name or record.resource
-    summary = f"{name} ({record.member}): free"
+    summary = MESSAGES("feed_summary", language, name=name, member=record.member)
     description = f"{record.cluster}/{record.member}/{record.resource}"
     body = calendar(
         (cluster, member, resource),

@@ -180,7 +180,7 @@ async def test_feed_is_valid_icalendar(open_client: httpx.AsyncClient) -> None:
     assert "DTEND:20261207T100000Z" in lines
     assert "DTSTAMP:20261207T070000Z" in lines
     summary = next(line for line in lines if line.startswith("SUMMARY:"))
-    assert summary.startswith('SUMMARY:=HYPERLINK("x")\\; Łódź\\, hala\\\\B ż')
+    assert summary.startswith('SUMMARY:Wolne: =HYPERLINK("x")\\; Łódź\\, hala\\\\B ż')
     uids = [line for line in lines if line.startswith("UID:")]
     assert len(set(uids)) == 2
     assert uids == [line for line in _unfold(second.text) if line.startswith("UID:")]
@@ -356,3 +356,25 @@ async def test_csv_commercial_columns(storage: Storage) -> None:
     plain = next(row for row in rows if row[2] == "plain")
     assert sheets[13:] == ["42,5", "PLN", "sheet", "Huta Sp. z o.o.", "Stocznia SA, Meble SA"]
     assert plain[13:] == ["", "", "", "", ""]
+
+
+async def test_feed_summary_follows_link_language(open_client: httpx.AsyncClient) -> None:
+    polish_page = await open_client.get("/offers/c1/acme/cnc")
+    english_page = await open_client.get("/offers/c1/acme/cnc", params={"lang": "en"})
+    polish_link = _feed_link(polish_page.text)
+    english_link = _feed_link(english_page.text)
+
+    polish = await open_client.get(polish_link)
+    english = await open_client.get(english_link)
+    unmarked = await open_client.get(polish_link.replace("&lang=pl", ""))
+
+    assert polish_link.endswith("&lang=pl")
+    assert english_link.endswith("&lang=en")
+    assert "SUMMARY:Wolne: Zeta DMU (acme)" in _unfold(polish.text)
+    assert "SUMMARY:Free: Zeta DMU (acme)" in _unfold(english.text)
+    assert "SUMMARY:Wolne: Zeta DMU (acme)" in _unfold(unmarked.text)
+
+
+def _feed_link(html: str) -> str:
+    link = html.split('id="ics-link"')[0].rsplit('href="', 1)[1].split('"', 1)[0]
+    return link.replace("&amp;", "&")

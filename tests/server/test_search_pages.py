@@ -298,3 +298,31 @@ async def test_search_page_empty_result_message(pages: httpx.AsyncClient) -> Non
 
     assert "Żadna oferta nie spełnia tych warunków." in response.text
     assert 'id="beyond-last-page"' not in response.text
+
+
+async def test_offer_page_state_without_since(storage: Storage) -> None:
+    offer = replace(machine_offer("c1", "acme", "nosince"), state_since=None)
+    storage.store_offer(offer, T0)
+    async with client_for(storage) as client:
+        response = await client.get("/offers/c1/acme/nosince")
+
+    state = response.text.split('id="offer-state">', 1)[1].split("</dd>", 1)[0]
+    assert state == "nie pracuje"
+
+
+async def test_offer_timeline_labels_inside_width(storage: Storage) -> None:
+    storage.store_offer(machine_offer("c1", "acme", "cnc"), T0)
+    async with client_for(storage) as client:
+        response = await client.get("/offers/c1/acme/cnc")
+
+    svg = response.text.split('id="offer-timeline">', 1)[1].split("</svg>", 1)[0]
+    labels = [part.split("</text>", 1)[0] for part in svg.split("<text ")[1:]]
+    # 11-unit glyphs are about 7 units wide, so this estimates where each label ends.
+    assert any('text-anchor="end"' in label for label in labels)
+    for label in labels:
+        attributes, text = label.split(">", 1)
+        x = float(attributes.split('x="', 1)[1].split('"', 1)[0])
+        if 'text-anchor="end"' in attributes:
+            assert x - 7 * len(text) >= 0, label
+        else:
+            assert x + 7 * len(text) <= 1000, label
