@@ -24,8 +24,24 @@ from server.storage import MemberRecord, ResourceRecord, Viewer
 
 DISPLAY_TIMEZONE = ZoneInfo("Europe/Warsaw")
 # Quantities and units the host adapter reports, which have translated names in MESSAGES.
-KNOWN_QUANTITIES = frozenset({"cpu_free", "memory_free", "disk_free"})
-KNOWN_UNITS = frozenset({"cores"})
+# Quantities and units with a ``quantity_*`` or ``unit_*`` message: those the bundled adapters
+# send, plus ``sheets`` and ``pcs``. Pages show any other quantity or unit as the agent sent it.
+KNOWN_QUANTITIES = frozenset(
+    {
+        "cpu_free",
+        "memory_free",
+        "disk_free",
+        "pallet_places",
+        "floor_area",
+        "person_days",
+        "stock",
+        "surplus",
+        "incoming",
+        "expected_stock",
+        "sheets",
+    }
+)
+KNOWN_UNITS = frozenset({"cores", "pallets", "m2", "days", "pcs"})
 
 
 @dataclass(frozen=True, slots=True)

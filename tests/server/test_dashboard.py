@@ -28,9 +28,9 @@ def test_amounts_in_english() -> None:
 
 
 def test_unknown_quantity_shown_as_sent() -> None:
-    amounts = ({"quantity": "pallet_places", "value": 12, "unit": "pcs"},)
+    amounts = ({"quantity": "widgets", "value": 12, "unit": "boxes"},)
 
-    assert format_amounts(amounts, "pl") == "pallet_places 12,0 pcs"
+    assert format_amounts(amounts, "pl") == "widgets 12,0 boxes"
 
 
 def test_no_amounts_and_no_hours_show_dash() -> None:
@@ -58,7 +58,7 @@ def test_banded_amount_shows_range() -> None:
         {"quantity": "disk_free", "band": {"min": 500, "max": None}, "unit": "GiB", "label": "/"},
     )
 
-    assert format_amounts(amounts, "pl") == "pallet_places 100–200 pallets · dysk / ≥ 500 GiB"
+    assert format_amounts(amounts, "pl") == "miejsca paletowe 100–200 pal. · dysk / ≥ 500 GiB"
 
 
 @pytest.mark.parametrize(
@@ -76,3 +76,27 @@ def test_banded_amount_shows_range() -> None:
 )
 def test_number_keeps_two_decimals(value: float, language: Language, shown: str) -> None:
     assert format_number(value, language) == shown
+
+
+@pytest.mark.parametrize(
+    ("amount", "language", "shown"),
+    [
+        (
+            {"quantity": "pallet_places", "value": 40, "unit": "pallets"},
+            "pl",
+            "miejsca paletowe 40,0 pal.",
+        ),
+        ({"quantity": "floor_area", "value": 12.5, "unit": "m2"}, "pl", "powierzchnia 12,5 m²"),
+        ({"quantity": "floor_area", "value": 12.5, "unit": "m2"}, "en", "floor area 12.5 m²"),
+        ({"quantity": "person_days", "value": 3, "unit": "days"}, "pl", "osobodni 3,0 dni"),
+        ({"quantity": "surplus", "value": 7, "unit": "pcs"}, "pl", "nadwyżka 7,0 szt."),
+        ({"quantity": "stock", "value": 7, "unit": "kg"}, "pl", "stan 7,0 kg"),
+        ({"quantity": "incoming", "value": 2, "unit": "kg"}, "pl", "dostawy w drodze 2,0 kg"),
+        ({"quantity": "expected_stock", "value": 9, "unit": "kg"}, "en", "expected stock 9.0 kg"),
+        ({"quantity": "sheets", "value": 5, "unit": "pcs"}, "en", "sheets 5.0 pcs"),
+    ],
+)
+def test_adapter_quantities_translated(
+    amount: dict[str, object], language: Language, shown: str
+) -> None:
+    assert format_amounts((amount,), language) == shown

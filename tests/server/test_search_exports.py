@@ -44,7 +44,7 @@ async def test_csv_polish_dialect(open_client: httpx.AsyncClient) -> None:
     assert rows[0][:3] == ["klaster", "członek", "zasób"]
     assert [row[2] for row in rows[1:]] == ["hall", "racks"]
     assert rows[2][8] == ""
-    assert rows[2][9] == "pallet_places 100–200 pallets · floor_area 12,5 m2"
+    assert rows[2][9] == "miejsca paletowe 100–200 pal. · powierzchnia 12,5 m²"
     assert response.headers["x-total-count"] == "2"
 
 
