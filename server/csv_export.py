@@ -4,6 +4,8 @@ Polish files use ``;`` between fields and a decimal comma, as Polish spreadsheet
 expect; English files use ``,`` and a point. Files are UTF-8 with a byte order mark, so Excel
 reads the diacritics. A cell starting with ``=``, ``+``, ``-``, ``@``, tab or carriage return
 gets a leading ``'``, so a spreadsheet shows it as text instead of running it as a formula.
+Capabilities, suppliers and customers in one cell are separated by ``, ``, as in the search
+form's capability field.
 """
 
 from __future__ import annotations
@@ -37,6 +39,11 @@ _COLUMNS = (
     "csv_next_free_start",
     "csv_next_free_end",
     "csv_updated",
+    "csv_price",
+    "csv_price_currency",
+    "csv_price_unit",
+    "csv_suppliers",
+    "csv_customers",
 )
 _HISTORY_COLUMNS = (
     "csv_generated",
@@ -84,7 +91,10 @@ def _band(minimum: float, maximum: float | None, language: Language) -> str:
 def _number(value: float | None, language: Language) -> str:
     if value is None:
         return ""
-    text = f"{value:g}"
+    # Up to six decimals and never an exponent (``:g`` gave 1.23457e+06); finer digits are rounded.
+    text = f"{value:.6f}".rstrip("0").rstrip(".")
+    if text == "-0":
+        text = "0"
     return text.replace(".", ",") if language == "pl" else text
 
 
@@ -96,6 +106,7 @@ def search_csv(records: Sequence[ResourceRecord], language: Language, now: datet
     for record in records:
         upcoming = [interval for interval in record.free_intervals if interval.end > now]
         band = record.free_hours_band
+        price = record.price
         band_text = _band(band.min, band.max, language) if band is not None else ""
         row = [
             record.cluster,
@@ -103,7 +114,7 @@ def search_csv(records: Sequence[ResourceRecord], language: Language, now: datet
             record.resource,
             record.name or "",
             record.kind,
-            " ".join(record.capabilities),
+            ", ".join(record.capabilities),
             record.state or "",
             _number(record.free_hours, language),
             band_text,
@@ -111,6 +122,11 @@ def search_csv(records: Sequence[ResourceRecord], language: Language, now: datet
             time_json(max(upcoming[0].start, now)) if upcoming else "",
             time_json(upcoming[0].end) if upcoming else "",
             time_json(record.received_at) or "",
+            _number(price.value, language) if price is not None else "",
+            price.currency if price is not None else "",
+            price.unit if price is not None else "",
+            ", ".join(record.suppliers),
+            ", ".join(record.customers),
         ]
         writer.writerow([guard_cell(str(cell)) for cell in row])
     return output.getvalue()

@@ -24,8 +24,24 @@ from server.storage import MemberRecord, ResourceRecord, Viewer
 
 DISPLAY_TIMEZONE = ZoneInfo("Europe/Warsaw")
 # Quantities and units the host adapter reports, which have translated names in MESSAGES.
-KNOWN_QUANTITIES = frozenset({"cpu_free", "memory_free", "disk_free"})
-KNOWN_UNITS = frozenset({"cores"})
+# Quantities and units with a ``quantity_*`` or ``unit_*`` message: those the bundled adapters
+# send, plus ``sheets`` and ``pcs``. Pages show any other quantity or unit as the agent sent it.
+KNOWN_QUANTITIES = frozenset(
+    {
+        "cpu_free",
+        "memory_free",
+        "disk_free",
+        "pallet_places",
+        "floor_area",
+        "person_days",
+        "stock",
+        "surplus",
+        "incoming",
+        "expected_stock",
+        "sheets",
+    }
+)
+KNOWN_UNITS = frozenset({"cores", "pallets", "m2", "days", "pcs"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,8 +154,14 @@ def format_amounts(amounts: Sequence[Mapping[str, Any]], language: Language) -> 
 
 
 def format_number(value: float, language: Language) -> str:
-    """Return ``value`` with one decimal, with a decimal comma in Polish."""
+    """Return ``value`` with a decimal comma in Polish and never in exponent notation.
+
+    One decimal is kept when it shows the value exactly to the second decimal (``2,0``),
+    otherwise two (``0,75``, ``0,04``); smaller fractions are rounded away.
+    """
     text = f"{value:.1f}"
+    if round(value, 2) != round(value, 1):
+        text = f"{value:.2f}"
     return text.replace(".", ",") if language == "pl" else text
 
 

@@ -10,11 +10,13 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from kooperant.i18n import Language
+from kooperant.protocol import Price
 from server.dashboard import (
     DISPLAY_TIMEZONE,
     format_amounts,
     format_band,
     format_hours,
+    format_number,
     format_time,
 )
 from server.messages import MESSAGES
@@ -43,6 +45,16 @@ def free_text(record: ResourceRecord | HistoryRecord, language: Language) -> str
     if record.free_hours is None and record.amounts:
         return format_amounts(record.amounts, language)
     return format_hours(record.free_hours, language)
+
+
+def price_text(price: Price | None, language: Language) -> str:
+    """Return a unit price as ``42,5 PLN za sheet``, or a dash when the offer has none."""
+    if price is None:
+        return MESSAGES("none", language)
+    value = format_number(price.value, language)
+    return MESSAGES(
+        "price_per_unit", language, value=value, currency=price.currency, unit=price.unit
+    )
 
 
 def next_free_text(record: ResourceRecord, now: datetime, language: Language) -> str:

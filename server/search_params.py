@@ -18,15 +18,45 @@ from kooperant.i18n import Language
 from kooperant.protocol import ResourceKind
 from server.dashboard import DISPLAY_TIMEZONE
 from server.messages import MESSAGES
-from server.regions import VOIVODESHIP_CODES
+from server.regions import VOIVODESHIP_CODES, VOIVODESHIPS
 from server.storage import SORT_KEYS, ResourceQuery
 
 PAGE_SIZE = 25
 MAX_PAGE = 10_000
 MAX_TEXT_CHARS = 200
+# Days the form accepts. Python's datetime overflows past 9999-12-31 and the databases reject
+# times near 0001-01-01 once converted to UTC, so the range stays well inside both limits.
+MIN_DAY = date(2000, 1, 1)
+MAX_DAY = date(2100, 12, 31)
 KINDS = tuple(str(kind) for kind in ResourceKind)
+# The form's label of each text parameter, so an error names the field as the page shows it.
+FIELD_LABELS = {
+    "capability": "search_capability",
+    "member": "col_member",
+    "city": "search_city",
+    "quantity": "search_quantity",
+    "from": "search_from",
+    "to": "search_to",
+    "min_free": "search_min_free",
+}
+# A region may be given by its code, its Polish name or its English name, in any letter case.
+REGION_CODES_BY_NAME = {
+    name.casefold(): voivodeship.code
+    for voivodeship in VOIVODESHIPS
+    for name in (voivodeship.code, voivodeship.pl, voivodeship.en)
+}
 # Parameters that together are the search; ``lang`` and ``page`` are not part of it.
-SEARCH_PARAMETERS = ("kind", "capability", "region", "city", "from", "to", "min_free", "quantity")
+SEARCH_PARAMETERS = (
+    "kind",
+    "capability",
+    "member",
+    "region",
+    "city",
+    "from",
+    "to",
+    "min_free",
+    "quantity",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +65,7 @@ class SearchForm:
 
     kinds: tuple[str, ...] = ()
     capability: str = ""
+    member: str = ""
     regions: tuple[str, ...] = ()
     city: str = ""
     date_from: str = ""
@@ -49,6 +80,7 @@ class SearchForm:
         values: dict[str, object] = {
             "kind": list(self.kinds),
             "capability": self.capability,
+            "member": self.member,
             "region": list(self.regions),
             "city": self.city,
             "from": self.date_from,
@@ -88,20 +120,22 @@ def parse_search(
         # PostgreSQL text cannot hold NUL, and no id or city contains one.
         value = params.get(name, "").strip().replace("\x00", "")
         if len(value) > MAX_TEXT_CHARS:
-            errors.append(MESSAGES("search_text_too_long", language, name=name, max=MAX_TEXT_CHARS))
+            label = _label(name, language)
+            errors.append(
+                MESSAGES("search_text_too_long", language, name=label, max=MAX_TEXT_CHARS)
+            )
             return value[:MAX_TEXT_CHARS]
         return value
 
     kinds = tuple(value for value in params.getlist("kind") if value)
     for kind in kinds:
         if kind not in KINDS:
-            errors.append(MESSAGES("search_kind_unknown", language, value=kind))
-    regions = tuple(value for value in params.getlist("region") if value)
-    for region in regions:
-        if region not in VOIVODESHIP_CODES:
-            errors.append(MESSAGES("search_region_unknown", language, value=region))
+            allowed = ", ".join(KINDS)
+            errors.append(MESSAGES("search_kind_unknown", language, value=kind, allowed=allowed))
+    regions = _regions(params.getlist("region"), language, errors)
 
     capability = text("capability")
+    member = text("member")
     city = text("city")
     quantity = text("quantity")
     date_from = text("from")
@@ -109,7 +143,8 @@ def parse_search(
     min_free_text = text("min_free")
     sort = params.get("sort", "member") or "member"
     if sort not in SORT_KEYS:
-        errors.append(MESSAGES("search_sort_unknown", language, value=sort))
+        allowed = ", ".join(SORT_KEYS)
+        errors.append(MESSAGES("search_sort_unknown", language, value=sort, allowed=allowed))
         sort = "member"
     page = _page(params.get("page", "1"), language, errors)
 
@@ -122,6 +157,7 @@ def parse_search(
     form = SearchForm(
         kinds=kinds,
         capability=capability,
+        member=member,
         regions=regions,
         city=city,
         date_from=date_from,
@@ -139,6 +175,7 @@ def parse_search(
         capabilities=tuple(
             sorted({item.strip() for item in capability.split(",") if item.strip()})
         ),
+        member=member or None,
         regions=regions,
         city=city or None,
         window_start=_midnight(start) if start is not None else None,
@@ -156,14 +193,47 @@ def _midnight(day: date) -> datetime:
     return datetime.combine(day, time(0), DISPLAY_TIMEZONE)
 
 
+def _label(name: str, language: Language) -> str:
+    return MESSAGES(FIELD_LABELS[name], language)
+
+
+def _regions(values: list[str], language: Language, errors: list[str]) -> tuple[str, ...]:
+    """Return the voivodeship codes of ``values``, given as codes or names."""
+    codes: list[str] = []
+    for value in values:
+        if not value.strip():
+            continue
+        code = REGION_CODES_BY_NAME.get(value.strip().casefold())
+        if code is None:
+            allowed = ", ".join(sorted(VOIVODESHIP_CODES))
+            errors.append(MESSAGES("search_region_unknown", language, value=value, allowed=allowed))
+        elif code not in codes:
+            codes.append(code)
+    return tuple(codes)
+
+
 def _day(value: str, name: str, language: Language, errors: list[str]) -> date | None:
     if not value:
         return None
+    label = _label(name, language)
     try:
-        return date.fromisoformat(value)
+        day = date.fromisoformat(value)
     except ValueError:
-        errors.append(MESSAGES("search_date_invalid", language, name=name, value=value))
+        errors.append(MESSAGES("search_date_invalid", language, name=label, value=value))
         return None
+    if not MIN_DAY <= day <= MAX_DAY:
+        errors.append(
+            MESSAGES(
+                "search_date_out_of_range",
+                language,
+                name=label,
+                value=value,
+                min=MIN_DAY.isoformat(),
+                max=MAX_DAY.isoformat(),
+            )
+        )
+        return None
+    return day
 
 
 def _min_free(value: str, language: Language, errors: list[str]) -> float | None:

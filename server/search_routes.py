@@ -29,6 +29,7 @@ from server.page_format import (
     StatusBadge,
     free_text,
     next_free_text,
+    price_text,
     state_text,
     status_badge,
 )
@@ -167,6 +168,20 @@ def add_search_routes(
         viewer: str | None = None,
     ) -> Response:
         caller: Viewer | None
+        repeated = [
+            name for name in ("sig", "viewer") if len(request.query_params.getlist(name)) > 1
+        ]
+        if repeated:
+            logger.info(
+                "Rejected a calendar feed request for %s/%s/%s with repeated %s",
+                cluster,
+                member,
+                resource,
+                ", ".join(repeated),
+            )
+            return PlainTextResponse(
+                f"query parameter {repeated[0]!r} is repeated; give it once", status_code=400
+            )
         if sig is not None:
             key = await read(storage.secret, FEED_KEY_NAME)
             caller = viewer_of_signed_link(key, viewer, sig, cluster, member, resource)
@@ -177,7 +192,10 @@ def add_search_routes(
         if caller is None:
             logger.info("Rejected a calendar feed request for %s/%s/%s", cluster, member, resource)
             return PlainTextResponse("invalid or missing feed signature", status_code=403)
-        return await feed_response(storage, cluster, member, resource, caller, clock())
+        language: Language = "en" if request.query_params.get("lang") == "en" else "pl"
+        return await feed_response(
+            storage, cluster, member, resource, caller, clock(), language=language
+        )
 
     @app.get(
         "/offers/{cluster}/{member}/{resource}",
@@ -194,7 +212,20 @@ def add_search_routes(
         if record is None:
             return not_found_page(request, authenticator)
 
-        history_page = _history_page_number(request.query_params.get("history_page", "1"))
+        history_text = request.query_params.get("history_page", "1")
+        history_page = _history_page_number(history_text)
+        if history_page is None:
+            return render_page(
+                request,
+                authenticator,
+                "message.html",
+                "",
+                status_code=400,
+                heading=MESSAGES("page_invalid_title", language),
+                message=MESSAGES(
+                    "search_page_invalid", language, value=history_text, max=MAX_HISTORY_PAGE
+                ),
+            )
         history = await read(
             storage.list_history,
             cluster,
@@ -229,6 +260,7 @@ def add_search_routes(
             state_since=format_time(record.state_since, language),
             free=free_text(record, language),
             amounts=format_amounts(record.amounts, language),
+            price=price_text(record.price, language),
             next_free=next_free_text(record, now, language),
             updated=format_time(record.received_at, language),
             badge=status_badge(owner, language),
@@ -237,7 +269,7 @@ def add_search_routes(
             history_total=history.total,
             history_page=history_page,
             history_pages=max(1, -(-history.total // HISTORY_PAGE_SIZE)),
-            feed_url=signed_feed_path(key, viewer, cluster, member, resource),
+            feed_url=f"{signed_feed_path(key, viewer, cluster, member, resource)}&lang={language}",
             history_csv_url=f"/offers/{cluster}/{member}/{resource}/history.csv",
             export_limit=EXPORT_MAX_ROWS,
             member_href=f"/members/{cluster}/{member}",
@@ -262,16 +294,26 @@ async def csv_response(
 
 
 async def feed_response(
-    storage: Storage, cluster: str, member: str, resource: str, viewer: Viewer, now: datetime
+    storage: Storage,
+    cluster: str,
+    member: str,
+    resource: str,
+    viewer: Viewer,
+    now: datetime,
+    *,
+    language: Language = "pl",
 ) -> Response:
-    """Return the iCalendar feed of one offer in the view of ``viewer``, or 404 if hidden."""
+    """Return the iCalendar feed of one offer in the view of ``viewer``, or 404 if hidden.
+
+    Event summaries are in ``language``, which the page's feed link passes as ``lang``.
+    """
     if not valid_ids(cluster, member, resource):
         return PlainTextResponse("offer not found", status_code=404)
     record = await read(storage.get_resource, cluster, member, resource, viewer=viewer, now=now)
     if record is None:
         return PlainTextResponse("offer not found", status_code=404)
     name = record.name or record.resource
-    summary = f"{name} ({record.member}): free"
+    summary = MESSAGES("feed_summary", language, name=name, member=record.member)
     description = f"{record.cluster}/{record.member}/{record.resource}"
     body = calendar(
         (cluster, member, resource),
@@ -301,12 +343,13 @@ def not_found_page(request: Request, authenticator: Authenticator) -> HTMLRespon
     )
 
 
-def _history_page_number(value: str) -> int:
+def _history_page_number(value: str) -> int | None:
+    """Return the history page of ``value``, or ``None`` if it is not from 1 to the maximum."""
     try:
         number = int(value)
     except ValueError:
-        return 1
-    return number if 1 <= number <= MAX_HISTORY_PAGE else 1
+        return None
+    return number if 1 <= number <= MAX_HISTORY_PAGE else None
 
 
 @dataclass(frozen=True, slots=True)

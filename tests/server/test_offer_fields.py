@@ -152,6 +152,6 @@ async def test_dashboard_shows_bands(api: httpx.AsyncClient) -> None:
     english = (await api.get("/", params={"lang": "en"}, headers=headers)).text
 
     assert "20–40 h" in polish
-    assert "sheets ≥ 100 pcs" in polish
+    assert "arkusze ≥ 100 szt." in polish
     assert "20–40 h" in english
     assert "sheets ≥ 100 pcs" in english

@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from kooperant.protocol import Amount, Offer, Price, ResourceKind
 from server.ics import escape_text, fold_line
 from server.storage import Storage
 from tests.server.helpers import T0, hours, machine_offer
@@ -43,7 +44,7 @@ async def test_csv_polish_dialect(open_client: httpx.AsyncClient) -> None:
     assert rows[0][:3] == ["klaster", "członek", "zasób"]
     assert [row[2] for row in rows[1:]] == ["hall", "racks"]
     assert rows[2][8] == ""
-    assert rows[2][9] == "pallet_places 100–200 pallets · floor_area 12,5 m2"
+    assert rows[2][9] == "miejsca paletowe 100–200 pal. · powierzchnia 12,5 m²"
     assert response.headers["x-total-count"] == "2"
 
 
@@ -81,7 +82,15 @@ async def test_csv_bad_parameter(open_client: httpx.AsyncClient) -> None:
     response = await open_client.get("/export/search.csv", params={"from": "x", "lang": "en"})
 
     assert response.status_code == 400
-    assert "The date 'x' in the field from is invalid" in response.text
+    assert "The date 'x' in the field 'Free from' is invalid" in response.text
+
+
+async def test_csv_edge_date_rejected(open_client: httpx.AsyncClient) -> None:
+    response = await open_client.get("/export/search.csv", params={"to": "9999-12-31"})
+
+    assert response.status_code == 400
+    assert "Data „9999-12-31”" in response.text
+    assert "od 2000-01-01 do 2100-12-31" in response.text
 
 
 async def test_history_csv_both_languages(storage: Storage, tmp_path: Path) -> None:
@@ -171,7 +180,7 @@ async def test_feed_is_valid_icalendar(open_client: httpx.AsyncClient) -> None:
     assert "DTEND:20261207T100000Z" in lines
     assert "DTSTAMP:20261207T070000Z" in lines
     summary = next(line for line in lines if line.startswith("SUMMARY:"))
-    assert summary.startswith('SUMMARY:=HYPERLINK("x")\\; Łódź\\, hala\\\\B ż')
+    assert summary.startswith('SUMMARY:Wolne: =HYPERLINK("x")\\; Łódź\\, hala\\\\B ż')
     uids = [line for line in lines if line.startswith("UID:")]
     assert len(set(uids)) == 2
     assert uids == [line for line in _unfold(second.text) if line.startswith("UID:")]
@@ -240,3 +249,132 @@ def test_feed_link_of_coordinator_round_trips() -> None:
     assert query["viewer"] == "c1%2F"
     assert viewer_of_signed_link(key, "c1/", query["sig"], "c1", "beta", "cnc") == coordinator
     assert viewer_of_signed_link(key, "c1/x", query["sig"], "c1", "beta", "cnc") is None
+
+
+async def test_csv_numbers_without_exponent(storage: Storage) -> None:
+    offer = replace(machine_offer("c1", "acme", "big"), free_hours=1234567.5)
+    storage.store_offer(offer, T0)
+    async with client_for(storage) as client:
+        polish = await client.get("/export/search.csv")
+        english = await client.get("/export/search.csv", params={"lang": "en"})
+        history = await client.get("/offers/c1/acme/big/history.csv")
+
+    assert _rows(polish.content, ";")[1][7] == "1234567,5"
+    assert _rows(english.content, ",")[1][7] == "1234567.5"
+    assert _rows(history.content, ";")[1][3] == "1234567,5"
+
+
+async def test_csv_keeps_small_fractions(storage: Storage) -> None:
+    offer = replace(machine_offer("c1", "acme", "tiny"), free_hours=0.125)
+    storage.store_offer(offer, T0)
+    async with client_for(storage) as client:
+        response = await client.get("/export/search.csv")
+
+    assert _rows(response.content, ";")[1][7] == "0,125"
+
+
+async def test_csv_applies_member_filter(open_client: httpx.AsyncClient) -> None:
+    page = await open_client.get("/", params={"member": "beta"})
+    export = await open_client.get("/export/search.csv", params={"member": "beta"})
+
+    rows = _rows(export.content, ";")
+    assert sorted(row[2] for row in rows[1:]) == ["laser", "racks"]
+    assert {row[1] for row in rows[1:]} == {"beta"}
+    assert "Znalezione oferty: 2" in page.text
+    assert 'name="member" value="beta"' in page.text
+
+
+async def test_csv_joins_capabilities_with_comma(open_client: httpx.AsyncClient) -> None:
+    response = await open_client.get("/export/search.csv", params={"capability": "turning"})
+
+    rows = _rows(response.content, ";")
+    assert rows[0][5] == "możliwości (oddzielone „, ”)"
+    assert rows[1][5] == "5-axis-milling, turning"
+
+
+async def test_feed_rejects_repeated_signature(open_client: httpx.AsyncClient) -> None:
+    page = await open_client.get("/offers/c1/acme/cnc")
+    link = page.text.split('id="ics-link"')[0].rsplit('href="', 1)[1].split('"', 1)[0]
+    link = link.replace("&amp;", "&")
+    good = link.split("sig=", 1)[1].split("&", 1)[0]
+
+    valid = await open_client.get(link)
+    repeated = await open_client.get(f"/offers/c1/acme/cnc.ics?sig=xyz&sig={good}")
+    reversed_order = await open_client.get(f"/offers/c1/acme/cnc.ics?sig={good}&sig=xyz")
+
+    assert valid.status_code == 200
+    assert repeated.status_code == 400
+    assert "'sig' is repeated" in repeated.text
+    assert reversed_order.status_code == 400
+
+
+def _priced_supplies() -> Offer:
+    return Offer(
+        cluster="c1",
+        member="acme",
+        resource="sheets",
+        kind=ResourceKind.SUPPLIES,
+        generated_at=T0,
+        amounts=(Amount("sheets", 120.0, "pcs"),),
+        price=Price(42.5, "PLN", "sheet"),
+        suppliers=("Huta Sp. z o.o.",),
+        customers=("Stocznia SA", "Meble SA"),
+    )
+
+
+async def test_offer_page_shows_commercial_fields(storage: Storage) -> None:
+    storage.store_offer(_priced_supplies(), T0)
+    storage.store_offer(machine_offer("c1", "acme", "plain"), T0)
+    async with client_for(storage) as client:
+        polish = await client.get("/offers/c1/acme/sheets")
+        english = await client.get("/offers/c1/acme/sheets", params={"lang": "en"})
+        plain = await client.get("/offers/c1/acme/plain")
+
+    assert '<dd id="offer-price">42,5 PLN za sheet</dd>' in polish.text
+    assert '<dd id="offer-suppliers">Huta Sp. z o.o.</dd>' in polish.text
+    assert '<dd id="offer-customers">Stocznia SA, Meble SA</dd>' in polish.text
+    assert '<dd id="offer-price">42.5 PLN per sheet</dd>' in english.text
+    assert 'id="offer-price"' not in plain.text
+    assert 'id="offer-suppliers"' not in plain.text
+
+
+async def test_csv_commercial_columns(storage: Storage) -> None:
+    storage.store_offer(_priced_supplies(), T0)
+    storage.store_offer(machine_offer("c1", "acme", "plain"), T0)
+    async with client_for(storage) as client:
+        response = await client.get("/export/search.csv", params={"sort": "name"})
+
+    rows = _rows(response.content, ";")
+    assert rows[0][13:] == [
+        "cena",
+        "waluta ceny",
+        "jednostka ceny",
+        "dostawcy (oddzieleni „, ”)",
+        "odbiorcy (oddzieleni „, ”)",
+    ]
+    sheets = next(row for row in rows if row[2] == "sheets")
+    plain = next(row for row in rows if row[2] == "plain")
+    assert sheets[13:] == ["42,5", "PLN", "sheet", "Huta Sp. z o.o.", "Stocznia SA, Meble SA"]
+    assert plain[13:] == ["", "", "", "", ""]
+
+
+async def test_feed_summary_follows_link_language(open_client: httpx.AsyncClient) -> None:
+    polish_page = await open_client.get("/offers/c1/acme/cnc")
+    english_page = await open_client.get("/offers/c1/acme/cnc", params={"lang": "en"})
+    polish_link = _feed_link(polish_page.text)
+    english_link = _feed_link(english_page.text)
+
+    polish = await open_client.get(polish_link)
+    english = await open_client.get(english_link)
+    unmarked = await open_client.get(polish_link.replace("&lang=pl", ""))
+
+    assert polish_link.endswith("&lang=pl")
+    assert english_link.endswith("&lang=en")
+    assert "SUMMARY:Wolne: Zeta DMU (acme)" in _unfold(polish.text)
+    assert "SUMMARY:Free: Zeta DMU (acme)" in _unfold(english.text)
+    assert "SUMMARY:Wolne: Zeta DMU (acme)" in _unfold(unmarked.text)
+
+
+def _feed_link(html: str) -> str:
+    link = html.split('id="ics-link"')[0].rsplit('href="', 1)[1].split('"', 1)[0]
+    return link.replace("&amp;", "&")

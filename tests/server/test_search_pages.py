@@ -91,16 +91,19 @@ async def test_search_page_paginates(storage: Storage) -> None:
 @pytest.mark.parametrize(
     ("params", "message"),
     [
-        ({"from": "2026-13-01"}, "Data „2026-13-01” w polu from jest nieprawidłowa"),
+        ({"from": "2026-13-01"}, "Data „2026-13-01” w polu „Wolne od dnia” jest nieprawidłowa"),
         ({"from": "2026-12-10", "to": "2026-12-09"}, "Data końcowa 2026-12-09 jest wcześniejsza"),
-        ({"kind": "spaceship"}, "Nieznany rodzaj zasobu „spaceship”"),
-        ({"region": "bavaria"}, "Nieznane województwo „bavaria”"),
+        ({"kind": "spaceship"}, "Nieznany rodzaj zasobu „spaceship”; dozwolone: machine, "),
+        ({"region": "bavaria"}, "Nieznane województwo „bavaria”; podaj nazwę albo kod: "),
+        ({"region": "bavaria"}, "dolnoslaskie, kujawsko-pomorskie, lodzkie,"),
         ({"min_free": "-1"}, "Minimalna ilość „-1” musi być liczbą"),
         ({"min_free": "nan"}, "Minimalna ilość „nan” musi być liczbą"),
         ({"page": "99999999999999999999"}, "Numer strony „99999999999999999999”"),
         ({"page": "0"}, "Numer strony „0”"),
-        ({"sort": "price"}, "Nieznany porządek sortowania „price”"),
-        ({"city": "x" * 300}, "Pole city jest dłuższe niż 200 znaków"),
+        ({"sort": "price"}, "Nieznany porządek sortowania „price”; dozwolone: name, member, "),
+        ({"city": "x" * 300}, "Pole „Miejscowość” jest dłuższe niż 200 znaków"),
+        ({"capability": "x" * 300}, "Pole „Możliwości” jest dłuższe"),
+        ({"to": "2026-02-30"}, "w polu „do dnia” jest nieprawidłowa"),
     ],
 )
 async def test_search_page_bad_parameter(
@@ -117,7 +120,9 @@ async def test_search_page_error_in_english(pages: httpx.AsyncClient) -> None:
     response = await pages.get("/", params={"from": "tomorrow", "lang": "en"})
 
     assert response.status_code == 400
-    assert "The date &#39;tomorrow&#39; in the field from is invalid" in response.text
+    assert (
+        "The date &#39;tomorrow&#39; in the field &#39;Free from&#39; is invalid" in response.text
+    )
 
 
 async def test_offer_page_shows_timeline_and_history(pages: httpx.AsyncClient) -> None:
@@ -223,3 +228,101 @@ def _tokens(tmp_path: Path) -> TokenStore:
     ]
     path.write_text("".join(lines))
     return TokenStore.load(path)
+
+
+@pytest.mark.parametrize(
+    ("params", "value"),
+    [
+        ({"to": "9999-12-31"}, "9999-12-31"),
+        ({"from": "0001-01-01"}, "0001-01-01"),
+        ({"from": "1999-12-31"}, "1999-12-31"),
+        ({"to": "2101-01-01"}, "2101-01-01"),
+    ],
+)
+async def test_search_page_edge_dates(
+    pages: httpx.AsyncClient, params: dict[str, str], value: str
+) -> None:
+    response = await pages.get("/", params=params)
+
+    assert response.status_code == 400
+    assert f"Data „{value}”" in response.text
+    assert "poza dozwolonym zakresem: od 2000-01-01 do 2100-12-31" in response.text
+
+
+async def test_search_page_range_limits_accepted(pages: httpx.AsyncClient) -> None:
+    response = await pages.get("/", params={"from": "2000-01-01", "to": "2100-12-31"})
+
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize("region", ["śląskie", "Śląskie", "Silesian", "silesian", "slaskie"])
+async def test_search_page_region_by_name(pages: httpx.AsyncClient, region: str) -> None:
+    response = await pages.get("/", params={"region": region})
+
+    assert response.status_code == 200
+    assert result_ids(response.text) == ["laser", "racks"]
+    assert '<option value="slaskie" selected' in response.text
+
+
+async def test_search_page_errors_list_allowed_in_english(pages: httpx.AsyncClient) -> None:
+    response = await pages.get(
+        "/", params={"kind": "robot", "sort": "price", "city": "x" * 300, "lang": "en"}
+    )
+
+    assert response.status_code == 400
+    assert "Unknown resource kind &#39;robot&#39;; use one of: machine, " in response.text
+    assert "Unknown sort order &#39;price&#39;; use one of: name, member, kind, " in response.text
+    assert "The field &#39;City&#39; is longer than 200 characters" in response.text
+
+
+@pytest.mark.parametrize("value", ["abc", "-1", "0", "10001"])
+async def test_offer_page_bad_history_page(pages: httpx.AsyncClient, value: str) -> None:
+    response = await pages.get("/offers/c1/acme/cnc", params={"history_page": value})
+
+    assert response.status_code == 400
+    assert f"Numer strony „{value}”" in response.text
+    assert "Nieprawidłowy adres strony" in response.text
+
+
+async def test_search_page_beyond_last_page(pages: httpx.AsyncClient) -> None:
+    response = await pages.get("/", params={"page": "1000", "kind": "machine"})
+
+    assert response.status_code == 200
+    assert "Strona 1000 jest za ostatnią stroną wyników (1)." in response.text
+    assert 'href="?kind=machine&amp;lang=pl">Przejdź do ostatniej strony' in response.text
+    assert "Żadna oferta nie spełnia" not in response.text
+
+
+async def test_search_page_empty_result_message(pages: httpx.AsyncClient) -> None:
+    response = await pages.get("/", params={"city": "Nowhere"})
+
+    assert "Żadna oferta nie spełnia tych warunków." in response.text
+    assert 'id="beyond-last-page"' not in response.text
+
+
+async def test_offer_page_state_without_since(storage: Storage) -> None:
+    offer = replace(machine_offer("c1", "acme", "nosince"), state_since=None)
+    storage.store_offer(offer, T0)
+    async with client_for(storage) as client:
+        response = await client.get("/offers/c1/acme/nosince")
+
+    state = response.text.split('id="offer-state">', 1)[1].split("</dd>", 1)[0]
+    assert state == "nie pracuje"
+
+
+async def test_offer_timeline_labels_inside_width(storage: Storage) -> None:
+    storage.store_offer(machine_offer("c1", "acme", "cnc"), T0)
+    async with client_for(storage) as client:
+        response = await client.get("/offers/c1/acme/cnc")
+
+    svg = response.text.split('id="offer-timeline">', 1)[1].split("</svg>", 1)[0]
+    labels = [part.split("</text>", 1)[0] for part in svg.split("<text ")[1:]]
+    # 11-unit glyphs are about 7 units wide, so this estimates where each label ends.
+    assert any('text-anchor="end"' in label for label in labels)
+    for label in labels:
+        attributes, text = label.split(">", 1)
+        x = float(attributes.split('x="', 1)[1].split('"', 1)[0])
+        if 'text-anchor="end"' in attributes:
+            assert x - 7 * len(text) >= 0, label
+        else:
+            assert x + 7 * len(text) <= 1000, label
