@@ -93,6 +93,7 @@ def test_catalogues_complete(package: str, polish: Path, english: Path) -> None:
     polish_entries = entries(polish)
     english_entries = entries(english)
 
+    assert [key for key in polish_entries if not key[0]] == [], "entries without msgctxt"
     assert sorted(set(polish_entries) - set(english_entries)) == [], "missing in English"
     assert sorted(set(english_entries) - set(polish_entries)) == [], "missing in Polish"
     for key, message in {**polish_entries, **english_entries}.items():
