@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, Page
 
 from server.broker import EmbeddedBroker
 from server.passwords import hash_password
@@ -25,18 +24,6 @@ from server.tokens import add_token
 from tests.server.helpers import machine_offer, storage_offer
 from tests.server.search_helpers import add_profile
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_FOUND = Path(CHROMIUM).is_file()
-# Without the networking flags Chromium tries to reach Google's hosts at every start.
-CHROMIUM_FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CLUSTER = "pomorskie-metal"
 BETA_PASSWORD = "beta's dashboard password"
@@ -47,21 +34,6 @@ def artifacts() -> Path:
     folder = Path(os.environ.get("KOOPERANT_ARTIFACTS") or REPO_ROOT / "test-artifacts")
     folder.mkdir(parents=True, exist_ok=True)
     return folder
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    if not CHROMIUM_FOUND:
-        reason = "Chromium not found; install Debian's chromium package"
-        if os.environ.get("KOOPERANT_REQUIRE_SERVICES") == "1":
-            pytest.fail(reason)
-        pytest.skip(reason)
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
-        try:
-            yield launched
-        finally:
-            await launched.close()
 
 
 async def serve_dashboard(
