@@ -35,7 +35,7 @@ from server.passwords import generate_password, hash_password, password_problem,
 from server.profile_fields import MAX_NAME_LENGTH, account_id_problems, checked_profile
 from server.regions import VOIVODESHIPS
 from server.storage import Storage
-from server.storage.accounts import SessionRecord, normalize_username
+from server.storage.accounts import SessionRecord, UserRecord, normalize_username
 
 logger = logging.getLogger(__name__)
 
@@ -260,15 +260,10 @@ def add_account_routes(
 
     @app.post("/coordinator/members/{member}/reset-password")
     async def reset_password(request: Request, member: str) -> Response:
-        session = await _coordinator_session(request)
-        if isinstance(session, Response):
-            return session
-        form = await _checked_form(request, session)
-        if isinstance(form, Response):
-            return form
-        user = await asyncio.to_thread(storage.find_user_of_member, session.user.cluster, member)
-        if user is None:
-            return _message_page(request, session, "account_not_found", 404, member=member)
+        found = await _member_account(request, member)
+        if isinstance(found, Response):
+            return found
+        session, user = found
 
         password = generate_password(user.username)
         password_hash = await asyncio.to_thread(hash_password, password)
@@ -282,15 +277,10 @@ def add_account_routes(
 
     @app.post("/coordinator/members/{member}/disable")
     async def disable_member_account(request: Request, member: str) -> Response:
-        session = await _coordinator_session(request)
-        if isinstance(session, Response):
-            return session
-        form = await _checked_form(request, session)
-        if isinstance(form, Response):
-            return form
-        user = await asyncio.to_thread(storage.find_user_of_member, session.user.cluster, member)
-        if user is None:
-            return _message_page(request, session, "account_not_found", 404, member=member)
+        found = await _member_account(request, member)
+        if isinstance(found, Response):
+            return found
+        session, user = found
 
         await asyncio.to_thread(storage.disable_user, user.id)
         logger.info("Coordinator %s disabled user %s", session.user.username, user.username)
@@ -298,6 +288,23 @@ def add_account_routes(
 
     @app.post("/coordinator/members/{member}/enable")
     async def enable_member_account(request: Request, member: str) -> Response:
+        found = await _member_account(request, member)
+        if isinstance(found, Response):
+            return found
+        session, user = found
+
+        await asyncio.to_thread(storage.enable_user, user.id)
+        logger.info("Coordinator %s enabled user %s", session.user.username, user.username)
+        return RedirectResponse("/coordinator/members", status_code=303)
+
+    async def _member_account(
+        request: Request, member: str
+    ) -> tuple[SessionRecord, UserRecord] | Response:
+        """Check the coordinator's session and form, and return it with the member's account.
+
+        Return the page to send instead when the caller is no coordinator, the form fails its
+        CSRF check or the member of the coordinator's cluster has no account.
+        """
         session = await _coordinator_session(request)
         if isinstance(session, Response):
             return session
@@ -307,10 +314,7 @@ def add_account_routes(
         user = await asyncio.to_thread(storage.find_user_of_member, session.user.cluster, member)
         if user is None:
             return _message_page(request, session, "account_not_found", 404, member=member)
-
-        await asyncio.to_thread(storage.enable_user, user.id)
-        logger.info("Coordinator %s enabled user %s", session.user.username, user.username)
-        return RedirectResponse("/coordinator/members", status_code=303)
+        return session, user
 
     async def _coordinator_session(request: Request) -> SessionRecord | Response:
         session = await asyncio.to_thread(authenticator.session, request)

@@ -1,4 +1,4 @@
-"""What every dashboard page's layout (``templates/base.html``) needs: language, menu, account."""
+"""The variables of the dashboard layout (``templates/base.html``): language, menu, account."""
 
 from __future__ import annotations
 

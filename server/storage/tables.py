@@ -177,7 +177,7 @@ registered_members = Table(
     Column("registered_at", UtcDateTime, nullable=False),
 )
 
-# What the coordinator records about a member: shown on its profile page, and the region a search
+# The coordinator's record of a member, shown on its profile page, with the region a search
 # filters by. ``voivodeship`` is one of the 16 Polish voivodeship codes (``server/regions.py``).
 member_profiles = Table(
     "member_profiles",
@@ -194,8 +194,8 @@ member_profiles = Table(
     Index("ix_member_profiles_voivodeship", "voivodeship"),
 )
 
-# Dashboard accounts. ``role`` is "member" or "coordinator"; a member account has ``member`` set,
-# a coordinator account may have it set when the coordinating company is a member too.
+# Dashboard accounts. ``role`` is "member" or "coordinator". A member account has ``member`` set,
+# and a coordinator account has it set only when the coordinating company is a member too.
 # ``password_hash`` is an argon2id hash in PHC string format.
 users = Table(
     "users",
@@ -214,7 +214,7 @@ users = Table(
     Index("ix_users_member", "cluster", "member"),
 )
 
-# Signed-in browsers. The cookie holds a random session id; only its SHA-256 is stored.
+# Signed-in browsers. The cookie contains a random session id, and only its SHA-256 is stored.
 web_sessions = Table(
     "web_sessions",
     metadata,
