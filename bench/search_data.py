@@ -426,6 +426,7 @@ def _copy_offers(
             "expires_at",
             "seq",
             "message_id",
+            "restricted",
         ),
         (_resource_row(item, now) for item in offers),
     )
@@ -503,6 +504,7 @@ def _resource_row(item: _GeneratedOffer, now: datetime) -> tuple[Any, ...]:
         offer.expires_at,
         _seq(offer),
         _message_id(offer),
+        bool(offer.audience),
     )
 
 

@@ -74,6 +74,7 @@ def replace_current(
             payload=payload,
             seq=offer.envelope.seq if offer.envelope is not None else None,
             message_id=message_id,
+            restricted=bool(offer.audience),
         )
     )
     _insert_rows(connection, resource_capabilities, key, "capability", offer.capabilities)

@@ -86,12 +86,12 @@ from server.storage.records import (
     WithdrawalOutcome,
 )
 from server.storage.search import (
+    matching_page,
     profile_record,
     profiles_statement,
     read_capacity,
     read_history,
     search_conditions,
-    sort_order,
 )
 from server.storage.secrets import read_or_create_secret
 from server.storage.tables import (
@@ -473,16 +473,7 @@ class Storage:
             *search_conditions(query),
         ]
         with self._connection("list resources") as connection:
-            total = connection.execute(
-                select(func.count()).select_from(resources).where(*conditions)
-            ).scalar_one()
-            rows = connection.execute(
-                select(resources)
-                .where(*conditions)
-                .order_by(*sort_order(query, moment))
-                .limit(query.limit)
-                .offset(query.offset)
-            ).all()
+            rows, total = matching_page(connection, conditions, query, moment)
             keys = [(row.cluster, row.member, row.resource) for row in rows]
             capabilities = capabilities_of(connection, keys)
             intervals = intervals_of(connection, keys)

@@ -14,6 +14,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    false,
 )
 
 from server.storage.types import UtcDateTime
@@ -57,6 +58,9 @@ resources = Table(
     Column("expires_at", UtcDateTime),
     Column("seq", BigInteger),
     Column("message_id", String(MESSAGE_ID_LENGTH)),
+    # Whether the offer has rows in resource_audience; searches read it instead of looking
+    # the audience up for every offer (bench/search.py).
+    Column("restricted", Boolean, nullable=False, server_default=false()),
     Index("ix_resources_kind", "kind"),
     Index("ix_resources_expires_at", "expires_at"),
     Index("ix_resources_received_at", "received_at"),

@@ -68,6 +68,26 @@ def test_sort_orders(storage: Storage, sort: str, expected: list[str]) -> None:
     assert _ids(storage, ResourceQuery(sort=sort)) == expected
 
 
+@pytest.mark.parametrize("sort", ["member", "name", "kind", "updated", "free", "next_free"])
+def test_pages_of_each_sort_join_to_the_whole_order(storage: Storage, sort: str) -> None:
+    fill_search_cluster(storage)
+    viewer = Viewer("c1", "acme")
+    whole = storage.list_resources(ResourceQuery(sort=sort), viewer=viewer, now=NOW)
+
+    pages = [
+        storage.list_resources(
+            ResourceQuery(sort=sort, limit=2, offset=offset), viewer=viewer, now=NOW
+        )
+        for offset in (0, 2, 4, 6)
+    ]
+
+    assert [item.resource for page in pages for item in page.items] == [
+        item.resource for item in whole.items
+    ]
+    assert [page.total for page in pages] == [len(whole.items)] * 4
+    assert pages[-1].items == ()
+
+
 def test_sort_updated_newest_first(storage: Storage) -> None:
     fill_search_cluster(storage)
     storage.store_offer(

@@ -25,6 +25,7 @@ from server.storage import (
     parse_database_url,
 )
 from server.storage.tables import resources
+from server.storage.visibility import Viewer
 from tests.server.helpers import HEAD_REVISION, T0, T1, hours, machine_offer, storage_offer
 
 EXPECTED_TABLES = {
@@ -485,3 +486,40 @@ def test_postgres_url_options_are_kept(postgres_url: str) -> None:
 
     assert timeout == "4321ms"
     assert jit == "off"
+
+
+def test_migration_0005_marks_offers_with_an_audience(database_url: str) -> None:
+    storage = Storage(database_url)
+    try:
+        storage.migrate("0004")
+        with storage.engine.begin() as connection:
+            for name in ("shared", "private"):
+                connection.execute(
+                    text(
+                        "INSERT INTO resources "
+                        "(cluster, member, resource, kind, generated_at, received_at, payload) "
+                        "VALUES ('pomorskie-metal', 'acme', :name, 'machine', :at, :at, '{}')"
+                    ).bindparams(name=name, at=_raw_time(storage, T0))
+                )
+            connection.execute(
+                text(
+                    "INSERT INTO resource_audience (cluster, member, resource, viewer) "
+                    "VALUES ('pomorskie-metal', 'acme', 'private', 'beta')"
+                )
+            )
+
+        storage.migrate()
+        seen_by = {
+            viewer: [
+                item.resource
+                for item in storage.list_resources(
+                    ResourceQuery(), viewer=Viewer("pomorskie-metal", viewer), now=T0
+                ).items
+            ]
+            for viewer in ("beta", "gamma")
+        }
+
+        assert storage.schema_revision() == HEAD_REVISION
+        assert seen_by == {"beta": ["private", "shared"], "gamma": ["shared"]}
+    finally:
+        storage.close()
