@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from agent.cli import app as agent_app
-from kooperant import __version__
+from kooperant import __version__, cli_translations
 from kooperant.adapter_cli import app as adapter_app
 from kooperant.demo.cli import demo
 from kooperant.i18n import Catalog
@@ -54,4 +54,8 @@ def main_options(
 
 def main() -> None:
     """Run the command line; the console script ``kooperant`` points here."""
+    # Typer writes its own help layout and usage errors in English. The hooks translate them
+    # on every call, and are installed here, not at import, so importing the CLI module leaves
+    # typer unchanged for other code in the process.
+    cli_translations.install()
     app()

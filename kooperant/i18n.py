@@ -95,6 +95,10 @@ class Catalog:
         """Return the message ids of this catalogue."""
         return list(self._messages)
 
+    def template(self, message_id: str, language: Language | None = None) -> str:
+        """Return the message in ``language`` (default: current) with its fields not filled in."""
+        return self._messages[message_id][language or current_language()]
+
     def __call__(self, message_id: str, language: Language | None = None, **fields: object) -> str:
         """Return the message in ``language`` (default: current) with ``fields`` filled in."""
         texts = self._messages[message_id]
