@@ -19,7 +19,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, NoReturn
 
-import click
 import typer
 
 from adapters.opcua.certificates import (
@@ -221,6 +220,6 @@ def _confirm(count: int) -> bool:
     question = _("question.one") if count == 1 else _("question.many", count=count)
     try:
         answer = typer.prompt(question, default="", show_default=False, prompt_suffix=" ")
-    except click.exceptions.Abort:
+    except typer.Abort:
         return False
     return answer.strip().lower() in _YES_ANSWERS

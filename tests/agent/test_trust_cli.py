@@ -127,6 +127,7 @@ async def test_trust_no_answer_declines(tmp_path: Path) -> None:
         output = await invoke_in_thread(url, "--pki-dir", str(pki.folder), answer="")
 
     assert output.exit_code == 1
+    assert "The certificate was not trusted; nothing was stored." in output.stdout
     assert not pki.trusted_dir.exists()
 
 
