@@ -143,9 +143,10 @@ def test_invalid_value_polish() -> None:
     assert "Nieprawidłowa wartość parametru '--port':" in result.stderr
 
 
-def test_languages_switch_in_one_process() -> None:
-    result = subprocess.run(
-        [sys.executable, "-c", BOTH_LANGUAGES, "--help"],
+def run_both_languages(*arguments: str) -> subprocess.CompletedProcess[str]:
+    """Run ``kooperant ARGUMENTS`` in Polish, then in English, in one Python process."""
+    return subprocess.run(
+        [sys.executable, "-c", BOTH_LANGUAGES, *arguments],
         capture_output=True,
         text=True,
         env=environment("pl"),
@@ -153,6 +154,10 @@ def test_languages_switch_in_one_process() -> None:
         timeout=60,
         check=False,
     )
+
+
+def test_languages_switch_in_one_process() -> None:
+    result = run_both_languages("--help")
     polish, english, _rest = result.stdout.split("=== END ===\n")
 
     assert "─ Opcje ─" in polish
@@ -166,15 +171,7 @@ def test_languages_switch_in_one_process() -> None:
 
 
 def test_errors_switch_in_one_process() -> None:
-    result = subprocess.run(
-        [sys.executable, "-c", BOTH_LANGUAGES, "agent", "check", "--nonexistent-option"],
-        capture_output=True,
-        text=True,
-        env=environment("pl"),
-        cwd=REPO_ROOT,
-        timeout=60,
-        check=False,
-    )
+    result = run_both_languages("agent", "check", "--nonexistent-option")
     polish, english, _rest = result.stderr.split("=== END ===\n")
 
     assert "─ Błąd ─" in polish
