@@ -13,7 +13,7 @@ from __future__ import annotations
 import random
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -30,6 +30,7 @@ from kooperant.protocol import (
     ResourceKind,
 )
 from kooperant.protocol.offer import format_time
+from server.storage.capacity import capacity_day
 
 CLUSTER = "bench"
 HORIZON = timedelta(days=14)
@@ -142,6 +143,7 @@ BENCH_TABLES = (
     "resource_audience",
     "resource_amounts",
     "offer_history",
+    "capacity_days",
     "delivered_messages",
 )
 
@@ -228,6 +230,12 @@ def load_cluster(connection: psycopg.Connection[Any], data: DataSet, now: dateti
                 "message_id",
             ),
             _history_rows(offers, data),
+        )
+        _copy(
+            connection,
+            "capacity_days",
+            ("cluster", "member", "resource", "day", "generated_at", "free_hours"),
+            _capacity_rows(offers, data),
         )
 
 
@@ -543,6 +551,22 @@ def _history_rows(offers: Sequence[_GeneratedOffer], data: DataSet) -> Iterator[
                 _sequence(generated_at),
                 message_id,
             )
+
+
+def _capacity_rows(offers: Sequence[_GeneratedOffer], data: DataSet) -> Iterator[tuple[Any, ...]]:
+    """Yield the last version per offer and day of ``_history_rows``, as ingest keeps it."""
+    step = timedelta(days=1) / data.history_per_day
+    versions = data.days * data.history_per_day
+    for item in offers:
+        offer = item.offer
+        if offer.free_hours is None:
+            continue
+        last_of_day: dict[date, datetime] = {}
+        for age in range(versions - 1, -1, -1):
+            generated_at = offer.generated_at - age * step
+            last_of_day[capacity_day(generated_at)] = generated_at
+        for day, generated_at in last_of_day.items():
+            yield (*_key(offer), day, generated_at, offer.free_hours)
 
 
 def _key(offer: Offer) -> tuple[str, str, str]:

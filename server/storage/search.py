@@ -7,10 +7,8 @@ applied in SQL before any limit or offset.
 from __future__ import annotations
 
 import json
-from collections import defaultdict
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
     ColumnElement,
@@ -25,11 +23,10 @@ from sqlalchemy import (
     select,
 )
 
-from kooperant.protocol import Band, ResourceKind
+from kooperant.protocol import Band
 from server.storage.current import ResourceKey, key_condition
 from server.storage.queries import only_keys
 from server.storage.records import (
-    CapacityPoint,
     HistoryPage,
     HistoryRecord,
     ProfileRecord,
@@ -43,9 +40,6 @@ from server.storage.tables import (
     resources,
 )
 from server.storage.visibility import Viewer, visible_offer_conditions
-
-# Days of the capacity plot are calendar days in the clusters' time zone.
-CAPACITY_TIMEZONE = ZoneInfo("Europe/Warsaw")
 
 
 def search_conditions(query: ResourceQuery) -> list[ColumnElement[bool]]:
@@ -270,51 +264,6 @@ def _history_record(generated_at: datetime, received_at: datetime, payload: str)
         free_hours_band=band,
         amounts=tuple(data.get("amounts", [])),
     )
-
-
-def read_capacity(
-    connection: Connection, viewer: Viewer, now: datetime, since: datetime
-) -> list[CapacityPoint]:
-    """Return the free machine hours per day since ``since`` of the offers ``viewer`` may see.
-
-    Each day sums, per offer, the free hours of its last version generated that day. Only
-    offers that are current and visible now count, so a hidden or withdrawn offer adds nothing.
-    """
-    visible_machines = (
-        select(resources.c.cluster, resources.c.member, resources.c.resource)
-        .where(*visible_offer_conditions(viewer, now), resources.c.kind == ResourceKind.MACHINE)
-        .subquery()
-    )
-    rows = connection.execute(
-        select(
-            offer_history.c.cluster,
-            offer_history.c.member,
-            offer_history.c.resource,
-            offer_history.c.generated_at,
-            offer_history.c.payload,
-        )
-        .join(
-            visible_machines,
-            (visible_machines.c.cluster == offer_history.c.cluster)
-            & (visible_machines.c.member == offer_history.c.member)
-            & (visible_machines.c.resource == offer_history.c.resource),
-        )
-        .where(offer_history.c.generated_at >= since, offer_history.c.generated_at <= now)
-        .order_by(offer_history.c.generated_at, offer_history.c.id)
-    )
-    # NOTE: the free hours are only in the JSON payload, so each row is parsed here. Over 90 days
-    # of versions of many offers this reads every one of them.
-    last_of_day: dict[date, dict[ResourceKey, float]] = defaultdict(dict)
-    for row in rows:
-        free_hours = json.loads(row.payload).get("free_hours")
-        if free_hours is None:
-            continue
-        day = row.generated_at.astimezone(CAPACITY_TIMEZONE).date()
-        last_of_day[day][(row.cluster, row.member, row.resource)] = float(free_hours)
-    return [
-        CapacityPoint(day=day, free_hours=sum(values.values()), offers=len(values))
-        for day, values in sorted(last_of_day.items())
-    ]
 
 
 def profiles_statement(viewer: Viewer) -> Select[Any]:

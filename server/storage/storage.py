@@ -40,6 +40,7 @@ from server.errors import (
 )
 from server.storage import accounts, profiles
 from server.storage.accounts import NewSession, SessionRecord, UserRecord
+from server.storage.capacity import forget_capacity, read_capacity, record_capacity
 from server.storage.connection_errors import unavailable_error
 from server.storage.current import (
     current_stamp,
@@ -89,7 +90,6 @@ from server.storage.search import (
     matching_page,
     profile_record,
     profiles_statement,
-    read_capacity,
     read_history,
     search_conditions,
 )
@@ -262,6 +262,7 @@ class Storage:
                     message_id=message_id,
                 )
             )
+            record_capacity(connection, key, offer.generated_at, offer.free_hours)
             stored = current_stamp(connection, key)
             if stored is not None and precedes(incoming, stored, on_equal_time=False):
                 logger.info(
@@ -324,6 +325,7 @@ class Storage:
             removed = remove_current(connection, key)
             if withdrawal.delete_history:
                 connection.execute(delete(offer_history).where(*key_condition(offer_history, key)))
+                forget_capacity(connection, key)
         return WithdrawalOutcome.REMOVED if removed else WithdrawalOutcome.NO_OFFER
 
     def store_status(

@@ -6,6 +6,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Date,
     Float,
     ForeignKey,
     Index,
@@ -129,6 +130,20 @@ offer_history = Table(
     Column("seq", BigInteger),
     Column("message_id", String(MESSAGE_ID_LENGTH)),
     Index("ix_offer_history_resource", "cluster", "member", "resource", "generated_at"),
+)
+
+# The last free machine hours of each offer per calendar day (Europe/Warsaw), written with the
+# history; the coordinator's capacity plot sums them (server/storage/capacity.py).
+capacity_days = Table(
+    "capacity_days",
+    metadata,
+    Column("cluster", String(ID_LENGTH), primary_key=True),
+    Column("member", String(ID_LENGTH), primary_key=True),
+    Column("resource", String(ID_LENGTH), primary_key=True),
+    Column("day", Date, primary_key=True),
+    Column("generated_at", UtcDateTime, nullable=False),
+    Column("free_hours", Float, nullable=False),
+    Index("ix_capacity_days_day", "day"),
 )
 
 rejected_messages = Table(

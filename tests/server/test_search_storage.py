@@ -206,6 +206,78 @@ def test_capacity_sums_last_version_per_day(storage: Storage) -> None:
     ]
 
 
+def test_capacity_keeps_later_version_of_day(storage: Storage) -> None:
+    later = replace(machine_offer("c1", "acme", "a"), free_hours=7.0, generated_at=T0 + hours(2))
+    storage.store_offer(later, T0 + hours(2))
+    earlier = replace(machine_offer("c1", "acme", "a"), free_hours=5.0)
+    storage.store_offer(earlier, T0 + hours(3))
+
+    points = storage.cluster_capacity(viewer=Viewer("c1", "acme"), now=T0 + hours(4), days=30)
+
+    assert [(point.free_hours, point.offers) for point in points] == [(7.0, 1)]
+
+
+def test_capacity_forgets_deleted_history(storage: Storage) -> None:
+    storage.store_offer(replace(machine_offer("c1", "acme", "a"), free_hours=5.0), T0)
+    storage.apply_withdrawal(
+        withdrawal("c1", "acme", "a", withdrawn_at=T0 + hours(1), delete_history=True),
+        T0 + hours(1),
+    )
+    again = replace(machine_offer("c1", "acme", "a"), free_hours=2.0, generated_at=T0 + hours(25))
+    storage.store_offer(again, T0 + hours(25))
+
+    points = storage.cluster_capacity(viewer=Viewer("c1", "acme"), now=T0 + hours(26), days=30)
+
+    assert [(point.day.isoformat(), point.free_hours) for point in points] == [("2026-12-08", 2.0)]
+
+
+def test_migration_0006_fills_capacity_from_history(database_url: str) -> None:
+    opened = Storage(database_url)
+    try:
+        opened.migrate("0005")
+        versions = [
+            (machine_offer("c1", "acme", "a"), T0, 5.0),
+            (machine_offer("c1", "acme", "a"), T0 + hours(2), 7.0),
+            (machine_offer("c1", "acme", "a"), T0 + hours(3), None),
+            (machine_offer("c1", "beta", "b"), T0 + hours(24), 3.0),
+        ]
+        with opened.engine.begin() as connection:
+            for item in (machine_offer("c1", "acme", "a"), machine_offer("c1", "beta", "b")):
+                connection.execute(
+                    insert(resources).values(
+                        cluster=item.cluster,
+                        member=item.member,
+                        resource=item.resource,
+                        kind=str(item.kind),
+                        generated_at=T0,
+                        received_at=T0,
+                        payload=item.to_payload().decode(),
+                    )
+                )
+            for item, generated_at, free_hours in versions:
+                version = replace(item, generated_at=generated_at, free_hours=free_hours)
+                connection.execute(
+                    insert(offer_history).values(
+                        cluster=item.cluster,
+                        member=item.member,
+                        resource=item.resource,
+                        generated_at=generated_at,
+                        received_at=generated_at,
+                        payload=version.to_payload().decode(),
+                    )
+                )
+
+        opened.migrate()
+        points = opened.cluster_capacity(viewer=Viewer("c1", "acme"), now=T0 + hours(25), days=30)
+
+        assert [(point.day.isoformat(), point.free_hours, point.offers) for point in points] == [
+            ("2026-12-07", 7.0, 1),
+            ("2026-12-08", 3.0, 1),
+        ]
+    finally:
+        opened.close()
+
+
 def test_secret_created_once(storage: Storage) -> None:
     first = storage.secret("feed")
     second = storage.secret("feed")
