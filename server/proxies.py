@@ -1,4 +1,4 @@
-"""Trusted reverse proxies: the peers whose X-Forwarded-For and X-Forwarded-Proto are believed.
+"""Trusted reverse proxies: the peers whose X-Forwarded-For and X-Forwarded-Proto are trusted.
 
 uvicorn's ``ProxyHeadersMiddleware`` does the rewriting. From a trusted peer it takes the scheme
 of ``X-Forwarded-Proto`` and, as the client address, the last ``X-Forwarded-For`` entry that is
@@ -34,7 +34,7 @@ def forwarded_allow_ips(networks: Iterable[ProxyNetwork]) -> list[str]:
     """Return uvicorn's ``forwarded_allow_ips`` for ``networks``.
 
     Each IPv4 network is also given in its IPv4-mapped IPv6 form, because a server listening on
-    ``::`` sees an IPv4 proxy at an address such as ``::ffff:10.0.0.5``.
+    ``::`` reports an IPv4 proxy with an address such as ``::ffff:10.0.0.5``.
     """
     allowed: list[str] = []
     for network in networks:

@@ -55,7 +55,7 @@ class ServerSettings:
     own, so it must be given. The TLS
     files apply to an ``mqtts://`` broker only. ``trusted_proxies`` lists the IP addresses and
     CIDR networks of reverse proxies whose ``X-Forwarded-For`` and ``X-Forwarded-Proto`` headers
-    the HTTP server believes; it is empty by default, so no peer can set them. Passwords are left
+    the HTTP server trusts. It is empty by default, so no peer can set them. Passwords are left
     out of the repr.
     """
 
