@@ -134,6 +134,10 @@ def run(
     broker_cert_file: Path | None = CertFileOption,
     broker_key_file: Path | None = KeyFileOption,
     broker_key_password_file: Path | None = KeyPasswordFileOption,
+    trusted_proxy: Annotated[
+        list[str] | None,
+        typer.Option("--trusted-proxy", metavar="ADDRESS", help=_("opt_trusted_proxy")),
+    ] = None,
 ) -> None:
     options = _BrokerOptions(
         url=broker,
@@ -156,6 +160,7 @@ def run(
             http_port=port,
             embedded_broker_port=embedded_broker_port,
             tokens_file=tokens,
+            trusted_proxies=tuple(trusted_proxy or ()),
         )
         asyncio.run(_run_until_signal(settings))
     typer.echo(_("cli_stopped"))

@@ -25,6 +25,7 @@ from server.broker import EmbeddedBroker
 from server.errors import InvalidSettingError, StorageError
 from server.ingest import Ingest, IngestSettings
 from server.mqtt_url import BrokerAddress, parse_broker_url
+from server.proxies import forwarded_allow_ips
 from server.settings import ServerSettings as ServerSettings  # re-exported for callers
 from server.status import ServerStatus
 from server.storage import Storage
@@ -178,10 +179,16 @@ async def _serve(
         lifespan="off",
         timeout_graceful_shutdown=HTTP_GRACEFUL_SHUTDOWN_SECONDS,
         # uvicorn (0.55) trusts X-Forwarded-For and X-Forwarded-Proto from 127.0.0.1 by default,
-        # so any local client could fake its address (the login lockout key) and HTTPS.
-        proxy_headers=False,
-        forwarded_allow_ips=[],
+        # so any local client could fake its address (the login lockout key) and HTTPS. Only the
+        # proxies the operator named are trusted, and none by default.
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=forwarded_allow_ips(settings.trusted_proxy_networks),
     )
+    if settings.trusted_proxies:
+        logger.info(
+            "Trusting X-Forwarded-For and X-Forwarded-Proto from the proxies %s",
+            ", ".join(settings.trusted_proxies),
+        )
     http = EmbeddedUvicorn(config)
 
     with _listening_socket(settings.http_host, settings.http_port) as http_socket:

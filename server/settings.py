@@ -15,6 +15,7 @@ from kooperant.backoff import BackoffPolicy
 from kooperant.protocol import TopicError, check_identifier
 from server.errors import InvalidSettingError
 from server.mqtt_url import parse_broker_url
+from server.proxies import ProxyNetwork, parse_trusted_proxy
 from server.storage import DEFAULT_DATABASE_URL, parse_database_url
 
 # Reconnect delays of ingest unless ``ServerSettings`` or ``IngestSettings`` set others.
@@ -52,7 +53,10 @@ class ServerSettings:
     given broker, and 3.1.1 for the embedded one. ``client_id=None`` means
     ``kooperant-aggregator[-CLUSTER]``. With ``shared_group`` every worker needs a client id of its
     own, so it must be given. The TLS
-    files apply to an ``mqtts://`` broker only. Passwords are left out of the repr.
+    files apply to an ``mqtts://`` broker only. ``trusted_proxies`` lists the IP addresses and
+    CIDR networks of reverse proxies whose ``X-Forwarded-For`` and ``X-Forwarded-Proto`` headers
+    the HTTP server trusts. It is empty by default, so no peer can set them. Passwords are left
+    out of the repr.
     """
 
     database: str = DEFAULT_DATABASE_URL
@@ -75,6 +79,7 @@ class ServerSettings:
     broker_cert_file: Path | None = None
     broker_key_file: Path | None = None
     broker_key_password: str | None = field(default=None, repr=False)
+    trusted_proxies: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.expiry_sweep_seconds > 0:
@@ -90,6 +95,7 @@ class ServerSettings:
         self._check_session()
         self._check_broker()
         self._check_tls_files()
+        self._check_trusted_proxies()
 
     @property
     def broker_protocol(self) -> MqttProtocolChoice:
@@ -97,6 +103,11 @@ class ServerSettings:
         if self.broker_url is None and self.mqtt_protocol == "auto":
             return EMBEDDED_BROKER_PROTOCOL
         return self.mqtt_protocol
+
+    @property
+    def trusted_proxy_networks(self) -> tuple[ProxyNetwork, ...]:
+        """The ``trusted_proxies`` as networks; a single address is a /32 or /128 network."""
+        return tuple(parse_trusted_proxy(value) for value in self.trusted_proxies)
 
     def _check_session(self) -> None:
         if self.client_id is not None and not _CLIENT_ID.fullmatch(self.client_id):
@@ -155,3 +166,10 @@ class ServerSettings:
                 raise InvalidSettingError("broker_tls_file_missing", option=option, path=str(path))
         if self.broker_key_file is not None and self.broker_cert_file is None:
             raise InvalidSettingError("broker_key_without_cert", path=str(self.broker_key_file))
+
+    def _check_trusted_proxies(self) -> None:
+        # A single string would be checked character by character, with a misleading error.
+        if isinstance(self.trusted_proxies, str):
+            raise TypeError("trusted_proxies must be a tuple of strings, not a string")
+        for value in self.trusted_proxies:
+            parse_trusted_proxy(value)

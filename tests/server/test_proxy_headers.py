@@ -1,4 +1,4 @@
-"""The real uvicorn server ignores X-Forwarded-For and X-Forwarded-Proto from any client."""
+"""Without ``--trusted-proxy`` the server ignores X-Forwarded-For and X-Forwarded-Proto."""
 
 from __future__ import annotations
 
