@@ -22,7 +22,12 @@ from server.api_errors import read
 from server.auth import Authenticator
 from server.csv_export import EXPORT_MAX_ROWS, history_csv, search_csv
 from server.dashboard import format_amounts, format_time
-from server.feed_links import FEED_KEY_NAME, signed_feed_path, viewer_of_signed_link
+from server.feed_links import (
+    FEED_KEY_NAME,
+    link_identity,
+    signed_feed_path,
+    viewer_of_signed_link,
+)
 from server.ics import calendar
 from server.messages import MESSAGES
 from server.page_format import (
@@ -49,6 +54,7 @@ from server.timeline import DEFAULT_HORIZON, Timeline, build_timeline
 
 logger = logging.getLogger(__name__)
 
+FEED_REJECTED = "invalid or missing feed signature"
 HISTORY_PAGE_SIZE = 20
 MAX_HISTORY_PAGE = 10_000
 
@@ -187,11 +193,23 @@ def add_search_routes(
             caller = viewer_of_signed_link(key, viewer, sig, cluster, member, resource)
             if caller is not None and caller.anonymous and authenticator.required:
                 caller = None
+            if caller is not None and not await _link_identity_enabled(storage, caller):
+                logger.info(
+                    "Rejected a calendar feed request for %s/%s/%s: link of %s, which has no "
+                    "enabled dashboard account",
+                    cluster,
+                    member,
+                    resource,
+                    link_identity(caller),
+                )
+                # The same response as for a wrong signature, so a link tells nobody whether
+                # an account exists.
+                return PlainTextResponse(FEED_REJECTED, status_code=403)
         else:
             caller = authenticator.dashboard_viewer(request)
         if caller is None:
             logger.info("Rejected a calendar feed request for %s/%s/%s", cluster, member, resource)
-            return PlainTextResponse("invalid or missing feed signature", status_code=403)
+            return PlainTextResponse(FEED_REJECTED, status_code=403)
         language: Language = "en" if request.query_params.get("lang") == "en" else "pl"
         return await feed_response(
             storage, cluster, member, resource, caller, clock(), language=language
@@ -291,6 +309,22 @@ async def csv_response(
         media_type="text/csv; charset=utf-8",
         headers=headers,
     )
+
+
+async def _link_identity_enabled(storage: Storage, viewer: Viewer) -> bool:
+    """Return whether the identity a feed link was signed for still has an enabled account.
+
+    An anonymous link needs no account. A server without any dashboard account (open, or with
+    API tokens only) has no account to check, so its links are served as long as the
+    signature holds.
+    """
+    if viewer.cluster is None:
+        return True
+    if await read(storage.identity_has_enabled_account, viewer.cluster, viewer.member):
+        return True
+    # NOTE: once any account exists, a link a program made with an API token (the offer page
+    # accepts bearer tokens) stops working unless its member also has an enabled account.
+    return not await read(storage.any_user)
 
 
 async def feed_response(

@@ -192,6 +192,21 @@ def any_user(connection: Connection) -> bool:
     return bool(connection.execute(select(exists().where(users.c.id.is_not(None)))).scalar_one())
 
 
+def identity_has_enabled_account(connection: Connection, cluster: str, member: str | None) -> bool:
+    """Return whether ``cluster/member`` has at least one enabled dashboard account.
+
+    For a member that is an account of role member or coordinator linked to ``(cluster,
+    member)``. For ``member`` ``None`` it is a coordinator account of ``cluster`` without a
+    member.
+    """
+    conditions = [users.c.cluster == cluster, users.c.disabled.is_(False)]
+    if member is None:
+        conditions += [users.c.role == "coordinator", users.c.member.is_(None)]
+    else:
+        conditions += [users.c.member == member, users.c.role.in_(ROLES)]
+    return bool(connection.execute(select(exists().where(*conditions))).scalar_one())
+
+
 def set_password(
     connection: Connection,
     user_id: int,

@@ -693,6 +693,11 @@ class Storage:
         with self._connection("count users") as connection:
             return accounts.any_user(connection)
 
+    def identity_has_enabled_account(self, cluster: str, member: str | None) -> bool:
+        """Return whether ``cluster/member`` has an enabled dashboard account (see ``accounts``)."""
+        with self._connection("read user") as connection:
+            return accounts.identity_has_enabled_account(connection, cluster, member)
+
     def set_password(
         self, user_id: int, password_hash: str, *, must_change: bool, now: datetime
     ) -> None:

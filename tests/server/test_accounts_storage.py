@@ -80,6 +80,45 @@ def test_no_user_before_first(storage: Storage) -> None:
     assert not storage.any_user()
 
 
+def test_identity_account_checks(storage: Storage) -> None:
+    storage.register_member("c1", "beta", T0)
+    storage.register_member("c2", "beta", T0)
+    member_id = add_user(storage, "beta", role="member", member="beta")
+    linked_id = add_user(storage, "beta-coordinator", member="beta")
+    add_user(storage, "coord-c2", cluster="c2", member="beta")
+
+    both = storage.identity_has_enabled_account("c1", "beta")
+    storage.disable_user(member_id)
+    coordinator_left = storage.identity_has_enabled_account("c1", "beta")
+    storage.disable_user(linked_id)
+    none_left = storage.identity_has_enabled_account("c1", "beta")
+    storage.enable_user(member_id)
+    enabled_again = storage.identity_has_enabled_account("c1", "beta")
+
+    assert both
+    assert coordinator_left
+    assert not none_left
+    assert enabled_again
+    assert not storage.identity_has_enabled_account("c1", "gamma")
+    # Only a coordinator without a member stands for ``c1/``, and only in its own cluster.
+    assert not storage.identity_has_enabled_account("c1", None)
+    assert not storage.identity_has_enabled_account("c2", None)
+
+
+def test_identity_of_coordinator_without_member(storage: Storage) -> None:
+    coordinator_id = add_user(storage, "anna")
+    storage.register_member("c1", "beta", T0)
+    add_user(storage, "beta", role="member", member="beta")
+
+    enabled = storage.identity_has_enabled_account("c1", None)
+    storage.disable_user(coordinator_id)
+    disabled = storage.identity_has_enabled_account("c1", None)
+
+    assert enabled
+    assert not disabled
+    assert not storage.identity_has_enabled_account("c2", None)
+
+
 def test_session_stores_only_digest(storage: Storage) -> None:
     user_id = add_user(storage)
 
