@@ -5,10 +5,10 @@ identity the link was made for and the offer's key. The feed checks it and then 
 as that identity, so audience and expiry apply at every fetch and a link stops working once the
 offer is no longer meant for that member.
 
-Once the server has dashboard accounts, a link signed for ``cluster/member`` is served only while
-an enabled member or coordinator account is linked to that member, and a link of ``cluster/``
-only while the cluster has an enabled coordinator account without a member
-(``Storage.identity_has_enabled_account``). Disabling those accounts makes the link fail with the
+Once the server has dashboard accounts, the feed also checks the link's identity with
+``Storage.identity_has_enabled_account``. A link of ``cluster/member`` needs an enabled member or
+coordinator account linked to that member. A link of ``cluster/`` needs an enabled coordinator
+account of the cluster without a member. Disabling those accounts makes the link fail with the
 403 of a wrong signature, and enabling one again makes the same link work again. A new
 ``calendar_feed_key`` invalidates every link at once.
 """

@@ -54,7 +54,7 @@ from server.timeline import DEFAULT_HORIZON, Timeline, build_timeline
 
 logger = logging.getLogger(__name__)
 
-FEED_REJECTED = "invalid or missing feed signature"
+FEED_REJECTED_MESSAGE = "invalid or missing feed signature"
 HISTORY_PAGE_SIZE = 20
 MAX_HISTORY_PAGE = 10_000
 
@@ -193,23 +193,23 @@ def add_search_routes(
             caller = viewer_of_signed_link(key, viewer, sig, cluster, member, resource)
             if caller is not None and caller.anonymous and authenticator.required:
                 caller = None
-            if caller is not None and not await _link_identity_enabled(storage, caller):
+            if caller is not None and not await _link_viewer_allowed(storage, caller):
                 logger.info(
-                    "Rejected a calendar feed request for %s/%s/%s: link of %s, which has no "
-                    "enabled dashboard account",
+                    "Rejected a calendar feed request for %s/%s/%s: viewer %s of the link has "
+                    "no enabled dashboard account",
                     cluster,
                     member,
                     resource,
                     link_identity(caller),
                 )
-                # The same response as for a wrong signature, so a link tells nobody whether
+                # The response equals that of a wrong signature, so it does not reveal whether
                 # an account exists.
-                return PlainTextResponse(FEED_REJECTED, status_code=403)
+                return PlainTextResponse(FEED_REJECTED_MESSAGE, status_code=403)
         else:
             caller = authenticator.dashboard_viewer(request)
         if caller is None:
             logger.info("Rejected a calendar feed request for %s/%s/%s", cluster, member, resource)
-            return PlainTextResponse(FEED_REJECTED, status_code=403)
+            return PlainTextResponse(FEED_REJECTED_MESSAGE, status_code=403)
         language: Language = "en" if request.query_params.get("lang") == "en" else "pl"
         return await feed_response(
             storage, cluster, member, resource, caller, clock(), language=language
@@ -311,8 +311,8 @@ async def csv_response(
     )
 
 
-async def _link_identity_enabled(storage: Storage, viewer: Viewer) -> bool:
-    """Return whether the identity a feed link was signed for still has an enabled account.
+async def _link_viewer_allowed(storage: Storage, viewer: Viewer) -> bool:
+    """Return whether the viewer a feed link was signed for still has an enabled account.
 
     An anonymous link needs no account. A server without any dashboard account (open, or with
     API tokens only) has no account to check, so its links are served as long as the

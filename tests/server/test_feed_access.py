@@ -90,7 +90,7 @@ async def test_feed_link_follows_disabled_account(
     assert disabled.text == WRONG_SIGNATURE_BODY
     assert disabled.text == wrong_signature.text
     assert "account" not in disabled.text
-    assert "link of c1/beta, which has no enabled dashboard account" in caplog.text
+    assert "viewer c1/beta of the link has no enabled dashboard account" in caplog.text
     assert "c1/acme/group-cnc" in caplog.text
     assert enabled_again.status_code == 200
     assert "BEGIN:VEVENT" in enabled_again.text
