@@ -67,6 +67,12 @@ class Authenticator:
         """Record that an account now exists, so that ``required`` turns true at once."""
         self._accounts_exist = True
 
+    def has_token(self, viewer: Viewer) -> bool:
+        """Return whether the tokens file has a token of the member ``viewer``."""
+        if self._tokens is None or viewer.cluster is None or viewer.member is None:
+            return False
+        return self._tokens.has_member(viewer.cluster, viewer.member)
+
     def _any_account(self) -> bool:
         if self._accounts_exist:
             return True

@@ -5,11 +5,12 @@ identity the link was made for and the offer's key. The feed checks it and then 
 as that identity, so audience and expiry apply at every fetch and a link stops working once the
 offer is no longer meant for that member.
 
-Once the server has dashboard accounts, the feed also checks the link's identity with
-``Storage.identity_has_enabled_account``. A link of ``cluster/member`` needs an enabled member or
-coordinator account linked to that member. A link of ``cluster/`` needs an enabled coordinator
-account of the cluster without a member. Disabling those accounts makes the link fail with the
-403 of a wrong signature, and enabling one again makes the same link work again. A new
+Unless the server is open (no accounts, no tokens file), the feed also checks that the link's
+identity may still sign in. A link of ``cluster/member`` needs an enabled member or coordinator
+account linked to that member (``Storage.identity_has_enabled_account``) or a token of the member
+in the tokens file. A link of ``cluster/`` needs an enabled coordinator account of the cluster
+without a member. Otherwise the link fails with the 403 of a wrong signature, and the same link
+works again once an account is enabled or a token added. A new
 ``calendar_feed_key`` invalidates every link at once.
 """
 

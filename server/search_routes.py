@@ -193,10 +193,12 @@ def add_search_routes(
             caller = viewer_of_signed_link(key, viewer, sig, cluster, member, resource)
             if caller is not None and caller.anonymous and authenticator.required:
                 caller = None
-            if caller is not None and not await _link_viewer_allowed(storage, caller):
+            if caller is not None and not await _link_viewer_allowed(
+                storage, authenticator, caller
+            ):
                 logger.info(
                     "Rejected a calendar feed request for %s/%s/%s: viewer %s of the link has "
-                    "no enabled dashboard account",
+                    "no enabled dashboard account and no API token",
                     cluster,
                     member,
                     resource,
@@ -311,20 +313,21 @@ async def csv_response(
     )
 
 
-async def _link_viewer_allowed(storage: Storage, viewer: Viewer) -> bool:
-    """Return whether the viewer a feed link was signed for still has an enabled account.
+async def _link_viewer_allowed(
+    storage: Storage, authenticator: Authenticator, viewer: Viewer
+) -> bool:
+    """Return whether the viewer a feed link was signed for may still sign in somehow.
 
-    An anonymous link needs no account. A server without any dashboard account (open, or with
-    API tokens only) has no account to check, so its links are served as long as the
-    signature holds.
+    That is an enabled dashboard account, or for a member an API token in the tokens file,
+    because the offer page that gives out links accepts both. An anonymous link needs neither,
+    and on a server without accounts and tokens file (open) every link with a valid signature
+    is served.
     """
-    if viewer.cluster is None:
+    if viewer.cluster is None or not authenticator.required:
         return True
-    if await read(storage.identity_has_enabled_account, viewer.cluster, viewer.member):
+    if authenticator.has_token(viewer):
         return True
-    # NOTE: once any account exists, a link a program made with an API token (the offer page
-    # accepts bearer tokens) stops working unless its member also has an enabled account.
-    return not await read(storage.any_user)
+    return bool(await read(storage.identity_has_enabled_account, viewer.cluster, viewer.member))
 
 
 async def feed_response(

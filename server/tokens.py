@@ -224,6 +224,11 @@ class TokenStore:
                 found = entry
         return Viewer(found.cluster, found.member) if found is not None else None
 
+    def has_member(self, cluster: str, member: str) -> bool:
+        """Return whether the file has a token of ``cluster/member``."""
+        self._reload_if_changed()
+        return any((entry.cluster, entry.member) == (cluster, member) for entry in self._entries)
+
     def _reload_if_changed(self) -> None:
         now = self._monotonic()
         if now - self._checked_at < RELOAD_CHECK_SECONDS:

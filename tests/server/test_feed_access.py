@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -18,7 +19,8 @@ from server.api import create_app
 from server.feed_links import FEED_KEY_NAME, signed_feed_path
 from server.status import ServerStatus
 from server.storage import Storage, Viewer
-from tests.server.helpers import T0
+from server.tokens import TokenStore, hash_token
+from tests.server.helpers import T0, machine_offer
 from tests.server.test_dashboard_sign_in import (
     BETA_PASSWORD,
     Clocks,
@@ -161,3 +163,35 @@ async def test_api_feed_ignores_disabled_account(storage: Storage, tmp_path: Pat
 
     assert response.status_code == 200
     assert "BEGIN:VEVENT" in response.text
+
+
+async def get_with_tokens(storage: Storage, tokens: TokenStore, link: str) -> httpx.Response:
+    status = ServerStatus(broker_url="mqtt://127.0.0.1:1883", broker_connected=True)
+    app = create_app(storage, status, tokens=tokens, clock=lambda: T0)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://kooperant") as client:
+        return await client.get(link)
+
+
+async def test_feed_link_kept_by_api_token(storage: Storage, tmp_path: Path) -> None:
+    fill(storage)
+    storage.disable_user(user_id(storage, "beta"))
+    link = feed_link(storage, Viewer("c1", "beta"), "group-cnc")
+
+    response = await get_with_tokens(storage, _tokens(tmp_path), link)
+
+    assert response.status_code == 200
+    assert "BEGIN:VEVENT" in response.text
+
+
+async def test_feed_link_after_token_removed(storage: Storage, tmp_path: Path) -> None:
+    # A tokens-only server: the offers of ``fill`` without its accounts, and beta's token gone.
+    storage.store_offer(replace(machine_offer("c1", "acme", "group-cnc"), audience=("beta",)), T0)
+    path = tmp_path / "tokens.yaml"
+    path.write_text(f"- {{cluster: c1, member: acme, token_sha256: {hash_token('token-acme')}}}\n")
+    link = feed_link(storage, Viewer("c1", "beta"), "group-cnc")
+
+    response = await get_with_tokens(storage, TokenStore.load(path), link)
+
+    assert response.status_code == 403
+    assert response.text == WRONG_SIGNATURE_BODY
