@@ -9,6 +9,7 @@ SQLite and PostgreSQL are supported.
 from server.storage.records import (
     SORT_KEYS,
     CapacityPoint,
+    FreeHoursInWindow,
     HistoryPage,
     HistoryRecord,
     MemberRecord,
@@ -37,6 +38,7 @@ __all__ = [
     "MAX_REJECTED_PAYLOAD_BYTES",
     "SORT_KEYS",
     "CapacityPoint",
+    "FreeHoursInWindow",
     "HistoryPage",
     "HistoryRecord",
     "MemberRecord",

@@ -182,6 +182,14 @@ class CapacityPoint:
 
 
 @dataclass(frozen=True, slots=True)
+class FreeHoursInWindow:
+    """Free machine hours inside a time window and the number of machines that have any."""
+
+    hours: float
+    machines: int
+
+
+@dataclass(frozen=True, slots=True)
 class ProfileRecord:
     """A member's profile as the coordinator recorded it (table ``member_profiles``)."""
 

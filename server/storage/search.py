@@ -16,6 +16,7 @@ from sqlalchemy import (
     Row,
     Select,
     UnaryExpression,
+    and_,
     case,
     exists,
     func,
@@ -23,7 +24,7 @@ from sqlalchemy import (
     select,
 )
 
-from kooperant.protocol import Band
+from kooperant.protocol import Band, ResourceKind
 from server.storage.current import ResourceKey, key_condition
 from server.storage.queries import only_keys
 from server.storage.records import (
@@ -40,10 +41,15 @@ from server.storage.tables import (
     resources,
 )
 from server.storage.visibility import Viewer, visible_offer_conditions
+from server.storage.window_hours import window_free_hours
 
 
-def search_conditions(query: ResourceQuery) -> list[ColumnElement[bool]]:
-    """Return the conditions on ``resources`` for the region, city and minimum free filters."""
+def search_conditions(query: ResourceQuery, dialect: str) -> list[ColumnElement[bool]]:
+    """Return the conditions on ``resources`` for the region, city and minimum free filters.
+
+    ``dialect`` is the database's dialect name, which decides how free hours in a time window
+    are computed.
+    """
     conditions: list[ColumnElement[bool]] = []
     if query.cluster is not None:
         conditions.append(resources.c.cluster == query.cluster)
@@ -64,25 +70,40 @@ def search_conditions(query: ResourceQuery) -> list[ColumnElement[bool]]:
         )
         conditions.append(exists().where(*same_member, same_city))
     if query.min_free is not None:
-        conditions.append(_min_free_condition(query.min_free, query.quantity))
+        conditions.append(_min_free_condition(query, query.min_free, dialect))
     return conditions
 
 
-def _min_free_condition(minimum: float, quantity: str | None) -> ColumnElement[bool]:
+def _min_free_condition(query: ResourceQuery, minimum: float, dialect: str) -> ColumnElement[bool]:
     amount_conditions = [
         resource_amounts.c.cluster == resources.c.cluster,
         resource_amounts.c.member == resources.c.member,
         resource_amounts.c.resource == resources.c.resource,
         or_(resource_amounts.c.value >= minimum, resource_amounts.c.band_min >= minimum),
     ]
-    if quantity is not None:
-        amount_conditions.append(resource_amounts.c.quantity == quantity)
+    if query.quantity is not None:
+        amount_conditions.append(resource_amounts.c.quantity == query.quantity)
         return exists().where(*amount_conditions)
-    return or_(
-        resources.c.free_hours >= minimum,
-        resources.c.free_hours_min >= minimum,
-        exists().where(*amount_conditions),
-    )
+    return or_(_free_hours_condition(query, minimum, dialect), exists().where(*amount_conditions))
+
+
+def _free_hours_condition(
+    query: ResourceQuery, minimum: float, dialect: str
+) -> ColumnElement[bool]:
+    """Return whether an offer has ``minimum`` free hours, inside the window if there is one.
+
+    Without a window the horizon's free hours count, or the band's minimum. With a window a
+    machine's free intervals are clipped to it and summed, also for an offer that shows its free
+    hours as a band, because its intervals are published anyway. Other kinds keep the horizon's
+    figure.
+    """
+    over_horizon = or_(resources.c.free_hours >= minimum, resources.c.free_hours_min >= minimum)
+    if query.window_start is None and query.window_end is None:
+        return over_horizon
+
+    in_window = window_free_hours(query.window_start, query.window_end, dialect) >= minimum
+    is_machine = resources.c.kind == ResourceKind.MACHINE
+    return or_(and_(is_machine, in_window), and_(~is_machine, over_horizon))
 
 
 # Sort orders by a value computed for each matching offer, so every match is read anyway.

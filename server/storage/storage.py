@@ -75,6 +75,7 @@ from server.storage.queries import (
 )
 from server.storage.records import (
     CapacityPoint,
+    FreeHoursInWindow,
     HistoryPage,
     MemberRecord,
     OfferOutcome,
@@ -103,6 +104,7 @@ from server.storage.tables import (
 )
 from server.storage.urls import mask_password, parse_database_url
 from server.storage.visibility import ANONYMOUS, Viewer, visible_offer_conditions
+from server.storage.window_hours import read_free_hours_in_window
 
 if TYPE_CHECKING:
     from kooperant.protocol import Envelope, MemberStatus
@@ -469,12 +471,12 @@ class Storage:
         default); ``now`` defaults to the current time.
         """
         moment = now or datetime.now(UTC)
-        conditions = [
-            *visible_offer_conditions(viewer, moment),
-            *resource_conditions(query),
-            *search_conditions(query),
-        ]
         with self._connection("list resources") as connection:
+            conditions = [
+                *visible_offer_conditions(viewer, moment),
+                *resource_conditions(query),
+                *search_conditions(query, connection.dialect.name),
+            ]
             rows, total = matching_page(connection, conditions, query, moment)
             keys = [(row.cluster, row.member, row.resource) for row in rows]
             capabilities = capabilities_of(connection, keys)
@@ -486,6 +488,16 @@ class Storage:
             resource_record(row, capabilities, intervals, audiences, clip_to) for row in rows
         )
         return ResourcePage(items=items, total=total)
+
+    def free_hours_in_window(
+        self, *, viewer: Viewer, start: datetime, end: datetime, now: datetime
+    ) -> FreeHoursInWindow:
+        """Sum the free hours between ``start`` and ``end`` of the machines ``viewer`` may see.
+
+        Offers whose free hours are a band are left out, as ``read_free_hours_in_window`` says.
+        """
+        with self._connection("sum free hours in a window") as connection:
+            return read_free_hours_in_window(connection, viewer, start, end, now)
 
     def list_members(
         self, *, viewer: Viewer = ANONYMOUS, now: datetime | None = None
