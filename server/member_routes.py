@@ -38,8 +38,8 @@ from server.storage import (
 PROFILE_MAX_OFFERS = 1000
 CAPACITY_DAYS = 30
 REJECTED_SHOWN = 20
-# NOTE: the 7-day free hours add up at most this many machine offers.
-WEEK_MAX_OFFERS = 10_000
+# Days ahead of now whose free machine hours the coordinator view sums.
+FREE_HOURS_DAYS = 7
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,14 +159,13 @@ async def _coordinator_context(
         counted = await read(storage.list_resources, only_kind, viewer=viewer, now=now)
         per_kind.append((MESSAGES(f"kind_{kind}", language), counted.total))
 
-    week = ResourceQuery(
-        kinds=("machine",),
-        window_start=now,
-        window_end=now + timedelta(days=7),
-        limit=WEEK_MAX_OFFERS,
+    free_week = await read(
+        storage.free_hours_in_window,
+        viewer=viewer,
+        start=now,
+        end=now + timedelta(days=FREE_HOURS_DAYS),
+        now=now,
     )
-    machines = await read(storage.list_resources, week, viewer=viewer, now=now)
-    free_week = sum(record.free_hours or 0.0 for record in machines.items)
 
     rejected = await read(storage.list_rejected, REJECTED_SHOWN, viewer=viewer)
     points = await read(storage.cluster_capacity, viewer=viewer, now=now, days=CAPACITY_DAYS)
@@ -175,7 +174,7 @@ async def _coordinator_context(
         "member_count": len(rows),
         "online_count": sum(1 for row in rows if row.badge.css_class == "online"),
         "per_kind": per_kind,
-        "free_week": format_hours(free_week, language),
+        "free_week": format_hours(free_week.hours, language),
         "rejected": [
             {
                 "time": format_time(item.received_at, language),
