@@ -76,7 +76,8 @@ def resource_query(
         Query(
             ge=0,
             description="Minimum free hours (or band minimum) or free amount (value or band "
-            "minimum); with 'quantity', only amounts of that quantity count",
+            "minimum). With 'from' or 'to', a machine's free hours are those inside the "
+            "window. With 'quantity', only amounts of that quantity count",
         ),
     ] = None,
     quantity: Annotated[

@@ -94,8 +94,8 @@ def _free_hours_condition(
 
     Without a window the horizon's free hours count, or the band's minimum. With a window a
     machine's free intervals are clipped to it and summed, also for an offer that shows its free
-    hours as a band, because its intervals are published anyway. Other kinds keep the horizon's
-    figure.
+    hours as a band, because its intervals are published anyway. The window does not change
+    the condition for other kinds.
     """
     over_horizon = or_(resources.c.free_hours >= minimum, resources.c.free_hours_min >= minimum)
     if query.window_start is None and query.window_end is None:

@@ -51,6 +51,7 @@ async def test_search_page_lists_all_offers(pages: httpx.AsyncClient) -> None:
     assert '<option value="laser-cutting">' in response.text
     assert 'class="timeline-bar"' in response.text
     assert "połączony" in response.text
+    assert "Maszyny: wolne godziny w wybranych dniach" in response.text
 
 
 @pytest.mark.parametrize(
@@ -62,6 +63,9 @@ async def test_search_page_lists_all_offers(pages: httpx.AsyncClient) -> None:
         ({"region": "slaskie"}, ["laser", "racks"]),
         ({"city": "gdańsk"}, ["cnc", "hall"]),
         ({"from": "2026-12-09", "to": "2026-12-10"}, ["laser"]),
+        # The laser has 30 h over its horizon, 13 h of them on 10 December.
+        ({"from": "2026-12-10", "to": "2026-12-10", "min_free": "13"}, ["laser"]),
+        ({"from": "2026-12-10", "to": "2026-12-10", "min_free": "14"}, []),
         ({"min_free": "12,5", "quantity": "floor_area"}, ["racks"]),
         ({"sort": "name"}, ["hall", "laser", "racks", "press", "cnc"]),
     ],
