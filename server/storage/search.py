@@ -190,10 +190,22 @@ def sort_order(query: ResourceQuery, now: datetime, dialect: str) -> list[Column
     if query.sort == "updated":
         return [resources.c.received_at.desc(), *key_order]
     if query.sort == "free":
-        free = func.coalesce(resources.c.free_hours, resources.c.free_hours_min, _largest_amount())
+        free = _free_value(query, dialect)
         return [*_nulls_last(free.desc(), free, dialect), *key_order]
     next_free = _next_free_start(now)
     return [*_nulls_last(next_free.asc(), next_free, dialect), *key_order]
+
+
+def _free_value(query: ResourceQuery, dialect: str) -> ColumnElement[Any]:
+    """Return the value sorted by "free": with a time window, a machine's free hours inside it.
+
+    That is the figure the results show and ``min_free`` compares with a window.
+    """
+    horizon = func.coalesce(resources.c.free_hours, resources.c.free_hours_min, _largest_amount())
+    if query.window_start is None and query.window_end is None:
+        return horizon
+    in_window = window_free_hours(query.window_start, query.window_end, dialect)
+    return case((resources.c.kind == ResourceKind.MACHINE, in_window), else_=horizon)
 
 
 def _nulls_last(

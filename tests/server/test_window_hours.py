@@ -167,3 +167,19 @@ def test_coordinator_sum_equals_clipped_hours(storage: Storage) -> None:
     assert expected == 3 + 3 + 6.25 + 2
     assert result.hours == expected
     assert result.machines == 2
+
+
+def test_sort_by_free_uses_window_hours(storage: Storage) -> None:
+    # "wide" has 20 h before the window and 1 h inside, "narrow" 5 h inside only.
+    wide = _machine(
+        "wide",
+        Interval(T0 + hours(2), T0 + hours(22)),
+        Interval(WINDOW_START + hours(3), WINDOW_START + hours(4)),
+    )
+    narrow = _machine("narrow", Interval(WINDOW_START + hours(2), WINDOW_START + hours(7)))
+    for offer in (wide, narrow):
+        storage.store_offer(offer, T0)
+    window = ResourceQuery(window_start=WINDOW_START, window_end=WINDOW_END, sort="free")
+
+    assert _ids(storage, window) == ["narrow", "wide"]
+    assert _ids(storage, ResourceQuery(sort="free")) == ["wide", "narrow"]
