@@ -204,7 +204,8 @@ def add_account_routes(
         session = await _coordinator_session(request)
         if isinstance(session, Response):
             return session
-        return _new_member_page(request, session, {})
+        unregistered = await asyncio.to_thread(storage.seen_unregistered, session.user.cluster)
+        return _new_member_page(request, session, {}, unregistered)
 
     @app.post("/coordinator/members/new")
     async def create_member(request: Request) -> Response:
@@ -214,13 +215,21 @@ def add_account_routes(
         form = await _checked_form(request, session, accept_too_large=True)
         if isinstance(form, Response):
             return form
+        cluster = session.user.cluster
+        unregistered = await asyncio.to_thread(storage.seen_unregistered, cluster)
         if form.too_large:
             language = request_language(request)
             error = MESSAGES("form_too_large", language, max=MAX_NAME_LENGTH)
-            return _new_member_page(request, session, form, error, 413)
+            return _new_member_page(request, session, form, unregistered, error, 413)
 
-        cluster = session.user.cluster
         member = form.get("member", "").strip()
+        # Members already sending offers keep being accepted only if they are registered too,
+        # because the cluster's first registration makes ingest reject unregistered members.
+        register_also = (
+            [other for other in unregistered if other != member]
+            if form.get("register_seen") == "1"
+            else []
+        )
         password = generate_password()
         try:
             profile = checked_profile(
@@ -239,6 +248,7 @@ def add_account_routes(
                 storage.create_member_with_user,
                 profile,
                 now=clock(),
+                register_also=register_also,
                 username=username,
                 password_hash=password_hash,
                 display_name=profile.name,
@@ -246,7 +256,9 @@ def add_account_routes(
             )
         except ServerError as error:
             language = request_language(request)
-            return _new_member_page(request, session, form, error.localized(language), 400)
+            return _new_member_page(
+                request, session, form, unregistered, error.localized(language), 400
+            )
 
         authenticator.account_created()
         logger.info(
@@ -256,6 +268,13 @@ def add_account_routes(
             member,
             user.username,
         )
+        if register_also:
+            logger.info(
+                "Coordinator %s registered the members already sending offers in %s: %s",
+                session.user.username,
+                cluster,
+                ", ".join(register_also),
+            )
         return _one_time_password_page(request, session, "member_created", user.username, password)
 
     @app.post("/coordinator/members/{member}/reset-password")
@@ -413,6 +432,7 @@ def _new_member_page(
     request: Request,
     session: SessionRecord,
     form: dict[str, str],
+    unregistered: list[str],
     error: str | None = None,
     status_code: int = 200,
 ) -> Response:
@@ -426,6 +446,7 @@ def _new_member_page(
         error=error,
         cluster=session.user.cluster,
         voivodeships=VOIVODESHIPS,
+        unregistered=unregistered,
     )
 
 

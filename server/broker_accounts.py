@@ -68,6 +68,9 @@ class MemberAccount:
     password: str = field(repr=False)
     newly_registered: bool
     password_file_change: PasswordFileChange | None
+    # Members that sent offers without a registration, which ingest rejects from now on,
+    # because this was the cluster's first registration.
+    cut_off: tuple[str, ...] = ()
 
 
 def add_member_account(
@@ -94,10 +97,13 @@ def add_member_account(
     if new_password and not registered:
         raise InvalidSettingError("member_not_registered", cluster=cluster, member=member)
 
+    cut_off = tuple(other for other in storage.seen_unregistered(cluster) if other != member)
     password = new_broker_password()
     change = None if password_file is None else set_password(password_file, member, password)
     newly_registered = False if registered else storage.register_member(cluster, member, now)
-    return MemberAccount(cluster, member, password, newly_registered, change)
+    return MemberAccount(
+        cluster, member, password, newly_registered, change, cut_off if newly_registered else ()
+    )
 
 
 def agent_broker_settings(account: MemberAccount) -> str:

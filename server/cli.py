@@ -282,6 +282,9 @@ def add_member(
     registered = "member_registered" if account.newly_registered else "member_password_renewed"
     shown_url = mask_password(database)
     typer.echo(_(registered, cluster=cluster, member=member, url=shown_url), err=True)
+    if account.cut_off:
+        members = ", ".join(account.cut_off)
+        typer.echo(_("member_first_registration", cluster=cluster, members=members), err=True)
     if mosquitto_passwords is not None:
         path = str(mosquitto_passwords)
         typer.echo(_("member_password_written", member=member, path=path), err=True)

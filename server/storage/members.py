@@ -108,3 +108,18 @@ def has_registrations(connection: Connection, cluster: str) -> bool:
         select(exists().where(registered_members.c.cluster == cluster))
     ).scalar_one()
     return found
+
+
+def seen_unregistered(connection: Connection, cluster: str) -> list[str]:
+    """Return the members of ``cluster`` whose messages were accepted without a registration.
+
+    The list is empty once the cluster has a registration, because from then on ingest rejects
+    unregistered members. Before that, these are the members that the cluster's first
+    registration would cut off.
+    """
+    if has_registrations(connection, cluster):
+        return []
+    rows = connection.execute(
+        select(members.c.member).where(members.c.cluster == cluster).order_by(members.c.member)
+    )
+    return list(rows.scalars())

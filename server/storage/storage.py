@@ -8,7 +8,7 @@ with its password masked.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from importlib.resources import files
@@ -57,6 +57,7 @@ from server.storage.members import (
     is_registered,
     is_stale_status,
     register,
+    seen_unregistered,
     stored_status,
     touch_member,
     write_status,
@@ -373,6 +374,11 @@ class Storage:
         with self._connection("read member registration") as connection:
             return is_registered(connection, cluster, member)
 
+    def seen_unregistered(self, cluster: str) -> list[str]:
+        """Return the members that the first registration in ``cluster`` would cut off."""
+        with self._connection("read member registration") as connection:
+            return seen_unregistered(connection, cluster)
+
     def registration_required(self, cluster: str) -> bool:
         """Return whether any member of ``cluster`` is registered, which makes it required."""
         with self._connection("read member registration") as connection:
@@ -674,16 +680,25 @@ class Storage:
             return accounts.create_user(connection, member=member, cluster=cluster, **fields)
 
     def create_member_with_user(
-        self, profile: MemberProfile, *, now: datetime, **user_fields: Any
+        self,
+        profile: MemberProfile,
+        *,
+        now: datetime,
+        register_also: Sequence[str] = (),
+        **user_fields: Any,
     ) -> UserRecord:
         """Register a new member with its profile and first member account, in one transaction.
 
-        Raises ``AccountError`` when the member is registered already or the user is invalid.
+        ``register_also`` are members of the same cluster registered with it, so that ingest
+        keeps accepting them. Raises ``AccountError`` when the member is registered already or
+        the user is invalid.
         """
         cluster, member = profile.cluster, profile.member
         with self._member_transaction("create member", cluster, member) as connection:
             if not register(connection, cluster, member, now):
                 raise AccountError("member_exists", member=member, cluster=cluster)
+            for other in register_also:
+                register(connection, cluster, other, now)
             profiles.save_profile(connection, profile, now)
             return accounts.create_user(
                 connection, role="member", cluster=cluster, member=member, now=now, **user_fields

@@ -25,6 +25,7 @@ from server.broker_accounts import (
 from server.errors import InvalidSettingError, MosquittoPasswordFileError
 from server.storage import Storage
 from tests.conftest import REPO_ROOT
+from tests.server.helpers import T0, machine_offer
 
 LINE_FORMAT = re.compile(
     r"(?P<user>[^:]+):\$7\$101\$(?P<salt>[A-Za-z0-9+/=]+)\$(?P<key>[A-Za-z0-9+/=]+)"
@@ -500,3 +501,29 @@ def test_cli_add_member_settings_load_in_agent(
     assert config.broker.password.get_secret_value() == password_from(result.stdout)
     assert config.broker.tls is not None
     assert config.broker.tls.ca_file.name == "ca.crt"
+
+
+@pytest.mark.parametrize(
+    ("language", "expected"),
+    [
+        ("en", "will be rejected until you register them with kooperant server add-member: seen"),
+        ("pl", "będą odrzucane, dopóki ich nie zarejestrujesz poleceniem kooperant server"),
+    ],
+)
+def test_cli_first_registration_names_senders(tmp_path: Path, language: str, expected: str) -> None:
+    url = f"sqlite:///{tmp_path / 'k.db'}"
+    storage = Storage(url)
+    try:
+        storage.migrate()
+        storage.store_offer(machine_offer("c1", "seen", "cnc"), T0)
+    finally:
+        storage.close()
+
+    options = ["--cluster", "c1", "--database", url]
+    first = run_cli("add-member", *options, "--member", "acme", language=language)
+    second = run_cli("add-member", *options, "--member", "beta", language=language)
+
+    assert first.returncode == 0, first.stderr
+    assert expected in " ".join(first.stderr.split())
+    assert second.returncode == 0, second.stderr
+    assert "seen" not in second.stderr
