@@ -9,11 +9,11 @@
 
 A key that reaches its limit within ``WINDOW`` is locked until the oldest of those failures is
 ``WINDOW`` old. While any key of an attempt is locked the attempt is rejected before the password
-is checked, so a correct password does not get through either. Someone who only knows a user
-name therefore locks that user out of their own address, or out of every address only after 100
-failures within the window. A successful sign-in clears the counter of its user name and address,
-but not the other two, because an office behind NAT shares one address and a user-wide count is
-the defence against distributed guessing.
+is checked, so a correct password does not get through either. An attacker who has only a user
+name therefore blocks that user only at the attacker's address, and at every address only after
+100 failures within the window. A successful sign-in clears the counter of its user name and
+address, but not the other two, because an office behind NAT shares one address and a user-wide
+count is the defence against distributed guessing.
 
 The counters live in this process's memory: they start empty after a restart, which is how an
 operator lifts a lock early, and several server processes behind one load balancer each count on
