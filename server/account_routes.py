@@ -1,8 +1,11 @@
 """Sign-in, sign-out, password change and the coordinator's member account pages.
 
-Every POST form is checked twice before it is read: its ``Origin`` (when the browser sent one)
-must be this server, and its ``csrf_token`` field must be the token of the browser's session.
-A failure of either returns the 403 page. The sign-in form has no session yet, so it relies on
+Every POST form is checked before it is read: its ``Origin`` (when the browser sent one) must be
+this server, else the 403 page is returned. A body over ``MAX_FORM_BYTES`` then gets the 413 page
+whatever its fields, because ``read_form`` keeps only the fields before the cut, and the
+``csrf_token`` field may be among those cut off. The 413 page changes nothing, so it needs no
+token. Otherwise the ``csrf_token`` field must be the token of the browser's session, else the
+403 page is returned. The sign-in form has no session yet, so it relies on
 the origin check, the SameSite=Lax cookie and the rate limit of ``server.login_limits``.
 A user who must change the password is sent to ``/account/password`` from every page except
 that one, sign-in and sign-out.
@@ -28,7 +31,7 @@ from server.auth import (
 )
 from server.errors import ServerError
 from server.forms import MAX_FORM_BYTES, PostedForm, read_form, same_origin
-from server.login_limits import LoginLimiter
+from server.login_limits import LoginLimiter, sign_in_keys, user_address_key
 from server.messages import MESSAGES
 from server.page_context import PageAccount
 from server.passwords import generate_password, hash_password, password_problem, verify_password
@@ -85,6 +88,8 @@ def add_account_routes(
         if not same_origin(request):
             return _forbidden(request, None)
         form = await read_form(request)
+        if form.too_large:
+            return _form_too_large(request, None)
         target = safe_next(form.get("next"))
         if not authenticator.required:
             return RedirectResponse("/", status_code=303)
@@ -93,7 +98,7 @@ def add_account_routes(
         password = form.get("password", "")
         address = request.client.host if request.client else "unknown"
         logged_name = typed_name[:_LOGGED_USERNAME_LENGTH]
-        keys = (f"ip:{address}", f"user:{typed_name.lower()}")
+        keys = sign_in_keys(typed_name, address)
 
         wait = limiter.retry_after(*keys)
         if wait is not None:
@@ -115,7 +120,7 @@ def add_account_routes(
             logger.warning("Failed dashboard sign-in for user %r from %s", logged_name, address)
             return _sign_in_page(request, target, "login_invalid", status_code=401)
 
-        limiter.reset(f"user:{typed_name.lower()}")
+        limiter.reset(user_address_key(typed_name, address))
         if verification.new_hash is not None:
             await asyncio.to_thread(storage.rehash_password, user.id, verification.new_hash)
         session = await asyncio.to_thread(storage.create_session, user.id, clock())
@@ -132,6 +137,8 @@ def add_account_routes(
         form = await read_form(request)
         session_id = request.cookies.get(SESSION_COOKIE)
         session = await asyncio.to_thread(authenticator.session, request)
+        if form.too_large:
+            return _form_too_large(request, session)
         if session is not None and session_id is not None:
             if not authenticator.check_csrf(request, form.get("csrf_token")):
                 return _forbidden(request, _account(session))
@@ -158,15 +165,16 @@ def add_account_routes(
             return form
 
         user = session.user
-        key = f"user:{user.username}"
-        wait = limiter.retry_after(key)
+        address = request.client.host if request.client else "unknown"
+        keys = sign_in_keys(user.username, address)
+        wait = limiter.retry_after(*keys)
         if wait is not None:
             return _password_page(request, session, "login_locked", status_code=429, wait=wait)
         current = form.get("current_password", "")
         new = form.get("new_password", "")
         verification = await asyncio.to_thread(verify_password, user.password_hash, current)
         if not verification.valid:
-            limiter.record_failure(key)
+            limiter.record_failure(*keys)
             logger.warning("Wrong current password in a password change of user %s", user.username)
             return _password_page(request, session, "password_current_wrong", status_code=400)
         problem = _new_password_problem(
@@ -194,7 +202,7 @@ def add_account_routes(
             request,
             "coordinator_accounts.html",
             account=_account(session),
-            active="/coordinator",
+            active="/coordinator/members",
             users=users,
             cluster=session.user.cluster,
         )
@@ -346,30 +354,25 @@ def add_account_routes(
     async def _checked_form(
         request: Request, session: SessionRecord, *, accept_too_large: bool = False
     ) -> PostedForm | Response:
-        """Return the posted form, or the 403 page for a foreign origin or a wrong CSRF token.
+        """Return the posted form, or the page to send for a foreign origin, a form over the
+        size limit (413) or a wrong CSRF token (403).
 
-        A form over the size limit with a correct token gives the 413 page, unless
-        ``accept_too_large`` is set, because the caller then shows the form again itself.
+        With ``accept_too_large`` set, a form over the size limit whose cut part still contains
+        the right token is returned, because the caller then shows the form again itself.
         """
         if not same_origin(request):
             return _forbidden(request, _account(session))
         form = await read_form(request)
-        if not authenticator.check_csrf(request, form.get("csrf_token")):
+        token_valid = authenticator.check_csrf(request, form.get("csrf_token"))
+        if form.too_large and not (accept_too_large and token_valid):
+            return _form_too_large(request, session)
+        if not token_valid:
             logger.warning(
                 "Rejected %s of user %s: missing or wrong CSRF token",
                 request.url.path,
                 session.user.username,
             )
             return _forbidden(request, _account(session))
-        if form.too_large:
-            logger.warning(
-                "Form %s of user %s is over %d bytes",
-                request.url.path,
-                session.user.username,
-                MAX_FORM_BYTES,
-            )
-        if form.too_large and not accept_too_large:
-            return _message_page(request, session, "form_too_large_generic", 413)
         return form
 
 
@@ -440,7 +443,7 @@ def _new_member_page(
         request,
         "member_new.html",
         account=_account(session),
-        active="/coordinator",
+        active="/coordinator/members",
         status_code=status_code,
         form=form,
         error=error,
@@ -457,7 +460,7 @@ def _one_time_password_page(
         request,
         "one_time_password.html",
         account=_account(session),
-        active="/coordinator",
+        active="/coordinator/members",
         headers=_NO_STORE,
         heading=heading,
         username=username,
@@ -476,6 +479,12 @@ def _message_page(
         message=message,
         fields=fields,
     )
+
+
+def _form_too_large(request: Request, session: SessionRecord | None) -> Response:
+    user = session.user.username if session is not None else "(not signed in)"
+    logger.warning("Form %s of user %s is over %d bytes", request.url.path, user, MAX_FORM_BYTES)
+    return _message_page(request, session, "form_too_large_generic", 413)
 
 
 def _forbidden(request: Request, account: PageAccount | None) -> Response:

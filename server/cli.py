@@ -1,6 +1,6 @@
 """The ``kooperant server`` commands.
 
-They are run, ingest, migrate, token add, add-member, add-user and enable-user.
+They are run, ingest, migrate, token add, add-member, add-user, enable-user and disable-user.
 """
 
 from __future__ import annotations
@@ -323,7 +323,7 @@ def add_user(
         _check_cluster(cluster)
         if member is not None:
             check_account_ids(cluster, member)
-        password = _read_password(password_file, "user_password_file_unreadable")
+        password = _read_user_password(password_file)
         generated = password is None
         if password is None:
             password = generate_password(normalized)
@@ -430,6 +430,25 @@ def enable_user(
     typer.echo(_("user_enabled", username=normalized, url=mask_password(database)))
 
 
+@app.command("disable-user", help=_("cli_disable_user_help"))
+def disable_user(
+    username: Annotated[str, typer.Option("--username", help=_("opt_user_username"))],
+    database: str = DatabaseOption,
+) -> None:
+    with _user_errors():
+        normalized = normalize_username(username)
+        storage = open_storage(ServerSettings(database=database, migrate=True))
+        try:
+            user = storage.find_user(normalized)
+            if user is None:
+                raise AccountError("user_not_found", username=normalized)
+            storage.disable_user(user.id)
+        finally:
+            storage.close()
+
+    typer.echo(_("user_disabled", username=normalized, url=mask_password(database)))
+
+
 def _read_password(path: Path | None, message_id: str = "password_file_unreadable") -> str | None:
     if path is None:
         return None
@@ -440,9 +459,25 @@ def _read_password(path: Path | None, message_id: str = "password_file_unreadabl
     return lines[0] if lines else ""
 
 
+def _read_user_password(path: Path | None) -> str | None:
+    """Return the first line of the ``--password-file`` of add-user, or ``None`` without one."""
+    try:
+        return _read_password(path, "user_password_file_unreadable")
+    except _PasswordFileError as error:
+        cause = error.__cause__
+        if isinstance(cause, FileNotFoundError):
+            raise AccountError("user_password_file_missing", path=str(path)) from cause
+        if isinstance(cause, PermissionError):
+            raise AccountError("user_password_file_denied", path=str(path)) from cause
+        if isinstance(cause, UnicodeDecodeError):
+            raise AccountError("user_password_file_not_utf8", path=str(path)) from cause
+        raise
+
+
 class _PasswordFileError(ServerError):
     def __init__(self, message_id: str, path: Path, error: Exception) -> None:
-        super().__init__(message_id, path=str(path), detail=str(error))
+        detail = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+        super().__init__(message_id, path=str(path), detail=detail)
 
 
 @contextlib.contextmanager

@@ -62,7 +62,8 @@ async def read_form(request: Request) -> PostedForm:
 
     A body over ``MAX_FORM_BYTES`` gives a form with ``too_large`` set. It contains only the fields
     that end within the first ``MAX_FORM_BYTES``, and the rest of the body is read and dropped.
-    A handler can still check the CSRF token, the first field of every dashboard form.
+    Which fields survive the cut depends on their order and length, so a handler must not let
+    them decide how it treats such a form (the CSRF token may have been cut off too).
     A body that cannot be parsed, or has more than ``MAX_FORM_FIELDS`` fields, gives an
     empty form, which every handler treats as invalid input.
     """

@@ -34,6 +34,7 @@ _MENU = (
     ("/", "nav_search", False),
     ("/members", "nav_members", False),
     ("/coordinator", "nav_coordinator", True),
+    ("/coordinator/members", "nav_member_accounts", True),
 )
 
 

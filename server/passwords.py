@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import unicodedata
 from dataclasses import dataclass
 
 from argon2 import PasswordHasher
@@ -49,7 +50,13 @@ def verify_password(stored_hash: str, password: str) -> Verification:
 
 
 def password_problem(password: str, username: str) -> str | None:
-    """Return the message id saying why ``password`` is not allowed, or ``None`` if it is."""
+    """Return the message id saying why ``password`` is not allowed, or ``None`` if it is.
+
+    Control characters (Unicode category Cc: NUL, tab and the rest of C0, DEL and C1) are not
+    allowed, because a sign-in form cannot carry some of them and others hide in a terminal.
+    """
+    if any(unicodedata.category(character) == "Cc" for character in password):
+        return "password_control_character"
     if len(password) < MIN_PASSWORD_LENGTH:
         return "password_too_short"
     if not password.strip():

@@ -12,6 +12,7 @@ from kooperant.i18n import Language, use_language
 from server.cli import app as server_app
 from server.passwords import verify_password
 from server.storage import Storage
+from tests.server.test_server_cli import run_cli
 
 
 def invoke(*arguments: str, language: Language = "en") -> Result:
@@ -155,7 +156,59 @@ def test_add_user_missing_password_file(database: str, tmp_path: Path) -> None:
     )  # fmt: skip
 
     assert result.exit_code == 2
-    assert f"Cannot read the password file {missing}" in result.output
+    assert (
+        f"The password file {missing} given with --password-file does not exist." in result.output
+    )
+    assert "Errno" not in result.output
+
+
+def test_add_user_password_file_problems_polish(database: str, tmp_path: Path) -> None:
+    missing = tmp_path / "no-such-file"
+    latin2 = tmp_path / "latin2"
+    latin2.write_bytes("hasło zażółć gęślą".encode("iso-8859-2"))
+    arguments = ("add-user", "--username", "anna", "--role", "coordinator", "--cluster", "c1")
+
+    missing_result = invoke(
+        *arguments, "--password-file", str(missing), "--database", database, language="pl"
+    )
+    latin2_result = invoke(
+        *arguments, "--password-file", str(latin2), "--database", database, language="pl"
+    )
+
+    assert missing_result.exit_code == 2
+    assert f"Plik hasła {missing} podany w --password-file nie istnieje." in (missing_result.output)
+    assert latin2_result.exit_code == 2
+    assert f"Plik hasła {latin2} podany w --password-file nie jest tekstem UTF-8." in (
+        latin2_result.output
+    )
+
+
+@pytest.mark.parametrize("language", ["en", "pl"])
+@pytest.mark.parametrize("character", ["\x00", "\t", "\x1b", "\x7f"])
+def test_add_user_password_control_character(
+    database: str, tmp_path: Path, character: str, language: Language
+) -> None:
+    password = f"the chosen{character}password 7"
+    password_file = tmp_path / "password"
+    password_file.write_text(password + "\n")
+    expected = {
+        "en": "The password contains a control character",
+        "pl": "Hasło zawiera znak sterujący",
+    }[language]
+
+    result = invoke(
+        "add-user", "--username", "anna", "--role", "coordinator", "--cluster", "c1",
+        "--password-file", str(password_file), "--database", database, language=language,
+    )  # fmt: skip
+
+    assert result.exit_code == 2
+    assert expected in result.output
+    assert password not in result.output
+    storage = Storage(database)
+    try:
+        assert storage.find_user("anna") is None
+    finally:
+        storage.close()
 
 
 def test_add_user_database_unreachable() -> None:
@@ -283,6 +336,51 @@ def test_enable_user_after_disable(database: str) -> None:
         storage.close()
     assert user is not None
     assert not user.disabled
+
+
+def test_disable_user_ends_sessions(database: str) -> None:
+    arguments = ("add-user", "--role", "coordinator", "--cluster", "c1", "--database", database)
+    assert invoke(*arguments, "--username", "anna").exit_code == 0
+    storage = Storage(database)
+    try:
+        user = storage.find_user("anna")
+        assert user is not None
+        session = storage.create_session(user.id, datetime.now(UTC))
+    finally:
+        storage.close()
+
+    disabled = invoke("disable-user", "--username", "Anna", "--database", database)
+    unknown = invoke("disable-user", "--username", "nobody", "--database", database, language="pl")
+
+    assert disabled.exit_code == 0, disabled.output
+    assert "Disabled the account anna" in disabled.output
+    assert "ended its sessions" in disabled.output
+    assert unknown.exit_code == 2
+    assert "nobody" in unknown.output
+    storage = Storage(database)
+    try:
+        user = storage.find_user("anna")
+        ended = storage.find_session(session.session_id, datetime.now(UTC))
+    finally:
+        storage.close()
+    assert user is not None
+    assert user.disabled
+    assert ended is None
+
+
+@pytest.mark.parametrize(
+    ("language", "expected"),
+    [
+        ("en", "Disable a dashboard account and end all of its sessions."),
+        ("pl", "Wyłącza konto panelu i kończy wszystkie jego sesje."),
+    ],
+)
+def test_disable_user_help(language: Language, expected: str) -> None:
+    # The help text is read when the command module is imported, so it needs a new process.
+    completed = run_cli("disable-user", "--help", language=language)
+
+    assert completed.returncode == 0, completed.stderr
+    assert expected in " ".join(completed.stdout.split())
 
 
 def test_add_user_unknown_cluster_rejected(database: str) -> None:

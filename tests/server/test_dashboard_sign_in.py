@@ -17,7 +17,14 @@ import pytest
 
 from server.api import create_app
 from server.auth import ACCOUNTS_RECHECK_SECONDS, SESSION_COOKIE, Authenticator
-from server.login_limits import MAX_FAILURES, LoginLimiter
+from server.login_limits import (
+    MAX_ADDRESS_FAILURES,
+    MAX_USER_ADDRESS_FAILURES,
+    MAX_USER_FAILURES,
+    LimitKey,
+    LoginLimiter,
+    sign_in_keys,
+)
 from server.passwords import hash_password
 from server.status import ServerStatus
 from server.storage import Storage
@@ -240,7 +247,7 @@ async def test_cross_origin_post_403(site: Site) -> None:
 
 
 async def test_rate_limit_locks_then_resets(site: Site) -> None:
-    for _ in range(MAX_FAILURES):
+    for _ in range(MAX_USER_ADDRESS_FAILURES):
         failed = await sign_in(site.client, "beta", "wrong password!")
         assert failed.status_code == 401
 
@@ -253,25 +260,28 @@ async def test_rate_limit_locks_then_resets(site: Site) -> None:
     accepted = await sign_in(site.client, "beta", BETA_PASSWORD)
     assert accepted.status_code == 303
 
-    # The success cleared the user name's counter, so one failure does not lock it again.
+    # The success cleared the counter of the user name and address, so one failure does not
+    # lock it again.
     again = await sign_in(site.client, "beta", "wrong password!")
     assert again.status_code == 401
 
 
-async def test_rate_limit_per_user_name(storage: Storage) -> None:
+async def test_rate_limit_locks_only_attacker_address(storage: Storage) -> None:
     fill(storage)
     clocks = Clocks()
     limiter = LoginLimiter(clock=lambda: clocks.seconds)
-    for number in range(MAX_FAILURES):
-        async with make_client(storage, clocks, f"10.0.0.{number}", limiter) as client:
-            assert (await sign_in(client, "beta", f"wrong {number}")).status_code == 401
+    async with make_client(storage, clocks, "10.0.0.1", limiter) as attacker:
+        for number in range(MAX_USER_ADDRESS_FAILURES):
+            assert (await sign_in(attacker, "beta", f"wrong {number}")).status_code == 401
+        attacker_locked = await sign_in(attacker, "Beta", BETA_PASSWORD)
+        other_user = await sign_in(attacker, "coord", COORDINATOR_PASSWORD)
 
-    async with make_client(storage, clocks, "10.0.1.1", limiter) as client:
-        locked = await sign_in(client, "Beta", BETA_PASSWORD)
-        other_user = await sign_in(client, "coord", COORDINATOR_PASSWORD)
+    async with make_client(storage, clocks, "10.0.1.1", limiter) as owner:
+        owner_signed_in = await sign_in(owner, "beta", BETA_PASSWORD)
 
-    assert locked.status_code == 429
+    assert attacker_locked.status_code == 429
     assert other_user.status_code == 303
+    assert owner_signed_in.status_code == 303
 
 
 async def test_rate_limit_per_address(storage: Storage) -> None:
@@ -279,29 +289,49 @@ async def test_rate_limit_per_address(storage: Storage) -> None:
     clocks = Clocks()
     limiter = LoginLimiter(clock=lambda: clocks.seconds)
     async with make_client(storage, clocks, "10.0.0.1", limiter) as client:
-        for number in range(MAX_FAILURES):
+        for number in range(MAX_ADDRESS_FAILURES - 1):
             assert (await sign_in(client, f"guess{number}", "wrong password!")).status_code == 401
+        below_limit = await sign_in(client, "coord", COORDINATOR_PASSWORD)
+        assert (await sign_in(client, "guess-last", "wrong password!")).status_code == 401
         same_address = await sign_in(client, "coord", COORDINATOR_PASSWORD)
     async with make_client(storage, clocks, "10.0.0.2", limiter) as client:
         other_address = await sign_in(client, "coord", COORDINATOR_PASSWORD)
 
+    assert below_limit.status_code == 303
     assert same_address.status_code == 429
     assert other_address.status_code == 303
 
 
 def test_limiter_keys_independent() -> None:
     seconds = [0.0]
-    limiter = LoginLimiter(max_failures=2, clock=lambda: seconds[0])
+    limiter = LoginLimiter(clock=lambda: seconds[0])
+    user_a = LimitKey("user:a", 2)
+    ip_1 = LimitKey("address:1", 2)
 
-    limiter.record_failure("ip:1", "user:a")
-    limiter.record_failure("ip:2", "user:a")
+    limiter.record_failure(ip_1, user_a)
+    limiter.record_failure(LimitKey("address:2", 2), user_a)
 
-    assert limiter.retry_after("user:a") == 15 * 60
-    assert limiter.retry_after("ip:1") is None
-    assert limiter.first_rejection("user:a")
-    assert not limiter.first_rejection("user:a")
+    assert limiter.retry_after(user_a) == 15 * 60
+    assert limiter.retry_after(ip_1) is None
+    assert limiter.first_rejection(user_a)
+    assert not limiter.first_rejection(user_a)
     seconds[0] = 15 * 60
-    assert limiter.retry_after("user:a") is None
+    assert limiter.retry_after(user_a) is None
+
+
+def test_limiter_user_wide_limit() -> None:
+    limiter = LoginLimiter(clock=lambda: 0.0)
+    for number in range(MAX_USER_FAILURES - 1):
+        limiter.record_failure(*sign_in_keys("anna", f"10.0.{number // 250}.{number % 250}"))
+
+    below_limit = limiter.retry_after(*sign_in_keys("Anna", "192.0.2.1"))
+    limiter.record_failure(*sign_in_keys("anna", "10.1.0.1"))
+    locked = limiter.retry_after(*sign_in_keys("Anna", "192.0.2.1"))
+    other_user = limiter.retry_after(*sign_in_keys("coord", "192.0.2.1"))
+
+    assert below_limit is None
+    assert locked == 15 * 60
+    assert other_user is None
 
 
 async def test_must_change_redirects_everywhere(site: Site) -> None:
@@ -354,6 +384,57 @@ async def test_password_change_rules(site: Site) -> None:
         )
         assert response.status_code == 400, (current, new)
         assert expected in response.text
+
+
+@pytest.mark.parametrize("character", ["\x00", "\t", "\x1b", "\x7f", "\x85"])
+async def test_password_change_control_character(site: Site, character: str) -> None:
+    await sign_in(site.client, "beta", BETA_PASSWORD)
+    token = await csrf_token(site.client)
+    new_password = f"new{character}password 12"
+    messages = {
+        "en": "The password contains a control character",
+        "pl": "Hasło zawiera znak sterujący",
+    }
+
+    for language, expected in messages.items():
+        response = await site.client.post(
+            f"/account/password?lang={language}",
+            data={
+                "csrf_token": token,
+                "current_password": BETA_PASSWORD,
+                "new_password": new_password,
+                "new_password_repeat": new_password,
+            },
+        )
+        assert response.status_code == 400
+        assert expected in response.text
+        assert "password 12" not in response.text
+
+    site.client.cookies.clear()
+    assert (await sign_in(site.client, "beta", new_password)).status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("language", "label"), [("en", "Member accounts"), ("pl", "Konta członków")]
+)
+async def test_member_accounts_link_coordinator_only(site: Site, language: str, label: str) -> None:
+    link = f'<a href="/coordinator/members">{label}</a>'
+    await sign_in(site.client, "coord", COORDINATOR_PASSWORD)
+    coordinator_page = await site.client.get(f"/?lang={language}")
+    accounts_page = await site.client.get(f"/coordinator/members?lang={language}")
+
+    async with make_client(site.storage, site.clocks) as member_client:
+        await sign_in(member_client, "beta", BETA_PASSWORD)
+        member_page = await member_client.get(f"/?lang={language}")
+
+    assert link in coordinator_page.text
+    assert (
+        '<a href="/coordinator/members" class="active" aria-current="page">'
+        f"{label}</a>" in accounts_page.text
+    )
+    assert member_page.status_code == 200
+    assert 'href="/coordinator/members"' not in member_page.text
+    assert label not in member_page.text
 
 
 async def test_password_change_ends_other_sessions(site: Site) -> None:
@@ -621,7 +702,7 @@ async def test_new_member_form_too_large(site: Site) -> None:
     assert site.storage.read_profile("c1", "delta") is None
 
 
-async def test_too_large_form_wrong_csrf_403(site: Site) -> None:
+async def test_too_large_form_wrong_csrf_413(site: Site) -> None:
     await sign_in(site.client, "coord", COORDINATOR_PASSWORD)
 
     response = await site.client.post(
@@ -629,8 +710,53 @@ async def test_too_large_form_wrong_csrf_403(site: Site) -> None:
         data={"csrf_token": "wrong", "member": "delta", "name": "N" * 20_000},
     )
 
-    assert response.status_code == 403
-    assert "Formularz nie pochodzi z tej strony" in response.text
+    assert response.status_code == 413
+    assert "Formularz jest za duży." in response.text
+    assert 'value="delta"' not in response.text
+    assert site.storage.read_profile("c1", "delta") is None
+
+
+@pytest.mark.parametrize("length", [4_096, 200_000])
+async def test_too_large_password_change_413(site: Site, length: int) -> None:
+    await sign_in(site.client, "beta", BETA_PASSWORD)
+    token = await csrf_token(site.client)
+    new_password = "long password " + "x" * length
+
+    # The token comes after the long field, so the cut at the size limit drops it.
+    response = await site.client.post(
+        "/account/password?lang=en",
+        data={
+            "current_password": BETA_PASSWORD,
+            "new_password": new_password,
+            "csrf_token": token,
+            "new_password_repeat": new_password,
+        },
+    )
+
+    assert response.status_code == 413
+    assert "The form is too large." in response.text
+    site.client.cookies.clear()
+    assert (await sign_in(site.client, "beta", BETA_PASSWORD)).status_code == 303
+
+
+async def test_too_large_sign_in_413(site: Site) -> None:
+    response = await site.client.post(
+        "/login?lang=en", data={"username": "beta", "password": "p" * 20_000}
+    )
+
+    assert response.status_code == 413
+    assert "The form is too large." in response.text
+
+
+async def test_too_large_sign_out_413(site: Site) -> None:
+    await sign_in(site.client, "beta", BETA_PASSWORD)
+    token = await csrf_token(site.client)
+
+    response = await site.client.post("/logout", data={"pad": "x" * 9000, "csrf_token": token})
+
+    assert response.status_code == 413
+    assert "Formularz jest za duży." in response.text
+    assert (await site.client.get("/")).status_code == 200
 
 
 async def test_too_large_disable_form_413(site: Site) -> None:
