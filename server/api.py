@@ -19,6 +19,7 @@ from fastapi.responses import JSONResponse
 
 from server.account_routes import add_account_routes
 from server.api_caller import Caller
+from server.api_docs import add_api_docs
 from server.api_errors import add_error_handlers, read
 from server.api_input import check_parameters
 from server.api_json import member_json, rejected_json, resource_json
@@ -63,8 +64,11 @@ def create_app(
         version="1",
         description=API_DESCRIPTION,
         openapi_url="/api/openapi.json",
-        docs_url="/api/docs",
+        # add_api_docs serves the docs page with local Swagger UI files instead of a CDN.
+        docs_url=None,
         redoc_url=None,
+        # The API uses bearer tokens only, so Swagger UI needs no OAuth2 redirect page.
+        swagger_ui_oauth2_redirect_url=None,
         openapi_tags=TAGS,
         dependencies=[Depends(check_parameters)],
     )
@@ -184,5 +188,6 @@ def create_app(
     add_search_routes(app, storage, authenticator, clock)
     add_member_routes(app, storage, authenticator, clock)
     add_error_pages(app, authenticator)
+    add_api_docs(app)
     document_api(app)
     return app

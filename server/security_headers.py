@@ -3,9 +3,10 @@
 Every response gets ``X-Content-Type-Options: nosniff`` and ``Referrer-Policy: same-origin``.
 An HTML page also gets ``X-Frame-Options: DENY`` and a Content-Security-Policy that allows only
 the server's own resources. The templates contain inline styles and no scripts, so the policy
-allows inline styles but no inline script. A response to a request with a session cookie or an
-``Authorization`` header gets ``Cache-Control: no-store``, so no shared or browser cache keeps
-what a signed-in caller saw.
+allows inline styles but no inline script. A page that sets a policy of its own keeps it, as the
+API docs page (``server.api_docs``) does to allow its one inline script by hash. A response to a
+request with a session cookie or an ``Authorization`` header gets ``Cache-Control: no-store``, so
+no shared or browser cache keeps what a signed-in caller saw.
 """
 
 from __future__ import annotations
@@ -19,9 +20,6 @@ CONTENT_SECURITY_POLICY = (
     "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
     "script-src 'self'; form-action 'self'; base-uri 'self'; frame-ancestors 'none'"
 )
-# FastAPI's Swagger UI loads its script and styles from a CDN and starts with an inline script,
-# so the policy above would leave the page blank.
-_PAGES_WITHOUT_POLICY = frozenset({"/api/docs", "/api/docs/oauth2-redirect"})
 _EVERY_RESPONSE = {"x-content-type-options": "nosniff", "referrer-policy": "same-origin"}
 
 
@@ -37,11 +35,10 @@ class SecurityHeadersMiddleware:
             return
 
         signed_in = _has_credentials(Headers(scope=scope))
-        path: str = scope["path"]
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                _add_headers(MutableHeaders(scope=message), path, signed_in)
+                _add_headers(MutableHeaders(scope=message), signed_in)
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
@@ -54,14 +51,13 @@ def _has_credentials(headers: Headers) -> bool:
     return any(part.strip().startswith(f"{SESSION_COOKIE}=") for part in cookies.split(";"))
 
 
-def _add_headers(headers: MutableHeaders, path: str, signed_in: bool) -> None:
+def _add_headers(headers: MutableHeaders, signed_in: bool) -> None:
     for name, value in _EVERY_RESPONSE.items():
         headers.setdefault(name, value)
 
     if headers.get("content-type", "").startswith("text/html"):
         headers.setdefault("x-frame-options", "DENY")
-        if path not in _PAGES_WITHOUT_POLICY:
-            headers.setdefault("content-security-policy", CONTENT_SECURITY_POLICY)
+        headers.setdefault("content-security-policy", CONTENT_SECURITY_POLICY)
 
     if signed_in:
         headers["cache-control"] = "no-store"
