@@ -5,7 +5,8 @@ expect; English files use ``,`` and a point. Files are UTF-8 with a byte order m
 reads the diacritics. A cell starting with ``=``, ``+``, ``-``, ``@``, tab or carriage return
 gets a leading ``'``, so a spreadsheet shows it as text instead of running it as a formula.
 Capabilities, suppliers and customers in one cell are separated by ``, ``, as in the search
-form's capability field.
+form's capability field. Kinds and machine states are worded as the pages show them, in the
+file's language. Ids, capability tags, suppliers and customers stay as the offer has them.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from kooperant.i18n import Language
 from server.api_json import time_json
 from server.dashboard import format_amounts
 from server.messages import MESSAGES
+from server.page_format import state_text
 from server.storage import HistoryRecord, ResourceRecord
 
 # The maximum rows of one export; the X-Total-Count header shows when a result had more.
@@ -75,13 +77,18 @@ def history_csv(items: Sequence[HistoryRecord], language: Language) -> str:
         row = [
             time_json(item.generated_at) or "",
             time_json(item.received_at) or "",
-            item.state or "",
+            _state(item.state, language),
             _number(item.free_hours, language),
             _band(band.min, band.max, language) if band is not None else "",
             format_amounts(item.amounts, language) if item.amounts else "",
         ]
         writer.writerow([guard_cell(str(cell)) for cell in row])
     return output.getvalue()
+
+
+def _state(state: str | None, language: Language) -> str:
+    # An offer without a state gets an empty cell, not the pages' dash.
+    return state_text(state, language) if state is not None else ""
 
 
 def _band(minimum: float, maximum: float | None, language: Language) -> str:
@@ -113,9 +120,9 @@ def search_csv(records: Sequence[ResourceRecord], language: Language, now: datet
             record.member,
             record.resource,
             record.name or "",
-            record.kind,
+            MESSAGES(f"kind_{record.kind}", language),
             ", ".join(record.capabilities),
-            record.state or "",
+            _state(record.state, language),
             _number(record.free_hours, language),
             band_text,
             format_amounts(record.amounts, language) if record.amounts else "",

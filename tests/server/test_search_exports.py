@@ -378,3 +378,36 @@ async def test_feed_summary_follows_link_language(open_client: httpx.AsyncClient
 def _feed_link(html: str) -> str:
     link = html.split('id="ics-link"')[0].rsplit('href="', 1)[1].split('"', 1)[0]
     return link.replace("&amp;", "&")
+
+
+@pytest.mark.parametrize(
+    ("language", "delimiter", "kind", "state"),
+    [("pl", ";", "maszyna", "nie pracuje"), ("en", ",", "machine", "not executing")],
+)
+async def test_csv_words_kind_and_state(
+    open_client: httpx.AsyncClient, language: str, delimiter: str, kind: str, state: str
+) -> None:
+    response = await open_client.get(
+        "/export/search.csv", params={"member": "acme", "kind": "machine", "lang": language}
+    )
+
+    rows = _rows(response.content, delimiter)
+    cnc = next(row for row in rows if row[2] == "cnc")
+    assert cnc[:3] == ["c1", "acme", "cnc"]
+    assert cnc[4] == kind
+    assert cnc[5] == "5-axis-milling, turning"
+    assert cnc[6] == state
+
+
+@pytest.mark.parametrize(
+    ("language", "delimiter", "state"), [("pl", ";", "nie pracuje"), ("en", ",", "not executing")]
+)
+async def test_history_csv_words_state(
+    storage: Storage, language: str, delimiter: str, state: str
+) -> None:
+    storage.store_offer(machine_offer("c1", "acme", "cnc"), T0)
+    async with client_for(storage) as client:
+        response = await client.get("/offers/c1/acme/cnc/history.csv", params={"lang": language})
+
+    rows = _rows(response.content, delimiter)
+    assert rows[1][2] == state
