@@ -14,8 +14,25 @@ from server.api_errors import ApiError
 MAX_PARAMETER_VALUES = 100
 
 
+class InvalidParameterError(ApiError):
+    """A query or path parameter that every route rejects, raised before the route reads it.
+
+    ``server.error_pages`` renders it as an HTML 400 page outside the API and keeps the 422 JSON
+    body under ``/api``. ``count`` is set when the parameter is repeated too often, else ``None``.
+    """
+
+    def __init__(
+        self, location: str, name: str, value: str, message: str, *, count: int | None = None
+    ) -> None:
+        super().__init__(422, "invalid_parameter", message)
+        self.location = location
+        self.name = name
+        self.value = value
+        self.count = count
+
+
 async def check_parameters(request: Request) -> None:
-    """Raise ``ApiError`` 422 for a NUL character or a query parameter repeated too often.
+    """Raise ``InvalidParameterError`` for a NUL character or a parameter repeated too often.
 
     PostgreSQL text cannot contain NUL, so such a value would fail in the database and be
     reported as a database error. No id, tag or date of this API contains NUL.
@@ -25,9 +42,10 @@ async def check_parameters(request: Request) -> None:
     ]
     for location, name, value in parameters:
         if "\x00" in value or "\x00" in name:
-            raise ApiError(
-                422,
-                "invalid_parameter",
+            raise InvalidParameterError(
+                location,
+                name,
+                value,
                 f"{location} parameter {name!r} value {value!r} contains a NUL character; "
                 "remove it",
             )
@@ -35,9 +53,11 @@ async def check_parameters(request: Request) -> None:
     counts = Counter(name for name, _value in request.query_params.multi_items())
     for name, count in counts.items():
         if count > MAX_PARAMETER_VALUES:
-            raise ApiError(
-                422,
-                "invalid_parameter",
+            raise InvalidParameterError(
+                "query",
+                name,
+                request.query_params[name],
                 f"query parameter {name!r} is given {count} times; "
                 f"give it at most {MAX_PARAMETER_VALUES} times",
+                count=count,
             )

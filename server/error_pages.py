@@ -1,8 +1,8 @@
-"""HTML error pages for 404 and 405 outside the API, and HEAD for every GET route.
+"""HTML error pages for 404, 405 and invalid parameters outside the API, and HEAD for GET routes.
 
 Paths under ``/api`` and ``/healthz`` keep the JSON error body of ``server.api_errors``, because
 their clients are programs. A browser that opens a mistyped dashboard address gets a page in its
-language instead.
+language instead, and a parameter that ``server.api_input`` rejects gets a 400 page naming it.
 """
 
 from __future__ import annotations
@@ -12,10 +12,13 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from server.api_errors import http_error_response
+from kooperant.i18n import Language
+from server.api_errors import error_response, http_error_response
+from server.api_input import MAX_PARAMETER_VALUES, InvalidParameterError
 from server.auth import Authenticator
 from server.messages import MESSAGES
 from server.pages import render_page, request_language
+from server.search_params import FIELD_LABELS
 
 _JSON_PREFIXES = ("/api/", "/healthz")
 # Message ids of the heading and text of each status that gets an HTML page.
@@ -23,6 +26,8 @@ _PAGE_MESSAGES = {
     404: ("not_found_title", "not_found_text"),
     405: ("method_not_allowed_title", "method_not_allowed_text"),
 }
+# Characters of a rejected value shown on its error page; the rest is cut with an ellipsis.
+_SHOWN_VALUE_CHARS = 100
 
 
 def add_error_pages(app: FastAPI, authenticator: Authenticator) -> None:
@@ -49,7 +54,47 @@ def add_error_pages(app: FastAPI, authenticator: Authenticator) -> None:
             response.headers.update(error.headers)
         return response
 
+    @app.exception_handler(InvalidParameterError)
+    async def on_invalid_parameter(request: Request, error: InvalidParameterError) -> Response:
+        if _wants_json(request.url.path):
+            return error_response(error.status, error.code, error.message, error.headers)
+
+        language = request_language(request)
+        return render_page(
+            request,
+            authenticator,
+            "message.html",
+            "",
+            status_code=400,
+            heading=MESSAGES("page_invalid_title", language),
+            message=_invalid_parameter_text(error, language),
+        )
+
     app.add_middleware(HeadAsGetMiddleware)
+
+
+def _invalid_parameter_text(error: InvalidParameterError, language: Language) -> str:
+    label = FIELD_LABELS.get(error.name) if error.location == "query" else None
+    name = MESSAGES(label, language) if label is not None else error.name
+    if error.count is not None:
+        return MESSAGES(
+            "parameter_repeated_too_often",
+            language,
+            name=name,
+            count=error.count,
+            max=MAX_PARAMETER_VALUES,
+        )
+    value = _shown_value(error.value)
+    return MESSAGES("parameter_contains_nul", language, name=name, value=value)
+
+
+def _shown_value(value: str) -> str:
+    """Return ``value`` with control characters as escapes such as ``\\x00``, cut if long."""
+    shown = "".join(
+        char if char.isprintable() else char.encode("unicode_escape").decode("ascii")
+        for char in value[:_SHOWN_VALUE_CHARS]
+    )
+    return shown + "…" if len(value) > _SHOWN_VALUE_CHARS else shown
 
 
 def _wants_json(path: str) -> bool:

@@ -82,3 +82,48 @@ async def test_head_on_real_server(tmp_path: Path, free_port: int) -> None:
     assert head.headers["content-type"].startswith("text/html")
     assert head.headers["content-length"] == str(len(get.content))
     assert head.content == b""
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "language", "text"),
+    [
+        ("/", {"city": "\x00"}, "pl", "Wartość „\\x00” parametru „Miejscowość” zawiera znak NUL"),
+        ("/", {"city": "\x00"}, "en", "The value &#39;\\x00&#39; of the parameter &#39;City&#39;"),
+        ("/", {"quantity": "5\x00"}, "pl", "Wartość „5\\x00” parametru „Wielkość”"),
+        (
+            "/export/search.csv",
+            {"city": "\x00"},
+            "en",
+            "The value &#39;\\x00&#39; of the parameter &#39;City&#39; contains a NUL character",
+        ),
+        ("/members/%00/x", {}, "pl", "Wartość „\\x00” parametru „cluster” zawiera znak NUL"),
+        ("/members/%00/x", {}, "en", "&#39;\\x00&#39; of the parameter &#39;cluster&#39;"),
+    ],
+)
+async def test_nul_parameter_page_html_400(
+    storage: Storage, path: str, params: dict[str, str], language: str, text: str
+) -> None:
+    async with client_of(make_app(storage)) as client:
+        response = await client.get(path, params={**params, "lang": language})
+
+    assert response.status_code == 400
+    assert response.headers["content-type"].startswith("text/html")
+    assert f'<html lang="{language}">' in response.text
+    assert text in response.text
+
+
+@pytest.mark.parametrize(
+    ("language", "text"),
+    [
+        ("pl", "Parametr „kind” występuje w adresie 101 razy; podaj go najwyżej 100 razy."),
+        ("en", "The parameter &#39;kind&#39; is given 101 times in the address"),
+    ],
+)
+async def test_too_many_values_page_html_400(storage: Storage, language: str, text: str) -> None:
+    params = [("kind", "machine")] * 101 + [("lang", language)]
+    async with client_of(make_app(storage)) as client:
+        response = await client.get("/", params=params)
+
+    assert response.status_code == 400
+    assert response.headers["content-type"].startswith("text/html")
+    assert text in response.text
