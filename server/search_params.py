@@ -57,6 +57,19 @@ SEARCH_PARAMETERS = (
     "min_free",
     "quantity",
 )
+# Parameters that take one value. ``kind`` and ``region`` may repeat, one value each, and
+# ``capability`` takes several tags in one comma-separated value.
+SINGLE_VALUE_PARAMETERS = (
+    "capability",
+    "member",
+    "city",
+    "from",
+    "to",
+    "min_free",
+    "quantity",
+    "sort",
+    "page",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +127,7 @@ def parse_search(
     params: QueryParams, language: Language, *, limit: int = PAGE_SIZE
 ) -> ParsedSearch:
     """Parse the search parameters of ``params``; ``limit`` is the page size."""
-    errors: list[str] = []
+    errors = _repeated_parameters(params, language)
 
     def text(name: str) -> str:
         # PostgreSQL text cannot hold NUL, and no id or city contains one.
@@ -187,6 +200,30 @@ def parse_search(
         offset=(page - 1) * limit,
     )
     return ParsedSearch(form, query, ())
+
+
+def _repeated_parameters(params: QueryParams, language: Language) -> list[str]:
+    """Return an error for each single-value parameter that the URL gives more than once.
+
+    Taking the last value silently would search for something the user did not see in the form.
+    """
+    errors = []
+    for name in SINGLE_VALUE_PARAMETERS:
+        values = params.getlist(name)
+        if len(values) > 1:
+            shown = ", ".join(values)
+            if len(shown) > MAX_TEXT_CHARS:
+                shown = shown[:MAX_TEXT_CHARS] + "…"
+            errors.append(
+                MESSAGES(
+                    "search_parameter_repeated",
+                    language,
+                    name=name,
+                    count=len(values),
+                    values=shown,
+                )
+            )
+    return errors
 
 
 def _midnight(day: date) -> datetime:

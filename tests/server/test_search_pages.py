@@ -330,3 +330,42 @@ async def test_offer_timeline_labels_inside_width(storage: Storage) -> None:
             assert x - 7 * len(text) >= 0, label
         else:
             assert x + 7 * len(text) <= 1000, label
+
+
+@pytest.mark.parametrize(
+    ("params", "language", "text"),
+    [
+        (
+            [("min_free", "1"), ("min_free", "1000")],
+            "pl",
+            "Parametr „min_free” występuje w adresie 2 razy (1, 1000); podaj jedną wartość.",
+        ),
+        (
+            [("sort", "name"), ("sort", "free")],
+            "en",
+            "The parameter &#39;sort&#39; is given 2 times in the address (name, free)",
+        ),
+        ([("page", "1"), ("page", "1")], "pl", "Parametr „page” występuje w adresie 2 razy"),
+        ([("capability", "a"), ("capability", "b")], "en", "parameter &#39;capability&#39;"),
+    ],
+)
+async def test_search_page_repeated_parameter(
+    pages: httpx.AsyncClient, params: list[tuple[str, str]], language: str, text: str
+) -> None:
+    response = await pages.get("/", params=[*params, ("lang", language)])
+
+    assert response.status_code == 400
+    assert 'id="search-errors"' in response.text
+    assert text in response.text
+
+
+async def test_search_page_repeatable_parameters(pages: httpx.AsyncClient) -> None:
+    params = [
+        ("kind", "machine"),
+        ("kind", "storage"),
+        ("region", "mazowieckie"),
+        ("region", "slaskie"),
+    ]
+    response = await pages.get("/", params=params)
+
+    assert response.status_code == 200
