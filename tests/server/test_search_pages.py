@@ -369,3 +369,61 @@ async def test_search_page_repeatable_parameters(pages: httpx.AsyncClient) -> No
     response = await pages.get("/", params=params)
 
     assert response.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("params", "text", "link"),
+    [
+        (
+            {"city": "Nowhere", "page": "2"},
+            "Strona 2 jest za ostatnią stroną wyników (1).",
+            'href="?city=Nowhere&amp;lang=pl">Przejdź do ostatniej strony',
+        ),
+        (
+            {"kind": "machine", "page": "3", "lang": "en"},
+            "Page 3 is beyond the last page of the results (1).",
+            'href="?kind=machine&amp;lang=en">Go to the last page',
+        ),
+    ],
+)
+async def test_search_page_beyond_last_no_pager(
+    pages: httpx.AsyncClient, params: dict[str, str], text: str, link: str
+) -> None:
+    response = await pages.get("/", params=params)
+
+    assert response.status_code == 200
+    assert text in response.text
+    assert link in response.text
+    assert f"Strona {params['page']} z 1" not in response.text
+    assert f"Page {params['page']} of 1" not in response.text
+    assert "Żadna oferta nie spełnia" not in response.text
+
+
+@pytest.mark.parametrize(
+    ("language", "text", "link"),
+    [
+        (
+            "pl",
+            "Strona 5 jest za ostatnią stroną historii (1).",
+            'href="?history_page=1&amp;lang=pl">Przejdź do ostatniej strony',
+        ),
+        (
+            "en",
+            "Page 5 is beyond the last page of the history (1).",
+            'href="?history_page=1&amp;lang=en">Go to the last page',
+        ),
+    ],
+)
+async def test_offer_history_beyond_last_page(
+    pages: httpx.AsyncClient, language: str, text: str, link: str
+) -> None:
+    response = await pages.get(
+        "/offers/c1/acme/cnc", params={"history_page": "5", "lang": language}
+    )
+
+    assert response.status_code == 200
+    assert text in response.text
+    assert link in response.text
+    assert "Strona 5 z 1" not in response.text
+    assert "Page 5 of 1" not in response.text
+    assert 'id="history"' not in response.text
