@@ -30,6 +30,7 @@ from server.storage import (
     CapacityPoint,
     MemberRecord,
     ProfileRecord,
+    RejectedRecord,
     ResourceQuery,
     Storage,
     Viewer,
@@ -38,6 +39,8 @@ from server.storage import (
 PROFILE_MAX_OFFERS = 1000
 CAPACITY_DAYS = 30
 REJECTED_SHOWN = 20
+# Characters of each rejected payload the coordinator page shows; the API returns more.
+REJECTED_PAGE_EXCERPT_CHARS = 200
 # Days ahead of now whose free machine hours the coordinator view sums.
 FREE_HOURS_DAYS = 7
 
@@ -175,17 +178,29 @@ async def _coordinator_context(
         "online_count": sum(1 for row in rows if row.badge.css_class == "online"),
         "per_kind": per_kind,
         "free_week": format_hours(free_week.hours, language),
-        "rejected": [
-            {
-                "time": format_time(item.received_at, language),
-                "topic": item.topic,
-                "reason": item.reason,
-                "payload": item.payload[:REJECTED_EXCERPT_CHARS],
-            }
-            for item in rejected
-        ],
+        "rejected": [_rejected_row(item, language) for item in rejected],
+        "rejected_excerpt_chars": REJECTED_PAGE_EXCERPT_CHARS,
+        "rejected_api_chars": REJECTED_EXCERPT_CHARS,
         "capacity": capacity_bars(points, language),
         "capacity_days": CAPACITY_DAYS,
+    }
+
+
+def _rejected_row(item: RejectedRecord, language: Language) -> dict[str, str]:
+    """Return a rejected message for the page, its payload cut to a short excerpt.
+
+    The size is that of the stored payload in UTF-8, which storage may have cut already.
+    """
+    excerpt = item.payload[:REJECTED_PAGE_EXCERPT_CHARS]
+    if len(item.payload) > len(excerpt):
+        excerpt += "…"
+    size = len(item.payload.encode("utf-8"))
+    return {
+        "time": format_time(item.received_at, language),
+        "topic": item.topic,
+        "reason": item.reason,
+        "payload": excerpt,
+        "size": MESSAGES("payload_size", language, size=size),
     }
 
 
@@ -245,7 +260,12 @@ def capacity_bars(points: list[CapacityPoint], language: Language) -> list[Capac
                 y=round(190 - height, 2),
                 width=round(max(width - 2, 1), 2),
                 height=round(height, 2),
-                title=f"{day}: {format_hours(point.free_hours, language)}",
+                title=MESSAGES(
+                    "stats_capacity_bar",
+                    language,
+                    day=day,
+                    hours=format_hours(point.free_hours, language),
+                ),
                 label=day,
             )
         )

@@ -427,3 +427,55 @@ async def test_offer_history_beyond_last_page(
     assert "Strona 5 z 1" not in response.text
     assert "Page 5 of 1" not in response.text
     assert 'id="history"' not in response.text
+
+
+@pytest.mark.parametrize(
+    ("language", "size", "hint"),
+    [
+        ("pl", "9000 B", "Tabela pokazuje pierwsze 200 znaków każdej treści. Do 1000 znaków"),
+        ("en", "9000 B", "The table shows the first 200 characters of each payload."),
+    ],
+)
+async def test_coordinator_rejected_payload_excerpt(
+    storage: Storage, language: str, size: str, hint: str
+) -> None:
+    payload = "a" * 199 + "b" + "c" * 8800
+    storage.store_rejected("kooperant/v1/c1/acme/offers/x", payload.encode(), "bad", T0)
+    async with client_for(storage) as client:
+        response = await client.get("/coordinator", params={"lang": language})
+
+    cell = response.text.split('<td class="payload">', 1)[1].split("</td>", 1)[0]
+    assert cell.startswith("a" * 199 + "b…")
+    assert "c" not in cell.split("<br>")[0]
+    assert size in cell
+    assert hint in response.text
+    assert 'href="/api/v1/rejected-messages"' in response.text
+
+
+@pytest.mark.parametrize(
+    ("language", "title", "help_text", "bar_title"),
+    [
+        (
+            "pl",
+            "Wolne godziny maszyn w horyzoncie ofert, stan na koniec dnia (ostatnie 30 dni)",
+            "w całym swoim horyzoncie (zwykle 14 dni naprzód)",
+            "wolnych w horyzoncie ofert (stan na koniec dnia)</title>",
+        ),
+        (
+            "en",
+            "Free machine hours over the offers&#39; horizon, as of each day&#39;s end",
+            "over its whole horizon (usually 14 days ahead)",
+            "free over the offers&#39; horizon (as of the end of the day)</title>",
+        ),
+    ],
+)
+async def test_coordinator_capacity_wording(
+    storage: Storage, language: str, title: str, help_text: str, bar_title: str
+) -> None:
+    fill_search_cluster(storage)
+    async with client_for(storage) as client:
+        response = await client.get("/coordinator", params={"lang": language})
+
+    assert f"<h2>{title}" in response.text
+    assert help_text in response.text
+    assert bar_title in response.text
