@@ -6,7 +6,7 @@ from pathlib import Path
 
 from kooperant.net import free_tcp_port
 from server.auth import SESSION_COOKIE
-from server.login_limits import MAX_FAILURES
+from server.login_limits import MAX_ADDRESS_FAILURES
 from server.passwords import hash_password
 from server.service import ServerSettings
 from server.storage import Storage
@@ -49,7 +49,7 @@ async def test_forwarded_headers_ignored(tmp_path: Path, free_port: int) -> None
             headers={"X-Forwarded-For": "203.0.113.200", "X-Forwarded-Proto": "https"},
         )
         client.cookies.clear()
-        for number in range(MAX_FAILURES):
+        for number in range(MAX_ADDRESS_FAILURES):
             failed = await client.post(
                 "/login",
                 data={"username": f"guess{number}", "password": "wrong password!"},

@@ -20,7 +20,7 @@ from kooperant.i18n import Language
 from kooperant.net import free_tcp_port
 from server.auth import SESSION_COOKIE
 from server.errors import InvalidSettingError
-from server.login_limits import MAX_FAILURES
+from server.login_limits import MAX_ADDRESS_FAILURES
 from server.proxies import forwarded_allow_ips, parse_trusted_proxy
 from server.service import ServerSettings, run_server
 from tests.server.test_proxy_headers import PASSWORD, add_coordinator
@@ -79,8 +79,8 @@ async def sign_in(
 
 
 async def fail_sign_ins(client: httpx.AsyncClient, forwarded_for: str) -> None:
-    """Fail ``MAX_FAILURES`` sign-ins, each with another user name, so no user key locks."""
-    for number in range(MAX_FAILURES):
+    """Fail ``MAX_ADDRESS_FAILURES`` sign-ins, each with another user name, so no user key locks."""
+    for number in range(MAX_ADDRESS_FAILURES):
         failed = await sign_in(
             client, f"guess{number}", "wrong password!", {"X-Forwarded-For": forwarded_for}
         )
