@@ -416,17 +416,7 @@ def enable_user(
     username: Annotated[str, typer.Option("--username", help=_("opt_user_username"))],
     database: str = DatabaseOption,
 ) -> None:
-    with _user_errors():
-        normalized = normalize_username(username)
-        storage = open_storage(ServerSettings(database=database, migrate=True))
-        try:
-            user = storage.find_user(normalized)
-            if user is None:
-                raise AccountError("user_not_found", username=normalized)
-            storage.enable_user(user.id)
-        finally:
-            storage.close()
-
+    normalized = _set_user_disabled(username, database, disabled=False)
     typer.echo(_("user_enabled", username=normalized, url=mask_password(database)))
 
 
@@ -435,6 +425,12 @@ def disable_user(
     username: Annotated[str, typer.Option("--username", help=_("opt_user_username"))],
     database: str = DatabaseOption,
 ) -> None:
+    normalized = _set_user_disabled(username, database, disabled=True)
+    typer.echo(_("user_disabled", username=normalized, url=mask_password(database)))
+
+
+def _set_user_disabled(username: str, database: str, *, disabled: bool) -> str:
+    """Disable or enable the user ``username``; return the name as stored."""
     with _user_errors():
         normalized = normalize_username(username)
         storage = open_storage(ServerSettings(database=database, migrate=True))
@@ -442,11 +438,13 @@ def disable_user(
             user = storage.find_user(normalized)
             if user is None:
                 raise AccountError("user_not_found", username=normalized)
-            storage.disable_user(user.id)
+            if disabled:
+                storage.disable_user(user.id)
+            else:
+                storage.enable_user(user.id)
         finally:
             storage.close()
-
-    typer.echo(_("user_disabled", username=normalized, url=mask_password(database)))
+    return normalized
 
 
 def _read_password(path: Path | None, message_id: str = "password_file_unreadable") -> str | None:

@@ -17,7 +17,7 @@ from server.api_errors import error_response, http_error_response
 from server.api_input import MAX_PARAMETER_VALUES, InvalidParameterError
 from server.auth import Authenticator
 from server.messages import MESSAGES
-from server.pages import render_page, request_language
+from server.pages import message_page, render_page, request_language
 from server.search_params import FIELD_LABELS
 
 _JSON_PREFIXES = ("/api/", "/healthz")
@@ -60,14 +60,9 @@ def add_error_pages(app: FastAPI, authenticator: Authenticator) -> None:
             return error_response(error.status, error.code, error.message, error.headers)
 
         language = request_language(request)
-        return render_page(
-            request,
-            authenticator,
-            "message.html",
-            "",
-            status_code=400,
-            heading=MESSAGES("page_invalid_title", language),
-            message=_invalid_parameter_text(error, language),
+        heading = MESSAGES("page_invalid_title", language)
+        return message_page(
+            request, authenticator, 400, heading, _invalid_parameter_text(error, language)
         )
 
     app.add_middleware(HeadAsGetMiddleware)

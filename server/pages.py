@@ -70,3 +70,18 @@ def page_viewer(request: Request, authenticator: Authenticator) -> Viewer | Redi
 def valid_ids(*values: str) -> bool:
     """Return whether path ids can name a stored row (PostgreSQL text cannot hold NUL)."""
     return all("\x00" not in value for value in values)
+
+
+def message_page(
+    request: Request, authenticator: Authenticator, status_code: int, heading: str, message: str
+) -> HTMLResponse:
+    """Return the page that shows one message under ``heading``, such as an error."""
+    return render_page(
+        request,
+        authenticator,
+        "message.html",
+        "",
+        status_code=status_code,
+        heading=heading,
+        message=message,
+    )

@@ -38,7 +38,7 @@ from server.page_format import (
     state_text,
     status_badge,
 )
-from server.pages import page_viewer, render_page, request_language, valid_ids
+from server.pages import message_page, page_viewer, render_page, request_language, valid_ids
 from server.regions import VOIVODESHIPS
 from server.search_params import KINDS, PAGE_SIZE, parse_search
 from server.storage import (
@@ -235,17 +235,11 @@ def add_search_routes(
         history_text = request.query_params.get("history_page", "1")
         history_page = _history_page_number(history_text)
         if history_page is None:
-            return render_page(
-                request,
-                authenticator,
-                "message.html",
-                "",
-                status_code=400,
-                heading=MESSAGES("page_invalid_title", language),
-                message=MESSAGES(
-                    "search_page_invalid", language, value=history_text, max=MAX_HISTORY_PAGE
-                ),
+            text = MESSAGES(
+                "search_page_invalid", language, value=history_text, max=MAX_HISTORY_PAGE
             )
+            heading = MESSAGES("page_invalid_title", language)
+            return message_page(request, authenticator, 400, heading, text)
         history = await read(
             storage.list_history,
             cluster,
@@ -369,15 +363,8 @@ async def feed_response(
 
 def not_found_page(request: Request, authenticator: Authenticator) -> HTMLResponse:
     language = request_language(request)
-    return render_page(
-        request,
-        authenticator,
-        "message.html",
-        "",
-        status_code=404,
-        heading=MESSAGES("not_found_title", language),
-        message=MESSAGES("not_found_text", language),
-    )
+    heading = MESSAGES("not_found_title", language)
+    return message_page(request, authenticator, 404, heading, MESSAGES("not_found_text", language))
 
 
 def _history_page_number(value: str) -> int | None:

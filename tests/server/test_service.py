@@ -28,7 +28,10 @@ START_SECONDS = 10.0
 
 
 @asynccontextmanager
-async def running_server(settings: ServerSettings) -> AsyncIterator[httpx.AsyncClient]:
+async def running_server(
+    settings: ServerSettings, client_host: str | None = None
+) -> AsyncIterator[httpx.AsyncClient]:
+    """Run the server and yield a client of it, on ``client_host`` if given, else its host."""
     stop = asyncio.Event()
     ready = asyncio.Event()
     task = asyncio.create_task(run_server(settings, stop, ready))
@@ -39,7 +42,7 @@ async def running_server(settings: ServerSettings) -> AsyncIterator[httpx.AsyncC
         task.result()
     assert ready.is_set(), "server did not become ready"
 
-    base_url = f"http://{settings.http_host}:{settings.http_port}"
+    base_url = f"http://{client_host or settings.http_host}:{settings.http_port}"
     try:
         async with httpx.AsyncClient(base_url=base_url, timeout=2) as client:
             yield client

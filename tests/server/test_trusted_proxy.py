@@ -6,11 +6,8 @@ count, and trusting only ``10.9.9.9`` leaves 127.0.0.1 an untrusted peer.
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
@@ -22,10 +19,10 @@ from server.auth import SESSION_COOKIE
 from server.errors import InvalidSettingError
 from server.login_limits import MAX_ADDRESS_FAILURES
 from server.proxies import forwarded_allow_ips, parse_trusted_proxy
-from server.service import ServerSettings, run_server
+from server.service import ServerSettings
 from tests.server.test_proxy_headers import PASSWORD, add_coordinator
 from tests.server.test_server_cli import invoke, run_cli
-from tests.server.test_service import START_SECONDS
+from tests.server.test_service import running_server
 
 PROXY = "127.0.0.1"
 OTHER_PROXY = "10.9.9.9"
@@ -43,29 +40,6 @@ def server_settings(tmp_path: Path, *trusted: str, host: str = "127.0.0.1") -> S
     )
     add_coordinator(settings.database)
     return settings
-
-
-@asynccontextmanager
-async def signed_in_server(settings: ServerSettings) -> AsyncIterator[httpx.AsyncClient]:
-    """Run the server and yield a client that connects to it on 127.0.0.1."""
-    stop = asyncio.Event()
-    ready = asyncio.Event()
-    task = asyncio.create_task(run_server(settings, stop, ready))
-    waiter = asyncio.create_task(ready.wait())
-    await asyncio.wait([task, waiter], timeout=START_SECONDS, return_when=asyncio.FIRST_COMPLETED)
-    waiter.cancel()
-    if task.done():
-        task.result()
-    assert ready.is_set(), "server did not become ready"
-
-    base_url = f"http://127.0.0.1:{settings.http_port}"
-    try:
-        async with httpx.AsyncClient(base_url=base_url, timeout=2) as client:
-            yield client
-    finally:
-        stop.set()
-        async with asyncio.timeout(8):
-            await task
 
 
 async def sign_in(
@@ -90,7 +64,7 @@ async def fail_sign_ins(client: httpx.AsyncClient, forwarded_for: str) -> None:
 async def test_trusted_proxy_https_cookie_secure(tmp_path: Path) -> None:
     settings = server_settings(tmp_path, PROXY)
 
-    async with signed_in_server(settings) as client:
+    async with running_server(settings, "127.0.0.1") as client:
         over_https = await sign_in(client, "coord", PASSWORD, HTTPS)
         over_http = await sign_in(client, "coord", PASSWORD, {})
 
@@ -104,7 +78,7 @@ async def test_trusted_proxy_https_cookie_secure(tmp_path: Path) -> None:
 async def test_untrusted_peer_https_cookie_not_secure(tmp_path: Path) -> None:
     settings = server_settings(tmp_path, OTHER_PROXY)
 
-    async with signed_in_server(settings) as client:
+    async with running_server(settings, "127.0.0.1") as client:
         forged = await sign_in(client, "coord", PASSWORD, HTTPS)
 
     assert forged.status_code == 303, forged.text
@@ -115,7 +89,7 @@ async def test_untrusted_peer_https_cookie_not_secure(tmp_path: Path) -> None:
 async def test_trusted_proxy_rate_limit_per_client(tmp_path: Path) -> None:
     settings = server_settings(tmp_path, PROXY)
 
-    async with signed_in_server(settings) as client:
+    async with running_server(settings, "127.0.0.1") as client:
         await fail_sign_ins(client, "203.0.113.7")
         attacker = await sign_in(client, "coord", PASSWORD, {"X-Forwarded-For": "203.0.113.7"})
         # nginx appends the peer it saw, so the last untrusted entry is the client.
@@ -130,7 +104,7 @@ async def test_trusted_proxy_rate_limit_per_client(tmp_path: Path) -> None:
 async def test_untrusted_peer_rate_limit_per_peer(tmp_path: Path) -> None:
     settings = server_settings(tmp_path, OTHER_PROXY)
 
-    async with signed_in_server(settings) as client:
+    async with running_server(settings, "127.0.0.1") as client:
         await fail_sign_ins(client, "203.0.113.7")
         other_client = await sign_in(client, "coord", PASSWORD, {"X-Forwarded-For": "198.51.100.1"})
 
@@ -142,7 +116,7 @@ async def test_trusted_proxy_form_origin_checked(tmp_path: Path) -> None:
     settings = server_settings(tmp_path, PROXY)
     public = {**HTTPS, "Host": "dash.example.org", "X-Forwarded-For": "198.51.100.1"}
 
-    async with signed_in_server(settings) as client:
+    async with running_server(settings, "127.0.0.1") as client:
         own_site = await sign_in(
             client, "coord", PASSWORD, {**public, "Origin": "https://dash.example.org"}
         )
@@ -159,7 +133,7 @@ async def test_trusted_proxy_ipv4_on_dual_stack(tmp_path: Path) -> None:
     # An IPv6 socket reports the IPv4 proxy 127.0.0.1 as ::ffff:127.0.0.1.
     settings = server_settings(tmp_path, "127.0.0.0/8", host="::ffff:127.0.0.1")
 
-    async with signed_in_server(settings) as client:
+    async with running_server(settings, "127.0.0.1") as client:
         over_https = await sign_in(client, "coord", PASSWORD, HTTPS)
 
     assert over_https.status_code == 303, over_https.text
@@ -172,7 +146,7 @@ async def test_trusted_proxies_logged_at_start(
     settings = server_settings(tmp_path, PROXY, "10.0.0.0/8")
 
     with caplog.at_level(logging.INFO, logger="server.service"):
-        async with signed_in_server(settings):
+        async with running_server(settings, "127.0.0.1"):
             pass
 
     trusted_lines = [r.getMessage() for r in caplog.records if "X-Forwarded-For" in r.getMessage()]
@@ -187,7 +161,7 @@ async def test_no_trusted_proxies_not_logged(
     settings = server_settings(tmp_path)
 
     with caplog.at_level(logging.INFO, logger="server.service"):
-        async with signed_in_server(settings):
+        async with running_server(settings, "127.0.0.1"):
             pass
 
     assert not [r for r in caplog.records if "X-Forwarded-For" in r.getMessage()]
