@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
 from playwright.async_api import Browser, async_playwright
+
+from server.broker import EmbeddedBroker
+from server.service import ServerSettings, run_server
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_FOUND = Path(CHROMIUM).is_file()
@@ -38,3 +43,25 @@ async def browser() -> AsyncIterator[Browser]:
             yield launched
         finally:
             await launched.close()
+
+
+@asynccontextmanager
+async def serving(database: str, port: int) -> AsyncIterator[str]:
+    """Run an aggregator on ``database`` with an embedded broker; yield its URL on 127.0.0.1."""
+    stop = asyncio.Event()
+    ready = asyncio.Event()
+    async with EmbeddedBroker(port=0) as broker:
+        settings = ServerSettings(
+            database=database,
+            broker_url=broker.url,
+            mqtt_protocol="3.1.1",  # the embedded amqtt broker speaks MQTT 3.1.1 only
+            http_port=port,
+        )
+        server = asyncio.create_task(run_server(settings, stop, ready))
+        async with asyncio.timeout(20):
+            await ready.wait()
+        try:
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            stop.set()
+            await server

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -10,30 +9,14 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.async_api import Browser, Route
 
-from server.broker import EmbeddedBroker
-from server.service import ServerSettings, run_server
+from tests.e2e.conftest import serving
 
 
 @pytest.fixture
 async def server_url(tmp_path: Path, free_port: int) -> AsyncIterator[str]:
     """An aggregator on SQLite with an embedded broker, serving HTTP on 127.0.0.1."""
-    stop = asyncio.Event()
-    ready = asyncio.Event()
-    async with EmbeddedBroker(port=0) as broker:
-        settings = ServerSettings(
-            database=f"sqlite:///{tmp_path / 'kooperant.db'}",
-            broker_url=broker.url,
-            mqtt_protocol="3.1.1",  # the embedded amqtt broker speaks MQTT 3.1.1 only
-            http_port=free_port,
-        )
-        server = asyncio.create_task(run_server(settings, stop, ready))
-        async with asyncio.timeout(20):
-            await ready.wait()
-        try:
-            yield f"http://127.0.0.1:{free_port}"
-        finally:
-            stop.set()
-            await server
+    async with serving(f"sqlite:///{tmp_path / 'kooperant.db'}", free_port) as url:
+        yield url
 
 
 async def test_api_docs_render_offline(browser: Browser, server_url: str, tmp_path: Path) -> None:

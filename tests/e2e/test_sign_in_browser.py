@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -12,10 +11,9 @@ import pytest
 from playwright.async_api import Browser
 
 from server.auth import SESSION_COOKIE
-from server.broker import EmbeddedBroker
 from server.passwords import hash_password
-from server.service import ServerSettings, run_server
 from server.storage import Storage
+from tests.e2e.conftest import serving
 from tests.server.helpers import machine_offer
 
 PASSWORD = "beta's browser password"
@@ -45,23 +43,8 @@ async def accounts_url(tmp_path: Path, free_port: int) -> AsyncIterator[str]:
     )
     storage.close()
 
-    stop = asyncio.Event()
-    ready = asyncio.Event()
-    async with EmbeddedBroker(port=0) as broker:
-        settings = ServerSettings(
-            database=database,
-            broker_url=broker.url,
-            mqtt_protocol="3.1.1",  # the embedded amqtt broker speaks MQTT 3.1.1 only
-            http_port=free_port,
-        )
-        server = asyncio.create_task(run_server(settings, stop, ready))
-        async with asyncio.timeout(20):
-            await ready.wait()
-        try:
-            yield f"http://127.0.0.1:{free_port}"
-        finally:
-            stop.set()
-            await server
+    async with serving(database, free_port) as url:
+        yield url
 
 
 async def test_sign_in_form_then_sign_out(
