@@ -3,11 +3,20 @@
 ``topics`` builds and parses MQTT topic names; ``offer`` defines the offer message
 (``kooperant.offer/1.1``), its JSON Schema and its validation; ``withdrawal`` defines the message
 (``kooperant.withdrawal/1.1``) that takes an offer back; ``status`` defines the member status
-(``kooperant.status/1.0``). ``envelope`` holds the message id and sequence number of offers and
+(``kooperant.status/1.0``). ``request`` defines a member's request for capacity of another
+member's offer (``kooperant.request/1.0``), and ``answer`` the owner's answer to it
+(``kooperant.answer/1.0``). ``envelope`` holds the message id and sequence number of offers and
 withdrawals, and ``versions`` the rule for reading other minor versions. ``docs/protocol.md``
 describes them all.
 """
 
+from kooperant.protocol.answer import (
+    ANSWER_SCHEMA_ID,
+    Answer,
+    AnswerState,
+    answer_json_schema,
+    parse_answer,
+)
 from kooperant.protocol.envelope import (
     MAX_SEQUENCE,
     MESSAGE_ID_PATTERN,
@@ -31,6 +40,16 @@ from kooperant.protocol.offer import (
     offer_json_schema,
     parse_offer,
 )
+from kooperant.protocol.request import (
+    MAX_REQUEST_MESSAGE_CHARACTERS,
+    REQUEST_SCHEMA_ID,
+    CapacityRequest,
+    Contact,
+    RequestedAmount,
+    new_request_id,
+    parse_request,
+    request_json_schema,
+)
 from kooperant.protocol.status import (
     STATUS_SCHEMA_ID,
     MemberState,
@@ -41,13 +60,21 @@ from kooperant.protocol.status import (
 )
 from kooperant.protocol.topics import (
     IDENTIFIER_PATTERN,
+    REQUEST_ID_PATTERN,
     TopicError,
+    answer_subscription,
+    answer_topic,
     check_identifier,
+    check_request_id,
     offer_subscription,
     offer_topic,
+    parse_answer_topic,
     parse_offer_topic,
+    parse_request_topic,
     parse_status_topic,
     parse_withdrawal_topic,
+    request_subscription,
+    request_topic,
     shared_subscription,
     status_subscription,
     status_topic,
@@ -63,17 +90,25 @@ from kooperant.protocol.withdrawal import (
 )
 
 __all__ = [
+    "ANSWER_SCHEMA_ID",
     "COMMERCIAL_FIELDS",
     "IDENTIFIER_PATTERN",
     "MAX_PAYLOAD_BYTES",
+    "MAX_REQUEST_MESSAGE_CHARACTERS",
     "MAX_SEQUENCE",
     "MESSAGE_ID_PATTERN",
     "OFFER_SCHEMA_ID",
     "OPTIONAL_FIELDS",
+    "REQUEST_ID_PATTERN",
+    "REQUEST_SCHEMA_ID",
     "STATUS_SCHEMA_ID",
     "WITHDRAWAL_SCHEMA_ID",
     "Amount",
+    "Answer",
+    "AnswerState",
     "Band",
+    "CapacityRequest",
+    "Contact",
     "Envelope",
     "MachineState",
     "MemberState",
@@ -82,23 +117,36 @@ __all__ = [
     "OfferValidationError",
     "OfflineReason",
     "Price",
+    "RequestedAmount",
     "ResourceKind",
     "TopicError",
     "Withdrawal",
     "WithdrawalReason",
+    "answer_json_schema",
+    "answer_subscription",
+    "answer_topic",
     "check_identifier",
+    "check_request_id",
     "message_key",
     "new_message_id",
+    "new_request_id",
     "next_sequence",
     "offer_json_schema",
     "offer_subscription",
     "offer_topic",
+    "parse_answer",
+    "parse_answer_topic",
     "parse_offer",
     "parse_offer_topic",
+    "parse_request",
+    "parse_request_topic",
     "parse_status",
     "parse_status_topic",
     "parse_withdrawal",
     "parse_withdrawal_topic",
+    "request_json_schema",
+    "request_subscription",
+    "request_topic",
     "shared_subscription",
     "status_json_schema",
     "status_subscription",

@@ -2,7 +2,7 @@
 
 
 class OfferValidationError(ValueError):
-    """Raised by ``parse_offer``, ``parse_withdrawal`` and ``parse_status`` with the reason.
+    """Raised with the reason by every message parser of the protocol, ``parse_offer`` and others.
 
-    The name predates withdrawals and status messages. It is kept because callers catch it.
+    The name predates the other messages. It is kept because callers catch it.
     """

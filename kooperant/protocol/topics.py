@@ -12,8 +12,18 @@ and the member's status (online, or offline with the reason), also retained, on:
 
     kooperant/v1/{cluster}/{member}/status
 
+The aggregator sends a member's agent a request for capacity of one of its offers, retained, on::
+
+    kooperant/v1/{cluster}/{member}/requests/{request_id}
+
+and clears it with an empty retained payload once the request is final. The agent answers,
+retained, on::
+
+    kooperant/v1/{cluster}/{member}/answers/{request_id}
+
 Cluster, member and resource ids match ``IDENTIFIER_PATTERN`` so that they never contain the MQTT
-separators and wildcards ``/``, ``+`` and ``#``.
+separators and wildcards ``/``, ``+`` and ``#``. A request id matches ``REQUEST_ID_PATTERN``: a
+UUID 4 in its canonical lowercase text form.
 """
 
 from __future__ import annotations
@@ -23,6 +33,8 @@ import re
 TOPIC_ROOT = "kooperant/v1"
 IDENTIFIER_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 _IDENTIFIER = re.compile(IDENTIFIER_PATTERN)
+REQUEST_ID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$"
+_REQUEST_ID = re.compile(REQUEST_ID_PATTERN)
 
 
 class TopicError(ValueError):
@@ -35,6 +47,19 @@ def check_identifier(value: str, what: str) -> str:
         raise TopicError(
             f"invalid {what} id {value!r}: use 1 to 64 letters, digits, '.', '_' or '-', "
             "starting with a letter or digit"
+        )
+    return value
+
+
+def check_request_id(value: str) -> str:
+    """Return ``value`` if it is a valid request id; otherwise raise ``TopicError``."""
+    if not _REQUEST_ID.fullmatch(value):
+        quoted = (
+            repr(value) if len(value) <= 100 else f"{value[:100]!r}... ({len(value)} characters)"
+        )
+        raise TopicError(
+            f"invalid request id {quoted}: expected a UUID 4 in lowercase, "
+            "e.g. 3f2b8c1e-7d4a-4e5f-9a6b-0c1d2e3f4a5b"
         )
     return value
 
@@ -126,3 +151,54 @@ def _parse_topic(topic: str, channel: str, described: str) -> tuple[str, str, st
     check_identifier(member, "member")
     check_identifier(resource, "resource")
     return cluster, member, resource
+
+
+def request_topic(cluster: str, member: str, request_id: str) -> str:
+    """Return the topic on which the aggregator sends ``member`` the request ``request_id``."""
+    check_identifier(cluster, "cluster")
+    check_identifier(member, "member")
+    check_request_id(request_id)
+    return f"{TOPIC_ROOT}/{cluster}/{member}/requests/{request_id}"
+
+
+def request_subscription(cluster: str, member: str) -> str:
+    """Return the topic filter that matches every request sent to ``member``."""
+    check_identifier(cluster, "cluster")
+    check_identifier(member, "member")
+    return f"{TOPIC_ROOT}/{cluster}/{member}/requests/+"
+
+
+def answer_topic(cluster: str, member: str, request_id: str) -> str:
+    """Return the topic on which ``member``'s agent answers the request ``request_id``."""
+    return request_topic(cluster, member, request_id).replace("/requests/", "/answers/", 1)
+
+
+def answer_subscription(cluster: str | None = None) -> str:
+    """Return the topic filter that matches every answer of ``cluster``, or of all clusters."""
+    if cluster is None:
+        return f"{TOPIC_ROOT}/+/+/answers/+"
+    check_identifier(cluster, "cluster")
+    return f"{TOPIC_ROOT}/{cluster}/+/answers/+"
+
+
+def parse_request_topic(topic: str) -> tuple[str, str, str]:
+    """Return ``(cluster, member, request_id)`` from a request topic, or raise ``TopicError``."""
+    return _parse_request_id_topic(topic, "requests", "a request")
+
+
+def parse_answer_topic(topic: str) -> tuple[str, str, str]:
+    """Return ``(cluster, member, request_id)`` from an answer topic, or raise ``TopicError``."""
+    return _parse_request_id_topic(topic, "answers", "an answer")
+
+
+def _parse_request_id_topic(topic: str, channel: str, described: str) -> tuple[str, str, str]:
+    parts = topic.split("/")
+    if len(parts) != 6 or "/".join(parts[:2]) != TOPIC_ROOT or parts[4] != channel:
+        raise TopicError(
+            f"topic {topic!r} is not {described} topic ({TOPIC_ROOT}/C/M/{channel}/REQUEST_ID)"
+        )
+    cluster, member, request_id = parts[2], parts[3], parts[5]
+    check_identifier(cluster, "cluster")
+    check_identifier(member, "member")
+    check_request_id(request_id)
+    return cluster, member, request_id
