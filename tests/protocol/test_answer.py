@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -252,3 +254,15 @@ def test_answer_topic_rejects_bad_request_id() -> None:
 def test_parse_answer_topic_rejects(topic: str, expected: str) -> None:
     with pytest.raises(TopicError, match=expected):
         parse_answer_topic(topic)
+
+
+def test_answer_doc_example_parses() -> None:
+    text = (Path(__file__).parents[2] / "docs" / "protocol.md").read_text("utf-8")
+    examples = [
+        block
+        for block in re.findall(r"```json\n(.*?)```", text, re.DOTALL)
+        if '"kooperant.answer/' in block
+    ]
+
+    assert len(examples) == 1
+    assert parse_answer(examples[0].encode()).cluster == "pomorskie-metal"

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -376,3 +378,15 @@ def test_request_topic_rejects_bad_request_id(bad: str) -> None:
 def test_parse_request_topic_rejects(topic: str, expected: str) -> None:
     with pytest.raises(TopicError, match=expected):
         parse_request_topic(topic)
+
+
+def test_request_doc_example_parses() -> None:
+    text = (Path(__file__).parents[2] / "docs" / "protocol.md").read_text("utf-8")
+    examples = [
+        block
+        for block in re.findall(r"```json\n(.*?)```", text, re.DOTALL)
+        if '"kooperant.request/' in block
+    ]
+
+    assert len(examples) == 1
+    assert parse_request(examples[0].encode()).cluster == "pomorskie-metal"
