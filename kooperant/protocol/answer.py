@@ -63,7 +63,7 @@ class Answer:
         check_request_id(self.request_id)
         if self.decided_at.tzinfo is None:
             raise ValueError(f"invalid answer: decided_at {self.decided_at} has no time zone")
-        problem = reason_problem(self.state, self.reason)
+        problem = _reason_problem(self.state, self.reason)
         if problem is not None:
             raise ValueError(problem)
 
@@ -101,7 +101,7 @@ class Answer:
         return dump_standard_json(self.to_json(), "answer")
 
 
-def reason_problem(state: AnswerState, reason: str | None) -> str | None:
+def _reason_problem(state: AnswerState, reason: str | None) -> str | None:
     """Return why ``reason`` does not fit ``state``, or None if it fits."""
     problem = _reason_presence_problem(state, reason is not None)
     if problem is None and reason is not None and len(reason) > MAX_DECLINE_REASON_CHARACTERS:

@@ -124,7 +124,7 @@ class CapacityRequest:
 
     def __post_init__(self) -> None:
         check_request_id(self.request_id)
-        problem = request_problem(
+        problem = _request_problem(
             member=self.member,
             requester=self.requester,
             created_at=self.created_at,
@@ -176,7 +176,7 @@ def new_request_id() -> str:
     return str(uuid.uuid4())
 
 
-def request_problem(
+def _request_problem(
     *,
     member: str,
     requester: str,
@@ -241,16 +241,7 @@ def parse_request(payload: bytes) -> CapacityRequest:
         _check_contact_reachable(data.get("contact"))
     check_schema(data, _validator(), "request")
 
-    slot = None
-    if "slot" in data:
-        start = parse_time(data["slot"]["start"], "slot/start")
-        end = parse_time(data["slot"]["end"], "slot/end")
-        if end <= start:
-            raise OfferValidationError(
-                f"invalid request at slot/end: {data['slot']['end']!r} is not after "
-                f"slot/start {data['slot']['start']!r}"
-            )
-        slot = Interval(start, end)
+    slot = _slot_from_json(data["slot"]) if "slot" in data else None
     amount = None
     if "amount" in data:
         item = data["amount"]
@@ -261,7 +252,7 @@ def parse_request(payload: bytes) -> CapacityRequest:
     contact = data["contact"]
     created_at = parse_time(data["created_at"], "created_at")
     expires_at = parse_time(data["expires_at"], "expires_at")
-    problem = request_problem(
+    problem = _request_problem(
         member=data["member"],
         requester=data["requester"],
         created_at=created_at,
@@ -287,6 +278,18 @@ def parse_request(payload: bytes) -> CapacityRequest:
         amount=amount,
         envelope=envelope,
     )
+
+
+def _slot_from_json(data: Mapping[str, str]) -> Interval:
+    start = parse_time(data["start"], "slot/start")
+    end = parse_time(data["end"], "slot/end")
+    if end <= start:
+        # Checked here because Interval itself rejects only an end before the start.
+        raise OfferValidationError(
+            f"invalid request at slot/end: {data['end']!r} is not after "
+            f"slot/start {data['start']!r}"
+        )
+    return Interval(start, end)
 
 
 def _check_slot_or_amount(data: Mapping[str, Any]) -> None:
