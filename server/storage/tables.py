@@ -273,3 +273,53 @@ resource_amounts = Table(
     Column("band_max", Float),
     Index("ix_resource_amounts_quantity", "quantity"),
 )
+
+# Capacity requests of one member for another member's offer (kooperant.protocol.request), with
+# their state. ``member`` is the owner of the offer. Exactly one of the slot and the amount is
+# set. ``answer_seq`` is the ``seq`` of the last answer applied, so an older answer is ignored.
+capacity_requests = Table(
+    "capacity_requests",
+    metadata,
+    Column("request_id", String(36), primary_key=True),
+    Column("cluster", String(ID_LENGTH), nullable=False),
+    Column("member", String(ID_LENGTH), nullable=False),
+    Column("resource", String(ID_LENGTH), nullable=False),
+    Column("requester", String(ID_LENGTH), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False),
+    Column("message", Text, nullable=False),
+    Column("contact_name", Text, nullable=False),
+    Column("contact_email", Text),
+    Column("contact_phone", Text),
+    Column("slot_start", UtcDateTime),
+    Column("slot_end", UtcDateTime),
+    Column("amount_quantity", String(64)),
+    Column("amount_value", Float),
+    Column("amount_unit", String(64)),
+    Column("amount_label", Text),
+    Column("state", String(16), nullable=False),
+    Column("state_at", UtcDateTime, nullable=False),
+    Column("reason", Text),
+    Column("answer_seq", BigInteger),
+    Index("ix_capacity_requests_requester", "cluster", "requester", "created_at"),
+    Index("ix_capacity_requests_member", "cluster", "member", "created_at"),
+    Index("ix_capacity_requests_state", "state", "expires_at"),
+)
+
+# Every state a request reached, oldest first, readable by the requester and the owner. ``note``
+# is the owner's reason of a declined answer, or NULL.
+request_log = Table(
+    "request_log",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column(
+        "request_id",
+        String(36),
+        ForeignKey("capacity_requests.request_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("at", UtcDateTime, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("note", Text),
+    Index("ix_request_log_request_id", "request_id"),
+)
