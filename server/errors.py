@@ -19,6 +19,14 @@ fields for it, so the CLI can show it in Polish or English. ``str(error)`` is th
     ├── SchemaOutdatedError      the database schema is older than this version: run
     │                            ``kooperant server migrate``
     ├── StorageError             a read or write failed while running; the caller may retry
+    ├── RequestError             a capacity request cannot be created, read or withdrawn; the
+    │   │                        message id is the API error code
+    │   ├── RequestNotFoundError the offer or the request does not exist or is hidden from the
+    │   │                        caller (both look the same)
+    │   ├── RequestForbiddenError
+    │   │                        the caller may not do this: no member, or not the requester
+    │   ├── RequestConflictError the request is final already and cannot change any more
+    │   └── InvalidRequestError  the slot or amount does not fit the offer
     └── BrokerPortInUseError     the embedded broker cannot listen because the port is taken
 """
 
@@ -140,3 +148,26 @@ class ProfileError(AccountError):
 
     def localized(self, language: Language | None = None) -> str:
         return "\n".join(problem.format(language) for problem in self.problems)
+
+
+class RequestError(ServerError):
+    """Raised when a capacity request cannot be created, read or withdrawn.
+
+    ``message_id`` doubles as the stable error code of the API.
+    """
+
+
+class RequestNotFoundError(RequestError):
+    """Raised for a missing offer or request, and for one the caller may not see."""
+
+
+class RequestForbiddenError(RequestError):
+    """Raised when the caller has no member to request as, or is not the request's requester."""
+
+
+class RequestConflictError(RequestError):
+    """Raised when a request in a final state would change."""
+
+
+class InvalidRequestError(RequestError):
+    """Raised when a request's slot or amount does not fit the requested offer."""

@@ -22,6 +22,14 @@ from server.storage.records import (
     StatusOutcome,
     WithdrawalOutcome,
 )
+from server.storage.requests import (
+    AnswerOutcome,
+    RequestLogEntry,
+    RequestMonthCount,
+    RequestPage,
+    RequestRecord,
+    RequestState,
+)
 from server.storage.storage import (
     DELIVERED_RETENTION,
     MAX_REJECTED_PAYLOAD_BYTES,
@@ -37,6 +45,7 @@ __all__ = [
     "DELIVERED_RETENTION",
     "MAX_REJECTED_PAYLOAD_BYTES",
     "SORT_KEYS",
+    "AnswerOutcome",
     "CapacityPoint",
     "FreeHoursInWindow",
     "HistoryPage",
@@ -45,6 +54,11 @@ __all__ = [
     "OfferOutcome",
     "ProfileRecord",
     "RejectedRecord",
+    "RequestLogEntry",
+    "RequestMonthCount",
+    "RequestPage",
+    "RequestRecord",
+    "RequestState",
     "ResourcePage",
     "ResourceQuery",
     "ResourceRecord",

@@ -38,7 +38,7 @@ from server.errors import (
     SchemaOutdatedError,
     StorageError,
 )
-from server.storage import accounts, profiles
+from server.storage import accounts, profiles, requests
 from server.storage.accounts import NewSession, SessionRecord, UserRecord
 from server.storage.capacity import forget_capacity, read_capacity, record_capacity
 from server.storage.connection_errors import unavailable_error
@@ -88,6 +88,12 @@ from server.storage.records import (
     StatusOutcome,
     WithdrawalOutcome,
 )
+from server.storage.requests import (
+    AnswerOutcome,
+    RequestMonthCount,
+    RequestPage,
+    RequestRecord,
+)
 from server.storage.search import (
     matching_page,
     profile_record,
@@ -109,6 +115,8 @@ from server.storage.window_hours import read_free_hours_in_window
 
 if TYPE_CHECKING:
     from kooperant.protocol import Envelope, MemberStatus
+    from kooperant.protocol.answer import Answer
+    from kooperant.protocol.request import CapacityRequest
 
 logger = logging.getLogger(__name__)
 
@@ -776,6 +784,49 @@ class Storage:
     def read_profile(self, cluster: str, member: str) -> MemberProfile | None:
         with self._connection("read member profile") as connection:
             return profiles.read_profile(connection, cluster, member)
+
+    # Capacity requests (server/storage/requests.py)
+
+    def create_request(
+        self, request: CapacityRequest, *, viewer: Viewer, now: datetime
+    ) -> RequestRecord:
+        """Store ``request`` of ``viewer``'s member as sent, or raise a ``RequestError`` why not."""
+        with self._transaction("create request") as connection:
+            return requests.create_request(connection, request, viewer, now)
+
+    def list_requests(
+        self, *, viewer: Viewer, role: str, limit: int = 50, offset: int = 0
+    ) -> RequestPage:
+        """Return a page of the requests ``viewer``'s member sent or received, newest first."""
+        with self._connection("list requests") as connection:
+            return requests.list_requests(connection, viewer, role, limit, offset)
+
+    def get_request(self, request_id: str, *, viewer: Viewer) -> RequestRecord | None:
+        """Return one request with its log, or ``None`` if missing or not readable by ``viewer``."""
+        with self._connection("read request") as connection:
+            return requests.get_request(connection, request_id, viewer)
+
+    def withdraw_request(self, request_id: str, *, viewer: Viewer, now: datetime) -> RequestRecord:
+        """Mark the open request ``request_id`` of ``viewer``'s member withdrawn."""
+        with self._transaction("withdraw request") as connection:
+            return requests.withdraw_request(connection, request_id, viewer, now)
+
+    def apply_answer(self, answer: Answer, received_at: datetime) -> AnswerOutcome:
+        """Apply the owner's answer to its request; return what happened to it."""
+        with self._transaction("apply answer") as connection:
+            return requests.apply_answer(connection, answer, received_at)
+
+    def expire_requests(self, now: datetime) -> list[str]:
+        """Mark the open requests due at ``now`` expired; return their ids."""
+        with self._transaction("expire requests") as connection:
+            return requests.expire_requests(connection, now)
+
+    def request_counts_per_month(
+        self, *, viewer: Viewer, since: datetime | None = None
+    ) -> list[RequestMonthCount]:
+        """Return the coordinator's counts of requests per month and state."""
+        with self._connection("count requests") as connection:
+            return requests.request_counts_per_month(connection, viewer, since)
 
     @contextmanager
     def _connection(self, operation: str) -> Iterator[Connection]:
