@@ -30,6 +30,7 @@ from server.error_pages import add_error_pages
 from server.errors import StorageError
 from server.login_limits import LoginLimiter
 from server.member_routes import add_member_routes
+from server.request_api import add_request_api_routes
 from server.search_api import add_search_api_routes, resource_query
 from server.search_routes import add_search_routes
 from server.security_headers import SecurityHeadersMiddleware
@@ -103,6 +104,7 @@ def create_app(
         }
 
     add_search_api_routes(app, storage, clock)
+    add_request_api_routes(app, storage, clock)
 
     @app.get(
         "/api/v1/members",

@@ -138,6 +138,56 @@ class RejectedMessagePage(_Page):
     items: list[RejectedMessage]
 
 
+class RequestContact(_Strict):
+    name: str
+    email: str | None
+    phone: str | None
+
+
+class RequestedAmountModel(_Strict):
+    quantity: str
+    value: float
+    unit: str
+    label: str | None
+
+
+class RequestLogItem(_Strict):
+    """One state a request reached."""
+
+    at: str | None
+    state: str
+    note: str | None = Field(description="The owner's reason of a declined answer, or null")
+
+
+class CapacityRequest(_Strict):
+    """A member's request for capacity of another member's offer, with its current state."""
+
+    request_id: str
+    cluster: str
+    member: str = Field(description="The owner of the offer")
+    resource: str
+    requester: str
+    created_at: str | None
+    expires_at: str | None
+    message: str
+    contact: RequestContact
+    slot: TimeInterval | None = Field(description="For a machine offer, else null")
+    amount: RequestedAmountModel | None = Field(description="For other kinds, else null")
+    state: Literal["sent", "delivered", "accepted", "declined", "expired", "withdrawn"]
+    state_at: str | None
+    reason: str | None = Field(description="The owner's reason when declined, else null")
+
+
+class CapacityRequestDetail(CapacityRequest):
+    """A request with the history of its states, oldest first."""
+
+    history: list[RequestLogItem]
+
+
+class CapacityRequestPage(_Page):
+    items: list[CapacityRequest]
+
+
 class Health(_Strict):
     """The state of the database and of ingest's broker connection."""
 

@@ -17,7 +17,8 @@ from server.api_models import ErrorBody
 
 API_DESCRIPTION = """\
 Free capacity that members of an industry cluster share: current offers, members and the
-messages ingest rejected. The API is read-only; offers arrive over MQTT.
+messages ingest rejected. Offers arrive over MQTT; the only writes are members' capacity
+requests (`/api/v1/requests`).
 
 With a tokens file, every `/api/v1` request needs `Authorization: Bearer TOKEN`, and the caller
 sees what the owners of the offers share with its member. Lists are paged with `limit` and
@@ -28,6 +29,7 @@ sees what the owners of the offers share with its member. Lists are paged with `
 TAGS = [
     {"name": "resources", "description": "Current offers of machines, storage, IT and supplies"},
     {"name": "members", "description": "Members of the cluster and their agents' status"},
+    {"name": "requests", "description": "Members' requests for capacity of other members' offers"},
     {"name": "rejected messages", "description": "Messages ingest did not accept"},
     {"name": "health", "description": "Whether the server can do its work"},
 ]

@@ -141,7 +141,8 @@ def create_request(
 
     connection.execute(insert(capacity_requests).values(**_request_row(request, now)))
     _log(connection, request.request_id, now, RequestState.SENT, None)
-    return RequestRecord(request, RequestState.SENT, now, None)
+    log = (RequestLogEntry(now, RequestState.SENT, None),)
+    return RequestRecord(request, RequestState.SENT, now, None, log)
 
 
 def _check_requester(request: CapacityRequest, viewer: Viewer) -> None:
