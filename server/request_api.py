@@ -141,8 +141,11 @@ def add_request_api_routes(app: FastAPI, storage: Storage, clock: Callable[[], d
         },
     )
     async def create_request(viewer: Caller, body: NewRequest) -> dict[str, Any]:
-        """The slot must lie inside one free interval of a machine offer; the amount must name
-        one of the offer's amounts and be at most its free value (or band minimum)."""
+        """The slot must lie inside one free interval of a machine offer.
+
+        The amount must name one of the offer's amounts and be at most its free value, or the
+        minimum of its band.
+        """
         now = clock()
         request = _build_request(body, viewer, now)
         record = await _call(storage.create_request, request, viewer=viewer, now=now)
@@ -227,8 +230,10 @@ def _build_request(body: NewRequest, viewer: Viewer, now: datetime) -> CapacityR
             slot = Interval(_utc(body.slot.start, "slot/start"), _utc(body.slot.end, "slot/end"))
         amount = None
         if body.amount is not None:
-            given = body.amount
-            amount = RequestedAmount(given.quantity, given.value, given.unit, given.label)
+            requested = body.amount
+            amount = RequestedAmount(
+                requested.quantity, requested.value, requested.unit, requested.label
+            )
         contact = body.contact
         request = CapacityRequest(
             request_id=new_request_id(),
