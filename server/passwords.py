@@ -55,12 +55,12 @@ def password_problem(password: str, username: str) -> str | None:
     Control characters (Unicode category Cc: NUL, tab and the rest of C0, DEL and C1) are not
     allowed, because a sign-in form cannot carry some of them and others hide in a terminal.
     """
-    if any(unicodedata.category(character) == "Cc" for character in password):
-        return "password_control_character"
     if len(password) < MIN_PASSWORD_LENGTH:
         return "password_too_short"
     if not password.strip():
         return "password_only_whitespace"
+    if any(unicodedata.category(character) == "Cc" for character in password):
+        return "password_control_character"
     if len(set(password)) < MIN_DISTINCT_CHARACTERS:
         return "password_too_few_distinct"
 
