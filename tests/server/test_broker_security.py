@@ -14,6 +14,7 @@ import pwd
 import signal
 import subprocess
 import sys
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,7 @@ from kooperant.mqtt import (
     SubscribeRejected,
     TlsSettings,
 )
+from kooperant.protocol.topics import answer_topic, request_subscription, request_topic
 from server.broker_accounts import AGGREGATOR_USER, mosquitto_password_line, set_password
 from tests.conftest import REPO_ROOT
 from tests.support.certificates import CertificateAuthority, CertificateFiles
@@ -249,10 +251,113 @@ async def test_member_cannot_read_other_members(
             await asyncio.wait_for(anext(aiter(member.messages())), 0.2)
 
 
-async def test_aggregator_cannot_publish(cluster_broker: ClusterBroker) -> None:
+@pytest.mark.parametrize("channel", ["offers", "withdrawals", "status", "answers"])
+async def test_aggregator_cannot_publish(cluster_broker: ClusterBroker, channel: str) -> None:
+    # The aggregator may write requests only, so it cannot forge what members publish.
+    topic = f"kooperant/v1/{cluster_broker.cluster}/acme/{channel}"
+    if channel != "status":
+        topic = f"{topic}/{uuid.uuid4()}"
+
     async with MqttSession(cluster_broker.options(AGGREGATOR_USER)) as session:
         with pytest.raises(PublishRejected):
-            await session.publish(cluster_broker.topic("acme"), b"forged")
+            await session.publish(topic, b"forged")
+
+
+async def test_aggregator_request_other_cluster_rejected(cluster_broker: ClusterBroker) -> None:
+    topic = request_topic("another-cluster", "acme", str(uuid.uuid4()))
+
+    async with MqttSession(cluster_broker.options(AGGREGATOR_USER)) as session:
+        with pytest.raises(PublishRejected):
+            await session.publish(topic, b"request")
+
+
+async def test_request_reaches_owner_retained(cluster_broker: ClusterBroker) -> None:
+    cluster = cluster_broker.cluster
+    topic = request_topic(cluster, "acme", str(uuid.uuid4()))
+
+    # The agent subscribes after the request was published, as an agent that was offline does.
+    async with MqttSession(cluster_broker.options(AGGREGATOR_USER)) as aggregator:
+        await aggregator.publish(topic, b"request", retain=True)
+    async with MqttSession(cluster_broker.options("acme")) as agent:
+        await agent.subscribe([request_subscription(cluster, "acme")])
+        received = await next_message(agent)
+
+    assert received.topic == topic
+    assert received.payload == b"request"
+    assert received.retain
+
+
+async def test_aggregator_clears_request(cluster_broker: ClusterBroker) -> None:
+    cluster = cluster_broker.cluster
+    cleared = request_topic(cluster, "acme", str(uuid.uuid4()))
+    pending = request_topic(cluster, "acme", str(uuid.uuid4()))
+
+    async with MqttSession(cluster_broker.options(AGGREGATOR_USER)) as aggregator:
+        await aggregator.publish(cleared, b"request", retain=True)
+        await aggregator.publish(cleared, b"", retain=True)
+        await aggregator.publish(pending, b"request", retain=True)
+    async with MqttSession(cluster_broker.options("acme")) as agent:
+        await agent.subscribe([request_subscription(cluster, "acme")])
+        received = await next_message(agent)
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(anext(aiter(agent.messages())), 0.2)
+
+    # Only the request that was not cleared is still retained.
+    assert received.topic == pending
+
+
+async def test_member_cannot_read_other_requests(
+    cluster_broker: ClusterBroker, aggregator: MqttSession
+) -> None:
+    cluster = cluster_broker.cluster
+    topic = request_topic(cluster, "acme", str(uuid.uuid4()))
+
+    async with (
+        MqttSession(cluster_broker.options("acme")) as owner,
+        MqttSession(cluster_broker.options("other")) as other,
+    ):
+        await owner.subscribe([request_subscription(cluster, "acme")])
+        # Mosquitto 2.0.11 grants the subscription and checks the ACL on each delivery instead.
+        with contextlib.suppress(SubscribeRejected):
+            await other.subscribe(
+                [request_subscription(cluster, "acme"), f"kooperant/v1/{cluster}/+/requests/#"]
+            )
+        await aggregator.publish(topic, b"request", retain=True)
+        assert (await next_message(owner)).topic == topic
+
+        # The broker routed the request to every subscriber before the owner received it, and
+        # writes to one client in order, so a delivered request would arrive before this PUBACK.
+        await other.publish(cluster_broker.topic("other"), b"own")
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(anext(aiter(other.messages())), 0.2)
+
+        # A new subscription does not get the retained request either.
+        with contextlib.suppress(SubscribeRejected):
+            await other.subscribe([topic])
+        await other.publish(cluster_broker.topic("other"), b"own")
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(anext(aiter(other.messages())), 0.2)
+
+
+async def test_member_cannot_write_other_requests(cluster_broker: ClusterBroker) -> None:
+    topic = request_topic(cluster_broker.cluster, "acme", str(uuid.uuid4()))
+
+    async with MqttSession(cluster_broker.options("other")) as other:
+        with pytest.raises(PublishRejected):
+            await other.publish(topic, b"forged", retain=True)
+
+
+async def test_member_answer_reaches_aggregator(
+    cluster_broker: ClusterBroker, aggregator: MqttSession
+) -> None:
+    topic = answer_topic(cluster_broker.cluster, "acme", str(uuid.uuid4()))
+
+    async with MqttSession(cluster_broker.options("acme")) as agent:
+        await agent.publish(topic, b"answer", retain=True)
+
+    received = await next_message(aggregator)
+    assert received.topic == topic
+    assert received.payload == b"answer"
 
 
 async def test_aggregator_shared_subscription_receives(cluster_broker: ClusterBroker) -> None:
