@@ -170,7 +170,7 @@ def add_request_api_routes(app: FastAPI, storage: Storage, clock: Callable[[], d
         limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
         offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     ) -> dict[str, Any]:
-        """A caller without a member (anonymous, or a coordinator only) gets an empty list."""
+        """List the caller's sent or received requests; empty for a caller without a member."""
         page = await read(
             storage.list_requests, viewer=viewer, role=role, limit=limit, offset=offset
         )

@@ -56,7 +56,7 @@ def visible_offer_conditions(viewer: Viewer, now: datetime) -> list[ColumnElemen
 
     ``resources.restricted`` is true for an offer with an audience, so only those offers are
     looked up in ``resource_audience``. The viewer's own entries are one IN list, which
-    PostgreSQL hashes once; a correlated EXISTS per offer made the planner overestimate every
+    PostgreSQL hashes once. A correlated EXISTS per offer made the planner overestimate every
     search and pick nested loops (bench/search.py: 60 ms instead of 25 ms for a time window).
     """
     cluster_wide = ~resources.c.restricted

@@ -46,7 +46,7 @@ async def browser() -> AsyncIterator[Browser]:
 
 
 @asynccontextmanager
-async def serving(database: str, port: int) -> AsyncIterator[str]:
+async def serving(database: str, port: int, tokens_file: Path | None = None) -> AsyncIterator[str]:
     """Run an aggregator on ``database`` with an embedded broker; yield its URL on 127.0.0.1."""
     stop = asyncio.Event()
     ready = asyncio.Event()
@@ -56,6 +56,7 @@ async def serving(database: str, port: int) -> AsyncIterator[str]:
             broker_url=broker.url,
             mqtt_protocol="3.1.1",  # the embedded amqtt broker speaks MQTT 3.1.1 only
             http_port=port,
+            tokens_file=tokens_file,
         )
         server = asyncio.create_task(run_server(settings, stop, ready))
         async with asyncio.timeout(20):

@@ -6,7 +6,6 @@ Screenshots of the Polish and English search pages go to the folder named by
 
 from __future__ import annotations
 
-import asyncio
 import os
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -16,11 +15,10 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, Page
 
-from server.broker import EmbeddedBroker
 from server.passwords import hash_password
-from server.service import ServerSettings, run_server
 from server.storage import Storage
 from server.tokens import add_token
+from tests.e2e.conftest import serving
 from tests.server.helpers import machine_offer, storage_offer
 from tests.server.search_helpers import add_profile
 
@@ -66,24 +64,8 @@ async def serve_dashboard(
         )
     storage.close()
 
-    stop = asyncio.Event()
-    ready = asyncio.Event()
-    async with EmbeddedBroker(port=0) as broker:
-        settings = ServerSettings(
-            database=database,
-            broker_url=broker.url,
-            mqtt_protocol="3.1.1",  # the embedded amqtt broker speaks MQTT 3.1.1 only
-            http_port=port,
-            tokens_file=tokens_file,
-        )
-        server = asyncio.create_task(run_server(settings, stop, ready))
-        async with asyncio.timeout(20):
-            await ready.wait()
-        try:
-            yield f"http://127.0.0.1:{port}/"
-        finally:
-            stop.set()
-            await server
+    async with serving(database, port, tokens_file) as url:
+        yield f"{url}/"
 
 
 @pytest.fixture
