@@ -62,6 +62,9 @@ resources = Table(
     # Whether the offer has rows in resource_audience; searches read it instead of looking
     # the audience up for every offer (bench/search.py).
     Column("restricted", Boolean, nullable=False, server_default=false()),
+    # Whether the owner's agent takes capacity requests for the offer (offer field
+    # ``accepts_requests``); offers of agents that predate requests leave it false.
+    Column("accepts_requests", Boolean, nullable=False, server_default=false()),
     Index("ix_resources_kind", "kind"),
     Index("ix_resources_expires_at", "expires_at"),
     Index("ix_resources_received_at", "received_at"),
@@ -301,9 +304,13 @@ capacity_requests = Table(
     Column("state_at", UtcDateTime, nullable=False),
     Column("reason", Text),
     Column("answer_seq", BigInteger),
+    # What the broker retains on the request topic: NULL while the request waits to be
+    # published, "published", then "cleared" once the empty retained payload went out.
+    Column("routing", String(16)),
     Index("ix_capacity_requests_requester", "cluster", "requester", "created_at"),
     Index("ix_capacity_requests_member", "cluster", "member", "created_at"),
     Index("ix_capacity_requests_state", "state", "expires_at"),
+    Index("ix_capacity_requests_routing", "routing", "state"),
 )
 
 # Every state a request reached, oldest first, readable by the requester and the owner. ``note``
@@ -321,5 +328,10 @@ request_log = Table(
     Column("at", UtcDateTime, nullable=False),
     Column("state", String(16), nullable=False),
     Column("note", Text),
+    # The e-mail about this state: NULL while it waits, then "sent", "skipped" (no address, or
+    # too old when SMTP was configured) or "failed" after the last attempt.
+    Column("mail_state", String(16)),
+    Column("mail_attempts", Integer, nullable=False, server_default="0"),
     Index("ix_request_log_request_id", "request_id"),
+    Index("ix_request_log_mail_state", "mail_state"),
 )
