@@ -1,7 +1,7 @@
 """Messages and topics shared by the agent and the aggregator.
 
 ``topics`` builds and parses MQTT topic names; ``offer`` defines the offer message
-(``kooperant.offer/1.1``), its JSON Schema and its validation; ``withdrawal`` defines the message
+(``kooperant.offer/1.2``), its JSON Schema and its validation; ``withdrawal`` defines the message
 (``kooperant.withdrawal/1.1``) that takes an offer back; ``status`` defines the member status
 (``kooperant.status/1.0``). ``request`` defines a member's request for capacity of another
 member's offer (``kooperant.request/1.0``), and ``answer`` the owner's answer to it

@@ -1,9 +1,11 @@
-"""The offer message, schema ``kooperant.offer/1.1``.
+"""The offer message, schema ``kooperant.offer/1.2``.
 
 The agent builds an ``Offer`` and serialises it with ``Offer.to_payload``. The aggregator turns
 received bytes back into an ``Offer`` with ``parse_offer``, which checks them against the JSON
 Schema in ``offer.schema.json`` and then checks what a schema cannot express (real dates, interval
 order). Version 1.1 added the envelope (``message_id`` and ``seq``), which 1.0 offers lack.
+Version 1.2 added ``accepts_requests``. An offer without it, such as every 1.0 and 1.1 offer,
+does not take capacity requests.
 """
 
 from __future__ import annotations
@@ -25,9 +27,12 @@ from kooperant.protocol.envelope import Envelope, parse_envelope
 from kooperant.protocol.errors import OfferValidationError
 from kooperant.protocol.versions import SchemaVersion, accept_schema_version
 
-OFFER_SCHEMA_ID = "kooperant.offer/1.1"
-_OFFER_VERSION = SchemaVersion("kooperant.offer", 1, 1)
+OFFER_SCHEMA_ID = "kooperant.offer/1.2"
+_OFFER_VERSION = SchemaVersion("kooperant.offer", 1, 2)
 MAX_PAYLOAD_BYTES = 1_000_000
+# Top-level fields added after 1.0, with the minor version that added them. The envelope of 1.1
+# is not listed because readers accepted it in 1.0 offers before this check existed.
+_ADDED_IN_MINOR = {"accepts_requests": 2}
 
 
 class ResourceKind(StrEnum):
@@ -108,8 +113,9 @@ class Price:
 
 # Fields an owner's policy may let out. The envelope (schema, cluster, member, resource, kind,
 # generated_at) is always sent because without it a message cannot be routed or stored, and so
-# are ``audience`` and ``expires_at`` when the policy sets them, because the aggregator enforces
-# them. ``free_hours_band`` is how ``free_hours`` leaves when the policy shows it as a band.
+# are ``audience`` and ``expires_at`` when the policy sets them, and ``accepts_requests``,
+# because the aggregator enforces them. ``free_hours_band`` is how ``free_hours`` leaves when the
+# policy shows it as a band.
 OPTIONAL_FIELDS = (
     "name",
     "capabilities",
@@ -152,6 +158,8 @@ class Offer:
     """Member ids that may see the offer; ``None`` means the whole cluster."""
     expires_at: datetime | None = None
     """When the owner's share ends; the aggregator hides the offer from then on."""
+    accepts_requests: bool = False
+    """Whether the owner's agent takes capacity requests for this offer; always sent since 1.2."""
     envelope: Envelope | None = None
     """Message id and sequence number; ``None`` before queueing, or from a 1.0 payload."""
 
@@ -193,6 +201,7 @@ class Offer:
             data["audience"] = list(self.audience)
         if self.expires_at is not None:
             data["expires_at"] = format_time(self.expires_at)
+        data["accepts_requests"] = self.accepts_requests
         if self.envelope is not None:
             data["message_id"] = self.envelope.message_id
             data["seq"] = self.envelope.seq
@@ -237,7 +246,7 @@ def parse_offer(payload: bytes) -> Offer:
         raise OfferValidationError(f"payload is not JSON: {error}") from error
 
     known_fields = offer_json_schema()["properties"].keys()
-    data = accept_schema_version(data, _OFFER_VERSION, known_fields, "an offer")
+    data = accept_schema_version(data, _OFFER_VERSION, known_fields, "an offer", _ADDED_IN_MINOR)
     envelope = envelope_of(data)
     _check_schema(data)
     return _offer_from_json(data).with_envelope(envelope)
@@ -446,6 +455,7 @@ def _offer_from_json(data: Mapping[str, Any]) -> Offer:
         customers=tuple(data["customers"]) if "customers" in data else None,
         audience=tuple(data["audience"]) if "audience" in data else None,
         expires_at=parse_time(data["expires_at"], "expires_at") if "expires_at" in data else None,
+        accepts_requests=data.get("accepts_requests", False),
     )
 
 

@@ -2,15 +2,16 @@
 
 A reader accepts its own major version with any minor version: ``NAME/1`` (read as 1.0) and
 ``NAME/1.N``. A newer minor version only adds optional top-level fields, so a reader drops the
-fields it does not know before validation. Another major version, or another message's name,
-is rejected.
+fields it does not know before validation. An older minor version must not carry a field added
+after it, because the writer could not have meant it. Another major version, or another
+message's name, is rejected.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,16 +46,21 @@ def parse_schema_id(value: str) -> SchemaVersion:
 
 
 def accept_schema_version(
-    data: Any, known: SchemaVersion, known_fields: Collection[str], described: str
+    data: Any,
+    known: SchemaVersion,
+    known_fields: Collection[str],
+    described: str,
+    added_in: Mapping[str, int] | None = None,
 ) -> Any:
     """Check the ``schema`` field of a decoded message and return the message to validate.
 
     ``known`` is the newest version this reader supports, and ``described`` names the message in
     errors, for example ``"an offer"``. For a newer minor version the result is a
-    copy without the top-level fields outside ``known_fields``. A message that is not an object
+    copy without the top-level fields outside ``known_fields``. ``added_in`` maps a top-level
+    field to the minor version that added it. A message that is not an object
     or has no string ``schema`` is returned unchanged, so JSON Schema validation reports it.
-    Raises ``OfferValidationError`` for a malformed schema id, another message's name and
-    another major version.
+    Raises ``OfferValidationError`` for a malformed schema id, another message's name, another
+    major version and a field of ``added_in`` newer than the message's minor version.
     """
     if not isinstance(data, dict) or not isinstance(data.get("schema"), str):
         return data
@@ -81,8 +87,21 @@ def accept_schema_version(
             f"({family}); upgrade the agent"
         )
     if version.minor <= known.minor:
+        _check_fields_exist_in(data, version, added_in or {})
         return data
     return _without_unknown_fields(data, version, known_fields)
+
+
+def _check_fields_exist_in(
+    data: Mapping[str, Any], version: SchemaVersion, added_in: Mapping[str, int]
+) -> None:
+    for name, minor in added_in.items():
+        if name in data and minor > version.minor:
+            added = SchemaVersion(version.name, version.major, minor)
+            raise OfferValidationError(
+                f"invalid field {name!r} in a {version} message: it was added in {added}; "
+                f"send schema {added} or leave the field out"
+            )
 
 
 def _without_unknown_fields(

@@ -88,7 +88,9 @@ def test_offer_without_optional_fields_leaves_them_out() -> None:
         "kind",
         "generated_at",
         "amounts",
+        "accepts_requests",
     }
+    assert data["accepts_requests"] is False
     assert parse_offer(offer.to_payload()) == offer
 
 
@@ -287,6 +289,36 @@ def test_invalid_new_fields_rejected(changes: dict[str, object], expected: str) 
 
     with pytest.raises(OfferValidationError, match=expected):
         parse_offer(payload)
+
+
+@pytest.mark.parametrize("accepts", [True, False])
+def test_accepts_requests_round_trips(accepts: bool) -> None:
+    offer = replace(machine_offer(), accepts_requests=accepts)
+
+    data = json.loads(offer.to_payload())
+
+    assert data["schema"] == "kooperant.offer/1.2"
+    assert data["accepts_requests"] is accepts
+    assert parse_offer(offer.to_payload()).accepts_requests is accepts
+
+
+@pytest.mark.parametrize("value", ["yes", 1, None])
+def test_accepts_requests_wrong_type_rejected(value: object) -> None:
+    payload = json.dumps({**valid_json(), "accepts_requests": value}).encode()
+
+    with pytest.raises(OfferValidationError) as caught:
+        parse_offer(payload)
+
+    assert str(caught.value) == (
+        f"schema violation at accepts_requests: {value!r} is not of type 'boolean'"
+    )
+
+
+def test_accepts_requests_absent_means_false() -> None:
+    data = valid_json()
+    del data["accepts_requests"]
+
+    assert parse_offer(json.dumps(data).encode()).accepts_requests is False
 
 
 def _with_free_hours(token: str) -> bytes:

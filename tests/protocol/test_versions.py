@@ -28,21 +28,51 @@ NOW = datetime(2026, 12, 4, 10, 0, tzinfo=UTC)
 
 
 def offer_with_schema(schema: object, **extra: object) -> bytes:
-    return json.dumps({**machine_offer().to_json(), "schema": schema, **extra}).encode()
+    """Return the test offer as ``schema`` names it; 1.2 added ``accepts_requests``."""
+    data = {**machine_offer().to_json(), "schema": schema}
+    if schema in ("kooperant.offer/1", "kooperant.offer/1.0", "kooperant.offer/1.1"):
+        del data["accepts_requests"]
+    return json.dumps({**data, **extra}).encode()
 
 
 def test_writers_use_current_versions() -> None:
-    assert OFFER_SCHEMA_ID == "kooperant.offer/1.1"
+    assert OFFER_SCHEMA_ID == "kooperant.offer/1.2"
     assert WITHDRAWAL_SCHEMA_ID == "kooperant.withdrawal/1.1"
     assert STATUS_SCHEMA_ID == "kooperant.status/1.0"
     assert json.loads(machine_offer().to_payload())["schema"] == OFFER_SCHEMA_ID
 
 
 @pytest.mark.parametrize(
-    "schema", ["kooperant.offer/1", "kooperant.offer/1.0", "kooperant.offer/1.1"]
+    "schema",
+    ["kooperant.offer/1", "kooperant.offer/1.0", "kooperant.offer/1.1", "kooperant.offer/1.2"],
 )
 def test_known_versions_accepted(schema: str) -> None:
     assert parse_offer(offer_with_schema(schema)) == machine_offer()
+
+
+@pytest.mark.parametrize("schema", ["kooperant.offer/1.0", "kooperant.offer/1.1"])
+def test_older_minor_with_accepts_requests_rejected(schema: str) -> None:
+    payload = offer_with_schema(schema, accepts_requests=True)
+
+    with pytest.raises(OfferValidationError) as caught:
+        parse_offer(payload)
+
+    assert str(caught.value) == (
+        f"invalid field 'accepts_requests' in a {schema} message: it was added in "
+        "kooperant.offer/1.2; send schema kooperant.offer/1.2 or leave the field out"
+    )
+
+
+def test_offer_1_1_does_not_accept_requests() -> None:
+    offer = parse_offer(offer_with_schema("kooperant.offer/1.1"))
+
+    assert offer.accepts_requests is False
+
+
+def test_newer_minor_keeps_accepts_requests() -> None:
+    offer = parse_offer(offer_with_schema("kooperant.offer/1.9", accepts_requests=True, x=1))
+
+    assert offer.accepts_requests is True
 
 
 def test_newer_minor_unknown_fields_dropped(caplog: pytest.LogCaptureFixture) -> None:
@@ -65,7 +95,7 @@ def test_newer_minor_known_fields_still_validated() -> None:
 
 def test_current_minor_unknown_field_rejected() -> None:
     with pytest.raises(OfferValidationError, match="Additional properties are not allowed"):
-        parse_offer(offer_with_schema("kooperant.offer/1.1", carbon_kg=12.5))
+        parse_offer(offer_with_schema("kooperant.offer/1.2", carbon_kg=12.5))
 
 
 def test_newer_minor_withdrawal_accepted() -> None:
