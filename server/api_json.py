@@ -50,6 +50,7 @@ def resource_json(record: ResourceRecord, viewer: Viewer = ANONYMOUS) -> dict[st
         "suppliers": list(record.suppliers),
         "customers": list(record.customers),
         "expires_at": time_json(record.expires_at),
+        "accepts_requests": record.accepts_requests,
         "generated_at": time_json(record.generated_at),
         "updated_at": time_json(record.received_at),
     }

@@ -87,6 +87,10 @@ class Resource(_Strict):
     suppliers: list[str]
     customers: list[str]
     expires_at: str | None
+    accepts_requests: bool = Field(
+        description="Whether the owner takes capacity requests for the offer; false for offers "
+        "of agents that predate requests"
+    )
     generated_at: str | None
     updated_at: str | None = Field(description="When the aggregator received the offer")
     audience: list[str] | None = Field(

@@ -25,7 +25,8 @@ fields for it, so the CLI can show it in Polish or English. ``str(error)`` is th
     │   │                        caller (both look the same)
     │   ├── RequestForbiddenError
     │   │                        the caller may not do this: no member, or not the requester
-    │   ├── RequestConflictError the request is final already and cannot change any more
+    │   ├── RequestConflictError the request is final already and cannot change any more, or
+    │   │                        the offer's owner does not take requests for it
     │   └── InvalidRequestError  the slot or amount does not fit the offer
     └── BrokerPortInUseError     the embedded broker cannot listen because the port is taken
 """
@@ -166,7 +167,7 @@ class RequestForbiddenError(RequestError):
 
 
 class RequestConflictError(RequestError):
-    """Raised when a request in a final state would change."""
+    """Raised when a request in a final state would change, or the offer takes no requests."""
 
 
 class InvalidRequestError(RequestError):

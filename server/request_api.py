@@ -137,6 +137,7 @@ def add_request_api_routes(app: FastAPI, storage: Storage, clock: Callable[[], d
         responses={
             201: {"model": CapacityRequestDetail, "description": "The stored request, sent"},
             400: _error("The body is not valid JSON"),
+            409: _error("The owner does not take requests for this offer"),
             **_REQUEST_ERRORS,
         },
     )

@@ -75,6 +75,7 @@ def replace_current(
             seq=offer.envelope.seq if offer.envelope is not None else None,
             message_id=message_id,
             restricted=bool(offer.audience),
+            accepts_requests=offer.accepts_requests,
         )
     )
     _insert_rows(connection, resource_capabilities, key, "capability", offer.capabilities)

@@ -216,6 +216,7 @@ def resource_record(
         customers=tuple(payload.get("customers", [])),
         expires_at=row.expires_at,
         audience=tuple(audience) if audience else None,
+        accepts_requests=row.accepts_requests,
     )
 
 

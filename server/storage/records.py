@@ -69,6 +69,8 @@ class ResourceRecord:
     expires_at: datetime | None = None
     audience: tuple[str, ...] | None = None
     """Member ids the owner shares the offer with; ``None`` means the whole cluster."""
+    accepts_requests: bool = False
+    """Whether the owner's agent takes capacity requests for the offer."""
 
 
 @dataclass(frozen=True, slots=True)

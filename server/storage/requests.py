@@ -118,11 +118,15 @@ class RequestMonthCount:
 def create_request(
     connection: Connection, request: CapacityRequest, viewer: Viewer, now: datetime
 ) -> RequestRecord:
-    """Check ``request`` against the offer ``viewer`` may see at ``now`` and store it as sent."""
+    """Check ``request`` against the offer ``viewer`` may see at ``now`` and store it as sent.
+
+    Raises ``RequestConflictError`` when the offer does not take requests: its owner's policy
+    switched them off, or its agent predates requests.
+    """
     _check_requester(request, viewer)
     key = (request.cluster, request.member, request.resource)
     offer = connection.execute(
-        select(resources.c.kind).where(
+        select(resources.c.kind, resources.c.accepts_requests).where(
             *visible_offer_conditions(viewer, now), *_offer_key(resources, key)
         )
     ).one_or_none()
@@ -132,6 +136,10 @@ def create_request(
             cluster=request.cluster,
             member=request.member,
             resource=request.resource,
+        )
+    if not offer.accepts_requests:
+        raise RequestConflictError(
+            "request_offer_closed", member=request.member, resource=request.resource
         )
 
     if request.slot is not None:

@@ -44,6 +44,7 @@ def machine_offer(
         Interval(T0 + hours(24), T0 + hours(26)),
     ),
     name: str = "DMU 50",
+    accepts_requests: bool = False,
 ) -> Offer:
     return Offer(
         cluster=cluster,
@@ -58,11 +59,16 @@ def machine_offer(
         horizon=Interval(T0, T0 + hours(14 * 24)),
         free_hours=sum(interval.hours for interval in free),
         free_intervals=free,
+        accepts_requests=accepts_requests,
     )
 
 
 def storage_offer(
-    cluster: str = "pomorskie-metal", member: str = "acme", resource: str = "hall-b"
+    cluster: str = "pomorskie-metal",
+    member: str = "acme",
+    resource: str = "hall-b",
+    *,
+    accepts_requests: bool = False,
 ) -> Offer:
     return Offer(
         cluster=cluster,
@@ -73,6 +79,7 @@ def storage_offer(
         name="Hala B",
         capabilities=("pallet-storage",),
         amounts=(Amount("pallet_places", 40.0, "pallets"),),
+        accepts_requests=accepts_requests,
     )
 
 

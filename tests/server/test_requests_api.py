@@ -69,8 +69,8 @@ def tokens_file(tmp_path: Path) -> TokenStore:
 @pytest.fixture
 async def api(storage: Storage, tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
     """The API with acme's machine (for the whole cluster) and storage hall (for gamma only)."""
-    storage.store_offer(machine_offer(), NOW)
-    storage.store_offer(replace(storage_offer(), audience=("gamma",)), NOW)
+    storage.store_offer(machine_offer(accepts_requests=True), NOW)
+    storage.store_offer(replace(storage_offer(accepts_requests=True), audience=("gamma",)), NOW)
     async with client_for(storage, tokens_file(tmp_path)) as client:
         yield client
 
@@ -223,8 +223,21 @@ async def test_create_request_rejected(
     assert listed.json()["total"] == 0
 
 
+async def test_create_request_closed_offer_conflict(storage: Storage, tmp_path: Path) -> None:
+    storage.store_offer(machine_offer(accepts_requests=False), NOW)
+
+    async with client_for(storage, tokens_file(tmp_path)) as client:
+        response = await client.post("/api/v1/requests", json=machine_body(), headers=auth("beta"))
+        listed = await client.get("/api/v1/requests", headers=auth("beta"))
+
+    assert response.status_code == 409, response.text
+    assert response.json()["error"]["code"] == "request_offer_closed"
+    assert "cnc-5ax-01" in response.json()["error"]["message"]
+    assert listed.json()["total"] == 0
+
+
 async def test_create_request_anonymous_forbidden(storage: Storage) -> None:
-    storage.store_offer(machine_offer(), NOW)
+    storage.store_offer(machine_offer(accepts_requests=True), NOW)
 
     async with client_for(storage, None) as client:
         response = await client.post("/api/v1/requests", json=machine_body())
@@ -234,7 +247,7 @@ async def test_create_request_anonymous_forbidden(storage: Storage) -> None:
 
 
 async def test_create_request_coordinator_forbidden(storage: Storage) -> None:
-    storage.store_offer(machine_offer(), NOW)
+    storage.store_offer(machine_offer(accepts_requests=True), NOW)
     storage.create_user(
         username="coord",
         password_hash=hash_password(COORDINATOR_PASSWORD),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from datetime import UTC, date, datetime
 from typing import Any
@@ -9,7 +10,7 @@ from typing import Any
 import pytest
 
 from kooperant.intervals import Interval
-from kooperant.protocol import Amount, Band
+from kooperant.protocol import Amount, Band, Offer, parse_offer
 from kooperant.protocol.answer import Answer, AnswerState
 from kooperant.protocol.envelope import Envelope
 from kooperant.protocol.request import CapacityRequest, Contact, RequestedAmount, new_request_id
@@ -27,6 +28,14 @@ BETA = Viewer(cluster=CLUSTER, member="beta")
 ACME = Viewer(cluster=CLUSTER, member="acme")
 COORDINATOR = Viewer(cluster=CLUSTER, coordinator=True)
 NOW = T0 - hours(1)
+
+
+def offer_1_1_payload() -> bytes:
+    """Return acme's machine offer as an agent from before requests sends it."""
+    data = json.loads(machine_offer(accepts_requests=True).to_payload())
+    data["schema"] = "kooperant.offer/1.1"
+    del data["accepts_requests"]
+    return json.dumps(data).encode()
 
 
 def machine_request(**changes: Any) -> CapacityRequest:
@@ -74,8 +83,8 @@ def answer(request_id: str, state: AnswerState, seq: int, **changes: Any) -> Ans
 @pytest.fixture
 def offers(storage: Storage) -> Storage:
     """Storage with acme's machine and storage hall, both for the whole cluster."""
-    storage.store_offer(machine_offer(), NOW)
-    storage.store_offer(storage_offer(), NOW)
+    storage.store_offer(machine_offer(accepts_requests=True), NOW)
+    storage.store_offer(storage_offer(accepts_requests=True), NOW)
     return storage
 
 
@@ -155,7 +164,7 @@ def test_get_request_readers(offers: Storage) -> None:
 
 
 def test_create_request_hidden_offer_is_not_found(storage: Storage) -> None:
-    storage.store_offer(replace(machine_offer(), audience=("gamma",)), NOW)
+    storage.store_offer(replace(machine_offer(accepts_requests=True), audience=("gamma",)), NOW)
     request = machine_request()
 
     with pytest.raises(RequestNotFoundError) as hidden:
@@ -168,8 +177,40 @@ def test_create_request_hidden_offer_is_not_found(storage: Storage) -> None:
     assert storage.get_request(request.request_id, viewer=BETA) is None
 
 
+@pytest.mark.parametrize(
+    "offer",
+    [
+        pytest.param(machine_offer(accepts_requests=False), id="switched-off"),
+        pytest.param(parse_offer(offer_1_1_payload()), id="agent-1.1"),
+    ],
+)
+def test_create_request_closed_offer_is_conflict(storage: Storage, offer: Offer) -> None:
+    storage.store_offer(offer, NOW)
+    request = machine_request()
+
+    with pytest.raises(RequestConflictError) as raised:
+        storage.create_request(request, viewer=BETA, now=NOW)
+
+    assert raised.value.message_id == "request_offer_closed"
+    assert str(raised.value).startswith(
+        "Member acme does not take requests for resource cnc-5ax-01: "
+    )
+    assert storage.get_request(request.request_id, viewer=BETA) is None
+    assert storage.list_requests(viewer=ACME, role="received").total == 0
+
+
+def test_create_request_closed_checked_before_slot(storage: Storage) -> None:
+    storage.store_offer(machine_offer(accepts_requests=False), NOW)
+    busy = Interval(T0 + hours(5), T0 + hours(6))
+
+    with pytest.raises(RequestConflictError) as raised:
+        storage.create_request(machine_request(slot=busy), viewer=BETA, now=NOW)
+
+    assert raised.value.message_id == "request_offer_closed"
+
+
 def test_create_request_audience_member_may_request(storage: Storage) -> None:
-    storage.store_offer(replace(machine_offer(), audience=("beta",)), NOW)
+    storage.store_offer(replace(machine_offer(accepts_requests=True), audience=("beta",)), NOW)
     request = machine_request()
 
     created = storage.create_request(request, viewer=BETA, now=NOW)
@@ -178,7 +219,9 @@ def test_create_request_audience_member_may_request(storage: Storage) -> None:
 
 
 def test_create_request_expired_offer_is_not_found(storage: Storage) -> None:
-    storage.store_offer(replace(machine_offer(), expires_at=NOW - hours(1)), NOW - hours(2))
+    storage.store_offer(
+        replace(machine_offer(accepts_requests=True), expires_at=NOW - hours(1)), NOW - hours(2)
+    )
 
     with pytest.raises(RequestNotFoundError):
         storage.create_request(machine_request(), viewer=BETA, now=NOW)
@@ -285,7 +328,7 @@ def test_create_request_amount_label_and_band(storage: Storage) -> None:
         Amount("person_days", 5.0, "days", label="python"),
         Amount("person_days", None, "days", label="plc", band=Band(10.0, 20.0)),
     )
-    storage.store_offer(replace(storage_offer(), amounts=amounts), NOW)
+    storage.store_offer(replace(storage_offer(accepts_requests=True), amounts=amounts), NOW)
 
     def request_days(value: float, label: str) -> CapacityRequest:
         return amount_request(amount=RequestedAmount("person_days", value, "days", label))
