@@ -155,6 +155,7 @@ def _rule_document(decision: Decision) -> dict[str, Any] | None:
         "line": rule.line,
         "fields": _ordered(rule.fields),
         "expires": None if rule.expires is None else rule.expires.isoformat(),
+        "requests": rule.accepts_requests,
         "expired_at": None if decision.expired_at is None else decision.expired_at.isoformat(),
     }
 

@@ -123,6 +123,7 @@ def _rule(
         labels=None if entry.labels is None else dict(entry.labels),
         audience=audience,
         expires=entry.expires,
+        accepts_requests=entry.requests,
         source=document.path,
         line=document.line_of(("share", index)),
         key_lines=_key_lines(document, index, entry),

@@ -229,6 +229,13 @@ class RuleModel(_Strict):
         description="End of the share: a date (the share ends at the end of that day in the "
         "agent's time zone) or a date-time with a UTC offset.",
     )
+    requests: bool = Field(
+        default=True,
+        strict=True,
+        description="Whether other members may request capacity of the offer through the "
+        "aggregator (true, the default). false keeps the offer visible but the aggregator "
+        "rejects every request for it.",
+    )
 
 
 class PolicyFileModel(_Strict):

@@ -35,6 +35,7 @@ ENGLISH_TEMPLATES: Mapping[str, str] = {
     "labels.dropped": "amount label {label!r} dropped",
     "audience": "visible only to {members}",
     "expires": "share ends at {expires_at}",
+    "requests.off": "capacity requests switched off: the aggregator rejects them",
 }
 
 

@@ -71,6 +71,8 @@ class Rule:
     """Sorted member ids that may see the offer; ``None`` is the whole cluster."""
     expires: date | datetime | None = None
     """A date (the share ends at the end of that local day) or a date-time with an offset."""
+    accepts_requests: bool = True
+    """Whether the offer takes capacity requests; the rule's ``requests`` key."""
     source: Path | None = None
     line: int | None = None
     key_lines: Mapping[str, int] = field(default_factory=dict, hash=False, compare=False)

@@ -47,6 +47,9 @@ def transform_offer(offer: Offer, rule: Rule, context: PolicyContext) -> tuple[O
     changes["expires_at"] = rule.expires_at(context.zone)
     if changes["expires_at"] is not None:
         notes.append(Note("expires", {"expires_at": changes["expires_at"].isoformat()}))
+    changes["accepts_requests"] = rule.accepts_requests
+    if not rule.accepts_requests:
+        notes.append(Note("requests.off"))
     # Several amounts may share a label, and each rename is worth one note.
     return dataclasses.replace(offer, **changes), list(dict.fromkeys(notes))
 

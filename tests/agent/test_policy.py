@@ -27,7 +27,8 @@ NOW = datetime(2026, 3, 2, 8, tzinfo=UTC)
 CALENDAR = WorkingCalendar(WARSAW, (Shift(frozenset(range(5)), time(6), time(22)),))
 CONTEXT = PolicyContext(NOW, CALENDAR, WARSAW, tags={"blacha-2mm": frozenset({"nadwyzki"})})
 HORIZON = Interval(NOW, NOW + timedelta(days=14))
-ENVELOPE = {"schema", "cluster", "member", "resource", "kind", "generated_at"}
+# Top-level fields that leave whatever the rule lists; the aggregator enforces accepts_requests.
+ENVELOPE = {"schema", "cluster", "member", "resource", "kind", "generated_at", "accepts_requests"}
 POLICY_PATH = Path("policy.yaml")
 
 
@@ -350,3 +351,44 @@ def test_resources_lists_named_ids() -> None:
     text = "share:\n  - resource: [a, b]\n    fields: []\n  - kind: machine\n    fields: []\n"
 
     assert policy(text).resources == {"a", "b"}
+
+
+def test_shared_offer_accepts_requests_by_default() -> None:
+    decision = policy("share:\n  - resource: cnc-1\n    fields: [name]\n").decide(
+        machine(), CONTEXT
+    )
+
+    assert machine().accepts_requests is False
+    assert decision.offer is not None
+    assert decision.offer.accepts_requests is True
+    assert decision.offer.to_json()["accepts_requests"] is True
+    assert decision.notes == ()
+
+
+def test_requests_switched_off_per_rule() -> None:
+    rules = policy(
+        "share:\n"
+        "  - resource: cnc-1\n    fields: [name]\n    requests: false\n"
+        "  - kind: machine\n    fields: [name]\n"
+    )
+
+    closed = rules.decide(machine(), CONTEXT)
+    other = rules.decide(machine("cnc-2"), CONTEXT)
+
+    assert closed.offer is not None
+    assert closed.offer.accepts_requests is False
+    assert closed.offer.to_json()["accepts_requests"] is False
+    assert closed.transformations == (
+        "capacity requests switched off: the aggregator rejects them",
+    )
+    assert other.offer is not None
+    assert other.offer.accepts_requests is True
+
+
+def test_requests_switch_survives_empty_fields() -> None:
+    rules = policy("share:\n  - resource: cnc-1\n    fields: []\n    requests: false\n")
+
+    decision = rules.decide(machine(), CONTEXT)
+
+    assert decision.offer is not None
+    assert decision.offer.to_json()["accepts_requests"] is False

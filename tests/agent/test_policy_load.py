@@ -40,6 +40,7 @@ share:
     labels: {"/": system}
     audience: {members: [zeta], groups: [partnerzy]}
     expires: 2027-01-31
+    requests: false
 """
 
 
@@ -64,6 +65,8 @@ def test_full_rule_read() -> None:
     assert rule.audience == ("formy-sa", "metal-works", "zeta")
     assert rule.expires == date(2027, 1, 31)
     assert rule.line_of("expires") == 18
+    assert rule.accepts_requests is False
+    assert rule.line_of("requests") == 19
     assert policy.groups == {"partnerzy": frozenset({"formy-sa", "metal-works"})}
     assert policy.source == PATH
 
@@ -94,6 +97,18 @@ def test_expires_keeps_offset() -> None:
 
     assert isinstance(rule.expires, datetime)
     assert rule.expires.utcoffset() == timezone(timedelta(hours=1)).utcoffset(None)
+
+
+@pytest.mark.parametrize(
+    ("written", "expected"),
+    [(None, True), ("requests: true", True), ("requests: false", False), ("requests: no", False)],
+)
+def test_requests_switch_read(written: str | None, expected: bool) -> None:
+    lines = () if written is None else (written,)
+
+    [rule] = parse_policy(rule_text(*lines), PATH).rules
+
+    assert rule.accepts_requests is expected
 
 
 def test_load_policy_reads_file(tmp_path: Path) -> None:
@@ -300,6 +315,21 @@ def rule_text(*lines: str) -> str:
             rule_text("horizon_days: 0"),
             ["4: share[0].horizon_days: input should be greater than or equal to 1, got 0"],
             id="horizon-too-small",
+        ),
+        pytest.param(
+            rule_text('requests: "yes"'),
+            ["4: share[0].requests: input should be true or false, got 'yes'"],
+            id="requests-string",
+        ),
+        pytest.param(
+            rule_text("requests: 0"),
+            ["4: share[0].requests: input should be true or false, got 0"],
+            id="requests-number",
+        ),
+        pytest.param(
+            rule_text("requests:"),
+            ["4: share[0].requests: input should be true or false, got an empty value"],
+            id="requests-empty",
         ),
         pytest.param(
             rule_text("horizon_days: 367"),
@@ -524,6 +554,12 @@ WORDED_CASES = [
         "1: expected a mapping with the keys 'groups:' and 'share:'",
         "1: oczekiwano słownika z kluczami 'groups:' i 'share:'",
         id="not-a-mapping",
+    ),
+    pytest.param(
+        rule_text('requests: "no"'),
+        "4: share[0].requests: input should be true or false, got 'no'",
+        "4: share[0].requests: oczekiwano true albo false (podano 'no')",
+        id="requests-not-boolean",
     ),
 ]
 

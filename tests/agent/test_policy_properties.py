@@ -45,7 +45,7 @@ TAGS = ("hala-a", "nadwyzki")
 QUANTITIES = ("disk_free", "pallet_places", "sheets")
 LABELS = ("/", "/data", "Jan Kowalski")
 ENVELOPE = {"schema", "cluster", "member", "resource", "kind", "generated_at"}
-ALWAYS_WHEN_SET = {"audience", "expires_at"}
+ALWAYS_WHEN_SET = {"audience", "expires_at", "accepts_requests"}
 GRID_MINUTES = {Rounding.QUARTER_HOUR: 15, Rounding.HOUR: 60}
 # A drawn rule and the field names it lists before ``all`` is expanded.
 Drawn = tuple[Rule, frozenset[str]]

@@ -70,7 +70,7 @@ def test_every_key_has_description() -> None:
 
     undocumented = [path for path, item in found.items() if not item.get("description")]
 
-    assert len(found) == 17
+    assert len(found) == 18
     assert undocumented == []
 
 

@@ -32,7 +32,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 SINCE = datetime(2026, 3, 2, 6, tzinfo=UTC)
 # Monday 2026-03-02 10:00 in Warsaw, inside the 06:00-14:00 shift.
 NOW = datetime(2026, 3, 2, 9, tzinfo=UTC)
-ENVELOPE = {"schema", "cluster", "member", "resource", "kind", "generated_at"}
+# Top-level fields that leave whatever the rule lists; the aggregator enforces accepts_requests.
+ENVELOPE = {"schema", "cluster", "member", "resource", "kind", "generated_at", "accepts_requests"}
 # Values for every placeholder of the transformation notes' messages.
 NOTE_VALUES = dict.fromkeys(
     [
@@ -308,6 +309,7 @@ def test_preview_cli_json(tmp_path: Path) -> None:
         "line": 2,
         "fields": ["name", "state", "free_hours"],
         "expires": None,
+        "requests": True,
         "expired_at": None,
     }
     assert shared["public_resource"] == "cnc-shared"
@@ -412,6 +414,55 @@ def test_preview_json_expired_rule(tmp_path: Path) -> None:
         "name replaced by 'Frezarka'",
         "free_intervals rounded to hour",
     ]
+
+
+CLOSED_POLICY = """\
+share:
+  - resource: cnc-shared
+    fields: [name]
+    requests: false
+  - resource: cnc-private
+    fields: [name]
+"""
+
+
+@pytest.mark.parametrize(
+    ("language", "note"),
+    [
+        ("en", "  • capacity requests switched off: the aggregator rejects them"),
+        ("pl", "  • zapotrzebowania wyłączone: agregator je odrzuca"),
+    ],
+)
+def test_preview_cli_requests_switched_off(tmp_path: Path, language: str, note: str) -> None:
+    path = write_config(tmp_path, policy=CLOSED_POLICY)
+
+    result = invoke("--config", str(path), "--wait", "1", language=language)
+
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    private_end = lines.index("}")
+    private = json.loads("\n".join(lines[1 : private_end + 1]))
+    assert lines[private_end + 1].startswith("✔ cnc-shared → ")
+    assert lines[private_end + 2] == note
+    shared = json.loads("\n".join(lines[private_end + 3 :]))
+    assert private["accepts_requests"] is True
+    assert shared["accepts_requests"] is False
+
+
+def test_preview_json_requests_switched_off(tmp_path: Path) -> None:
+    path = write_config(tmp_path, policy=CLOSED_POLICY)
+
+    result = invoke("--config", str(path), "--wait", "1", "--json")
+
+    private, shared = json.loads(result.stdout)["resources"]
+    assert shared["rule"]["requests"] is False
+    assert shared["payload"]["accepts_requests"] is False
+    assert shared["transformations"] == [
+        "capacity requests switched off: the aggregator rejects them"
+    ]
+    assert private["rule"]["requests"] is True
+    assert private["payload"]["accepts_requests"] is True
+    assert private["transformations"] == []
 
 
 def test_note_codes_all_localized() -> None:

@@ -139,6 +139,8 @@ async def test_agent_publishes_only_permitted_offers(
 
     shared_topic = offer_topic(cluster_id, "acme", "cnc-shared")
     assert seen == [shared_topic]
+    assert first["schema"] == "kooperant.offer/1.2"
+    assert first["accepts_requests"] is True
     assert first["state"] == "NotExecuting"
     assert first["name"] == "Machine cnc-shared"
     # Horizon Mon 10:00 Warsaw + 14 days: 12 h today, 9 full weekdays, 4 h on the last Monday.
