@@ -2,7 +2,7 @@
 
 One cluster of ``members`` members, each with ``offers`` current offers and a history of
 ``days`` days with ``history_per_day`` versions of each offer per day. The rows match what
-``Storage.store_offer`` writes for the same offers: payloads are real ``kooperant.offer/1.1``
+``Storage.store_offer`` writes for the same offers: payloads are real ``kooperant.offer/1.2``
 messages built with ``Offer.to_payload``, and the capabilities, free intervals, audience and
 amounts tables hold what those payloads contain. History versions repeat the current payload
 with their own ``generated_at``, ``seq`` and message id.

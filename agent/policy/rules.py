@@ -72,7 +72,7 @@ class Rule:
     expires: date | datetime | None = None
     """A date (the share ends at the end of that local day) or a date-time with an offset."""
     accepts_requests: bool = True
-    """Whether the offer takes capacity requests; the rule's ``requests`` key."""
+    """Whether the offer takes capacity requests, from the rule's ``requests`` key."""
     source: Path | None = None
     line: int | None = None
     key_lines: Mapping[str, int] = field(default_factory=dict, hash=False, compare=False)

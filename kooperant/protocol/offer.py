@@ -159,7 +159,7 @@ class Offer:
     expires_at: datetime | None = None
     """When the owner's share ends; the aggregator hides the offer from then on."""
     accepts_requests: bool = False
-    """Whether the owner's agent takes capacity requests for this offer; always sent since 1.2."""
+    """Whether the owner's agent takes capacity requests for this offer. Sent always since 1.2."""
     envelope: Envelope | None = None
     """Message id and sequence number; ``None`` before queueing, or from a 1.0 payload."""
 

@@ -55,6 +55,35 @@ async def test_valid_offer_appears_in_api(
 
 
 @pytest.mark.mosquitto
+async def test_ingest_stores_accepts_requests(
+    sqlite_storage: Storage, mosquitto_url: str, cluster_id: str
+) -> None:
+    broker = parse_broker_url(mosquitto_url)
+    current = machine_offer(cluster=cluster_id, accepts_requests=True)
+    old_agent = json.loads(machine_offer(cluster=cluster_id, resource="lathe-2").to_payload())
+    old_agent["schema"] = "kooperant.offer/1.1"
+    del old_agent["accepts_requests"]
+
+    async with (
+        running_ingest(sqlite_storage, broker, cluster_id) as (status, api),
+        publisher(broker) as publish,
+    ):
+        await wait_until(lambda: true(status.broker_connected), "ingest connected")
+        await publish(offer_topic(cluster_id, "acme", "cnc-5ax-01"), current.to_payload())
+        await publish(offer_topic(cluster_id, "acme", "lathe-2"), json.dumps(old_agent).encode())
+
+        async def arrived() -> bool:
+            return len(await resources(api)) == 2
+
+        await wait_until(arrived, "both offers stored")
+        items = {item["resource"]: item for item in await resources(api)}
+
+    assert items["cnc-5ax-01"]["accepts_requests"] is True
+    assert items["lathe-2"]["accepts_requests"] is False
+    assert status.rejected_messages == 0
+
+
+@pytest.mark.mosquitto
 async def test_redelivered_offer_counted_as_duplicate(
     sqlite_storage: Storage, mosquitto_url: str, cluster_id: str
 ) -> None:
