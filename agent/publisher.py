@@ -41,6 +41,7 @@ from agent.config import BrokerSettings
 from agent.errors import AuditLogError
 from agent.forwarder import Forwarder
 from agent.outbox import Outbox, OutgoingMessage, PayloadBuilder
+from agent.request_inbox import RequestInbox
 from agent.retained import RetainedTopics
 from agent.status import OutboxStatus
 from agent.waiting import wait_any
@@ -130,6 +131,8 @@ class Publisher:
         self.connected = asyncio.Event()
         self.failed_attempts = 0
         self.queue_failures = 0
+        self.requests: RequestInbox | None = None
+        """Set it before ``run`` to subscribe to the member's request topics on each connect."""
 
     @property
     def published_messages(self) -> int:
@@ -438,7 +441,11 @@ class Publisher:
             self._refresh = True
             self._queue_decisions()
 
-        watcher = asyncio.create_task(_watch_connection(session), name="connection watch")
+        if self.requests is not None:
+            await session.subscribe([self.requests.topic_filter], qos=1)
+        watcher = asyncio.create_task(
+            _watch_connection(session, self.requests, forwarder), name="connection watch"
+        )
         draining = asyncio.create_task(forwarder.drain(session, stop), name="forwarder")
         try:
             await asyncio.wait({watcher, draining}, return_when=asyncio.FIRST_COMPLETED)
@@ -482,13 +489,31 @@ class Publisher:
         )
 
 
-async def _watch_connection(session: MqttSession) -> None:
-    """Return when the session ends; raises ``ConnectionLost`` when the connection drops.
+async def _watch_connection(
+    session: MqttSession, requests: RequestInbox | None, forwarder: Forwarder
+) -> None:
+    """Hand each received request to ``requests`` until the session ends.
 
-    The agent subscribes to nothing, so no message arrives; the iteration only reports the end.
+    Raises ``ConnectionLost`` when the connection drops. A message is acknowledged only after the
+    inbox committed it. One the file could not take stays unacknowledged, so the broker sends it
+    again on the next connection of the kept session.
     """
-    async for _message in session.messages():
-        pass
+    async for message in session.messages():
+        if requests is None:
+            session.ack(message)
+            continue
+        try:
+            queued = requests.receive(message.topic, message.payload)
+        except AuditLogError as error:
+            logger.error(
+                "Cannot store the request on %s; it is received again after a reconnect: %s",
+                message.topic,
+                error,
+            )
+            continue
+        session.ack(message)
+        if queued:
+            forwarder.wakeup.set()
 
 
 def _offer_builder(offer: Offer) -> PayloadBuilder:

@@ -40,6 +40,8 @@ from agent.outbox import Outbox
 from agent.policy import MAX_DELAY_MINUTES, Policy, PolicyContext, StateHistory
 from agent.policy_watch import PolicyWatcher
 from agent.publisher import Publisher
+from agent.request_inbox import RequestInbox
+from agent.requests import RequestStore
 from agent.resource_sources import ResourceConflict, ResourceSources, has_answered
 from agent.sharing import SharingPlan, plan_sharing
 from agent.status import AgentStatus, adapter_status
@@ -304,8 +306,16 @@ class Agent:
             table.close()
             audit_log.close()
             raise
+        try:
+            store = RequestStore(outbox, self._config.cluster, self._config.member)
+        except AuditLogError:
+            outbox.close()
+            table.close()
+            audit_log.close()
+            raise
         self.publisher.audit_log = audit_log
         self.publisher.outbox = outbox
+        self.publisher.requests = RequestInbox(store, self._clock)
         watcher = PolicyWatcher(
             self._config.policy_path,
             self._apply_policy,
@@ -336,7 +346,9 @@ class Agent:
         finally:
             self.publisher.audit_log = None
             self.publisher.outbox = None
+            self.publisher.requests = None
             self._withdrawals = None
+            store.close()
             outbox.close()
             table.close()
             audit_log.close()
