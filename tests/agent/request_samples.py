@@ -24,6 +24,7 @@ def slot_request(
     resource: str = "frezarka-1",
     slot: Interval = SLOT,
     expires_in: timedelta = timedelta(days=2),
+    at: datetime = RECEIVED,
 ) -> CapacityRequest:
     return CapacityRequest(
         request_id=request_id,
@@ -31,23 +32,25 @@ def slot_request(
         member=MEMBER,
         resource=resource,
         requester="beta-tools",
-        created_at=RECEIVED - timedelta(minutes=5),
-        expires_at=RECEIVED + expires_in,
+        created_at=at - timedelta(minutes=5),
+        expires_at=at + expires_in,
         contact=Contact("Anna Nowak", email="anna.nowak@beta.example", phone="+48 58 123 45 67"),
         message="Potrzebujemy frezowania 5-osiowego.",
         slot=slot,
     )
 
 
-def amount_request(cluster: str, request_id: str = OTHER_ID, value: float = 3.0) -> CapacityRequest:
+def amount_request(
+    cluster: str, request_id: str = OTHER_ID, value: float = 3.0, at: datetime = RECEIVED
+) -> CapacityRequest:
     return CapacityRequest(
         request_id=request_id,
         cluster=cluster,
         member=MEMBER,
         resource="it-team",
         requester="beta-tools",
-        created_at=RECEIVED - timedelta(minutes=5),
-        expires_at=RECEIVED + timedelta(days=2),
+        created_at=at - timedelta(minutes=5),
+        expires_at=at + timedelta(days=2),
         contact=Contact("Jan Kowalski", email="jan@beta.example"),
         amount=RequestedAmount("person_days", value, "days", "python"),
     )
