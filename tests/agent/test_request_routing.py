@@ -22,6 +22,7 @@ from agent.cli import app
 from agent.config import load_config
 from agent.outbox import PayloadBuilder
 from agent.runner import Agent
+from agent.status import RequestCounts
 from kooperant.intervals import Interval
 from kooperant.protocol import Envelope, MachineState, Offer, offer_topic, status_topic
 from kooperant.protocol.topics import answer_topic, request_topic
@@ -189,6 +190,7 @@ async def test_request_accepted_removes_slot(
         )
         _, accepted = await received.first(answers, answer_state("accepted"), before_accept, 5.0)
         _, held_offer = await received.first(offers, bool, before_accept, 5.0)
+        counts = runner.status().requests
 
         before_clear = len(received.messages)
         async with aiomqtt.Client("127.0.0.1", 1883, identifier=f"{cluster_id}-agg2") as sender:
@@ -207,4 +209,5 @@ async def test_request_accepted_removes_slot(
     assert not covers(free_intervals(held_offer), SLOT)
     assert ("2026-03-03T07:00:00Z", "2026-03-03T11:00:00Z") not in free_intervals(held_offer)
     assert json.loads(held_offer)["free_hours"] == json.loads(first_offer)["free_hours"] - 4
+    assert counts == RequestCounts(open=0, held=1, invalid=0)
     assert cleared == b""
