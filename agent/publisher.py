@@ -442,7 +442,7 @@ class Publisher:
             self._queue_decisions()
 
         if self.requests is not None:
-            await session.subscribe([self.requests.topic_filter], qos=1)
+            await self.requests.subscribe(session)
         watcher = asyncio.create_task(
             _watch_connection(session, self.requests, forwarder), name="connection watch"
         )
@@ -492,28 +492,15 @@ class Publisher:
 async def _watch_connection(
     session: MqttSession, requests: RequestInbox | None, forwarder: Forwarder
 ) -> None:
-    """Hand each received request to ``requests`` until the session ends.
+    """Return when the session ends; raises ``ConnectionLost`` when the connection drops.
 
-    Raises ``ConnectionLost`` when the connection drops. A message is acknowledged only after the
-    inbox committed it. One the file could not take stays unacknowledged, so the broker sends it
-    again on the next connection of the kept session.
+    Received messages are requests, handed to ``requests``, which acknowledges each once stored.
     """
+    if requests is not None:
+        await requests.serve(session, forwarder.wakeup.set)
+        return
     async for message in session.messages():
-        if requests is None:
-            session.ack(message)
-            continue
-        try:
-            queued = requests.receive(message.topic, message.payload)
-        except AuditLogError as error:
-            logger.error(
-                "Cannot store the request on %s; it is received again after a reconnect: %s",
-                message.topic,
-                error,
-            )
-            continue
         session.ack(message)
-        if queued:
-            forwarder.wakeup.set()
 
 
 def _offer_builder(offer: Offer) -> PayloadBuilder:

@@ -23,8 +23,10 @@ from collections.abc import Callable
 from datetime import datetime
 
 from agent.audit_records import payload_sha256
+from agent.errors import AuditLogError
 from agent.requests import RequestState, RequestStore
 from kooperant.i18n import Catalog, use_language
+from kooperant.mqtt import MqttSession, SubscribeRejected
 from kooperant.protocol import OfferValidationError, TopicError
 from kooperant.protocol.request import CapacityRequest, parse_request
 from kooperant.protocol.topics import parse_request_topic, request_subscription
@@ -48,6 +50,50 @@ class RequestInbox:
         self.invalid_requests = 0
         """Invalid messages dropped in this run, each counted once."""
         self._seen_invalid: set[tuple[str, str]] = set()
+        self._subscribe_rejected = False
+
+    async def subscribe(self, session: MqttSession) -> None:
+        """Subscribe to the member's request topics; a rejection is logged, not raised.
+
+        Offers must still go out when the broker's ACL does not let this member read its
+        requests, so the agent then runs without receiving them.
+        """
+        try:
+            await session.subscribe([self.topic_filter], qos=1)
+        except SubscribeRejected as error:
+            if not self._subscribe_rejected:
+                self._subscribe_rejected = True
+                logger.error(
+                    "%s; capacity requests are not received. Let this member read %s in the "
+                    "broker's ACL",
+                    error,
+                    self.topic_filter,
+                )
+            return
+        if self._subscribe_rejected:
+            self._subscribe_rejected = False
+            logger.info("Subscribed to %s again", self.topic_filter)
+
+    async def serve(self, session: MqttSession, queued: Callable[[], None]) -> None:
+        """Handle the session's messages until it ends, acknowledging each after its commit.
+
+        Calls ``queued`` after a message queued an answer. Raises ``ConnectionLost`` when the
+        connection drops. A message the file could not take stays unacknowledged, so the broker
+        sends it again on the next connection of the kept session.
+        """
+        async for message in session.messages():
+            try:
+                handled = self.receive(message.topic, message.payload)
+            except AuditLogError as error:
+                logger.error(
+                    "Cannot store the request on %s; it is received again after a reconnect: %s",
+                    message.topic,
+                    error,
+                )
+                continue
+            session.ack(message)
+            if handled:
+                queued()
 
     def receive(self, topic: str, payload: bytes) -> bool:
         """Handle one message on a request topic; return whether an answer or clear was queued.
