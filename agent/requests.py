@@ -292,6 +292,8 @@ class RequestStore:
     def _answer_message(
         self, request: CapacityRequest, state: AnswerState, now: datetime, reason: str | None
     ) -> OutgoingMessage:
+        # NOTE: an answer that the outbox drops at its size or age limit is not queued again, so
+        # the aggregator never receives it; only offers are recovered after such a drop.
         answer = Answer(
             request.request_id,
             self.cluster,
