@@ -76,7 +76,9 @@ def fake_adapter(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(agent.publisher, "_offer_builder", accepting_builder)
 
 
-def write_config(folder: Path, broker_url: str, cluster: str) -> Path:
+def write_config(
+    folder: Path, broker_url: str, cluster: str, session_expiry_seconds: int = 0
+) -> Path:
     (folder / "policy.yaml").write_text(
         f"share:\n  - resource: {RESOURCE}\n    fields: [state, free_hours, free_intervals]\n",
         encoding="utf-8",
@@ -89,7 +91,7 @@ def write_config(folder: Path, broker_url: str, cluster: str) -> Path:
         broker:
           url: {broker_url}
           client_id: {cluster}-agent
-          session_expiry_seconds: 0
+          session_expiry_seconds: {session_expiry_seconds}
         policy: policy.yaml
         audit_log: audit.db
         adapters:
@@ -211,3 +213,42 @@ async def test_request_accepted_removes_slot(
     assert json.loads(held_offer)["free_hours"] == json.loads(first_offer)["free_hours"] - 4
     assert counts == RequestCounts(open=0, held=1, invalid=0)
     assert cleared == b""
+
+
+async def test_request_sent_while_offline_arrives(
+    tmp_path: Path, mosquitto_url: str, cluster_id: str, subscriber: aiomqtt.Client
+) -> None:
+    config_path = write_config(tmp_path, mosquitto_url, cluster_id, session_expiry_seconds=60)
+    record_offer(tmp_path / "audit.db", cluster_id, RESOURCE, accepts_requests=True)
+    request = slot_request(
+        cluster_id, resource=RESOURCE, slot=SLOT, expires_in=timedelta(days=3650)
+    )
+    answers = answer_topic(cluster_id, MEMBER, REQUEST_ID)
+    received = Received(subscriber)
+    collector = asyncio.create_task(received.collect())
+    config = load_config(config_path, {})
+
+    # The first run leaves a session on the broker with the request subscription in it.
+    stop = asyncio.Event()
+    first = Agent(config, clock=lambda: NOW, poll_seconds=0.1)
+    task = asyncio.create_task(first.run(stop))
+    await received.first(offer_topic(cluster_id, MEMBER, RESOURCE), bool)
+    stop.set()
+    await task
+    async with aiomqtt.Client("127.0.0.1", 1883, identifier=f"{cluster_id}-aggregator") as sender:
+        # Not retained, so only the kept session can bring it to the agent.
+        await sender.publish(
+            request_topic(cluster_id, MEMBER, REQUEST_ID), request.to_payload(), qos=1
+        )
+
+    stop = asyncio.Event()
+    second = Agent(config, clock=lambda: NOW, poll_seconds=0.1)
+    task = asyncio.create_task(second.run(stop))
+    try:
+        _, delivered = await received.first(answers, answer_state("delivered"))
+    finally:
+        stop.set()
+        await task
+        collector.cancel()
+
+    assert json.loads(delivered)["request_id"] == REQUEST_ID
