@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import sqlite3
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,7 @@ import pytest
 from agent.outbox import Outbox, OutgoingMessage
 from agent.request_inbox import RequestInbox
 from agent.requests import RequestState, RequestStore
+from kooperant.mqtt import ReceivedMessage
 from kooperant.protocol import offer_topic
 from kooperant.protocol.answer import AnswerState, parse_answer
 from kooperant.protocol.topics import answer_topic, request_topic
@@ -213,3 +216,56 @@ def test_inbox_drops_invalid_request(
     assert reason in warnings[0]
     assert stored(path) == []
     assert queued(path) == []
+
+
+class RecordingSession:
+    """Delivers the given messages and records, at each ack, which requests were stored."""
+
+    def __init__(self, path: Path, messages: list[ReceivedMessage]) -> None:
+        self._path = path
+        self._messages = messages
+        self.acks: list[tuple[int, list[str]]] = []
+
+    async def messages(self) -> AsyncIterator[ReceivedMessage]:
+        for message in self._messages:
+            yield message
+
+    def ack(self, message: ReceivedMessage) -> None:
+        self.acks.append((message.mid, [request_id for request_id, _, _ in stored(self._path)]))
+
+
+async def test_inbox_acks_after_storing(path: Path) -> None:
+    message = ReceivedMessage(TOPIC, slot_request(CLUSTER).to_payload(), 1, True, 7)
+    session = RecordingSession(path, [message])
+    woken: list[bool] = []
+
+    with Outbox(path) as outbox, RequestStore(outbox, CLUSTER, MEMBER) as store:
+        await RequestInbox(store, lambda: RECEIVED).serve(
+            session,  # type: ignore[arg-type]
+            lambda: woken.append(True),
+        )
+
+    assert session.acks == [(7, [REQUEST_ID])]
+    assert woken == [True]
+
+
+async def test_inbox_leaves_unstored_request_unacked(
+    path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    message = ReceivedMessage(TOPIC, slot_request(CLUSTER).to_payload(), 1, True, 7)
+    session = RecordingSession(path, [message])
+
+    with Outbox(path) as outbox, RequestStore(outbox, CLUSTER, MEMBER) as store:
+        # Dropping the table from another connection makes the insert fail.
+        connection = sqlite3.connect(path)
+        connection.execute("DROP TABLE requests")
+        connection.close()
+        await RequestInbox(store, lambda: RECEIVED).serve(
+            session,  # type: ignore[arg-type]
+            lambda: None,
+        )
+
+    errors = [record.getMessage() for record in caplog.records if record.levelname == "ERROR"]
+    assert session.acks == []
+    assert len(errors) == 1
+    assert errors[0].startswith(f"Cannot store the request on {TOPIC}; it is received again")
