@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from adapters.base import Observation, ScheduledWork
-from agent.policy import Policy
 from agent.requests import StoredRequest
 from kooperant.intervals import Interval, subtract, total_hours
 from kooperant.protocol import Amount, Offer
@@ -57,17 +56,6 @@ def current_holds(stored: Iterable[StoredRequest], now: datetime) -> tuple[Hold,
         for item in stored
         if item.holding(now)
     )
-
-
-def published_ids(policy: Policy) -> dict[str, set[str]]:
-    """Return the ``publish_as`` ids of ``policy``, by internal resource id."""
-    # The policy loader lets only a rule naming exactly one resource set publish_as.
-    renamed: dict[str, set[str]] = {}
-    for rule in policy.rules:
-        if rule.publish_as is not None and len(rule.resources) == 1:
-            (resource,) = rule.resources
-            renamed.setdefault(resource, set()).add(rule.publish_as)
-    return renamed
 
 
 def scheduled_orders(observations: Iterable[Observation]) -> dict[str, list[Interval]]:

@@ -36,7 +36,7 @@ from agent.broker_session import broker_tls
 from agent.config import AdapterConfig, AgentConfig
 from agent.delayed_states import with_delayed_states
 from agent.errors import AuditLogError, ConfigError
-from agent.holds import apply_holds, published_ids, scheduled_orders
+from agent.holds import apply_holds, scheduled_orders
 from agent.observation_checks import observation_problem
 from agent.offers import OfferBuilder
 from agent.outbox import Outbox
@@ -46,6 +46,7 @@ from agent.publisher import Publisher
 from agent.request_inbox import RequestInbox
 from agent.request_watch import RequestReader
 from agent.requests import RequestStore
+from agent.resource_ids import policy_public_ids
 from agent.resource_sources import ResourceConflict, ResourceSources, has_answered
 from agent.sharing import SharingPlan, plan_sharing
 from agent.status import AgentStatus, RequestCounts, adapter_status
@@ -189,7 +190,7 @@ class Agent:
         held = apply_holds(
             offers,
             self._requests.holds(reading),
-            published_ids(self._policy),
+            policy_public_ids(self._policy),
             scheduled_orders(snapshot.observations),
         )
         if held.scheduled:
