@@ -1,8 +1,9 @@
 """The local audit log: every message the broker acknowledged, as sent.
 
-Each row contains the UTC time of publishing, the topic, the resource, the message kind (``offer``
-or ``withdrawal``, from the topic), the payload text (the exact bytes sent, decoded as UTF-8; empty
-for a message that clears a retained topic) and the SHA-256 of those bytes. The log is one SQLite
+Each row contains the UTC time of publishing, the topic, the resource (for an answer, the request
+id), the message kind (``offer``, ``withdrawal`` or ``answer``, from the topic), the payload text
+(the exact bytes sent, decoded as UTF-8; empty for a message that clears a retained topic) and the
+SHA-256 of those bytes. The log is one SQLite
 file in WAL mode, so ``kooperant agent audit`` can read it while the agent writes. The same file
 holds the owner's withdrawals (table ``withdrawals``, see ``agent.withdrawals``) and every public id
 each internal resource was published under (table ``public_ids``), so a withdrawal can name the
@@ -228,7 +229,7 @@ class AuditLog:
     def known_resources(self, cluster: str, member: str) -> set[str]:
         """Return every resource id that ``member`` ever sent an offer or withdrawal about."""
         prefix = _channel_prefix(cluster, member, "")
-        # The resource column of an answer holds its request id, which names no resource.
+        # The resource column of an answer contains its request id, which names no resource.
         sql = (
             "SELECT DISTINCT resource FROM audit_messages WHERE topic >= ? AND topic < ?"
             " AND kind IN ('offer', 'withdrawal')"
