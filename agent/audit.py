@@ -1,14 +1,16 @@
 """The local audit log: every message the broker acknowledged, as sent.
 
-Each row contains the UTC time of publishing, the topic, the resource, the message kind (``offer``
-or ``withdrawal``, from the topic), the payload text (the exact bytes sent, decoded as UTF-8; empty
-for a message that clears a retained topic) and the SHA-256 of those bytes. The log is one SQLite
+Each row contains the UTC time of publishing, the topic, the resource (for an answer, the request
+id), the message kind (``offer``, ``withdrawal`` or ``answer``, from the topic), the payload text
+(the exact bytes sent, decoded as UTF-8; empty for a message that clears a retained topic) and the
+SHA-256 of those bytes. The log is one SQLite
 file in WAL mode, so ``kooperant agent audit`` can read it while the agent writes. The same file
 holds the owner's withdrawals (table ``withdrawals``, see ``agent.withdrawals``) and every public id
 each internal resource was published under (table ``public_ids``), so a withdrawal can name the
-topics of an id that an older policy gave with ``publish_as``, and the store-and-forward queue
-of messages not yet acknowledged (tables ``outbox`` and ``outbox_sequence``, see
-``agent.outbox``). ``PRAGMA user_version`` stores the schema version; a file from a newer
+topics of an id that an older policy gave with ``publish_as``, the store-and-forward queue of
+messages not yet acknowledged (tables ``outbox`` and ``outbox_sequence``, see ``agent.outbox``)
+and the capacity requests sent to this member with the owner's decisions (table ``requests``,
+see ``agent.requests``). ``PRAGMA user_version`` stores the schema version; a file from a newer
 kooperant is rejected instead of being written with the wrong layout. Every SQLite failure is
 raised as ``AuditLogError`` naming the file.
 
@@ -36,14 +38,15 @@ from kooperant.protocol.topics import (
     TOPIC_ROOT,
     TopicError,
     check_identifier,
+    parse_answer_topic,
     parse_offer_topic,
     parse_withdrawal_topic,
 )
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 DEFAULT_QUERY_LIMIT = 100
 
-MessageKind = Literal["offer", "withdrawal"]
+MessageKind = Literal["offer", "withdrawal", "answer"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS audit_messages (
@@ -84,6 +87,20 @@ CREATE INDEX IF NOT EXISTS outbox_queued_at ON outbox (queued_at);
 CREATE TABLE IF NOT EXISTS outbox_sequence (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     last_seq INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS requests (
+    request_id TEXT PRIMARY KEY,
+    resource TEXT NOT NULL,
+    state TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    received_at TEXT NOT NULL,
+    expires_at TEXT NOT NULL,
+    decided_at TEXT,
+    reason TEXT,
+    automatic INTEGER NOT NULL DEFAULT 0,
+    cleared_at TEXT,
+    hold_ended_at TEXT,
+    hold_end TEXT
 );
 """
 
@@ -212,7 +229,11 @@ class AuditLog:
     def known_resources(self, cluster: str, member: str) -> set[str]:
         """Return every resource id that ``member`` ever sent an offer or withdrawal about."""
         prefix = _channel_prefix(cluster, member, "")
-        sql = "SELECT DISTINCT resource FROM audit_messages WHERE topic >= ? AND topic < ?"
+        # The resource column of an answer contains its request id, which names no resource.
+        sql = (
+            "SELECT DISTINCT resource FROM audit_messages WHERE topic >= ? AND topic < ?"
+            " AND kind IN ('offer', 'withdrawal')"
+        )
         try:
             rows = self._connection.execute(sql, (prefix, _prefix_end(prefix))).fetchall()
         except sqlite3.Error as error:
@@ -324,17 +345,24 @@ def _prepare(path: Path, connection: sqlite3.Connection) -> None:
 
 
 def kind_and_resource(topic: str) -> tuple[MessageKind, str]:
+    """Return the message kind of ``topic`` and the id it names: a resource, or for an answer
+    the request id. Raises ``ValueError`` for a topic the agent does not publish on."""
     try:
         _, _, resource = parse_offer_topic(topic)
         return "offer", resource
     except TopicError:
         pass
     try:
+        _, _, request_id = parse_answer_topic(topic)
+        return "answer", request_id
+    except TopicError:
+        pass
+    try:
         _, _, resource = parse_withdrawal_topic(topic)
     except TopicError as error:
         raise ValueError(
-            f"cannot record or queue a message on {topic!r}: not an offer or withdrawal topic "
-            f"({error})"
+            f"cannot record or queue a message on {topic!r}: not an offer, withdrawal or answer "
+            f"topic ({error})"
         ) from error
     return "withdrawal", resource
 

@@ -123,6 +123,8 @@ def connect_options(
         protocol=protocol or _fixed_protocol(settings),
         clean_start=False,
         session_expiry_seconds=settings.session_expiry_seconds,
+        # Requests are acknowledged only once stored, so a crash before that loses none.
+        manual_ack=True,
         connect_timeout_seconds=settings.connect_timeout_seconds,
         will=WillMessage(
             status_topic(will.cluster, will.member), will.to_payload(), qos=1, retain=True

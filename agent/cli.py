@@ -9,7 +9,16 @@ from typing import Annotated
 
 import typer
 
-from agent import audit_cli, browse_cli, check_cli, preview_cli, status_cli, trust_cli, withdraw_cli
+from agent import (
+    audit_cli,
+    browse_cli,
+    check_cli,
+    preview_cli,
+    requests_cli,
+    status_cli,
+    trust_cli,
+    withdraw_cli,
+)
 from agent.broker_session import check_broker_tls
 from agent.config import AgentConfig, load_config
 from agent.errors import AuditLogError, ConfigError
@@ -65,3 +74,7 @@ app.command(name="restore", help=withdraw_cli.RESTORE_HELP)(withdraw_cli.restore
 app.command(name="browse", help=browse_cli.HELP)(browse_cli.browse)
 app.command(name="status", help=status_cli.HELP)(status_cli.status)
 app.command(name="trust", help=trust_cli.HELP)(trust_cli.trust)
+app.command(name="requests", help=requests_cli.REQUESTS_HELP)(requests_cli.requests)
+app.command(name="accept", help=requests_cli.ACCEPT_HELP)(requests_cli.accept)
+app.command(name="decline", help=requests_cli.DECLINE_HELP)(requests_cli.decline)
+app.command(name="release", help=requests_cli.RELEASE_HELP)(requests_cli.release)

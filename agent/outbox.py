@@ -1,12 +1,12 @@
 """The store-and-forward queue: messages decided but not yet acknowledged by the broker.
 
-Every offer, withdrawal and clear of a retained topic is first queued in table ``outbox`` of the
-agent's local SQLite file (the audit log file), with an ``Envelope``: a new message id and a
-sequence number from ``next_sequence``. The forwarder (``agent.forwarder``) sends the rows in
-sequence order and, after the broker's PUBACK, calls ``delivered``, which deletes the row and
-inserts its audit row in one transaction. So when either step fails, the message stays queued
-without an audit row and is sent again. A clear also takes a sequence number,
-so it keeps its place among the other messages, but its payload stays empty.
+Every offer, withdrawal, answer to a capacity request and clear of a retained topic is first
+queued in table ``outbox`` of the agent's local SQLite file (the audit log file), with an
+``Envelope``: a new message id and a sequence number from ``next_sequence``. The forwarder
+(``agent.forwarder``) sends the rows in sequence order and, after the broker's PUBACK, calls
+``delivered``, which deletes the row and inserts its audit row in one transaction. So when either
+step fails, the message stays queued without an audit row and is sent again. A clear also takes a
+sequence number, so it keeps its place among the other messages, but its payload stays empty.
 
 The last sequence number handed out is kept in table ``outbox_sequence``, so numbers keep
 increasing when the queue is empty. ``next_sequence`` also follows the clock, so they keep
@@ -48,6 +48,9 @@ DEFAULT_MAX_AGE_HOURS = 168.0
 
 PayloadBuilder = Callable[[Envelope], bytes]
 """Builds the payload of a queued message from the envelope the queue assigned to it."""
+
+TransactionStep = Callable[[sqlite3.Connection], "Sequence[OutgoingMessage]"]
+"""Writes rows of its own inside a queue transaction and returns the messages to queue."""
 
 _COLUMNS = "seq, message_id, topic, payload, retain, kind, resource, queued_at"
 
@@ -139,10 +142,20 @@ class Outbox:
         and its exception propagates. A topic that is not an offer or withdrawal topic raises
         ``ValueError``.
         """
+        return self.enqueue_after(lambda _connection: messages)
+
+    def enqueue_after(self, write: TransactionStep) -> list[QueuedMessage]:
+        """Run ``write`` and queue the messages it returns, in one ``BEGIN IMMEDIATE`` transaction.
+
+        ``write`` gets the queue's connection inside the transaction, so the rows it writes and
+        the queued messages are committed together, or neither when it or the queue raises. Its
+        exception propagates unchanged; a failed SQLite statement raises ``AuditLogError``.
+        """
         now = self._clock().astimezone(UTC)
         try:
             self._connection.execute("BEGIN IMMEDIATE")
             try:
+                messages = write(self._connection)
                 queued = self._insert(messages, now)
                 dropped = self._apply_limits(now)
                 self._connection.execute("COMMIT")
@@ -333,7 +346,15 @@ def _message(row: tuple[Any, ...]) -> QueuedMessage:
         topic,
         bytes(payload),
         bool(retain),
-        "offer" if kind == "offer" else "withdrawal",
+        _message_kind(kind),
         resource,
         datetime.fromisoformat(queued_at),
     )
+
+
+def _message_kind(value: str) -> MessageKind:
+    if value == "offer":
+        return "offer"
+    if value == "answer":
+        return "answer"
+    return "withdrawal"

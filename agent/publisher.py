@@ -41,6 +41,7 @@ from agent.config import BrokerSettings
 from agent.errors import AuditLogError
 from agent.forwarder import Forwarder
 from agent.outbox import Outbox, OutgoingMessage, PayloadBuilder
+from agent.request_inbox import RequestInbox
 from agent.retained import RetainedTopics
 from agent.status import OutboxStatus
 from agent.waiting import wait_any
@@ -130,6 +131,8 @@ class Publisher:
         self.connected = asyncio.Event()
         self.failed_attempts = 0
         self.queue_failures = 0
+        self.requests: RequestInbox | None = None
+        """Set it before ``run`` to subscribe to the member's request topics on each connect."""
 
     @property
     def published_messages(self) -> int:
@@ -438,7 +441,11 @@ class Publisher:
             self._refresh = True
             self._queue_decisions()
 
-        watcher = asyncio.create_task(_watch_connection(session), name="connection watch")
+        if self.requests is not None:
+            await self.requests.subscribe(session)
+        watcher = asyncio.create_task(
+            _watch_connection(session, self.requests, forwarder), name="connection watch"
+        )
         draining = asyncio.create_task(forwarder.drain(session, stop), name="forwarder")
         try:
             await asyncio.wait({watcher, draining}, return_when=asyncio.FIRST_COMPLETED)
@@ -482,13 +489,18 @@ class Publisher:
         )
 
 
-async def _watch_connection(session: MqttSession) -> None:
+async def _watch_connection(
+    session: MqttSession, requests: RequestInbox | None, forwarder: Forwarder
+) -> None:
     """Return when the session ends; raises ``ConnectionLost`` when the connection drops.
 
-    The agent subscribes to nothing, so no message arrives; the iteration only reports the end.
+    Received messages are requests, handed to ``requests``, which acknowledges each once stored.
     """
-    async for _message in session.messages():
-        pass
+    if requests is not None:
+        await requests.serve(session, forwarder.wakeup.set)
+        return
+    async for message in session.messages():
+        session.ack(message)
 
 
 def _offer_builder(offer: Offer) -> PayloadBuilder:

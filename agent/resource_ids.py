@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from agent.audit import AuditLog
 from agent.config import AgentConfig
+from agent.policy import Policy
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,9 +54,14 @@ def known_ids(config: AgentConfig, log: AuditLog) -> set[str]:
 
 def public_ids(config: AgentConfig) -> dict[str, set[str]]:
     """Return the ``publish_as`` ids of the current policy, by internal resource id."""
+    return policy_public_ids(config.sharing_policy)
+
+
+def policy_public_ids(policy: Policy) -> dict[str, set[str]]:
+    """Return the ``publish_as`` ids of ``policy``, by internal resource id."""
     # Only a rule naming exactly one resource may set publish_as, so these are all the renames.
     renamed: dict[str, set[str]] = {}
-    for rule in config.sharing_policy.rules:
+    for rule in policy.rules:
         if rule.publish_as is not None and len(rule.resources) == 1:
             (resource,) = rule.resources
             renamed.setdefault(resource, set()).add(rule.publish_as)

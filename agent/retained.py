@@ -31,6 +31,7 @@ from kooperant.protocol import (
     offer_topic,
     parse_offer_topic,
     parse_withdrawal,
+    parse_withdrawal_topic,
     withdrawal_topic,
 )
 from kooperant.protocol.topics import TOPIC_ROOT
@@ -75,12 +76,17 @@ class RetainedTopics:
         self.apply(message.topic, message.payload, kind)
 
     def apply(self, topic: str, payload: bytes, kind: ResourceKind | None = None) -> None:
-        """Update the account with a message on ``topic``; an empty ``payload`` clears it."""
+        """Update the account with a message on ``topic``; an empty ``payload`` clears it.
+
+        Topics other than offer and withdrawal topics, such as answers, are not in the account.
+        """
         if _is_offer_topic(topic):
             if payload:
                 self.offers[topic] = kind or _offer_kind(payload)
             else:
                 self.offers.pop(topic, None)
+        elif not _is_withdrawal_topic(topic):
+            return
         elif payload:
             self.withdrawals[topic] = _notice(payload)
         else:
@@ -144,6 +150,14 @@ def _withdrawal_builder(content: Withdrawal) -> PayloadBuilder:
 def _is_offer_topic(topic: str) -> bool:
     try:
         parse_offer_topic(topic)
+    except TopicError:
+        return False
+    return True
+
+
+def _is_withdrawal_topic(topic: str) -> bool:
+    try:
+        parse_withdrawal_topic(topic)
     except TopicError:
         return False
     return True

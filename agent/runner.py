@@ -8,9 +8,11 @@ offer and is not republished; ``generated_at`` is the reading itself, to the sec
 
 A cycle also runs at once, without the debounce, when the policy file gets new valid content
 (``PolicyWatcher``), when the owner's withdrawals change (read every cycle, and polled every
-``POLL_SECONDS``) and when a rule of the policy expires. Resources the owner withdrew are withheld
-like those no rule permits, and the publisher takes back every retained offer that is no longer
-permitted.
+``POLL_SECONDS``), when the holds of accepted capacity requests change (``accept`` or
+``release``, polled the same way) and when a rule of the policy expires. Resources the owner
+withdrew are withheld like those no rule permits, and the publisher takes back every retained
+offer that is no longer permitted. Accepted requests take their slot or amount out of the offers
+before the policy decides them (``agent.holds``).
 """
 
 from __future__ import annotations
@@ -34,15 +36,20 @@ from agent.broker_session import broker_tls
 from agent.config import AdapterConfig, AgentConfig
 from agent.delayed_states import with_delayed_states
 from agent.errors import AuditLogError, ConfigError
+from agent.holds import apply_holds, scheduled_orders
 from agent.observation_checks import observation_problem
 from agent.offers import OfferBuilder
 from agent.outbox import Outbox
 from agent.policy import MAX_DELAY_MINUTES, Policy, PolicyContext, StateHistory
 from agent.policy_watch import PolicyWatcher
 from agent.publisher import Publisher
+from agent.request_inbox import RequestInbox
+from agent.request_watch import RequestReader
+from agent.requests import RequestStore
+from agent.resource_ids import policy_public_ids
 from agent.resource_sources import ResourceConflict, ResourceSources, has_answered
 from agent.sharing import SharingPlan, plan_sharing
-from agent.status import AgentStatus, adapter_status
+from agent.status import AgentStatus, RequestCounts, adapter_status
 from agent.status_http import serve_status
 from agent.waiting import wait_any
 from agent.withdrawals import OwnerWithdrawal, WithdrawalReader, WithdrawalTable
@@ -119,6 +126,7 @@ class Agent:
         self.policy_error: str | None = None
         """The problems of the policy file's current content, while it is invalid."""
         self._withdrawals: WithdrawalReader | None = None
+        self._requests: RequestReader | None = None
         self._wake_at: datetime | None = None
         self._changed = asyncio.Event()
         self._urgent = asyncio.Event()
@@ -166,8 +174,9 @@ class Agent:
         return plan_sharing(self._policy, offers, context, self.withdrawals)
 
     def policy_offers(self, snapshot: OfferSnapshot, context: PolicyContext) -> tuple[Offer, ...]:
-        """Return the offers to decide: the snapshot's, with delayed machines rebuilt."""
-        return with_delayed_states(
+        """Return the offers to decide: the snapshot's, with delayed machines rebuilt and the
+        holds of accepted requests taken out."""
+        offers = with_delayed_states(
             snapshot.offers,
             snapshot.observations,
             self._policy,
@@ -175,6 +184,18 @@ class Agent:
             self._builder,
             snapshot.withheld_kinds,
         )
+        if self._requests is None:
+            return offers
+        reading = snapshot.reading or snapshot.now
+        held = apply_holds(
+            offers,
+            self._requests.holds(reading),
+            policy_public_ids(self._policy),
+            scheduled_orders(snapshot.observations),
+        )
+        if held.scheduled:
+            self._requests.end_scheduled(held.scheduled, reading)
+        return held.offers
 
     def policy_context(self, snapshot: OfferSnapshot) -> PolicyContext:
         """Record the snapshot's machine states and return the context to decide its offers in."""
@@ -267,7 +288,14 @@ class Agent:
             policy_error=self.policy_error,
             adapters=adapters,
             outbox=self.publisher.outbox_status(),
+            requests=self._request_counts(),
         )
+
+    def _request_counts(self) -> RequestCounts | None:
+        inbox = self.publisher.requests
+        if self._requests is None or inbox is None:
+            return None
+        return self._requests.counts(self._clock(), inbox.invalid_requests)
 
     async def collect_when_ready(self, max_seconds: float) -> OfferSnapshot:
         """Collect as soon as no kind is withheld and an adapter reported something.
@@ -304,8 +332,18 @@ class Agent:
             table.close()
             audit_log.close()
             raise
+        try:
+            store = RequestStore(outbox, self._config.cluster, self._config.member)
+        except AuditLogError:
+            outbox.close()
+            table.close()
+            audit_log.close()
+            raise
         self.publisher.audit_log = audit_log
         self.publisher.outbox = outbox
+        inbox = RequestInbox(store, self._clock)
+        self.publisher.requests = inbox
+        self._requests = RequestReader(store)
         watcher = PolicyWatcher(
             self._config.policy_path,
             self._apply_policy,
@@ -316,6 +354,7 @@ class Agent:
         self._withdrawals = WithdrawalReader(table)
         try:
             self._withdrawals.read()
+            self._requests.read()
             await self.start_adapters()
 
             helpers_stop = asyncio.Event()
@@ -336,7 +375,10 @@ class Agent:
         finally:
             self.publisher.audit_log = None
             self.publisher.outbox = None
+            self.publisher.requests = None
             self._withdrawals = None
+            self._requests = None
+            store.close()
             outbox.close()
             table.close()
             audit_log.close()
@@ -387,6 +429,8 @@ class Agent:
     def _cycle(self, full: bool) -> None:
         if self._withdrawals is not None and self._withdrawals.read():
             self._load_retained()
+        if self._requests is not None:
+            self._requests.poll(self._clock())
         snapshot = self.collect_offers()
         plan = self.plan(snapshot)
         self._remember_public_ids(plan.public_ids)
@@ -433,6 +477,8 @@ class Agent:
                 self._urgent.set()
             if self._withdrawals is not None and self._withdrawals.poll():
                 self._load_retained()
+                self._urgent.set()
+            if self._requests is not None and self._requests.poll(self._clock()):
                 self._urgent.set()
 
     def _load_retained(self) -> None:

@@ -46,6 +46,16 @@ class OutboxStatus:
 
 
 @dataclass(frozen=True, slots=True)
+class RequestCounts:
+    """Capacity requests: open (not decided, not expired), held, and invalid ones dropped."""
+
+    open: int
+    held: int
+    invalid: int
+    """Invalid request messages dropped in this run."""
+
+
+@dataclass(frozen=True, slots=True)
 class AgentStatus:
     """The running agent at ``now``: the broker url carries no password."""
 
@@ -60,6 +70,7 @@ class AgentStatus:
     policy_error: str | None
     adapters: tuple[AdapterStatus, ...]
     outbox: OutboxStatus | None = None
+    requests: RequestCounts | None = None
 
 
 def adapter_status(
@@ -97,7 +108,12 @@ def status_document(status: AgentStatus) -> dict[str, Any]:
         "outbox": None if status.outbox is None else _outbox_document(status.outbox, status.now),
         "policy_error": status.policy_error,
         "adapters": [_adapter_document(adapter) for adapter in status.adapters],
+        "requests": None if status.requests is None else _requests_document(status.requests),
     }
+
+
+def _requests_document(requests: RequestCounts) -> dict[str, int]:
+    return {"open": requests.open, "held": requests.held, "invalid": requests.invalid}
 
 
 def _outbox_document(outbox: OutboxStatus, now: datetime) -> dict[str, Any]:

@@ -98,6 +98,9 @@ def render_status(document: dict[str, Any]) -> str:
     outbox = document.get("outbox")
     if outbox:
         lines.append(_outbox_text(outbox))
+    requests = document.get("requests")
+    if requests:
+        lines.append(_("requests", **requests))
     if document["policy_error"]:
         lines.append(_("policy.error", error=document["policy_error"]))
     lines.append("")

@@ -118,7 +118,8 @@ def test_query_rejects_naive_time_and_zero_limit(tmp_path: Path) -> None:
 
 
 def test_record_rejects_non_offer_topic(tmp_path: Path) -> None:
-    with AuditLog(tmp_path / "audit.db") as log, pytest.raises(ValueError, match="not an offer or"):
+    expected = "not an offer, withdrawal or answer topic"
+    with AuditLog(tmp_path / "audit.db") as log, pytest.raises(ValueError, match=expected):
         log.record("kooperant/v1/x", b"{}", NOW)
 
 

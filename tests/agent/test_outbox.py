@@ -260,7 +260,7 @@ def test_version_3_file_upgraded(tmp_path: Path, clock: Clock) -> None:
     connection.close()
 
     assert count == 1
-    assert version == SCHEMA_VERSION == 4
+    assert version == SCHEMA_VERSION == 5
 
 
 def test_limits_reject_bad_values() -> None:
