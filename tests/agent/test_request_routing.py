@@ -20,11 +20,10 @@ from adapters.base import Adapter, AdapterSettings, MachineStatus, Observation
 from adapters.registry import load_adapter_class
 from agent.cli import app
 from agent.config import load_config
-from agent.outbox import PayloadBuilder
 from agent.runner import Agent
 from agent.status import RequestCounts
 from kooperant.intervals import Interval
-from kooperant.protocol import Envelope, MachineState, Offer, offer_topic, status_topic
+from kooperant.protocol import MachineState, offer_topic, status_topic
 from kooperant.protocol.topics import answer_topic, request_topic
 from tests.agent.request_samples import MEMBER, REQUEST_ID, record_offer, slot_request
 
@@ -52,28 +51,12 @@ class OneMachine(Adapter[AdapterSettings]):
         pass
 
 
-def accepting_builder(offer: Offer) -> PayloadBuilder:
-    """Build the offer payload with ``accepts_requests: true``.
-
-    NOTE: replaces the policy switch of ``kooperant.offer/1.2``, which is built separately;
-    once it is merged, the test policy should switch requests on instead.
-    """
-
-    def build(envelope: Envelope) -> bytes:
-        data = json.loads(offer.with_envelope(envelope).to_payload())
-        data["accepts_requests"] = True
-        return json.dumps(data).encode("utf-8")
-
-    return build
-
-
 @pytest.fixture(autouse=True)
 def fake_adapter(monkeypatch: pytest.MonkeyPatch) -> None:
     def lookup(name: str) -> type[Adapter[Any]]:
         return OneMachine if name == "one-machine" else load_adapter_class(name)
 
     monkeypatch.setattr(agent.config, "load_adapter_class", lookup)
-    monkeypatch.setattr(agent.publisher, "_offer_builder", accepting_builder)
 
 
 def write_config(
