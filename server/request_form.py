@@ -43,6 +43,8 @@ from server.storage import ProfileRecord, ResourceRecord, Storage
 EXPIRY_CHOICES = (24, DEFAULT_EXPIRY_HOURS, 72, 168, 336, 720)
 # Free intervals listed above the slot fields, at most. A machine's horizon rarely has more.
 MAX_LISTED_INTERVALS = 30
+# The message alone may take 2000 characters of 3 UTF-8 bytes, each byte written as %XX: 18 KB.
+REQUEST_FORM_MAX_BYTES = 32 * 1024
 SLOT_FIELDS = ("start_date", "start_time", "end_date", "end_time")
 _CONTACT_SCHEMA = request_json_schema()["properties"]["contact"]["properties"]
 MAX_CONTACT_NAME = int(_CONTACT_SCHEMA["name"]["maxLength"])

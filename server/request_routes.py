@@ -1,39 +1,63 @@
-"""Dashboard routes of capacity requests: the offer page's request form, request pages, withdrawal.
+"""The request pages: ``/requests`` (sent and received), ``/requests/{id}`` and its withdrawal.
 
-Every POST is checked like the account forms of ``server.account_routes``. A foreign ``Origin``
-gets the 403 page, and a body over ``MAX_FORM_BYTES`` gets the 413 page. The ``csrf_token`` field
-must be the token of the browser's session, else the 403 page is returned. A POST needs a
-session, because only a session has a CSRF token, so a caller without one is sent to sign in.
+``/requests`` lists the requests the viewer's member sent and those it received, newest first,
+each list paged on its own (``sent_page``, ``received_page``). A request the viewer may not read
+gets the same 404 page as one that does not exist. The withdrawal is a POST checked by
+``server.page_posts``, and only the requester's session may send it while the request is open.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
-from urllib.parse import quote
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from kooperant.i18n import Language
+from kooperant.protocol.topics import REQUEST_ID_PATTERN
 from server.api_errors import read
 from server.auth import Authenticator, viewer_of_user
-from server.errors import RequestError, RequestNotFoundError
-from server.forms import MAX_FORM_BYTES, PostedForm, read_form, same_origin
-from server.messages import MESSAGES
-from server.pages import message_page, render_page, request_language, valid_ids
-from server.request_form import (
-    RequestForm,
-    form_of_hidden_offer,
-    parse_request_form,
-    request_form,
-    storage_error_field,
+from server.errors import (
+    RequestConflictError,
+    RequestError,
+    RequestForbiddenError,
+    RequestNotFoundError,
 )
-from server.storage import ResourceRecord, Storage
-from server.storage.accounts import SessionRecord
+from server.messages import MESSAGES
+from server.page_posts import checked_form, post_session
+from server.pages import message_page, page_viewer, render_page, request_language
+from server.request_format import RequestRow, log_rows, request_row
+from server.search_routes import not_found_page
+from server.storage import Storage, Viewer
 
 logger = logging.getLogger(__name__)
+
+REQUESTS_PAGE_SIZE = 20
+MAX_REQUESTS_PAGE = 10_000
+_REQUEST_ID = re.compile(REQUEST_ID_PATTERN)
+_STATUS_OF_ERROR: dict[type[RequestError], int] = {
+    RequestNotFoundError: 404,
+    RequestForbiddenError: 403,
+    RequestConflictError: 409,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class RequestSection:
+    """One list of ``/requests``: the sent or the received requests, one page of them."""
+
+    role: str
+    rows: tuple[RequestRow, ...]
+    total: int
+    page: int
+    pages: int
+    previous_href: str | None
+    next_href: str | None
 
 
 def add_request_routes(
@@ -42,144 +66,141 @@ def add_request_routes(
     authenticator: Authenticator,
     clock: Callable[[], datetime],
 ) -> None:
-    """Register the request form's POST, ``/requests`` and ``/requests/{id}`` on ``app``."""
+    """Register ``/requests``, ``/requests/{id}`` and its withdrawal on ``app``."""
 
-    @app.post("/offers/{cluster}/{member}/{resource}/request", include_in_schema=False)
-    async def send_request(request: Request, cluster: str, member: str, resource: str) -> Response:
+    @app.get("/requests", response_class=HTMLResponse, include_in_schema=False)
+    async def requests_page(request: Request) -> Response:
+        viewer = page_viewer(request, authenticator)
+        if isinstance(viewer, RedirectResponse):
+            return viewer
         language = request_language(request)
-        offer = f"/offers/{cluster}/{member}/{resource}"
-        session = await _session(request, authenticator, f"{offer}?lang={language}")
+        pages: dict[str, int] = {}
+        for role in ("sent", "received"):
+            text = request.query_params.get(f"{role}_page", "1")
+            number = _page_number(text)
+            if number is None:
+                heading = MESSAGES("page_invalid_title", language)
+                message = MESSAGES(
+                    "search_page_invalid", language, value=text[:32], max=MAX_REQUESTS_PAGE
+                )
+                return message_page(request, authenticator, 400, heading, message)
+            pages[role] = number
+
+        sections = []
+        for role, number in pages.items():
+            sections.append(await _section(storage, viewer, role, number, pages, language))
+        return render_page(
+            request,
+            authenticator,
+            "requests.html",
+            "/requests",
+            has_member=viewer.member is not None,
+            sections=sections,
+        )
+
+    @app.get("/requests/{request_id}", response_class=HTMLResponse, include_in_schema=False)
+    async def request_page(request: Request, request_id: str) -> Response:
+        viewer = page_viewer(request, authenticator)
+        if isinstance(viewer, RedirectResponse):
+            return viewer
+        language = request_language(request)
+        record = None
+        if _REQUEST_ID.match(request_id):
+            record = await read(storage.get_request, request_id, viewer=viewer)
+        if record is None:
+            return not_found_page(request, authenticator)
+
+        account = await asyncio.to_thread(authenticator.session, request)
+        row = request_row(record, language)
+        may_withdraw = (
+            account is not None
+            and row.is_open
+            and viewer.owns(record.request.cluster, record.request.requester)
+        )
+        return render_page(
+            request,
+            authenticator,
+            "request.html",
+            "/requests",
+            row=row,
+            request_record=record.request,
+            reason=record.reason,
+            log=log_rows(record, language),
+            may_withdraw=may_withdraw,
+        )
+
+    @app.post("/requests/{request_id}/withdraw", include_in_schema=False)
+    async def withdraw_request(request: Request, request_id: str) -> Response:
+        language = request_language(request)
+        page = f"/requests/{request_id}?lang={language}"
+        session = await post_session(request, authenticator, page)
         if isinstance(session, Response):
             return session
-        form = await _checked_form(request, authenticator, session)
+        form = await checked_form(request, authenticator, session)
         if isinstance(form, Response):
             return form
-        user = session.user
-        if user.member is None or (user.cluster, user.member) == (cluster, member):
-            message_id = "request_needs_member" if user.member is None else "request_own_offer"
-            logger.info(
-                "Rejected a request of user %s for %s/%s/%s: %s",
-                user.username,
-                cluster,
-                member,
-                resource,
-                message_id,
-            )
-            text = MESSAGES(message_id, language, resource=resource)
-            heading = MESSAGES("forbidden_title", language)
-            return message_page(request, authenticator, 403, heading, text)
+        if not _REQUEST_ID.match(request_id):
+            return not_found_page(request, authenticator)
 
-        viewer = viewer_of_user(user)
-        now = clock()
-        values = {name: value for name, value in form.items() if name != "csrf_token"}
-        record = None
-        if valid_ids(cluster, member, resource):
-            record = await read(
-                storage.get_resource, cluster, member, resource, viewer=viewer, now=now
-            )
-        if record is None:
-            error = RequestNotFoundError(
-                "request_offer_not_found", cluster=cluster, member=member, resource=resource
-            )
-            hidden = form_of_hidden_offer(
-                cluster, member, resource, values, error.localized(language), language
-            )
-            return _form_page(request, authenticator, None, hidden, 404)
-
-        parsed = parse_request_form(form, record, user.member, now, language)
-        if isinstance(parsed, dict):
-            shown = request_form(record, values, parsed, now, language)
-            return _form_page(request, authenticator, record, shown, 400)
+        viewer = viewer_of_user(session.user)
         try:
-            stored = await read(storage.create_request, parsed, viewer=viewer, now=now)
+            await read(storage.withdraw_request, request_id, viewer=viewer, now=clock())
         except RequestError as refused:
             logger.info(
-                "Rejected a request of user %s for %s/%s/%s: %s",
-                user.username,
-                cluster,
-                member,
-                resource,
+                "Rejected the withdrawal of request %s by user %s: %s",
+                request_id,
+                session.user.username,
                 refused,
             )
-            field, text = storage_error_field(refused, language)
-            shown = request_form(record, values, {field: text}, now, language)
-            status = 404 if isinstance(refused, RequestNotFoundError) else 422
-            return _form_page(request, authenticator, record, shown, status)
+            if isinstance(refused, RequestNotFoundError):
+                return not_found_page(request, authenticator)
+            heading = MESSAGES("request_withdraw_failed_title", language)
+            status = _STATUS_OF_ERROR.get(type(refused), 422)
+            return message_page(
+                request, authenticator, status, heading, refused.localized(language)
+            )
 
-        request_id = stored.request.request_id
-        logger.info(
-            "User %s requested capacity of %s/%s/%s as request %s",
-            user.username,
-            cluster,
-            member,
-            resource,
-            request_id,
-        )
-        return RedirectResponse(f"/requests/{request_id}?lang={language}", status_code=303)
+        logger.info("User %s withdrew request %s", session.user.username, request_id)
+        return RedirectResponse(page, status_code=303)
 
 
-async def _session(
-    request: Request, authenticator: Authenticator, come_back_to: str
-) -> SessionRecord | Response:
-    """Return the session of a POST, or the redirect to sign in that returns to a page."""
-    session = await asyncio.to_thread(authenticator.session, request)
-    if session is None or session.user.must_change_password:
-        return RedirectResponse(f"/login?next={quote(come_back_to, safe='')}", status_code=303)
-    return session
+async def _section(
+    storage: Storage,
+    viewer: Viewer,
+    role: str,
+    number: int,
+    pages: dict[str, int],
+    language: Language,
+) -> RequestSection:
+    """Return one list of ``/requests``: its rows, total and the links to its other pages."""
+    found = await read(
+        storage.list_requests,
+        viewer=viewer,
+        role=role,
+        limit=REQUESTS_PAGE_SIZE,
+        offset=(number - 1) * REQUESTS_PAGE_SIZE,
+    )
+    last = max(1, -(-found.total // REQUESTS_PAGE_SIZE))
 
+    def link(target: int) -> str:
+        numbers = {**pages, role: target}
+        return f"?sent_page={numbers['sent']}&received_page={numbers['received']}&lang={language}"
 
-async def _checked_form(
-    request: Request, authenticator: Authenticator, session: SessionRecord
-) -> PostedForm | Response:
-    """Return the posted form, or the 403 or 413 page described in the module docstring."""
-    if not same_origin(request):
-        return _account_message(request, authenticator, "form_rejected", 403)
-    form = await read_form(request)
-    if form.too_large:
-        logger.warning(
-            "Form %s of user %s is over %d bytes",
-            request.url.path,
-            session.user.username,
-            MAX_FORM_BYTES,
-        )
-        return _account_message(request, authenticator, "form_too_large_generic", 413)
-    if not authenticator.check_csrf(request, form.get("csrf_token")):
-        logger.warning(
-            "Rejected %s of user %s: missing or wrong CSRF token",
-            request.url.path,
-            session.user.username,
-        )
-        return _account_message(request, authenticator, "form_rejected", 403)
-    return form
-
-
-def _account_message(
-    request: Request, authenticator: Authenticator, message: str, status_code: int
-) -> HTMLResponse:
-    return render_page(
-        request,
-        authenticator,
-        "account_message.html",
-        "",
-        status_code=status_code,
-        message=message,
-        fields={},
+    return RequestSection(
+        role=role,
+        rows=tuple(request_row(item, language) for item in found.items),
+        total=found.total,
+        page=number,
+        pages=last,
+        previous_href=link(number - 1) if number > 1 else None,
+        next_href=link(number + 1) if number < last else None,
     )
 
 
-def _form_page(
-    request: Request,
-    authenticator: Authenticator,
-    record: ResourceRecord | None,
-    form: RequestForm,
-    status_code: int,
-) -> HTMLResponse:
-    return render_page(
-        request,
-        authenticator,
-        "request_new.html",
-        "",
-        status_code=status_code,
-        offer_name=(record.name or record.resource) if record is not None else None,
-        request_form=form,
-    )
+def _page_number(value: str) -> int | None:
+    """Return the page of ``value``, or ``None`` if it is not from 1 to the maximum."""
+    try:
+        number = int(value)
+    except ValueError:
+        return None
+    return number if 1 <= number <= MAX_REQUESTS_PAGE else None
