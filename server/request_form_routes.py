@@ -25,10 +25,9 @@ from server.request_form import (
     REQUEST_FORM_MAX_BYTES,
     RequestForm,
     form_of_hidden_offer,
-    parse_request_form,
     request_form,
-    storage_error_field,
 )
+from server.request_form_checks import parse_request_form, storage_error_field
 from server.storage import ResourceRecord, Storage
 
 logger = logging.getLogger(__name__)
