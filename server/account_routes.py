@@ -385,7 +385,8 @@ def _new_password_problem(new: str, repeated: str, current: str, username: str) 
 
 
 def _account(session: SessionRecord) -> PageAccount:
-    return PageAccount(session.user.shown_name, session.user.role, session.csrf_token)
+    user = session.user
+    return PageAccount(user.shown_name, user.role, session.csrf_token, user.member)
 
 
 def _sign_in_page(

@@ -31,6 +31,9 @@ from server.errors import StorageError
 from server.login_limits import LoginLimiter
 from server.member_routes import add_member_routes
 from server.request_api import add_request_api_routes
+from server.request_counts import add_request_counts_routes
+from server.request_form_routes import add_request_form_routes
+from server.request_routes import add_request_routes
 from server.search_api import add_search_api_routes, resource_query
 from server.search_routes import add_search_routes
 from server.security_headers import SecurityHeadersMiddleware
@@ -189,6 +192,9 @@ def create_app(
     add_account_routes(app, storage, authenticator, clock, login_limiter or LoginLimiter())
     add_search_routes(app, storage, authenticator, clock)
     add_member_routes(app, storage, authenticator, clock)
+    add_request_form_routes(app, storage, authenticator, clock)
+    add_request_routes(app, storage, authenticator, clock)
+    add_request_counts_routes(app, storage, authenticator, clock)
     add_error_pages(app, authenticator)
     add_api_docs(app)
     document_api(app)

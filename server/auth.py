@@ -151,7 +151,8 @@ class Authenticator:
         session = self.session(request)
         if session is None:
             return None
-        return PageAccount(session.user.shown_name, session.user.role, session.csrf_token)
+        user = session.user
+        return PageAccount(user.shown_name, user.role, session.csrf_token, user.member)
 
     def dashboard_viewer(self, request: Request) -> Viewer | None:
         """Return the dashboard's caller, or ``None`` when the caller must sign in first.

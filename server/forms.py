@@ -57,11 +57,11 @@ class PostedForm(dict[str, str]):
     too_large: bool = False
 
 
-async def read_form(request: Request) -> PostedForm:
+async def read_form(request: Request, *, max_bytes: int = MAX_FORM_BYTES) -> PostedForm:
     """Return the first value of each field of a URL-encoded form body.
 
-    A body over ``MAX_FORM_BYTES`` gives a form with ``too_large`` set. It contains only the fields
-    that end within the first ``MAX_FORM_BYTES``, and the rest of the body is read and dropped.
+    A body over ``max_bytes`` gives a form with ``too_large`` set. It contains only the fields
+    that end within the first ``max_bytes``, and the rest of the body is read and dropped.
     Which fields survive the cut depends on their order and length, so a handler must not let
     them decide how it treats such a form (the CSRF token may have been cut off too).
     A body that cannot be parsed, or has more than ``MAX_FORM_FIELDS`` fields, gives an
@@ -73,9 +73,9 @@ async def read_form(request: Request) -> PostedForm:
         if too_large:
             continue
         body += chunk
-        if len(body) > MAX_FORM_BYTES:
+        if len(body) > max_bytes:
             too_large = True
-            body = _complete_fields(body[:MAX_FORM_BYTES])
+            body = _complete_fields(body[:max_bytes])
 
     form = PostedForm()
     form.too_large = too_large

@@ -24,6 +24,7 @@ from server.messages import MESSAGES
 from server.page_format import StatusBadge, format_date, free_text, status_badge
 from server.pages import page_viewer, render_page, request_language, valid_ids
 from server.regions import voivodeship_name
+from server.request_counts import request_counts_table
 from server.search_params import KINDS
 from server.search_routes import not_found_page, offer_href
 from server.storage import (
@@ -183,6 +184,7 @@ async def _coordinator_context(
         "rejected_api_chars": REJECTED_EXCERPT_CHARS,
         "capacity": capacity_bars(points, language),
         "capacity_days": CAPACITY_DAYS,
+        "request_counts": await request_counts_table(storage, viewer, language),
     }
 
 

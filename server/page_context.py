@@ -20,6 +20,8 @@ class PageAccount:
     role: str
     """``member`` or ``coordinator``."""
     csrf_token: str
+    member: str | None = None
+    """The account's member, which a coordinator account may lack."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,12 +31,13 @@ class NavItem:
     active: bool
 
 
-# (path, message id, shown to coordinators only)
+# (path, message id, shown to: everyone, coordinators or accounts of a member)
 _MENU = (
-    ("/", "nav_search", False),
-    ("/members", "nav_members", False),
-    ("/coordinator", "nav_coordinator", True),
-    ("/coordinator/members", "nav_member_accounts", True),
+    ("/", "nav_search", "everyone"),
+    ("/members", "nav_members", "everyone"),
+    ("/requests", "nav_requests", "member"),
+    ("/coordinator", "nav_coordinator", "coordinator"),
+    ("/coordinator/members", "nav_member_accounts", "coordinator"),
 )
 
 
@@ -46,11 +49,15 @@ def page_context(
     def text(message_id: str, **fields: object) -> str:
         return MESSAGES(message_id, language, **fields)
 
-    is_coordinator = account is not None and account.role == "coordinator"
+    audiences = {"everyone"}
+    if account is not None and account.role == "coordinator":
+        audiences.add("coordinator")
+    if account is not None and account.member is not None:
+        audiences.add("member")
     nav_items = [
         NavItem(path, text(message_id), path == active)
-        for path, message_id, coordinators_only in _MENU
-        if is_coordinator or not coordinators_only
+        for path, message_id, audience in _MENU
+        if audience in audiences
     ]
     return {
         "language": language,

@@ -9,24 +9,19 @@ missing offer. The error code of a refused request is the id of its message in
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, Path, Query, Request
-from jsonschema import Draft202012Validator
 from pydantic import BaseModel, ConfigDict, Field
 
 from kooperant.intervals import Interval
 from kooperant.protocol.errors import OfferValidationError
-from kooperant.protocol.offer import parse_time
 from kooperant.protocol.request import (
     MAX_REQUEST_MESSAGE_CHARACTERS,
     CapacityRequest,
     Contact,
     RequestedAmount,
-    check_schema,
-    new_request_id,
-    request_json_schema,
 )
 from kooperant.protocol.topics import REQUEST_ID_PATTERN
 from server.api_caller import Caller
@@ -42,6 +37,7 @@ from server.errors import (
     RequestNotFoundError,
 )
 from server.forms import same_origin
+from server.request_build import build_request, utc_time
 from server.storage import RequestRecord, Storage, Viewer
 
 MAX_LIMIT = 1000
@@ -228,7 +224,9 @@ def _build_request(body: NewRequest, viewer: Viewer, now: datetime) -> CapacityR
     try:
         slot = None
         if body.slot is not None:
-            slot = Interval(_utc(body.slot.start, "slot/start"), _utc(body.slot.end, "slot/end"))
+            slot = Interval(
+                utc_time(body.slot.start, "slot/start"), utc_time(body.slot.end, "slot/end")
+            )
         amount = None
         if body.amount is not None:
             requested = body.amount
@@ -236,35 +234,21 @@ def _build_request(body: NewRequest, viewer: Viewer, now: datetime) -> CapacityR
                 requested.quantity, requested.value, requested.unit, requested.label
             )
         contact = body.contact
-        request = CapacityRequest(
-            request_id=new_request_id(),
+        request = build_request(
             cluster=body.cluster,
             member=body.member,
             resource=body.resource,
             requester=viewer.member,
-            created_at=now,
-            expires_at=now + timedelta(hours=body.expires_in_hours),
+            now=now,
+            expires_in=timedelta(hours=body.expires_in_hours),
             contact=Contact(contact.name, contact.email, contact.phone),
             message=body.message,
             slot=slot,
             amount=amount,
         )
-        # The routing step publishes the request, so it must pass the checks of its schema.
-        check_schema(request.to_json(), Draft202012Validator(request_json_schema()), "request")
     except (ValueError, OfferValidationError) as error:
         raise ApiError(422, "invalid_request", str(error)) from error
     return request
-
-
-def _utc(text: str, where: str) -> datetime:
-    value = parse_time(text, where)
-    try:
-        return value.astimezone(UTC)
-    except OverflowError:
-        raise OfferValidationError(
-            f"date-time at {where} is out of range: {text!r}; "
-            "use one from 0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z"
-        ) from None
 
 
 def _reject_nul(value: object, where: str = "body") -> None:

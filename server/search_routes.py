@@ -40,6 +40,7 @@ from server.page_format import (
 )
 from server.pages import message_page, page_viewer, render_page, request_language, valid_ids
 from server.regions import VOIVODESHIPS
+from server.request_form import offer_request_context
 from server.search_params import KINDS, PAGE_SIZE, parse_search
 from server.storage import (
     HistoryRecord,
@@ -263,6 +264,9 @@ def add_search_routes(
         owner = next(
             (item for item in members if (item.cluster, item.member) == (cluster, member)), None
         )
+        request_context = await offer_request_context(
+            request, storage, authenticator, record, now, language
+        )
         return render_page(
             request,
             authenticator,
@@ -287,6 +291,7 @@ def add_search_routes(
             history_csv_url=f"/offers/{cluster}/{member}/{resource}/history.csv",
             export_limit=EXPORT_MAX_ROWS,
             member_href=f"/members/{cluster}/{member}",
+            **request_context,
         )
 
 

@@ -1,0 +1,297 @@
+"""The request form of the offer page: who sees it, its checks, and what a post stores.
+
+Each test runs the real application through httpx's ASGI transport on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import httpx
+import pytest
+
+from kooperant.intervals import Interval
+from server.storage import Storage, Viewer
+from tests.server.helpers import machine_offer
+from tests.server.request_page_helpers import (
+    CLUSTER,
+    HALL_PATH,
+    HIDDEN_PATH,
+    MACHINE_PATH,
+    NOW,
+    client_for,
+    csrf_of,
+    fill,
+    machine_form,
+    send_machine_request,
+    sign_in,
+)
+
+BETA = Viewer(cluster=CLUSTER, member="beta")
+
+
+@pytest.fixture
+async def beta(storage: Storage) -> AsyncIterator[httpx.AsyncClient]:
+    """The dashboard with beta signed in."""
+    fill(storage)
+    async with client_for(storage) as client:
+        await sign_in(client, "beta")
+        yield client
+
+
+def sent_requests(storage: Storage) -> int:
+    return storage.list_requests(viewer=BETA, role="sent").total
+
+
+async def test_offer_form_shown_to_other_member(beta: httpx.AsyncClient) -> None:
+    page = await beta.get(MACHINE_PATH)
+
+    assert page.status_code == 200
+    assert 'id="request-form"' in page.text
+    assert 'name="start_date"' in page.text
+    assert 'value="anna@beta.example"' in page.text
+    assert 'value="Beta sp. z o.o."' in page.text
+    assert "07.12.2026 07:00 – 07.12.2026 11:00" in page.text
+    assert "start_date=2026-12-07&amp;start_time=07%3A00" in page.text
+
+
+async def test_interval_link_fills_slot_fields(beta: httpx.AsyncClient) -> None:
+    page = await beta.get(
+        MACHINE_PATH,
+        params={
+            "start_date": "2026-12-08",
+            "start_time": "07:00",
+            "end_date": "2026-12-08",
+            "end_time": "09:00",
+        },
+    )
+
+    assert 'id="start_date" name="start_date" value="2026-12-08"' in page.text
+    assert 'id="end_time" name="end_time" value="09:00"' in page.text
+
+
+async def test_amount_form_lists_amounts(beta: httpx.AsyncClient) -> None:
+    page = await beta.get(HALL_PATH, params={"lang": "en"})
+
+    assert 'id="amount"' in page.text
+    assert "pallet places 40.0 pallets" in page.text
+    assert 'name="start_date"' not in page.text
+
+
+async def test_owner_sees_no_form(storage: Storage) -> None:
+    fill(storage)
+    async with client_for(storage) as client:
+        await sign_in(client, "acme")
+        page = await client.get(MACHINE_PATH)
+
+    assert page.status_code == 200
+    assert 'id="request-form"' not in page.text
+    assert 'id="request-sign-in"' not in page.text
+
+
+async def test_coordinator_without_member_sees_no_form(storage: Storage) -> None:
+    fill(storage)
+    async with client_for(storage) as client:
+        await sign_in(client, "coord")
+        page = await client.get(MACHINE_PATH)
+
+    assert page.status_code == 200
+    assert 'id="request-form"' not in page.text
+
+
+async def test_anonymous_sees_sign_in_link(storage: Storage) -> None:
+    storage.store_offer(machine_offer(), NOW)
+    async with client_for(storage) as client:
+        page = await client.get(MACHINE_PATH)
+
+    assert page.status_code == 200
+    assert 'id="request-form"' not in page.text
+    assert 'id="request-sign-in"' in page.text
+    assert "/login?next=%2Foffers%2Fpomorskie-metal%2Facme%2Fcnc-5ax-01" in page.text
+
+
+async def test_send_request_stores_and_redirects(beta: httpx.AsyncClient, storage: Storage) -> None:
+    response = await send_machine_request(beta)
+
+    assert response.status_code == 303, response.text
+    stored = storage.list_requests(viewer=BETA, role="sent").items
+    assert len(stored) == 1
+    request = stored[0].request
+    assert response.headers["location"] == f"/requests/{request.request_id}?lang=pl"
+    assert request.slot == Interval(
+        datetime(2026, 12, 7, 7, 0, tzinfo=UTC), datetime(2026, 12, 7, 8, 0, tzinfo=UTC)
+    )
+    assert request.contact.email == "anna@beta.example"
+    assert request.contact.phone is None
+    assert request.message == "Frezowanie 40 detali"
+    assert request.expires_at - request.created_at == (
+        datetime(2026, 12, 9, tzinfo=UTC) - datetime(2026, 12, 7, tzinfo=UTC)
+    )
+
+
+async def test_send_amount_request(beta: httpx.AsyncClient, storage: Storage) -> None:
+    page = await beta.get(HALL_PATH)
+    form = {
+        "csrf_token": csrf_of(page.text),
+        "amount": '["pallet_places", "pallets", null]',
+        "amount_value": "12,5",
+        "message": "",
+        "contact_name": "Anna Nowak",
+        "contact_phone": "+48 58 123 45 67",
+        "expires_in_hours": "168",
+    }
+
+    response = await beta.post(f"{HALL_PATH}/request", data=form)
+
+    assert response.status_code == 303, response.text
+    request = storage.list_requests(viewer=BETA, role="sent").items[0].request
+    assert request.amount is not None
+    assert request.amount.value == 12.5
+    assert request.amount.quantity == "pallet_places"
+    assert request.contact.phone == "+48 58 123 45 67"
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "polish"),
+    [
+        (
+            {"start_date": "2026-13-01"},
+            "slot_start",
+            "Niepoprawna data lub godzina „2026-13-01 08:00”",
+        ),
+        (
+            {"end_time": "07:30"},
+            "slot_end",
+            "Koniec 2026-12-07 07:30 nie jest później niż początek",
+        ),
+        ({"message": "x" * 2001}, "message", "Wiadomość ma 2001 znaków"),
+        (
+            {"contact_email": "anna-at-beta"},
+            "contact_email",
+            "Niepoprawny adres e-mail „anna-at-beta”",
+        ),
+        ({"contact_email": ""}, "contact_email", "Podaj e-mail, telefon lub oba"),
+        ({"contact_name": " "}, "contact_name", "Podaj osobę do kontaktu."),
+        ({"contact_phone": "call me"}, "contact_phone", "Niepoprawny numer telefonu „call me”"),
+        ({"expires_in_hours": "9999"}, "expires_in_hours", "Niepoprawny czas ważności „9999”"),
+    ],
+)
+async def test_form_error_keeps_input(
+    beta: httpx.AsyncClient, storage: Storage, changes: dict[str, str], field: str, polish: str
+) -> None:
+    typed = machine_form("", **changes)
+
+    response = await send_machine_request(beta, **changes)
+    text = html.unescape(response.text)
+
+    assert response.status_code == 400
+    assert f'id="error-{field}"' in response.text
+    assert polish in text
+    assert f">{typed['message']}</textarea>" in text
+    for name in ("start_date", "start_time", "end_date", "end_time", "contact_email"):
+        assert f'name="{name}" value="{typed[name]}"' in text
+    assert f'name="contact_name" value="{typed["contact_name"]}"' in text
+    assert sent_requests(storage) == 0
+
+
+async def test_form_error_in_english(beta: httpx.AsyncClient) -> None:
+    page = await beta.get(MACHINE_PATH)
+    form = machine_form(csrf_of(page.text), end_time="07:30")
+
+    response = await beta.post(f"{MACHINE_PATH}/request?lang=en", data=form)
+
+    assert response.status_code == 400
+    assert "End 2026-12-07 07:30 is not after start 2026-12-07 08:00" in response.text
+    assert '<html lang="en">' in response.text
+
+
+async def test_slot_not_free_keeps_input(beta: httpx.AsyncClient, storage: Storage) -> None:
+    response = await send_machine_request(beta, start_time="10:00", end_time="12:00")
+    text = html.unescape(response.text)
+
+    assert response.status_code == 422
+    assert 'id="error-slot"' in response.text
+    assert "Ten czas nie jest już wolny" in text
+    assert 'value="12:00"' in text
+    assert "Frezowanie 40 detali" in text
+    assert "07.12.2026 07:00 – 07.12.2026 11:00" in text
+    assert sent_requests(storage) == 0
+
+
+async def test_amount_above_free_keeps_input(beta: httpx.AsyncClient, storage: Storage) -> None:
+    page = await beta.get(HALL_PATH)
+    form = {
+        "csrf_token": csrf_of(page.text),
+        "amount": '["pallet_places", "pallets", null]',
+        "amount_value": "41",
+        "contact_name": "Anna Nowak",
+        "contact_email": "anna@beta.example",
+        "expires_in_hours": "48",
+    }
+
+    response = await beta.post(f"{HALL_PATH}/request?lang=en", data=form)
+
+    assert response.status_code == 422
+    assert 'id="error-amount_value"' in response.text
+    assert "more than the 40 pallets free" in response.text
+    assert 'value="41"' in response.text
+    assert sent_requests(storage) == 0
+
+
+async def test_hidden_offer_keeps_input(beta: httpx.AsyncClient, storage: Storage) -> None:
+    token = csrf_of((await beta.get(MACHINE_PATH)).text)
+
+    response = await beta.post(f"{HIDDEN_PATH}/request", data=machine_form(token))
+
+    assert response.status_code == 404
+    assert 'id="error-form"' in response.text
+    assert "Brak oferty zasobu secret-cnc" in response.text
+    assert "Frezowanie 40 detali" in response.text
+    assert sent_requests(storage) == 0
+
+
+async def test_missing_csrf_rejected(beta: httpx.AsyncClient, storage: Storage) -> None:
+    form = machine_form("")
+    del form["csrf_token"]
+
+    missing = await beta.post(f"{MACHINE_PATH}/request", data=form)
+    wrong = await beta.post(f"{MACHINE_PATH}/request", data=machine_form("not-the-token"))
+
+    assert missing.status_code == 403
+    assert wrong.status_code == 403
+    assert sent_requests(storage) == 0
+
+
+async def test_other_origin_rejected(beta: httpx.AsyncClient, storage: Storage) -> None:
+    token = csrf_of((await beta.get(MACHINE_PATH)).text)
+
+    response = await beta.post(
+        f"{MACHINE_PATH}/request",
+        data=machine_form(token),
+        headers={"Origin": "https://evil.example"},
+    )
+
+    assert response.status_code == 403
+    assert sent_requests(storage) == 0
+
+
+async def test_owner_post_rejected(storage: Storage) -> None:
+    fill(storage)
+    async with client_for(storage) as client:
+        await sign_in(client, "acme")
+        token = csrf_of((await client.get(MACHINE_PATH)).text)
+        response = await client.post(f"{MACHINE_PATH}/request", data=machine_form(token))
+
+    assert response.status_code == 403
+    assert "Twoja własna oferta" in response.text
+
+
+async def test_post_without_session_signs_in(storage: Storage) -> None:
+    fill(storage)
+    async with client_for(storage) as client:
+        response = await client.post(f"{MACHINE_PATH}/request", data=machine_form("x"))
+
+    assert response.status_code == 303
+    assert response.headers["location"].startswith("/login?next=%2Foffers%2F")
