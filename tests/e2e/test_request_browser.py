@@ -61,7 +61,7 @@ async def site(tmp_path: Path, free_port: int) -> AsyncIterator[Site]:
     database = f"sqlite:///{tmp_path / 'kooperant.db'}"
     storage = Storage(database)
     storage.migrate()
-    storage.store_offer(machine_offer(generated_at=now, free=free), now)
+    storage.store_offer(machine_offer(generated_at=now, free=free, accepts_requests=True), now)
     for member in ("acme", "beta"):
         storage.register_member(CLUSTER, member, now)
     add_profile(

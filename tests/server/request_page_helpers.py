@@ -30,9 +30,11 @@ HIDDEN_PATH = f"/offers/{CLUSTER}/acme/secret-cnc"
 
 def fill(storage: Storage) -> None:
     """Store the offers, profiles and accounts this module's docstring describes."""
-    storage.store_offer(machine_offer(), NOW)
-    storage.store_offer(storage_offer(), NOW)
-    hidden = replace(machine_offer(resource="secret-cnc"), audience=("gamma",))
+    storage.store_offer(machine_offer(accepts_requests=True), NOW)
+    storage.store_offer(storage_offer(accepts_requests=True), NOW)
+    hidden = replace(
+        machine_offer(resource="secret-cnc", accepts_requests=True), audience=("gamma",)
+    )
     storage.store_offer(hidden, NOW)
     add_profile(storage, CLUSTER, "beta", contact_email="anna@beta.example", name="Beta sp. z o.o.")
     for member in ("beta", "acme"):

@@ -153,7 +153,7 @@ async def test_counts_empty_cluster(storage: Storage) -> None:
 
 
 async def test_counts_need_coordinator_account(storage: Storage) -> None:
-    storage.store_offer(machine_offer(), NOW)
+    storage.store_offer(machine_offer(accepts_requests=True), NOW)
     async with client_for(storage) as anonymous:
         page = await anonymous.get("/coordinator")
         export = await anonymous.get("/coordinator/requests.csv")

@@ -102,7 +102,7 @@ async def test_coordinator_without_member_sees_no_form(storage: Storage) -> None
 
 
 async def test_anonymous_sees_sign_in_link(storage: Storage) -> None:
-    storage.store_offer(machine_offer(), NOW)
+    storage.store_offer(machine_offer(accepts_requests=True), NOW)
     async with client_for(storage) as client:
         page = await client.get(MACHINE_PATH)
 
