@@ -78,10 +78,17 @@ async def offer_request_context(
 
     ``request_form`` is set for a signed-in account of a member other than the offer's owner.
     ``request_sign_in_href`` is set for a caller without a session (anonymous, or a browser
-    sending an API token), because the form needs the session's CSRF token.
+    sending an API token), because the form needs the session's CSRF token. For an offer whose
+    owner takes no requests, both stay ``None`` and ``requests_closed`` is true.
     """
+    context: dict[str, Any] = {
+        "request_form": None,
+        "request_sign_in_href": None,
+        "requests_closed": not record.accepts_requests,
+    }
+    if not record.accepts_requests:
+        return context
     session = await asyncio.to_thread(authenticator.session, request)
-    context: dict[str, Any] = {"request_form": None, "request_sign_in_href": None}
     if session is None:
         target = f"{offer_path(record)}?lang={language}#request-form"
         context["request_sign_in_href"] = f"/login?next={quote(target, safe='')}"

@@ -14,7 +14,7 @@ import pytest
 
 from kooperant.intervals import Interval
 from server.storage import Storage, Viewer
-from tests.server.helpers import machine_offer
+from tests.server.helpers import hours, machine_offer
 from tests.server.request_page_helpers import (
     CLUSTER,
     HALL_PATH,
@@ -295,3 +295,23 @@ async def test_post_without_session_signs_in(storage: Storage) -> None:
 
     assert response.status_code == 303
     assert response.headers["location"].startswith("/login?next=%2Foffers%2F")
+
+
+async def test_closed_offer_shows_note_not_form(beta: httpx.AsyncClient, storage: Storage) -> None:
+    storage.store_offer(machine_offer(generated_at=NOW + hours(1)), NOW + hours(1))
+
+    page = await beta.get(MACHINE_PATH, params={"lang": "en"})
+
+    assert page.status_code == 200
+    assert 'id="request-form"' not in page.text
+    assert 'id="requests-closed"' in page.text
+    assert "The owner does not take requests for this offer." in page.text
+
+
+async def test_closed_offer_note_for_anonymous(storage: Storage) -> None:
+    storage.store_offer(machine_offer(), NOW)
+    async with client_for(storage) as client:
+        page = await client.get(MACHINE_PATH)
+
+    assert 'id="request-sign-in"' not in page.text
+    assert "Właściciel nie przyjmuje zapytań o tę ofertę." in page.text
