@@ -176,8 +176,15 @@ async def _serve(
     )
     # Only server run routes requests, not server ingest, so exactly one process publishes them.
     router = RequestRouter(parts.storage, ingest_settings(settings, parts.broker))
+    app = create_app(
+        parts.storage,
+        parts.status,
+        tokens=parts.tokens,
+        clock=parts.clock,
+        requests_changed=router.wakeup,
+    )
     config = uvicorn.Config(
-        create_app(parts.storage, parts.status, tokens=parts.tokens, clock=parts.clock),
+        app,
         log_config=None,
         lifespan="off",
         timeout_graceful_shutdown=HTTP_GRACEFUL_SHUTDOWN_SECONDS,

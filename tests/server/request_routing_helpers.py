@@ -1,4 +1,4 @@
-"""A running request router, requests stored as beta's, and a reader of the request topics."""
+"""A running request router, beta's requests, a reader of request topics, an API with tokens."""
 
 from __future__ import annotations
 
@@ -7,8 +7,10 @@ import os
 import random
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
+import httpx
 from sqlalchemy import select
 
 from kooperant.backoff import BackoffPolicy
@@ -16,11 +18,14 @@ from kooperant.intervals import Interval
 from kooperant.mqtt import ConnectOptions, MqttSession, ReceivedMessage
 from kooperant.protocol.request import CapacityRequest, Contact, new_request_id
 from kooperant.protocol.topics import request_topic
+from server.api import create_app
 from server.ingest import IngestSettings
 from server.mqtt_url import BrokerAddress
 from server.request_router import RequestRouter
+from server.status import ServerStatus
 from server.storage import Storage, Viewer
 from server.storage.tables import capacity_requests
+from server.tokens import TokenStore, hash_token
 from tests.server.helpers import T0, hours
 
 NOW = T0 - hours(1)
@@ -123,3 +128,30 @@ async def clear_topics(options: ConnectOptions, topics: list[str]) -> None:
 
 def topic_of(request: CapacityRequest) -> str:
     return request_topic(request.cluster, request.member, request.request_id)
+
+
+@asynccontextmanager
+async def requests_api(
+    storage: Storage,
+    tmp_path: Path,
+    cluster: str,
+    requests_changed: asyncio.Event | None = None,
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The API with tokens ``token-acme`` and ``token-beta`` for the members of ``cluster``."""
+    path = tmp_path / "tokens.yaml"
+    lines = [
+        f"- {{cluster: {cluster}, member: {name}, token_sha256: {hash_token(f'token-{name}')}}}"
+        for name in ("acme", "beta")
+    ]
+    path.write_text("\n".join(lines) + "\n")
+    status = ServerStatus(broker_url="mqtt://127.0.0.1:1883")
+    app = create_app(
+        storage,
+        status,
+        tokens=TokenStore.load(path),
+        clock=lambda: NOW,
+        requests_changed=requests_changed,
+    )
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://kooperant") as client:
+        yield client

@@ -21,14 +21,12 @@ from kooperant.protocol.answer import Answer, AnswerState
 from kooperant.protocol.envelope import Envelope
 from kooperant.protocol.request import CapacityRequest
 from kooperant.protocol.topics import answer_topic
-from server.api import create_app
 from server.mqtt_url import parse_broker_url
 from server.status import ServerStatus
 from server.storage import Storage
-from server.tokens import TokenStore, hash_token
 from tests.server.helpers import hours, machine_offer
 from tests.server.ingest_helpers import publisher, rejected, running_ingest, true, wait_until
-from tests.server.request_routing_helpers import NOW, create_request
+from tests.server.request_routing_helpers import NOW, create_request, requests_api
 
 pytestmark = pytest.mark.mosquitto
 
@@ -59,24 +57,6 @@ def answer_to(request: CapacityRequest, state: AnswerState, seq: int, **changes:
 
 def topic_for(request: CapacityRequest) -> str:
     return answer_topic(request.cluster, request.member, request.request_id)
-
-
-@asynccontextmanager
-async def requests_api(
-    storage: Storage, tmp_path: Path, cluster: str
-) -> AsyncIterator[httpx.AsyncClient]:
-    """The API with tokens ``token-acme`` and ``token-beta`` for the members of ``cluster``."""
-    path = tmp_path / "tokens.yaml"
-    lines = [
-        f"- {{cluster: {cluster}, member: {name}, token_sha256: {hash_token(f'token-{name}')}}}"
-        for name in ("acme", "beta")
-    ]
-    path.write_text("\n".join(lines) + "\n")
-    status = ServerStatus(broker_url="mqtt://127.0.0.1:1883")
-    app = create_app(storage, status, tokens=TokenStore.load(path), clock=lambda: NOW)
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://kooperant") as client:
-        yield client
 
 
 async def request_state(api: httpx.AsyncClient, request_id: str) -> dict[str, Any]:

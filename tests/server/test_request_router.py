@@ -28,6 +28,7 @@ from tests.server.request_routing_helpers import (
     create_request,
     next_message,
     reader_options,
+    requests_api,
     router_settings,
     routing_of,
     running_router,
@@ -236,3 +237,36 @@ async def wait_until_logged(caplog: pytest.LogCaptureFixture, text: str) -> None
         # Polls the captured records, which signal nothing when one is added.
         while not any(text in record.getMessage() for record in caplog.records):  # noqa: ASYNC110
             await asyncio.sleep(0.02)
+
+
+async def test_api_change_wakes_router(
+    offered: tuple[Storage, list[str]],
+    cluster_id: str,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    storage, topics = offered
+    caplog.set_level(logging.INFO, logger="server.request_router")
+    body = {
+        "cluster": cluster_id,
+        "member": "acme",
+        "resource": "cnc-5ax-01",
+        "slot": {"start": "2026-12-07T08:00:00+01:00", "end": "2026-12-07T09:00:00+01:00"},
+        "contact": {"name": "Anna Nowak", "email": "anna@beta.example"},
+    }
+    beta = {"Authorization": "Bearer token-beta"}
+
+    # A poll interval far above the waits below, so only the wakeup can explain a quick send.
+    settings = router_settings(HOST, PORT, cluster_id)
+    async with running_router(storage, settings, poll_seconds=60.0) as router:
+        await wait_until_logged(caplog, "Request router connected")
+        async with requests_api(storage, tmp_path, cluster_id, router.wakeup) as api:
+            created = await api.post("/api/v1/requests", json=body, headers=beta)
+            assert created.status_code == 201, created.text
+            request_id = created.json()["request_id"]
+            topics.append(f"kooperant/v1/{cluster_id}/acme/requests/{request_id}")
+            await wait_for_routing(storage, request_id, Routing.PUBLISHED)
+
+            withdrawn = await api.post(f"/api/v1/requests/{request_id}/withdraw", headers=beta)
+            assert withdrawn.status_code == 200, withdrawn.text
+            await wait_for_routing(storage, request_id, Routing.CLEARED)
