@@ -50,7 +50,7 @@ from kooperant.protocol.topics import request_topic
 from server.errors import InvalidSettingError, StorageError
 from server.ingest import IngestSettings
 from server.storage import Storage
-from server.storage.request_routing import Routing
+from server.storage.request_routing import Routing, RoutingWork
 from server.subscriber import default_client_id
 
 logger = logging.getLogger(__name__)
@@ -67,7 +67,7 @@ DEFAULT_REJECTED_BACKOFF = BackoffPolicy(minimum=5.0, maximum=300.0)
 class _Rejection:
     attempts: int
     retry_at: float
-    """``monotonic`` time from which the topic may be tried again."""
+    """``monotonic`` time from which the request's topic may be tried again."""
 
 
 class RequestRouter:
@@ -133,14 +133,19 @@ class RequestRouter:
         Raises ``MqttError`` (other than ``PublishRejected``) when the connection fails.
         """
         await self._record_unrecorded()
+        waiting = self._waiting_for_retry()
         try:
             work = await asyncio.to_thread(
-                self._storage.routing_work, cluster=self._cluster, limit=BATCH_SIZE
+                self._storage.routing_work,
+                cluster=self._cluster,
+                limit=BATCH_SIZE,
+                skipped=waiting,
             )
         except StorageError as error:
             self._log_storage_failure(error)
             return False
         self._log_storage_restored()
+        self._forget_rejections(work, waiting)
 
         sent = 0
         for request in work.to_publish:
@@ -174,17 +179,13 @@ class RequestRouter:
     ) -> bool:
         """Publish ``payload`` retained on the request's topic and record ``routing``."""
         topic = request_topic(request.cluster, request.member, request.request_id)
-        rejection = self._rejections.get(topic)
-        if rejection is not None and self._monotonic() < rejection.retry_at:
-            return False
-
         try:
             await session.publish(topic, payload, qos=1, retain=True)
         except PublishRejected as error:
-            self._reject(topic, error)
+            self._reject(request.request_id, topic, error)
             return False
+        rejection = self._rejections.pop(request.request_id, None)
         if rejection is not None:
-            del self._rejections[topic]
             logger.info(
                 "MQTT broker accepted the message on %s after %d rejections",
                 topic,
@@ -201,11 +202,27 @@ class RequestRouter:
         await self._record_unrecorded()
         return True
 
-    def _reject(self, topic: str, error: PublishRejected) -> None:
-        previous = self._rejections.get(topic)
+    def _waiting_for_retry(self) -> frozenset[str]:
+        """Return the ids of the requests whose topic the broker rejected, within their delay."""
+        now = self._monotonic()
+        return frozenset(
+            request_id
+            for request_id, rejection in self._rejections.items()
+            if now < rejection.retry_at
+        )
+
+    def _forget_rejections(self, work: RoutingWork, waiting: frozenset[str]) -> None:
+        """Forget the rejections of requests that need no message any more, such as withdrawn."""
+        needed = {request.request_id for request in (*work.to_publish, *work.to_clear)}
+        for request_id in list(self._rejections):
+            if request_id not in waiting and request_id not in needed:
+                del self._rejections[request_id]
+
+    def _reject(self, request_id: str, topic: str, error: PublishRejected) -> None:
+        previous = self._rejections.get(request_id)
         attempts = 1 if previous is None else previous.attempts + 1
         delay = self._rejected_backoff.delay(attempts - 1, self._rng.random())
-        self._rejections[topic] = _Rejection(attempts, self._monotonic() + delay)
+        self._rejections[request_id] = _Rejection(attempts, self._monotonic() + delay)
         if previous is None:
             logger.error(
                 "MQTT broker rejected the request message on %s: %s. Let the aggregator's user "

@@ -9,6 +9,7 @@ transaction (``Storage`` opens them).
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -63,14 +64,22 @@ class AnswerReceipt:
 REJECTED_ANSWER_OUTCOMES = (AnswerOutcome.UNKNOWN_REQUEST, AnswerOutcome.MISMATCH)
 
 
-def routing_work(connection: Connection, cluster: str | None, limit: int) -> RoutingWork:
-    """Read up to ``limit`` requests of ``cluster`` (every cluster when None) of each kind."""
+def routing_work(
+    connection: Connection, cluster: str | None, limit: int, skipped: Collection[str] = ()
+) -> RoutingWork:
+    """Read up to ``limit`` requests of ``cluster`` (every cluster when None) of each kind.
+
+    The requests of ``skipped`` ids are left out, so that requests waiting for a retry cannot
+    fill every batch and hold back newer ones.
+    """
+    not_skipped = capacity_requests.c.request_id.not_in(list(skipped))
     to_publish = _requests(
         connection,
         cluster,
         limit,
         capacity_requests.c.routing.is_(None),
         capacity_requests.c.state.in_([state.value for state in OPEN_STATES]),
+        not_skipped,
     )
     to_clear = _requests(
         connection,
@@ -78,6 +87,7 @@ def routing_work(connection: Connection, cluster: str | None, limit: int) -> Rou
         limit,
         capacity_requests.c.routing == Routing.PUBLISHED.value,
         capacity_requests.c.state.in_([state.value for state in FINAL_STATES]),
+        not_skipped,
     )
     return RoutingWork(to_publish, to_clear)
 

@@ -8,7 +8,7 @@ with its password masked.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from importlib.resources import files
@@ -868,11 +868,16 @@ class Storage:
 
     # Routing of capacity requests over MQTT (server/storage/request_routing.py)
 
-    def routing_work(self, *, cluster: str | None, limit: int = 100) -> RoutingWork:
-        """Return the requests whose topic needs a retained message or a clear, oldest first."""
+    def routing_work(
+        self, *, cluster: str | None, limit: int = 100, skipped: Collection[str] = ()
+    ) -> RoutingWork:
+        """Return the requests whose topic needs a retained message or a clear, oldest first.
+
+        Final requests never published are marked cleared first. ``skipped`` ids are left out.
+        """
         with self._transaction("read requests to route") as connection:
             request_routing.clear_unpublished_final(connection, cluster)
-            return request_routing.routing_work(connection, cluster, limit)
+            return request_routing.routing_work(connection, cluster, limit, skipped)
 
     def mark_request_published(self, request_id: str) -> bool:
         """Record that the broker acknowledged the retained request, unless it was recorded."""

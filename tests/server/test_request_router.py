@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from kooperant.protocol.request import parse_request
+from server import request_router
 from server.mqtt_url import BrokerAddress
 from server.service import sweep_expired
 from server.storage import Storage, Viewer
@@ -26,6 +27,7 @@ from tests.server.request_routing_helpers import (
     QUIET_SECONDS,
     clear_topics,
     create_request,
+    machine_request,
     next_message,
     reader_options,
     requests_api,
@@ -37,7 +39,7 @@ from tests.server.request_routing_helpers import (
     wait_for_routing,
 )
 from tests.server.test_broker_security import start_cluster_broker
-from tests.support.mosquitto import OwnMosquitto
+from tests.support.mosquitto import OwnMosquitto, running
 
 HOST, PORT = "127.0.0.1", 1883
 
@@ -270,3 +272,30 @@ async def test_api_change_wakes_router(
             withdrawn = await api.post(f"/api/v1/requests/{request_id}/withdraw", headers=beta)
             assert withdrawn.status_code == 200, withdrawn.text
             await wait_for_routing(storage, request_id, Routing.CLEARED)
+
+
+async def test_rejected_requests_hold_back_nothing(
+    storage: Storage,
+    cluster_id: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Anonymous clients may write acme's request topics only, so requests to gamma are denied.
+    acl_file = tmp_path / "acl"
+    acl_file.write_text(f"topic write kooperant/v1/{cluster_id}/acme/requests/+\n")
+    broker = OwnMosquitto(tmp_path, acl_file=acl_file)
+    storage.store_offer(machine_offer(cluster=cluster_id, member="gamma"), NOW)
+    storage.store_offer(machine_offer(cluster=cluster_id), NOW)
+    beta = Viewer(cluster=cluster_id, member="beta")
+    denied = machine_request(cluster_id, member="gamma")
+    storage.create_request(denied, viewer=beta, now=NOW)
+    allowed = machine_request(cluster_id, created_at=NOW + hours(1))
+    storage.create_request(allowed, viewer=beta, now=NOW + hours(1))
+    # One request per batch, so the older, denied request alone would fill every batch.
+    monkeypatch.setattr(request_router, "BATCH_SIZE", 1)
+
+    with running(broker):
+        async with running_router(storage, router_settings(HOST, broker.port, cluster_id)):
+            await wait_for_routing(storage, allowed.request_id, Routing.PUBLISHED)
+
+    assert routing_of(storage, denied.request_id) is None
