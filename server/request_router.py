@@ -158,6 +158,8 @@ class RequestRouter:
 
     async def _route_until_stopped(self, session: MqttSession, stop: asyncio.Event) -> None:
         while not stop.is_set():
+            # Cleared before the pass, so a wakeup set during the pass starts another one.
+            self.wakeup.clear()
             if not await self.route_once(session):
                 await self._wait_for_pass(stop)
 
@@ -170,7 +172,6 @@ class RequestRouter:
         finally:
             for waiter in waiters:
                 waiter.cancel()
-        self.wakeup.clear()
 
     # Publishing
 
