@@ -57,11 +57,14 @@ def create_app(
     tokens: TokenStore | None = None,
     clock: Callable[[], datetime] = utc_now,
     login_limiter: LoginLimiter | None = None,
+    requests_changed: asyncio.Event | None = None,
 ) -> FastAPI:
     """Return the FastAPI application serving ``storage`` and reporting ``status``.
 
     ``tokens`` turns on per-member access; ``clock`` decides which offers and sessions have
     expired; ``login_limiter`` counts failed sign-ins (a new one by default).
+    ``requests_changed`` is set after a request was created or withdrawn, so that the request
+    router (``RequestRouter.wakeup``) sends it at once; it is ``app.state.requests_changed``.
     """
     app = FastAPI(
         title="kooperant aggregator",
@@ -81,6 +84,7 @@ def create_app(
     app.add_middleware(SecurityHeadersMiddleware)
     authenticator = Authenticator(tokens, storage, clock)
     app.state.authenticator = authenticator
+    app.state.requests_changed = requests_changed or asyncio.Event()
 
     @app.get(
         "/api/v1/resources",
@@ -107,7 +111,7 @@ def create_app(
         }
 
     add_search_api_routes(app, storage, clock)
-    add_request_api_routes(app, storage, clock)
+    add_request_api_routes(app, storage, clock, app.state.requests_changed)
 
     @app.get(
         "/api/v1/members",

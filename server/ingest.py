@@ -1,6 +1,6 @@
-"""Ingest: receive offers, withdrawals and member status from the MQTT broker and store them.
+"""Ingest: receive offers, withdrawals, member status and answers from the broker; store them.
 
-Ingest subscribes to the offer, withdrawal and status topics of its cluster (or of every
+Ingest subscribes to the offer, withdrawal, status and answer topics of its cluster (or of every
 cluster) and passes each message to ``Ingest.handle_message``. ``server.message_handling``
 checks and stores it, retrying while the storage fails, and returns once the effect is
 committed. A message that fails a check is kept in ``rejected_messages``; ingest then goes on
@@ -103,7 +103,7 @@ class Ingest:
 
     @property
     def topic_filters(self) -> tuple[str, ...]:
-        """The offer, withdrawal and status filters ingest subscribes to."""
+        """The offer, withdrawal, status and answer filters ingest subscribes to."""
         return self._handler.topic_filters
 
     async def handle_message(self, topic: str, payload: bytes) -> None:

@@ -3,16 +3,18 @@
 ``MessageHandler.handle`` returns only when the message's effect, or the record of its
 rejection, is committed, so the subscriber may acknowledge the message afterwards. In order:
 
-1. A topic outside the offer, withdrawal and status filters is counted in ``dropped_messages``
-   and logged at DEBUG. The broker is not trusted to filter: on connect, the embedded amqtt
-   0.12 broker also sends retained messages that match other clients' filters.
+1. A topic outside the offer, withdrawal, status and answer filters is counted in
+   ``dropped_messages`` and logged at DEBUG. The broker is not trusted to filter: on connect,
+   the embedded amqtt 0.12 broker also sends retained messages that match other clients'
+   filters.
 2. A payload over ``MAX_PAYLOAD_BYTES`` is rejected.
 3. An empty payload clears a retained topic: on an offer topic it removes the current offer, on
-   a withdrawal or status topic it changes nothing.
+   a withdrawal, status or answer topic it changes nothing.
 4. The topic and payload are validated (``server.validation``), including a payload whose
-   cluster, member or resource differs from the topic's.
+   cluster, member or resource (an answer: request id) differs from the topic's.
 5. A member that is not registered is rejected while its cluster requires registration.
-6. The message is stored under its ``message_key``, so one delivered again is a duplicate.
+6. The message is stored under its ``message_key``, so one delivered again is a duplicate. An
+   answer to an unknown request, or naming another offer than its request, is rejected then.
 
 A rejected message is logged at WARNING and kept in ``rejected_messages`` with its reason.
 While the storage raises ``StorageError``, the handler waits with backoff and tries again; it
@@ -35,6 +37,7 @@ from kooperant.backoff import BackoffPolicy
 from kooperant.protocol import (
     OfferValidationError,
     TopicError,
+    answer_subscription,
     message_key,
     offer_subscription,
     parse_offer_topic,
@@ -44,11 +47,13 @@ from kooperant.protocol import (
 from server.errors import StorageError
 from server.registration_cache import DEFAULT_TTL_SECONDS, RegistrationCache
 from server.status import ServerStatus
-from server.storage import OfferOutcome, StatusOutcome, Storage, WithdrawalOutcome
+from server.storage import AnswerOutcome, OfferOutcome, StatusOutcome, Storage, WithdrawalOutcome
 from server.validation import (
     PayloadTooLargeError,
     TopicMismatchError,
+    answer_rejection,
     check_size,
+    validated_answer,
     validated_offer,
     validated_status,
     validated_withdrawal,
@@ -123,6 +128,7 @@ class MessageHandler:
             "offer": offer_subscription(cluster),
             "withdrawal": withdrawal_subscription(cluster),
             "status": status_subscription(cluster),
+            "answer": answer_subscription(cluster),
         }
         cache_options = {"monotonic": monotonic} if monotonic is not None else {}
         self._registration = RegistrationCache(
@@ -132,7 +138,7 @@ class MessageHandler:
 
     @property
     def topic_filters(self) -> tuple[str, ...]:
-        """The offer, withdrawal and status filters of the handled cluster."""
+        """The offer, withdrawal, status and answer filters of the handled cluster."""
         return tuple(self._filters.values())
 
     async def handle(self, topic: str, payload: bytes) -> None:
@@ -171,6 +177,8 @@ class MessageHandler:
             await self._handle_offer(topic, payload, received_at)
         elif kind == "withdrawal":
             await self._handle_withdrawal(topic, payload, received_at)
+        elif kind == "answer":
+            await self._handle_answer(topic, payload, received_at)
         else:
             await self._handle_status(topic, payload, received_at)
 
@@ -287,6 +295,35 @@ class MessageHandler:
             status.state,
             f" ({status.reason})" if status.reason is not None else "",
         )
+
+    async def _handle_answer(self, topic: str, payload: bytes, received_at: datetime) -> None:
+        try:
+            answer = validated_answer(topic, payload)
+        except INVALID_MESSAGE_ERRORS as error:
+            await self._reject(topic, payload, str(error), received_at)
+            return
+        if not await self._admitted(topic, payload, received_at, answer.cluster, answer.member):
+            return
+
+        message_id = message_key(answer.envelope, payload)
+        receipt = await self._commit(
+            topic,
+            payload,
+            received_at,
+            lambda: self._storage.store_answer(answer, received_at, message_id=message_id),
+        )
+        if receipt is None:
+            return
+        if receipt.outcome is None:
+            self._count_duplicate(topic, message_id)
+            return
+        reason = answer_rejection(answer, receipt)
+        if reason is not None:
+            await self._reject(topic, payload, reason, received_at)
+            return
+
+        self._status.accepted_answers += 1
+        _log_answer(topic, answer.request_id, answer.state, receipt.outcome)
 
     async def _clear(self, kind: str, topic: str, received_at: datetime) -> None:
         if kind != "offer":
@@ -415,6 +452,25 @@ class MessageHandler:
         )
         self._paused_since_failures = 0
         self._status.storage_paused = False
+
+
+def _log_answer(topic: str, request_id: str, state: str, outcome: AnswerOutcome) -> None:
+    if outcome is AnswerOutcome.APPLIED:
+        logger.info("Request %s is %s, answered on %s", request_id, state, topic)
+    elif outcome is AnswerOutcome.FINAL:
+        logger.info(
+            "Ignored the %s answer on %s: request %s is final already", state, topic, request_id
+        )
+    elif outcome is AnswerOutcome.STALE:
+        logger.info(
+            "Ignored the %s answer on %s: its seq is not above that of the last answer applied "
+            "to request %s",
+            state,
+            topic,
+            request_id,
+        )
+    else:
+        logger.debug("Request %s is %s already, answered again on %s", request_id, state, topic)
 
 
 def topic_matches(topic: str, topic_filter: str) -> bool:

@@ -8,6 +8,7 @@ missing offer. The error code of a refused request is the id of its message in
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
@@ -120,8 +121,16 @@ async def _check_origin(request: Request) -> None:
         )
 
 
-def add_request_api_routes(app: FastAPI, storage: Storage, clock: Callable[[], datetime]) -> None:
-    """Add the ``/api/v1/requests`` routes reading and writing ``storage``."""
+def add_request_api_routes(
+    app: FastAPI,
+    storage: Storage,
+    clock: Callable[[], datetime],
+    requests_changed: asyncio.Event,
+) -> None:
+    """Add the ``/api/v1/requests`` routes reading and writing ``storage``.
+
+    ``requests_changed`` is set after each request created or withdrawn.
+    """
 
     @app.post(
         "/api/v1/requests",
@@ -146,6 +155,7 @@ def add_request_api_routes(app: FastAPI, storage: Storage, clock: Callable[[], d
         now = clock()
         request = _build_request(body, viewer, now)
         record = await _call(storage.create_request, request, viewer=viewer, now=now)
+        requests_changed.set()
         return request_json(record)
 
     @app.get(
@@ -210,6 +220,7 @@ def add_request_api_routes(app: FastAPI, storage: Storage, clock: Callable[[], d
     async def withdraw_request(viewer: Caller, request_id: RequestId) -> dict[str, Any]:
         """Only the requester may withdraw, and only while the request is sent or delivered."""
         record = await _call(storage.withdraw_request, request_id, viewer=viewer, now=clock())
+        requests_changed.set()
         return request_json(record)
 
 

@@ -26,6 +26,7 @@ from server.errors import InvalidSettingError, StorageError
 from server.ingest import Ingest, IngestSettings
 from server.mqtt_url import BrokerAddress, parse_broker_url
 from server.proxies import forwarded_allow_ips
+from server.request_router import RequestRouter
 from server.settings import ServerSettings as ServerSettings  # re-exported for callers
 from server.status import ServerStatus
 from server.storage import Storage
@@ -173,8 +174,17 @@ async def _serve(
     ingest = Ingest(
         parts.storage, parts.status, ingest_settings(settings, parts.broker), clock=parts.clock
     )
+    # Only server run routes requests, not server ingest, so exactly one process publishes them.
+    router = RequestRouter(parts.storage, ingest_settings(settings, parts.broker))
+    app = create_app(
+        parts.storage,
+        parts.status,
+        tokens=parts.tokens,
+        clock=parts.clock,
+        requests_changed=router.wakeup,
+    )
     config = uvicorn.Config(
-        create_app(parts.storage, parts.status, tokens=parts.tokens, clock=parts.clock),
+        app,
         log_config=None,
         lifespan="off",
         timeout_graceful_shutdown=HTTP_GRACEFUL_SHUTDOWN_SECONDS,
@@ -202,6 +212,7 @@ async def _serve(
                 ),
                 name="expiry sweep",
             ),
+            asyncio.create_task(router.run(ingest_stop), name="request router"),
         ]
         try:
             await _wait_started(http, tasks)
@@ -222,20 +233,32 @@ async def sweep_expired(
     interval_seconds: float,
     stop: asyncio.Event,
 ) -> None:
-    """Delete expired current offers every ``interval_seconds`` until ``stop`` is set.
+    """Delete expired offers and expire requests every ``interval_seconds`` until ``stop`` is set.
 
     A failed sweep is logged and tried again at the next interval.
     """
     while not stop.is_set():
+        now = clock()
         try:
-            deleted = await asyncio.to_thread(storage.sweep, clock())
+            deleted = await asyncio.to_thread(storage.sweep, now)
         except StorageError as error:
             logger.error("Could not delete expired offers: %s", error)
         else:
             if deleted:
                 logger.info("Deleted %d expired offers", deleted)
+        await _expire_requests(storage, now)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=interval_seconds)
+
+
+async def _expire_requests(storage: Storage, now: datetime) -> None:
+    try:
+        expired = await asyncio.to_thread(storage.expire_requests, now)
+    except StorageError as error:
+        logger.error("Marking due capacity requests expired failed: %s", error)
+        return
+    if expired:
+        logger.info("Marked %d capacity requests expired: %s", len(expired), ", ".join(expired))
 
 
 @contextlib.contextmanager

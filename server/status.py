@@ -31,6 +31,9 @@ class ServerStatus:
     accepted_statuses: int = 0
     stale_statuses: int = 0
     duplicate_messages: int = 0
+    # Answers that fit their request; those of a final request, or with an old seq, changed
+    # nothing.
+    accepted_answers: int = 0
     # Current offers removed because their owner cleared the retained offer (empty payload).
     cleared_offers: int = 0
     rejected_messages: int = 0

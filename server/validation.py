@@ -14,6 +14,10 @@ from kooperant.protocol import (
     parse_withdrawal,
     parse_withdrawal_topic,
 )
+from kooperant.protocol.answer import Answer, parse_answer
+from kooperant.protocol.topics import parse_answer_topic
+from server.storage.request_routing import AnswerReceipt
+from server.storage.requests import AnswerOutcome
 
 
 class TopicMismatchError(ValueError):
@@ -68,6 +72,39 @@ def validated_status(topic: str, payload: bytes) -> MemberStatus:
             f"but the topic is for {'/'.join(expected)!r}"
         )
     return status
+
+
+def validated_answer(topic: str, payload: bytes) -> Answer:
+    """Return the answer in ``payload`` if it is valid and belongs to ``topic``.
+
+    An answer's topic names the request instead of the resource, so cluster, member and request
+    id must agree. Raises ``TopicError``, ``OfferValidationError`` or ``TopicMismatchError``.
+    """
+    expected = parse_answer_topic(topic)
+    answer = parse_answer(payload)
+    received = (answer.cluster, answer.member, answer.request_id)
+    if received != expected:
+        raise TopicMismatchError(
+            f"payload is for cluster/member/request {'/'.join(received)!r} "
+            f"but the topic is for {'/'.join(expected)!r}"
+        )
+    return answer
+
+
+def answer_rejection(answer: Answer, receipt: AnswerReceipt) -> str | None:
+    """Return why a stored answer does not fit its request, or None when it fits."""
+    if receipt.outcome is AnswerOutcome.UNKNOWN_REQUEST:
+        return (
+            f"answer to unknown request {answer.request_id}: no request with this id is stored "
+            "on this aggregator"
+        )
+    if receipt.outcome is AnswerOutcome.MISMATCH:
+        offer = f"{answer.cluster}/{answer.member}/{answer.resource}"
+        return (
+            f"answer to request {answer.request_id} names the offer {offer!r}, "
+            f"but the request is for {receipt.requested_offer!r}"
+        )
+    return None
 
 
 def _check_same_resource(expected: tuple[str, str, str], received: tuple[str, str, str]) -> None:

@@ -50,16 +50,7 @@ def claim_message(
     received_at: datetime,
 ) -> bool:
     """Record ``message_id`` as delivered by ``cluster/member``; return ``False`` if it was."""
-    already = connection.execute(
-        select(
-            exists().where(
-                delivered_messages.c.cluster == cluster,
-                delivered_messages.c.member == member,
-                delivered_messages.c.message_id == message_id,
-            )
-        )
-    ).scalar_one()
-    if already:
+    if is_delivered(connection, cluster, member, message_id):
         return False
 
     connection.execute(
@@ -73,6 +64,20 @@ def claim_message(
         )
     )
     return True
+
+
+def is_delivered(connection: Connection, cluster: str, member: str, message_id: str) -> bool:
+    """Return whether ``cluster/member`` delivered ``message_id`` before."""
+    delivered: bool = connection.execute(
+        select(
+            exists().where(
+                delivered_messages.c.cluster == cluster,
+                delivered_messages.c.member == member,
+                delivered_messages.c.message_id == message_id,
+            )
+        )
+    ).scalar_one()
+    return delivered
 
 
 def prune_statement(before: datetime) -> Delete:

@@ -477,3 +477,8 @@ def _record(row: Row[Any], log: tuple[RequestLogEntry, ...] = ()) -> RequestReco
         amount=amount,
     )
     return RequestRecord(request, RequestState(row.state), row.state_at, row.reason, log)
+
+
+def request_from_row(row: Row[Any]) -> CapacityRequest:
+    """Return the request stored in a ``capacity_requests`` row, without its state."""
+    return _record(row).request

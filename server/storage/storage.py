@@ -8,7 +8,7 @@ with its password masked.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from importlib.resources import files
@@ -38,7 +38,7 @@ from server.errors import (
     SchemaOutdatedError,
     StorageError,
 )
-from server.storage import accounts, profiles, requests
+from server.storage import accounts, profiles, request_routing, requests
 from server.storage.accounts import NewSession, SessionRecord, UserRecord
 from server.storage.capacity import forget_capacity, read_capacity, record_capacity
 from server.storage.connection_errors import unavailable_error
@@ -88,6 +88,7 @@ from server.storage.records import (
     StatusOutcome,
     WithdrawalOutcome,
 )
+from server.storage.request_routing import AnswerReceipt, RoutingWork
 from server.storage.requests import (
     AnswerOutcome,
     RequestMonthCount,
@@ -864,6 +865,36 @@ class Storage:
                     "storage_failed", operation=operation, url=self.url, detail=_first_line(error)
                 ) from error
             yield connection
+
+    # Routing of capacity requests over MQTT (server/storage/request_routing.py)
+
+    def routing_work(
+        self, *, cluster: str | None, limit: int = 100, skipped: Collection[str] = ()
+    ) -> RoutingWork:
+        """Return the requests whose topic needs a retained message or a clear, oldest first.
+
+        Final requests never published are marked cleared first. ``skipped`` ids are left out.
+        """
+        with self._transaction("read requests to route") as connection:
+            request_routing.clear_unpublished_final(connection, cluster)
+            return request_routing.routing_work(connection, cluster, limit, skipped)
+
+    def mark_request_published(self, request_id: str) -> bool:
+        """Record that the broker acknowledged the retained request, unless it was recorded."""
+        with self._transaction("mark request published") as connection:
+            return request_routing.mark_published(connection, request_id)
+
+    def mark_request_cleared(self, request_id: str) -> bool:
+        """Record that the broker acknowledged the clear of a published request's topic."""
+        with self._transaction("mark request cleared") as connection:
+            return request_routing.mark_cleared(connection, request_id)
+
+    def store_answer(
+        self, answer: Answer, received_at: datetime, *, message_id: str
+    ) -> AnswerReceipt:
+        """Apply the owner's answer unless ``message_id`` came before; return what it did."""
+        with self._member_transaction("store answer", answer.cluster, answer.member) as connection:
+            return request_routing.store_answer(connection, answer, received_at, message_id)
 
 
 def payload_as_text(payload: bytes) -> str:

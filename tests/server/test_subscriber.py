@@ -152,6 +152,7 @@ def test_ingest_subscribes_to_status_topics(sqlite_storage: Storage) -> None:
         "kooperant/v1/c1/+/offers/+",
         "kooperant/v1/c1/+/withdrawals/+",
         "kooperant/v1/c1/+/status",
+        "kooperant/v1/c1/+/answers/+",
     )
 
 
