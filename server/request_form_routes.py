@@ -103,6 +103,7 @@ def add_request_form_routes(
             status = 404 if isinstance(refused, RequestNotFoundError) else 422
             return _form_page(request, authenticator, record, shown, status)
 
+        request.app.state.requests_changed.set()
         request_id = stored.request.request_id
         logger.info(
             "User %s requested capacity of %s/%s/%s as request %s",

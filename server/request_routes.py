@@ -160,6 +160,7 @@ def add_request_routes(
                 request, authenticator, status, heading, refused.localized(language)
             )
 
+        request.app.state.requests_changed.set()
         logger.info("User %s withdrew request %s", session.user.username, request_id)
         return RedirectResponse(page, status_code=303)
 

@@ -7,6 +7,7 @@ shown to gamma only. The clock is at 06:00 Warsaw time that day.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from dataclasses import replace
 from typing import Any
@@ -52,9 +53,11 @@ def fill(storage: Storage) -> None:
         )
 
 
-def client_for(storage: Storage) -> httpx.AsyncClient:
+def client_for(
+    storage: Storage, requests_changed: asyncio.Event | None = None
+) -> httpx.AsyncClient:
     status = ServerStatus(broker_url="mqtt://127.0.0.1:1883", broker_connected=True)
-    app = create_app(storage, status, clock=lambda: NOW)
+    app = create_app(storage, status, clock=lambda: NOW, requests_changed=requests_changed)
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://kooperant")
 
 

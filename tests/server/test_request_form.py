@@ -5,6 +5,7 @@ Each test runs the real application through httpx's ASGI transport on SQLite and
 
 from __future__ import annotations
 
+import asyncio
 import html
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -315,3 +316,23 @@ async def test_closed_offer_note_for_anonymous(storage: Storage) -> None:
 
     assert 'id="request-sign-in"' not in page.text
     assert "Właściciel nie przyjmuje zapytań o tę ofertę." in page.text
+
+
+async def test_form_and_withdraw_wake_router(storage: Storage) -> None:
+    fill(storage)
+    changed = asyncio.Event()
+    async with client_for(storage, changed) as client:
+        await sign_in(client, "beta")
+        sent = await send_machine_request(client)
+        woken_by_send = changed.is_set()
+        changed.clear()
+        page = await client.get(sent.headers["location"])
+        withdrawn = await client.post(
+            sent.headers["location"].split("?")[0] + "/withdraw",
+            data={"csrf_token": csrf_of(page.text)},
+        )
+
+    assert sent.status_code == 303
+    assert woken_by_send
+    assert withdrawn.status_code == 303, withdrawn.text
+    assert changed.is_set()
