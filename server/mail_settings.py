@@ -54,6 +54,12 @@ class SmtpSettings:
             raise InvalidSettingError("smtp_starttls_with_smtps", url=self.url)
         if self.password is not None and self.username is None:
             raise InvalidSettingError("smtp_password_without_username")
+        # smtplib (Python 3.11) encodes the AUTH PLAIN and LOGIN data as ASCII and raises
+        # UnicodeEncodeError for anything else, so such a login could never succeed.
+        if not (self.username or "").isascii():
+            raise InvalidSettingError("smtp_username_not_ascii", value=self.username)
+        if not (self.password or "").isascii():
+            raise InvalidSettingError("smtp_password_not_ascii")
         if self.ca_file is not None:
             if not (self.starttls or address.implicit_tls):
                 raise InvalidSettingError("smtp_ca_file_without_tls", url=self.url)
