@@ -3,9 +3,9 @@
 The SMTP server is given as a URL, and its scheme chooses the transport:
 
     smtp://HOST[:PORT]    plain SMTP, port 25 by default. With ``starttls`` (the option
-                          ``--smtp-starttls``) the connection is upgraded with STARTTLS before
-                          the login, and fails if the server does not offer it; the usual port
-                          for that is 587.
+                          ``--smtp-starttls``) the connection switches to TLS with STARTTLS
+                          before the login. Sending fails when the server does not offer it.
+                          The usual port for STARTTLS is 587.
     smtps://HOST[:PORT]   SMTP inside TLS from the first byte (implicit TLS), port 465 by default.
 
 The user name and password are separate settings, so a URL that carries them is rejected. Every
@@ -32,7 +32,7 @@ SMTP_PASSWORD_VARIABLE = "KOOPERANT_SMTP_PASSWORD"
 
 @dataclass(frozen=True)
 class SmtpSettings:
-    """Where and as whom the aggregator sends e-mails, validated when created.
+    """SMTP server, sender and login of the e-mails about requests, validated when created.
 
     ``sender`` is the From address, such as ``kooperant@klaster.example.pl``. ``ca_file`` replaces
     the system's trusted CAs for the server's certificate (``smtps://`` or STARTTLS only).

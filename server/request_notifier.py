@@ -9,7 +9,7 @@ transaction of its own right after the send, so a crash in between sends at most
 - A row older than ``OLD_MAIL_AGE`` that was never tried is ``skipped`` without a send, so that
   turning SMTP on, or an aggregator that was down for long, does not mail a backlog. The rows
   skipped in one pass are counted in one log line.
-- A failed send is tried again after a bounded exponential backoff; after ``MAX_MAIL_ATTEMPTS``
+- A failed send is tried again after a bounded exponential backoff. After ``MAX_MAIL_ATTEMPTS``
   the row is ``failed`` and logged at ERROR with the request id and the SMTP error.
 """
 
@@ -35,8 +35,8 @@ logger = logging.getLogger(__name__)
 
 MAX_MAIL_ATTEMPTS = 5
 OLD_MAIL_AGE = timedelta(hours=24)
-# From 30 s up to 10 min between the attempts of one e-mail, so five attempts span about 7 min
-# to 20 min: long enough to outlast a restart of the SMTP server.
+# The waits between the five attempts of one e-mail are 30 s, 1, 2 and 4 min, each up to 20%
+# longer, so the attempts span 7.5 to 9 min: long enough to outlast a restart of the SMTP server.
 DEFAULT_MAIL_RETRY = BackoffPolicy(minimum=30.0, maximum=600.0)
 DEFAULT_MAIL_POLL_SECONDS = 5.0
 # Rows read per pass; the next pass reads the rest.

@@ -25,26 +25,26 @@ def send_mail(settings: SmtpSettings, message: EmailMessage) -> None:
     server rejects the sender, every recipient or the message.
     """
     address = settings.address
-    shown = f"{address.host}:{address.port}"
+    server_name = f"{address.host}:{address.port}"
     try:
         client = _connect(settings)
     except (OSError, smtplib.SMTPException) as error:
-        raise _send_error(settings, shown, error, connection_failed=True) from error
+        raise _send_error(settings, server_name, error, connection_failed=True) from error
 
     with client:
         try:
             _start_session(settings, client)
         except (OSError, smtplib.SMTPException) as error:
-            raise _send_error(settings, shown, error, connection_failed=True) from error
+            raise _send_error(settings, server_name, error, connection_failed=True) from error
         try:
             refused = client.send_message(message)
         except smtplib.SMTPServerDisconnected as error:
-            raise _send_error(settings, shown, error, connection_failed=True) from error
+            raise _send_error(settings, server_name, error, connection_failed=True) from error
         except (OSError, smtplib.SMTPException) as error:
-            raise _send_error(settings, shown, error, connection_failed=False) from error
+            raise _send_error(settings, server_name, error, connection_failed=False) from error
     if refused:
         logger.warning(
-            "SMTP server %s refused %d of the recipients: %s", shown, len(refused), refused
+            "SMTP server %s rejected %d of the recipients: %s", server_name, len(refused), refused
         )
 
 
