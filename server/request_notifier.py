@@ -84,6 +84,9 @@ class RequestNotifier:
         self, stop: asyncio.Event, poll_seconds: float = DEFAULT_MAIL_POLL_SECONDS
     ) -> None:
         """Send waiting e-mails every ``poll_seconds`` until ``stop`` is set."""
+        # NOTE: a send in progress cannot be cancelled, because smtplib blocks its worker
+        # thread. Stopping the server waits for it, at most SmtpSettings.timeout_seconds per
+        # SMTP command of a server that stopped answering.
         address = self._smtp.address
         logger.info("Sending e-mails about requests through %s:%d", address.host, address.port)
         while not stop.is_set():
