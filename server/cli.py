@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from server.broker_accounts import (
     check_account_ids,
 )
 from server.errors import AccountError, InvalidSettingError, ServerError, StorageError
+from server.mail_settings import smtp_settings_from_options
 from server.messages import MESSAGES as _
 from server.mqtt_url import parse_broker_url
 from server.passwords import (
@@ -138,6 +140,27 @@ def run(
         list[str] | None,
         typer.Option("--trusted-proxy", metavar="ADDRESS", help=_("opt_trusted_proxy")),
     ] = None,
+    smtp_url: Annotated[
+        str | None, typer.Option("--smtp-url", metavar="URL", help=_("opt_smtp_url"))
+    ] = None,
+    smtp_starttls: Annotated[
+        bool, typer.Option("--smtp-starttls", help=_("opt_smtp_starttls"))
+    ] = False,
+    smtp_from: Annotated[
+        str | None, typer.Option("--smtp-from", metavar="ADDRESS", help=_("opt_smtp_from"))
+    ] = None,
+    smtp_username: Annotated[
+        str | None, typer.Option("--smtp-username", help=_("opt_smtp_username"))
+    ] = None,
+    smtp_password_file: Annotated[
+        Path | None, typer.Option("--smtp-password-file", help=_("opt_smtp_password_file"))
+    ] = None,
+    smtp_ca_file: Annotated[
+        Path | None, typer.Option("--smtp-ca-file", help=_("opt_smtp_ca_file"))
+    ] = None,
+    public_url: Annotated[
+        str | None, typer.Option("--public-url", metavar="URL", help=_("opt_public_url"))
+    ] = None,
 ) -> None:
     options = _BrokerOptions(
         url=broker,
@@ -161,6 +184,16 @@ def run(
             embedded_broker_port=embedded_broker_port,
             tokens_file=tokens,
             trusted_proxies=tuple(trusted_proxy or ()),
+            smtp=smtp_settings_from_options(
+                url=smtp_url,
+                sender=smtp_from,
+                username=smtp_username,
+                password_file=smtp_password_file,
+                starttls=smtp_starttls,
+                ca_file=smtp_ca_file,
+                environment=os.environ,
+            ),
+            public_url=public_url,
         )
         asyncio.run(_run_until_signal(settings))
     typer.echo(_("cli_stopped"))

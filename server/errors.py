@@ -28,7 +28,9 @@ fields for it, so the CLI can show it in Polish or English. ``str(error)`` is th
     │   ├── RequestConflictError the request is final already and cannot change any more, or
     │   │                        the offer's owner does not take requests for it
     │   └── InvalidRequestError  the slot or amount does not fit the offer
-    └── BrokerPortInUseError     the embedded broker cannot listen because the port is taken
+    ├── BrokerPortInUseError     the embedded broker cannot listen because the port is taken
+    └── MailSendError            an e-mail could not be sent through the SMTP server; the mail
+                                 task tries again later
 """
 
 from __future__ import annotations
@@ -172,3 +174,16 @@ class RequestConflictError(RequestError):
 
 class InvalidRequestError(RequestError):
     """Raised when a request's slot or amount does not fit the requested offer."""
+
+
+class MailSendError(ServerError):
+    """Raised when the SMTP server cannot be reached or does not take an e-mail.
+
+    ``connection_failed`` is true when the failure came before the e-mail itself was sent: the
+    connection, TLS or the login failed, or the server hung up. Further e-mails would then fail
+    the same way, unlike when the server rejects one sender, recipient or message.
+    """
+
+    def __init__(self, server: str, detail: str, *, connection_failed: bool) -> None:
+        super().__init__("mail_send_failed", server=server, detail=detail)
+        self.connection_failed = connection_failed

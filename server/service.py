@@ -26,6 +26,7 @@ from server.errors import InvalidSettingError, StorageError
 from server.ingest import Ingest, IngestSettings
 from server.mqtt_url import BrokerAddress, parse_broker_url
 from server.proxies import forwarded_allow_ips
+from server.request_notifier import RequestNotifier
 from server.request_router import RequestRouter
 from server.settings import ServerSettings as ServerSettings  # re-exported for callers
 from server.status import ServerStatus
@@ -214,6 +215,11 @@ async def _serve(
             ),
             asyncio.create_task(router.run(ingest_stop), name="request router"),
         ]
+        if settings.smtp is not None:
+            notifier = RequestNotifier(
+                parts.storage, settings.smtp, public_url=settings.public_url, clock=parts.clock
+            )
+            tasks.append(asyncio.create_task(notifier.run(ingest_stop), name="request e-mails"))
         try:
             await _wait_started(http, tasks)
             host, port = http_socket.getsockname()[:2]

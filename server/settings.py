@@ -14,6 +14,7 @@ from typing import Literal
 from kooperant.backoff import BackoffPolicy
 from kooperant.protocol import TopicError, check_identifier
 from server.errors import InvalidSettingError
+from server.mail_settings import SmtpSettings, check_public_url
 from server.mqtt_url import parse_broker_url
 from server.proxies import ProxyNetwork, parse_trusted_proxy
 from server.storage import DEFAULT_DATABASE_URL, parse_database_url
@@ -80,6 +81,9 @@ class ServerSettings:
     broker_key_file: Path | None = None
     broker_key_password: str | None = field(default=None, repr=False)
     trusted_proxies: tuple[str, ...] = ()
+    # Without ``smtp`` no e-mails about requests are sent; ``public_url`` adds links to them.
+    smtp: SmtpSettings | None = None
+    public_url: str | None = None
 
     def __post_init__(self) -> None:
         if not self.expiry_sweep_seconds > 0:
@@ -96,6 +100,8 @@ class ServerSettings:
         self._check_broker()
         self._check_tls_files()
         self._check_trusted_proxies()
+        if self.public_url is not None:
+            check_public_url(self.public_url)
 
     @property
     def broker_protocol(self) -> MqttProtocolChoice:

@@ -38,7 +38,7 @@ from server.errors import (
     SchemaOutdatedError,
     StorageError,
 )
-from server.storage import accounts, profiles, request_routing, requests
+from server.storage import accounts, notifications, profiles, request_routing, requests
 from server.storage.accounts import NewSession, SessionRecord, UserRecord
 from server.storage.capacity import forget_capacity, read_capacity, record_capacity
 from server.storage.connection_errors import unavailable_error
@@ -62,6 +62,7 @@ from server.storage.members import (
     touch_member,
     write_status,
 )
+from server.storage.notifications import MailState, PendingMail
 from server.storage.pages import MemberPage, RejectedPage, member_page, rejected_page
 from server.storage.profiles import MemberProfile
 from server.storage.queries import (
@@ -895,6 +896,28 @@ class Storage:
         """Apply the owner's answer unless ``message_id`` came before; return what it did."""
         with self._member_transaction("store answer", answer.cluster, answer.member) as connection:
             return request_routing.store_answer(connection, answer, received_at, message_id)
+
+    # E-mails about capacity requests (server/storage/notifications.py)
+
+    def pending_mails(self, limit: int, exclude: Collection[int] = ()) -> list[PendingMail]:
+        """Return up to ``limit`` request log rows whose e-mail waits, except ``exclude``."""
+        with self._connection("read waiting e-mails") as connection:
+            return notifications.pending_mails(connection, limit, exclude)
+
+    def skip_old_mails(self, before: datetime) -> int:
+        """Mark waiting e-mails never tried and logged before ``before`` skipped; count them."""
+        with self._transaction("skip old e-mails") as connection:
+            return notifications.skip_old_mails(connection, before)
+
+    def finish_mail(self, log_id: int, state: MailState, attempts: int) -> None:
+        """Store the final state of the e-mail of request log row ``log_id``."""
+        with self._transaction("mark e-mail") as connection:
+            notifications.finish_mail(connection, log_id, state, attempts)
+
+    def count_failed_mail(self, log_id: int, attempts: int) -> None:
+        """Store the failed attempts of the e-mail of request log row ``log_id``."""
+        with self._transaction("count failed e-mail") as connection:
+            notifications.count_failed_attempt(connection, log_id, attempts)
 
 
 def payload_as_text(payload: bytes) -> str:
