@@ -36,7 +36,7 @@ Publish = Callable[[str, bytes], Awaitable[None]]
 @pytest.fixture
 def request_of_beta(storage: Storage, cluster_id: str) -> CapacityRequest:
     """Beta's stored request for acme's machine, in a cluster of this test's own."""
-    storage.store_offer(machine_offer(cluster=cluster_id), NOW)
+    storage.store_offer(machine_offer(cluster=cluster_id, accepts_requests=True), NOW)
     return create_request(storage, cluster_id)
 
 

@@ -299,7 +299,7 @@ def request_storage(tmp_path: Path) -> Iterator[tuple[str, Storage]]:
     storage = Storage(url)
     storage.migrate()
     now = datetime.now(UTC)
-    storage.store_offer(machine_offer(generated_at=now), now)
+    storage.store_offer(machine_offer(generated_at=now, accepts_requests=True), now)
     storage.save_profile(
         MemberProfile("pomorskie-metal", "acme", "Acme", contact_email="biuro@acme.example"), now
     )

@@ -59,8 +59,10 @@ class Clock:
 @pytest.fixture
 def offers(storage: Storage) -> Storage:
     """Storage with acme's machine and hall, and the profiles of acme and beta."""
-    storage.store_offer(machine_offer(name="DMU 50 (frezarka 5-osiowa)"), NOW)
-    storage.store_offer(storage_offer(), NOW)
+    storage.store_offer(
+        machine_offer(name="DMU 50 (frezarka 5-osiowa)", accepts_requests=True), NOW
+    )
+    storage.store_offer(storage_offer(accepts_requests=True), NOW)
     storage.save_profile(
         MemberProfile(CLUSTER, "acme", "Acme Obróbka Sp. z o.o.", contact_email=OWNER_EMAIL), NOW
     )
@@ -286,7 +288,7 @@ async def test_withdrawal_mails_owner(offers: Storage, sink: SmtpSink, clock: Cl
 async def test_row_without_recipient_is_skipped(
     storage: Storage, sink: SmtpSink, clock: Clock, database_url: str
 ) -> None:
-    storage.store_offer(machine_offer(), NOW)
+    storage.store_offer(machine_offer(accepts_requests=True), NOW)
     create(storage)  # acme has no profile, so no address.
 
     sent = await notifier_for(storage, sink.port, clock).send_waiting()
@@ -299,7 +301,9 @@ async def test_row_without_recipient_is_skipped(
 async def test_offer_name_cannot_inject_headers(
     storage: Storage, sink: SmtpSink, clock: Clock
 ) -> None:
-    storage.store_offer(machine_offer(name="DMU\r\nBcc: intruz@evil.example\nX-Evil: 1"), NOW)
+    storage.store_offer(
+        machine_offer(name="DMU\r\nBcc: intruz@evil.example\nX-Evil: 1", accepts_requests=True), NOW
+    )
     storage.save_profile(MemberProfile(CLUSTER, "acme", "Acme", contact_email=OWNER_EMAIL), NOW)
     create(storage)
 

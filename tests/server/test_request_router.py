@@ -49,7 +49,7 @@ async def offered(
     storage: Storage, cluster_id: str, mosquitto_url: str
 ) -> AsyncIterator[tuple[Storage, list[str]]]:
     """Storage with acme's machine in ``cluster_id``; clears the listed topics at the end."""
-    storage.store_offer(machine_offer(cluster=cluster_id), NOW)
+    storage.store_offer(machine_offer(cluster=cluster_id, accepts_requests=True), NOW)
     topics: list[str] = []
     yield storage, topics
     await clear_topics(reader_options(HOST, PORT), topics)
@@ -164,7 +164,7 @@ async def test_router_ignores_other_cluster(
 async def test_router_publishes_after_broker_returns(
     storage: Storage, cluster_id: str, tmp_path: Path
 ) -> None:
-    storage.store_offer(machine_offer(cluster=cluster_id), NOW)
+    storage.store_offer(machine_offer(cluster=cluster_id, accepts_requests=True), NOW)
     broker = OwnMosquitto(tmp_path)
     request = create_request(storage, cluster_id)
 
@@ -188,7 +188,7 @@ async def test_router_retries_after_acl_denial(
     tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    storage.store_offer(machine_offer(cluster=cluster_id), NOW)
+    storage.store_offer(machine_offer(cluster=cluster_id, accepts_requests=True), NOW)
     # The ACL is written for another cluster, so the aggregator may not write this one's topics.
     cluster_broker = start_cluster_broker(tmp_path, f"{cluster_id}-x")
     tls_port = cluster_broker.broker.tls_port
@@ -284,8 +284,10 @@ async def test_rejected_requests_hold_back_nothing(
     acl_file = tmp_path / "acl"
     acl_file.write_text(f"topic write kooperant/v1/{cluster_id}/acme/requests/+\n")
     broker = OwnMosquitto(tmp_path, acl_file=acl_file)
-    storage.store_offer(machine_offer(cluster=cluster_id, member="gamma"), NOW)
-    storage.store_offer(machine_offer(cluster=cluster_id), NOW)
+    storage.store_offer(
+        machine_offer(cluster=cluster_id, member="gamma", accepts_requests=True), NOW
+    )
+    storage.store_offer(machine_offer(cluster=cluster_id, accepts_requests=True), NOW)
     beta = Viewer(cluster=cluster_id, member="beta")
     denied = machine_request(cluster_id, member="gamma")
     storage.create_request(denied, viewer=beta, now=NOW)
