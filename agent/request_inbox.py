@@ -26,7 +26,7 @@ from agent.audit_records import payload_sha256
 from agent.errors import AuditLogError
 from agent.requests import RequestState, RequestStore
 from kooperant.i18n import Catalog, use_language
-from kooperant.mqtt import MqttSession, SubscribeRejected
+from kooperant.mqtt import MqttSession, SubscribeRejected, subscribed_to
 from kooperant.protocol import OfferValidationError, TopicError
 from kooperant.protocol.request import CapacityRequest, parse_request
 from kooperant.protocol.topics import parse_request_topic, request_subscription
@@ -82,6 +82,10 @@ class RequestInbox:
         sends it again on the next connection of the kept session.
         """
         async for message in session.messages():
+            if not subscribed_to(message.topic, [self.topic_filter]):
+                logger.debug("Ignored a message on %s, which is not a request topic", message.topic)
+                session.ack(message)
+                continue
             try:
                 handled = self.receive(message.topic, message.payload)
             except AuditLogError as error:

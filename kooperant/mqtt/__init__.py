@@ -16,6 +16,7 @@ from kooperant.mqtt.errors import (
     SubscribeRejected,
     TlsSettingsError,
 )
+from kooperant.mqtt.filters import subscribed_to
 from kooperant.mqtt.options import ConnectOptions, TlsSettings, WillMessage
 from kooperant.mqtt.session import MqttSession, ReceivedMessage
 
@@ -34,4 +35,5 @@ __all__ = [
     "TlsSettings",
     "TlsSettingsError",
     "WillMessage",
+    "subscribed_to",
 ]
