@@ -430,7 +430,7 @@ share:
     ("language", "note"),
     [
         ("en", "  • capacity requests switched off: the aggregator rejects them"),
-        ("pl", "  • zapotrzebowania wyłączone: agregator je odrzuca"),
+        ("pl", "  • zapytania wyłączone: agregator je odrzuca"),
     ],
 )
 def test_preview_cli_requests_switched_off(tmp_path: Path, language: str, note: str) -> None:
