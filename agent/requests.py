@@ -30,6 +30,7 @@ from typing import Any
 
 from agent.audit import database_error, format_time, open_database
 from agent.outbox import Outbox, OutgoingMessage, PayloadBuilder
+from agent.request_capacity import HeldCapacity, Unchecked, check_capacity
 from kooperant.protocol import Envelope
 from kooperant.protocol.answer import Answer, AnswerState
 from kooperant.protocol.request import CapacityRequest, parse_request
@@ -85,6 +86,14 @@ class StoredRequest:
             return False
         slot = self.request.slot
         return slot is None or slot.end > now
+
+
+@dataclass(frozen=True, slots=True)
+class Acceptance:
+    """An accepted request, with the capacity checks the latest offer left no data for."""
+
+    stored: StoredRequest
+    unchecked: tuple[Unchecked, ...] = ()
 
 
 class RequestLookupError(Exception):
@@ -212,6 +221,39 @@ class RequestStore:
 
         Raises ``RequestLookupError`` and ``RequestStateError`` (decided, closed or expired).
         """
+        return self._decide(value, accept, reason, now, None)
+
+    def accept(self, value: str, now: datetime, *, force: bool = False) -> Acceptance:
+        """Accept the open request whose id starts with ``value`` if its capacity is free.
+
+        Runs ``check_capacity`` against the latest offer of the request's resource and the
+        requests that hold capacity at ``now``, unless ``force`` is set. Raises
+        ``RequestLookupError``, ``RequestStateError`` and ``CapacityConflictError``.
+        """
+        unchecked: list[Unchecked] = []
+
+        def check(connection: sqlite3.Connection, stored: StoredRequest) -> None:
+            if force:
+                return
+            holding = [
+                HeldCapacity(item.request, item.decided_at or item.received_at)
+                for item in _select(connection, None)
+                if item.holding(now)
+            ]
+            offer = self._latest_offer(connection, stored.request.resource)
+            unchecked.extend(check_capacity(stored.request, offer, holding))
+
+        stored = self._decide(value, True, None, now, check)
+        return Acceptance(stored, tuple(unchecked))
+
+    def _decide(
+        self,
+        value: str,
+        accept: bool,
+        reason: str | None,
+        now: datetime,
+        check: Callable[[sqlite3.Connection, StoredRequest], None] | None,
+    ) -> StoredRequest:
         decided: list[StoredRequest] = []
 
         def write(connection: sqlite3.Connection) -> Sequence[OutgoingMessage]:
@@ -222,6 +264,8 @@ class RequestStore:
                 raise RequestStateError(stored, "closed")
             if stored.expired(now):
                 raise RequestStateError(stored, "expired")
+            if check is not None:
+                check(connection, stored)
             state = RequestState.ACCEPTED if accept else RequestState.DECLINED
             connection.execute(
                 "UPDATE requests SET state = ?, decided_at = ?, reason = ? WHERE request_id = ?",
@@ -315,17 +359,21 @@ def _answer_builder(answer: Answer) -> PayloadBuilder:
 
 
 def _find(connection: sqlite3.Connection, value: str) -> StoredRequest:
-    """Return the request whose id is ``value`` or starts with it (at least 8 characters)."""
-    exact = _select(connection, value)
+    """Return the request whose id is ``value`` or starts with it (at least 8 characters).
+
+    Request ids are lower-case UUIDs, so ``value`` is compared in lower case.
+    """
+    lowered = value.lower()
+    exact = _select(connection, lowered)
     if exact:
         return exact[0]
-    if len(value) < MIN_PREFIX_CHARACTERS:
+    if len(lowered) < MIN_PREFIX_CHARACTERS:
         raise RequestLookupError(value)
     # The range matches ids that start with value; LIKE would treat '_' and '%' as wildcards.
     rows = connection.execute(
         f"SELECT {_COLUMNS} FROM requests WHERE request_id >= ? AND request_id < ?"
         " ORDER BY request_id",
-        (value, value + "\uffff"),
+        (lowered, lowered + "\uffff"),
     ).fetchall()
     if len(rows) != 1:
         raise RequestLookupError(value, [row[0] for row in rows])

@@ -24,8 +24,10 @@ import typer
 from agent.config import AgentConfig, load_config
 from agent.errors import AuditLogError, ConfigError
 from agent.outbox import Outbox
+from agent.request_capacity import CapacityConflictError, Conflict
 from agent.request_texts import request_document, request_lines, when
 from agent.requests import (
+    Acceptance,
     HoldEnd,
     RequestLookupError,
     RequestStateError,
@@ -68,11 +70,18 @@ def requests(
     typer.echo("\n\n".join(blocks))
 
 
-def accept(request_id: IdArgument, config: ConfigOption) -> None:
+def accept(
+    request_id: IdArgument,
+    config: ConfigOption,
+    force: Annotated[bool, typer.Option("--force", help=_("force.help"))] = False,
+) -> None:
     loaded = _load_config(config)
     now = datetime.now(UTC)
-    stored = _decide(loaded, request_id, True, None, now)
+    acceptance = _accept(loaded, request_id, now, force)
+    stored = acceptance.stored
     typer.echo(_("accepted", id=stored.request_id))
+    for unchecked in acceptance.unchecked:
+        typer.echo(_(f"unchecked.{unchecked}", resource=stored.request.resource), err=True)
     request = stored.request
     if request.slot is not None:
         typer.echo(
@@ -155,6 +164,47 @@ def _decide(
         _fail(_request_error(error, config, config.source), error)
     except AuditLogError as error:
         _fail(_("log.failed", error=error), error)
+
+
+def _accept(config: AgentConfig, value: str, now: datetime, force: bool) -> Acceptance:
+    try:
+        with _store(config) as store:
+            return store.accept(value, now, force=force)
+    except (RequestLookupError, RequestStateError) as error:
+        _fail(_request_error(error, config, config.source), error)
+    except CapacityConflictError as error:
+        _fail(_conflict_error(error, config), error)
+    except AuditLogError as error:
+        _fail(_("log.failed", error=error), error)
+
+
+def _conflict_error(error: CapacityConflictError, config: AgentConfig) -> str:
+    request = error.request
+    force = _("conflict.force", id=request.request_id, config=config.source)
+    if error.conflict is not Conflict.AMOUNT_ABOVE:
+        slot = "" if request.slot is None else when(request.slot, config.zone)
+        message = _(
+            f"conflict.{error.conflict}",
+            id=request.request_id,
+            resource=request.resource,
+            others=", ".join(error.others),
+            slot=slot,
+        )
+        return f"{message} {force}"
+
+    amount = request.amount
+    assert amount is not None and error.available is not None  # set for this conflict
+    message = _(
+        "conflict.amount_above_held" if error.others else "conflict.amount_above",
+        id=request.request_id,
+        resource=request.resource,
+        others=", ".join(error.others),
+        value=f"{amount.value:g}",
+        available=f"{error.available:g}",
+        unit=amount.unit,
+        quantity=amount.quantity,
+    )
+    return f"{message} {force}"
 
 
 def _request_error(

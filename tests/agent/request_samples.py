@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from agent.audit import AuditLog
 from kooperant.intervals import Interval
@@ -56,8 +57,11 @@ def amount_request(
     )
 
 
-def record_offer(path: Path, cluster: str, resource: str, accepts_requests: bool) -> None:
-    """Record an offer of ``resource`` as sent, taking requests or not."""
+def record_offer(
+    path: Path, cluster: str, resource: str, accepts_requests: bool, **fields: Any
+) -> None:
+    """Record an offer of ``resource`` as sent, taking requests or not, with further ``fields``."""
     payload = {"kind": "machine", "resource": resource, "accepts_requests": accepts_requests}
+    payload.update(fields)
     with AuditLog(path) as log:
         log.record(offer_topic(cluster, MEMBER, resource), json.dumps(payload).encode(), RECEIVED)
