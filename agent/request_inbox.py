@@ -9,21 +9,23 @@ so the caller acknowledges the message only afterwards:
   ``invalid_requests`` and logged at WARNING with its topic and reason, once per topic and
   payload, because the broker sends a retained request again on every subscribe.
 - A valid request is stored once with its ``delivered`` answer (``RequestStore.store``). A request
-  for an offer that is not published, or whose latest payload lacks ``accepts_requests: true``,
-  is declined at once with a reason in Polish and English.
+  for an offer that is not published, or that does not take requests, is declined at once with
+  a reason in Polish and English. The runner's latest cycle decides that
+  (``agent.request_offers``), because the owner may have changed the policy while the agent was
+  stopped. Before the first cycle, the latest offer payload queued or sent decides it.
 - An empty payload means the aggregator made the request final; the store closes an open request
   and queues the clear of the answer topic.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from datetime import datetime
 
 from agent.audit_records import payload_sha256
 from agent.errors import AuditLogError
+from agent.request_offers import OfferDecision, payload_decision
 from agent.requests import RequestState, RequestStore
 from kooperant.i18n import Catalog, use_language
 from kooperant.mqtt import MqttSession, SubscribeRejected, subscribed_to
@@ -51,6 +53,9 @@ class RequestInbox:
         """Invalid messages dropped in this run, each counted once."""
         self._seen_invalid: set[tuple[str, str]] = set()
         self._subscribe_rejected = False
+        self.offer_decision: OfferDecision = payload_decision
+        """Decides whether a requested offer takes requests. The runner replaces it after each
+        cycle with that cycle's ``CycleDecisions``."""
 
     async def subscribe(self, session: MqttSession) -> None:
         """Subscribe to the member's request topics; a rejection is logged, not raised.
@@ -115,7 +120,7 @@ class RequestInbox:
         now = self._clock()
         if request is None:
             return self._cleared(request_id, now)
-        stored = self.store.store(request, now, decline_reason)
+        stored = self.store.store(request, now, self._decline_reason_for(request.resource))
         if stored is None:
             logger.debug("Request %s is stored already; not answered again", request_id)
             return False
@@ -134,6 +139,10 @@ class RequestInbox:
                 request.resource,
             )
         return True
+
+    def _decline_reason_for(self, resource: str) -> Callable[[bytes | None], str | None]:
+        decide = self.offer_decision
+        return lambda offer_payload: _decision_reason(decide(resource, offer_payload))
 
     def _cleared(self, request_id: str, now: datetime) -> bool:
         stored = self.store.cleared(request_id, now)
@@ -183,20 +192,12 @@ class RequestInbox:
         logger.warning("Dropped an invalid request on %s: %s", topic, reason)
 
 
-def decline_reason(offer_payload: bytes | None) -> str | None:
-    """Return the reason to decline a request at once, or ``None`` when its offer takes requests.
-
-    ``offer_payload`` is the latest offer queued or sent for the requested resource, or ``None``
-    when there is none or it was taken back. The reason is in Polish and English, because the
-    requester may read either.
-    """
-    if offer_payload is None:
+def _decision_reason(accepts: bool | None) -> str | None:
+    """Return the reason to decline at once, in Polish and English because the requester may read
+    either, or ``None`` when the offer takes requests."""
+    if accepts is None:
         return _both_languages("decline.not_offered")
-    try:
-        offer = json.loads(offer_payload)
-    except ValueError:
-        offer = None
-    if isinstance(offer, dict) and offer.get("accepts_requests") is True:
+    if accepts:
         return None
     return _both_languages("decline.no_requests")
 

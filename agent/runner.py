@@ -44,6 +44,7 @@ from agent.policy import MAX_DELAY_MINUTES, Policy, PolicyContext, StateHistory
 from agent.policy_watch import PolicyWatcher
 from agent.publisher import Publisher
 from agent.request_inbox import RequestInbox
+from agent.request_offers import CycleDecisions, offer_decisions
 from agent.request_watch import RequestReader
 from agent.requests import RequestStore
 from agent.resource_ids import policy_public_ids
@@ -433,6 +434,14 @@ class Agent:
             self._requests.poll(self._clock())
         snapshot = self.collect_offers()
         plan = self.plan(snapshot)
+        if self.publisher.requests is not None:
+            self.publisher.requests.offer_decision = CycleDecisions(
+                offer_decisions(plan.offers, plan.withdrawals),
+                self._policy,
+                self._tags,
+                snapshot.reading or snapshot.now,
+                self._config.zone,
+            )
         self._remember_public_ids(plan.public_ids)
         self.publisher.update(
             plan.offers,

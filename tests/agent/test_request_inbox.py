@@ -8,14 +8,17 @@ import logging
 import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from agent.outbox import Outbox, OutgoingMessage
+from agent.policy import parse_policy
 from agent.request_inbox import RequestInbox
+from agent.request_offers import CycleDecisions, offer_decisions
 from agent.requests import RequestState, RequestStore
 from kooperant.mqtt import ReceivedMessage
-from kooperant.protocol import offer_topic
+from kooperant.protocol import Offer, ResourceKind, offer_topic
 from kooperant.protocol.answer import AnswerState, parse_answer
 from kooperant.protocol.topics import answer_topic, request_topic
 from tests.agent.request_samples import (
@@ -269,3 +272,96 @@ async def test_inbox_leaves_unstored_request_unacked(
     assert session.acks == []
     assert len(errors) == 1
     assert errors[0].startswith(f"Cannot store the request on {TOPIC}; it is received again")
+
+
+NO_REQUESTS = (
+    "Właściciel nie przyjmuje zapytań o tę ofertę. / The owner does not take requests for this "
+    "offer."
+)
+NOT_OFFERED = "Ta oferta nie jest obecnie publikowana. / This offer is not published at the moment."
+
+
+POLICY_RULES = {
+    "takes requests": "share:\n  - resource: frezarka-1\n    fields: [state]\n",
+    "requests off": "share:\n  - resource: frezarka-1\n    fields: [state]\n    requests: false\n",
+    "no rule": "share:\n  - resource: laser-2\n    fields: [state]\n",
+    "renamed": (
+        "share:\n  - resource: frezarka-1\n    publish_as: frezarka-5os\n    fields: [state]\n"
+    ),
+    "published as": (
+        "share:\n  - resource: cnc-7\n    publish_as: frezarka-1\n    fields: [state]\n"
+        "    requests: false\n"
+    ),
+    "expired": ("share:\n  - resource: frezarka-1\n    fields: [state]\n    expires: 2026-03-01\n"),
+}
+
+
+def cycle_decisions(rules: str, decisions: dict[str, bool | None] | None = None) -> CycleDecisions:
+    policy = parse_policy(POLICY_RULES[rules], Path("policy.yaml"))
+    return CycleDecisions(decisions or {}, policy, {}, RECEIVED, ZoneInfo("Europe/Warsaw"))
+
+
+@pytest.mark.parametrize(
+    ("rules", "decisions", "state", "reason"),
+    [
+        ("takes requests", {"frezarka-1": False}, RequestState.DECLINED, NO_REQUESTS),
+        ("takes requests", {"frezarka-1": None}, RequestState.DECLINED, NOT_OFFERED),
+        ("requests off", {"frezarka-1": True}, RequestState.OPEN, None),
+        ("takes requests", {"laser-2": False}, RequestState.OPEN, None),
+        ("requests off", {}, RequestState.DECLINED, NO_REQUESTS),
+        ("no rule", {}, RequestState.DECLINED, NOT_OFFERED),
+        ("renamed", {}, RequestState.DECLINED, NOT_OFFERED),
+        ("published as", {}, RequestState.DECLINED, NO_REQUESTS),
+        ("expired", {}, RequestState.DECLINED, NOT_OFFERED),
+    ],
+    ids=[
+        "cycle switched requests off",
+        "cycle withdrew offer",
+        "cycle takes requests",
+        "cycle decided other offer",
+        "policy switched requests off",
+        "policy has no rule",
+        "policy renamed offer",
+        "policy publishes other id",
+        "policy rule expired",
+    ],
+)
+def test_inbox_follows_current_decision(
+    path: Path,
+    rules: str,
+    decisions: dict[str, bool | None],
+    state: RequestState,
+    reason: str | None,
+) -> None:
+    # The latest offer sent (in the fixture) takes requests.
+    with Outbox(path) as outbox, RequestStore(outbox, CLUSTER, MEMBER) as store:
+        inbox = RequestInbox(store, lambda: RECEIVED)
+        inbox.offer_decision = cycle_decisions(rules, decisions)
+        inbox.receive(TOPIC, slot_request(CLUSTER).to_payload())
+
+    assert stored(path) == [(REQUEST_ID, state, reason)]
+
+
+def test_inbox_current_policy_keeps_withdrawn_offer_declined(tmp_path: Path) -> None:
+    path = tmp_path / "audit.db"
+    record_offer(path, CLUSTER, "frezarka-1", accepts_requests=False)
+
+    with Outbox(path) as outbox, RequestStore(outbox, CLUSTER, MEMBER) as store:
+        inbox = RequestInbox(store, lambda: RECEIVED)
+        inbox.offer_decision = cycle_decisions("takes requests")
+        inbox.receive(TOPIC, slot_request(CLUSTER).to_payload())
+
+    assert stored(path) == [(REQUEST_ID, RequestState.DECLINED, NO_REQUESTS)]
+
+
+def test_offer_decisions_maps_public_ids() -> None:
+    def offer(resource: str, accepts: bool) -> Offer:
+        return Offer(
+            CLUSTER, MEMBER, resource, ResourceKind.MACHINE, RECEIVED, accepts_requests=accepts
+        )
+
+    decisions = offer_decisions(
+        [offer("frezarka-1", True), offer("laser-2", False)], ["frezarka-1", "tokarka-3"]
+    )
+
+    assert decisions == {"frezarka-1": True, "laser-2": False, "tokarka-3": None}

@@ -51,16 +51,31 @@ class OneMachine(Adapter[AdapterSettings]):
         pass
 
 
+class SilentMachine(OneMachine):
+    """Reports nothing, like a machine whose OPC UA server has not answered yet."""
+
+    def collect(self) -> list[Observation]:
+        return []
+
+
 @pytest.fixture(autouse=True)
 def fake_adapter(monkeypatch: pytest.MonkeyPatch) -> None:
     def lookup(name: str) -> type[Adapter[Any]]:
-        return OneMachine if name == "one-machine" else load_adapter_class(name)
+        if name == "one-machine":
+            return OneMachine
+        if name == "silent-machine":
+            return SilentMachine
+        return load_adapter_class(name)
 
     monkeypatch.setattr(agent.config, "load_adapter_class", lookup)
 
 
 def write_config(
-    folder: Path, broker_url: str, cluster: str, session_expiry_seconds: int = 0
+    folder: Path,
+    broker_url: str,
+    cluster: str,
+    session_expiry_seconds: int = 0,
+    adapter: str = "one-machine",
 ) -> Path:
     (folder / "policy.yaml").write_text(
         f"share:\n  - resource: {RESOURCE}\n    fields: [state, free_hours, free_intervals]\n",
@@ -78,7 +93,7 @@ def write_config(
         policy: policy.yaml
         audit_log: audit.db
         adapters:
-          - type: one-machine
+          - type: {adapter}
             name: hall
     """
     path.write_text(textwrap.dedent(text), encoding="utf-8")
@@ -235,3 +250,44 @@ async def test_request_sent_while_offline_arrives(
         collector.cancel()
 
     assert json.loads(delivered)["request_id"] == REQUEST_ID
+
+
+@pytest.mark.parametrize("adapter", ["one-machine", "silent-machine"])
+async def test_request_declined_after_policy_change_offline(
+    tmp_path: Path, mosquitto_url: str, cluster_id: str, subscriber: aiomqtt.Client, adapter: str
+) -> None:
+    config_path = write_config(
+        tmp_path, mosquitto_url, cluster_id, session_expiry_seconds=60, adapter=adapter
+    )
+    # The last run sent the offer taking requests; then the owner switched requests off.
+    record_offer(tmp_path / "audit.db", cluster_id, RESOURCE, accepts_requests=True)
+    (tmp_path / "policy.yaml").write_text(
+        f"share:\n  - resource: {RESOURCE}\n    fields: [state]\n    requests: false\n",
+        encoding="utf-8",
+    )
+    request = slot_request(
+        cluster_id, resource=RESOURCE, slot=SLOT, expires_in=timedelta(days=3650)
+    )
+    answers = answer_topic(cluster_id, MEMBER, REQUEST_ID)
+    async with aiomqtt.Client("127.0.0.1", 1883, identifier=f"{cluster_id}-aggregator") as sender:
+        await sender.publish(
+            request_topic(cluster_id, MEMBER, REQUEST_ID), request.to_payload(), qos=1, retain=True
+        )
+
+    received = Received(subscriber)
+    collector = asyncio.create_task(received.collect())
+    stop = asyncio.Event()
+    runner = Agent(load_config(config_path, {}), clock=lambda: NOW, poll_seconds=0.1)
+    task = asyncio.create_task(runner.run(stop))
+    try:
+        _, answer = await received.first(answers, bool)
+    finally:
+        stop.set()
+        await task
+        collector.cancel()
+
+    assert json.loads(answer)["state"] == "declined"
+    assert json.loads(answer)["reason"] == (
+        "Właściciel nie przyjmuje zapytań o tę ofertę. / The owner does not take requests for "
+        "this offer."
+    )
