@@ -6,6 +6,7 @@ the JSON keeps RFC 3339 times as stored.
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -15,6 +16,8 @@ from kooperant.i18n import Catalog
 from kooperant.intervals import Interval
 
 _ = Catalog.for_module(__name__)
+
+_CONTROL_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp"})
 
 
 def shown_state(stored: StoredRequest, now: datetime) -> str:
@@ -31,28 +34,33 @@ def request_lines(stored: StoredRequest, now: datetime, zone: ZoneInfo) -> list[
     """Return the lines that describe one request to its owner."""
     request = stored.request
     contact = request.contact
-    reachable = ", ".join(item for item in (contact.email, contact.phone) if item)
+    reachable = ", ".join(escape_controls(item) for item in (contact.email, contact.phone) if item)
     lines = [
         f"{request.request_id}  {_state_text(stored, now, zone)}",
-        _("from", requester=request.requester, name=contact.name, contact=reachable),
-        _("offer", resource=request.resource),
+        _(
+            "from",
+            requester=escape_controls(request.requester),
+            name=escape_controls(contact.name),
+            contact=reachable,
+        ),
+        _("offer", resource=escape_controls(request.resource)),
     ]
     if request.slot is not None:
         lines.append(_("slot", slot=when(request.slot, zone)))
     if request.amount is not None:
         amount = request.amount
-        label = f" ({amount.label})" if amount.label else ""
+        label = f" ({escape_controls(amount.label)})" if amount.label else ""
         lines.append(
             _(
                 "amount",
                 value=f"{amount.value:g}",
-                unit=amount.unit,
-                quantity=amount.quantity,
+                unit=escape_controls(amount.unit),
+                quantity=escape_controls(amount.quantity),
                 label=label,
             )
         )
     if request.message:
-        lines.append(_("message", message=request.message))
+        lines.append(_("message", message=escape_controls(request.message)))
     lines.append(
         _(
             "times",
@@ -61,8 +69,34 @@ def request_lines(stored: StoredRequest, now: datetime, zone: ZoneInfo) -> list[
         )
     )
     if stored.reason is not None:
-        lines.append(_("reason", reason=stored.reason))
+        lines.append(_("reason", reason=escape_controls(stored.reason)))
     return lines
+
+
+def is_control(character: str) -> bool:
+    """Return whether ``character`` is a control or format character (Unicode categories Cc and
+    Cf, which include the bidi overrides), or a line or paragraph separator (Zl, Zp)."""
+    return unicodedata.category(character) in _CONTROL_CATEGORIES
+
+
+def escape_controls(text: str) -> str:
+    """Return ``text`` with each ``is_control`` character escaped, e.g. ``\\n``, ``\\x1b``,
+    ``\\u202e``, so a requester's text cannot add lines or terminal commands to the listing."""
+    return "".join(
+        _escaped(character) if is_control(character) else character for character in text
+    )
+
+
+def _escaped(character: str) -> str:
+    named = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}.get(character)
+    if named is not None:
+        return named
+    code = ord(character)
+    if code <= 0xFF:
+        return f"\\x{code:02x}"
+    if code <= 0xFFFF:
+        return f"\\u{code:04x}"
+    return f"\\U{code:08x}"
 
 
 def when(slot: Interval, zone: ZoneInfo) -> str:

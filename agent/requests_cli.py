@@ -13,7 +13,6 @@ a message naming the value for every error.
 from __future__ import annotations
 
 import json
-import unicodedata
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, NoReturn
@@ -25,7 +24,13 @@ from agent.config import AgentConfig, load_config
 from agent.errors import AuditLogError, ConfigError
 from agent.outbox import Outbox
 from agent.request_capacity import CapacityConflictError, Conflict
-from agent.request_texts import request_document, request_lines, when
+from agent.request_texts import (
+    escape_controls,
+    is_control,
+    request_document,
+    request_lines,
+    when,
+)
 from agent.requests import (
     Acceptance,
     HoldEnd,
@@ -100,8 +105,8 @@ def accept(
                 "held.amount",
                 resource=request.resource,
                 value=f"{amount.value:g}",
-                unit=amount.unit,
-                quantity=amount.quantity,
+                unit=escape_controls(amount.unit),
+                quantity=escape_controls(amount.quantity),
                 id=stored.request_id,
                 config=config,
             )
@@ -145,7 +150,7 @@ def check_reason(reason: str | None) -> str:
     if len(reason) > MAX_DECLINE_REASON_CHARACTERS:
         _fail(_("reason.too_long", length=len(reason), maximum=MAX_DECLINE_REASON_CHARACTERS))
     for position, character in enumerate(reason, start=1):
-        if unicodedata.category(character) == "Cc":
+        if is_control(character):
             _fail(_("reason.control", character=repr(character), position=position))
     return reason
 
@@ -201,8 +206,8 @@ def _conflict_error(error: CapacityConflictError, config: AgentConfig) -> str:
         others=", ".join(error.others),
         value=f"{amount.value:g}",
         available=f"{error.available:g}",
-        unit=amount.unit,
-        quantity=amount.quantity,
+        unit=escape_controls(amount.unit),
+        quantity=escape_controls(amount.quantity),
     )
     return f"{message} {force}"
 

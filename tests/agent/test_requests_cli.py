@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import timedelta
 from pathlib import Path
@@ -14,7 +15,7 @@ from agent.outbox import Outbox
 from agent.requests import HoldEnd, RequestState, RequestStore, StoredRequest
 from kooperant.intervals import Interval
 from kooperant.protocol.answer import AnswerState, parse_answer
-from kooperant.protocol.request import CapacityRequest
+from kooperant.protocol.request import CapacityRequest, Contact
 from tests.agent.request_samples import (
     MEMBER,
     OTHER_ID,
@@ -350,3 +351,52 @@ def test_requests_none_open(config: Path) -> None:
         "Brak otwartych zapytań (zapisanych łącznie: 2; wypisuje je kooperant agent requests "
         "--all)."
     )
+
+
+def test_requests_escapes_control_characters(config: Path) -> None:
+    database = config.parent / "audit.db"
+    change(database, "decline")
+    hostile = dataclasses.replace(
+        slot_request(CLUSTER, request_id=LATER_ID, slot=FUTURE_SLOT, expires_in=LONG),
+        contact=Contact("Anna\nOffer: laser-9\nSlot: 2036-01-01", email="a\x1b[2J@beta.example"),
+        message="Tekst \u202eodwrócony\u202c, \u2066izolowany\u2069\r\tkoniec\u2028",
+    )
+    store_request(database, hostile)
+
+    status, output, _ = invoke("requests", "--config", str(config))
+
+    assert status == 0
+    assert output.splitlines() == [
+        f"{LATER_ID}  open",
+        "  From: beta-tools, Anna\\nOffer: laser-9\\nSlot: 2036-01-01 (a\\x1b[2J@beta.example)",
+        "  Offer: frezarka-1",
+        "  Slot: 2036-02-29 08:00 - 12:00 (+01:00)",
+        "  Message: Tekst \\u202eodwrócony\\u202c, \\u2066izolowany\\u2069\\r\\tkoniec\\u2028",
+        "  Received: 2026-03-02 10:00+01:00, expires: 2036-02-28 10:00+01:00",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("reason", "shown", "position"),
+    [
+        ("Zajęte\u202e do piątku", "'\\u202e'", 7),
+        ("\u2066Zajęte", "'\\u2066'", 1),
+        ("Zajęte\u200b", "'\\u200b'", 7),
+        ("Zajęte\x1b[31m", "'\\x1b'", 7),
+    ],
+    ids=["bidi override", "bidi isolate", "zero width space", "escape"],
+)
+def test_decline_rejects_format_characters(
+    config: Path, reason: str, shown: str, position: int
+) -> None:
+    database = config.parent / "audit.db"
+    before = answers(database)
+
+    status, _, error = invoke("decline", REQUEST_ID, "--reason", reason, "--config", str(config))
+
+    assert status == 2
+    assert error.strip() == (
+        f"Invalid --reason: it contains the control character {shown} at position {position}. "
+        "Write it as plain text on one line."
+    )
+    assert answers(database) == before
