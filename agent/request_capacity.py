@@ -98,6 +98,22 @@ def check_capacity(
     return tuple(unchecked)
 
 
+def still_held(released: CapacityRequest, holding: Iterable[CapacityRequest]) -> list[str]:
+    """Return the ids of the requests in ``holding`` that hold part of the slot or amount of
+    ``released``: an overlapping slot, or an amount with the same quantity, unit and label."""
+    return [other.request_id for other in holding if _shares_capacity(other, released)]
+
+
+def _shares_capacity(other: CapacityRequest, released: CapacityRequest) -> bool:
+    if not _same_offer(other, released):
+        return False
+    if released.slot is not None and other.slot is not None:
+        return other.slot.overlaps(released.slot)
+    if released.amount is not None and other.amount is not None:
+        return _same_amount(other.amount, released.amount)
+    return False
+
+
 def _same_offer(other: CapacityRequest, request: CapacityRequest) -> bool:
     return other.request_id != request.request_id and other.resource == request.resource
 

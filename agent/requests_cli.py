@@ -23,7 +23,7 @@ import typer
 from agent.config import AgentConfig, load_config
 from agent.errors import AuditLogError, ConfigError
 from agent.outbox import Outbox
-from agent.request_capacity import CapacityConflictError, Conflict
+from agent.request_capacity import CapacityConflictError, Conflict, still_held
 from agent.request_texts import (
     escape_controls,
     is_control,
@@ -62,6 +62,10 @@ def requests(
 ) -> None:
     loaded = _load_config(config)
     now = datetime.now(UTC)
+    if not loaded.audit_log_path.exists():
+        # Opening the file would create it, and listing must not write anything.
+        typer.echo("[]" if as_json else _("list.none_all"))
+        return
     stored = _read(loaded)
     listed = [item for item in stored if show_all or _listed_by_default(item, now)]
     if as_json:
@@ -134,11 +138,15 @@ def release(request_id: IdArgument, config: ConfigOption) -> None:
     try:
         with _store(loaded) as store:
             stored = store.end_hold(request_id, HoldEnd.RELEASED, now)
+            holding = [item.request for item in store.read() if item.holding(now)]
+            others = still_held(stored.request, holding)
     except (RequestLookupError, RequestStateError) as error:
         _fail(_request_error(error, loaded, config), error)
     except AuditLogError as error:
         _fail(_("log.failed", error=error), error)
     typer.echo(_("released", id=stored.request_id, resource=stored.request.resource))
+    if others:
+        typer.echo(_("released.still_held", ids=", ".join(others)))
 
 
 def check_reason(reason: str | None) -> str:

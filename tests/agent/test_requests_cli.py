@@ -141,7 +141,11 @@ def test_release_ends_hold(config: Path) -> None:
     status, output, _ = invoke("release", REQUEST_ID, "--config", str(config))
 
     assert status == 0
-    assert output.startswith(f"Released request {REQUEST_ID}. A running agent offers")
+    assert output.splitlines() == [
+        f"Released request {REQUEST_ID}: its hold no longer keeps time or amount out of the offer "
+        "of frezarka-1. A running agent publishes the offer within a second, otherwise at its "
+        "next start. ERP orders, other accepted requests and the policy still apply to it."
+    ]
     assert stored(database)[REQUEST_ID].hold_end is HoldEnd.RELEASED
     assert len(answers(database)) == 3
 
@@ -400,3 +404,62 @@ def test_decline_rejects_format_characters(
         "Write it as plain text on one line."
     )
     assert answers(database) == before
+
+
+def test_release_names_holds_that_remain(config: Path) -> None:
+    database = config.parent / "audit.db"
+    overlapping = slot_request(CLUSTER, request_id=LATER_ID, slot=FUTURE_SLOT, expires_in=LONG)
+    store_request(database, overlapping)
+    with Outbox(database) as outbox, RequestStore(outbox, CLUSTER, MEMBER) as store:
+        # The owner accepted both, the second with --force.
+        store.decide(REQUEST_ID, True, None, DECIDED)
+        store.decide(LATER_ID, True, None, DECIDED)
+
+    status, output, _ = invoke("release", REQUEST_ID, "--config", str(config), language="pl")
+
+    assert status == 0
+    assert output.splitlines()[1] == (
+        f"Przyjęte zapytania {LATER_ID} nadal rezerwują część tego czasu lub ilości, więc "
+        "pozostaje ona poza ofertą do końca ich rezerwacji."
+    )
+
+
+def test_request_commands_take_upper_case_id(config: Path) -> None:
+    database = config.parent / "audit.db"
+    later = slot_request(CLUSTER, request_id=LATER_ID, slot=FUTURE_SLOT, expires_in=LONG)
+    store_request(database, later)
+
+    accepted = invoke("accept", REQUEST_ID.upper(), "--config", str(config))
+    released = invoke("release", REQUEST_ID.upper(), "--config", str(config))
+    declined = invoke("decline", LATER_ID[:8].upper(), "--reason", "Nie.", "--config", str(config))
+
+    assert accepted[0] == 0, accepted[2]
+    assert released[0] == 0, released[2]
+    assert declined[0] == 0, declined[2]
+    assert stored(database)[REQUEST_ID].hold_end is HoldEnd.RELEASED
+    assert stored(database)[LATER_ID].state is RequestState.DECLINED
+
+
+def test_request_command_unknown_upper_case_id(config: Path) -> None:
+    status, _, error = invoke("accept", "DEADBEEF", "--config", str(config))
+
+    assert status == 2
+    assert error.startswith("Unknown request 'DEADBEEF': ")
+
+
+@pytest.mark.parametrize(
+    ("arguments", "expected"),
+    [([], "No requests stored yet."), (["--json"], "[]"), (["--all"], "No requests stored yet.")],
+    ids=["text", "json", "all"],
+)
+def test_requests_fresh_config_creates_no_file(
+    config: Path, arguments: list[str], expected: str
+) -> None:
+    database = config.parent / "audit.db"
+    database.unlink()
+
+    status, output, _ = invoke("requests", *arguments, "--config", str(config))
+
+    assert status == 0
+    assert output.strip() == expected
+    assert not database.exists()
