@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import unicodedata
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from agent.requests import RequestState, StoredRequest
 from kooperant.i18n import Catalog
 from kooperant.intervals import Interval
+from kooperant.protocol.request import RequestedAmount
 
 _ = Catalog.for_module(__name__)
 
@@ -30,8 +32,9 @@ def shown_state(stored: StoredRequest, now: datetime) -> str:
     return str(stored.state)
 
 
-def request_lines(stored: StoredRequest, now: datetime, zone: ZoneInfo) -> list[str]:
-    """Return the lines that describe one request to its owner."""
+def request_lines(stored: StoredRequest, now: datetime, zone: ZoneInfo, config: Path) -> list[str]:
+    """Return the lines that describe one request to its owner; ``config`` is the agent config
+    file that a suggested command names."""
     request = stored.request
     contact = request.contact
     reachable = ", ".join(escape_controls(item) for item in (contact.email, contact.phone) if item)
@@ -48,17 +51,7 @@ def request_lines(stored: StoredRequest, now: datetime, zone: ZoneInfo) -> list[
     if request.slot is not None:
         lines.append(_("slot", slot=when(request.slot, zone)))
     if request.amount is not None:
-        amount = request.amount
-        label = f" ({escape_controls(amount.label)})" if amount.label else ""
-        lines.append(
-            _(
-                "amount",
-                value=f"{amount.value:g}",
-                unit=escape_controls(amount.unit),
-                quantity=escape_controls(amount.quantity),
-                label=label,
-            )
-        )
+        lines.append(_amount_line(request.amount))
     if request.message:
         lines.append(_("message", message=escape_controls(request.message)))
     lines.append(
@@ -70,7 +63,23 @@ def request_lines(stored: StoredRequest, now: datetime, zone: ZoneInfo) -> list[
     )
     if stored.reason is not None:
         lines.append(_("reason", reason=escape_controls(stored.reason)))
+    if stored.cleared_at is not None and stored.holding(now):
+        # The aggregator clears a request once it is final: after it recorded the acceptance,
+        # but also when the request expired or was withdrawn before the answer arrived.
+        time = _local(stored.cleared_at, zone)
+        lines.append(_("cleared_held", time=time, id=stored.request_id, config=config))
     return lines
+
+
+def _amount_line(amount: RequestedAmount) -> str:
+    label = f" ({escape_controls(amount.label)})" if amount.label else ""
+    return _(
+        "amount",
+        value=f"{amount.value:g}",
+        unit=escape_controls(amount.unit),
+        quantity=escape_controls(amount.quantity),
+        label=label,
+    )
 
 
 def is_control(character: str) -> bool:

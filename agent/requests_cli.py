@@ -75,7 +75,7 @@ def requests(
     if not listed:
         typer.echo(_("list.none_all" if show_all else "list.none", count=len(stored)))
         return
-    blocks = ["\n".join(request_lines(item, now, loaded.zone)) for item in listed]
+    blocks = ["\n".join(request_lines(item, now, loaded.zone, config)) for item in listed]
     typer.echo("\n\n".join(blocks))
 
 

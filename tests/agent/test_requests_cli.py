@@ -463,3 +463,37 @@ def test_requests_fresh_config_creates_no_file(
     assert status == 0
     assert output.strip() == expected
     assert not database.exists()
+
+
+def test_requests_hints_cleared_hold(config: Path) -> None:
+    database = config.parent / "audit.db"
+    change(database, "accept")
+    with Outbox(database) as outbox, RequestStore(outbox, CLUSTER, MEMBER) as store:
+        store.cleared(REQUEST_ID, DECIDED + timedelta(minutes=5))
+
+    status, output, _ = invoke("requests", "--all", "--config", str(config))
+
+    held = output.split("\n\n")[0].splitlines()
+    assert status == 0
+    assert held[0] == f"{REQUEST_ID}  accepted, held"
+    assert held[-1] == (
+        "  Cleared by the aggregator at 2026-03-02 12:05+01:00. Usually it recorded your "
+        "acceptance, but the request may have expired or been withdrawn before your answer "
+        "arrived, and the agent cannot tell which. Check the request on the dashboard's "
+        "/requests page. If it shows withdrawn or expired, end the hold with: kooperant agent "
+        f"release {REQUEST_ID} --config {config}"
+    )
+
+
+@pytest.mark.parametrize("setup", ["accept", "release"])
+def test_requests_no_hint_without_cleared_hold(config: Path, setup: str) -> None:
+    database = config.parent / "audit.db"
+    change(database, setup)
+    if setup == "release":
+        with Outbox(database) as outbox, RequestStore(outbox, CLUSTER, MEMBER) as store:
+            store.cleared(REQUEST_ID, DECIDED + timedelta(hours=2))
+
+    status, output, _ = invoke("requests", "--all", "--config", str(config))
+
+    assert status == 0
+    assert "Cleared by the aggregator" not in output
