@@ -152,9 +152,11 @@ def _check_amount(
     if value is None:
         return False
     built_at = _time(offer.get("generated_at"))
-    # A hold accepted at or after the offer's reading time may be missing from its value, so it
-    # is subtracted here. One accepted just before is counted twice, which only errs on the
-    # side of refusing; the owner can then use --force.
+    # A hold accepted at or after the offer's reading time (generated_at, whole seconds) may be
+    # missing from its value, so it is subtracted here. One accepted in the same second but read
+    # by the runner before the offer was built is counted twice, which errs towards rejecting.
+    # NOTE: a hold committed between the runner's read of the holds and the reading time, across
+    # a second boundary, is missing from the value but counted as in it.
     newer = [
         item
         for item in others
