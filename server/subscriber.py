@@ -42,7 +42,6 @@ from kooperant.mqtt import (
     ReceivedMessage,
     SubscribeRejected,
     TlsSettingsError,
-    subscribed_to,
 )
 from kooperant.protocol import shared_subscription
 from server.errors import InvalidSettingError
@@ -169,11 +168,7 @@ class Subscriber:
         try:
             while True:
                 message = await _next_message(messages, stopping)
-                if message is None:
-                    return
-                if not subscribed_to(message.topic, self._filters):
-                    logger.debug("Ignored a message on %s, which no filter matches", message.topic)
-                elif not await self._handle(message, stopping):
+                if message is None or not await self._handle(message, stopping):
                     return
                 session.ack(message)
         finally:

@@ -2,7 +2,8 @@
 
 A broker should send a client only messages that match its subscriptions, but amqtt 0.12.1 (the
 embedded broker) also sends a connecting client the retained messages that match any other
-client's subscriptions. The agent and the aggregator therefore check each topic themselves.
+client's subscriptions. The agent therefore checks each topic itself; the aggregator's ingest does
+the same with its topic parsers (``server/message_handling.py``).
 """
 
 from __future__ import annotations
