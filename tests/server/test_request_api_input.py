@@ -175,3 +175,46 @@ async def test_withdraw_body_over_limit_is_413(api: httpx.AsyncClient) -> None:
 
     assert response.status_code == 413
     assert response.json()["error"]["code"] == "body_too_large"
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (
+            machine_body(contact={"name": "Anna\nNowak", "email": "anna@beta.example"}),
+            "invalid request at contact.name: character U+000A at position 5",
+        ),
+        (
+            machine_body(contact={"name": "Anna", "email": "anna@beta.example\u202e"}),
+            "invalid request at contact.email: character U+202E at position 18",
+        ),
+        (
+            machine_body(message="Dzień dobry\x1b[2J"),
+            "invalid request at message: character U+001B at position 12",
+        ),
+        (
+            machine_body(message="zwykły\rtekst"),
+            "invalid request at message: character U+000D at position 7",
+        ),
+    ],
+)
+async def test_control_character_rejected(
+    api: httpx.AsyncClient, body: dict[str, Any], expected: str
+) -> None:
+    response = await post_body(api, body)
+    listed = await api.get("/api/v1/requests", headers=auth("beta"))
+
+    error = response.json()["error"]
+    assert response.status_code == 422
+    assert error["code"] == "invalid_request"
+    assert error["message"].startswith(expected)
+    assert listed.json()["total"] == 0
+
+
+async def test_message_lines_kept_as_line_feeds(api: httpx.AsyncClient) -> None:
+    body = machine_body(message="Dzień dobry,\r\n\tdetale:\n- 40 sztuk")
+
+    response = await post_body(api, body)
+
+    assert response.status_code == 201, response.text
+    assert response.json()["message"] == "Dzień dobry,\n\tdetale:\n- 40 sztuk"

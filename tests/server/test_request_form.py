@@ -336,3 +336,65 @@ async def test_form_and_withdraw_wake_router(storage: Storage) -> None:
     assert woken_by_send
     assert withdrawn.status_code == 303, withdrawn.text
     assert changed.is_set()
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "language", "expected"),
+    [
+        (
+            {"contact_name": "Anna\x1b[31mNowak"},
+            "contact_name",
+            "pl",
+            "Pole zawiera niedozwolony znak sterujący lub formatujący U+001B na pozycji 5",
+        ),
+        (
+            {"contact_email": "anna@beta.example\u202e"},
+            "contact_email",
+            "pl",
+            "znak sterujący lub formatujący U+202E na pozycji 18",
+        ),
+        (
+            {"contact_phone": "+48 58\u2066 123"},
+            "contact_phone",
+            "en",
+            "The field contains the control or format character U+2066 at position 7",
+        ),
+        (
+            {"message": "Dzień\u202edobry"},
+            "message",
+            "en",
+            "The message contains the control or format character U+202E at position 6",
+        ),
+        (
+            {"message": "Dzień\rdobry"},
+            "message",
+            "pl",
+            "Wiadomość zawiera niedozwolony znak sterujący lub formatujący U+000D na pozycji 6",
+        ),
+    ],
+)
+async def test_form_control_character_rejected(
+    beta: httpx.AsyncClient,
+    storage: Storage,
+    changes: dict[str, str],
+    field: str,
+    language: str,
+    expected: str,
+) -> None:
+    page = await beta.get(MACHINE_PATH)
+    form = machine_form(csrf_of(page.text), **changes)
+
+    response = await beta.post(f"{MACHINE_PATH}/request?lang={language}", data=form)
+
+    assert response.status_code == 400
+    assert f'id="error-{field}"' in response.text
+    assert expected in html.unescape(response.text)
+    assert sent_requests(storage) == 0
+
+
+async def test_form_message_lines_kept(beta: httpx.AsyncClient, storage: Storage) -> None:
+    response = await send_machine_request(beta, message="Dzień dobry,\r\n\t40 detali\r\nAnna")
+
+    assert response.status_code == 303, response.text
+    request = storage.list_requests(viewer=BETA, role="sent").items[0].request
+    assert request.message == "Dzień dobry,\n\t40 detali\nAnna"
