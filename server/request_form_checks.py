@@ -108,8 +108,8 @@ def parse_request_form(
 def storage_error_field(error: RequestError, language: Language) -> tuple[str, str]:
     """Return the form field a refusal of ``Storage.create_request`` belongs to, and its text.
 
-    A slot that is not free gets a message saying it may just have been taken, because the
-    form lists the free intervals of the moment the page was loaded.
+    A slot that is not free gets its own message pointing to the free intervals listed above
+    the form, without guessing why the slot is not free.
     """
     if error.message_id == "request_slot_not_free":
         return "slot", MESSAGES("request_form_slot_taken", language)
