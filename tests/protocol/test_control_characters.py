@@ -114,6 +114,14 @@ def test_request_constructor_reads_old_text() -> None:
     assert request.contact.name == "A\nB"
 
 
+def test_parse_request_stored_text_unchecked() -> None:
+    payload = contact_payload("name", "\n")
+
+    parsed = parse_request(payload, check_text=False)
+
+    assert parsed.contact.name == "Anna \nNowak"
+
+
 def test_find_control_character_allowed() -> None:
     assert find_control_character("a\nb\tc", frozenset("\n\t")) is None
     found = find_control_character("a\nb\tc")
