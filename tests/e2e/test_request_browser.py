@@ -195,7 +195,7 @@ async def test_request_form_pages_english(browser: Browser, site: Site, artifact
     await page.screenshot(path=artifacts / "requests-en.png", full_page=True)
 
     assert sent_state.startswith("sent")
-    assert "This time is not free any more" in slot_error
+    assert "This time is not free; choose a time" in slot_error
     assert kept_message == "Second request"
     assert kept_email == "biuro@beta.example"
     assert len(listed) == 1
