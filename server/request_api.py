@@ -150,6 +150,7 @@ def add_request_api_routes(
         dependencies=[Depends(_check_origin)],
         responses={
             201: {"model": CapacityRequestDetail, "description": "The stored request, sent"},
+            400: _error("The body is not UTF-8 text"),
             413: _error("The body is over 64 KiB"),
             409: _error("The owner does not take requests for this offer"),
             **_REQUEST_ERRORS,

@@ -218,3 +218,12 @@ async def test_message_lines_kept_as_line_feeds(api: httpx.AsyncClient) -> None:
 
     assert response.status_code == 201, response.text
     assert response.json()["message"] == "Dzień dobry,\n\tdetale:\n- 40 sztuk"
+
+
+async def test_body_not_utf8_is_400(api: httpx.AsyncClient) -> None:
+    headers = {**auth("beta"), "Content-Type": "application/json"}
+
+    response = await api.post("/api/v1/requests", content=b'{"a": "\xff"}', headers=headers)
+
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "bad_request"
