@@ -3,7 +3,7 @@
 A body announced larger than the limit by ``Content-Length`` is rejected before any of it is
 read. A body without ``Content-Length`` (chunked transfer encoding), or with a false one, is
 counted while the route reads it, and the read fails with the 413 error once the count passes
-the limit, so the server never holds more than the limit and one chunk of it.
+the limit, so the server keeps at most the limit and one more chunk of the body in memory.
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ class BodyLimitMiddleware:
                         "Rejected %s with a body over %d bytes", scope["path"], self.max_bytes
                     )
                     # FastAPI passes an HTTPException raised while it reads the body on to the
-                    # app's HTTP error handler, which answers with the standard error body.
+                    # app's HTTP error handler, which returns the standard error body.
                     raise StarletteHTTPException(413, _too_large_message(self.max_bytes, None))
             return message
 
