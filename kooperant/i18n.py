@@ -15,9 +15,11 @@ reporting an invalid policy edit, wraps it in ``use_language("en")``.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 from collections.abc import Iterator, Mapping
 from contextvars import ContextVar
+from decimal import Decimal
 from functools import cache
 from importlib import resources
 from typing import Literal
@@ -54,6 +56,18 @@ def current_language() -> Language:
         if value.startswith("en"):
             return "en"
     return DEFAULT_LANGUAGE
+
+
+def format_decimal(value: float, language: Language) -> str:
+    """Return ``value`` with every digit of its shortest repr, never in exponent notation.
+
+    Polish gets a decimal comma and English a point: ``1,5`` and ``1.5``, ``0,00001`` for
+    ``1e-05``, and ``3`` for ``3.0``.
+    """
+    if not math.isfinite(value):
+        return str(value)
+    text = format(Decimal(repr(value)).normalize(), "f")
+    return text.replace(".", ",") if language == "pl" else text
 
 
 class Catalog:

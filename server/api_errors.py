@@ -31,7 +31,10 @@ _HTTP_ERROR_CODES = {
     400: "bad_request",
     404: "not_found",
     405: "method_not_allowed",
+    413: "body_too_large",
 }
+# Characters of a rejected value that an error message shows, at most.
+MAX_SHOWN_CHARACTERS = 40
 INTERNAL_ERROR_MESSAGE = (
     "internal server error; the server logged the details, so report the time of the request "
     "to the cluster coordinator"
@@ -139,16 +142,38 @@ class InternalErrorMiddleware:
 
 
 def _validation_detail(item: Mapping[str, Any]) -> dict[str, str]:
-    """Return the location, parameter name and message of one pydantic validation error."""
-    # "loc" is ("query", "kind") for a parameter, ("query", "kind", 1) for a repeated one.
+    """Return the location, parameter name and message of one pydantic validation error.
+
+    The message never repeats the whole input: only a scalar value is shown, cut to
+    ``MAX_SHOWN_CHARACTERS``, because the input of a missing field is the whole body.
+    """
+    # "loc" is ("query", "kind") for a parameter, ("query", "kind", 1) for a repeated one, and
+    # ("body", "contact", "name") for a field of the JSON body.
     location = [str(part) for part in item.get("loc", ())]
     where = location[0] if location else "request"
-    parameter = location[1] if len(location) > 1 else ""
+    kind = item.get("type")
+    if where == "body" and kind == "json_invalid":
+        reason = item.get("ctx", {}).get("error", "invalid syntax")
+        message = f"the body is not valid JSON: {reason}; send one JSON object"
+        return {"location": where, "parameter": "", "message": message}
+    if where == "body":
+        parameter = ".".join(location[1:])
+    else:
+        parameter = location[1] if len(location) > 1 else ""
     described = f"{where} parameter '{parameter}'" if parameter else where
     value = item.get("input")
-    shown = f" value {value!r}" if value is not None else ""
+    shown = ""
+    if kind != "missing" and isinstance(value, str | int | float):
+        shown = f" value {_shorten(value)}"
     return {
         "location": where,
         "parameter": parameter,
         "message": f"{described}{shown}: {item.get('msg', 'invalid')}",
     }
+
+
+def _shorten(value: str | int | float) -> str:
+    """Return the repr of ``value``, cut to its first ``MAX_SHOWN_CHARACTERS`` characters."""
+    if isinstance(value, str) and len(value) > MAX_SHOWN_CHARACTERS:
+        return f"{value[:MAX_SHOWN_CHARACTERS]!r}... ({len(value)} characters)"
+    return repr(value)

@@ -39,21 +39,32 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kooperant.i18n import Language
+from kooperant.i18n import Language, current_language, format_decimal
 from server.messages import MESSAGES
 
 
 class ServerError(Exception):
-    """Root of the server's exceptions; the text comes from the message catalogue."""
+    """Root of the server's exceptions; the text comes from the message catalogue.
+
+    A ``float`` field is shown in the message's language, e.g. ``1,5`` in Polish.
+    """
 
     def __init__(self, message_id: str, **fields: object) -> None:
         self.message_id = message_id
         self.fields = fields
-        super().__init__(MESSAGES(message_id, "en", **fields))
+        super().__init__(self._format("en"))
 
     def localized(self, language: Language | None = None) -> str:
         """Return the message in ``language`` (default: the current user language)."""
-        return MESSAGES(self.message_id, language, **self.fields)
+        return self._format(language)
+
+    def _format(self, language: Language | None) -> str:
+        shown_language = language or current_language()
+        localized_fields = {
+            name: format_decimal(value, shown_language) if isinstance(value, float) else value
+            for name, value in self.fields.items()
+        }
+        return MESSAGES(self.message_id, shown_language, **localized_fields)
 
 
 class InvalidSettingError(ServerError):

@@ -9,6 +9,7 @@ missing offer. The error code of a refused request is the id of its message in
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
@@ -30,6 +31,7 @@ from server.api_errors import ApiError, read
 from server.api_json import time_json
 from server.api_models import CapacityRequestDetail, CapacityRequestPage, ErrorBody
 from server.api_openapi import API_ERRORS
+from server.body_limit import BodyLimitMiddleware
 from server.errors import (
     InvalidRequestError,
     RequestConflictError,
@@ -46,6 +48,11 @@ MAX_LIMIT = 1000
 MAX_OFFSET = 2**63 - 1
 DEFAULT_EXPIRY_HOURS = 48
 MAX_EXPIRY_HOURS = 720
+# A 2000-character message of characters outside the BMP, each escaped as a JSON surrogate pair
+# of 12 bytes, takes 24 KB. The limit of 64 KiB leaves room for the other fields.
+MAX_BODY_BYTES = 64 * 1024
+_WRITE_PATHS = re.compile(r"/api/v1/requests(/[^/]+/withdraw)?")
+_PROTOCOL_LOCATION = re.compile(r"(invalid request at )([\w/]+)")
 
 _STATUS_OF_ERROR: dict[type[RequestError], int] = {
     RequestNotFoundError: 404,
@@ -129,8 +136,10 @@ def add_request_api_routes(
 ) -> None:
     """Add the ``/api/v1/requests`` routes reading and writing ``storage``.
 
-    ``requests_changed`` is set after each request created or withdrawn.
+    ``requests_changed`` is set after each request created or withdrawn. The body of a write
+    route is limited to ``MAX_BODY_BYTES``.
     """
+    app.add_middleware(BodyLimitMiddleware, paths=_WRITE_PATHS, max_bytes=MAX_BODY_BYTES)
 
     @app.post(
         "/api/v1/requests",
@@ -141,7 +150,8 @@ def add_request_api_routes(
         dependencies=[Depends(_check_origin)],
         responses={
             201: {"model": CapacityRequestDetail, "description": "The stored request, sent"},
-            400: _error("The body is not valid JSON"),
+            400: _error("The body is not UTF-8 text"),
+            413: _error("The body is over 64 KiB"),
             409: _error("The owner does not take requests for this offer"),
             **_REQUEST_ERRORS,
         },
@@ -214,6 +224,7 @@ def add_request_api_routes(
         responses={
             200: {"model": CapacityRequestDetail, "description": "The withdrawn request"},
             409: _error("The request is final already: accepted, declined, expired, withdrawn"),
+            413: _error("The body is over 64 KiB"),
             **_REQUEST_ERRORS,
         },
     )
@@ -233,11 +244,7 @@ def _build_request(body: NewRequest, viewer: Viewer, now: datetime) -> CapacityR
         raise _api_error(InvalidRequestError("request_own_offer", resource=body.resource))
 
     try:
-        slot = None
-        if body.slot is not None:
-            slot = Interval(
-                utc_time(body.slot.start, "slot/start"), utc_time(body.slot.end, "slot/end")
-            )
+        slot = None if body.slot is None else _slot(body.slot)
         amount = None
         if body.amount is not None:
             requested = body.amount
@@ -253,22 +260,47 @@ def _build_request(body: NewRequest, viewer: Viewer, now: datetime) -> CapacityR
             now=now,
             expires_in=timedelta(hours=body.expires_in_hours),
             contact=Contact(contact.name, contact.email, contact.phone),
-            message=body.message,
+            # The request keeps line feeds only, so Windows line ends become line feeds.
+            message=body.message.replace("\r\n", "\n"),
             slot=slot,
             amount=amount,
         )
     except (ValueError, OfferValidationError) as error:
-        raise ApiError(422, "invalid_request", str(error)) from error
+        raise ApiError(422, "invalid_request", _dotted_location(str(error))) from error
     return request
 
 
-def _reject_nul(value: object, where: str = "body") -> None:
+def _slot(slot: SlotInput) -> Interval:
+    """Return the slot in UTC, or raise ``OfferValidationError`` naming the invalid end."""
+    start = utc_time(slot.start, "slot.start")
+    end = utc_time(slot.end, "slot.end")
+    if end <= start:
+        raise OfferValidationError(
+            f"invalid request at slot.end: {slot.end!r} is not after slot.start {slot.start!r}"
+        )
+    return Interval(start, end)
+
+
+def _dotted_location(message: str) -> str:
+    """Return a protocol error message with its field path dotted like the API's other errors.
+
+    The protocol names a nested field as a JSON path, ``invalid request at contact/email: ...``.
+    """
+    match = _PROTOCOL_LOCATION.match(message)
+    if match is None:
+        return message
+    return f"{match[1]}{match[2].replace('/', '.')}{message[match.end() :]}"
+
+
+def _reject_nul(value: object, where: str = "") -> None:
     """Raise 422 for a NUL character in any string, which PostgreSQL text cannot hold."""
     if isinstance(value, str) and "\x00" in value:
-        raise ApiError(422, "invalid_parameter", f"{where} contains a NUL character")
+        raise ApiError(
+            422, "invalid_parameter", f"body parameter '{where}' contains a NUL character"
+        )
     if isinstance(value, dict):
         for key, item in value.items():
-            _reject_nul(item, f"{where}/{key}")
+            _reject_nul(item, f"{where}.{key}" if where else key)
 
 
 async def _call(function: Callable[..., RequestRecord], *args: Any, **kwargs: Any) -> RequestRecord:

@@ -20,6 +20,7 @@ from kooperant.protocol.request import (
     check_schema,
     new_request_id,
     request_json_schema,
+    request_text_problem,
 )
 
 
@@ -38,8 +39,9 @@ def build_request(
 ) -> CapacityRequest:
     """Return a new request of ``requester`` created at ``now``, checked against its schema.
 
-    Raises ``ValueError`` for a rule of ``CapacityRequest`` and ``OfferValidationError`` for a
-    schema violation; both messages name the invalid field.
+    Raises ``ValueError`` for a rule of ``CapacityRequest``, and ``OfferValidationError`` for a
+    schema violation or a control or format character in the contact or message. Both messages
+    name the invalid field.
     """
     request = CapacityRequest(
         request_id=new_request_id(),
@@ -56,6 +58,9 @@ def build_request(
     )
     # The routing step publishes the request, so it must pass the checks of its schema.
     check_schema(request.to_json(), Draft202012Validator(request_json_schema()), "request")
+    problem = request_text_problem(contact, message)
+    if problem is not None:
+        raise OfferValidationError(problem)
     return request
 
 

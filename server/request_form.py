@@ -2,8 +2,9 @@
 
 A machine offer is requested by a slot whose start and end are a date and a time each, read in
 Europe/Warsaw like every time the dashboard shows, and the offer's free intervals are listed as
-links that fill them in. Any other offer is requested by one of its amounts, chosen from a
-select, and a value. ``server.request_form_checks`` checks a posted form, and the form is shown
+links that fill them in. Any other offer is requested by one of its amounts with something
+free, chosen from a select, and a value. An offer with no such amount gets a note in place of
+the form. ``server.request_form_checks`` checks a posted form, and the form is shown
 again with every value as the user typed it.
 """
 
@@ -64,6 +65,8 @@ class RequestForm:
     amounts: tuple[AmountChoice, ...]
     expiry_choices: tuple[int, ...]
     message_max: int
+    nothing_free: bool = False
+    """True for an offer other than a machine whose amounts have nothing free."""
 
 
 async def offer_request_context(
@@ -132,16 +135,21 @@ def request_form(
 ) -> RequestForm:
     """Return the form for ``record`` with ``values`` typed and ``errors`` by field."""
     path = offer_path(record)
+    machine = record.kind == "machine"
+    amounts = tuple(
+        _amount_choice(amount, language) for amount in record.amounts if _has_free(amount)
+    )
     return RequestForm(
         action=f"{path}/request?lang={language}",
         offer_href=f"{path}?lang={language}",
-        machine=record.kind == "machine",
+        machine=machine,
         values=values,
         errors=errors,
         intervals=_interval_choices(record, path, now, language),
-        amounts=tuple(_amount_choice(amount, language) for amount in record.amounts),
+        amounts=amounts,
         expiry_choices=EXPIRY_CHOICES,
         message_max=MAX_REQUEST_MESSAGE_CHARACTERS,
+        nothing_free=not machine and not amounts,
     )
 
 
@@ -177,6 +185,18 @@ def _interval_choices(
 def _ceil_minute(value: datetime) -> datetime:
     whole = value.replace(second=0, microsecond=0)
     return whole if whole == value else whole + timedelta(minutes=1)
+
+
+def _has_free(amount: Mapping[str, Any]) -> bool:
+    """Return whether an amount has something free: its value, or its band minimum, above 0.
+
+    ``Storage.create_request`` accepts a request up to the same free value.
+    """
+    value = amount.get("value")
+    if value is not None:
+        return float(value) > 0
+    band = amount.get("band")
+    return band is not None and float(band["min"]) > 0
 
 
 def _amount_choice(amount: Mapping[str, Any], language: Language) -> AmountChoice:

@@ -23,6 +23,7 @@ from kooperant.protocol.request import (
     RequestedAmount,
     request_json_schema,
 )
+from kooperant.protocol.text import MULTI_LINE_ALLOWED, find_control_character
 from server.dashboard import DISPLAY_TIMEZONE
 from server.errors import RequestError
 from server.messages import MESSAGES
@@ -65,10 +66,18 @@ def parse_request_form(
         slot = _parse_slot(form, errors, text)
     else:
         amount = _parse_amount(form, errors, text)
-    message = form.get("message", "")
+    # Browsers send the line ends of a textarea as CR LF, and the request keeps line feeds only.
+    message = form.get("message", "").replace("\r\n", "\n")
+    found = find_control_character(message, MULTI_LINE_ALLOWED)
     if len(message) > MAX_REQUEST_MESSAGE_CHARACTERS:
         errors["message"] = text(
             "request_form_message_too_long", length=len(message), max=MAX_REQUEST_MESSAGE_CHARACTERS
+        )
+    elif found is not None:
+        errors["message"] = text(
+            "request_form_message_control_character",
+            code=found.code_point,
+            position=found.position,
         )
     contact = _parse_contact(form, errors, text)
     expiry = form.get("expires_in_hours", "")
@@ -99,8 +108,8 @@ def parse_request_form(
 def storage_error_field(error: RequestError, language: Language) -> tuple[str, str]:
     """Return the form field a refusal of ``Storage.create_request`` belongs to, and its text.
 
-    A slot that is not free gets a message saying it may just have been taken, because the
-    form lists the free intervals of the moment the page was loaded.
+    A slot that is not free gets its own message pointing to the free intervals listed above
+    the form, without guessing why the slot is not free.
     """
     if error.message_id == "request_slot_not_free":
         return "slot", MESSAGES("request_form_slot_taken", language)
@@ -196,6 +205,14 @@ def _parse_contact(form: Mapping[str, str], errors: dict[str, str], text: _Text)
         errors["contact_phone"] = text("request_form_phone_invalid", value=phone[:64])
     if email is None and phone is None:
         errors["contact_email"] = text("request_form_contact_missing")
+    # A control character is the more precise reason, so it replaces a pattern's error.
+    contact_fields = {"contact_name": name, "contact_email": email, "contact_phone": phone}
+    for field, value in contact_fields.items():
+        found = None if value is None else find_control_character(value)
+        if found is not None:
+            errors[field] = text(
+                "request_form_control_character", code=found.code_point, position=found.position
+            )
     if set(errors) & {"contact_name", "contact_email", "contact_phone"}:
         return None
     return Contact(name, email, phone)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from kooperant.i18n import Language
 from kooperant.protocol.request import CapacityRequest
 from server.dashboard import format_amounts, format_time
+from server.errors import RequestError
 from server.messages import MESSAGES
 from server.storage import RequestRecord, RequestState
 from server.storage.requests import OPEN_STATES
@@ -46,6 +47,14 @@ class LogRow:
 
 def state_text(state: RequestState, language: Language) -> str:
     return MESSAGES(f"request_state_{state.value}", language)
+
+
+def refusal_text(error: RequestError, language: Language) -> str:
+    """Return the message of a refused change of a request, with its state in ``language``."""
+    if error.message_id != "request_not_open":
+        return error.localized(language)
+    state = state_text(RequestState(str(error.fields["state"])), language)
+    return MESSAGES(error.message_id, language, **{**error.fields, "state": state})
 
 
 def requested_text(request: CapacityRequest, language: Language) -> str:

@@ -14,7 +14,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from zoneinfo import ZoneInfo
 
-from kooperant.i18n import Catalog, Language
+from kooperant.i18n import Catalog, Language, format_decimal
 from server.mail_settings import is_mail_address, request_link
 from server.storage.notifications import PendingMail
 from server.storage.requests import RequestState
@@ -104,7 +104,7 @@ def _body(mail: PendingMail, language: Language, public_url: str | None) -> str:
     if request.slot is not None:
         lines.append(_("label_slot", language, value=_slot(mail)))
     if request.amount is not None:
-        lines.append(_("label_amount", language, value=_amount(mail)))
+        lines.append(_("label_amount", language, value=_amount(mail, language)))
     lines.append(_("label_state", language, value=_(f"state_{mail.state.value}", language)))
     if mail.state == RequestState.DECLINED and mail.note:
         lines.append(_("label_reason", language, value=mail.note))
@@ -145,11 +145,11 @@ def _slot(mail: PendingMail) -> str:
     return f"{start:%Y-%m-%d %H:%M} – {end.strftime(end_format)} ({MAIL_TIMEZONE.key})"
 
 
-def _amount(mail: PendingMail) -> str:
+def _amount(mail: PendingMail, language: Language) -> str:
     amount = mail.request.amount
     assert amount is not None  # The caller checked.
     named = amount.quantity if amount.label is None else f"{amount.quantity}, {amount.label}"
-    return f"{amount.value:g} {amount.unit} ({named})"
+    return f"{format_decimal(amount.value, language)} {amount.unit} ({named})"
 
 
 def _header_text(value: str) -> str:

@@ -31,7 +31,7 @@ from server.errors import (
 from server.messages import MESSAGES
 from server.page_posts import checked_form, post_session
 from server.pages import message_page, page_viewer, render_page, request_language
-from server.request_format import RequestRow, log_rows, request_row
+from server.request_format import RequestRow, log_rows, refusal_text, request_row
 from server.search_routes import not_found_page
 from server.storage import Storage, Viewer
 
@@ -156,9 +156,8 @@ def add_request_routes(
                 return not_found_page(request, authenticator)
             heading = MESSAGES("request_withdraw_failed_title", language)
             status = _STATUS_OF_ERROR.get(type(refused), 422)
-            return message_page(
-                request, authenticator, status, heading, refused.localized(language)
-            )
+            text = refusal_text(refused, language)
+            return message_page(request, authenticator, status, heading, text)
 
         request.app.state.requests_changed.set()
         logger.info("User %s withdrew request %s", session.user.username, request_id)

@@ -24,6 +24,7 @@ from kooperant.protocol.envelope import Envelope
 from kooperant.protocol.errors import OfferValidationError
 from kooperant.protocol.offer import dump_standard_json, envelope_of, format_time, parse_time
 from kooperant.protocol.request import check_schema, decode_message, shorten_value
+from kooperant.protocol.text import control_character_problem
 from kooperant.protocol.topics import check_request_id
 from kooperant.protocol.versions import SchemaVersion
 
@@ -55,7 +56,8 @@ class Answer:
     decided_at: datetime
     """When the agent stored the request (delivered) or the owner decided."""
     reason: str | None = None
-    """Why the owner declined: 1 to 500 characters when declined, None otherwise."""
+    """Why the owner declined: 1 to 500 characters without control or format characters (Unicode
+    categories Cc and Cf, line breaks included) when declined, None otherwise."""
     envelope: Envelope | None = None
     """Message id and sequence number, or ``None`` before the outbox stamps the answer."""
 
@@ -111,6 +113,8 @@ def _reason_problem(state: AnswerState, reason: str | None) -> str | None:
         )
     if problem is None and reason == "":
         problem = "invalid answer at reason: 0 characters, the minimum is 1"
+    if problem is None and reason is not None:
+        problem = control_character_problem(reason, "reason", "answer")
     return problem
 
 
@@ -146,6 +150,10 @@ def parse_answer(payload: bytes) -> Answer:
     if isinstance(data, Mapping):
         _check_state_and_reason(data)
     check_schema(data, _validator(), "answer")
+    reason = data.get("reason")
+    problem = None if reason is None else control_character_problem(reason, "reason", "answer")
+    if problem is not None:
+        raise OfferValidationError(problem)
 
     # The schema requires message_id and seq, so envelope_of found both.
     assert envelope is not None
@@ -156,7 +164,7 @@ def parse_answer(payload: bytes) -> Answer:
         resource=data["resource"],
         state=AnswerState(data["state"]),
         decided_at=parse_time(data["decided_at"], "decided_at"),
-        reason=data.get("reason"),
+        reason=reason,
         envelope=envelope,
     )
 

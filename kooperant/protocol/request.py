@@ -7,8 +7,9 @@ clears that topic once the request is final. The owner's agent reads it with ``p
 and answers with the message of ``kooperant.protocol.answer``.
 
 ``parse_request`` checks the payload against ``request.schema.json`` and then what a schema
-cannot express: real dates, ``slot`` ending after it starts, ``expires_at`` after ``created_at``
-and a requester other than the owner. This module also contains the validation steps that the
+cannot express: real dates, ``slot`` ending after it starts, ``expires_at`` after ``created_at``,
+a requester other than the owner, and no control or format characters in the contact and
+message (``request_text_problem``). This module also contains the validation steps that the
 answer message shares.
 """
 
@@ -38,6 +39,7 @@ from kooperant.protocol.offer import (
     parse_time,
     pattern_reason,
 )
+from kooperant.protocol.text import MULTI_LINE_ALLOWED, control_character_problem
 from kooperant.protocol.topics import REQUEST_ID_PATTERN, check_request_id
 from kooperant.protocol.versions import SchemaVersion, accept_schema_version
 
@@ -215,6 +217,26 @@ def _request_problem(
     return None
 
 
+def request_text_problem(contact: Contact, message: str) -> str | None:
+    """Return why the contact or message contains a control or format character, or None.
+
+    ``kooperant.protocol.text`` gives the rule: no character of category Cc or Cf in the
+    contact, and none in the message except line feed and tab. ``parse_request`` and the
+    aggregator's building of a new request check it. The constructor does not, so that requests
+    stored before the rule existed can still be read.
+    """
+    fields = (
+        ("contact/name", contact.name),
+        ("contact/email", contact.email),
+        ("contact/phone", contact.phone),
+    )
+    for where, value in fields:
+        problem = None if value is None else control_character_problem(value, where, "request")
+        if problem is not None:
+            return problem
+    return control_character_problem(message, "message", "request", MULTI_LINE_ALLOWED)
+
+
 @cache
 def request_json_schema() -> dict[str, Any]:
     """Return the JSON Schema of ``kooperant.request/1.x`` as a dict."""
@@ -228,10 +250,12 @@ def _validator() -> Draft202012Validator:
     return Draft202012Validator(request_json_schema())
 
 
-def parse_request(payload: bytes) -> CapacityRequest:
+def parse_request(payload: bytes, *, check_text: bool = True) -> CapacityRequest:
     """Return the ``CapacityRequest`` in ``payload``, or raise ``OfferValidationError`` saying why.
 
     A request of a newer minor version loses the top-level fields this version does not know.
+    ``check_text=False`` skips ``request_text_problem``, for reading back a payload that was
+    stored before that rule existed, and must not be used for a payload just received.
     """
     schema = request_json_schema()
     data = decode_message(payload, _REQUEST_VERSION, schema["properties"].keys(), "request")
@@ -249,7 +273,7 @@ def parse_request(payload: bytes) -> CapacityRequest:
             item["quantity"], float(item["value"]), item["unit"], item.get("label")
         )
 
-    contact = data["contact"]
+    contact_data = data["contact"]
     created_at = parse_time(data["created_at"], "created_at")
     expires_at = parse_time(data["expires_at"], "expires_at")
     problem = _request_problem(
@@ -261,6 +285,9 @@ def parse_request(payload: bytes) -> CapacityRequest:
         slot=slot,
         has_amount=amount is not None,
     )
+    contact = Contact(contact_data["name"], contact_data.get("email"), contact_data.get("phone"))
+    if problem is None and check_text:
+        problem = request_text_problem(contact, data["message"])
     if problem is not None:
         raise OfferValidationError(problem)
 
@@ -272,7 +299,7 @@ def parse_request(payload: bytes) -> CapacityRequest:
         requester=data["requester"],
         created_at=created_at,
         expires_at=expires_at,
-        contact=Contact(contact["name"], contact.get("email"), contact.get("phone")),
+        contact=contact,
         message=data["message"],
         slot=slot,
         amount=amount,

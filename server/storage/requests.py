@@ -213,13 +213,17 @@ def _check_amount(
         )
     # A banded amount is free at least up to its band minimum.
     free = max(row.value if row.value is not None else row.band_min for row in same_unit)
+    if free <= 0:
+        raise InvalidRequestError(
+            "request_amount_none_free", unit=amount.unit, quantity=named, resource=key[2]
+        )
     if amount.value > free:
         raise InvalidRequestError(
             "request_amount_above_free",
-            value=f"{amount.value:g}",
+            value=float(amount.value),
             unit=amount.unit,
             quantity=named,
-            free=f"{free:g}",
+            free=float(free),
         )
 
 

@@ -7,15 +7,19 @@ from __future__ import annotations
 
 import asyncio
 import html
+import json
+import re
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
 
 from kooperant.intervals import Interval
+from kooperant.protocol import Amount, Band, Offer
 from server.storage import Storage, Viewer
-from tests.server.helpers import hours, machine_offer
+from tests.server.helpers import hours, machine_offer, storage_offer
 from tests.server.request_page_helpers import (
     CLUSTER,
     HALL_PATH,
@@ -214,7 +218,8 @@ async def test_slot_not_free_keeps_input(beta: httpx.AsyncClient, storage: Stora
 
     assert response.status_code == 422
     assert 'id="error-slot"' in response.text
-    assert "Ten czas nie jest już wolny" in text
+    assert "Ten czas nie jest wolny — wybierz czas" in text
+    assert "zająć" not in text
     assert 'value="12:00"' in text
     assert "Frezowanie 40 detali" in text
     assert "07.12.2026 07:00 – 07.12.2026 11:00" in text
@@ -336,3 +341,154 @@ async def test_form_and_withdraw_wake_router(storage: Storage) -> None:
     assert woken_by_send
     assert withdrawn.status_code == 303, withdrawn.text
     assert changed.is_set()
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "language", "expected"),
+    [
+        (
+            {"contact_name": "Anna\x1b[31mNowak"},
+            "contact_name",
+            "pl",
+            "Pole zawiera niedozwolony znak sterujący lub formatujący U+001B na pozycji 5",
+        ),
+        (
+            {"contact_email": "anna@beta.example\u202e"},
+            "contact_email",
+            "pl",
+            "znak sterujący lub formatujący U+202E na pozycji 18",
+        ),
+        (
+            {"contact_phone": "+48 58\u2066 123"},
+            "contact_phone",
+            "en",
+            "The field contains the control or format character U+2066 at position 7",
+        ),
+        (
+            {"message": "Dzień\u202edobry"},
+            "message",
+            "en",
+            "The message contains the control or format character U+202E at position 6",
+        ),
+        (
+            {"message": "Dzień\rdobry"},
+            "message",
+            "pl",
+            "Wiadomość zawiera niedozwolony znak sterujący lub formatujący U+000D na pozycji 6",
+        ),
+    ],
+)
+async def test_form_control_character_rejected(
+    beta: httpx.AsyncClient,
+    storage: Storage,
+    changes: dict[str, str],
+    field: str,
+    language: str,
+    expected: str,
+) -> None:
+    page = await beta.get(MACHINE_PATH)
+    form = machine_form(csrf_of(page.text), **changes)
+
+    response = await beta.post(f"{MACHINE_PATH}/request?lang={language}", data=form)
+
+    assert response.status_code == 400
+    assert f'id="error-{field}"' in response.text
+    assert expected in html.unescape(response.text)
+    assert sent_requests(storage) == 0
+
+
+async def test_form_message_lines_kept(beta: httpx.AsyncClient, storage: Storage) -> None:
+    response = await send_machine_request(beta, message="Dzień dobry,\r\n\t40 detali\r\nAnna")
+
+    assert response.status_code == 303, response.text
+    request = storage.list_requests(viewer=BETA, role="sent").items[0].request
+    assert request.message == "Dzień dobry,\n\t40 detali\nAnna"
+
+
+def hall_form(csrf_token: str, value: str) -> dict[str, str]:
+    return {
+        "csrf_token": csrf_token,
+        "amount": '["pallet_places", "pallets", null]',
+        "amount_value": value,
+        "contact_name": "Anna Nowak",
+        "contact_email": "anna@beta.example",
+        "expires_in_hours": "48",
+    }
+
+
+@pytest.mark.parametrize(
+    ("language", "typed", "expected"),
+    [
+        ("pl", "40,5", "Żądane 40,5 pallets (pallet_places) to więcej niż wolne 40 pallets"),
+        ("pl", "40,125", "Żądane 40,125 pallets"),
+        ("en", "40.5", "The requested 40.5 pallets of pallet_places is more than the 40 pallets"),
+    ],
+)
+async def test_amount_error_number_in_page_language(
+    beta: httpx.AsyncClient, storage: Storage, language: str, typed: str, expected: str
+) -> None:
+    page = await beta.get(HALL_PATH)
+
+    response = await beta.post(
+        f"{HALL_PATH}/request?lang={language}", data=hall_form(csrf_of(page.text), typed)
+    )
+    text = html.unescape(response.text)
+
+    assert response.status_code == 422
+    assert expected in text
+    if language == "pl":
+        assert "40.5" not in text
+    assert sent_requests(storage) == 0
+
+
+def hall_with_amounts(*amounts: Amount) -> Offer:
+    offer = storage_offer(accepts_requests=True)
+    return replace(offer, amounts=amounts, generated_at=offer.generated_at + timedelta(minutes=1))
+
+
+async def test_amount_with_nothing_free_not_offered(
+    beta: httpx.AsyncClient, storage: Storage
+) -> None:
+    offer = hall_with_amounts(
+        Amount("pallet_places", 0.0, "pallets"),
+        Amount("pallet_places", None, "pallets", "chłodnia", Band(0.0, 20.0)),
+        Amount("pallet_places", None, "pallets", "mroźnia", Band(10.0, 20.0)),
+    )
+    storage.store_offer(offer, NOW)
+
+    page = await beta.get(HALL_PATH)
+    keys = re.findall(r'<option value="(\[[^"]*)"', page.text)
+    options = [json.loads(html.unescape(key)) for key in keys]
+
+    assert page.status_code == 200
+    assert options == [["pallet_places", "pallets", "mroźnia"]]
+    assert 'id="requests-nothing-free"' not in page.text
+
+
+async def test_offer_with_nothing_free_shows_note(
+    beta: httpx.AsyncClient, storage: Storage
+) -> None:
+    storage.store_offer(hall_with_amounts(Amount("pallet_places", 0.0, "pallets")), NOW)
+
+    page = await beta.get(HALL_PATH)
+    english = await beta.get(HALL_PATH, params={"lang": "en"})
+
+    assert page.status_code == 200
+    assert 'id="requests-nothing-free"' in page.text
+    assert "Ta oferta nie ma teraz żadnej wolnej ilości" in page.text
+    assert "Nothing of this offer is free now" in english.text
+    assert 'id="amount"' not in page.text
+    assert 'id="request-form"' not in page.text
+
+
+async def test_stale_post_for_nothing_free(beta: httpx.AsyncClient, storage: Storage) -> None:
+    token = csrf_of((await beta.get(HALL_PATH)).text)
+    storage.store_offer(hall_with_amounts(Amount("pallet_places", 0.0, "pallets")), NOW)
+
+    response = await beta.post(f"{HALL_PATH}/request", data=hall_form(token, "1"))
+    text = html.unescape(response.text)
+
+    assert response.status_code == 422
+    assert 'id="requests-nothing-free"' in response.text
+    assert "co najwyżej 0" not in text
+    assert sent_requests(storage) == 0

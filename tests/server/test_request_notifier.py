@@ -541,3 +541,15 @@ async def test_password_never_logged(
     assert password not in caplog.text
     settings = SmtpSettings(url="smtp://h", sender=SENDER, username="u", password=password)
     assert password not in repr(settings)
+
+
+async def test_amount_number_in_each_language(
+    offers: Storage, sink: SmtpSink, clock: Clock
+) -> None:
+    create(offers, amount_request(12.5))
+
+    await notifier_for(offers, sink.port, clock).send_waiting()
+    mail = only_mail(sink)
+
+    assert "Ilość: 12,5 pallets (pallet_places)" in mail.text
+    assert "Amount: 12.5 pallets (pallet_places)" in mail.text

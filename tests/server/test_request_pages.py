@@ -175,7 +175,7 @@ async def test_owner_sees_no_withdraw_button(site: Site) -> None:
     assert page.status_code == 200
     assert 'id="withdraw"' not in page.text
     assert withdraw.status_code == 403
-    assert "może wycofać tylko członek, który je zgłosił" in withdraw.text
+    assert "może wycofać tylko członek, który je wysłał" in withdraw.text
     assert state_of(site) == RequestState.SENT
 
 
@@ -224,3 +224,27 @@ async def test_declined_request_shows_reason(site: Site) -> None:
     assert 'id="request-reason">Maszyna zajęta</dd>' in page.text
     assert '<span class="state declined">odrzucone</span>' in page.text
     assert 'id="withdraw"' not in page.text
+
+
+@pytest.mark.parametrize(
+    ("language", "expected", "raw"),
+    [
+        ("pl", "ma już stan „wycofane”", "stan withdrawn"),
+        ("en", "is “withdrawn” already", None),
+    ],
+)
+async def test_withdraw_again_names_state_translated(
+    site: Site, language: str, expected: str, raw: str | None
+) -> None:
+    token = csrf_of((await site.beta.get(site.path)).text)
+    path = f"{site.path}/withdraw?lang={language}"
+
+    first = await site.beta.post(path, data={"csrf_token": token})
+    again = await site.beta.post(path, data={"csrf_token": token})
+    text = html.unescape(again.text)
+
+    assert first.status_code == 303
+    assert again.status_code == 409
+    assert expected in text
+    if raw is not None:
+        assert raw not in text

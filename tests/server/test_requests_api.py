@@ -201,9 +201,9 @@ async def test_create_request_audience_hides_offer(api: httpx.AsyncClient) -> No
             machine_body(slot={"start": "2026-12-07T08:00:00", "end": "2026-12-07T09:00:00Z"}),
             422,
             "invalid_request",
-            "slot/start",
+            "slot.start",
         ),
-        ("beta", machine_body(message="a\x00b"), 422, "invalid_parameter", "body/message"),
+        ("beta", machine_body(message="a\x00b"), 422, "invalid_parameter", "'message'"),
     ],
 )
 async def test_create_request_rejected(
