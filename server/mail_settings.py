@@ -23,6 +23,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from server.errors import InvalidSettingError
+from server.server_urls import split_server_url
 
 DEFAULT_SMTP_PORT = 25
 DEFAULT_SMTPS_PORT = 465
@@ -84,25 +85,10 @@ class SmtpAddress:
 
 def parse_smtp_url(url: str) -> SmtpAddress:
     """Return the server in ``url``, or raise ``InvalidSettingError`` naming ``--smtp-url``."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("smtp", "smtps"):
-        raise InvalidSettingError("smtp_url_scheme", url=_without_credentials(url))
-    if parts.username is not None or parts.password is not None:
-        raise InvalidSettingError("smtp_url_credentials", url=_without_credentials(url))
-    if not parts.hostname:
-        raise InvalidSettingError("smtp_url_host", url=url)
-    if parts.path not in ("", "/") or parts.query or parts.fragment:
-        raise InvalidSettingError("smtp_url_path", url=url)
-    try:
-        port = parts.port
-    except ValueError as error:
-        raise InvalidSettingError("smtp_url_port", url=url) from error
-    if port == 0:
-        raise InvalidSettingError("smtp_url_port", url=url)
-
+    parts = split_server_url(url, ("smtp", "smtps"), "smtp_url", _without_credentials(url))
     implicit_tls = parts.scheme == "smtps"
     default_port = DEFAULT_SMTPS_PORT if implicit_tls else DEFAULT_SMTP_PORT
-    return SmtpAddress(parts.hostname, port or default_port, implicit_tls)
+    return SmtpAddress(parts.host, parts.port or default_port, implicit_tls)
 
 
 def check_sender(sender: str) -> None:
