@@ -122,7 +122,7 @@ class RequestInbox:
             return self._cleared(request_id, now)
         stored = self.store.store(request, now, self._decline_reason_for(request.resource))
         if stored is None:
-            logger.debug("Request %s is stored already; not answered again", request_id)
+            logger.debug("Request %s is stored already, so no answer is queued again", request_id)
             return False
         if stored.state is RequestState.DECLINED:
             logger.info(
@@ -133,7 +133,7 @@ class RequestInbox:
             )
         else:
             logger.info(
-                "Stored request %s from %s for %s; answered delivered",
+                "Stored request %s from %s for %s and queued the delivered answer",
                 request_id,
                 request.requester,
                 request.resource,

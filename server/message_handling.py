@@ -34,6 +34,7 @@ from datetime import datetime
 from typing import TypeVar
 
 from kooperant.backoff import BackoffPolicy
+from kooperant.mqtt.filters import topic_matches
 from kooperant.protocol import (
     OfferValidationError,
     TopicError,
@@ -456,7 +457,7 @@ class MessageHandler:
 
 def _log_answer(topic: str, request_id: str, state: str, outcome: AnswerOutcome) -> None:
     if outcome is AnswerOutcome.APPLIED:
-        logger.info("Request %s is %s, answered on %s", request_id, state, topic)
+        logger.info("Request %s is %s by the answer on %s", request_id, state, topic)
     elif outcome is AnswerOutcome.FINAL:
         logger.info(
             "Ignored the %s answer on %s: request %s is final already", state, topic, request_id
@@ -470,23 +471,6 @@ def _log_answer(topic: str, request_id: str, state: str, outcome: AnswerOutcome)
             request_id,
         )
     else:
-        logger.debug("Request %s is %s already, answered again on %s", request_id, state, topic)
-
-
-def topic_matches(topic: str, topic_filter: str) -> bool:
-    """Return whether ``topic`` matches the MQTT ``topic_filter`` ('+' and a trailing '#').
-
-    A topic that is empty or contains a wildcard matches nothing.
-    """
-    if not topic or "+" in topic or "#" in topic:
-        return False
-    levels = topic.split("/")
-    filter_levels = topic_filter.split("/")
-    for index, pattern in enumerate(filter_levels):
-        if pattern == "#":
-            return True
-        if index >= len(levels):
-            return False
-        if pattern != "+" and pattern != levels[index]:
-            return False
-    return len(levels) == len(filter_levels)
+        logger.debug(
+            "Request %s is %s already; ignored the repeated answer on %s", request_id, state, topic
+        )

@@ -10,6 +10,7 @@ from collections.abc import Callable
 import pytest
 
 from kooperant.backoff import BackoffPolicy
+from kooperant.mqtt.filters import topic_matches
 from kooperant.protocol import (
     MAX_PAYLOAD_BYTES,
     OfferValidationError,
@@ -19,7 +20,7 @@ from kooperant.protocol import (
 )
 from server.errors import StorageError
 from server.ingest import Ingest, IngestSettings
-from server.message_handling import StorageRetry, topic_matches
+from server.message_handling import StorageRetry
 from server.mqtt_url import BrokerAddress
 from server.registration_cache import RegistrationCache
 from server.status import ServerStatus
