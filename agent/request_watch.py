@@ -15,6 +15,7 @@ from agent.errors import AuditLogError
 from agent.holds import Hold, current_holds
 from agent.requests import HoldEnd, RequestState, RequestStateError, RequestStore, StoredRequest
 from agent.status import RequestCounts
+from agent.table_watch import TableWatch
 
 logger = logging.getLogger(__name__)
 
@@ -25,22 +26,15 @@ class RequestReader:
     def __init__(self, store: RequestStore) -> None:
         self._store = store
         self.current: tuple[StoredRequest, ...] = ()
-        self._version: int | None = None
-        self._failing = False
+        self._watch = TableWatch(store.data_version, "the stored requests")
 
     def poll(self, now: datetime) -> bool:
         """Read the table if another connection committed since the last poll.
 
         Returns whether the holds at ``now`` changed.
         """
-        try:
-            version = self._store.data_version()
-        except AuditLogError as error:
-            self._failed(error)
+        if not self._watch.changed():
             return False
-        if version == self._version:
-            return False
-        self._version = version
         before = self.holds(now)
         self.read()
         return self.holds(now) != before
@@ -49,11 +43,9 @@ class RequestReader:
         try:
             stored = tuple(self._store.read())
         except AuditLogError as error:
-            self._failed(error)
+            self._watch.failed(error)
             return
-        if self._failing:
-            logger.info("Reading the stored requests works again")
-            self._failing = False
+        self._watch.succeeded()
         self.current = stored
 
     def holds(self, now: datetime) -> tuple[Hold, ...]:
@@ -80,8 +72,3 @@ class RequestReader:
                 continue
             logger.info("The ERP schedule covers the slot of request %s; its hold ends", request_id)
         self.read()
-
-    def _failed(self, error: AuditLogError) -> None:
-        if not self._failing:
-            logger.error("Cannot read the stored requests, keeping the last read: %s", error)
-            self._failing = True

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from agent.audit import database_error, open_database
 from agent.errors import AuditLogError
+from agent.table_watch import TableWatch
 from kooperant.protocol import WithdrawalReason
 
 logger = logging.getLogger(__name__)
@@ -118,22 +119,15 @@ class WithdrawalReader:
     def __init__(self, table: WithdrawalTable) -> None:
         self._table = table
         self.current: dict[str, OwnerWithdrawal] = {}
-        self._version: int | None = None
-        self._failing = False
+        self._watch = TableWatch(table.data_version, "the owner's withdrawals")
 
     def poll(self) -> bool:
         """Read the table if another connection committed since the last poll.
 
         Returns whether the withdrawals changed.
         """
-        try:
-            version = self._table.data_version()
-        except AuditLogError as error:
-            self._failed(error)
+        if not self._watch.changed():
             return False
-        if version == self._version:
-            return False
-        self._version = version
         return self.read()
 
     def read(self) -> bool:
@@ -141,11 +135,9 @@ class WithdrawalReader:
         try:
             withdrawals = self._table.read()
         except AuditLogError as error:
-            self._failed(error)
+            self._watch.failed(error)
             return False
-        if self._failing:
-            logger.info("Reading the owner's withdrawals works again")
-            self._failing = False
+        self._watch.succeeded()
         if withdrawals == self.current:
             return False
 
@@ -158,11 +150,6 @@ class WithdrawalReader:
         )
         self.current = withdrawals
         return True
-
-    def _failed(self, error: AuditLogError) -> None:
-        if not self._failing:
-            logger.error("Cannot read the owner's withdrawals, keeping the last read: %s", error)
-            self._failing = True
 
 
 def owner_withdrawal(
