@@ -31,7 +31,7 @@ import logging
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Literal
 
 from kooperant.backoff import Backoff, BackoffPolicy
@@ -51,7 +51,7 @@ from server.errors import InvalidSettingError, StorageError
 from server.ingest import IngestSettings
 from server.storage import Storage
 from server.storage.request_routing import Routing, RoutingWork
-from server.subscriber import default_client_id
+from server.subscriber import default_client_id, fallback_options
 
 logger = logging.getLogger(__name__)
 
@@ -317,18 +317,12 @@ class RequestRouter:
         self._connection_failure = None
 
     def _fall_back(self, error: ProtocolNotAccepted) -> bool:
-        fallback = self._fallback_protocol
-        if fallback is None or self._options.protocol == fallback:
-            return False
-        logger.warning(
-            "MQTT broker %s did not accept MQTT %s (%s), so the request router connects with "
-            "MQTT %s until the server restarts",
-            self._broker_url,
-            self._options.protocol,
-            error,
-            fallback,
+        options = fallback_options(
+            self._options, self._fallback_protocol, error, self._broker_url, "the request router"
         )
-        self._options = replace(self._options, protocol=fallback)
+        if options is None:
+            return False
+        self._options = options
         return True
 
 

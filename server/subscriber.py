@@ -85,6 +85,31 @@ class _Failure(Enum):
         return cls.UNREACHABLE
 
 
+def fallback_options(
+    options: ConnectOptions,
+    fallback: Literal["3.1.1"] | None,
+    error: ProtocolNotAccepted,
+    broker_url: str,
+    client: str,
+) -> ConnectOptions | None:
+    """Return ``options`` with the fall-back MQTT version, or ``None`` when none is left.
+
+    Logs the switch at WARNING once, naming ``client`` (``ingest``, ``the request router``).
+    """
+    if fallback is None or options.protocol == fallback:
+        return None
+    logger.warning(
+        "MQTT broker %s did not accept MQTT %s (%s), so %s connects with MQTT %s until the "
+        "server restarts",
+        broker_url,
+        options.protocol,
+        error,
+        client,
+        fallback,
+    )
+    return replace(options, protocol=fallback)
+
+
 class Subscriber:
     """Receives messages over one persistent MQTT session until ``run``'s ``stop`` is set."""
 
@@ -140,18 +165,12 @@ class Subscriber:
 
     def _fall_back(self, error: ProtocolNotAccepted) -> bool:
         """Switch to the fall-back MQTT version for the rest of the run, if there is one left."""
-        fallback = self._fallback_protocol
-        if fallback is None or self._options.protocol == fallback:
-            return False
-        logger.warning(
-            "MQTT broker %s did not accept MQTT %s (%s), so ingest connects with MQTT %s until "
-            "the server restarts",
-            self._status.broker_url,
-            self._options.protocol,
-            error,
-            fallback,
+        options = fallback_options(
+            self._options, self._fallback_protocol, error, self._status.broker_url, "ingest"
         )
-        self._options = replace(self._options, protocol=fallback)
+        if options is None:
+            return False
+        self._options = options
         return True
 
     async def _connect_and_receive(self, stop: asyncio.Event) -> None:
