@@ -13,7 +13,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from agent.requests import RequestState, StoredRequest
-from kooperant.i18n import Catalog
+from kooperant.i18n import Catalog, current_language, format_decimal
 from kooperant.intervals import Interval
 from kooperant.protocol.request import RequestedAmount
 
@@ -33,8 +33,10 @@ def shown_state(stored: StoredRequest, now: datetime) -> str:
 
 
 def request_lines(stored: StoredRequest, now: datetime, zone: ZoneInfo, config: Path) -> list[str]:
-    """Return the lines that describe one request to its owner; ``config`` is the agent config
-    file that a suggested command names."""
+    """Return the lines that describe one request to its owner.
+
+    ``config`` is the agent config file that a suggested command names.
+    """
     request = stored.request
     contact = request.contact
     reachable = ", ".join(escape_controls(item) for item in (contact.email, contact.phone) if item)
@@ -48,12 +50,14 @@ def request_lines(stored: StoredRequest, now: datetime, zone: ZoneInfo, config: 
         ),
         _("offer", resource=escape_controls(request.resource)),
     ]
+
     if request.slot is not None:
         lines.append(_("slot", slot=when(request.slot, zone)))
     if request.amount is not None:
         lines.append(_amount_line(request.amount))
     if request.message:
         lines.append(_("message", message=escape_controls(request.message)))
+
     lines.append(
         _(
             "times",
@@ -75,7 +79,7 @@ def _amount_line(amount: RequestedAmount) -> str:
     label = f" ({escape_controls(amount.label)})" if amount.label else ""
     return _(
         "amount",
-        value=f"{amount.value:g}",
+        value=format_decimal(amount.value, current_language()),
         unit=escape_controls(amount.unit),
         quantity=escape_controls(amount.quantity),
         label=label,

@@ -39,7 +39,7 @@ from agent.requests import (
     RequestStore,
     StoredRequest,
 )
-from kooperant.i18n import Catalog
+from kooperant.i18n import Catalog, current_language, format_decimal
 from kooperant.protocol.answer import MAX_DECLINE_REASON_CHARACTERS
 
 EXIT_USAGE_ERROR = 2
@@ -108,7 +108,7 @@ def accept(
             _(
                 "held.amount",
                 resource=request.resource,
-                value=f"{amount.value:g}",
+                value=format_decimal(amount.value, current_language()),
                 unit=escape_controls(amount.unit),
                 quantity=escape_controls(amount.quantity),
                 id=stored.request_id,
@@ -212,8 +212,8 @@ def _conflict_error(error: CapacityConflictError, config: AgentConfig) -> str:
         id=request.request_id,
         resource=request.resource,
         others=", ".join(error.others),
-        value=f"{amount.value:g}",
-        available=f"{error.available:g}",
+        value=format_decimal(amount.value, current_language()),
+        available=format_decimal(error.available, current_language()),
         unit=escape_controls(amount.unit),
         quantity=escape_controls(amount.quantity),
     )

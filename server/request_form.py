@@ -1,8 +1,8 @@
 """The request form of the offer page: who gets it, its choices and its prefilled values.
 
-A machine offer is requested by a slot whose start and end are a date and a time each, read in
-Europe/Warsaw like every time the dashboard shows, and the offer's free intervals are listed as
-links that fill them in. Any other offer is requested by one of its amounts with something
+A machine offer is requested by a slot whose start and end are a date and a time each. They are
+read in Europe/Warsaw like every time the dashboard shows, and the offer's free intervals are
+listed as links that fill them in. Any other offer is requested by one of its amounts with something
 free, chosen from a select, and a value. An offer with no such amount gets a note in place of
 the form. ``server.request_form_checks`` checks a posted form, and the form is shown
 again with every value as the user typed it.

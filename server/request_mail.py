@@ -73,7 +73,7 @@ def compose_mail(
     message["Subject"] = _subject(mail)
     message["Date"] = format_datetime(now)
     message["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2])
-    # RFC 3834: asks auto-responders not to reply to this e-mail.
+    # RFC 3834: the header tells auto-responders not to reply to this e-mail.
     message["Auto-Submitted"] = "auto-generated"
     body = "\n\n".join([_body(mail, "pl", public_url), "-" * 40, _body(mail, "en", public_url)])
     # Quoted-printable keeps the Polish characters intact through servers without 8BITMIME.

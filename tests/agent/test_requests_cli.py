@@ -497,3 +497,21 @@ def test_requests_no_hint_without_cleared_hold(config: Path, setup: str) -> None
 
     assert status == 0
     assert "Cleared by the aggregator" not in output
+
+
+@pytest.mark.parametrize(
+    ("language", "expected"),
+    [("en", "1234567.25 days of person_days"), ("pl", "1234567,25")],
+)
+def test_requests_amount_keeps_every_digit(config: Path, language: str, expected: str) -> None:
+    large = "5b0e7c1e-2a4b-4c7e-9d3f-0b1a2c3d4e5f"
+    store_request(
+        config.parent / "audit.db",
+        amount_request(CLUSTER, request_id=large, value=1234567.25, at=RECEIVED + LONG),
+    )
+
+    status, output, _ = invoke("requests", "--all", "--config", str(config), language=language)
+
+    assert status == 0
+    assert expected in output
+    assert "e+06" not in output
