@@ -13,6 +13,7 @@ from agent import (
     audit_cli,
     browse_cli,
     check_cli,
+    init_cli,
     preview_cli,
     requests_cli,
     status_cli,
@@ -78,3 +79,4 @@ app.command(name="requests", help=requests_cli.REQUESTS_HELP)(requests_cli.reque
 app.command(name="accept", help=requests_cli.ACCEPT_HELP)(requests_cli.accept)
 app.command(name="decline", help=requests_cli.DECLINE_HELP)(requests_cli.decline)
 app.command(name="release", help=requests_cli.RELEASE_HELP)(requests_cli.release)
+app.command(name="init", help=init_cli.HELP)(init_cli.init)

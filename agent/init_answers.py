@@ -1,0 +1,165 @@
+"""The answers of ``kooperant agent init`` and the checks each answer passes.
+
+``InitAnswers`` is what both the wizard and the flags produce and what ``agent.config_writer``
+turns into files. Each ``parse_*`` function checks one answer with the same rules as
+``agent.config`` and raises ``ValueError`` with a message in the current language; the caller adds
+where the value came from (a flag or a prompt). ``browse_machines`` lists a server's machines
+with ``adapters.opcua.browse.browse_server`` and gives each a resource id not yet taken.
+"""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from adapters.opcua.browse import BrowseResult, suggested_resources
+from adapters.opcua.settings import default_resource_id
+from agent.config import parse_broker_url
+from agent.reasons import checked_identifier
+from kooperant.i18n import Catalog
+
+DEFAULT_BROKER_URL = "mqtt://127.0.0.1:1883"
+HOST_RESOURCE_FALLBACK = "server-01"
+
+_ = Catalog.for_module(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class ExportType:
+    """An export adapter the wizard can add: its type, entry name and whether it needs a mapping.
+
+    An adapter with ``needs_mapping`` is written commented out, because its entry only makes
+    sense once the owner maps codes of the export to resource ids, which the wizard cannot know.
+    """
+
+    type: str
+    name: str
+    needs_mapping: bool
+
+
+# Order of the wizard's questions and of the entries in agent.yaml.
+EXPORT_TYPES: tuple[ExportType, ...] = (
+    # ERP machine codes must be mapped to the resource ids of the OPC UA machines.
+    ExportType("schedule", "plan-produkcji", needs_mapping=True),
+    ExportType("warehouse", "magazyny", needs_mapping=False),
+    ExportType("stock", "stany-magazynowe", needs_mapping=False),
+    # The team's resource id (or one per team name) must be chosen by the owner.
+    ExportType("it_team", "kalendarz-zespolu", needs_mapping=True),
+    ExportType("jpk_mag", "jpk-mag", needs_mapping=False),
+    ExportType("edi_epp", "subiekt", needs_mapping=False),
+)
+EXPORT_TYPES_BY_NAME = {export.type: export for export in EXPORT_TYPES}
+
+
+@dataclass(frozen=True, slots=True)
+class Machine:
+    """A machine found on an OPC UA server: browse name, resource id and display name."""
+
+    browse_name: str
+    resource: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class OpcUaServer:
+    """An OPC UA server for the config; ``browsed`` is false when it was kept unbrowsed."""
+
+    url: str
+    machines: tuple[Machine, ...]
+    browsed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ExportSource:
+    """An export file or folder for one export adapter; ``path`` is absolute."""
+
+    export: ExportType
+    path: Path
+
+
+@dataclass(frozen=True, slots=True)
+class InitAnswers:
+    """Everything the config writer needs. The broker password never appears in a repr."""
+
+    member: str
+    cluster: str
+    broker_url: str
+    output: Path
+    broker_username: str | None = None
+    broker_password: str | None = field(default=None, repr=False)
+    servers: tuple[OpcUaServer, ...] = ()
+    exports: tuple[ExportSource, ...] = ()
+    host_resource: str | None = None
+    """The resource id of this computer when its free resources are shared, else None."""
+
+    def resource_ids(self) -> list[str]:
+        """Return the resource ids of all machines and of this computer, in config order."""
+        ids = [machine.resource for server in self.servers for machine in server.machines]
+        if self.host_resource is not None:
+            ids.append(self.host_resource)
+        return ids
+
+
+def parse_identifier(value: str, what: str) -> str:
+    """Return ``value`` stripped if it is a valid ``member`` or ``cluster`` id."""
+    return checked_identifier(value.strip(), what)
+
+
+def parse_broker(value: str) -> str:
+    """Return the broker URL stripped if ``agent.config`` would accept it."""
+    url = value.strip()
+    parse_broker_url(url)
+    return url
+
+
+def parse_export(value: str) -> tuple[ExportType, Path]:
+    """Return the adapter and the absolute path of a ``TYPE=PATH`` text."""
+    type_name, separator, path_text = value.partition("=")
+    known = ", ".join(EXPORT_TYPES_BY_NAME)
+    if not separator or not path_text.strip():
+        raise ValueError(_("export.format", value=value, known=known))
+    export = EXPORT_TYPES_BY_NAME.get(type_name.strip())
+    if export is None:
+        raise ValueError(_("export.type", type=type_name.strip(), known=known))
+    return export, parse_export_path(path_text)
+
+
+def parse_export_path(value: str) -> Path:
+    """Return the path made absolute.
+
+    An adapter reads a relative path from the config's folder, but the user means the current one.
+    """
+    text = value.strip().strip('"')
+    if not text:
+        raise ValueError(_("export.empty"))
+    return Path(text).expanduser().absolute()
+
+
+def default_host_resource() -> str:
+    """Return a resource id made from this computer's host name."""
+    return default_resource_id(socket.gethostname()) or HOST_RESOURCE_FALLBACK
+
+
+def server_from_browse(result: BrowseResult, taken: set[str]) -> OpcUaServer:
+    """Return the browsed server with resource ids that are unique across ``taken``.
+
+    ``taken`` holds the ids of servers added before and receives the new ones.
+    """
+    suggested = suggested_resources(result.machines)
+    machines = []
+    for machine in result.machines:
+        resource = unique_id(suggested[machine.browse_name], taken)
+        machines.append(Machine(machine.browse_name, resource, machine.display_name or resource))
+    return OpcUaServer(result.url, tuple(machines), browsed=True)
+
+
+def unique_id(base: str, taken: set[str]) -> str:
+    """Return ``base``, or ``base-2``, ``base-3``... when taken, and add it to ``taken``."""
+    candidate = base
+    suffix = 2
+    while candidate in taken:
+        candidate = f"{base[: 64 - len(str(suffix)) - 1]}-{suffix}"
+        suffix += 1
+    taken.add(candidate)
+    return candidate

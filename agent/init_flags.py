@@ -1,0 +1,135 @@
+"""Answers of ``kooperant agent init --non-interactive``, taken from the command-line flags.
+
+Every flag is checked before any server is browsed, and a bad value raises ``FlagError`` naming
+the flag and the value, so that the command can stop with exit status 2 before writing anything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+from adapters.opcua.browse import BrowseError
+from agent.browse_cli import DEFAULT_TIMEOUT_SECONDS, error_message
+from agent.init_answers import (
+    DEFAULT_BROKER_URL,
+    ExportSource,
+    InitAnswers,
+    OpcUaServer,
+    default_host_resource,
+    parse_broker,
+    parse_export,
+    parse_identifier,
+    unique_id,
+)
+from agent.init_browse import browse_with_progress
+from kooperant.i18n import Catalog
+
+_ = Catalog.for_module(__name__)
+
+T = TypeVar("T")
+
+
+class FlagError(Exception):
+    """Raised when a flag is missing or its value is invalid; ``message`` is for the user."""
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+        super().__init__(message)
+
+
+@dataclass(frozen=True, slots=True)
+class InitFlags:
+    """The flags of ``kooperant agent init`` as given; None when a flag was not given."""
+
+    member: str | None = None
+    cluster: str | None = None
+    broker_url: str | None = None
+    broker_username: str | None = None
+    broker_password_file: Path | None = None
+    opcua: tuple[str, ...] = ()
+    exports: tuple[str, ...] = ()
+    host: bool | None = None
+    output: Path | None = None
+    timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS
+
+
+def answers_from_flags(flags: InitFlags) -> InitAnswers:
+    """Return the answers the flags give; raise ``FlagError`` on the first bad or missing one."""
+    member = _identifier(flags.member, "--member", "member")
+    cluster = _identifier(flags.cluster, "--cluster", "cluster")
+    broker_url = _checked("--broker-url", flags.broker_url or DEFAULT_BROKER_URL, parse_broker)
+    username = _username(flags.broker_username)
+    password = _password(flags.broker_password_file, username)
+    exports = tuple(_export(value) for value in flags.exports)
+    output = (flags.output or Path.cwd()).expanduser().absolute()
+
+    taken: set[str] = set()
+    servers = tuple(_browse(url, flags.timeout_seconds, taken) for url in flags.opcua)
+    host_resource = None
+    if flags.host:
+        host_resource = unique_id(default_host_resource(), taken)
+    return InitAnswers(
+        member=member,
+        cluster=cluster,
+        broker_url=broker_url,
+        output=output,
+        broker_username=username,
+        broker_password=password,
+        servers=servers,
+        exports=exports,
+        host_resource=host_resource,
+    )
+
+
+def _identifier(value: str | None, flag: str, what: str) -> str:
+    if value is None:
+        raise FlagError(_("missing", flag=flag))
+    return _checked(flag, value, lambda text: parse_identifier(text, what))
+
+
+def _checked(flag: str, value: str, parse: Callable[[str], T]) -> T:
+    try:
+        return parse(value)
+    except ValueError as error:
+        raise FlagError(_("invalid", flag=flag, value=value, reason=error)) from error
+
+
+def _username(value: str | None) -> str | None:
+    if value is None:
+        return None
+    if not value.strip():
+        raise FlagError(_("invalid", flag="--broker-username", value=value, reason=_("empty")))
+    return value.strip()
+
+
+def _password(path: Path | None, username: str | None) -> str | None:
+    if path is None:
+        return None
+    if username is None:
+        raise FlagError(_("password.without_username"))
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise FlagError(_("password.unreadable", path=path, reason=error)) from error
+
+    # An editor or `echo` adds a final newline that is not part of the password.
+    password = text.rstrip("\r\n")
+    if not password:
+        raise FlagError(_("password.empty", path=path))
+    return password
+
+
+def _export(value: str) -> ExportSource:
+    export, path = _checked("--export", value, parse_export)
+    return ExportSource(export, path)
+
+
+def _browse(url: str, timeout_seconds: float, taken: set[str]) -> OpcUaServer:
+    try:
+        return browse_with_progress(url, timeout_seconds, taken)
+    except BrowseError as error:
+        reason = error_message(error, timeout_seconds)
+        raise FlagError(_("browse.failed", flag="--opcua", reason=reason)) from error
