@@ -118,7 +118,7 @@ def parse_export(value: str) -> tuple[ExportType, Path]:
     type_name, separator, path_text = value.partition("=")
     known = ", ".join(EXPORT_TYPES_BY_NAME)
     if not separator or not path_text.strip():
-        raise ValueError(_("export.format", value=value, known=known))
+        raise ValueError(_("export.format", known=known))
     export = EXPORT_TYPES_BY_NAME.get(type_name.strip())
     if export is None:
         raise ValueError(_("export.type", type=type_name.strip(), known=known))

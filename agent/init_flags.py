@@ -26,6 +26,7 @@ from agent.init_answers import (
 )
 from agent.init_browse import browse_with_progress
 from kooperant.i18n import Catalog
+from kooperant.net import mask_url_credentials
 
 _ = Catalog.for_module(__name__)
 
@@ -60,7 +61,9 @@ def answers_from_flags(flags: InitFlags) -> InitAnswers:
     """Return the answers the flags give; raise ``FlagError`` on the first bad or missing one."""
     member = _identifier(flags.member, "--member", "member")
     cluster = _identifier(flags.cluster, "--cluster", "cluster")
-    broker_url = _checked("--broker-url", flags.broker_url or DEFAULT_BROKER_URL, parse_broker)
+    broker_url = _checked(
+        "--broker-url", flags.broker_url or DEFAULT_BROKER_URL, parse_broker, mask_url_credentials
+    )
     username = _username(flags.broker_username)
     password = _password(flags.broker_password_file, username)
     exports = tuple(_export(value) for value in flags.exports)
@@ -90,11 +93,14 @@ def _identifier(value: str | None, flag: str, what: str) -> str:
     return _checked(flag, value, lambda text: parse_identifier(text, what))
 
 
-def _checked(flag: str, value: str, parse: Callable[[str], T]) -> T:
+def _checked(
+    flag: str, value: str, parse: Callable[[str], T], shown: Callable[[str], str] = str
+) -> T:
+    """Return ``parse(value)``; ``shown`` hides a secret the value may contain in the error."""
     try:
         return parse(value)
     except ValueError as error:
-        raise FlagError(_("invalid", flag=flag, value=value, reason=error)) from error
+        raise FlagError(_("invalid", flag=flag, value=shown(value), reason=error)) from error
 
 
 def _username(value: str | None) -> str | None:
