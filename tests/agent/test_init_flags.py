@@ -279,7 +279,7 @@ def test_init_unreachable_opcua_writes_nothing(tmp_path: Path, free_port: int) -
     )
 
     assert code == EXIT_INIT_FAILED
-    assert f"--opcua: " in stderr
+    assert "--opcua: " in stderr
     assert url in stderr
     assert not (tmp_path / "out").exists()
 
