@@ -77,9 +77,9 @@ def render_config(answers: InitAnswers) -> str:
     lines.append("# Data sources (adaptery); docs/adapters.md describes each type.")
     adapters: list[str] = []
     machine_ids = [machine.resource for server in answers.servers for machine in server.machines]
-    taken: set[str] = set()
+    used_ids: set[str] = set()
     for server in answers.servers:
-        adapters += _opcua_lines(server, _adapter_name(server.url, taken))
+        adapters += _opcua_lines(server, _adapter_name(server.url, used_ids))
     for source in answers.exports:
         adapters += export_lines(source, yaml_scalar, machine_ids)
     if answers.host_resource is not None:
@@ -174,13 +174,13 @@ def _opcua_lines(server: OpcUaServer, name: str) -> list[str]:
     return lines
 
 
-def _adapter_name(url: str, taken: set[str]) -> str:
+def _adapter_name(url: str, used_ids: set[str]) -> str:
     host = url.removeprefix("opc.tcp://").split("/", 1)[0].rsplit(":", 1)[0].strip("[]")
     base = re.sub(r"[^a-z0-9_.-]+", "-", f"opcua-{host}".lower()).strip("-") or "opcua"
     name = base
     suffix = 2
-    while name in taken:
+    while name in used_ids:
         name = f"{base}-{suffix}"
         suffix += 1
-    taken.add(name)
+    used_ids.add(name)
     return name

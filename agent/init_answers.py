@@ -4,7 +4,7 @@
 turns into files. Each ``parse_*`` function checks one answer with the same rules as
 ``agent.config`` and raises ``ValueError`` with a message in the current language; the caller adds
 where the value came from (a flag or a prompt). ``browse_machines`` lists a server's machines
-with ``adapters.opcua.browse.browse_server`` and gives each a resource id not yet taken.
+with ``adapters.opcua.browse.browse_server`` and gives each a resource id not yet used.
 """
 
 from __future__ import annotations
@@ -141,25 +141,25 @@ def default_host_resource() -> str:
     return default_resource_id(socket.gethostname()) or HOST_RESOURCE_FALLBACK
 
 
-def server_from_browse(result: BrowseResult, taken: set[str]) -> OpcUaServer:
-    """Return the browsed server with resource ids that are unique across ``taken``.
+def server_from_browse(result: BrowseResult, used_ids: set[str]) -> OpcUaServer:
+    """Return the browsed server with resource ids that are unique across ``used_ids``.
 
-    ``taken`` holds the ids of servers added before and receives the new ones.
+    ``used_ids`` contains the ids of servers added before and receives the new ones.
     """
     suggested = suggested_resources(result.machines)
     machines = []
     for machine in result.machines:
-        resource = unique_id(suggested[machine.browse_name], taken)
+        resource = unique_id(suggested[machine.browse_name], used_ids)
         machines.append(Machine(machine.browse_name, resource, machine.display_name or resource))
     return OpcUaServer(result.url, tuple(machines), browsed=True)
 
 
-def unique_id(base: str, taken: set[str]) -> str:
-    """Return ``base``, or ``base-2``, ``base-3``... when taken, and add it to ``taken``."""
+def unique_id(base: str, used_ids: set[str]) -> str:
+    """Return ``base``, or ``base-2``, ``base-3``... if in use, and add it to ``used_ids``."""
     candidate = base
     suffix = 2
-    while candidate in taken:
+    while candidate in used_ids:
         candidate = f"{base[: 64 - len(str(suffix)) - 1]}-{suffix}"
         suffix += 1
-    taken.add(candidate)
+    used_ids.add(candidate)
     return candidate

@@ -18,14 +18,14 @@ from kooperant.i18n import Catalog, current_language
 _ = Catalog.for_module(__name__)
 
 
-def browse_with_progress(url: str, timeout_seconds: float, taken: set[str]) -> OpcUaServer:
+def browse_with_progress(url: str, timeout_seconds: float, used_ids: set[str]) -> OpcUaServer:
     """Browse ``url``, print what was found and return the server with unique resource ids.
 
-    Raises ``BrowseError`` when the server cannot be browsed; ``taken`` is then unchanged.
+    Raises ``BrowseError`` when the server cannot be browsed; ``used_ids`` is then unchanged.
     """
     typer.echo(_("browsing", url=url))
     result = asyncio.run(browse_server(url, timeout_seconds))
-    server = server_from_browse(result, taken)
+    server = server_from_browse(result, used_ids)
 
     count = plural_text(len(server.machines), _("noun.machines"), current_language())
     typer.echo(_("found", url=result.url, machines_counted=count))

@@ -23,6 +23,7 @@ from agent.browse_cli import DEFAULT_TIMEOUT_SECONDS
 from agent.config_writer import TargetExistsError, WrittenFiles, write_files
 from agent.init_answers import InitAnswers
 from agent.init_flags import FlagError, InitFlags, answers_from_flags
+from agent.init_wizard import ask_answers
 from agent.preview import DEFAULT_WAIT_SECONDS
 from kooperant.i18n import LANGUAGES, Catalog, Language, current_language, use_language
 
@@ -96,9 +97,6 @@ def _language(value: str | None) -> Language:
 
 def _answers(flags: InitFlags, interactive: bool) -> InitAnswers:
     if interactive:
-        # Imported here so that the flags path does not load the prompts.
-        from agent.init_wizard import ask_answers
-
         return ask_answers(flags)
     try:
         return answers_from_flags(flags)

@@ -69,11 +69,11 @@ def answers_from_flags(flags: InitFlags) -> InitAnswers:
     exports = tuple(_export(value) for value in flags.exports)
     output = (flags.output or Path.cwd()).expanduser().absolute()
 
-    taken: set[str] = set()
-    servers = tuple(_browse(url, flags.timeout_seconds, taken) for url in flags.opcua)
+    used_ids: set[str] = set()
+    servers = tuple(_browse(url, flags.timeout_seconds, used_ids) for url in flags.opcua)
     host_resource = None
     if flags.host:
-        host_resource = unique_id(default_host_resource(), taken)
+        host_resource = unique_id(default_host_resource(), used_ids)
     return InitAnswers(
         member=member,
         cluster=cluster,
@@ -133,9 +133,9 @@ def _export(value: str) -> ExportSource:
     return ExportSource(export, path)
 
 
-def _browse(url: str, timeout_seconds: float, taken: set[str]) -> OpcUaServer:
+def _browse(url: str, timeout_seconds: float, used_ids: set[str]) -> OpcUaServer:
     try:
-        return browse_with_progress(url, timeout_seconds, taken)
+        return browse_with_progress(url, timeout_seconds, used_ids)
     except BrowseError as error:
         reason = error_message(error, timeout_seconds)
         raise FlagError(_("browse.failed", flag="--opcua", reason=reason)) from error

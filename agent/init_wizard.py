@@ -49,10 +49,10 @@ def ask_answers(flags: InitFlags) -> InitAnswers:
     if username is not None:
         password = _ask_optional(_("broker.password"), None, hide_input=True)
 
-    taken: set[str] = set()
-    servers = _ask_servers(flags, taken)
+    used_ids: set[str] = set()
+    servers = _ask_servers(flags, used_ids)
     exports = _ask_exports()
-    host_resource = _ask_host(flags.host, taken)
+    host_resource = _ask_host(flags.host, used_ids)
     output = _ask_valid(_("output"), _parse_output, str(flags.output or Path.cwd()))
     return InitAnswers(
         member=member,
@@ -103,7 +103,7 @@ def ask_yes_no(question: str, default: bool) -> bool:
         typer.echo(_("yes_no.invalid", value=text))
 
 
-def _ask_servers(flags: InitFlags, taken: set[str]) -> tuple[OpcUaServer, ...]:
+def _ask_servers(flags: InitFlags, used_ids: set[str]) -> tuple[OpcUaServer, ...]:
     typer.echo(_("opcua.intro"))
     servers: list[OpcUaServer] = []
     pending = list(flags.opcua)
@@ -115,17 +115,19 @@ def _ask_servers(flags: InitFlags, taken: set[str]) -> tuple[OpcUaServer, ...]:
         )
         if not url:
             return tuple(servers)
-        server = _browse_until_decided(url, flags.timeout_seconds, taken)
+        server = _browse_until_decided(url, flags.timeout_seconds, used_ids)
         if server is not None:
             servers.append(server)
 
 
-def _browse_until_decided(url: str, timeout_seconds: float, taken: set[str]) -> OpcUaServer | None:
+def _browse_until_decided(
+    url: str, timeout_seconds: float, used_ids: set[str]
+) -> OpcUaServer | None:
     """Browse ``url`` until it works or the user skips it or keeps it unbrowsed."""
     retry, skip, keep = _("opcua.choice.keys").split("|")
     while True:
         try:
-            return browse_with_progress(url, timeout_seconds, taken)
+            return browse_with_progress(url, timeout_seconds, used_ids)
         except BrowseError as error:
             typer.echo(error_message(error, timeout_seconds))
         while True:
@@ -160,20 +162,20 @@ def _ask_exports() -> tuple[ExportSource, ...]:
     return tuple(exports)
 
 
-def _ask_host(default: bool | None, taken: set[str]) -> str | None:
+def _ask_host(default: bool | None, used_ids: set[str]) -> str | None:
     if not ask_yes_no(_("host"), bool(default)):
         return None
 
     def parse_resource(text: str) -> str:
         resource = checked_identifier(text.strip(), "resource")
-        if resource in taken:
+        if resource in used_ids:
             raise ValueError(_("host.taken", resource=resource))
         return resource
 
     resource = _ask_valid(
-        _("host.resource"), parse_resource, unique_id(default_host_resource(), set(taken))
+        _("host.resource"), parse_resource, unique_id(default_host_resource(), set(used_ids))
     )
-    taken.add(resource)
+    used_ids.add(resource)
     return resource
 
 

@@ -50,7 +50,7 @@ def test_init_park_config_passes_check(
     assert code == 0, stdout + stderr
     assert f"Browsing {park.endpoint}" in stdout
     assert f"{park.endpoint}: {len(PARK_MACHINES)} machines found" in stdout
-    assert "Policy" in stdout and "is valid and has no warnings" in stdout
+    assert f"Policy {tmp_path / 'policy.yaml'} is valid and has no warnings" in stdout
     config = load_config(tmp_path / "agent.yaml")
     assert config.member == "acme-metal"
     assert config.broker.url == mosquitto_url
@@ -127,7 +127,8 @@ def test_init_password_goes_to_secret_file(tmp_path: Path) -> None:
     assert "s3cret" not in stdout + stderr
     broker = yaml.safe_load(config_text)["broker"]
     assert broker["username"] == "acme-agent"
-    # NOTE: load_config cannot read this file until the YAML loader supports ${file:PATH}.
+    # NOTE: until the YAML loader supports ${file:PATH}, load_config takes this text itself
+    # as the password.
     assert broker["password"] == "${file:secrets/broker-password}"
 
 

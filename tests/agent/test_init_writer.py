@@ -92,11 +92,11 @@ def test_two_servers_on_one_host_get_distinct_names(tmp_path: Path) -> None:
 
 
 def test_unique_id_adds_suffix() -> None:
-    taken = {"lathe", "lathe-2"}
+    used_ids = {"lathe", "lathe-2"}
 
-    assert unique_id("lathe", taken) == "lathe-3"
-    assert unique_id("mill", taken) == "mill"
-    assert {"lathe-3", "mill"} <= taken
+    assert unique_id("lathe", used_ids) == "lathe-3"
+    assert unique_id("mill", used_ids) == "mill"
+    assert {"lathe-3", "mill"} <= used_ids
 
 
 def test_parse_export_makes_path_absolute(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
