@@ -106,10 +106,9 @@ def write_files(answers: InitAnswers, *, force: bool) -> WrittenFiles:
     config = output / CONFIG_NAME
     policy = output / POLICY_NAME
     password = output / PASSWORD_PATH if answers.broker_password is not None else None
-    if not force:
-        for target in (config, policy, password):
-            if target is not None and target.exists():
-                raise TargetExistsError(target)
+    existing = existing_targets(output, with_password=password is not None)
+    if existing and not force:
+        raise TargetExistsError(existing[0])
 
     output.mkdir(parents=True, exist_ok=True)
     if password is not None and answers.broker_password is not None:
@@ -118,6 +117,14 @@ def write_files(answers: InitAnswers, *, force: bool) -> WrittenFiles:
     _write_atomic(policy, render_policy(answers))
     _write_atomic(config, render_config(answers))
     return WrittenFiles(config, policy, password)
+
+
+def existing_targets(output: Path, *, with_password: bool) -> list[Path]:
+    """Return the files ``write_files`` would replace in ``output``."""
+    targets = [output / CONFIG_NAME, output / POLICY_NAME]
+    if with_password:
+        targets.append(output / PASSWORD_PATH)
+    return [target for target in targets if target.exists()]
 
 
 def _write_atomic(path: Path, text: str, mode: int = 0o644) -> None:

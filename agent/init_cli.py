@@ -73,6 +73,7 @@ def init(
         host=host,
         output=output,
         timeout_seconds=DEFAULT_TIMEOUT_SECONDS,
+        force=force,
     )
     with use_language(language):
         interactive = not non_interactive and sys.stdin.isatty()

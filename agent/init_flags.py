@@ -55,6 +55,7 @@ class InitFlags:
     host: bool | None = None
     output: Path | None = None
     timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS
+    force: bool = False
 
 
 def answers_from_flags(flags: InitFlags) -> InitAnswers:

@@ -14,6 +14,7 @@ import typer
 
 from adapters.opcua.browse import BrowseError
 from agent.browse_cli import error_message
+from agent.config_writer import existing_targets
 from agent.init_answers import (
     DEFAULT_BROKER_URL,
     EXPORT_TYPES,
@@ -53,7 +54,15 @@ def ask_answers(flags: InitFlags) -> InitAnswers:
     servers = _ask_servers(flags, used_ids)
     exports = _ask_exports()
     host_resource = _ask_host(flags.host, used_ids)
-    output = _ask_valid(_("output"), _parse_output, str(flags.output or Path.cwd()))
+
+    def parse_output(text: str) -> Path:
+        path = _parse_output(text)
+        existing = existing_targets(path, with_password=password is not None)
+        if existing and not flags.force:
+            raise ValueError(_("output.exists", path=existing[0]))
+        return path
+
+    output = _ask_valid(_("output"), parse_output, str(flags.output or Path.cwd()))
     return InitAnswers(
         member=member,
         cluster=cluster,

@@ -99,12 +99,12 @@ def park() -> Iterator[MachinePark]:
         yield running
 
 
-def spawn_init(language: str, folder: Path) -> pexpect.spawn:
+def spawn_init(language: str, folder: Path, *options: str) -> pexpect.spawn:
     environment = dict(os.environ)
     environment.update({"KOOPERANT_LANG": language, "PYTHONPATH": str(REPO_ROOT), "COLUMNS": "200"})
     return pexpect.spawn(
         sys.executable,
-        ["-m", "kooperant", "agent", "init"],
+        ["-m", "kooperant", "agent", "init", *options],
         cwd=str(folder),
         env=environment,
         encoding="utf-8",
@@ -168,3 +168,54 @@ def test_wizard_answers_every_prompt(
     assert secret.read_text("utf-8") == PASSWORD
     assert stat.S_IMODE(secret.stat().st_mode) == 0o600
     assert yaml.safe_load((output / "policy.yaml").read_text("utf-8"))["share"] == []
+
+
+def test_wizard_keeps_unbrowsed_server(tmp_path: Path, free_port: int) -> None:
+    english = WORDINGS[0]
+    taken_folder = tmp_path / "taken"
+    taken_folder.mkdir()
+    (taken_folder / "agent.yaml").write_text("member: other\n", encoding="utf-8")
+    output = tmp_path / "site"
+    unreachable = f"opc.tcp://127.0.0.1:{free_port}"
+    # KOOPERANT_LANG says Polish, and --lang en must win.
+    child = spawn_init("pl", tmp_path, "--lang", "en")
+    transcript: list[str] = []
+
+    def answer(prompt: str, text: str) -> None:
+        child.expect(prompt)
+        transcript.append(child.before + child.after)
+        child.sendline(text)
+
+    answer(english.member, "acme")
+    answer(english.cluster, "c1")
+    answer(english.broker_url, "")
+    answer(english.username, "")
+    answer(english.opcua_url, unreachable)
+    answer(english.choice, "x")
+    child.expect(r"'x' is not a choice")
+    answer(english.choice, "k")
+    answer(english.opcua_url, "")
+    for _ in range(6):
+        answer(r"\((schedule|warehouse|stock|it_team|jpk_mag|edi_epp)\): ", "")
+    answer(english.host, "maybe")
+    child.expect(r"'maybe' is not an answer")
+    answer(english.host, "n")
+    answer(english.output, str(taken_folder))
+    child.expect(r"the file .*agent\.yaml exists")
+    answer(english.output, str(output))
+    child.expect(english.next_steps)
+    child.expect(pexpect.EOF)
+    transcript.append(child.before)
+    child.close()
+
+    # The kept server cannot be reached, so the check reports it and exits with 1.
+    assert child.exitstatus == 1, "".join(transcript)
+    assert (taken_folder / "agent.yaml").read_text("utf-8") == "member: other\n"
+    config_text = (output / "agent.yaml").read_text("utf-8")
+    config = yaml.safe_load(config_text)
+    assert config["broker"] == {"url": "mqtt://127.0.0.1:1883", "username": None}
+    assert config["adapters"] == [
+        {"type": "opcua", "name": "opcua-127.0.0.1", "url": unreachable, "machines": {}}
+    ]
+    assert "Not browsed during setup" in config_text
+    assert not (output / "secrets").exists()
