@@ -64,12 +64,14 @@ class LogFileError(Exception):
 def register_secret(value: str) -> None:
     """Mask ``value`` in every log line written from now on, also percent-encoded or escaped.
 
+    The escaped forms are those of ``repr`` of the text and of its UTF-8 bytes, and of JSON.
     Empty values are ignored. A very short secret masks every occurrence of those characters,
     which garbles unrelated text but never shows the secret.
     """
     if not value:
         return
-    variants = {value, quote(value, safe=""), repr(value)[1:-1], json.dumps(value)[1:-1]}
+    escaped = (repr(value)[1:-1], json.dumps(value)[1:-1], repr(value.encode())[2:-1])
+    variants = {value, quote(value, safe=""), *escaped}
     with _secrets_lock:
         _secrets.update(variant for variant in variants if variant)
 

@@ -101,10 +101,13 @@ def test_secret_masked_in_message_and_traceback(tmp_path: Path) -> None:
     logger.warning("login with %s failed", "Hasło/z@spacją 1")
     _raise_and_log("bad password Hasło/z@spacją 1")
     logger.warning("as URL: mqtt://user:Has%C5%82o%2Fz%40spacj%C4%85%201@host")
+    logger.warning("as bytes: %r", "Hasło/z@spacją 1".encode())
 
     text = log_file.read_text("utf-8")
     assert "Hasło" not in text
     assert "Has%C5%82o" not in text
+    assert "Has\\xc5\\x82o" not in text
+    assert "as bytes: b'***'" in text
     assert "login with *** failed" in text
     assert "RuntimeError: bad password ***" in text
 
