@@ -10,7 +10,7 @@ path. ``config/agent.example.yaml`` documents every key.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import date, time, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
@@ -368,6 +368,20 @@ class AgentConfig(_Frozen):
         return WorkingCalendar(self.zone, shifts, frozenset(self.calendar.holidays))
 
 
+LoadHook = Callable[["AgentConfig"], None]
+_load_hooks: list[LoadHook] = []
+
+
+def add_load_hook(hook: LoadHook) -> None:
+    """Call ``hook`` with each config ``load_config`` validates from now on; once per hook.
+
+    The command line registers the config's secrets for masking in log lines this way, so that
+    this module does not decide how the process logs.
+    """
+    if hook not in _load_hooks:
+        _load_hooks.append(hook)
+
+
 def load_config(path: Path, variables: Mapping[str, str] | None = None) -> AgentConfig:
     """Read and validate the agent config at ``path`` and the policy file it names.
 
@@ -391,6 +405,8 @@ def load_config(path: Path, variables: Mapping[str, str] | None = None) -> Agent
 
     config._source = path
     config._variables = variables
+    for hook in _load_hooks:
+        hook(config)
     tls_problems = _missing_tls_files(document, config)
     if tls_problems:
         raise ConfigError(path, tls_problems)

@@ -54,6 +54,7 @@ from agent.status import AgentStatus, RequestCounts, adapter_status
 from agent.status_http import serve_status
 from agent.waiting import wait_any
 from agent.withdrawals import OwnerWithdrawal, WithdrawalReader, WithdrawalTable
+from kooperant.logs import register_secrets_in
 from kooperant.net import mask_url_credentials
 from kooperant.protocol import Offer, ResourceKind
 
@@ -108,6 +109,8 @@ class Agent:
         clock: Callable[[], datetime] | None = None,
         poll_seconds: float = POLL_SECONDS,
     ) -> None:
+        # Whatever started the agent, its passwords stay out of the log lines.
+        register_secrets_in(config)
         self._config = config
         self._clock = clock or _utc_now
         self._poll_seconds = poll_seconds

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 import uvicorn
 
 from kooperant.local_http import EmbeddedUvicorn, bound_socket
+from kooperant.logs import register_secret
 from kooperant.mqtt import TlsSettings
 from server.api import create_app
 from server.broker import EmbeddedBroker
@@ -57,6 +58,7 @@ async def run_server(
     part cannot start (``TokensFileError`` for an invalid tokens file, before anything starts),
     and re-raises the error of a part that ends by itself, after stopping the others.
     """
+    _register_secrets(settings)
     tokens = None
     if settings.tokens_file is not None:
         tokens = await asyncio.to_thread(TokenStore.load, settings.tokens_file)
@@ -85,6 +87,7 @@ async def run_ingest(
     ``InvalidSettingError`` without a broker URL, and ``SchemaOutdatedError`` or
     ``DatabaseUnavailableError`` when the database is not ready.
     """
+    _register_secrets(settings)
     if settings.broker_url is None:
         raise InvalidSettingError("ingest_needs_broker")
     broker = parse_broker_url(settings.broker_url)
@@ -143,6 +146,7 @@ def check_http_address(host: str, port: int) -> None:
 
 def open_storage(settings: ServerSettings) -> Storage:
     """Open the database and migrate it, or check its schema when ``migrate`` is off."""
+    _register_secrets(settings)
     storage = Storage(settings.database)
     try:
         if settings.migrate:
@@ -153,6 +157,12 @@ def open_storage(settings: ServerSettings) -> Storage:
         storage.close()
         raise
     return storage
+
+
+def _register_secrets(settings: ServerSettings) -> None:
+    """Mask the passwords of ``settings`` in log lines from now on."""
+    for secret in settings.secrets():
+        register_secret(secret)
 
 
 async def _broker_address(

@@ -103,6 +103,13 @@ class ServerSettings:
         if self.public_url is not None:
             check_public_url(self.public_url)
 
+    def secrets(self) -> tuple[str, ...]:
+        """Return the passwords in these settings, for masking in logs; empty ones are left out."""
+        database_password = parse_database_url(self.database).password
+        smtp_password = self.smtp.password if self.smtp is not None else None
+        values = (self.broker_password, self.broker_key_password, smtp_password)
+        return tuple(value for value in (*values, database_password) if value)
+
     @property
     def broker_protocol(self) -> MqttProtocolChoice:
         """The MQTT version to connect with: ``auto``, except 3.1.1 for the embedded broker."""
