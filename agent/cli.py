@@ -15,6 +15,7 @@ from agent import (
     check_cli,
     preview_cli,
     requests_cli,
+    service_cli,
     status_cli,
     trust_cli,
     withdraw_cli,
@@ -78,3 +79,7 @@ app.command(name="requests", help=requests_cli.REQUESTS_HELP)(requests_cli.reque
 app.command(name="accept", help=requests_cli.ACCEPT_HELP)(requests_cli.accept)
 app.command(name="decline", help=requests_cli.DECLINE_HELP)(requests_cli.decline)
 app.command(name="release", help=requests_cli.RELEASE_HELP)(requests_cli.release)
+app.command(name="install-service", help=service_cli.INSTALL_HELP)(service_cli.install_service)
+app.command(name="uninstall-service", help=service_cli.UNINSTALL_HELP)(
+    service_cli.uninstall_service
+)
