@@ -33,9 +33,17 @@ def unit_lines(text: str) -> dict[str, list[str]]:
     return lines
 
 
-def build_unit(config_path: Path, **options: object) -> str:
+def build_unit(
+    config_path: Path,
+    *,
+    user: str = "kooperant",
+    environment_file: Path | None = None,
+    python: Path | None = None,
+) -> str:
     config = load_service_config(config_path)
-    settings = unit_settings_for(config, user=str(options.pop("user", "kooperant")), **options)  # type: ignore[arg-type]
+    settings = unit_settings_for(
+        config, user=user, environment_file=environment_file, python=python
+    )
     return render_unit(settings)
 
 
