@@ -19,7 +19,12 @@ from pathlib import Path
 
 from agent.config import AgentConfig
 from agent.service_access import AccessProblem, UserIds, access_problems
-from agent.systemd_unit import is_kooperant_unit, render_unit, unit_settings_for
+from agent.systemd_unit import (
+    certificate_folders_of,
+    is_kooperant_unit,
+    render_unit,
+    unit_settings_for,
+)
 from kooperant.i18n import Catalog
 
 logger = logging.getLogger(__name__)
@@ -61,7 +66,7 @@ class SystemHost:
         except KeyError:
             return None
         gids = frozenset(os.getgrouplist(name, entry.pw_gid))
-        return UserIds(name, entry.pw_uid, gids)
+        return UserIds(name, entry.pw_uid, gids, entry.pw_gid)
 
     def run(self, command: list[str]) -> None:
         """Run ``command``; raise ``ServiceError`` with its output if it exits non-zero."""
@@ -108,6 +113,7 @@ def install(options: LinuxInstall, config: AgentConfig, host: SystemHost) -> lis
         user = host.user_ids(options.user)
         if user is None:
             raise ServiceError(_("user.not_found", user=options.user))
+    lines += create_writable_folders(config, user)
     interpreter = Path(sys.executable).absolute()
     check_user_access(options.user, access_problems(config, user, interpreter))
 
@@ -128,6 +134,24 @@ def install(options: LinuxInstall, config: AgentConfig, host: SystemHost) -> lis
         _(done, name=options.name),
         _("logs", name=options.name.removesuffix(".service"), config=config.source),
     ]
+
+
+def create_writable_folders(config: AgentConfig, user: UserIds) -> list[str]:
+    """Create the missing folders the agent writes, owned by ``user``; return lines to show.
+
+    ProtectSystem=strict leaves only the unit's ReadWritePaths writable, so the agent could not
+    create them itself once it runs as a service.
+    """
+    lines = []
+    folders = [config.audit_log_path.absolute().parent, *certificate_folders_of(config)]
+    for folder in folders:
+        if folder.exists():
+            continue
+        folder.mkdir(mode=0o750, parents=True)
+        os.chown(folder, user.uid, user.gid)
+        logger.info("Created %s for the service user %s", folder, user.name)
+        lines.append(_("folder.created", path=folder, user=user.name))
+    return lines
 
 
 def check_user_access(user: str, problems: list[AccessProblem]) -> None:

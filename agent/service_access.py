@@ -26,6 +26,8 @@ class UserIds:
     name: str
     uid: int
     gids: frozenset[int]
+    gid: int
+    """The primary group, which owns the folders the install creates."""
 
 
 @dataclass(frozen=True)

@@ -58,4 +58,5 @@ class FakeHost(SystemHost):
             raise ServiceError(f"{joined} failed with exit status 1:\n{self.failing[joined]}")
         if command[0] == "useradd":
             name = command[-1]
-            self.users[name] = UserIds(name, self.new_user_uid, frozenset({self.new_user_uid}))
+            uid = self.new_user_uid
+            self.users[name] = UserIds(name, uid, frozenset({uid}), os.getgid())

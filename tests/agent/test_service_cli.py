@@ -65,7 +65,7 @@ def test_install_creates_user_and_starts(tmp_path: Path, host: FakeHost) -> None
 
 
 def test_install_existing_user_no_start(tmp_path: Path, host: FakeHost) -> None:
-    host.users["hala2"] = UserIds("hala2", os.getuid(), frozenset({os.getgid()}))
+    host.users["hala2"] = UserIds("hala2", os.getuid(), frozenset({os.getgid()}), os.getgid())
     config = write_config(tmp_path / "etc")
     units = tmp_path / "units"
 
@@ -312,3 +312,19 @@ def test_uninstall_non_root_rejected(tmp_path: Path, host: FakeHost) -> None:
     assert "Instalacja i usuwanie usługi wymagają roota" in result.stderr
     assert f"--unit-dir {tmp_path}" in result.stderr
     assert (tmp_path / UNIT).exists()
+
+
+def test_install_creates_writable_folders(tmp_path: Path, host: FakeHost) -> None:
+    audit_folder = tmp_path / "var" / "kooperant"
+    adapters = "  - type: opcua\n    name: hala\n    url: opc.tcp://127.0.0.1:4840\n"
+    config = write_config(
+        tmp_path / "etc", extra=f"audit_log: {audit_folder}/audit.db\n", adapters=adapters
+    )
+
+    result = install(config, tmp_path / "units")
+
+    assert result.exit_code == 0, result.output
+    for folder in (audit_folder, config.parent / "pki"):
+        assert folder.is_dir()
+        assert folder.stat().st_mode & 0o777 == 0o750
+        assert f"Created {folder} for the user kooperant" in result.stdout
