@@ -5,7 +5,8 @@ systemd's sandboxing options. Every option kept leaves the agent's own traffic w
 and MQTT over TCP, the status endpoint on loopback, the audit log (SQLite) in its folder, the
 OPC UA certificate folders, and reading exports anywhere the config names them, including
 network shares mounted below /mnt or /media. Options that would break one of these are left out
-and say why below. Quoting follows systemd.syntax(7): an argument with a space, a quote or a
+and say why below. NOTE: the tests check the unit with ``systemd-analyze verify`` only and do
+not run the agent under these options. Quoting follows systemd.syntax(7): an argument with a space, a quote or a
 backslash is put in double quotes with C escapes, and ``%`` (specifiers) is doubled everywhere.
 """
 
