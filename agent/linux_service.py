@@ -38,7 +38,7 @@ NOLOGIN_SHELL = "/usr/sbin/nologin"
 
 
 class ServiceError(Exception):
-    """An install or uninstall step failed; the message says what to do next."""
+    """An install or uninstall step failed; its message names the next step for the operator."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -103,16 +103,8 @@ def install(options: LinuxInstall, config: AgentConfig, host: SystemHost) -> lis
         raise ServiceError(_("not_root", command=options.sudo_command))
     unit_path = options.unit_dir / options.name
     _check_replaceable(unit_path, options.force)
-    lines = []
 
-    user_name = options.user
-    user = host.user_ids(user_name)
-    if user is None:
-        host.run(["useradd", "--system", "--no-create-home", "--shell", NOLOGIN_SHELL, user_name])
-        lines.append(_("user.created", user=options.user))
-        user = host.user_ids(options.user)
-        if user is None:
-            raise ServiceError(_("user.not_found", user=options.user))
+    user, lines = _ensure_user(options.user, host)
     lines += create_writable_folders(config, user)
     interpreter = Path(sys.executable).absolute()
     check_user_access(options.user, access_problems(config, user, interpreter))
@@ -136,6 +128,18 @@ def install(options: LinuxInstall, config: AgentConfig, host: SystemHost) -> lis
     ]
 
 
+def _ensure_user(name: str, host: SystemHost) -> tuple[UserIds, list[str]]:
+    """Return the user's ids, after creating it as a system user if it is missing."""
+    user = host.user_ids(name)
+    if user is not None:
+        return user, []
+    host.run(["useradd", "--system", "--no-create-home", "--shell", NOLOGIN_SHELL, name])
+    user = host.user_ids(name)
+    if user is None:
+        raise ServiceError(_("user.not_found", user=name))
+    return user, [_("user.created", user=name)]
+
+
 def create_writable_folders(config: AgentConfig, user: UserIds) -> list[str]:
     """Create the missing folders the agent writes, owned by ``user``; return lines to show.
 
@@ -147,8 +151,11 @@ def create_writable_folders(config: AgentConfig, user: UserIds) -> list[str]:
     for folder in folders:
         if folder.exists():
             continue
-        folder.mkdir(mode=0o750, parents=True)
-        os.chown(folder, user.uid, user.gid)
+        try:
+            folder.mkdir(mode=0o750, parents=True)
+            os.chown(folder, user.uid, user.gid)
+        except OSError as error:
+            raise ServiceError(_("write.failed", path=folder, error=error)) from error
         logger.info("Created %s for the service user %s", folder, user.name)
         lines.append(_("folder.created", path=folder, user=user.name))
     return lines
@@ -188,11 +195,14 @@ def uninstall(name: str, unit_dir: Path, *, force: bool, host: SystemHost, sudo:
 
 def _write_unit(unit_path: Path, text: str) -> None:
     """Replace the unit file in one rename, so systemd never reads half a file."""
-    unit_path.parent.mkdir(parents=True, exist_ok=True)
     temporary = unit_path.with_name(f".{unit_path.name}.tmp")
-    temporary.write_text(text, encoding="utf-8")
-    temporary.chmod(0o644)
-    temporary.replace(unit_path)
+    try:
+        unit_path.parent.mkdir(parents=True, exist_ok=True)
+        temporary.write_text(text, encoding="utf-8")
+        temporary.chmod(0o644)
+        temporary.replace(unit_path)
+    except OSError as error:
+        raise ServiceError(_("write.failed", path=unit_path, error=error)) from error
     logger.info("Wrote the systemd unit %s", unit_path)
 
 

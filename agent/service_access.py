@@ -49,8 +49,8 @@ def access_problems(config: AgentConfig, user: UserIds, interpreter: Path) -> li
     problems += _check(config.policy_path.absolute(), user, os.R_OK, "read")
     for path in adapter_paths(config):
         if path.exists():
-            wanted = os.R_OK | os.X_OK if path.is_dir() else os.R_OK
-            problems += _check(path, user, wanted, "read")
+            required = os.R_OK | os.X_OK if path.is_dir() else os.R_OK
+            problems += _check(path, user, required, "read")
 
     problems += _check(config.audit_log_path.absolute().parent, user, os.W_OK | os.X_OK, "write")
     for path in _audit_files(config.audit_log_path.absolute()):
@@ -61,11 +61,11 @@ def access_problems(config: AgentConfig, user: UserIds, interpreter: Path) -> li
     return _unique(problems)
 
 
-def mode_allows(info: os.stat_result, user: UserIds, wanted: int) -> bool:
-    """Return whether the mode bits of ``info`` grant ``wanted`` (``os.R_OK`` etc.) to ``user``."""
+def mode_allows(info: os.stat_result, user: UserIds, required: int) -> bool:
+    """Return whether the mode bits of ``info`` grant ``required`` (``os.R_OK`` etc.)."""
     if user.uid == 0:
         # root reads and writes anything; it runs a file only if some execute bit is set.
-        return not wanted & os.X_OK or stat.S_ISDIR(info.st_mode) or bool(info.st_mode & 0o111)
+        return not required & os.X_OK or stat.S_ISDIR(info.st_mode) or bool(info.st_mode & 0o111)
     if info.st_uid == user.uid:
         shift = 6
     elif info.st_gid in user.gids:
@@ -73,21 +73,21 @@ def mode_allows(info: os.stat_result, user: UserIds, wanted: int) -> bool:
     else:
         shift = 0
     granted = (info.st_mode >> shift) & 0o7
-    return granted & wanted == wanted
+    return granted & required == required
 
 
-def _check(path: Path, user: UserIds, wanted: int, access: str) -> Iterator[AccessProblem]:
+def _check(path: Path, user: UserIds, required: int, access: str) -> Iterator[AccessProblem]:
     for folder in reversed(path.parents):
         if not _allows(folder, user, os.X_OK):
             yield AccessProblem(path, access, folder)
             return
-    if path.exists() and not _allows(path, user, wanted):
+    if path.exists() and not _allows(path, user, required):
         yield AccessProblem(path, access, path)
 
 
-def _allows(path: Path, user: UserIds, wanted: int) -> bool:
+def _allows(path: Path, user: UserIds, required: int) -> bool:
     try:
-        return mode_allows(path.stat(), user, wanted)
+        return mode_allows(path.stat(), user, required)
     except OSError:
         return False
 

@@ -75,7 +75,9 @@ def install_service(
                 WindowsInstall(
                     name=service_name,
                     config=config,
-                    log_file=log_file or windows_service.default_log_file(service_name),
+                    log_file=(
+                        log_file or windows_service.default_log_file(service_name)
+                    ).absolute(),
                     start=not no_start,
                     force=force,
                 )
@@ -91,7 +93,11 @@ def install_service(
                 sudo_command=_sudo_command(
                     ["agent", "install-service", "--config", str(config)],
                     {"--name": name, "--user": user, "--unit-dir": str(unit_dir)},
-                    {"--environment-file": environment_file, "--no-start": no_start},
+                    {
+                        "--environment-file": environment_file,
+                        "--no-start": no_start,
+                        "--force": force,
+                    },
                 ),
             )
             if print_unit:

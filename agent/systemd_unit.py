@@ -1,13 +1,15 @@
 """The systemd unit that runs ``kooperant agent run`` as a service, built from the agent config.
 
 The unit runs the agent as a dedicated system user, restarts it on failure and confines it with
-systemd's sandboxing options. Every option kept leaves the agent's own traffic working: OPC UA
-and MQTT over TCP, the status endpoint on loopback, the audit log (SQLite) in its folder, the
-OPC UA certificate folders, and reading exports anywhere the config names them, including
-network shares mounted below /mnt or /media. Options that would break one of these are left out
-and say why below. NOTE: the tests check the unit with ``systemd-analyze verify`` only and do
-not run the agent under these options. Quoting follows systemd.syntax(7): an argument with a space, a quote or a
-backslash is put in double quotes with C escapes, and ``%`` (specifiers) is doubled everywhere.
+systemd's sandboxing options. Every option kept leaves the agent's own work possible: OPC UA and
+MQTT over TCP, and the status endpoint on loopback. The agent can also write the audit log
+(SQLite) and the OPC UA certificate folders, and read exports anywhere the config names them,
+including network shares mounted below /mnt or /media. Options that would break one of these are
+left out, with the reason below. NOTE: the tests check the unit with ``systemd-analyze verify``
+only and do not run the agent under these options.
+
+Quoting follows systemd.syntax(7): an argument with a space, a quote or a backslash is put in
+double quotes with C escapes, and ``%`` (specifiers) is doubled everywhere.
 """
 
 from __future__ import annotations
@@ -62,7 +64,7 @@ HARDENING = (
 
 @dataclass(frozen=True, kw_only=True)
 class UnitSettings:
-    """What differs between the units of two agents."""
+    """Settings that differ between the units of two agents."""
 
     description: str
     user: str

@@ -52,7 +52,7 @@ RunAgent = Callable[[AgentConfig, asyncio.Event], Awaitable[None]]
 
 
 class WindowsServiceError(Exception):
-    """Installing or removing the service failed; the message says what to do next."""
+    """Installing or removing the service failed; its message names the next step."""
 
 
 @dataclass(frozen=True, kw_only=True)

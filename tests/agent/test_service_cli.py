@@ -328,3 +328,16 @@ def test_install_creates_writable_folders(tmp_path: Path, host: FakeHost) -> Non
         assert folder.is_dir()
         assert folder.stat().st_mode & 0o777 == 0o750
         assert f"Created {folder} for the user kooperant" in result.stdout
+
+
+def test_install_unwritable_unit_dir(tmp_path: Path, host: FakeHost) -> None:
+    config = write_config(tmp_path / "etc")
+    units = tmp_path / "units"
+    units.write_text("a file, not a folder", encoding="utf-8")
+
+    result = install(config, units)
+
+    assert result.exit_code == 1
+    assert f"Cannot write {units / UNIT}" in result.stderr
+    assert "Traceback" not in result.output
+    assert ["systemctl", "daemon-reload"] not in host.commands

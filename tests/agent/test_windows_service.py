@@ -1,8 +1,8 @@
 """The Windows service, with fake pywin32 modules injected into ``sys.modules``.
 
 These tests run on Linux: they check which pywin32 calls the install, uninstall and service
-code makes, and that a real agent stops when the service control manager asks. They do not
-show that pywin32 on Windows accepts those calls.
+code makes, and that a real agent stops when the service control manager requests a stop. They
+do not show that pywin32 on Windows accepts those calls.
 """
 
 from __future__ import annotations
