@@ -75,9 +75,9 @@ def install_service(
                 WindowsInstall(
                     name=service_name,
                     config=config,
-                    log_file=(
-                        log_file or windows_service.default_log_file(service_name)
-                    ).absolute(),
+                    log_file=log_file.absolute()
+                    if log_file
+                    else windows_service.default_log_file(service_name),
                     start=not no_start,
                     force=force,
                 )
