@@ -242,14 +242,20 @@ def _service_class() -> type:
         _svc_display_name_ = "kooperant agent"
 
         def __init__(self, args: list[str]) -> None:
-            super().__init__(args)
-            # pythonservice.exe passes the installed service's name first.
+            # pythonservice.exe passes the installed service's name first. The base class names
+            # the event log source after _svc_name_, so it is set per instance before.
             self._name = args[0] if args else DEFAULT_SERVICE_NAME
+            self._svc_name_ = self._name
+            super().__init__(args)
             self._runner = ServiceRunner()
 
         def SvcStop(self) -> None:
             self.ReportServiceStatus(win32service.SERVICE_STOP_PENDING, waitHint=STOP_WAIT_HINT_MS)
             self._runner.request_stop()
+
+        def SvcShutdown(self) -> None:
+            """Stop the agent when Windows shuts down, so the audit log is closed cleanly."""
+            self.SvcStop()
 
         def SvcDoRun(self) -> None:
             config_path = win32serviceutil.GetServiceCustomOption(self._name, "config")
@@ -258,13 +264,13 @@ def _service_class() -> type:
             )
             configure_service_logging(Path(log_file))
             servicemanager.LogInfoMsg(f"{self._name}: starting with {config_path}")
+            # ServiceFramework.SvcRun has reported SERVICE_RUNNING before calling this method.
             try:
                 config = load_service_config(Path(config_path))
-                self.ReportServiceStatus(win32service.SERVICE_RUNNING)
                 self._runner.run(config)
             except Exception:
-                # Re-raised so pythonservice.exe reports the service as failed, which triggers
-                # the recovery actions; the traceback goes to the log file first.
+                # Re-raised because pywin32 then reports SERVICE_STOPPED with a non-zero exit
+                # code, which triggers the recovery actions. The traceback goes to the log first.
                 logger.exception("The agent service %s stopped with an error", self._name)
                 raise
             logger.info("The agent service %s stopped", self._name)

@@ -114,13 +114,24 @@ class FakeServiceManager:
 
 
 class FakeServiceFramework:
-    """Stands for ``win32serviceutil.ServiceFramework``; records the reported states."""
+    """Stands for ``win32serviceutil.ServiceFramework``; records the reported states.
+
+    ``SvcRun`` reports the states in the order pywin32's does around ``SvcDoRun``.
+    """
+
+    _svc_name_ = "unset"
 
     def __init__(self, args: list[str]) -> None:
         self.reported: list[tuple[int, int]] = []
+        self.event_source = self._svc_name_
 
     def ReportServiceStatus(self, status: int, waitHint: int = 5000) -> None:
         self.reported.append((status, waitHint))
+
+    def SvcRun(self) -> None:
+        self.ReportServiceStatus(4)
+        self.SvcDoRun()  # type: ignore[attr-defined]
+        self.ReportServiceStatus(3)
 
 
 @pytest.fixture
@@ -290,11 +301,12 @@ def test_service_runs_and_stops_real_agent(
     config = write_config(tmp_path, extra="status: {enabled: false}\n")
     scm.services["hala2"] = {"config": str(config), "log_file": str(tmp_path / "hala2.log")}
     service = windows_service.AgentService(["hala2"])
-    thread = threading.Thread(target=service.SvcDoRun)
+    thread = threading.Thread(target=service.SvcRun)
     thread.start()
     deadline = time.monotonic() + 10
-    while (4, 5000) not in service.reported and time.monotonic() < deadline:
+    while service._runner._loop is None and time.monotonic() < deadline:
         time.sleep(0.05)
+    assert service._runner._loop is not None, "the agent's event loop did not start"
     time.sleep(0.5)
 
     started_stop = time.monotonic()
@@ -303,8 +315,9 @@ def test_service_runs_and_stops_real_agent(
 
     assert not thread.is_alive()
     assert time.monotonic() - started_stop < 10
-    assert (4, 5000) in service.reported
+    assert service.reported[0] == (4, 5000)
     assert (3, windows_service.STOP_WAIT_HINT_MS) in service.reported
+    assert service.event_source == "hala2"
     assert logged == [tmp_path / "hala2.log"]
     assert ("LogInfoMsg", f"hala2: starting with {config}") in scm.calls
 
@@ -318,9 +331,9 @@ def test_service_invalid_config_raises(
     service = windows_service.AgentService(["hala2"])
 
     with pytest.raises(ConfigError, match=r"broker\.url"):
-        service.SvcDoRun()
+        service.SvcRun()
 
-    assert (4, 5000) not in service.reported
+    assert service.reported == [(4, 5000)]
 
 
 def test_service_logging_writes_file(tmp_path: Path) -> None:
@@ -349,3 +362,14 @@ def test_load_service_config_matches_run(tmp_path: Path) -> None:
 
     assert loaded.source == config
     assert loaded.member == "acme"
+
+
+def test_service_shutdown_stops_agent(scm: FakeServiceManager) -> None:
+    service = windows_service.AgentService(["hala2"])
+    stopped: list[bool] = []
+    service._runner.request_stop = lambda: stopped.append(True)
+
+    service.SvcShutdown()
+
+    assert stopped == [True]
+    assert service.reported == [(3, windows_service.STOP_WAIT_HINT_MS)]
