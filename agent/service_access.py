@@ -3,7 +3,7 @@
 The check reads the owner, group and mode bits of each path and of every folder above it, the
 way the kernel decides for a process of that user. NOTE: POSIX ACLs and permissions that a file
 server enforces on its own (SMB, NFS with root squash) are not seen, so a path on a share can
-pass here and still be refused to the running service.
+pass here and still be denied to the running service.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 On Linux the commands manage a systemd unit (``agent/linux_service.py``), on Windows a service
 of the service control manager (``agent/windows_service.py``). Exit status: 0 on success, 1 when
-a step failed or was refused, 2 when the config is invalid.
+a step failed or a check rejected the install, 2 when the config is invalid.
 """
 
 from __future__ import annotations
