@@ -16,6 +16,7 @@ from agent import (
     init_cli,
     preview_cli,
     requests_cli,
+    service_cli,
     status_cli,
     trust_cli,
     withdraw_cli,
@@ -80,3 +81,7 @@ app.command(name="accept", help=requests_cli.ACCEPT_HELP)(requests_cli.accept)
 app.command(name="decline", help=requests_cli.DECLINE_HELP)(requests_cli.decline)
 app.command(name="release", help=requests_cli.RELEASE_HELP)(requests_cli.release)
 app.command(name="init", help=init_cli.HELP)(init_cli.init)
+app.command(name="install-service", help=service_cli.INSTALL_HELP)(service_cli.install_service)
+app.command(name="uninstall-service", help=service_cli.UNINSTALL_HELP)(
+    service_cli.uninstall_service
+)
