@@ -1,6 +1,7 @@
 """The agent's configuration file (``agent.yaml``) and its validation.
 
-``load_config`` reads the file, expands ``${NAME}`` and ``${NAME:-default}``, validates every
+``load_config`` reads the file, expands ``${NAME}``, ``${NAME:-default}`` and ``${file:PATH}``,
+applies the ``KOOPERANT_AGENT__*`` environment overrides (``agent.overrides``), validates every
 section with frozen pydantic models that reject unknown keys, validates each adapter's own
 settings with that adapter's ``settings_model`` and loads the policy file it points to. Any
 problem raises ``ConfigError``, one line per problem, each naming the file, the line and the key
@@ -9,6 +10,8 @@ path. ``config/agent.example.yaml`` documents every key.
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import re
 from collections.abc import Callable, Mapping
 from datetime import date, time, timedelta
@@ -37,6 +40,7 @@ from adapters.registry import load_adapter_class
 from agent.calendar import WEEKDAYS, Shift, WorkingCalendar
 from agent.errors import ConfigError, Problem
 from agent.outbox import DEFAULT_MAX_AGE_HOURS, DEFAULT_MAX_MEGABYTES, MEGABYTE, OutboxLimits
+from agent.overrides import apply_overrides
 from agent.policy import Policy, load_policy
 from agent.reasons import checked_identifier
 from agent.validation_messages import MESSAGES
@@ -321,6 +325,7 @@ class AgentConfig(_Frozen):
     _source: Path = PrivateAttr(default=Path("agent.yaml"))
     _policy: Policy = PrivateAttr(default_factory=lambda: Policy({}))
     _variables: Mapping[str, str] | None = PrivateAttr(default=None)
+    _overrides: tuple[str, ...] = PrivateAttr(default=())
 
     @property
     def source(self) -> Path:
@@ -349,6 +354,11 @@ class AgentConfig(_Frozen):
     def variables(self) -> Mapping[str, str] | None:
         """The values ``${NAME}`` was filled from; ``None`` means the process environment."""
         return self._variables
+
+    @property
+    def overrides(self) -> tuple[str, ...]:
+        """Names of the ``KOOPERANT_AGENT__*`` variables that replaced values of the file."""
+        return self._overrides
 
     @property
     def sharing_policy(self) -> Policy:
@@ -385,12 +395,22 @@ def add_load_hook(hook: LoadHook) -> None:
 def load_config(path: Path, variables: Mapping[str, str] | None = None) -> AgentConfig:
     """Read and validate the agent config at ``path`` and the policy file it names.
 
-    ``variables`` fills ``${NAME}`` references (default: ``os.environ``). Raises ``ConfigError``
-    listing every problem with its file, line and key path.
+    ``variables`` fills ``${NAME}`` references and holds the ``KOOPERANT_AGENT__*`` overrides
+    (default: ``os.environ``). Raises ``ConfigError`` listing every problem with its file, line
+    and key path, or with the variable that set the value.
     """
     document = YamlDocument.load(path, variables)
     if not isinstance(document.data, dict):
         raise document.error((), MESSAGES("config.not_mapping"))
+
+    environment = os.environ if variables is None else variables
+    applied, override_problems = apply_overrides(
+        document.data, environment, path.parent, AgentConfig
+    )
+    if override_problems:
+        raise ConfigError(path, override_problems)
+    overrides = {override.location: override.variable for override in applied}
+    document = dataclasses.replace(document, overrides=overrides)
 
     raw = dict(document.data)
     adapters, problems = _load_adapters(document, raw.pop("adapters", None))
@@ -405,6 +425,7 @@ def load_config(path: Path, variables: Mapping[str, str] | None = None) -> Agent
 
     config._source = path
     config._variables = variables
+    config._overrides = tuple(override.variable for override in applied)
     for hook in _load_hooks:
         hook(config)
     tls_problems = _missing_tls_files(document, config)

@@ -31,9 +31,13 @@ class Problem:
     line: int | None
     key: str
     reason: str
+    variable: str | None = None
+    """The environment variable that set the value, in place of a line of the file."""
 
     def format(self, path: Path) -> str:
         where = str(path) if self.line is None else f"{path}:{self.line}"
+        if self.variable is not None:
+            where = f"{where}: {self.variable}"
         return f"{where}: {self.key}: {self.reason}" if self.key else f"{where}: {self.reason}"
 
 

@@ -1,7 +1,10 @@
 """YAML files that remember where each value came from.
 
 ``YamlDocument.load`` reads a file with PyYAML's safe loader, keeps the composed node tree next to
-the plain Python data and expands ``${NAME}`` and ``${NAME:-default}`` in string values. Errors of
+the plain Python data and expands ``${NAME}``, ``${NAME:-default}`` and ``${file:PATH}`` in string
+values. ``${file:PATH}`` is replaced by the content of the file PATH, which starts at the YAML
+file's folder when relative, with one trailing newline removed; it keeps secrets out of the file
+itself. The content is never part of an error message. Errors of
 pydantic models validated from ``data`` are turned into ``Problem`` objects whose line is looked up
 in the node tree along the error's ``loc`` path, so every message can name the file, the line and
 the key path, for example ``agent.yaml:12: broker.url: ...``. The reason after the key path is
@@ -13,7 +16,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +31,9 @@ Location = tuple[str | int, ...]
 
 _STRING_TAG = "tag:yaml.org,2002:str"
 _MERGE_KEY = "<<"
-_VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_REFERENCE = re.compile(
+    r"\$\{(?:file:(?P<file>[^}]*)|(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?)\}"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,13 +43,16 @@ class YamlDocument:
     path: Path
     data: Any
     root: yaml.Node | None
+    overrides: Mapping[Location, str] = field(default_factory=dict)
+    """Key paths whose value an environment variable replaced, with the variable's name."""
 
     @classmethod
     def load(cls, path: Path, variables: Mapping[str, str] | None = None) -> YamlDocument:
         """Read ``path``, expand variables from ``variables`` (default: the environment).
 
-        Raises ``ConfigError`` for an unreadable file, invalid YAML, a duplicate key or a
-        variable that is not set and has no default.
+        Raises ``ConfigError`` for an unreadable file, invalid YAML, a duplicate key, a
+        variable that is not set and has no default, or a ``${file:PATH}`` whose file is
+        missing, unreadable or empty.
         """
         return cls.parse(_read_text(path), path, variables)
 
@@ -62,7 +70,8 @@ class YamlDocument:
             raise ConfigError(path, [Problem(None, "", reason)]) from error
 
         if root is not None:
-            problems = _prepare_nodes(root, os.environ if variables is None else variables)
+            environment = os.environ if variables is None else variables
+            problems = _prepare_nodes(root, _Sources(environment, path.parent))
             if problems:
                 raise ConfigError(path, problems)
 
@@ -95,6 +104,10 @@ class YamlDocument:
         return line
 
     def problem(self, location: Location, reason: str) -> Problem:
+        """Return a problem at ``location``, naming the variable that set it if one did."""
+        for overridden, variable in self.overrides.items():
+            if location[: len(overridden)] == overridden:
+                return Problem(None, format_location(location), reason, variable)
         return Problem(self.line_of(location), format_location(location), reason)
 
     def error(self, location: Location, reason: str) -> ConfigError:
@@ -195,7 +208,15 @@ def _mapping_entry(node: yaml.MappingNode, key: str) -> tuple[yaml.Node, yaml.No
     return None
 
 
-def _prepare_nodes(root: yaml.Node, variables: Mapping[str, str]) -> list[Problem]:
+@dataclass(frozen=True, slots=True)
+class _Sources:
+    """Where references are filled from: variables, and the folder of relative secret files."""
+
+    variables: Mapping[str, str]
+    folder: Path
+
+
+def _prepare_nodes(root: yaml.Node, sources: _Sources) -> list[Problem]:
     """Expand variables in string scalars and find duplicate keys, walking the tree once."""
     problems: list[Problem] = []
     visited: set[int] = set()
@@ -206,7 +227,7 @@ def _prepare_nodes(root: yaml.Node, variables: Mapping[str, str]) -> list[Proble
             return
         visited.add(id(node))
         if isinstance(node, yaml.ScalarNode) and node.tag == _STRING_TAG:
-            node.value = _expand(node, location, variables, problems)
+            node.value = _expand(node, location, sources, problems)
         elif isinstance(node, yaml.SequenceNode):
             for index, item in enumerate(node.value):
                 visit(item, (*location, index))
@@ -228,17 +249,57 @@ def _prepare_nodes(root: yaml.Node, variables: Mapping[str, str]) -> list[Proble
 def _expand(
     node: yaml.ScalarNode,
     location: Location,
-    variables: Mapping[str, str],
+    sources: _Sources,
     problems: list[Problem],
 ) -> str:
     def replace(match: re.Match[str]) -> str:
-        name, default = match.group(1), match.group(2)
-        if name in variables:
-            return variables[name]
+        file_name, name, default = match.group("file", "name", "default")
+        try:
+            if file_name is not None:
+                return read_secret_file(file_name, sources.folder)
+        except ValueError as error:
+            problems.append(
+                Problem(node.start_mark.line + 1, format_location(location), str(error))
+            )
+            return match.group(0)
+        if name in sources.variables:
+            return sources.variables[name]
         if default is not None:
-            return default
+            return str(default)
         reason = MESSAGES("variable.unset", name=name)
         problems.append(Problem(node.start_mark.line + 1, format_location(location), reason))
         return match.group(0)
 
-    return _VARIABLE.sub(replace, str(node.value))
+    return _REFERENCE.sub(replace, str(node.value))
+
+
+def read_secret_file(name: str, folder: Path) -> str:
+    """Return the text of the secret file ``name`` without one trailing newline.
+
+    A relative ``name`` starts at ``folder``. Raises ``ValueError`` with a user-facing reason
+    that names the file, never its content, when the name is empty or the file is missing,
+    unreadable, not UTF-8 or empty.
+    """
+    if not name.strip():
+        raise ValueError(MESSAGES("secret.path_empty"))
+    path = Path(name).expanduser()
+    if not path.is_absolute():
+        path = folder / path
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as error:
+        raise ValueError(MESSAGES("secret.not_found", path=path)) from error
+    except IsADirectoryError as error:
+        raise ValueError(MESSAGES("secret.directory", path=path)) from error
+    except OSError as error:
+        raise ValueError(MESSAGES("secret.unreadable", path=path, detail=error.strerror)) from error
+    except UnicodeDecodeError as error:
+        raise ValueError(MESSAGES("secret.not_utf8", path=path)) from error
+
+    if text.endswith("\r\n"):
+        text = text[:-2]
+    elif text.endswith("\n"):
+        text = text[:-1]
+    if not text:
+        raise ValueError(MESSAGES("secret.empty", path=path))
+    return text
