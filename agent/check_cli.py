@@ -62,6 +62,8 @@ def check(
 def format_check(config: AgentConfig, result: CheckResult, wait_seconds: float) -> str:
     """Return the check's report in the current language."""
     lines: list[str] = []
+    if config.overrides:
+        lines.append(_("overrides", names=", ".join(config.overrides)))
     if not result.ready:
         lines.append(_("not_ready", seconds=f"{wait_seconds:g}"))
     for kind, reason in result.withheld_kinds.items():
@@ -114,6 +116,7 @@ def check_document(config: AgentConfig, result: CheckResult) -> dict[str, Any]:
         "config": str(config.source),
         "policy": str(config.policy_path),
         "valid": True,
+        "overrides": list(config.overrides),
         "clean": result.clean,
         "ready": result.ready,
         "resources": {resource: kind.value for resource, kind in result.resources.items()},
@@ -161,6 +164,8 @@ def _problem_document(path: Path, problem: Problem) -> dict[str, Any]:
     }
     if isinstance(problem, PolicyWarning):
         document["code"] = problem.code
+    if problem.variable is not None:
+        document["variable"] = problem.variable
     return document
 
 

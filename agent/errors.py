@@ -13,7 +13,7 @@ files are read, with the original exception chained as the cause.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 
@@ -31,7 +31,7 @@ class Problem:
     line: int | None
     key: str
     reason: str
-    variable: str | None = None
+    variable: str | None = field(default=None, kw_only=True)
     """The environment variable that set the value, in place of a line of the file."""
 
     def format(self, path: Path) -> str:

@@ -50,7 +50,7 @@ class OverrideError(ValueError):
 
     def __init__(self, variable: str, reason: str) -> None:
         super().__init__(reason)
-        self.problem = Problem(None, "", reason, variable)
+        self.problem = Problem(None, "", reason, variable=variable)
 
 
 def apply_overrides(

@@ -34,6 +34,9 @@ def preview(
         typer.echo(_("wait.invalid", value=wait), err=True)
         raise typer.Exit(_exit_config_error())
 
+    if loaded.overrides:
+        # On stderr, so that the preview on stdout stays the same with and without --json.
+        typer.echo(_("overrides", names=", ".join(loaded.overrides)), err=True)
     result = asyncio.run(preview_offers(loaded, wait_seconds=wait))
 
     if json_output:

@@ -107,7 +107,7 @@ class YamlDocument:
         """Return a problem at ``location``, naming the variable that set it if one did."""
         for overridden, variable in self.overrides.items():
             if location[: len(overridden)] == overridden:
-                return Problem(None, format_location(location), reason, variable)
+                return Problem(None, format_location(location), reason, variable=variable)
         return Problem(self.line_of(location), format_location(location), reason)
 
     def error(self, location: Location, reason: str) -> ConfigError:
@@ -286,7 +286,8 @@ def read_secret_file(name: str, folder: Path) -> str:
     if not path.is_absolute():
         path = folder / path
     try:
-        text = path.read_text(encoding="utf-8")
+        # Bytes, so that a "\r" in the secret is kept as written.
+        text = path.read_bytes().decode("utf-8")
     except FileNotFoundError as error:
         raise ValueError(MESSAGES("secret.not_found", path=path)) from error
     except IsADirectoryError as error:
