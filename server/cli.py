@@ -25,6 +25,7 @@ from server.broker_accounts import (
     agent_broker_settings,
     check_account_ids,
 )
+from server.config_file import ConfigOption, ConfigurableCommand
 from server.errors import AccountError, InvalidSettingError, ServerError, StorageError
 from server.mail_settings import smtp_settings_from_options
 from server.messages import MESSAGES as _
@@ -49,6 +50,7 @@ logger = logging.getLogger(__name__)
 # Exit status for invalid settings or an unreachable service, as click uses for invalid options.
 EXIT_INVALID_SETTINGS = 2
 EXIT_FAILED = 1
+BROKER_PASSWORD_VARIABLE = "KOOPERANT_BROKER_PASSWORD"
 
 app = typer.Typer(help=_("cli_help"), no_args_is_help=True, pretty_exceptions_enable=False)
 token_app = typer.Typer(
@@ -99,7 +101,7 @@ class _BrokerOptions:
             database=database,
             broker_url=self.url,
             broker_username=self.username,
-            broker_password=_read_password(self.password_file),
+            broker_password=_broker_password(self.password_file),
             cluster=self.cluster,
             client_id=self.client_id,
             shared_group=self.shared_group,
@@ -115,8 +117,9 @@ class _BrokerOptions:
         )
 
 
-@app.command(help=_("cli_run_help"))
+@app.command(help=_("cli_run_help"), cls=ConfigurableCommand)
 def run(
+    config: Path | None = ConfigOption,
     database: str = DatabaseOption,
     broker: str | None = typer.Option(None, "--broker", help=_("opt_broker")),
     broker_username: str | None = BrokerUsernameOption,
@@ -199,8 +202,9 @@ def run(
     typer.echo(_("cli_stopped"))
 
 
-@app.command(help=_("cli_ingest_help"))
+@app.command(help=_("cli_ingest_help"), cls=ConfigurableCommand)
 def ingest(
+    config: Path | None = ConfigOption,
     database: str = DatabaseOption,
     broker: str | None = typer.Option(None, "--broker", help=_("opt_ingest_broker")),
     broker_username: str | None = BrokerUsernameOption,
@@ -240,8 +244,8 @@ def ingest(
     typer.echo(_("cli_ingest_stopped"))
 
 
-@app.command(help=_("cli_migrate_help"))
-def migrate(database: str = DatabaseOption) -> None:
+@app.command(help=_("cli_migrate_help"), cls=ConfigurableCommand)
+def migrate(config: Path | None = ConfigOption, database: str = DatabaseOption) -> None:
     with _user_errors():
         storage = open_storage(ServerSettings(database=database, migrate=True))
         try:
@@ -488,6 +492,16 @@ def _read_password(path: Path | None, message_id: str = "password_file_unreadabl
     except (OSError, UnicodeDecodeError) as error:
         raise _PasswordFileError(message_id, path, error) from error
     return lines[0] if lines else ""
+
+
+def _broker_password(path: Path | None) -> str | None:
+    """Return the broker password from ``--broker-password-file`` or the environment."""
+    from_environment = os.environ.get(BROKER_PASSWORD_VARIABLE) or None
+    if path is None:
+        return from_environment
+    if from_environment is not None:
+        raise InvalidSettingError("broker_password_twice", path=str(path))
+    return _read_password(path)
 
 
 def _read_user_password(path: Path | None) -> str | None:
