@@ -130,7 +130,10 @@ def _check_timezone(name: str) -> str:
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+    # The docstrings below the fields become their descriptions in the JSON Schema.
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", allow_inf_nan=False, use_attribute_docstrings=True
+    )
 
 
 def _protocol_text(value: object) -> object:
@@ -149,9 +152,15 @@ class BrokerTlsSettings(_Frozen):
     """
 
     ca_file: Path | None = None
+    """CA certificate file that the broker's certificate must chain to; default: the system's CAs.
+
+    """
     cert_file: Path | None = None
+    """The agent's client certificate, for a broker that requires one."""
     key_file: Path | None = None
+    """Private key of cert_file, unless the certificate file contains it."""
     key_password: SecretStr | None = None
+    """Password of an encrypted key_file."""
 
     @model_validator(mode="after")
     def _check_key(self) -> BrokerTlsSettings:
@@ -166,17 +175,29 @@ class BrokerSettings(_Frozen):
     """Connection settings for the cluster's MQTT broker."""
 
     url: Annotated[str, AfterValidator(_check_broker_url)]
+    """The cluster's MQTT broker: mqtt://HOST[:PORT] (port 1883) or mqtts://HOST[:PORT] (TLS,
+    8883), without credentials.
+    """
     username: str | None = None
+    """Login at the broker; null when the broker allows anonymous access."""
     password: SecretStr | None = None
+    """Password at the broker; write ${file:PATH} or ${NAME} to keep it out of this file."""
     client_id: str | None = Field(default=None, min_length=1, max_length=128)
+    """MQTT client id. Default: kooperant-agent-{member}."""
     reconnect_min_seconds: float = Field(default=1.0, gt=0, le=3600)
+    """Delay before the first reconnect attempt, in seconds; it doubles after each failure."""
     reconnect_max_seconds: float = Field(default=60.0, gt=0, le=3600)
+    """Longest delay between reconnect attempts, in seconds."""
     protocol: Annotated[Literal["auto", "5", "3.1.1"], BeforeValidator(_protocol_text)] = "auto"
+    """MQTT version: auto tries 5 and falls back to 3.1.1; 5 or 3.1.1 fix the version."""
     session_expiry_seconds: int = Field(
         default=DEFAULT_SESSION_EXPIRY_SECONDS, ge=0, le=MAX_SESSION_EXPIRY_SECONDS
     )
+    """How long the broker keeps the agent's session after a disconnect, in seconds."""
     connect_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    """How long one connection attempt waits for the broker's CONNACK, in seconds."""
     tls: BrokerTlsSettings | None = None
+    """TLS files, only with an mqtts:// URL; relative paths start at the config file's folder."""
 
     @field_validator("password")
     @classmethod
@@ -219,8 +240,13 @@ class StatusSettings(_Frozen):
     """The agent's local status endpoint, which ``kooperant agent status`` reads."""
 
     enabled: bool = True
+    """Whether the agent serves its status document for kooperant agent status."""
     host: str = Field(default=DEFAULT_STATUS_HOST, min_length=1, max_length=255)
+    """Address the status endpoint listens on; keep 127.0.0.1 unless a monitoring host must reach
+    it.
+    """
     port: int = Field(default=DEFAULT_STATUS_PORT, ge=1, le=65535)
+    """TCP port of the status endpoint."""
 
     @property
     def url(self) -> str:
@@ -235,6 +261,7 @@ class OutboxSettings(_Frozen):
     max_megabytes: float = Field(default=DEFAULT_MAX_MEGABYTES, ge=1, le=1_000_000)
     """Total payload size, in millions of bytes; at least 1, the size of the largest message."""
     max_age_hours: float = Field(default=DEFAULT_MAX_AGE_HOURS, gt=0, le=87_600)
+    """Age of the oldest message waiting for the broker, in hours; older ones are dropped."""
 
     def limits(self) -> OutboxLimits:
         return OutboxLimits(
@@ -247,8 +274,11 @@ class ShiftSettings(_Frozen):
     """One weekly shift; an ``end`` not after ``start`` means the shift crosses midnight."""
 
     days: tuple[Weekday, ...] = Field(min_length=1)
+    """Weekdays on which the shift starts: mon tue wed thu fri sat sun."""
     start: WallTime
+    """Local start time, "HH:MM" in quotes."""
     end: WallTime
+    """Local end time, "HH:MM" in quotes; not after start means the shift crosses midnight."""
 
     @model_validator(mode="after")
     def _check_length(self) -> ShiftSettings:
@@ -271,15 +301,20 @@ class CalendarSettings(_Frozen):
     """Working shifts and the holidays on which no shift starts."""
 
     shifts: tuple[ShiftSettings, ...] = DEFAULT_SHIFTS
+    """Weekly shifts; machines are offered only inside them."""
     holidays: tuple[date, ...] = ()
+    """Dates (YYYY-MM-DD) on which no shift starts."""
 
 
 class ResourceSettings(_Frozen):
     """An owner's description of one resource, used in its offer."""
 
     name: str | None = Field(default=None, min_length=1, max_length=200)
+    """Display name shown in offers."""
     kind: ResourceKind | None = None
+    """machine, storage, it_capacity, it_team or supplies."""
     capabilities: tuple[Annotated[str, Field(min_length=1, max_length=100)], ...] = ()
+    """Free-form tags that buyers search for."""
     tags: tuple[Annotated[str, Field(min_length=1, max_length=100)], ...] = ()
     """Internal labels that policy rules select with ``tag:``; they never leave the agent."""
 
@@ -309,18 +344,35 @@ class AgentConfig(_Frozen):
     """The whole agent config file. Build it with ``load_config``."""
 
     member: Annotated[str, _identifier("member")]
+    """Your company's id in the cluster: letters, digits, '.', '_' and '-'."""
     cluster: Annotated[str, _identifier("cluster")]
+    """The cluster's id, shared by all members."""
     timezone: Annotated[str, AfterValidator(_check_timezone)] = DEFAULT_TIMEZONE
+    """IANA time zone of the shifts, such as Europe/Warsaw."""
     horizon_days: int = Field(default=14, ge=1, le=366)
+    """How many days ahead free hours are offered."""
     publish_interval_seconds: float = Field(default=60.0, gt=0, le=86400)
+    """Every offer is sent again after this many seconds even if unchanged."""
     broker: BrokerSettings
+    """Connection to the cluster's MQTT broker."""
     calendar: CalendarSettings = CalendarSettings()
+    """Working shifts and holidays."""
     policy: Path
+    """The sharing policy file, relative to this file; nothing is published unless it names the
+    resource.
+    """
     audit_log: Path = DEFAULT_AUDIT_LOG
+    """SQLite file of every message the broker acknowledged, relative to this file."""
     status: StatusSettings = StatusSettings()
+    """The local status endpoint that kooperant agent status reads."""
     outbox: OutboxSettings = OutboxSettings()
+    """Bounds of the queue of messages waiting for the broker."""
     resources: dict[ResourceId, ResourceSettings] = Field(default_factory=dict)
+    """Descriptions used in offers, keyed by resource id."""
     adapters: tuple[AdapterConfig, ...] = ()
+    """Data sources: each entry has type (an installed adapter), a unique name and the adapter's
+    settings.
+    """
 
     _source: Path = PrivateAttr(default=Path("agent.yaml"))
     _policy: Policy = PrivateAttr(default_factory=lambda: Policy({}))
