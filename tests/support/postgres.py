@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 import psycopg
+import psycopg.sql
 import pytest
 
 from kooperant.net import free_tcp_port
@@ -118,6 +119,17 @@ class OwnPostgres:
             with psycopg.connect(self.admin_dsn, autocommit=True) as connection:
                 connection.execute(f'CREATE DATABASE "{DATABASE}"')
             self._initialised = True
+
+    def require_password(self, password: str) -> None:
+        """Give ``postgres`` the ``password`` and make TCP logins check it (scram-sha-256).
+
+        The admin connections of this class then need ``PGPASSWORD`` or a password file.
+        """
+        with psycopg.connect(self.admin_dsn, autocommit=True) as connection:
+            connection.execute(psycopg.sql.SQL("ALTER ROLE postgres PASSWORD {}").format(password))
+        rules = "local all all trust\nhost all all 127.0.0.1/32 scram-sha-256\n"
+        (self.data_dir / "pg_hba.conf").write_text(rules, encoding="utf-8")
+        self._run("pg_ctl", "reload", "--silent", "-D", str(self.data_dir))
 
     def stop(self) -> None:
         """Stop the server with a fast shutdown: sessions end, data is written to disk."""
