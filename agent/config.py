@@ -187,7 +187,7 @@ class BrokerSettings(_Frozen):
     reconnect_min_seconds: float = Field(default=1.0, gt=0, le=3600)
     """Delay before the first reconnect attempt, in seconds; it doubles after each failure."""
     reconnect_max_seconds: float = Field(default=60.0, gt=0, le=3600)
-    """Longest delay between reconnect attempts, in seconds."""
+    """Maximum delay between reconnect attempts, in seconds."""
     protocol: Annotated[Literal["auto", "5", "3.1.1"], BeforeValidator(_protocol_text)] = "auto"
     """MQTT version: auto tries 5 and falls back to 3.1.1; 5 or 3.1.1 fix the version."""
     session_expiry_seconds: int = Field(

@@ -210,7 +210,7 @@ def _mapping_entry(node: yaml.MappingNode, key: str) -> tuple[yaml.Node, yaml.No
 
 @dataclass(frozen=True, slots=True)
 class _Sources:
-    """Where references are filled from: variables, and the folder of relative secret files."""
+    """Sources of references: the variables, and the folder that relative secret files start at."""
 
     variables: Mapping[str, str]
     folder: Path

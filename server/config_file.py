@@ -10,9 +10,9 @@ A command built with ``cls=ConfigurableCommand`` gets, for every option it has:
 
 The file fills click's ``default_map``, so the value of an option comes from the command line,
 then the environment, then the file, then the option's default. Options added to a command
-later get both without code here. One file serves ``run``, ``ingest`` and ``migrate``: a key of
-another server command is accepted and ignored, and any other key is an error that names the
-file, the line and the key, as is a value of the wrong type.
+later get both without code here. One file serves ``run``, ``ingest`` and ``migrate``, so a key
+of another server command is accepted and ignored. Any other key is an error that names the
+file, the line and the key, and so is a value of the wrong type.
 """
 
 from __future__ import annotations
