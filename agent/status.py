@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from adapters.base import Adapter, SourceHealth
+from kooperant import __version__
 
 logger = logging.getLogger(__name__)
 
@@ -114,6 +115,7 @@ def status_document(status: AgentStatus) -> dict[str, Any]:
     """Return ``status`` as a JSON-ready mapping, times in ISO 8601 with their offset."""
     return {
         "schema": STATUS_SCHEMA,
+        "version": __version__,
         "member": status.member,
         "cluster": status.cluster,
         "now": status.now.isoformat(),

@@ -284,3 +284,49 @@ def test_health_broker_down_stays_healthy() -> None:
 
     assert health.healthy
     assert health.document["broker"] == "disconnected"
+
+
+@pytest.mark.parametrize(
+    ("language", "version", "collects", "waiting"),
+    [
+        (
+            "en",
+            "Agent version: ",
+            "  hall: observations 2, failed collections 0, last collected 20",
+            "  payload bytes waiting: ",
+        ),
+        (
+            "pl",
+            "Wersja agenta: ",
+            "  hall: obserwacje 2, nieudane odczyty 0, ostatni odczyt 20",
+            "  bajty treści w kolejce: ",
+        ),
+    ],
+)
+async def test_status_table_shows_metrics(
+    tmp_path: Path,
+    running_agent: Callable[[Path], Any],
+    monkeypatch: pytest.MonkeyPatch,
+    language: str,
+    version: str,
+    collects: str,
+    waiting: str,
+) -> None:
+    monkeypatch.setenv("KOOPERANT_LANG", language)
+    config = write_config(
+        tmp_path, unused_broker_url(), f"port: {free_tcp_port()}", policy=SHARE_CNC_1
+    )
+    await running_agent(config)
+    await status_tests.invoke_until_served("status", "--config", str(config))
+    # The first cycle queues the offer of cnc-1 once the adapters started.
+    await asyncio.sleep(0.5)
+
+    result = await status_tests.invoke("status", "--config", str(config))
+
+    lines = result.stdout.splitlines()
+    assert f"{version}{__version__}" in lines
+    assert any(line.startswith(collects) for line in lines), result.stdout
+    [queued] = [line for line in lines if line.startswith(waiting)]
+    assert int(queued.removeprefix(waiting)) > 0
+    [cycle] = [line for line in lines if line.startswith(("Last cycle", "Ostatni cykl"))]
+    assert cycle.split(": ", 1)[1] != "-"
