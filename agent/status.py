@@ -79,7 +79,7 @@ class AgentStatus:
     last_cycle_at: datetime | None = None
     """When the run loop last finished a cycle, or ``None`` before the first."""
     publish_interval_seconds: float | None = None
-    """The longest wait between two cycles, from ``publish_interval_seconds`` of the config."""
+    """The maximum wait between two cycles, ``publish_interval_seconds`` of the config."""
 
 
 def adapter_status(

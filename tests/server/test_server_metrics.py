@@ -1,0 +1,236 @@
+"""``/metrics`` and ``/healthz`` of the aggregator and of ``server ingest --metrics-port``."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from kooperant import __version__
+from kooperant.net import free_tcp_port
+from kooperant.protocol import offer_topic
+from kooperant.protocol.errors import OfferValidationError
+from kooperant.protocol.topics import TopicError
+from server.api import create_app
+from server.errors import InvalidSettingError
+from server.message_handling import invalid_reason
+from server.mqtt_url import parse_broker_url
+from server.service import ServerSettings, run_ingest
+from server.status import RejectReason, ServerStatus
+from server.storage import Storage
+from server.validation import PayloadTooLargeError, TopicMismatchError
+from tests.conftest import POSTGRES_ADMIN_DSN
+from tests.server.helpers import machine_offer
+from tests.server.ingest_helpers import publisher, rejected, resources, running_ingest, wait_until
+from tests.server.test_service import running_server, wait_for_status
+
+Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+PASSWORD = "s3cret-ingest-pass"
+
+
+def samples(text: str) -> Samples:
+    """Return every sample of the metrics page by name and sorted labels."""
+    found = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            found[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return found
+
+
+@pytest.mark.mosquitto
+async def test_metrics_after_ingest(
+    sqlite_storage: Storage, mosquitto_url: str, cluster_id: str
+) -> None:
+    broker = parse_broker_url(mosquitto_url)
+    offer = machine_offer(cluster=cluster_id, member="acme")
+
+    async with (
+        running_ingest(sqlite_storage, broker, cluster_id) as (status, api),
+        publisher(broker) as publish,
+    ):
+        await wait_until(lambda: _true(status.broker_connected), "ingest connected")
+        await publish(offer_topic(cluster_id, "acme", offer.resource), offer.to_payload())
+        await publish(offer_topic(cluster_id, "acme", "cnc-2"), b'{"schema": "nonsense"}')
+        await wait_until(lambda: _has_items(api, 1, 1), "one offer stored, one rejected")
+        response = await api.get("/metrics")
+
+    found = samples(response.text)
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain; version=0.0.4")
+    assert found[("kooperant_server_messages_received_total", ())] == 2
+    assert found[("kooperant_server_messages_stored_total", (("kind", "offer"),))] == 1
+    assert found[("kooperant_server_messages_stored_total", (("kind", "withdrawal"),))] == 0
+    assert (
+        found[("kooperant_server_messages_rejected_total", (("reason", "invalid_payload"),))] == 1
+    )
+    assert found[("kooperant_server_messages_rejected_total", (("reason", "too_large"),))] == 0
+    assert found[("kooperant_server_messages_duplicate_total", ())] == 0
+    assert found[("kooperant_server_messages_dropped_total", ())] == 0
+    assert found[("kooperant_server_current_offers", ())] == 1
+    assert found[("kooperant_server_ingest_connected", ())] == 1
+    assert found[("kooperant_server_database_up", ())] == 1
+    assert found[("kooperant_server_storage_retries_total", ())] == 0
+    assert found[("kooperant_server_build_info", (("version", __version__),))] == 1
+    # No label names a member or a cluster.
+    assert "acme" not in response.text
+    assert cluster_id not in response.text
+
+
+async def _has_items(api: httpx.AsyncClient, offers: int, rejections: int) -> bool:
+    return len(await resources(api)) == offers and len(await rejected(api)) == rejections
+
+
+async def _true(value: bool) -> bool:
+    return value
+
+
+@pytest.mark.mosquitto
+async def test_healthz_503_after_database_dropped(
+    postgres_url: str, mosquitto_url: str, cluster_id: str
+) -> None:
+    settings = ServerSettings(
+        database=postgres_url,
+        broker_url=mosquitto_url,
+        cluster=cluster_id,
+        http_port=free_tcp_port(),
+    )
+    name = postgres_url.rsplit("/", 1)[1]
+
+    async with running_server(settings) as client:
+        healthy = await wait_for_status(client, "/healthz", 200)
+        before = samples((await client.get("/metrics")).text)
+        with psycopg.connect(POSTGRES_ADMIN_DSN, autocommit=True) as connection:
+            connection.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+        failing = await wait_for_status(client, "/healthz", 503)
+        after = samples((await client.get("/metrics")).text)
+
+    assert healthy.json() == {"status": "ok", "database": "ok", "broker": "connected"}
+    assert failing.json()["status"] == "failing"
+    assert failing.json()["database"] != "ok"
+    assert failing.json()["broker"] == "connected"
+    assert before[("kooperant_server_database_up", ())] == 1
+    assert before[("kooperant_server_current_offers", ())] == 0
+    assert before[("kooperant_server_requests_routed_total", (("action", "published"),))] == 0
+    assert after[("kooperant_server_database_up", ())] == 0
+    assert ("kooperant_server_current_offers", ()) not in after
+
+
+async def test_metrics_token_required_when_set(sqlite_storage: Storage) -> None:
+    status = ServerStatus(broker_url="mqtt://127.0.0.1:1883", broker_connected=True)
+    app = create_app(sqlite_storage, status, metrics_token="scrape-token")
+    transport = httpx.ASGITransport(app=app)
+
+    async with httpx.AsyncClient(transport=transport, base_url="http://kooperant") as client:
+        missing = await client.get("/metrics")
+        wrong = await client.get("/metrics", headers={"Authorization": "Bearer other"})
+        basic = await client.get("/metrics", headers={"Authorization": "Basic scrape-token"})
+        right = await client.get("/metrics", headers={"Authorization": "Bearer scrape-token"})
+        health = await client.get("/healthz")
+
+    assert missing.status_code == 401
+    assert missing.json()["error"]["code"] == "unauthorized"
+    assert missing.headers["www-authenticate"] == "Bearer"
+    assert wrong.status_code == 401
+    assert basic.status_code == 401
+    assert right.status_code == 200
+    assert "kooperant_server_messages_received_total 0.0" in right.text
+    assert health.status_code == 200
+
+
+async def test_metrics_open_without_token(sqlite_storage: Storage) -> None:
+    status = ServerStatus(broker_url="mqtt://127.0.0.1:1883")
+    transport = httpx.ASGITransport(app=create_app(sqlite_storage, status))
+
+    async with httpx.AsyncClient(transport=transport, base_url="http://kooperant") as client:
+        response = await client.get("/metrics")
+
+    found = samples(response.text)
+    assert response.status_code == 200
+    assert found[("kooperant_server_ingest_connected", ())] == 0
+    # The request router and e-mails run in server run only, so this app has no such metric.
+    assert ("kooperant_server_requests_routed_total", (("action", "published"),)) not in found
+
+
+async def test_ingest_metrics_port_serves_both(tmp_path: Path, free_port: int) -> None:
+    database = f"sqlite:///{tmp_path / 'k.db'}"
+    Storage(database).migrate()
+    broker_port = free_tcp_port()
+    settings = ServerSettings(
+        database=database,
+        broker_url=f"mqtt://127.0.0.1:{broker_port}",
+        broker_username="ingest",
+        broker_password=PASSWORD,
+        metrics_port=free_port,
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_ingest(settings, stop))
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{free_port}", timeout=2) as client:
+            health = await _when_listening(client, "/healthz")
+            metrics = await client.get("/metrics")
+    finally:
+        stop.set()
+        async with asyncio.timeout(5):
+            await task
+
+    found = samples(metrics.text)
+    assert health.status_code == 503
+    assert health.json()["database"] == "ok"
+    assert health.json()["broker"].startswith("disconnected: ")
+    assert found[("kooperant_server_ingest_connected", ())] == 0
+    assert found[("kooperant_server_database_up", ())] == 1
+    for body in (health.text, metrics.text):
+        assert PASSWORD not in body
+
+
+async def _when_listening(client: httpx.AsyncClient, path: str) -> httpx.Response:
+    async with asyncio.timeout(5):
+        while True:
+            try:
+                return await client.get(path)
+            except httpx.ConnectError:
+                await asyncio.sleep(0.05)
+
+
+async def test_ingest_metrics_port_taken(tmp_path: Path) -> None:
+    database = f"sqlite:///{tmp_path / 'k.db'}"
+    Storage(database).migrate()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        settings = ServerSettings(
+            database=database, broker_url=f"mqtt://127.0.0.1:{free_tcp_port()}", metrics_port=port
+        )
+
+        with pytest.raises(InvalidSettingError) as raised:
+            await run_ingest(settings, asyncio.Event())
+
+    assert raised.value.message_id == "metrics_port_unusable"
+    assert f"127.0.0.1:{port}" in raised.value.localized("en")
+    assert "--metrics-port" in raised.value.localized("en")
+
+
+def test_empty_metrics_token_rejected() -> None:
+    with pytest.raises(InvalidSettingError) as raised:
+        ServerSettings(metrics_token="  ")
+
+    assert "--metrics-token-file" in raised.value.localized("en")
+
+
+@pytest.mark.parametrize(
+    ("error", "reason"),
+    [
+        (TopicError("bad topic"), RejectReason.INVALID_TOPIC),
+        (TopicMismatchError("other member"), RejectReason.TOPIC_MISMATCH),
+        (PayloadTooLargeError("too big"), RejectReason.TOO_LARGE),
+        (OfferValidationError("bad schema"), RejectReason.INVALID_PAYLOAD),
+    ],
+)
+def test_invalid_reason_by_error(error: Exception, reason: RejectReason) -> None:
+    assert invalid_reason(error) is reason
