@@ -19,16 +19,32 @@ from kooperant.protocol.topics import TopicError
 from server.api import create_app
 from server.errors import InvalidSettingError
 from server.message_handling import invalid_reason
+from server.metrics import ServerMetrics
 from server.mqtt_url import parse_broker_url
+from server.request_notifier import MAX_MAIL_ATTEMPTS
 from server.service import ServerSettings, run_ingest
 from server.status import RejectReason, ServerStatus
 from server.storage import Storage
+from server.storage.request_routing import Routing
 from server.validation import PayloadTooLargeError, TopicMismatchError
 from tests.conftest import POSTGRES_ADMIN_DSN
+from tests.server import test_request_notifier as notifier_tests
 from tests.server.helpers import machine_offer
 from tests.server.ingest_helpers import publisher, rejected, resources, running_ingest, wait_until
+from tests.server.request_routing_helpers import (
+    NOW,
+    clear_topics,
+    create_request,
+    reader_options,
+    router_settings,
+    running_router,
+    topic_of,
+    wait_for_routing,
+)
 from tests.server.test_service import running_server, wait_for_status
+from tests.support.smtp_sink import SmtpSink
 
+offers = notifier_tests.offers
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 PASSWORD = "s3cret-ingest-pass"
 
@@ -234,3 +250,53 @@ def test_empty_metrics_token_rejected() -> None:
 )
 def test_invalid_reason_by_error(error: Exception, reason: RejectReason) -> None:
     assert invalid_reason(error) is reason
+
+
+@pytest.mark.mosquitto
+async def test_metrics_count_routed_requests(
+    sqlite_storage: Storage, cluster_id: str, mosquitto_url: str
+) -> None:
+    sqlite_storage.store_offer(machine_offer(cluster=cluster_id, accepts_requests=True), NOW)
+    request = create_request(sqlite_storage, cluster_id)
+    status = ServerStatus(broker_url=mosquitto_url)
+
+    try:
+        settings = router_settings("127.0.0.1", 1883, cluster_id)
+        async with running_router(sqlite_storage, settings) as router:
+            await wait_for_routing(sqlite_storage, request.request_id, Routing.PUBLISHED)
+            metrics = ServerMetrics(sqlite_storage, status, lambda: NOW, router=router)
+            found = samples((await metrics.render()).decode())
+    finally:
+        await clear_topics(reader_options("127.0.0.1", 1883), [topic_of(request)])
+
+    assert found[("kooperant_server_requests_routed_total", (("action", "published"),))] == 1
+    assert found[("kooperant_server_requests_routed_total", (("action", "cleared"),))] == 0
+    assert found[("kooperant_server_current_offers", ())] == 1
+
+
+async def test_metrics_count_sent_and_failed_mails(offers: Storage) -> None:
+    clock = notifier_tests.Clock(notifier_tests.NOW)
+    notifier_tests.create(offers)
+    status = ServerStatus(broker_url="mqtt://127.0.0.1:1883")
+
+    # No SMTP server listens on this port, so every attempt fails until the last gives up.
+    failing = notifier_tests.notifier_for(offers, free_tcp_port(), clock)
+    for _ in range(MAX_MAIL_ATTEMPTS):
+        await failing.send_waiting()
+        clock.advance(notifier_tests.RETRY.maximum)
+    notifier_tests.create(offers, notifier_tests.machine_request())
+    with SmtpSink(free_tcp_port()) as sink:
+        working = notifier_tests.notifier_for(offers, sink.port, clock)
+        await working.send_waiting()
+        sink.wait_for(1)
+
+    failed = samples(
+        (await ServerMetrics(offers, status, clock, notifier=failing).render()).decode()
+    )
+    sent = samples((await ServerMetrics(offers, status, clock, notifier=working).render()).decode())
+
+    assert failed[("kooperant_server_request_email_failures_total", ())] == MAX_MAIL_ATTEMPTS
+    assert failed[("kooperant_server_request_emails_abandoned_total", ())] == 1
+    assert failed[("kooperant_server_request_emails_sent_total", ())] == 0
+    assert sent[("kooperant_server_request_emails_sent_total", ())] == 1
+    assert sent[("kooperant_server_request_email_failures_total", ())] == 0
