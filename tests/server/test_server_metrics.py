@@ -41,6 +41,7 @@ from tests.server.request_routing_helpers import (
     topic_of,
     wait_for_routing,
 )
+from tests.server.test_requests_storage import machine_request
 from tests.server.test_service import running_server, wait_for_status
 from tests.support.smtp_sink import SmtpSink
 
@@ -284,7 +285,7 @@ async def test_metrics_count_sent_and_failed_mails(offers: Storage) -> None:
     for _ in range(MAX_MAIL_ATTEMPTS):
         await failing.send_waiting()
         clock.advance(notifier_tests.RETRY.maximum)
-    notifier_tests.create(offers, notifier_tests.machine_request())
+    notifier_tests.create(offers, machine_request())
     with SmtpSink(free_tcp_port()) as sink:
         working = notifier_tests.notifier_for(offers, sink.port, clock)
         await working.send_waiting()
