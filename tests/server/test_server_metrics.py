@@ -26,6 +26,7 @@ from server.service import ServerSettings, run_ingest
 from server.status import RejectReason, ServerStatus
 from server.storage import Storage
 from server.storage.request_routing import Routing
+from server.tokens import TokenStore, add_token
 from server.validation import PayloadTooLargeError, TopicMismatchError
 from tests.conftest import POSTGRES_ADMIN_DSN
 from tests.server import test_request_notifier as notifier_tests
@@ -42,6 +43,7 @@ from tests.server.request_routing_helpers import (
     wait_for_routing,
 )
 from tests.server.test_requests_storage import machine_request
+from tests.server.test_server_cli import invoke as invoke_cli
 from tests.server.test_service import running_server, wait_for_status
 from tests.support.smtp_sink import SmtpSink
 
@@ -301,3 +303,45 @@ async def test_metrics_count_sent_and_failed_mails(offers: Storage) -> None:
     assert failed[("kooperant_server_request_emails_sent_total", ())] == 0
     assert sent[("kooperant_server_request_emails_sent_total", ())] == 1
     assert sent[("kooperant_server_request_email_failures_total", ())] == 0
+
+
+async def test_metrics_open_with_api_tokens(sqlite_storage: Storage, tmp_path: Path) -> None:
+    tokens_file = tmp_path / "tokens.yaml"
+    add_token(tokens_file, "pomorskie-metal", "acme")
+    status = ServerStatus(broker_url="mqtt://127.0.0.1:1883", broker_connected=True)
+    app = create_app(sqlite_storage, status, tokens=TokenStore.load(tokens_file))
+    transport = httpx.ASGITransport(app=app)
+
+    async with httpx.AsyncClient(transport=transport, base_url="http://kooperant") as client:
+        metrics = await client.get("/metrics")
+        listing = await client.get("/api/v1/resources")
+
+    # Scraping needs no API token, while the API does.
+    assert metrics.status_code == 200
+    assert listing.status_code == 401
+
+
+@pytest.mark.parametrize("command", ["run", "ingest"])
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (None, "Cannot read the metrics token file {path} (--metrics-token-file)"),
+        (
+            "\nsecond line\n",
+            "The metrics token file (--metrics-token-file) has an empty first line",
+        ),
+    ],
+)
+def test_cli_bad_metrics_token_file(
+    tmp_path: Path, command: str, content: str | None, expected: str
+) -> None:
+    path = tmp_path / "metrics-token"
+    if content is not None:
+        path.write_text(content, encoding="utf-8")
+    database = f"sqlite:///{tmp_path / 'k.db'}"
+    arguments = ["--broker", "mqtt://127.0.0.1:1", "--metrics-token-file", str(path)]
+
+    result = invoke_cli(command, "--database", database, *arguments)
+
+    assert result.exit_code == 2, result.output
+    assert expected.format(path=path) in result.output
