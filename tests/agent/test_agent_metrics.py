@@ -23,9 +23,11 @@ from agent.runner import Agent
 from agent.status import AgentStatus, OutboxStatus
 from kooperant import __version__
 from kooperant.net import free_tcp_port
-from kooperant.protocol import MachineState
+from kooperant.protocol import MachineState, offer_topic, status_topic
 from tests.agent import test_agent_status as status_tests
 from tests.agent.test_agent_status import SINCE, WatchedMachines, unused_broker_url, write_config
+from tests.agent.test_publisher import make_broker
+from tests.support.mosquitto import running
 
 running_agent = status_tests.running_agent
 watched_adapters = status_tests.watched_adapters
@@ -330,3 +332,34 @@ async def test_status_table_shows_metrics(
     assert int(queued.removeprefix(waiting)) > 0
     [cycle] = [line for line in lines if line.startswith(("Last cycle", "Ostatni cykl"))]
     assert cycle.split(": ", 1)[1] != "-"
+
+
+async def test_metrics_count_broker_rejections(
+    tmp_path: Path, running_agent: Callable[[Path], Any]
+) -> None:
+    allowed = offer_topic("status-test", "acme", "cnc-1")
+    acl = tmp_path / "acl"
+    acl.write_text(
+        f"topic write {allowed}\n"
+        f"topic write {status_topic('status-test', 'acme')}\n"
+        "topic read kooperant/v1/status-test/acme/requests/#\n",
+        encoding="utf-8",
+    )
+    broker = make_broker(tmp_path / "broker", acl_file=acl)
+    port = free_tcp_port()
+    share_both = SHARE_CNC_1 + "  - resource: cnc-2\n    fields: [state]\n"
+    config = write_config(tmp_path, broker.url, f"port: {port}", policy=share_both)
+
+    with running(broker):
+        await running_agent(config)
+        found = await wait_for_sample(
+            f"http://127.0.0.1:{port}/metrics",
+            "kooperant_agent_messages_rejected_total",
+            {},
+            lambda value: value >= 1,
+        )
+
+    # The broker denies the offer of cnc-2 by its ACL, with the MQTT 5 reason code 135.
+    assert found[("kooperant_agent_messages_rejected_total", ())] == 1
+    assert found[("kooperant_agent_messages_published_total", ())] >= 1
+    assert found[("kooperant_agent_outbox_messages", ())] == 0
