@@ -7,7 +7,7 @@ only a person or a restart can change that:
 - ``loop``: no cycle finished for ``2 × publish_interval_seconds + STALL_GRACE_SECONDS``. The
   loop runs a cycle at least every ``publish_interval_seconds``, so a longer gap means it hangs.
 - ``policy``: the policy file's current content is invalid. The agent publishes under the last
-  valid version meanwhile, which is not what the file says.
+  valid version meanwhile, which differs from the file's content.
 - ``outbox``: the store-and-forward queue (an SQLite file) cannot be read, so no message can be
   queued for sending.
 

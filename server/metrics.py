@@ -1,10 +1,10 @@
 """Prometheus metrics of the aggregator, served at ``GET /metrics``.
 
-``ServerCollector`` reads the counters that ingest keeps in ``ServerStatus``, those of the request
-router and the e-mail notifier when the process runs them, and two database readings taken just
-before each scrape: whether ``SELECT 1`` works and how many current offers there are. Nothing is
-counted twice. ``ServerMetrics`` owns a ``CollectorRegistry`` of its own, not the process-wide
-default, so that several servers in one process (as in the tests) do not collide.
+``ServerCollector`` reads the counters that ingest keeps in ``ServerStatus``, and those of the
+request router and the e-mail notifier when the process runs them. It also reports two database
+readings taken just before each scrape: whether ``SELECT 1`` works and how many current offers
+there are. Nothing is counted twice. ``ServerMetrics`` owns a ``CollectorRegistry`` of its own, not
+the process-wide default, so that several servers in one process (as in the tests) do not collide.
 
 No label names a member, a cluster or a resource: the page may be open to anonymous callers, and
 labels per member would grow with the cluster. Label values come from fixed sets (message kinds,
@@ -39,7 +39,7 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 @dataclass(frozen=True, slots=True)
 class DatabaseReading:
-    """What the database answered just before a scrape; ``current_offers`` is ``None`` if down."""
+    """The database's state just before a scrape; ``current_offers`` is ``None`` while it fails."""
 
     up: bool
     current_offers: int | None
@@ -125,6 +125,11 @@ def _message_metrics(status: ServerStatus) -> Iterator[Metric]:
         "Messages ingest received from the broker, whatever became of them.",
         value=status.received_messages,
     )
+    yield from _stored_metrics(status)
+    yield from _unstored_metrics(status)
+
+
+def _stored_metrics(status: ServerStatus) -> Iterator[Metric]:
     stored = CounterMetricFamily(
         f"{PREFIX}_messages_stored",
         "Messages stored for the first time, by kind; stale ones included.",
@@ -148,6 +153,9 @@ def _message_metrics(status: ServerStatus) -> Iterator[Metric]:
         "Current offers removed because their owner cleared the retained offer.",
         value=status.cleared_offers,
     )
+
+
+def _unstored_metrics(status: ServerStatus) -> Iterator[Metric]:
     yield CounterMetricFamily(
         f"{PREFIX}_messages_duplicate",
         "Messages received again after they were stored, and ignored.",

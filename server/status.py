@@ -9,7 +9,7 @@ from enum import StrEnum
 
 
 class RejectReason(StrEnum):
-    """Why ingest rejected a message, as a bounded label of the metric of rejected messages."""
+    """The reason code of a rejected message, a label value of the metric of rejected messages."""
 
     TOO_LARGE = "too_large"
     INVALID_TOPIC = "invalid_topic"
