@@ -141,6 +141,9 @@ class Agent:
         self._rejected_observations: set[tuple[str, object, str]] = set()
         self._named: set[tuple[str, str]] = set()
         self._failing_collects: set[str] = set()
+        self._collect_failures: dict[str, int] = {}
+        self._last_collected: dict[str, datetime] = {}
+        self._last_cycle_at: datetime | None = None
         self._observation_counts: dict[str, int] = {}
         self._started_at = self._clock()
         self._adapters = [self._create_adapter(entry) for entry in config.adapters]
@@ -277,6 +280,8 @@ class Agent:
                 started=adapter.name in self._started,
                 observations=self._observation_counts.get(adapter.name, 0),
                 collect_failing=adapter.name in self._failing_collects,
+                collect_failures=self._collect_failures.get(adapter.name, 0),
+                last_collected_at=self._last_collected.get(adapter.name),
             )
             for adapter, entry in zip(self._adapters, self._config.adapters, strict=True)
         )
@@ -293,6 +298,8 @@ class Agent:
             adapters=adapters,
             outbox=self.publisher.outbox_status(),
             requests=self._request_counts(),
+            last_cycle_at=self._last_cycle_at,
+            publish_interval_seconds=self._config.publish_interval_seconds,
         )
 
     def _request_counts(self) -> RequestCounts | None:
@@ -456,6 +463,7 @@ class Agent:
         self._wake_at = self._policy.next_expiry(
             snapshot.reading or snapshot.now, self._config.zone
         )
+        self._last_cycle_at = self._clock()
 
     def _remember_public_ids(self, public_ids: Mapping[str, str]) -> None:
         """Record new pairs of internal and public id, for ``withdraw`` after a rename."""
@@ -505,10 +513,12 @@ class Agent:
             observations = adapter.collect()
         except Exception:
             # An adapter bug must not stop the other adapters; log it once until it recovers.
+            self._collect_failures[adapter.name] = self._collect_failures.get(adapter.name, 0) + 1
             if adapter.name not in self._failing_collects:
                 logger.exception("Adapter %s failed to collect; leaving it out", adapter.name)
                 self._failing_collects.add(adapter.name)
             return []
+        self._last_collected[adapter.name] = self._clock()
         if adapter.name in self._failing_collects:
             logger.info("Adapter %s collects again", adapter.name)
             self._failing_collects.discard(adapter.name)

@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from adapters.base import Adapter, SourceHealth
+from kooperant import __version__
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +30,10 @@ class AdapterStatus:
     observations: int
     collect_failing: bool
     sources: tuple[SourceHealth, ...]
+    collect_failures: int = 0
+    """Calls of ``collect()`` that raised in this run."""
+    last_collected_at: datetime | None = None
+    """When ``collect()`` last returned, or ``None`` before it did once."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +76,10 @@ class AgentStatus:
     adapters: tuple[AdapterStatus, ...]
     outbox: OutboxStatus | None = None
     requests: RequestCounts | None = None
+    last_cycle_at: datetime | None = None
+    """When the run loop last finished a cycle, or ``None`` before the first."""
+    publish_interval_seconds: float | None = None
+    """The maximum wait between two cycles, ``publish_interval_seconds`` of the config."""
 
 
 def adapter_status(
@@ -80,6 +89,8 @@ def adapter_status(
     started: bool,
     observations: int,
     collect_failing: bool,
+    collect_failures: int = 0,
+    last_collected_at: datetime | None = None,
 ) -> AdapterStatus:
     """Return the status of ``adapter``, with no sources when its health report fails."""
     try:
@@ -88,13 +99,23 @@ def adapter_status(
         # The status endpoint must respond even when an adapter's health report is broken.
         logger.exception("Adapter %s failed to report its health", adapter.name)
         sources = ()
-    return AdapterStatus(adapter.name, type_name, started, observations, collect_failing, sources)
+    return AdapterStatus(
+        adapter.name,
+        type_name,
+        started,
+        observations,
+        collect_failing,
+        sources,
+        collect_failures,
+        last_collected_at,
+    )
 
 
 def status_document(status: AgentStatus) -> dict[str, Any]:
     """Return ``status`` as a JSON-ready mapping, times in ISO 8601 with their offset."""
     return {
         "schema": STATUS_SCHEMA,
+        "version": __version__,
         "member": status.member,
         "cluster": status.cluster,
         "now": status.now.isoformat(),
@@ -109,7 +130,13 @@ def status_document(status: AgentStatus) -> dict[str, Any]:
         "policy_error": status.policy_error,
         "adapters": [_adapter_document(adapter) for adapter in status.adapters],
         "requests": None if status.requests is None else _requests_document(status.requests),
+        "last_cycle_at": _optional_time(status.last_cycle_at),
+        "publish_interval_seconds": status.publish_interval_seconds,
     }
+
+
+def _optional_time(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat()
 
 
 def _requests_document(requests: RequestCounts) -> dict[str, int]:
@@ -135,6 +162,8 @@ def _adapter_document(adapter: AdapterStatus) -> dict[str, Any]:
         "started": adapter.started,
         "observations": adapter.observations,
         "collect_failing": adapter.collect_failing,
+        "collect_failures": adapter.collect_failures,
+        "last_collected_at": _optional_time(adapter.last_collected_at),
         "sources": [_source_document(source) for source in adapter.sources],
     }
 

@@ -95,9 +95,14 @@ def render_status(document: dict[str, Any]) -> str:
             failed=broker["failed_attempts"],
         ),
     ]
+    if broker["connected"] and broker["failed_attempts"]:
+        lines.append(_("broker.failures", failed=broker["failed_attempts"]))
     outbox = document.get("outbox")
     if outbox:
         lines.append(_outbox_text(outbox))
+        if outbox["queued_bytes"]:
+            lines.append(_("outbox.bytes", bytes=outbox["queued_bytes"]))
+    lines.extend(_process_lines(document))
     requests = document.get("requests")
     if requests:
         lines.append(_("requests", **requests))
@@ -107,6 +112,7 @@ def render_status(document: dict[str, Any]) -> str:
     rows = [_("columns").split("|")]
     details = []
     for adapter in document["adapters"]:
+        details.append(_collect_text(adapter))
         if not adapter["sources"]:
             rows.append([adapter["name"], adapter["type"], "-", _adapter_state(adapter)])
         for source in adapter["sources"]:
@@ -130,6 +136,26 @@ def render_status(document: dict[str, Any]) -> str:
     lines.extend(_table(rows))
     lines.extend(details)
     return "\n".join(lines)
+
+
+def _process_lines(document: dict[str, Any]) -> list[str]:
+    """Return the version and the last cycle, for documents of agents that report them."""
+    lines = []
+    if "version" in document:
+        lines.append(_("version", version=document["version"]))
+    if "last_cycle_at" in document:
+        lines.append(_("cycle", time=_local_time(document["last_cycle_at"])))
+    return lines
+
+
+def _collect_text(adapter: dict[str, Any]) -> str:
+    return _(
+        "adapter.collects",
+        adapter=adapter["name"],
+        count=adapter["observations"],
+        failures=adapter.get("collect_failures", 0),
+        time=_local_time(adapter.get("last_collected_at")),
+    )
 
 
 def _outbox_text(outbox: dict[str, Any]) -> str:

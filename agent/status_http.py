@@ -1,4 +1,7 @@
-"""The agent's local status endpoint: ``GET /status`` returns the status document.
+"""The agent's local status endpoint: the status document, the health check and metrics.
+
+``GET /status`` returns the status document (``agent.status``), ``GET /healthz`` the health check
+(``agent.health``, 200 or 503) and ``GET /metrics`` the Prometheus metrics (``agent.metrics``).
 
 It listens on the ``status`` host and port of the agent config (127.0.0.1:8791 by default). The
 document contains no secrets, only states, counters and error messages without credentials. A port
@@ -16,10 +19,12 @@ from collections.abc import Callable
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from agent.config import StatusSettings
+from agent.health import agent_health
+from agent.metrics import metrics_registry, metrics_text
 from agent.status import AgentStatus, status_document
 from kooperant.local_http import EmbeddedUvicorn, bound_socket
 
@@ -28,13 +33,30 @@ logger = logging.getLogger(__name__)
 STARTUP_POLL_SECONDS = 0.05
 
 
+METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
 def status_app(read_status: Callable[[], AgentStatus]) -> Starlette:
-    """Return the ASGI app serving ``read_status()`` at ``/status``."""
+    """Return the ASGI app serving ``read_status()`` at ``/status``, ``/healthz``, ``/metrics``."""
+    registry = metrics_registry(read_status)
 
     async def status(request: Request) -> JSONResponse:
         return JSONResponse(status_document(read_status()))
 
-    return Starlette(routes=[Route("/status", status, methods=["GET"])])
+    async def healthz(request: Request) -> JSONResponse:
+        health = agent_health(read_status())
+        return JSONResponse(health.document, status_code=200 if health.healthy else 503)
+
+    async def metrics(request: Request) -> Response:
+        return Response(metrics_text(registry), media_type=METRICS_CONTENT_TYPE)
+
+    return Starlette(
+        routes=[
+            Route("/status", status, methods=["GET"]),
+            Route("/healthz", healthz, methods=["GET"]),
+            Route("/metrics", metrics, methods=["GET"]),
+        ]
+    )
 
 
 async def serve_status(

@@ -45,6 +45,8 @@ logger = logging.getLogger(__name__)
 PASSWORD_PATH = "/account/password"
 # Paths a user who must change the password may still open.
 _ALLOWED_BEFORE_CHANGE = frozenset({PASSWORD_PATH, "/login", "/logout"})
+# Prometheus and load balancers call these without a session.
+_MONITORING_PATHS = frozenset({"/healthz", "/metrics"})
 _NO_STORE = {"Cache-Control": "no-store"}
 # User names are cut to this length in log lines, so a pasted text cannot flood the log.
 _LOGGED_USERNAME_LENGTH = 64
@@ -70,7 +72,7 @@ def add_account_routes(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
         path = request.url.path
-        if path.startswith("/api/") or path == "/healthz" or path in _ALLOWED_BEFORE_CHANGE:
+        if path.startswith("/api/") or path in _MONITORING_PATHS or path in _ALLOWED_BEFORE_CHANGE:
             return await call_next(request)
         session = await asyncio.to_thread(authenticator.session, request)
         if session is not None and session.user.must_change_password:

@@ -15,7 +15,6 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Query
-from fastapi.responses import JSONResponse
 
 from server.account_routes import add_account_routes
 from server.api_caller import Caller
@@ -23,13 +22,14 @@ from server.api_docs import add_api_docs
 from server.api_errors import add_error_handlers, read
 from server.api_input import check_parameters
 from server.api_json import member_json, rejected_json, resource_json
-from server.api_models import Health, MemberPage, RejectedMessagePage, ResourcePage
-from server.api_openapi import API_DESCRIPTION, API_ERRORS, HEALTH_ERRORS, TAGS, document_api
+from server.api_models import MemberPage, RejectedMessagePage, ResourcePage
+from server.api_openapi import API_DESCRIPTION, API_ERRORS, TAGS, document_api
 from server.auth import Authenticator
 from server.error_pages import add_error_pages
-from server.errors import StorageError
 from server.login_limits import LoginLimiter
 from server.member_routes import add_member_routes
+from server.metrics import ServerMetrics
+from server.monitoring_routes import add_monitoring_routes
 from server.request_api import add_request_api_routes
 from server.request_counts import add_request_counts_routes
 from server.request_form_routes import add_request_form_routes
@@ -58,6 +58,8 @@ def create_app(
     clock: Callable[[], datetime] = utc_now,
     login_limiter: LoginLimiter | None = None,
     requests_changed: asyncio.Event | None = None,
+    metrics: ServerMetrics | None = None,
+    metrics_token: str | None = None,
 ) -> FastAPI:
     """Return the FastAPI application serving ``storage`` and reporting ``status``.
 
@@ -65,6 +67,8 @@ def create_app(
     expired; ``login_limiter`` counts failed sign-ins (a new one by default).
     ``requests_changed`` is set after a request was created or withdrawn, so that the request
     router (``RequestRouter.wakeup``) sends it at once; it is ``app.state.requests_changed``.
+    ``metrics`` serves ``/metrics`` (counters of this app's ``status`` and ``storage`` by default),
+    and ``metrics_token`` makes that page need ``Authorization: Bearer``.
     """
     app = FastAPI(
         title="kooperant aggregator",
@@ -170,28 +174,9 @@ def create_app(
             "offset": offset,
         }
 
-    @app.get(
-        "/healthz",
-        tags=["health"],
-        summary="Check the database and the broker connection",
-        responses={
-            200: {"model": Health, "description": "Both work"},
-            503: {"model": Health, "description": "The database or the broker connection fails"},
-            **HEALTH_ERRORS,
-        },
+    add_monitoring_routes(
+        app, storage, status, metrics or ServerMetrics(storage, status, clock), metrics_token
     )
-    async def health() -> JSONResponse:
-        """Needs no token and shows no offer data."""
-        body = {"status": "ok", "database": "ok", "broker": "connected"}
-        try:
-            await asyncio.to_thread(storage.check_health)
-        except StorageError as error:
-            body["status"] = "failing"
-            body["database"] = str(error)
-        if not status.broker_connected:
-            body["status"] = "failing"
-            body["broker"] = f"disconnected: {status.broker_error or 'not connected yet'}"
-        return JSONResponse(body, status_code=200 if body["status"] == "ok" else 503)
 
     add_account_routes(app, storage, authenticator, clock, login_limiter or LoginLimiter())
     add_search_routes(app, storage, authenticator, clock)

@@ -34,7 +34,7 @@ TAGS = [
     {"name": "health", "description": "Whether the server can do its work"},
 ]
 
-_PUBLIC_PREFIXES = ("/api/", "/healthz")
+_PUBLIC_PREFIXES = ("/api/", "/healthz", "/metrics")
 
 
 def _error(description: str) -> dict[str, Any]:

@@ -117,6 +117,11 @@ class _BrokerOptions:
         )
 
 
+MetricsTokenFileOption = typer.Option(
+    None, "--metrics-token-file", metavar="PATH", help=_("opt_metrics_token_file")
+)
+
+
 @app.command(help=_("cli_run_help"), cls=ConfigurableCommand)
 def run(
     config: Path | None = ConfigOption,
@@ -164,6 +169,7 @@ def run(
     public_url: Annotated[
         str | None, typer.Option("--public-url", metavar="URL", help=_("opt_public_url"))
     ] = None,
+    metrics_token_file: Path | None = MetricsTokenFileOption,
 ) -> None:
     options = _BrokerOptions(
         url=broker,
@@ -197,6 +203,7 @@ def run(
                 environment=os.environ,
             ),
             public_url=public_url,
+            metrics_token=_read_password(metrics_token_file, "metrics_token_file_unreadable"),
         )
         asyncio.run(_run_until_signal(settings))
     typer.echo(_("cli_stopped"))
@@ -218,6 +225,11 @@ def ingest(
     broker_cert_file: Path | None = CertFileOption,
     broker_key_file: Path | None = KeyFileOption,
     broker_key_password_file: Path | None = KeyPasswordFileOption,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option("--metrics-port", min=1, max=65535, help=_("opt_metrics_port")),
+    ] = None,
+    metrics_token_file: Path | None = MetricsTokenFileOption,
 ) -> None:
     options = _BrokerOptions(
         url=broker,
@@ -236,7 +248,11 @@ def ingest(
     with _user_errors():
         if broker is None:
             raise InvalidSettingError("ingest_needs_broker")
-        settings = options.settings(database)
+        settings = options.settings(
+            database,
+            metrics_port=metrics_port,
+            metrics_token=_read_password(metrics_token_file, "metrics_token_file_unreadable"),
+        )
         broker_url = parse_broker_url(broker).url
         client = settings.client_id or default_client_id(settings.cluster)
         typer.echo(_("cli_ingest_running", url=broker_url, client_id=client))

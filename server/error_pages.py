@@ -20,7 +20,7 @@ from server.messages import MESSAGES
 from server.pages import message_page, render_page, request_language
 from server.search_params import FIELD_LABELS
 
-_JSON_PREFIXES = ("/api/", "/healthz")
+_JSON_PREFIXES = ("/api/", "/healthz", "/metrics")
 # Message ids of the heading and text of each status that gets an HTML page.
 _PAGE_MESSAGES = {
     404: ("not_found_title", "not_found_text"),

@@ -47,7 +47,7 @@ from kooperant.protocol import (
 )
 from server.errors import StorageError
 from server.registration_cache import DEFAULT_TTL_SECONDS, RegistrationCache
-from server.status import ServerStatus
+from server.status import RejectReason, ServerStatus
 from server.storage import AnswerOutcome, OfferOutcome, StatusOutcome, Storage, WithdrawalOutcome
 from server.validation import (
     PayloadTooLargeError,
@@ -144,13 +144,20 @@ class MessageHandler:
 
     async def handle(self, topic: str, payload: bytes) -> None:
         """Check and store one message; raise nothing but ``CancelledError``."""
+        self._status.received_messages += 1
         try:
             await self._dispatch(topic, payload)
         except Exception as error:
             # A bug, not a bad message: keep it as rejected so that ingest goes on.
             logger.exception("Unexpected error while handling the message on %s", topic)
             try:
-                await self._reject(topic, payload, f"internal error: {error!r}", self._clock())
+                await self._reject(
+                    topic,
+                    payload,
+                    f"internal error: {error!r}",
+                    self._clock(),
+                    RejectReason.INTERNAL_ERROR,
+                )
             except Exception:
                 logger.exception("Could not record the rejection of the message on %s", topic)
 
@@ -169,7 +176,7 @@ class MessageHandler:
         try:
             check_size(payload)
         except PayloadTooLargeError as error:
-            await self._reject(topic, payload, str(error), received_at)
+            await self._reject(topic, payload, str(error), received_at, RejectReason.TOO_LARGE)
             return
 
         if not payload:
@@ -195,7 +202,7 @@ class MessageHandler:
         try:
             offer = validated_offer(topic, payload)
         except INVALID_MESSAGE_ERRORS as error:
-            await self._reject(topic, payload, str(error), received_at)
+            await self._reject(topic, payload, str(error), received_at, invalid_reason(error))
             return
         if not await self._admitted(topic, payload, received_at, offer.cluster, offer.member):
             return
@@ -220,7 +227,7 @@ class MessageHandler:
         try:
             withdrawal = validated_withdrawal(topic, payload)
         except INVALID_MESSAGE_ERRORS as error:
-            await self._reject(topic, payload, str(error), received_at)
+            await self._reject(topic, payload, str(error), received_at, invalid_reason(error))
             return
         if not await self._admitted(
             topic, payload, received_at, withdrawal.cluster, withdrawal.member
@@ -261,7 +268,7 @@ class MessageHandler:
         try:
             status = validated_status(topic, payload)
         except INVALID_MESSAGE_ERRORS as error:
-            await self._reject(topic, payload, str(error), received_at)
+            await self._reject(topic, payload, str(error), received_at, invalid_reason(error))
             return
         if not await self._admitted(topic, payload, received_at, status.cluster, status.member):
             return
@@ -301,7 +308,7 @@ class MessageHandler:
         try:
             answer = validated_answer(topic, payload)
         except INVALID_MESSAGE_ERRORS as error:
-            await self._reject(topic, payload, str(error), received_at)
+            await self._reject(topic, payload, str(error), received_at, invalid_reason(error))
             return
         if not await self._admitted(topic, payload, received_at, answer.cluster, answer.member):
             return
@@ -320,7 +327,7 @@ class MessageHandler:
             return
         reason = answer_rejection(answer, receipt)
         if reason is not None:
-            await self._reject(topic, payload, reason, received_at)
+            await self._reject(topic, payload, reason, received_at, RejectReason.ANSWER_UNMATCHED)
             return
 
         self._status.accepted_answers += 1
@@ -364,7 +371,7 @@ class MessageHandler:
             await self._give_up(topic, payload, received_at, reason)
             return False
         if reason is not None:
-            await self._reject(topic, payload, reason, received_at)
+            await self._reject(topic, payload, reason, received_at, RejectReason.NOT_REGISTERED)
             return False
         return True
 
@@ -372,8 +379,11 @@ class MessageHandler:
         self._status.duplicate_messages += 1
         logger.debug("Ignored message %s on %s: it was stored before", message_id, topic)
 
-    async def _reject(self, topic: str, payload: bytes, reason: str, received_at: datetime) -> None:
+    async def _reject(
+        self, topic: str, payload: bytes, reason: str, received_at: datetime, code: RejectReason
+    ) -> None:
         self._status.rejected_messages += 1
+        self._status.rejected_by_reason[code] += 1
         logger.warning("Rejected message on %s (%d bytes): %s", topic, len(payload), reason)
         # NOTE: the rejection record has no poison rule. If it cannot be written while the
         # database responds, ingest stays paused on this message until writes work again.
@@ -404,7 +414,9 @@ class MessageHandler:
             self._retry.poison_failures,
             gave_up.error,
         )
-        await self._reject(topic, payload, str(gave_up.error), received_at)
+        await self._reject(
+            topic, payload, str(gave_up.error), received_at, RejectReason.STORAGE_FAILED
+        )
 
     async def _retry_until_committed(
         self, operation: Callable[[], T], *, give_up: bool
@@ -453,6 +465,17 @@ class MessageHandler:
         )
         self._paused_since_failures = 0
         self._status.storage_paused = False
+
+
+def invalid_reason(error: Exception) -> RejectReason:
+    """Return the reason code of a message that failed ``server.validation``."""
+    if isinstance(error, TopicError):
+        return RejectReason.INVALID_TOPIC
+    if isinstance(error, TopicMismatchError):
+        return RejectReason.TOPIC_MISMATCH
+    if isinstance(error, PayloadTooLargeError):
+        return RejectReason.TOO_LARGE
+    return RejectReason.INVALID_PAYLOAD
 
 
 def _log_answer(topic: str, request_id: str, state: str, outcome: AnswerOutcome) -> None:

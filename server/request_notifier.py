@@ -79,6 +79,12 @@ class RequestNotifier:
         # due at once, and its stored attempts still end it as failed after the last one.
         self._retry_at: dict[int, datetime] = {}
         self._failing = False
+        self.sent_mails = 0
+        """E-mails sent in this run."""
+        self.failed_attempts = 0
+        """Sends that failed in this run, each retried later or given up."""
+        self.abandoned_mails = 0
+        """E-mails given up in this run after ``MAX_MAIL_ATTEMPTS`` failed sends."""
 
     async def run(
         self, stop: asyncio.Event, poll_seconds: float = DEFAULT_MAIL_POLL_SECONDS
@@ -145,6 +151,7 @@ class RequestNotifier:
             self._storage.finish_mail, mail.log_id, MailState.SENT, mail.attempts + 1
         )
         self._retry_at.pop(mail.log_id, None)
+        self.sent_mails += 1
         if self._failing:
             self._failing = False
             logger.info("E-mails about requests are sent again")
@@ -159,7 +166,9 @@ class RequestNotifier:
     async def _count_failure(self, mail: PendingMail, error: MailSendError, now: datetime) -> None:
         attempts = mail.attempts + 1
         request_id = mail.request.request_id
+        self.failed_attempts += 1
         if attempts >= MAX_MAIL_ATTEMPTS:
+            self.abandoned_mails += 1
             await asyncio.to_thread(
                 self._storage.finish_mail, mail.log_id, MailState.FAILED, attempts
             )

@@ -108,6 +108,10 @@ class RequestRouter:
         self._unrecorded: dict[str, Callable[[str], bool]] = {}
         self._connection_failure: type[MqttError] | None = None
         self._storage_failed = False
+        self.published_requests = 0
+        """Requests published to their owner's topic in this run."""
+        self.cleared_requests = 0
+        """Topics of final requests cleared in this run."""
 
     async def run(self, stop: asyncio.Event) -> None:
         """Connect and route requests until ``stop`` is set, reconnecting with backoff.
@@ -194,9 +198,11 @@ class RequestRouter:
             )
 
         if routing is Routing.PUBLISHED:
+            self.published_requests += 1
             logger.info("Sent request %s to member %s", request.request_id, request.member)
             mark = self._storage.mark_request_published
         else:
+            self.cleared_requests += 1
             logger.info("Cleared the topic of request %s (final)", request.request_id)
             mark = self._storage.mark_request_cleared
         self._unrecorded[request.request_id] = mark

@@ -25,6 +25,9 @@ from server.api import create_app
 from server.broker import EmbeddedBroker
 from server.errors import InvalidSettingError, StorageError
 from server.ingest import Ingest, IngestSettings
+from server.metrics import ServerMetrics
+from server.monitoring_http import serve_monitoring
+from server.monitoring_routes import monitoring_app
 from server.mqtt_url import BrokerAddress, parse_broker_url
 from server.proxies import forwarded_allow_ips
 from server.request_notifier import RequestNotifier
@@ -95,7 +98,12 @@ async def run_ingest(
     try:
         status = ServerStatus(broker_url=broker.url)
         ingest = Ingest(storage, status, ingest_settings(settings, broker), clock=clock)
-        await ingest.run(stop)
+        if settings.metrics_port is None:
+            await ingest.run(stop)
+        else:
+            metrics = ServerMetrics(storage, status, clock)
+            app = monitoring_app(storage, status, metrics, settings.metrics_token)
+            await serve_monitoring(app, settings.metrics_port, ingest.run(stop), stop)
     finally:
         storage.close()
     logger.info("Ingest stopped")
@@ -187,12 +195,22 @@ async def _serve(
     )
     # Only server run routes requests, not server ingest, so exactly one process publishes them.
     router = RequestRouter(parts.storage, ingest_settings(settings, parts.broker))
+    notifier = None
+    if settings.smtp is not None:
+        notifier = RequestNotifier(
+            parts.storage, settings.smtp, public_url=settings.public_url, clock=parts.clock
+        )
+    metrics = ServerMetrics(
+        parts.storage, parts.status, parts.clock, router=router, notifier=notifier
+    )
     app = create_app(
         parts.storage,
         parts.status,
         tokens=parts.tokens,
         clock=parts.clock,
         requests_changed=router.wakeup,
+        metrics=metrics,
+        metrics_token=settings.metrics_token,
     )
     config = uvicorn.Config(
         app,
@@ -225,10 +243,7 @@ async def _serve(
             ),
             asyncio.create_task(router.run(ingest_stop), name="request router"),
         ]
-        if settings.smtp is not None:
-            notifier = RequestNotifier(
-                parts.storage, settings.smtp, public_url=settings.public_url, clock=parts.clock
-            )
+        if notifier is not None:
             tasks.append(asyncio.create_task(notifier.run(ingest_stop), name="request e-mails"))
         try:
             await _wait_started(http, tasks)

@@ -84,6 +84,10 @@ class ServerSettings:
     # Without ``smtp`` no e-mails about requests are sent; ``public_url`` adds links to them.
     smtp: SmtpSettings | None = None
     public_url: str | None = None
+    # With ``metrics_token``, GET /metrics needs "Authorization: Bearer" with it. ``metrics_port``
+    # serves /metrics and /healthz of ``server ingest`` on 127.0.0.1; ``server run`` ignores it.
+    metrics_token: str | None = field(default=None, repr=False)
+    metrics_port: int | None = None
 
     def __post_init__(self) -> None:
         if not self.expiry_sweep_seconds > 0:
@@ -102,6 +106,8 @@ class ServerSettings:
         self._check_trusted_proxies()
         if self.public_url is not None:
             check_public_url(self.public_url)
+        if self.metrics_token is not None and not self.metrics_token.strip():
+            raise InvalidSettingError("metrics_token_empty")
 
     def secrets(self) -> tuple[str, ...]:
         """Return the passwords in these settings, for masking in logs; empty ones are left out."""

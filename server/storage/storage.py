@@ -26,6 +26,7 @@ from sqlalchemy import (
     exists,
     func,
     insert,
+    or_,
     select,
     text,
 )
@@ -562,6 +563,14 @@ class Storage:
             )
             for row in rows
         ]
+
+    def count_current_offers(self, now: datetime) -> int:
+        """Return how many current offers have not expired at ``now``, of every cluster."""
+        not_expired = or_(resources.c.expires_at.is_(None), resources.c.expires_at > now)
+        statement = select(func.count()).select_from(resources).where(not_expired)
+        with self._connection("count current offers") as connection:
+            count: int = connection.execute(statement).scalar_one()
+        return count
 
     def count_history(self, cluster: str, member: str, resource: str) -> int:
         """Return how many offers of one resource the history holds."""
