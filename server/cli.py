@@ -38,7 +38,12 @@ from server.passwords import (
 )
 from server.profile_fields import account_id_problems, checked_profile
 from server.service import open_storage, run_ingest, run_server
-from server.settings import DEFAULT_SESSION_EXPIRY_SECONDS, MqttProtocolChoice, ServerSettings
+from server.settings import (
+    DEFAULT_HISTORY_RETENTION_DAYS,
+    DEFAULT_SESSION_EXPIRY_SECONDS,
+    MqttProtocolChoice,
+    ServerSettings,
+)
 from server.storage import DEFAULT_DATABASE_URL, Storage, mask_password
 from server.storage.accounts import ROLES, normalize_username
 from server.subscriber import default_client_id
@@ -161,6 +166,12 @@ def run(
     public_url: Annotated[
         str | None, typer.Option("--public-url", metavar="URL", help=_("opt_public_url"))
     ] = None,
+    history_retention_days: Annotated[
+        int,
+        typer.Option(
+            "--history-retention-days", metavar="DAYS", help=_("opt_history_retention_days")
+        ),
+    ] = DEFAULT_HISTORY_RETENTION_DAYS,
 ) -> None:
     options = _BrokerOptions(
         url=broker,
@@ -194,6 +205,7 @@ def run(
                 environment=os.environ,
             ),
             public_url=public_url,
+            history_retention_days=history_retention_days,
         )
         asyncio.run(_run_until_signal(settings))
     typer.echo(_("cli_stopped"))

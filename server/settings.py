@@ -41,6 +41,11 @@ MAX_SESSION_EXPIRY_SECONDS = 0xFFFF_FFFF
 _CLIENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 
 DEFAULT_EXPIRY_SWEEP_SECONDS = 60.0
+# Days of offer history kept by ``server run``; 0 keeps it forever.
+DEFAULT_HISTORY_RETENTION_DAYS = 365
+# 100 years. A longer period would reach before year 1, where Python's datetime ends; 0 already
+# means "forever".
+MAX_HISTORY_RETENTION_DAYS = 36_500
 
 
 @dataclass(frozen=True)
@@ -57,7 +62,8 @@ class ServerSettings:
     files apply to an ``mqtts://`` broker only. ``trusted_proxies`` lists the IP addresses and
     CIDR networks of reverse proxies whose ``X-Forwarded-For`` and ``X-Forwarded-Proto`` headers
     the HTTP server trusts. It is empty by default, so no peer can set them. Passwords are left
-    out of the repr.
+    out of the repr. ``history_retention_days`` is how many days of offer history the sweep of
+    ``run_server`` keeps; 0 keeps it forever.
     """
 
     database: str = DEFAULT_DATABASE_URL
@@ -84,6 +90,7 @@ class ServerSettings:
     # Without ``smtp`` no e-mails about requests are sent; ``public_url`` adds links to them.
     smtp: SmtpSettings | None = None
     public_url: str | None = None
+    history_retention_days: int = DEFAULT_HISTORY_RETENTION_DAYS
 
     def __post_init__(self) -> None:
         if not self.expiry_sweep_seconds > 0:
@@ -102,6 +109,12 @@ class ServerSettings:
         self._check_trusted_proxies()
         if self.public_url is not None:
             check_public_url(self.public_url)
+        if not 0 <= self.history_retention_days <= MAX_HISTORY_RETENTION_DAYS:
+            raise InvalidSettingError(
+                "history_retention_invalid",
+                value=self.history_retention_days,
+                maximum=MAX_HISTORY_RETENTION_DAYS,
+            )
 
     @property
     def broker_protocol(self) -> MqttProtocolChoice:
