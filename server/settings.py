@@ -43,8 +43,8 @@ _CLIENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 DEFAULT_EXPIRY_SWEEP_SECONDS = 60.0
 # Days of offer history kept by ``server run``; 0 keeps it forever.
 DEFAULT_HISTORY_RETENTION_DAYS = 365
-# 100 years. A longer period would reach before year 1, where Python's datetime ends; 0 already
-# means "forever".
+# 100 years. A much longer period would reach before year 1, where Python's datetime ends, and 0
+# already means "forever".
 MAX_HISTORY_RETENTION_DAYS = 36_500
 
 

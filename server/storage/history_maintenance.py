@@ -30,7 +30,7 @@ MAINTENANCE_LOCK = "offer_history maintenance"
 
 @dataclass(frozen=True)
 class MaintenanceResult:
-    """What one run of ``maintain_history`` changed; ``prune`` is ``None`` when kept forever."""
+    """Changes made by one ``maintain_history`` run; ``prune`` is ``None`` when kept forever."""
 
     created: tuple[Partition, ...]
     prune: PruneCounts | None

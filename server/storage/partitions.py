@@ -1,9 +1,9 @@
 """How ``offer_history`` is laid out on PostgreSQL, and its monthly range partitions.
 
 Migration 0009 makes ``offer_history`` on PostgreSQL a table partitioned by range of
-``generated_at``, one partition per calendar month in UTC named ``offer_history_pYYYYMM``, plus
-the DEFAULT partition ``offer_history_default`` for rows outside every monthly partition (an
-agent whose clock is years off may send any date, since the protocol checks only the format).
+``generated_at``, with one partition per calendar month in UTC named ``offer_history_pYYYYMM``.
+The DEFAULT partition ``offer_history_default`` takes rows outside every monthly partition,
+because the protocol checks only the format of a date and an agent's clock may be years off.
 When the ``timescaledb`` extension is installed in the database, the migration makes it a
 hypertable instead, and TimescaleDB creates its chunks by itself. SQLite keeps a plain table.
 
@@ -31,7 +31,7 @@ _PARTITION_NAME = re.compile(rf"{PARTITION_PREFIX}(\d{{4}})(\d{{2}})")
 
 
 class HistoryLayout(StrEnum):
-    """How the database stores ``offer_history``."""
+    """Storage layout of ``offer_history``."""
 
     PLAIN = "plain"
     PARTITIONED = "partitioned"
@@ -90,7 +90,7 @@ def add_months(month: datetime, count: int) -> datetime:
 
 
 def partition_of(month: datetime) -> Partition:
-    """Return the monthly partition that holds ``month``'s rows, whether it exists or not."""
+    """Return the monthly partition that contains ``month``'s rows, whether it exists or not."""
     start = month_start(month)
     name = f"{PARTITION_PREFIX}{start:%Y%m}"
     return Partition(name=name, start=start, end=add_months(start, 1))
@@ -128,7 +128,7 @@ def create_default_partition(connection: Connection) -> None:
 def create_partition(connection: Connection, partition: Partition) -> int:
     """Create ``partition`` and move its rows out of the DEFAULT partition; return how many moved.
 
-    PostgreSQL rejects a new partition while the DEFAULT partition holds rows of its range, so
+    PostgreSQL rejects a new partition while the DEFAULT partition contains rows of its range, so
     those rows leave the DEFAULT partition first and are inserted again once the partition
     exists. Run it inside a transaction, so that a failure leaves both as they were.
     """
@@ -180,5 +180,5 @@ def ensure_partitions(
 
 def _literal(moment: datetime) -> str:
     # Partition bounds are DDL, which takes no bind parameters. The text comes from a datetime,
-    # so it holds digits, dashes, colons and a plus sign only.
+    # so it contains digits, dashes, colons and a plus sign only.
     return moment.astimezone(UTC).isoformat(sep=" ")

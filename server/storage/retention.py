@@ -31,7 +31,7 @@ from server.storage.tables import capacity_days, offer_history
 
 @dataclass(frozen=True)
 class PruneCounts:
-    """What one prune removed, and the start of the history that is kept."""
+    """Counts of one prune, and the start of the history that is kept."""
 
     kept_from: datetime
     dropped_partitions: tuple[str, ...]

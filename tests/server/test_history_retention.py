@@ -99,7 +99,7 @@ def test_prune_on_sqlite_uses_exact_cutoff(sqlite_storage: Storage) -> None:
     assert result.prune is not None
     assert result.prune.kept_from == cutoff
     assert result.prune.deleted_history_rows == 2
-    # The day of the cutoff keeps its row, which holds the later version, generated at the cutoff.
+    # The day of the cutoff keeps its row, which contains its later version: the one at the cutoff.
     assert result.prune.deleted_capacity_days == 1
     assert history_times(storage) == [cutoff, T0]
     assert capacity_days_count(storage) == 2
