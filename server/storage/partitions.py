@@ -120,9 +120,15 @@ def list_partitions(connection: Connection) -> list[Partition]:
 
 def create_default_partition(connection: Connection) -> None:
     """Create the DEFAULT partition of ``offer_history`` unless it exists."""
-    connection.execute(
-        text(f"CREATE TABLE IF NOT EXISTS {DEFAULT_PARTITION} PARTITION OF {HISTORY_TABLE} DEFAULT")
-    )
+    # CREATE TABLE IF NOT EXISTS would lock offer_history against ingest even when the
+    # partition exists, so the catalogue is asked first.
+    exists = connection.execute(
+        text("SELECT to_regclass(:name) IS NOT NULL"), {"name": DEFAULT_PARTITION}
+    ).scalar_one()
+    if not exists:
+        connection.execute(
+            text(f"CREATE TABLE {DEFAULT_PARTITION} PARTITION OF {HISTORY_TABLE} DEFAULT")
+        )
 
 
 def create_partition(connection: Connection, partition: Partition) -> int:
@@ -133,6 +139,9 @@ def create_partition(connection: Connection, partition: Partition) -> int:
     exists. Run it inside a transaction, so that a failure leaves both as they were.
     """
     bounds = {"start": partition.start, "end": partition.end}
+    # CREATE TABLE ... PARTITION OF takes this lock anyway. Taking it before the DELETE keeps
+    # ingest from adding a row of the range to the DEFAULT partition in between.
+    connection.execute(text(f"LOCK TABLE {HISTORY_TABLE} IN ACCESS EXCLUSIVE MODE"))
     connection.execute(
         text(
             "CREATE TEMPORARY TABLE offer_history_moving "

@@ -5,7 +5,9 @@ The hypertable path needs TimescaleDB, which its test skips when the server lack
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import psycopg
@@ -201,6 +203,34 @@ def test_partition_created_with_rows_in_default(postgres_storage: Storage) -> No
     page = storage.list_history(*OWNER, "cnc-5ax-01", viewer=Viewer(*OWNER), now=june_2030)
     assert page is not None
     assert page.total == 2
+
+
+def test_partition_creation_waits_for_ingest(postgres_storage: Storage) -> None:
+    storage = postgres_storage
+    storage.migrate()
+    # The row is in the first month that maintenance creates, so its DELETE from the DEFAULT
+    # partition runs while the insert is still uncommitted unless the table is locked first.
+    may_2030 = datetime(2030, 5, 20, 12, 0, tzinfo=UTC)
+
+    with storage.engine.connect() as ingest, ThreadPoolExecutor(1) as pool:
+        transaction = ingest.begin()
+        ingest.execute(
+            text(
+                "INSERT INTO offer_history "
+                "(cluster, member, resource, generated_at, received_at, payload) "
+                "VALUES ('pomorskie-metal', 'acme', 'cnc-5ax-01', :at, :at, '{}')"
+            ),
+            {"at": may_2030},
+        )
+        maintenance = pool.submit(storage.maintain_history, datetime(2030, 5, 15, tzinfo=UTC), 0)
+        time.sleep(0.5)
+        waited = not maintenance.done()
+        transaction.commit()
+        result = maintenance.result(timeout=10)
+
+    assert waited
+    assert result is not None
+    assert rows_per_partition(storage) == {"offer_history_p203005": 1}
 
 
 def test_maintenance_again_creates_nothing(postgres_storage: Storage) -> None:
