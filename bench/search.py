@@ -249,7 +249,13 @@ def print_sizes(database_url: str) -> None:
     with psycopg.connect(_psycopg_url(database_url)) as connection:
         for table in BENCH_TABLES:
             count = connection.execute(f'SELECT count(*) FROM "{table}"').fetchone()
-            size = connection.execute("SELECT pg_total_relation_size(%s)", (table,)).fetchone()
+            # A partitioned table has no storage of its own, so its partitions are summed.
+            # pg_partition_tree returns no rows for a table that is not partitioned.
+            size = connection.execute(
+                "SELECT coalesce(sum(pg_total_relation_size(relid)), "
+                "pg_total_relation_size(%s::regclass)) FROM pg_partition_tree(%s::regclass)",
+                (table, table),
+            ).fetchone()
             assert count is not None and size is not None
             print(f"{table:<24}{count[0]:>14,}{size[0] / 2**20:>10,.1f}")
         total = connection.execute("SELECT pg_database_size(current_database())").fetchone()

@@ -39,7 +39,12 @@ from server.passwords import (
 )
 from server.profile_fields import account_id_problems, checked_profile
 from server.service import open_storage, run_ingest, run_server
-from server.settings import DEFAULT_SESSION_EXPIRY_SECONDS, MqttProtocolChoice, ServerSettings
+from server.settings import (
+    DEFAULT_HISTORY_RETENTION_DAYS,
+    DEFAULT_SESSION_EXPIRY_SECONDS,
+    MqttProtocolChoice,
+    ServerSettings,
+)
 from server.storage import DEFAULT_DATABASE_URL, Storage, mask_password
 from server.storage.accounts import ROLES, normalize_username
 from server.subscriber import default_client_id
@@ -170,6 +175,12 @@ def run(
         str | None, typer.Option("--public-url", metavar="URL", help=_("opt_public_url"))
     ] = None,
     metrics_token_file: Path | None = MetricsTokenFileOption,
+    history_retention_days: Annotated[
+        int,
+        typer.Option(
+            "--history-retention-days", metavar="DAYS", help=_("opt_history_retention_days")
+        ),
+    ] = DEFAULT_HISTORY_RETENTION_DAYS,
 ) -> None:
     options = _BrokerOptions(
         url=broker,
@@ -204,6 +215,7 @@ def run(
             ),
             public_url=public_url,
             metrics_token=_read_password(metrics_token_file, "metrics_token_file_unreadable"),
+            history_retention_days=history_retention_days,
         )
         asyncio.run(_run_until_signal(settings))
     typer.echo(_("cli_stopped"))

@@ -14,7 +14,7 @@ import logging
 import socket
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import uvicorn
 
@@ -42,6 +42,9 @@ logger = logging.getLogger(__name__)
 SHUTDOWN_TIMEOUT_SECONDS = 5.0
 HTTP_GRACEFUL_SHUTDOWN_SECONDS = 2
 _STARTUP_POLL_SECONDS = 0.02
+# Partitions are made months ahead, so an hourly check is early enough, and a retention period
+# counted in days is kept to within an hour.
+HISTORY_MAINTENANCE_INTERVAL = timedelta(hours=1)
 
 
 def utc_now() -> datetime:
@@ -237,7 +240,11 @@ async def _serve(
             asyncio.create_task(http.serve(sockets=[http_socket]), name="http"),
             asyncio.create_task(
                 sweep_expired(
-                    parts.storage, parts.clock, settings.expiry_sweep_seconds, ingest_stop
+                    parts.storage,
+                    parts.clock,
+                    settings.expiry_sweep_seconds,
+                    ingest_stop,
+                    history_retention_days=settings.history_retention_days,
                 ),
                 name="expiry sweep",
             ),
@@ -263,11 +270,17 @@ async def sweep_expired(
     clock: Callable[[], datetime],
     interval_seconds: float,
     stop: asyncio.Event,
+    *,
+    history_retention_days: int = 0,
 ) -> None:
     """Delete expired offers and expire requests every ``interval_seconds`` until ``stop`` is set.
 
-    A failed sweep is logged and tried again at the next interval.
+    The first sweep and then one every ``HISTORY_MAINTENANCE_INTERVAL`` by ``clock`` also create
+    missing history partitions and delete history older than ``history_retention_days`` (0
+    keeps it). A failed sweep is logged and tried again at the next interval, a failed history
+    maintenance at the next hour.
     """
+    next_maintenance: datetime | None = None
     while not stop.is_set():
         now = clock()
         try:
@@ -278,8 +291,20 @@ async def sweep_expired(
             if deleted:
                 logger.info("Deleted %d expired offers", deleted)
         await _expire_requests(storage, now)
+        if next_maintenance is None or now >= next_maintenance:
+            await _maintain_history(storage, now, history_retention_days)
+            next_maintenance = now + HISTORY_MAINTENANCE_INTERVAL
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=interval_seconds)
+
+
+async def _maintain_history(storage: Storage, now: datetime, retention_days: int) -> None:
+    try:
+        await asyncio.to_thread(storage.maintain_history, now, retention_days)
+    except StorageError as error:
+        logger.error(
+            "History maintenance failed; retrying in %s: %s", HISTORY_MAINTENANCE_INTERVAL, error
+        )
 
 
 async def _expire_requests(storage: Storage, now: datetime) -> None:

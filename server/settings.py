@@ -41,6 +41,11 @@ MAX_SESSION_EXPIRY_SECONDS = 0xFFFF_FFFF
 _CLIENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 
 DEFAULT_EXPIRY_SWEEP_SECONDS = 60.0
+# Days of offer history kept by ``server run``; 0 keeps it forever.
+DEFAULT_HISTORY_RETENTION_DAYS = 365
+# 100 years. A much longer period would reach before year 1, where Python's datetime ends, and 0
+# already means "forever".
+MAX_HISTORY_RETENTION_DAYS = 36_500
 
 
 @dataclass(frozen=True)
@@ -57,7 +62,8 @@ class ServerSettings:
     files apply to an ``mqtts://`` broker only. ``trusted_proxies`` lists the IP addresses and
     CIDR networks of reverse proxies whose ``X-Forwarded-For`` and ``X-Forwarded-Proto`` headers
     the HTTP server trusts. It is empty by default, so no peer can set them. Passwords are left
-    out of the repr.
+    out of the repr. ``history_retention_days`` is how many days of offer history the sweep of
+    ``run_server`` keeps; 0 keeps it forever.
     """
 
     database: str = DEFAULT_DATABASE_URL
@@ -88,6 +94,7 @@ class ServerSettings:
     # serves /metrics and /healthz of ``server ingest`` on 127.0.0.1; ``server run`` ignores it.
     metrics_token: str | None = field(default=None, repr=False)
     metrics_port: int | None = None
+    history_retention_days: int = DEFAULT_HISTORY_RETENTION_DAYS
 
     def __post_init__(self) -> None:
         if not self.expiry_sweep_seconds > 0:
@@ -108,6 +115,12 @@ class ServerSettings:
             check_public_url(self.public_url)
         if self.metrics_token is not None and not self.metrics_token.strip():
             raise InvalidSettingError("metrics_token_empty")
+        if not 0 <= self.history_retention_days <= MAX_HISTORY_RETENTION_DAYS:
+            raise InvalidSettingError(
+                "history_retention_invalid",
+                value=self.history_retention_days,
+                maximum=MAX_HISTORY_RETENTION_DAYS,
+            )
 
     def secrets(self) -> tuple[str, ...]:
         """Return the passwords in these settings, for masking in logs; empty ones are left out."""

@@ -20,6 +20,7 @@ from sqlalchemy import Connection, Engine, event, text
 WRITE_TRANSACTION_OPTION = "kooperant_write_transaction"
 
 _ADVISORY_LOCK = text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))")
+_TRY_ADVISORY_LOCK = text("SELECT pg_try_advisory_xact_lock(hashtextextended(:key, 0))")
 
 
 def configure_sqlite_engine(engine: Engine) -> None:
@@ -39,6 +40,18 @@ def lock_member(connection: Connection, cluster: str, member: str) -> None:
     """
     if connection.dialect.name == "postgresql":
         connection.execute(_ADVISORY_LOCK, {"key": f"{cluster}/{member}"})
+
+
+def try_lock(connection: Connection, name: str) -> bool:
+    """Take the lock ``name`` until the end of the current transaction unless another holds it.
+
+    Returns whether this transaction holds the lock now. The names share the hash space of the
+    member locks, which are ``cluster/member`` and so never equal a name with a space. On
+    SQLite the BEGIN IMMEDIATE of the transaction already holds the database's write lock.
+    """
+    if connection.dialect.name != "postgresql":
+        return True
+    return bool(connection.execute(_TRY_ADVISORY_LOCK, {"key": name}).scalar_one())
 
 
 def _configure_connection(dbapi_connection: Any, _record: object) -> None:

@@ -52,6 +52,7 @@ from server.storage.current import (
     replace_current,
 )
 from server.storage.delivery import Stamp, claim_message, precedes, prune_statement
+from server.storage.history_maintenance import MaintenanceResult, maintain_history
 from server.storage.locking import WRITE_TRANSACTION_OPTION, configure_sqlite_engine, lock_member
 from server.storage.members import (
     has_registrations,
@@ -458,6 +459,15 @@ class Storage:
         if ended:
             logger.info("Deleted %d expired dashboard sessions", ended)
         return self.delete_expired(now)
+
+    def maintain_history(self, now: datetime, retention_days: int) -> MaintenanceResult | None:
+        """Create missing history partitions and prune history older than ``retention_days``.
+
+        See ``server.storage.history_maintenance.maintain_history``; ``None`` means another
+        process is doing it.
+        """
+        with self._transaction("maintain offer history") as connection:
+            return maintain_history(connection, now, retention_days)
 
     def store_rejected(
         self, topic: str, payload: bytes, reason: str, received_at: datetime

@@ -120,6 +120,8 @@ free_intervals = Table(
     Index("ix_free_intervals_time", "start", "end"),
 )
 
+# On PostgreSQL migration 0009 partitions this table by month of generated_at, makes id a bigint
+# and the primary key (id, generated_at), as partitions.py describes. SQLite keeps it as declared.
 offer_history = Table(
     "offer_history",
     metadata,

@@ -23,7 +23,7 @@ from kooperant.protocol import (
 _Enveloped = TypeVar("_Enveloped", Offer, Withdrawal)
 
 # The newest migration of server/storage/migrations/versions.
-HEAD_REVISION = "0008"
+HEAD_REVISION = "0009"
 T0 = datetime(2026, 12, 7, 6, 0, tzinfo=UTC)
 T1 = T0 + timedelta(hours=1)
 
