@@ -41,8 +41,8 @@ def host(monkeypatch: pytest.MonkeyPatch) -> FakeHost:
     fake = FakeHost(users={"kooperant": service_user})
     monkeypatch.setattr(service_cli, "system_host", fake)
     monkeypatch.setattr(service_cli, "is_windows", lambda: False)
-    # The test's own Python may sit below /root, which the service user cannot enter; the
-    # system Python stands in for a virtual environment in /opt.
+    # The test's own Python may be below /root, which the service user cannot enter. The
+    # system Python replaces it, as a virtual environment in /opt would.
     monkeypatch.setattr(sys, "executable", "/usr/bin/python3")
     monkeypatch.setattr(sys, "prefix", "/usr")
     return fake
