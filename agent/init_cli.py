@@ -82,7 +82,8 @@ def init(
         _report_written(written)
         status = 0 if skip_check else _run_check(written.config)
         typer.echo(_("next_steps", config=written.config, policy=written.policy))
-        if written.password is not None:
+        # On Windows the service runs as LocalSystem, which reads the file already.
+        if written.password is not None and sys.platform != "win32":
             typer.echo(_("next_steps.secrets", path=written.password))
     if status:
         raise typer.Exit(status)
