@@ -378,6 +378,7 @@ class AgentConfig(_Frozen):
     _policy: Policy = PrivateAttr(default_factory=lambda: Policy({}))
     _variables: Mapping[str, str] | None = PrivateAttr(default=None)
     _overrides: tuple[str, ...] = PrivateAttr(default=())
+    _secret_files: tuple[Path, ...] = PrivateAttr(default=())
 
     @property
     def source(self) -> Path:
@@ -411,6 +412,13 @@ class AgentConfig(_Frozen):
     def overrides(self) -> tuple[str, ...]:
         """Names of the ``KOOPERANT_AGENT__*`` variables that replaced values of the file."""
         return self._overrides
+
+    @property
+    def secret_files(self) -> tuple[Path, ...]:
+        """Files the config and its policy read secrets from: ``${file:PATH}`` references and
+        ``KOOPERANT_AGENT__..._FILE`` variables. Paths only, never the contents.
+        """
+        return tuple(dict.fromkeys((*self._secret_files, *self._policy.secret_files)))
 
     @property
     def sharing_policy(self) -> Policy:
@@ -478,6 +486,8 @@ def load_config(path: Path, variables: Mapping[str, str] | None = None) -> Agent
     config._source = path
     config._variables = variables
     config._overrides = tuple(override.variable for override in applied)
+    override_files = [override.secret_file for override in applied if override.secret_file]
+    config._secret_files = tuple(dict.fromkeys((*document.secret_files, *override_files)))
     for hook in _load_hooks:
         hook(config)
     tls_problems = _missing_tls_files(document, config)

@@ -1,9 +1,15 @@
-"""Write the files of ``kooperant agent init``: agent.yaml, policy.yaml and the broker password.
+"""Write the files of ``kooperant agent init``: agent.yaml, policy.yaml, their JSON Schemas and
+the broker password.
 
 The comments in the written files are English with the Polish term in brackets, as in
 ``config/agent.example.yaml``. The policy shares nothing: its rules are comments naming the
 discovered resources. The broker password goes to ``secrets/broker-password`` (mode 0600) and
 agent.yaml refers to it as ``${file:secrets/broker-password}``, so it is never in agent.yaml.
+
+The schemas ``agent-config.schema.json`` and ``policy.schema.json`` are generated from the
+installed code, so they cover the adapters installed now, and the first line of each YAML file
+names its schema for editors (``# yaml-language-server: $schema=...``). They are written next to
+the YAML files because a wheel user has no ``docs/schemas`` folder to point to.
 
 ``write_files`` writes nothing unless every target is free (or ``force`` is set), and writes each
 file to a temporary file in the same folder first and then renames it, so a failure leaves no
@@ -22,8 +28,18 @@ from pathlib import Path
 
 import yaml
 
+from agent.config_schema import agent_config_json_schema_text
 from agent.init_answers import InitAnswers, OpcUaServer
-from agent.init_templates import agent_header, export_lines, host_lines, policy_text
+from agent.init_templates import (
+    CONFIG_SCHEMA_NAME,
+    POLICY_SCHEMA_NAME,
+    agent_header,
+    example_path,
+    export_lines,
+    host_lines,
+    policy_text,
+)
+from agent.policy.schema import policy_json_schema_text
 
 CONFIG_NAME = "agent.yaml"
 POLICY_NAME = "policy.yaml"
@@ -48,6 +64,8 @@ class WrittenFiles:
     config: Path
     policy: Path
     password: Path | None
+    config_schema: Path
+    policy_schema: Path
 
 
 def yaml_scalar(text: str) -> str:
@@ -74,7 +92,8 @@ def render_config(answers: InitAnswers) -> str:
     resources = _resources_lines(answers)
     if resources:
         lines += [*resources, ""]
-    lines.append("# Data sources (adaptery); docs/adapters.md describes each type.")
+    lines.append("# Data sources (adaptery). `kooperant adapter list` lists the installed types;")
+    lines.append(f"# a commented example of each: {example_path('adapters', 'TYPE.example.yaml')}")
     adapters: list[str] = []
     machine_ids = [machine.resource for server in answers.servers for machine in server.machines]
     used_ids: set[str] = set()
@@ -97,31 +116,42 @@ def render_policy(answers: InitAnswers) -> str:
 
 
 def write_files(answers: InitAnswers, *, force: bool) -> WrittenFiles:
-    """Write agent.yaml, policy.yaml and the password file into ``answers.output``.
+    """Write agent.yaml, policy.yaml, their schemas and the password file into ``answers.output``.
 
     Raise ``TargetExistsError`` naming the first file that exists unless ``force`` is set, and
     ``OSError`` when the folder cannot be created or written.
     """
     output = answers.output
-    config = output / CONFIG_NAME
-    policy = output / POLICY_NAME
-    password = output / PASSWORD_PATH if answers.broker_password is not None else None
-    existing = existing_targets(output, with_password=password is not None)
+    written = WrittenFiles(
+        config=output / CONFIG_NAME,
+        policy=output / POLICY_NAME,
+        password=output / PASSWORD_PATH if answers.broker_password is not None else None,
+        config_schema=output / CONFIG_SCHEMA_NAME,
+        policy_schema=output / POLICY_SCHEMA_NAME,
+    )
+    existing = existing_targets(output, with_password=written.password is not None)
     if existing and not force:
         raise TargetExistsError(existing[0])
 
+    # Rendered before anything is written, so that an adapter that fails to import leaves no
+    # file behind.
+    config_schema = agent_config_json_schema_text()
+    policy_schema = policy_json_schema_text()
     output.mkdir(parents=True, exist_ok=True)
-    if password is not None and answers.broker_password is not None:
-        password.parent.mkdir(mode=0o700, exist_ok=True)
-        _write_atomic(password, answers.broker_password, mode=0o600)
-    _write_atomic(policy, render_policy(answers))
-    _write_atomic(config, render_config(answers))
-    return WrittenFiles(config, policy, password)
+    if written.password is not None and answers.broker_password is not None:
+        written.password.parent.mkdir(mode=0o700, exist_ok=True)
+        _write_atomic(written.password, answers.broker_password, mode=0o600)
+    _write_atomic(written.config_schema, config_schema)
+    _write_atomic(written.policy_schema, policy_schema)
+    _write_atomic(written.policy, render_policy(answers))
+    _write_atomic(written.config, render_config(answers))
+    return written
 
 
 def existing_targets(output: Path, *, with_password: bool) -> list[Path]:
     """Return the files ``write_files`` would replace in ``output``."""
-    targets = [output / CONFIG_NAME, output / POLICY_NAME]
+    targets = [output / name for name in (CONFIG_NAME, POLICY_NAME)]
+    targets += [output / name for name in (CONFIG_SCHEMA_NAME, POLICY_SCHEMA_NAME)]
     if with_password:
         targets.append(output / PASSWORD_PATH)
     return [target for target in targets if target.exists()]
@@ -161,8 +191,9 @@ def _resources_lines(answers: InitAnswers) -> list[str]:
 def _opcua_lines(server: OpcUaServer, name: str) -> list[str]:
     lines = [
         "  # Machines of an OPC UA server (maszyny z serwera OPC UA), anonymous and unsecured;",
-        "  # for security settings see config/adapters/opcua.example.yaml. Browse name of each",
-        "  # machine -> resource id. List the machines again with: kooperant agent browse URL",
+        f"  # for security settings see {example_path('adapters', 'opcua.example.yaml')}.",
+        "  # Browse name of each machine -> resource id. List the machines again with:",
+        "  # kooperant agent browse URL",
         "  - type: opcua",
         f"    name: {yaml_scalar(name)}",
         f"    url: {yaml_scalar(server.url)}",

@@ -82,6 +82,9 @@ def init(
         _report_written(written)
         status = 0 if skip_check else _run_check(written.config)
         typer.echo(_("next_steps", config=written.config, policy=written.policy))
+        # On Windows the service runs as LocalSystem, which reads the file already.
+        if written.password is not None and sys.platform != "win32":
+            typer.echo(_("next_steps.secrets", path=written.password))
     if status:
         raise typer.Exit(status)
 
@@ -123,6 +126,7 @@ def _write(answers: InitAnswers, force: bool) -> WrittenFiles:
 def _report_written(written: WrittenFiles) -> None:
     typer.echo(_("written.config", path=written.config))
     typer.echo(_("written.policy", path=written.policy))
+    typer.echo(_("written.schemas", config=written.config_schema, policy=written.policy_schema))
     if written.password is not None:
         typer.echo(_("written.password", path=written.password))
 

@@ -10,8 +10,21 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from agent.init_answers import ExportSource, InitAnswers
+from kooperant.demo.configs import example_config
 
 Scalar = Callable[[str], str]
+
+CONFIG_SCHEMA_NAME = "agent-config.schema.json"
+POLICY_SCHEMA_NAME = "policy.schema.json"
+
+
+def example_path(*parts: str) -> str:
+    """Return where the installed kooperant keeps the example config ``parts``, such as
+    ``example_path("adapters", "host.example.yaml")``: ``config/`` in a source checkout, the
+    package ``kooperant.example_configs`` in a wheel.
+    """
+    return str(example_config(*parts))
+
 
 _EXPORT_TITLES = {
     "schedule": "The production plan exported from the ERP (plan produkcji), CSV or XLSX.",
@@ -39,8 +52,11 @@ def agent_header(answers: InitAnswers, scalar: Scalar) -> list[str]:
     """Return the top of agent.yaml: identity, broker, policy and the defaults left unset."""
     written = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     lines = [
+        f"# yaml-language-server: $schema={CONFIG_SCHEMA_NAME}",
         "# kooperant agent configuration (konfiguracja agenta), written by `kooperant agent init`",
-        f"# on {written}. Every key is described in config/agent.example.yaml.",
+        f"# on {written}. {CONFIG_SCHEMA_NAME} next to this file describes every key (an",
+        "# editor with YAML support shows it); a commented example of every key is",
+        f"# {example_path('agent.example.yaml')}",
         "# Check it with:  kooperant agent check --config agent.yaml",
         "# Start it with:  kooperant agent run --config agent.yaml",
         "",
@@ -55,7 +71,7 @@ def agent_header(answers: InitAnswers, scalar: Scalar) -> list[str]:
         "",
         "broker:",
         "  # The cluster's MQTT broker (broker MQTT klastra): mqtt://HOST[:PORT], or mqtts://",
-        "  # for TLS with the tls: keys of config/agent.example.yaml.",
+        "  # for TLS with the tls: keys of the example named at the top.",
         f"  url: {scalar(answers.broker_url)}",
     ]
     if answers.broker_username is None:
@@ -101,9 +117,8 @@ def export_lines(source: ExportSource, scalar: Scalar, machine_ids: list[str]) -
     lines += [f"  {line}" for line in _MAPPING_HELP.get(export.type, [])]
     if export.needs_mapping:
         return lines + [f"  # {line}" for line in entry]
-    lines.append(
-        f"  # Other settings and their defaults: config/adapters/{export.type}.example.yaml"
-    )
+    lines.append("  # Other settings and their defaults (inne ustawienia):")
+    lines.append(f"  # {example_path('adapters', f'{export.type}.example.yaml')}")
     return lines + [f"  {line}" for line in entry]
 
 
@@ -112,7 +127,8 @@ def host_lines(resource: str) -> list[str]:
     return [
         "  # Free CPU, memory and disk of this computer (wolne zasoby tego komputera). Default",
         "  # mounts: / (on Windows C:\\). Keep some for the computer's own work with reserve:",
-        "  # (cores, memory_gib, disk_gib); see config/adapters/host.example.yaml.",
+        "  # (cores, memory_gib, disk_gib); see the example",
+        f"  # {example_path('adapters', 'host.example.yaml')}",
         "  - type: host",
         "    name: host",
         f"    resource: {resource}",
@@ -122,13 +138,14 @@ def host_lines(resource: str) -> list[str]:
 def policy_text(answers: InitAnswers, scalar: Scalar) -> str:
     """Return policy.yaml: deny by default, with a commented example rule per resource."""
     lines = [
-        "# yaml-language-server: $schema=policy.schema.json",
+        f"# yaml-language-server: $schema={POLICY_SCHEMA_NAME}",
         "# Sharing policy (polityka udostępniania), written by `kooperant agent init`.",
         "#",
         "# It SHARES NOTHING (nic nie jest udostępniane): no rule is enabled, so no offer leaves",
         "# the company. To share a resource, replace `share: []` by `share:` and remove the '# '",
-        "# before the lines of its rule below. docs/policy.md describes every key; check the",
-        "# result with:  kooperant agent check --config agent.yaml",
+        f"# before the lines of its rule below. {POLICY_SCHEMA_NAME} next to this file describes",
+        f"# every key; a commented example: {example_path('policy.example.yaml')}",
+        "# Check the result with:  kooperant agent check --config agent.yaml",
         "# and see what would be published with:  kooperant agent preview --config agent.yaml",
         "share: []",
     ]

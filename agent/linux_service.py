@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from agent.config import AgentConfig
+from agent.secret_access import SecretFix, can_grant, fix_command, grant, group_name, secret_fixes
 from agent.service_access import AccessProblem, UserIds, access_problems
 from agent.systemd_unit import (
     certificate_folders_of,
@@ -52,6 +53,8 @@ class LinuxInstall:
     start: bool
     force: bool
     sudo_command: str
+    grant_secrets: bool = False
+    """Give the service user's group read access to the config's secret files."""
 
 
 class SystemHost:
@@ -107,6 +110,11 @@ def install(options: LinuxInstall, config: AgentConfig, host: SystemHost) -> lis
     user, lines = _ensure_user(options.user, host)
     lines += create_writable_folders(config, user)
     interpreter = Path(sys.executable).absolute()
+    fixes = secret_fixes(config, user)
+    secrets = {fix.secret for fix in fixes}
+    problems = access_problems(config, user, interpreter)
+    check_user_access(options.user, [p for p in problems if p.path not in secrets])
+    lines += _give_secret_access(fixes, config, user, options.grant_secrets)
     check_user_access(options.user, access_problems(config, user, interpreter))
 
     settings = unit_settings_for(
@@ -158,6 +166,34 @@ def create_writable_folders(config: AgentConfig, user: UserIds) -> list[str]:
             raise ServiceError(_("write.failed", path=folder, error=error)) from error
         logger.info("Created %s for the service user %s", folder, user.name)
         lines.append(_("folder.created", path=folder, user=user.name))
+    return lines
+
+
+def _give_secret_access(
+    fixes: list[SecretFix], config: AgentConfig, user: UserIds, allowed: bool
+) -> list[str]:
+    """Apply ``fixes`` if ``allowed`` and all are safe, else raise with the commands to run."""
+    if not fixes:
+        return []
+    group = group_name(user.gid)
+    if not allowed:
+        commands = "\n".join(f"  {fix_command(fix, group)}" for fix in fixes)
+        raise ServiceError(
+            _("secrets.denied", user=user.name, commands=commands, option="--grant-secrets")
+        )
+    unsafe = [fix for fix in fixes if not can_grant(fix, config, user)]
+    if unsafe:
+        commands = "\n".join(f"  {fix_command(fix, group)}" for fix in unsafe)
+        raise ServiceError(_("secrets.unsafe", user=user.name, commands=commands))
+
+    lines = []
+    for fix in fixes:
+        try:
+            grant(fix, user)
+        except OSError as error:
+            raise ServiceError(_("write.failed", path=fix.path, error=error)) from error
+        mode = "g+x" if fix.is_folder else "g+r"
+        lines.append(_("secrets.granted", path=fix.path, group=group, mode=mode))
     return lines
 
 

@@ -30,7 +30,7 @@ from adapters.errors import UnknownAdapterError
 from adapters.registry import load_adapter_class
 from agent.errors import Problem
 from agent.validation_messages import MESSAGES
-from agent.yamlfile import Location, format_location, read_secret_file
+from agent.yamlfile import Location, format_location, read_secret_file, secret_file_path
 
 PREFIX = "KOOPERANT_AGENT__"
 _SEPARATOR = "__"
@@ -43,6 +43,8 @@ class Override:
 
     variable: str
     location: Location
+    secret_file: Path | None = None
+    """The file a ``_FILE`` variable read the value from."""
 
 
 class OverrideError(ValueError):
@@ -66,17 +68,18 @@ def apply_overrides(
     problems: list[Problem] = []
     for variable in sorted(name for name in variables if name.upper().startswith(PREFIX)):
         try:
-            location = _apply_one(data, variable, variables[variable], folder, model)
+            location, secret_file = _apply_one(data, variable, variables[variable], folder, model)
         except OverrideError as error:
             problems.append(error.problem)
             continue
-        applied.append(Override(variable, location))
+        applied.append(Override(variable, location, secret_file))
     return applied, problems
 
 
 def _apply_one(
     data: dict[str, Any], variable: str, text: str, folder: Path, model: type[BaseModel]
-) -> Location:
+) -> tuple[Location, Path | None]:
+    """Set the value ``variable`` names; return its key path and the secret file it read."""
     parts = [part.lower() for part in variable[len(PREFIX) :].split(_SEPARATOR)]
     if not all(parts):
         raise OverrideError(variable, MESSAGES("override.empty_part"))
@@ -89,10 +92,11 @@ def _apply_one(
         key, annotation = _step(variable, container, annotation, part, last, location)
         if last:
             value = _read_value(variable, text, annotation, key, folder)
+            secret_file = secret_file_path(text, folder) if isinstance(key, _FileKey) else None
             key = str(key) if isinstance(key, _FileKey) else key
             container[key] = value
             location.append(key)
-            return tuple(location)
+            return tuple(location), secret_file
         location.append(key)
         container = _child(variable, container, key, location)
     raise AssertionError("unreachable: the loop returns at the last part")

@@ -47,6 +47,8 @@ def access_problems(config: AgentConfig, user: UserIds, interpreter: Path) -> li
     problems += _check(Path(sys.prefix).absolute(), user, os.R_OK | os.X_OK, "read")
     problems += _check(config.source.absolute(), user, os.R_OK, "read")
     problems += _check(config.policy_path.absolute(), user, os.R_OK, "read")
+    for secret in config.secret_files:
+        problems += _check(secret.absolute(), user, os.R_OK, "read")
     for path in adapter_paths(config):
         if path.exists():
             required = os.R_OK | os.X_OK if path.is_dir() else os.R_OK

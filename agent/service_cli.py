@@ -57,6 +57,9 @@ def install_service(
     no_start: Annotated[bool, typer.Option("--no-start", help=_("no_start.help"))] = False,
     print_unit: Annotated[bool, typer.Option("--print", help=_("print.help"))] = False,
     force: Annotated[bool, typer.Option("--force", help=_("force.help"))] = False,
+    grant_secrets: Annotated[
+        bool, typer.Option("--grant-secrets", help=_("grant_secrets.help"))
+    ] = False,
 ) -> None:
     config = config.absolute()
     environment_file = environment_file.absolute() if environment_file else None
@@ -90,6 +93,7 @@ def install_service(
                 environment_file=environment_file,
                 start=not no_start,
                 force=force,
+                grant_secrets=grant_secrets,
                 sudo_command=_sudo_command(
                     ["agent", "install-service", "--config", str(config)],
                     {"--name": name, "--user": user, "--unit-dir": str(unit_dir)},
@@ -97,6 +101,7 @@ def install_service(
                         "--environment-file": environment_file,
                         "--no-start": no_start,
                         "--force": force,
+                        "--grant-secrets": grant_secrets,
                     },
                 ),
             )

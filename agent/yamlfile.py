@@ -45,6 +45,8 @@ class YamlDocument:
     root: yaml.Node | None
     overrides: Mapping[Location, str] = field(default_factory=dict)
     """Key paths whose value an environment variable replaced, with the variable's name."""
+    secret_files: tuple[Path, ...] = ()
+    """Files that ``${file:PATH}`` references read, in the order found; paths only."""
 
     @classmethod
     def load(cls, path: Path, variables: Mapping[str, str] | None = None) -> YamlDocument:
@@ -69,9 +71,10 @@ class YamlDocument:
             reason = MESSAGES("yaml.invalid", detail=str(error))
             raise ConfigError(path, [Problem(None, "", reason)]) from error
 
+        secret_files: list[Path] = []
         if root is not None:
             environment = os.environ if variables is None else variables
-            problems = _prepare_nodes(root, _Sources(environment, path.parent))
+            problems = _prepare_nodes(root, _Sources(environment, path.parent, secret_files))
             if problems:
                 raise ConfigError(path, problems)
 
@@ -79,7 +82,7 @@ class YamlDocument:
             data = _Loader("").construct_document(root) if root is not None else None
         except yaml.MarkedYAMLError as error:
             raise ConfigError(path, [_yaml_problem(error)]) from error
-        return cls(path, data, root)
+        return cls(path, data, root, secret_files=tuple(dict.fromkeys(secret_files)))
 
     def line_of(self, location: Location) -> int | None:
         """Return the 1-based line of the deepest node found along ``location``."""
@@ -214,6 +217,8 @@ class _Sources:
 
     variables: Mapping[str, str]
     folder: Path
+    secret_files: list[Path]
+    """Collects the path of every secret file read."""
 
 
 def _prepare_nodes(root: yaml.Node, sources: _Sources) -> list[Problem]:
@@ -256,7 +261,9 @@ def _expand(
         file_name, name, default = match.group("file", "name", "default")
         try:
             if file_name is not None:
-                return read_secret_file(file_name, sources.folder)
+                text = read_secret_file(file_name, sources.folder)
+                sources.secret_files.append(secret_file_path(file_name, sources.folder))
+                return text
         except ValueError as error:
             problems.append(
                 Problem(node.start_mark.line + 1, format_location(location), str(error))
@@ -282,9 +289,7 @@ def read_secret_file(name: str, folder: Path) -> str:
     """
     if not name.strip():
         raise ValueError(MESSAGES("secret.path_empty"))
-    path = Path(name).expanduser()
-    if not path.is_absolute():
-        path = folder / path
+    path = secret_file_path(name, folder)
     try:
         # Bytes, so that a "\r" in the secret is kept as written.
         text = path.read_bytes().decode("utf-8")
@@ -304,3 +309,9 @@ def read_secret_file(name: str, folder: Path) -> str:
     if not text:
         raise ValueError(MESSAGES("secret.empty", path=path))
     return text
+
+
+def secret_file_path(name: str, folder: Path) -> Path:
+    """Return the path of the secret file ``name``; a relative ``name`` starts at ``folder``."""
+    path = Path(name).expanduser()
+    return path if path.is_absolute() else folder / path

@@ -77,6 +77,7 @@ class Policy:
         *,
         groups: Mapping[str, frozenset[str]] | None = None,
         source: Path | None = None,
+        secret_files: tuple[Path, ...] = (),
     ) -> None:
         if isinstance(rules, Mapping):
             rules = [
@@ -86,6 +87,8 @@ class Policy:
         self.rules: tuple[Rule, ...] = tuple(rules)
         self.groups: Mapping[str, frozenset[str]] = dict(groups or {})
         self.source = source
+        # Files that ${file:PATH} references of the policy file read; paths only.
+        self.secret_files = secret_files
 
     def __repr__(self) -> str:
         return f"Policy(source={self.source}, rules={len(self.rules)})"

@@ -53,7 +53,7 @@ def _build(document: YamlDocument) -> Policy:
 
     groups = {name: frozenset(members) for name, members in parsed.groups.items()}
     rules = [_rule(document, index, entry, groups) for index, entry in enumerate(parsed.share)]
-    return Policy(rules, groups=groups, source=document.path)
+    return Policy(rules, groups=groups, source=document.path, secret_files=document.secret_files)
 
 
 def _cross_key_problems(document: YamlDocument, parsed: PolicyFileModel) -> list[Problem]:

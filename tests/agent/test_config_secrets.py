@@ -171,3 +171,47 @@ def test_secret_file_and_variable_together(tmp_path: Path) -> None:
 
     assert config.broker.password is not None
     assert config.broker.password.get_secret_value() == "part-two"
+
+
+def test_secret_files_lists_file_references(tmp_path: Path) -> None:
+    (tmp_path / "secrets").mkdir()
+    (tmp_path / "secrets" / "broker-password").write_text(SECRET, encoding="utf-8")
+    path = write_config(tmp_path, "${file:secrets/broker-password}")
+
+    config = load_config(path, {})
+
+    assert config.secret_files == (tmp_path / "secrets" / "broker-password",)
+    assert SECRET not in repr(config.secret_files)
+
+
+def test_secret_files_lists_file_variable(tmp_path: Path) -> None:
+    secret = tmp_path / "password.txt"
+    secret.write_text(SECRET, encoding="utf-8")
+    path = write_config(tmp_path, "null")
+    variables = {"KOOPERANT_AGENT__BROKER__PASSWORD_FILE": "password.txt"}
+
+    config = load_config(path, variables)
+
+    assert config.broker.password is not None
+    assert config.broker.password.get_secret_value() == SECRET
+    assert config.secret_files == (secret,)
+
+
+def test_secret_files_lists_policy_reference(tmp_path: Path) -> None:
+    (tmp_path / "group.txt").write_text("partner-1", encoding="utf-8")
+    path = write_config(tmp_path, "null")
+    policy = "groups:\n  partners: ['${file:group.txt}']\nshare: []\n"
+    (tmp_path / "policy.yaml").write_text(policy, encoding="utf-8")
+
+    config = load_config(path, {})
+
+    assert config.sharing_policy.groups == {"partners": frozenset({"partner-1"})}
+    assert config.secret_files == (tmp_path / "group.txt",)
+
+
+def test_secret_files_empty_without_references(tmp_path: Path) -> None:
+    path = write_config(tmp_path, "null")
+
+    config = load_config(path, {"SOME_PASSWORD": SECRET})
+
+    assert config.secret_files == ()
