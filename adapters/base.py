@@ -141,7 +141,7 @@ class AdapterContext:
     notify_changed: Callable[[], None]
     clock: Callable[[], datetime]
     read_progress: ReadProgressCallback | None = None
-    """Where export adapters report how much of a file they have read, for a terminal display.
+    """Callback for how much of a file an export adapter has read, for a terminal display.
 
     It is called from the parser's worker thread. None in ``kooperant agent run``, where export
     adapters log the progress of a long parse instead.

@@ -82,7 +82,7 @@ class Forwarder:
             self.wakeup.clear()
             message = self._oldest()
             if message is None:
-                # A queue that cannot be read is not empty; the replay goes on once it works.
+                # A queue that cannot be read may still hold the backlog, so the replay goes on.
                 if replay is not None and not self._failing:
                     replay.finish(self._clock())
                     replay = None
@@ -104,7 +104,7 @@ class Forwarder:
         try:
             backlog = self.outbox.state()
         except AuditLogError:
-            # _oldest reports the failure of the file, and the backlog is then not logged.
+            # The next read of the queue in _oldest logs the failure. This backlog goes unlogged.
             return None
         if backlog.queued_messages == 0:
             return None

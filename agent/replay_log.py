@@ -36,7 +36,7 @@ class BacklogReplay:
             self._announce(now)
 
     def message_sent(self, now: datetime) -> bool:
-        """Count one message that left the queue; return whether a progress line is due.
+        """Count one message that left the queue and return whether a progress line is due.
 
         The caller then reads the number of queued messages and calls ``log_progress``, so the
         outbox is counted only every ``PROGRESS_SECONDS``.

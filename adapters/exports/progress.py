@@ -6,9 +6,10 @@ reporter is active in the current context. ``asyncio.to_thread`` copies the cont
 reporter set in the worker thread reaches every reader that ``parse`` calls. Without a reporter
 ``open_export`` returns a plain buffered file.
 
-The count is taken per raw read of ``READ_BUFFER_BYTES``, and ``ProgressReporter`` passes at most
-one update per ``interval_seconds`` to its callback, so a 100 MB file costs about 1,600 clock
-reads. Reads that only check a file (the encoding check of ``text_files``) are not counted.
+The count is taken per raw read of the file, and ``ProgressReporter`` passes at most one update
+per ``interval_seconds`` to its callback. A CSV file is read as text in raw reads of about 8 KiB
+(measured with CPython 3.11), so 100 MB cost about 12,000 clock readings. Reads that only check a
+file (the encoding check of ``text_files``) are not counted.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ class ReadProgress:
     bytes_read: int
     total_bytes: int
     done: bool = False
-    """Set on the last update, once the reader has read the whole file without an error."""
+    """True on the last update, sent when the reader closes the file without an error."""
 
 
 ReadProgressCallback = Callable[[ReadProgress], None]
@@ -64,7 +65,7 @@ class ProgressReporter:
         self._last_report = clock()
 
     def update(self, path: Path, bytes_read: int, total_bytes: int) -> None:
-        """Report ``bytes_read`` of ``path`` unless the last report is more recent than allowed."""
+        """Report ``bytes_read`` of ``path`` unless the interval since the last report is short."""
         now = self._clock()
         with self._lock:
             if now - self._last_report < self._interval:

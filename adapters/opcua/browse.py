@@ -111,9 +111,9 @@ class BrowseProgress:
 
     machines_found: int
     values_read: int
-    """State values read so far; they are read in batches once every machine is found."""
+    """State values read so far. They are read in batches once every machine is found."""
     values_total: int | None
-    """All state values to read; None while machines are still being found."""
+    """All state values to read, or None while machines are still being found."""
 
 
 BrowseProgressCallback = Callable[[BrowseProgress], None]

@@ -1,6 +1,6 @@
 """Tests of the read progress of export parses (``adapters.exports.progress``).
 
-A generated stock list of about 8 MB is parsed through the stock adapter, so the reports come
+A generated stock list of about 4 MB is parsed through the stock adapter, so the reports come
 from the same reader and worker thread as in the agent. The other readers (XLSX, JPK_MAG XML and
 EDI++) are checked on their fixtures. Throttling and the log lines use a controlled clock.
 """
@@ -104,8 +104,8 @@ async def test_adapter_reports_large_file(stock_list: Path, tmp_path: Path) -> N
     [health] = adapter.health()
     assert health.state is ConnectionState.CONNECTED, health.detail
     check_reports(reports, path)
-    # 8 MB in 64 KiB reads at most every 0.2 s: a parse of a few seconds gives a few reports.
-    assert 1 <= len(reports) < 200
+    # Reports come at most every 0.2 s, and this parse takes a few seconds.
+    assert 1 <= len(reports) < 100
 
 
 def test_reporter_limits_reports_per_interval(stock_list: Path) -> None:

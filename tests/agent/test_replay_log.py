@@ -98,7 +98,7 @@ async def drain_until_empty(forwarder: Forwarder, session: Any) -> None:
     await task
 
 
-async def test_large_backlog_logged_at_start_progress_end(
+async def test_large_backlog_logged_throughout(
     outbox_path: Path, mosquitto_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger=REPLAY_LOGGER)
@@ -168,7 +168,7 @@ async def test_small_backlog_logs_one_line(
     ), lines[0]
 
 
-async def test_slow_small_backlog_announced_after_5_s(
+async def test_slow_small_backlog_announced_late(
     outbox_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger=REPLAY_LOGGER)
@@ -207,7 +207,7 @@ async def test_interrupted_backlog_logs_what_is_left(
     ), lines[-1]
 
 
-async def test_messages_queued_while_connected_not_logged(
+async def test_queued_while_connected_not_logged(
     outbox_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger=REPLAY_LOGGER)
