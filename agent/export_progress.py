@@ -1,8 +1,8 @@
 """The progress of export reads on the terminal, for ``kooperant agent preview`` and ``check``.
 
 Both commands start the adapters and wait for their data. ``export_progress_display`` shows one
-line per export file on stderr with its name, a bar and the bytes read of its size, while stderr
-is a terminal. Otherwise it yields None, so the export adapters log a long parse instead, as they
+line per export file on stderr with its name, a bar and the bytes read of its size, until the
+file is read. It draws only while stderr is a terminal. Otherwise it yields None, so the export adapters log a long parse instead, as they
 do in ``kooperant agent run``.
 """
 
@@ -30,10 +30,13 @@ def export_progress_display(*, enabled: bool = True) -> Iterator[ReadProgressCal
             return
 
         def show(progress: ReadProgress) -> None:
-            key = "done" if progress.done else "reading"
+            # A folder of EDI++ files is read file by file, so finished lines must not pile up.
+            if progress.done:
+                display.remove(progress.path)
+                return
             display.show(
                 progress.path,
-                _(key, file=progress.path.name),
+                _("reading", file=progress.path.name),
                 completed=progress.bytes_read,
                 total=progress.total_bytes,
             )

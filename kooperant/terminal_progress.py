@@ -4,14 +4,22 @@
 and redirected output stay as they were. The lines are removed when the block ends, and the
 command then prints its result as usual. Every method may be called from any thread, because
 ``rich.progress.Progress`` guards its tasks with a lock and redraws from its own thread.
+
+While the lines are drawn, the root logger's handlers that write to stderr write through the
+rich console instead, which prints each log line above the progress lines. Written directly, a
+log line would land inside them and leave parts of old lines on the screen.
 """
 
 from __future__ import annotations
 
+import logging
+import sys
 import threading
 from types import TracebackType
+from typing import TextIO
 
 from rich.console import Console
+from rich.file_proxy import FileProxy
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -42,7 +50,8 @@ class TerminalProgress:
         if count_bytes:
             columns += [BarColumn(), DownloadColumn()]
         columns.append(TimeElapsedColumn())
-        # redirect_stderr is off because the log handler writes to the original stderr anyway.
+        # The log handlers are redirected one by one, because they keep the stderr object they
+        # were given and would not see a replaced sys.stderr.
         self._progress = Progress(
             *columns,
             console=self.console,
@@ -52,10 +61,12 @@ class TerminalProgress:
         )
         self._tasks: dict[object, TaskID] = {}
         self._lock = threading.Lock()
+        self._redirected: list[logging.StreamHandler[TextIO]] = []
 
     def __enter__(self) -> TerminalProgress:
         if self.enabled:
             self._progress.start()
+            self._redirect_log_handlers()
         return self
 
     def __exit__(
@@ -65,7 +76,17 @@ class TerminalProgress:
         traceback: TracebackType | None,
     ) -> None:
         if self.enabled:
+            for handler in self._redirected:
+                handler.setStream(sys.stderr)
+            self._redirected.clear()
             self._progress.stop()
+
+    def _redirect_log_handlers(self) -> None:
+        proxy = FileProxy(self.console, sys.stderr)
+        for handler in logging.getLogger().handlers:
+            if isinstance(handler, logging.StreamHandler) and handler.stream is sys.stderr:
+                handler.setStream(proxy)
+                self._redirected.append(handler)
 
     def show(
         self,
@@ -86,3 +107,12 @@ class TerminalProgress:
                 )
                 return
         self._progress.update(task, description=description, completed=completed, total=total)
+
+    def remove(self, key: object) -> None:
+        """Remove the line of ``key``, if it has one."""
+        if not self.enabled:
+            return
+        with self._lock:
+            task = self._tasks.pop(key, None)
+        if task is not None:
+            self._progress.remove_task(task)

@@ -111,6 +111,7 @@ def browse_in_terminal(endpoint: str, *arguments: str, language: str) -> tuple[i
     child = pexpect.spawn(
         sys.executable,
         ["-c", COMMAND, "agent", "browse", endpoint, *arguments],
+        cwd=REPO_ROOT,
         env=command_environment(language),
         encoding="utf-8",
         dimensions=(40, 200),
@@ -124,6 +125,7 @@ def browse_in_terminal(endpoint: str, *arguments: str, language: str) -> tuple[i
 def browse_piped(endpoint: str, language: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-c", COMMAND, "agent", "browse", endpoint],
+        cwd=REPO_ROOT,
         env=command_environment(language),
         capture_output=True,
         text=True,

@@ -65,6 +65,7 @@ def run_in_terminal(*arguments: str, language: str) -> tuple[int, str]:
     child = pexpect.spawn(
         sys.executable,
         ["-c", COMMAND, "agent", *arguments],
+        cwd=REPO_ROOT,
         env=command_environment(language),
         encoding="utf-8",
         dimensions=(40, 200),
@@ -109,6 +110,7 @@ def test_preview_piped_no_progress(config_path: Path) -> None:
     arguments = ["preview", "--config", str(config_path), "--wait", "120"]
     result = subprocess.run(
         [sys.executable, "-c", COMMAND, "agent", *arguments],
+        cwd=REPO_ROOT,
         env=command_environment("en"),
         capture_output=True,
         text=True,
