@@ -43,7 +43,9 @@ class TerminalProgress:
         self, *, enabled: bool = True, count_bytes: bool = False, console: Console | None = None
     ) -> None:
         """``enabled=False`` turns the lines off on a terminal too, as ``--json`` output does."""
-        self.console = console or Console(stderr=True)
+        # Only isatty counts, so FORCE_COLOR, which CI systems set for colored logs, does not
+        # draw lines into a CI log the way rich would by default.
+        self.console = console or Console(stderr=True, force_terminal=sys.stderr.isatty())
         terminal = self.console.is_terminal and not self.console.is_dumb_terminal
         self.enabled = enabled and terminal
         columns: list[ProgressColumn] = [SpinnerColumn(), TextColumn("{task.description}")]

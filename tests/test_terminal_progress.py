@@ -48,6 +48,17 @@ def test_progress_silent_without_terminal() -> None:
     assert buffer.getvalue() == ""
 
 
+def test_force_color_without_terminal_silent(monkeypatch: pytest.MonkeyPatch) -> None:
+    # pytest captures stderr, so it is not a terminal here.
+    monkeypatch.setenv("FORCE_COLOR", "1")
+
+    with TerminalProgress() as display:
+        display.show("browse", "Finding machines")
+
+    assert not sys.stderr.isatty()
+    assert not display.enabled
+
+
 def test_progress_disabled_on_terminal() -> None:
     buffer = io.StringIO()
 
