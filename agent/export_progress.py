@@ -2,8 +2,8 @@
 
 Both commands start the adapters and wait for their data. ``export_progress_display`` shows one
 line per export file on stderr with its name, a bar and the bytes read of its size, until the
-file is read. It draws only while stderr is a terminal. Otherwise it yields None, so the export adapters log a long parse instead, as they
-do in ``kooperant agent run``.
+file is read. It draws only while stderr is a terminal. Otherwise it yields None, so the export
+adapters log a long parse instead, as they do in ``kooperant agent run``.
 """
 
 from __future__ import annotations
