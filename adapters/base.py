@@ -32,6 +32,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict
 
+from adapters.exports.progress import ReadProgressCallback
 from kooperant.intervals import Interval
 from kooperant.protocol import Amount, MachineState, Price, ResourceKind
 
@@ -139,6 +140,12 @@ class AdapterContext:
     config_dir: Path
     notify_changed: Callable[[], None]
     clock: Callable[[], datetime]
+    read_progress: ReadProgressCallback | None = None
+    """Callback for how much of a file an export adapter has read, for a terminal display.
+
+    It is called from the parser's worker thread. None in ``kooperant agent run``, where export
+    adapters log the progress of a long parse instead.
+    """
 
 
 SettingsT = TypeVar("SettingsT", bound=AdapterSettings)

@@ -3,7 +3,9 @@
 The command connects anonymously without security, reads the OPC 40001 ``Machines`` folder with
 ``adapters.opcua.browse`` and prints each machine's browse name, identification and
 ``MachineryItemState/CurrentState``, then a commented ``adapters:`` entry for the agent config.
-Exit status 2 when the URL is invalid or the server cannot be browsed.
+While it works, and only when stderr is a terminal and ``--json`` is off, a line on stderr shows
+the machines found so far, the state values read and the elapsed time. Exit status 2 when the
+URL is invalid or the server cannot be browsed.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from adapters.opcua.browse import (
     BrowsedMachine,
     BrowseError,
     BrowseFailure,
+    BrowseProgress,
+    BrowseProgressCallback,
     BrowseResult,
     browse_server,
     suggested_resources,
@@ -30,8 +34,11 @@ from adapters.opcua.settings import MAX_TIMEOUT_SECONDS, OpcUaSettings, default_
 from agent.opcua_messages import OPCUA_CLIENT_CONTEXT
 from agent.reasons import plural_text
 from kooperant.i18n import Catalog, current_language
+from kooperant.net import mask_url_credentials
+from kooperant.terminal_progress import TerminalProgress
 
 EXIT_BROWSE_FAILED = 2
+PROGRESS_LINE = "browse"
 DEFAULT_TIMEOUT_SECONDS: float = OpcUaSettings.model_fields["timeout_seconds"].default
 
 # A YAML scalar that may go without quotes: letters, digits and "_.-/:" with no blank, starting
@@ -56,7 +63,9 @@ def browse(
         raise typer.Exit(EXIT_BROWSE_FAILED)
 
     try:
-        result = asyncio.run(browse_server(url, timeout))
+        with TerminalProgress(enabled=not json_output) as display:
+            display.show(PROGRESS_LINE, _("progress.connecting", url=mask_url_credentials(url)))
+            result = asyncio.run(browse_server(url, timeout, progress_shower(display)))
     except BrowseError as error:
         typer.echo(error_message(error, timeout), err=True)
         raise typer.Exit(EXIT_BROWSE_FAILED) from error
@@ -70,6 +79,26 @@ def browse(
         typer.echo("")
         typer.echo(_("snippet.heading"))
         typer.echo(snippet)
+
+
+def progress_shower(display: TerminalProgress) -> BrowseProgressCallback:
+    """Return a ``browse_server`` callback that shows its counts on ``display``."""
+    language = current_language()
+
+    def show(progress: BrowseProgress) -> None:
+        machines = plural_text(progress.machines_found, _("noun.machines"), language)
+        if progress.values_total is None:
+            text = _("progress.machines", machines_counted=machines)
+        else:
+            text = _(
+                "progress.values",
+                read=progress.values_read,
+                total=progress.values_total,
+                machines_counted=machines,
+            )
+        display.show(PROGRESS_LINE, text)
+
+    return show
 
 
 def error_message(error: BrowseError, timeout_seconds: float) -> str:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from adapters.base import ConnectionState
+from adapters.exports.progress import ReadProgressCallback
 from agent.config import AgentConfig
 from agent.errors import Problem
 from agent.preview import DEFAULT_WAIT_SECONDS
@@ -73,15 +74,19 @@ async def check_policy(
     offline: bool = False,
     wait_seconds: float = DEFAULT_WAIT_SECONDS,
     clock: Callable[[], datetime] | None = None,
+    read_progress: ReadProgressCallback | None = None,
 ) -> CheckResult:
-    """Return the policy's lint warnings for the resources the agent has now."""
+    """Return the policy's lint warnings for the resources the agent has now.
+
+    ``read_progress`` receives the progress of export reads, as in ``Agent``.
+    """
     resources = declared_resources(config)
     withheld: Mapping[ResourceKind, str] = {}
     problems: tuple[SourceProblem, ...] = ()
     conflicts: tuple[ResourceConflict, ...] = ()
     ready = True
     if not offline:
-        agent = Agent(config, clock=clock)
+        agent = Agent(config, clock=clock, read_progress=read_progress)
         await agent.start_adapters()
         try:
             snapshot = await agent.collect_when_ready(wait_seconds)

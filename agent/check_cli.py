@@ -19,6 +19,7 @@ from agent.broker_session import check_broker_tls
 from agent.check import CheckResult, check_policy
 from agent.config import AgentConfig, load_config
 from agent.errors import ConfigError, Problem
+from agent.export_progress import export_progress_display
 from agent.policy.lint import PolicyWarning
 from agent.preview import DEFAULT_WAIT_SECONDS
 from kooperant.i18n import Catalog
@@ -49,7 +50,10 @@ def check(
             typer.echo(_("invalid", details=error), err=True)
         raise typer.Exit(_exit_errors()) from error
 
-    result = asyncio.run(check_policy(loaded, offline=offline, wait_seconds=wait))
+    with export_progress_display(enabled=not json_output) as read_progress:
+        result = asyncio.run(
+            check_policy(loaded, offline=offline, wait_seconds=wait, read_progress=read_progress)
+        )
 
     if json_output:
         typer.echo(json.dumps(check_document(loaded, result), ensure_ascii=False, indent=2))

@@ -15,6 +15,9 @@ acknowledges a message its ACL denies and drops it silently.
 
 The queue is read again at least every ``poll_seconds``, so messages that another process
 (``kooperant agent withdraw``) queued are sent without a signal from it.
+
+The messages found queued when a connection begins are the backlog of an outage, and
+``agent.replay_log`` logs how sending them goes.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from datetime import datetime
 from agent.audit import payload_sha256
 from agent.errors import AuditLogError
 from agent.outbox import Outbox, QueuedMessage
+from agent.replay_log import BacklogReplay
 from agent.waiting import wait_any
 from kooperant.mqtt import MqttSession, PublishRejected
 
@@ -64,20 +68,60 @@ class Forwarder:
         Raises the session's ``MqttError`` (such as ``ConnectionLost``) other than
         ``PublishRejected``; the message in flight then stays queued.
         """
+        replay = self._start_replay()
+        try:
+            await self._send_queue(session, stop, replay)
+        finally:
+            if replay is not None and not replay.finished:
+                replay.interrupt(self._clock(), self._queued_count())
+
+    async def _send_queue(
+        self, session: MqttSession, stop: asyncio.Event, replay: BacklogReplay | None
+    ) -> None:
         while not stop.is_set():
             self.wakeup.clear()
             message = self._oldest()
             if message is None:
+                # A queue that cannot be read may still hold the backlog, so the replay goes on.
+                if replay is not None and not self._failing:
+                    replay.finish(self._clock())
+                    replay = None
                 await wait_any([stop, self.wakeup], max_seconds=self._poll_seconds)
                 continue
             try:
                 await session.publish(message.topic, message.payload, qos=1, retain=message.retain)
             except PublishRejected as error:
                 self._rejected(message, error)
-                continue
-            self.published_messages += 1
-            logger.debug("Published %d bytes on %s", len(message.payload), message.topic)
-            await self._record_delivery(message, stop)
+            else:
+                self.published_messages += 1
+                logger.debug("Published %d bytes on %s", len(message.payload), message.topic)
+                await self._record_delivery(message, stop)
+            if replay is not None:
+                self._count_replayed(replay)
+
+    def _start_replay(self) -> BacklogReplay | None:
+        """Return the replay of the messages queued now, or None when there are none."""
+        try:
+            backlog = self.outbox.state()
+        except AuditLogError:
+            # The next read of the queue in _oldest logs the failure. This backlog goes unlogged.
+            return None
+        if backlog.queued_messages == 0:
+            return None
+        return BacklogReplay(backlog, self._clock())
+
+    def _count_replayed(self, replay: BacklogReplay) -> None:
+        now = self._clock()
+        if replay.message_sent(now):
+            queued = self._queued_count()
+            if queued is not None:
+                replay.log_progress(now, queued)
+
+    def _queued_count(self) -> int | None:
+        try:
+            return self.outbox.state().queued_messages
+        except AuditLogError:
+            return None
 
     def _oldest(self) -> QueuedMessage | None:
         try:

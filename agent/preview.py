@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from adapters.exports.progress import ReadProgressCallback
 from agent.config import AgentConfig
 from agent.errors import AuditLogError
 from agent.policy import Decision
@@ -61,9 +62,13 @@ async def preview_offers(
     *,
     wait_seconds: float = DEFAULT_WAIT_SECONDS,
     clock: Callable[[], datetime] | None = None,
+    read_progress: ReadProgressCallback | None = None,
 ) -> Preview:
-    """Start the adapters, collect once they have data or ``wait_seconds`` pass, then stop them."""
-    agent = Agent(config, clock=clock)
+    """Start the adapters, collect once they have data or ``wait_seconds`` pass, then stop them.
+
+    ``read_progress`` receives the progress of export reads, as in ``Agent``.
+    """
+    agent = Agent(config, clock=clock, read_progress=read_progress)
     await agent.start_adapters()
     try:
         snapshot = await agent.collect_when_ready(wait_seconds)

@@ -13,6 +13,7 @@ import typer
 
 from agent.config import AgentConfig, load_config
 from agent.errors import ConfigError
+from agent.export_progress import export_progress_display
 from agent.policy import Decision, Note, Rule, WithheldReason
 from agent.preview import DEFAULT_WAIT_SECONDS, Preview, PreviewEntry, preview_offers
 from agent.reasons import plural_text
@@ -37,7 +38,8 @@ def preview(
     if loaded.overrides:
         # On stderr, so that the preview on stdout stays the same with and without --json.
         typer.echo(_("overrides", names=", ".join(loaded.overrides)), err=True)
-    result = asyncio.run(preview_offers(loaded, wait_seconds=wait))
+    with export_progress_display(enabled=not json_output) as read_progress:
+        result = asyncio.run(preview_offers(loaded, wait_seconds=wait, read_progress=read_progress))
 
     if json_output:
         document = preview_document(loaded, result)

@@ -31,6 +31,7 @@ from adapters.base import (
     AdapterContext,
     Observation,
 )
+from adapters.exports.progress import ReadProgressCallback
 from agent.audit import AuditLog
 from agent.broker_session import broker_tls
 from agent.config import AdapterConfig, AgentConfig
@@ -108,10 +109,13 @@ class Agent:
         *,
         clock: Callable[[], datetime] | None = None,
         poll_seconds: float = POLL_SECONDS,
+        read_progress: ReadProgressCallback | None = None,
     ) -> None:
+        """``read_progress`` receives the progress of export reads; see ``AdapterContext``."""
         # Whatever started the agent, its passwords stay out of the log lines.
         register_secrets_in(config)
         self._config = config
+        self._read_progress = read_progress
         self._clock = clock or _utc_now
         self._poll_seconds = poll_seconds
         self._policy = config.sharing_policy
@@ -410,6 +414,7 @@ class Agent:
             config_dir=self._config.config_dir,
             notify_changed=self.notify_changed,
             clock=self._clock,
+            read_progress=self._read_progress,
         )
         adapter: Adapter[Any] = entry.adapter_class(entry.name, entry.settings, context)
         return adapter

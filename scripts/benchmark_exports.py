@@ -79,6 +79,11 @@ def parse_arguments() -> argparse.Namespace:
         action="store_true",
         help="also parse each file a second time under tracemalloc and print its peak",
     )
+    parser.add_argument(
+        "--progress",
+        action="store_true",
+        help="parse with the read progress reported, as 'kooperant agent preview' does",
+    )
     return parser.parse_args()
 
 
@@ -106,11 +111,15 @@ def sample_file(
     return path, records
 
 
-def measure_in_child(format_name: str, path: Path, *, traced: bool) -> dict[str, Any]:
+def measure_in_child(
+    format_name: str, path: Path, *, traced: bool, progress: bool = False
+) -> dict[str, Any]:
     """Run ``measure.py`` in a new interpreter and return the figures it prints."""
     command = [sys.executable, str(MEASURE_SCRIPT), format_name, str(path)]
     if traced:
         command.append("--tracemalloc")
+    if progress:
+        command.append("--progress")
     result = subprocess.run(command, capture_output=True, text=True, check=False)
     sys.stderr.write(result.stderr)
     if result.returncode != 0:
@@ -174,7 +183,9 @@ def run(arguments: argparse.Namespace, folder: Path) -> int:
             size_mb = min(size_mb, arguments.xlsx_size_mb)
         path, records = sample_file(FORMATS[name], folder, size_mb, arguments.items)
         try:
-            figures = measure_in_child(name, path, traced=arguments.tracemalloc)
+            figures = measure_in_child(
+                name, path, traced=arguments.tracemalloc, progress=arguments.progress
+            )
         except RuntimeError as error:
             print(error, file=sys.stderr)
             status = 1

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from adapters.errors import ExportFormatError
 from adapters.exports.polish_csv import Encoding
+from adapters.exports.progress import open_export_text
 from adapters.exports.text_files import CHUNK_BYTES, detect_encoding
 
 SECTIONS = ("INFO", "NAGLOWEK", "ZAWARTOSC")
@@ -81,7 +82,7 @@ def _first_utf8_letter_line(path: Path) -> int | None:
 def read_lines(path: Path, codec: str) -> Iterator[EppLine]:
     """Yield the labels and records of ``path``; raise ``ExportFormatError`` for a bad line."""
     section: str | None = None
-    with path.open(encoding=codec, newline="") as stream:
+    with open_export_text(path, codec) as stream:
         for number, raw in enumerate(stream, start=1):
             text = raw.rstrip("\r\n")
             stripped = text.strip()

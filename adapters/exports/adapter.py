@@ -31,6 +31,12 @@ from adapters.base import (
     cancel_task,
 )
 from adapters.errors import ExportFormatError
+from adapters.exports.progress import (
+    LOG_INTERVAL_SECONDS,
+    ProgressReporter,
+    progress_logger,
+    reporting,
+)
 from adapters.exports.sources import ExportSource, FolderSource
 from adapters.exports.watched_file import FileVersion
 from kooperant.protocol import ResourceKind
@@ -235,7 +241,7 @@ class ExportAdapter(Adapter[ExportSettingsT]):
         files = {key: path for key, (path, _) in self._ready.items()}
         versions = tuple(version for _, version in self._ready.values())
         try:
-            observations = await asyncio.to_thread(self.parse, files)
+            observations = await asyncio.to_thread(self._parse_reporting, files)
             unchanged = await asyncio.to_thread(self._inputs_unchanged)
         except ExportFormatError as error:
             self._fail(versions, str(error), "invalid_exports")
@@ -270,6 +276,17 @@ class ExportAdapter(Adapter[ExportSettingsT]):
             len(observations),
         )
         self.context.notify_changed()
+
+    def _parse_reporting(self, files: Mapping[str, Path]) -> list[Observation]:
+        """Run ``parse`` with its reads reported to the terminal, or logged during a long parse."""
+        callback = self.context.read_progress
+        if callback is not None:
+            reporter = ProgressReporter(callback)
+        else:
+            log = progress_logger(logger, self.name, self.export_description)
+            reporter = ProgressReporter(log, interval_seconds=LOG_INTERVAL_SECONDS)
+        with reporting(reporter):
+            return self.parse(files)
 
     def _inputs_unchanged(self) -> bool:
         return all(

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from pathlib import Path
+from typing import BinaryIO
 
 from pydantic import Field, field_validator
 
@@ -22,6 +23,7 @@ from adapters.base import AdapterSettings
 from adapters.errors import ExportFormatError
 from adapters.exports.adapter import ExportSettings
 from adapters.exports.polish_csv import DELIMITER_CANDIDATES, Encoding
+from adapters.exports.progress import open_export
 from adapters.exports.text_files import detect_delimiter_in, detect_encoding, stream_rows
 
 Cell = str | int | float | bool | datetime | date | time | None
@@ -81,6 +83,11 @@ def _csv_rows(path: Path, settings: TableFormat) -> Iterator[TableRow]:
 
 
 def _xlsx_rows(path: Path, sheet: str | None) -> Iterator[TableRow]:
+    with open_export(path) as stream:
+        yield from _workbook_rows(path, stream, sheet)
+
+
+def _workbook_rows(path: Path, stream: BinaryIO, sheet: str | None) -> Iterator[TableRow]:
     # Imported here so that CSV-only agents do not pay for loading openpyxl.
     from openpyxl import load_workbook
     from openpyxl.utils.exceptions import InvalidFileException
@@ -89,7 +96,7 @@ def _xlsx_rows(path: Path, sheet: str | None) -> Iterator[TableRow]:
         with warnings.catch_warnings():
             # openpyxl warns about styles and extensions it ignores; the values are unaffected.
             warnings.simplefilter("ignore")
-            workbook = load_workbook(path, read_only=True, data_only=True)
+            workbook = load_workbook(stream, read_only=True, data_only=True)
     except (zipfile.BadZipFile, InvalidFileException, KeyError, ValueError) as error:
         raise ExportFormatError(
             path, f"not a readable XLSX workbook ({error}); export the file again as .xlsx or CSV"

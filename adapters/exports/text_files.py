@@ -20,6 +20,7 @@ from adapters.exports.polish_csv import (
     looks_like_utf16,
     utf16_message,
 )
+from adapters.exports.progress import open_export_text
 
 # Small enough that a chunk and its decoded text stay far below the size of a large export.
 CHUNK_BYTES = 64 * 1024
@@ -120,5 +121,5 @@ def detect_delimiter_in(path: Path, codec: str) -> str:
 
 def stream_rows(path: Path, codec: str, delimiter: str) -> Iterator[CsvRow]:
     """Yield the records of ``path`` one by one, skipping blank ones such as ``;;;;``."""
-    with path.open(encoding=codec, newline="") as stream:
+    with open_export_text(path, codec) as stream:
         yield from csv_records(stream, path, delimiter)

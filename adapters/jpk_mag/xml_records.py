@@ -25,6 +25,7 @@ from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import DefusedXMLParser
 
 from adapters.errors import ExportFormatError
+from adapters.exports.progress import open_export
 
 CHUNK_BYTES = 1 << 16
 SECTIONS = frozenset({"PZ", "WZ", "RW", "MM"})
@@ -187,7 +188,7 @@ def read_records(path: Path) -> Iterator[XmlRecord]:
     )
     collector.expat_parser = parser.parser
     read_any = False
-    with path.open("rb") as stream:
+    with open_export(path) as stream:
         while chunk := stream.read(CHUNK_BYTES):
             read_any = read_any or bool(chunk.strip())
             _feed(parser, path, collector, chunk)

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
+from asyncua import ua
 from asyncua.client.client import Client
 from asyncua.ua.status_codes import StatusCodes
 from asyncua.ua.uaerrors import UaError, UaStatusCodeError
@@ -21,9 +23,10 @@ from pydantic import ValidationError
 
 from adapters.errors import AdapterError
 from adapters.opcua.connection import SESSION_TIMEOUT_MS
-from adapters.opcua.limits import read_operation_limits, read_values
+from adapters.opcua.limits import batches, read_operation_limits, read_values
 from adapters.opcua.machinery import (
     CompanionModel,
+    MachineNodes,
     NoMachineryError,
     NoMachinesFolderError,
     content_text,
@@ -103,6 +106,20 @@ class BrowsedMachine:
 
 
 @dataclass(frozen=True, slots=True)
+class BrowseProgress:
+    """How far ``browse_server`` has got on a server, for a progress display."""
+
+    machines_found: int
+    values_read: int
+    """State values read so far. They are read in batches once every machine is found."""
+    values_total: int | None
+    """All state values to read, or None while machines are still being found."""
+
+
+BrowseProgressCallback = Callable[[BrowseProgress], None]
+
+
+@dataclass(frozen=True, slots=True)
 class BrowseResult:
     """The machines of one server, in the order of the ``Machines`` folder."""
 
@@ -119,11 +136,14 @@ def check_browse_url(url: str) -> None:
         raise BrowseError(BrowseFailure.INVALID_URL, url, detail) from error
 
 
-async def browse_server(url: str, timeout_seconds: float) -> BrowseResult:
+async def browse_server(
+    url: str, timeout_seconds: float, progress: BrowseProgressCallback | None = None
+) -> BrowseResult:
     """Connect to ``url``, list its machines and disconnect.
 
     ``timeout_seconds`` limits connecting and each request, as it does in the adapter settings.
-    Raises ``BrowseError``.
+    ``progress``, when given, is called after each machine found and each batch of state values
+    read, with counts that never decrease. Raises ``BrowseError``.
     """
     check_browse_url(url)
     client = Client(url, timeout=timeout_seconds)
@@ -134,17 +154,27 @@ async def browse_server(url: str, timeout_seconds: float) -> BrowseResult:
         raise _convert(error, url, timeout_seconds) from error
 
     try:
-        return BrowseResult(url, tuple(await _read_machines(client, url)))
+        return BrowseResult(url, tuple(await _read_machines(client, url, progress)))
     except (OSError, UaError) as error:
         raise _convert(error, url, timeout_seconds) from error
     finally:
         await _disconnect(client, url, timeout_seconds)
 
 
-async def _read_machines(client: Client, url: str) -> list[BrowsedMachine]:
+async def _read_machines(
+    client: Client, url: str, progress: BrowseProgressCallback | None
+) -> list[BrowsedMachine]:
+    found = 0
+
+    def machine_found(_: MachineNodes) -> None:
+        nonlocal found
+        found += 1
+        if progress is not None:
+            progress(BrowseProgress(found, 0, None))
+
     try:
         limits = await read_operation_limits(client, url)
-        machines = await discover_machines(client, url, limits=limits)
+        machines = await discover_machines(client, url, limits=limits, on_machine=machine_found)
     except NoMachineryError as error:
         raise BrowseError(BrowseFailure.NO_MACHINERY, url, str(error)) from error
     except NoMachinesFolderError as error:
@@ -155,7 +185,12 @@ async def _read_machines(client: Client, url: str) -> list[BrowsedMachine]:
         for machine in machines
         for role, node in machine.state_nodes().items()
     ]
-    data_values = await read_values(client, [node for _, _, node in reads], limits)
+    nodes = [node for _, _, node in reads]
+    data_values: list[ua.DataValue] = []
+    for batch in batches(nodes, limits.max_nodes_per_read):
+        data_values += await read_values(client, batch, limits)
+        if progress is not None:
+            progress(BrowseProgress(len(machines), len(data_values), len(nodes)))
     for (machine, role, _), data_value in zip(reads, data_values, strict=True):
         machine.values[role] = data_value_content(data_value)
 

@@ -1,10 +1,12 @@
 """Child process of ``scripts/benchmark_exports.py``: parse one file and print its figures as JSON.
 
-Usage: ``python scripts/export_benchmark/measure.py FORMAT FILE [--tracemalloc]``. The adapter is
-imported and built first, and the maximum resident set size (``ru_maxrss``) at that point is the
-baseline. One ``parse`` is timed, and the growth of ``ru_maxrss`` over the baseline is the memory
-the parse needed. With ``--tracemalloc`` a second parse runs under tracemalloc, which slows it
-several times, so it is neither timed nor counted in the RSS figure.
+Usage: ``python scripts/export_benchmark/measure.py FORMAT FILE [--tracemalloc] [--progress]``.
+The adapter is imported and built first, and the maximum resident set size (``ru_maxrss``) at
+that point is the baseline. One ``parse`` is timed, and the growth of ``ru_maxrss`` over the
+baseline is the memory the parse needed. With ``--tracemalloc`` a second parse runs under
+tracemalloc, which slows it several times, so it is neither timed nor counted in the RSS figure.
+With ``--progress`` the parse reports how much of the file it has read to a callback that only
+counts the updates, as ``ExportAdapter`` does for ``kooperant agent preview``.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from adapters.base import AdapterContext
 from adapters.exports.adapter import ExportAdapter
+from adapters.exports.progress import ProgressReporter, ReadProgress, reporting
 from export_benchmark.formats import FORMATS, XLSX_FORMATS
 
 # The it_team calendar counts free days from today, so the clock is fixed to the generated dates.
@@ -56,7 +59,7 @@ def max_rss_bytes() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale
 
 
-def measure(format_name: str, path: Path, *, traced: bool) -> dict[str, Any]:
+def measure(format_name: str, path: Path, *, traced: bool, progress: bool) -> dict[str, Any]:
     """Parse ``path`` as ``format_name`` and return time, observation count and memory figures."""
     if format_name in XLSX_FORMATS:
         import openpyxl  # noqa: F401  # imported lazily by the adapter; kept out of the figure
@@ -65,8 +68,11 @@ def measure(format_name: str, path: Path, *, traced: bool) -> dict[str, Any]:
     gc.collect()
     baseline = max_rss_bytes()
 
+    updates: list[ReadProgress] = []
+    reporter = ProgressReporter(updates.append) if progress else None
     started = time.perf_counter()
-    observations = adapter.parse({"path": path})
+    with reporting(reporter):
+        observations = adapter.parse({"path": path})
     seconds = time.perf_counter() - started
     peak = max_rss_bytes()
     figures: dict[str, Any] = {
@@ -76,6 +82,7 @@ def measure(format_name: str, path: Path, *, traced: bool) -> dict[str, Any]:
         "rss_growth": peak - baseline,
         "peak_rss": peak,
         "tracemalloc_peak": None,
+        "progress_updates": len(updates),
     }
 
     if traced:
@@ -93,10 +100,13 @@ def main() -> None:
     parser.add_argument("format", choices=sorted(FORMATS))
     parser.add_argument("file", type=Path)
     parser.add_argument("--tracemalloc", action="store_true")
+    parser.add_argument("--progress", action="store_true")
     arguments = parser.parse_args()
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    figures = measure(arguments.format, arguments.file, traced=arguments.tracemalloc)
+    figures = measure(
+        arguments.format, arguments.file, traced=arguments.tracemalloc, progress=arguments.progress
+    )
     print(json.dumps(figures))
 
 

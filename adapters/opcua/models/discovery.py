@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from asyncua import ua
@@ -75,10 +76,13 @@ async def discover_machines(
     url: str,
     nodes: tuple[NodeMapping, ...] = (),
     limits: OperationLimits = NO_LIMITS,
+    on_machine: Callable[[MachineNodes], None] | None = None,
 ) -> list[MachineNodes]:
     """Return every machine found on the server and every machine of ``nodes``.
 
     Reads of several nodes stay within ``limits``; the default assumes the server has none.
+    ``on_machine`` is called with each machine of the folder and of the search by type once it
+    is read, so a caller can show progress on a large server.
 
     Raises ``ServerConfigurationError`` for an entry of ``nodes`` that the server lacks, and
     when the server has neither a Machinery ``Machines`` folder, nor a machine of another
@@ -106,9 +110,11 @@ async def discover_machines(
             for description in await child_objects(folder):
                 seen.add(description.NodeId)
                 machines.append(await read_machine(client, description, types, limits))
+                if on_machine is not None:
+                    on_machine(machines[-1])
 
     if types.searchable:
-        machines += await _search_by_type(client, types, seen)
+        machines += await _search_by_type(client, types, seen, on_machine)
     machines += await mapped_machines(client, nodes, url)
 
     if not machines and missing_machinery is not None and not nodes:
@@ -254,10 +260,14 @@ async def _with_subtypes(client: Client, type_id: ua.NodeId) -> set[ua.NodeId]:
 
 
 async def _search_by_type(
-    client: Client, types: _ServerTypes, seen: set[ua.NodeId]
+    client: Client,
+    types: _ServerTypes,
+    seen: set[ua.NodeId],
+    on_machine: Callable[[MachineNodes], None] | None,
 ) -> list[MachineNodes]:
     """Search below Objects, breadth first, for objects of the PackML, tool or EUROMAP types."""
-    machines = []
+    machines: list[MachineNodes] = []
+    found = len(machines)
     euromap_machines: set[ua.NodeId] = set()
     objects = client.nodes.objects
     pending: deque[tuple[ua.ReferenceDescription | None, Node, int]] = deque([(None, objects, 0)])
@@ -281,6 +291,9 @@ async def _search_by_type(
                     machines.append(await read_machine(client, parent_description, types))
             elif depth + 1 < SEARCH_DEPTH:
                 pending.append((child, client.get_node(child.NodeId), depth + 1))
+            if on_machine is not None and len(machines) > found:
+                found = len(machines)
+                on_machine(machines[-1])
     if pending:
         # NOTE: a server with more objects than this bound may hide machines from the search.
         _LOGGER.warning(
