@@ -10,14 +10,19 @@ with ``adapters.opcua.browse.browse_server`` and gives each a resource id not ye
 from __future__ import annotations
 
 import socket
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from adapters.opcua.browse import BrowseResult, suggested_resources
+from adapters.opcua.browse import BrowseError, BrowseResult, check_browse_url, suggested_resources
 from adapters.opcua.settings import default_resource_id
+from agent.browse_cli import error_message
 from agent.config import parse_broker_url
 from agent.reasons import checked_identifier
 from kooperant.i18n import Catalog
+from kooperant.net import mask_url_credentials
+from kooperant.protocol.text import find_control_character
 
 DEFAULT_BROKER_URL = "mqtt://127.0.0.1:1883"
 HOST_RESOURCE_FALLBACK = "server-01"
@@ -88,6 +93,8 @@ class InitAnswers:
     output: Path
     broker_username: str | None = None
     broker_password: str | None = field(default=None, repr=False)
+    overwrite: bool = False
+    """Whether files in ``output`` may be replaced, as confirmed in the wizard."""
     servers: tuple[OpcUaServer, ...] = ()
     exports: tuple[ExportSource, ...] = ()
     host_resource: str | None = None
@@ -108,9 +115,50 @@ def parse_identifier(value: str, what: str) -> str:
 
 def parse_broker(value: str) -> str:
     """Return the broker URL stripped if ``agent.config`` would accept it."""
-    url = value.strip()
+    url = check_plain_text(value.strip(), shown=mask_url_credentials(value.strip()))
     parse_broker_url(url)
     return url
+
+
+def parse_opcua_url(value: str, added: Sequence[str]) -> str:
+    """Return the OPC UA server URL stripped if it is valid and not one of ``added`` already.
+
+    A URL differing from an added one only in the case of its scheme and host, or in a final
+    ``/``, names the same server, so its machines would be added twice.
+    """
+    url = check_plain_text(value.strip(), shown=mask_url_credentials(value.strip()))
+    try:
+        check_browse_url(url)
+    except BrowseError as error:
+        # The timeout only appears in the message of a timed-out browse, never for a bad URL.
+        raise ValueError(error_message(error, timeout_seconds=0)) from error
+    if _server_key(url) in {_server_key(other) for other in added}:
+        raise ValueError(_("opcua.repeated", url=mask_url_credentials(url)))
+    return url
+
+
+def _server_key(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme.lower()}://{parts.netloc.lower()}{parts.path.rstrip('/')}"
+
+
+def check_plain_text(value: str, shown: str | None = None) -> str:
+    """Return ``value`` unless it contains a control or format character (Unicode Cc or Cf).
+
+    Such a character would be written into agent.yaml and printed raw by ``agent check``, where a
+    tab, a bell or an escape sequence hides what the file says. The message shows the value
+    escaped, or ``shown`` in its place when the value may contain a password.
+    """
+    found = find_control_character(value)
+    if found is None:
+        return value
+    message = _(
+        "text.control",
+        value=value if shown is None else shown,
+        code_point=found.code_point,
+        position=found.position,
+    )
+    raise ValueError(message)
 
 
 def parse_export(value: str) -> tuple[ExportType, Path]:
@@ -130,7 +178,7 @@ def parse_export_path(value: str) -> Path:
 
     An adapter reads a relative path from the config's folder, but the user means the current one.
     """
-    text = value.strip().strip('"')
+    text = check_plain_text(value.strip().strip('"'))
     if not text:
         raise ValueError(_("export.empty"))
     return Path(text).expanduser().absolute()

@@ -18,10 +18,12 @@ from agent.init_answers import (
     ExportSource,
     InitAnswers,
     OpcUaServer,
+    check_plain_text,
     default_host_resource,
     parse_broker,
     parse_export,
     parse_identifier,
+    parse_opcua_url,
     unique_id,
 )
 from agent.init_browse import browse_with_progress
@@ -68,10 +70,11 @@ def answers_from_flags(flags: InitFlags) -> InitAnswers:
     username = _username(flags.broker_username)
     password = _password(flags.broker_password_file, username)
     exports = tuple(_export(value) for value in flags.exports)
-    output = (flags.output or Path.cwd()).expanduser().absolute()
+    output = _output(flags.output)
+    urls = _opcua_urls(flags.opcua)
 
     used_ids: set[str] = set()
-    servers = tuple(_browse(url, flags.timeout_seconds, used_ids) for url in flags.opcua)
+    servers = tuple(_browse(url, flags.timeout_seconds, used_ids) for url in urls)
     host_resource = None
     if flags.host:
         host_resource = unique_id(default_host_resource(), used_ids)
@@ -109,7 +112,7 @@ def _username(value: str | None) -> str | None:
         return None
     if not value.strip():
         raise FlagError(_("invalid", flag="--broker-username", value=value, reason=_("empty")))
-    return value.strip()
+    return _checked("--broker-username", value.strip(), check_plain_text)
 
 
 def _password(path: Path | None, username: str | None) -> str | None:
@@ -117,6 +120,7 @@ def _password(path: Path | None, username: str | None) -> str | None:
         return None
     if username is None:
         raise FlagError(_("password.without_username"))
+    _checked("--broker-password-file", str(path), check_plain_text)
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
@@ -132,6 +136,21 @@ def _password(path: Path | None, username: str | None) -> str | None:
 def _export(value: str) -> ExportSource:
     export, path = _checked("--export", value, parse_export)
     return ExportSource(export, path)
+
+
+def _output(value: Path | None) -> Path:
+    if value is None:
+        return Path.cwd()
+    _checked("--output", str(value), check_plain_text)
+    return value.expanduser().absolute()
+
+
+def _opcua_urls(values: tuple[str, ...]) -> list[str]:
+    """Return the checked URLs, so that a bad one stops the command before any browsing."""
+    urls: list[str] = []
+    for value in values:
+        urls.append(_checked("--opcua", value, lambda text: parse_opcua_url(text, urls)))
+    return urls
 
 
 def _browse(url: str, timeout_seconds: float, used_ids: set[str]) -> OpcUaServer:
