@@ -6,8 +6,9 @@ answer from the flags (``agent.init_flags``) and never waits for input. The file
 ``agent.config_writer``. Then the command runs ``kooperant agent check`` on the written config.
 
 Exit status: 2 when a flag or answer is invalid, a file exists without ``--force`` or the output
-folder cannot be written, and nothing is written then. Otherwise the exit status of the check
-(0 clean, 1 warnings, 2 invalid), or 0 with ``--skip-check``.
+folder cannot be written, and nothing is written then. The wizard ended early writes nothing and
+exits with 130 after Ctrl+C and 2 after the end of input or the choice to quit. Otherwise the exit
+status of the check (0 clean, 1 warnings, 2 invalid), or 0 with ``--skip-check``.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from agent.browse_cli import DEFAULT_TIMEOUT_SECONDS
 from agent.config_writer import TargetExistsError, WrittenFiles, write_files
 from agent.init_answers import InitAnswers
 from agent.init_flags import FlagError, InitFlags, answers_from_flags
-from agent.init_wizard import ask_answers
+from agent.init_wizard import WizardAborted, ask_answers
 from agent.preview import DEFAULT_WAIT_SECONDS
 from kooperant.i18n import LANGUAGES, Catalog, Language, current_language, use_language
 
@@ -78,7 +79,7 @@ def init(
     with use_language(language):
         interactive = not non_interactive and sys.stdin.isatty()
         answers = _answers(flags, interactive)
-        written = _write(answers, force)
+        written = _write(answers, force or answers.overwrite)
         _report_written(written)
         status = 0 if skip_check else _run_check(written.config)
         typer.echo(_("next_steps", config=written.config, policy=written.policy))
@@ -101,7 +102,13 @@ def _language(value: str | None) -> Language:
 
 def _answers(flags: InitFlags, interactive: bool) -> InitAnswers:
     if interactive:
-        return ask_answers(flags)
+        try:
+            return ask_answers(flags)
+        except WizardAborted as error:
+            # The line the user was typing on is left without a line break.
+            typer.echo("", err=True)
+            typer.echo(error.message, err=True)
+            raise typer.Exit(error.exit_code) from error
     try:
         return answers_from_flags(flags)
     except FlagError as error:

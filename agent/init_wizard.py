@@ -21,10 +21,12 @@ from agent.init_answers import (
     ExportSource,
     InitAnswers,
     OpcUaServer,
+    check_plain_text,
     default_host_resource,
     parse_broker,
     parse_export_path,
     parse_identifier,
+    parse_opcua_url,
     unique_id,
 )
 from agent.init_browse import browse_with_progress
@@ -37,9 +39,41 @@ T = TypeVar("T")
 _ = Catalog.for_module(__name__)
 
 
+class WizardAborted(Exception):
+    """Raised when the user ends the wizard before its last answer; nothing is written then.
+
+    ``exit_code`` is 130 after Ctrl+C, as for a shell command ended by SIGINT, and 2 after the end
+    of input (Ctrl+D, or Ctrl+Z and Enter on Windows) or the choice to quit.
+    """
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        self.message = message
+        self.exit_code = exit_code
+        super().__init__(message)
+
+
+EXIT_INTERRUPTED = 130
+EXIT_QUIT = 2
+
+
 def ask_answers(flags: InitFlags) -> InitAnswers:
-    """Ask every question in turn and return the answers."""
+    """Ask every question in turn and return the answers; raise ``WizardAborted`` if ended early."""
+    try:
+        return _ask_all(flags)
+    except KeyboardInterrupt as error:
+        # Ctrl+C while a server is browsed arrives here directly, not through a prompt.
+        raise WizardAborted(_("aborted.interrupt"), EXIT_INTERRUPTED) from error
+    except typer.Abort as error:
+        # click turns both KeyboardInterrupt and EOFError of a prompt into Abort, raised
+        # "from None", so only the implicit context tells them apart (typer 0.29's click copy).
+        if isinstance(error.__context__, EOFError):
+            raise WizardAborted(_("aborted.eof"), EXIT_QUIT) from error
+        raise WizardAborted(_("aborted.interrupt"), EXIT_INTERRUPTED) from error
+
+
+def _ask_all(flags: InitFlags) -> InitAnswers:
     typer.echo(_("intro"))
+    _warn_existing(flags.output or Path.cwd(), flags.force)
     member = _ask_valid(_("member"), lambda text: parse_identifier(text, "member"), flags.member)
     cluster = _ask_valid(
         _("cluster"), lambda text: parse_identifier(text, "cluster"), flags.cluster
@@ -55,14 +89,7 @@ def ask_answers(flags: InitFlags) -> InitAnswers:
     exports = _ask_exports()
     host_resource = _ask_host(flags.host, used_ids)
 
-    def parse_output(text: str) -> Path:
-        path = _parse_output(text)
-        existing = existing_targets(path, with_password=password is not None)
-        if existing and not flags.force:
-            raise ValueError(_("output.exists", path=existing[0]))
-        return path
-
-    output = _ask_valid(_("output"), parse_output, str(flags.output or Path.cwd()))
+    output, overwrite = _ask_output(flags, with_password=password is not None)
     return InitAnswers(
         member=member,
         cluster=cluster,
@@ -73,12 +100,17 @@ def ask_answers(flags: InitFlags) -> InitAnswers:
         servers=servers,
         exports=exports,
         host_resource=host_resource,
+        overwrite=overwrite,
     )
 
 
 def _ask_valid(question: str, parse: Callable[[str], T], default: str | None = None) -> T:
     while True:
-        text: str = typer.prompt(question, default=default)
+        # Without a default, click asks again after an empty answer without saying why.
+        text: str = typer.prompt(question, default=default or "", show_default=bool(default))
+        if not text.strip():
+            typer.echo(_("invalid", reason=_("required")))
+            continue
         try:
             return parse(text)
         except ValueError as error:
@@ -86,13 +118,17 @@ def _ask_valid(question: str, parse: Callable[[str], T], default: str | None = N
 
 
 def _ask_optional(question: str, default: str | None, *, hide_input: bool = False) -> str | None:
-    text: str = typer.prompt(
-        question, default=default or "", show_default=bool(default), hide_input=hide_input
-    )
-    if hide_input:
-        # A password is taken as typed, because spaces may belong to it.
-        return text or None
-    return text.strip() or None
+    while True:
+        text: str = typer.prompt(
+            question, default=default or "", show_default=bool(default), hide_input=hide_input
+        )
+        if hide_input:
+            # A password is taken as typed, because spaces may belong to it.
+            return text or None
+        try:
+            return check_plain_text(text.strip()) or None
+        except ValueError as error:
+            typer.echo(_("invalid", reason=error))
 
 
 def ask_yes_no(question: str, default: bool) -> bool:
@@ -117,13 +153,18 @@ def _ask_servers(flags: InitFlags, used_ids: set[str]) -> tuple[OpcUaServer, ...
     servers: list[OpcUaServer] = []
     pending = list(flags.opcua)
     while True:
-        url = (
+        text = (
             pending.pop(0)
             if pending
             else typer.prompt(_("opcua.url"), default="", show_default=False).strip()
         )
-        if not url:
+        if not text:
             return tuple(servers)
+        try:
+            url = parse_opcua_url(text, [server.url for server in servers])
+        except ValueError as error:
+            typer.echo(_("invalid", reason=error))
+            continue
         server = _browse_until_decided(url, flags.timeout_seconds, used_ids)
         if server is not None:
             servers.append(server)
@@ -189,7 +230,61 @@ def _ask_host(default: bool | None, used_ids: set[str]) -> str | None:
 
 
 def _parse_output(text: str) -> Path:
-    path = Path(text.strip()).expanduser().absolute()
+    path = Path(check_plain_text(text.strip())).expanduser().absolute()
     if path.exists() and not path.is_dir():
         raise ValueError(_("output.not_folder", path=path))
     return path
+
+
+def _warn_existing(folder: Path, force: bool) -> None:
+    """Say at once when the default output folder has the files, rather than at its question."""
+    folder = folder.expanduser().absolute()
+    existing = existing_targets(folder, with_password=False)
+    if existing and not force:
+        typer.echo(_("output.warning", output=folder, files=_names(existing, folder)))
+
+
+def _ask_output(flags: InitFlags, *, with_password: bool) -> tuple[Path, bool]:
+    """Ask for the output folder and return it and whether its files may be overwritten.
+
+    When the folder has files that would be replaced, the user writes to another folder, confirms
+    overwriting them, or quits. The next default is a subfolder without those files.
+    """
+    another, overwrite, quit_ = _("output.choice.keys").split("|")
+    default = flags.output or Path.cwd()
+    while True:
+        output = _ask_valid(_("output"), _parse_output, str(default))
+        existing = existing_targets(output, with_password=with_password)
+        if not existing or flags.force:
+            return output, flags.force
+
+        typer.echo(_("output.exists", output=output, files=_names(existing, output)))
+        choice = _ask_choice(_("output.choice"), (another, overwrite, quit_), another)
+        if choice == quit_:
+            raise WizardAborted(_("aborted.quit"), EXIT_QUIT)
+        if choice == overwrite and ask_yes_no(_("output.overwrite", output=output), False):
+            return output, True
+        default = _free_folder(output, with_password=with_password)
+
+
+def _ask_choice(question: str, keys: tuple[str, ...], default: str) -> str:
+    while True:
+        text: str = typer.prompt(question, default=default)
+        choice = text.strip().lower()[:1]
+        if choice in keys:
+            return choice
+        typer.echo(_("choice.invalid", value=text, keys=", ".join(keys)))
+
+
+def _free_folder(output: Path, *, with_password: bool) -> Path:
+    """Return the first of ``output/kooperant``, ``output/kooperant-2``... without init's files."""
+    candidate = output / "kooperant"
+    suffix = 2
+    while existing_targets(candidate, with_password=with_password):
+        candidate = output / f"kooperant-{suffix}"
+        suffix += 1
+    return candidate
+
+
+def _names(paths: list[Path], folder: Path) -> str:
+    return ", ".join(str(path.relative_to(folder)) for path in paths)
