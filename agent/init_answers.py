@@ -146,7 +146,7 @@ def check_plain_text(value: str, shown: str | None = None) -> str:
     """Return ``value`` unless it contains a control or format character (Unicode Cc or Cf).
 
     Such a character would be written into agent.yaml and printed raw by ``agent check``, where a
-    tab, a bell or an escape sequence hides what the file says. The message shows the value
+    tab, a bell or an escape sequence hides what the file contains. The message shows the value
     escaped, or ``shown`` in its place when the value may contain a password.
     """
     found = find_control_character(value)
