@@ -160,15 +160,21 @@ def test_wizard_repeated_opcua_asked_again(tmp_path: Path, free_port: int) -> No
     assert rest.count("Browsing") == 0
 
 
-def test_wizard_taken_folder_another_folder(tmp_path: Path) -> None:
-    (tmp_path / "agent.yaml").write_text("member: other\n", encoding="utf-8")
-    child = spawn_init("en", tmp_path, "--skip-check")
+def test_wizard_taken_folder_warns_first(tmp_path: Path) -> None:
+    (tmp_path / "policy.yaml").write_text("share: []\n", encoding="utf-8")
+    child = spawn_init("en", tmp_path)
 
-    # The warning comes before the first question, not after the last.
-    child.expect_exact(f"Note: the folder {tmp_path} already contains agent.yaml.")
+    child.expect_exact(f"Note: the folder {tmp_path} already contains policy.yaml.")
     child.expect(ENGLISH.member)
     child.sendintr()
     finish(child)
+
+    assert child.exitstatus == 130
+    assert (tmp_path / "policy.yaml").read_text("utf-8") == "share: []\n"
+
+
+def test_wizard_taken_folder_another_folder(tmp_path: Path) -> None:
+    (tmp_path / "agent.yaml").write_text("member: other\n", encoding="utf-8")
     child = spawn_init("en", tmp_path, "--skip-check")
     answer_until_output(child)
     child.expect(ENGLISH.output)
