@@ -65,7 +65,7 @@ def ask_answers(flags: InitFlags) -> InitAnswers:
         raise WizardAborted(_("aborted.interrupt"), EXIT_INTERRUPTED) from error
     except typer.Abort as error:
         # click turns both KeyboardInterrupt and EOFError of a prompt into Abort, raised
-        # "from None", so only the implicit context tells them apart (typer 0.29's click copy).
+        # "from None", so only the implicit context distinguishes them (typer 0.29's click copy).
         if isinstance(error.__context__, EOFError):
             raise WizardAborted(_("aborted.eof"), EXIT_QUIT) from error
         raise WizardAborted(_("aborted.interrupt"), EXIT_INTERRUPTED) from error
