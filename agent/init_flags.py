@@ -69,9 +69,10 @@ def answers_from_flags(flags: InitFlags) -> InitAnswers:
     )
     username = _username(flags.broker_username)
     password = _password(flags.broker_password_file, username)
-    exports = tuple(_export(value) for value in flags.exports)
-    output = _output(flags.output)
     urls = _opcua_urls(flags.opcua)
+    _check_output(flags.output)
+    exports = tuple(_export(value) for value in flags.exports)
+    output = (flags.output or Path.cwd()).expanduser().absolute()
 
     used_ids: set[str] = set()
     servers = tuple(_browse(url, flags.timeout_seconds, used_ids) for url in urls)
@@ -138,11 +139,9 @@ def _export(value: str) -> ExportSource:
     return ExportSource(export, path)
 
 
-def _output(value: Path | None) -> Path:
-    if value is None:
-        return Path.cwd()
-    _checked("--output", str(value), check_plain_text)
-    return value.expanduser().absolute()
+def _check_output(value: Path | None) -> None:
+    if value is not None:
+        _checked("--output", str(value), check_plain_text)
 
 
 def _opcua_urls(values: tuple[str, ...]) -> list[str]:

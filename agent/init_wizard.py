@@ -95,12 +95,12 @@ def _ask_all(flags: InitFlags) -> InitAnswers:
         cluster=cluster,
         broker_url=broker_url,
         output=output,
+        overwrite=overwrite,
         broker_username=username,
         broker_password=password,
         servers=servers,
         exports=exports,
         host_resource=host_resource,
-        overwrite=overwrite,
     )
 
 
