@@ -21,7 +21,9 @@ from agent.init_answers import (
     ExportSource,
     InitAnswers,
     OpcUaServer,
+    default_audit_log,
     default_host_resource,
+    parse_audit_log,
     parse_broker,
     parse_export_path,
     parse_identifier,
@@ -63,6 +65,11 @@ def ask_answers(flags: InitFlags) -> InitAnswers:
         return path
 
     output = _ask_valid(_("output"), parse_output, str(flags.output or Path.cwd()))
+    audit_log = _ask_valid(
+        _("audit_log"),
+        lambda text: parse_audit_log(text, output),
+        flags.audit_log or str(default_audit_log()),
+    )
     return InitAnswers(
         member=member,
         cluster=cluster,
@@ -73,6 +80,7 @@ def ask_answers(flags: InitFlags) -> InitAnswers:
         servers=servers,
         exports=exports,
         host_resource=host_resource,
+        audit_log=audit_log,
     )
 
 
