@@ -23,7 +23,7 @@ from kooperant.i18n import Catalog
 
 DEFAULT_BROKER_URL = "mqtt://127.0.0.1:1883"
 HOST_RESOURCE_FALLBACK = "server-01"
-# Where a Linux service keeps its data: the service user may write here, unlike /etc/kooperant.
+# The audit log of a Linux service. Its user may write /var/lib/kooperant, unlike /etc/kooperant.
 SERVICE_AUDIT_LOG = Path("/var/lib/kooperant/kooperant-audit.db")
 
 _ = Catalog.for_module(__name__)
@@ -97,7 +97,7 @@ class InitAnswers:
     host_resource: str | None = None
     """The resource id of this computer when its free resources are shared, else None."""
     audit_log: Path = DEFAULT_AUDIT_LOG
-    """The audit log's SQLite file as written to agent.yaml; a relative one starts at ``output``."""
+    """The audit log's SQLite file as written; a relative path starts at ``output``."""
 
     def resource_ids(self) -> list[str]:
         """Return the resource ids of all machines and of this computer, in config order."""
@@ -161,8 +161,9 @@ def parse_audit_log(value: str, output: Path) -> Path:
     """Return the audit log path as typed (``~`` expanded), checked against the files there.
 
     A relative path is kept relative, because the agent reads it from the config's folder
-    ``output``. The path must not be a folder and its nearest existing parent must be a folder;
-    missing folders are fine, because ``install-service`` creates them for the service user.
+    ``output``. The path must not be a folder, and its nearest existing parent must be a folder.
+    Missing folders are allowed, because ``install-service`` creates them for the service user.
+    NOTE: ``kooperant agent run`` does not create them, so without a service they must be made.
     The parents of ``output`` itself are left to the writer, which names the output folder.
     """
     text = value.strip().strip('"')

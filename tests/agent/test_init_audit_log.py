@@ -104,9 +104,9 @@ def test_audit_log_bad_values_write_nothing(tmp_path: Path) -> None:
     for value, message in cases:
         code, stdout, stderr = init(*IDENTITY, "--audit-log", value, "--output", str(output))
 
-        assert code == EXIT_INIT_FAILED, stdout + stderr
-        assert message in stderr
-        assert not output.exists()
+        assert code == EXIT_INIT_FAILED, f"{value!r}: {stdout}{stderr}"
+        assert message in stderr, value
+        assert not output.exists(), value
 
 
 def test_audit_log_relative_folder_rejected(tmp_path: Path) -> None:
