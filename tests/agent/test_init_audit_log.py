@@ -52,7 +52,7 @@ def test_audit_log_comment_explains_key(tmp_path: Path) -> None:
     assert code == 0, stdout + stderr
     text = (tmp_path / "agent.yaml").read_text("utf-8")
     assert "# The audit log (dziennik audytu)" in text
-    assert "the service user (użytkownik usługi)" in text
+    assert "the service\n# user (użytkownik usługi)" in text
     assert "\naudit_log: " in text
 
 
