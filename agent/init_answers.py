@@ -162,8 +162,8 @@ def parse_audit_log(value: str, output: Path) -> Path:
 
     A relative path is kept relative, because the agent reads it from the config's folder
     ``output``. The path must not be a folder, and its nearest existing parent must be a folder.
-    Missing folders are allowed, because ``install-service`` creates them for the service user.
-    NOTE: ``kooperant agent run`` does not create them, so without a service they must be made.
+    Missing folders are allowed, because ``install-service`` creates them for the service user
+    and ``kooperant agent run`` for the user who runs it.
     The parents of ``output`` itself are left to the writer, which names the output folder.
     """
     text = value.strip().strip('"')
