@@ -128,6 +128,20 @@ def open_database(path: Path) -> sqlite3.Connection:
     return connection
 
 
+def create_log_folder(path: Path) -> None:
+    """Create the missing folders above the audit log at ``path``, as ``agent run`` needs them.
+
+    Raises ``AuditLogError`` naming the folder when it cannot be created.
+    """
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        reason = f"cannot create the folder {path.parent} ({error.strerror or error})"
+        raise AuditLogError(
+            path, f"{reason}; create it, or set audit_log to another path"
+        ) from error
+
+
 def database_error(path: Path, action: str, error: sqlite3.Error) -> AuditLogError:
     """Return the ``AuditLogError`` for a failed ``action`` on the local SQLite file."""
     return AuditLogError(

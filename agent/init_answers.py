@@ -9,7 +9,9 @@ with ``adapters.opcua.browse.browse_server`` and gives each a resource id not ye
 
 from __future__ import annotations
 
+import os
 import socket
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +20,7 @@ from urllib.parse import urlsplit
 from adapters.opcua.browse import BrowseError, BrowseResult, check_browse_url, suggested_resources
 from adapters.opcua.settings import default_resource_id
 from agent.browse_cli import error_message
-from agent.config import parse_broker_url
+from agent.config import DEFAULT_AUDIT_LOG, parse_broker_url
 from agent.reasons import checked_identifier
 from kooperant.i18n import Catalog
 from kooperant.net import mask_url_credentials
@@ -26,6 +28,8 @@ from kooperant.protocol.text import find_control_character
 
 DEFAULT_BROKER_URL = "mqtt://127.0.0.1:1883"
 HOST_RESOURCE_FALLBACK = "server-01"
+# The audit log of a Linux service. Its user may write /var/lib/kooperant, unlike /etc/kooperant.
+SERVICE_AUDIT_LOG = Path("/var/lib/kooperant/kooperant-audit.db")
 
 _ = Catalog.for_module(__name__)
 
@@ -99,6 +103,8 @@ class InitAnswers:
     exports: tuple[ExportSource, ...] = ()
     host_resource: str | None = None
     """The resource id of this computer when its free resources are shared, else None."""
+    audit_log: Path = DEFAULT_AUDIT_LOG
+    """The audit log's SQLite file as written; a relative path starts at ``output``."""
 
     def resource_ids(self) -> list[str]:
         """Return the resource ids of all machines and of this computer, in config order."""
@@ -182,6 +188,47 @@ def parse_export_path(value: str) -> Path:
     if not text:
         raise ValueError(_("export.empty"))
     return Path(text).expanduser().absolute()
+
+
+def default_audit_log() -> Path:
+    """Return the audit log init suggests: ``SERVICE_AUDIT_LOG`` for root on Linux.
+
+    Root on Linux installs a service whose user cannot write the root-owned config folder, and
+    ``install-service`` creates the folder of ``SERVICE_AUDIT_LOG`` for that user. Anyone else
+    runs the agent as themselves, so the file stays next to the config.
+    """
+    return SERVICE_AUDIT_LOG if is_linux_root() else DEFAULT_AUDIT_LOG
+
+
+def is_linux_root() -> bool:
+    """Return whether this process runs on Linux with the effective user id 0."""
+    return sys.platform == "linux" and os.geteuid() == 0
+
+
+def parse_audit_log(value: str, output: Path) -> Path:
+    """Return the audit log path as typed (``~`` expanded), checked against the files there.
+
+    A relative path is kept relative, because the agent reads it from the config's folder
+    ``output``. The path must not be a folder, and its nearest existing parent must be a folder.
+    Missing folders are allowed, because ``install-service`` creates them for the service user
+    and ``kooperant agent run`` for the user who runs it.
+    The parents of ``output`` itself are left to the writer, which names the output folder.
+    """
+    text = value.strip().strip('"')
+    if not text:
+        raise ValueError(_("audit_log.empty"))
+    path = Path(text).expanduser()
+    target = path if path.is_absolute() else output / path
+    if target.is_dir():
+        raise ValueError(_("audit_log.folder", path=target))
+    for parent in target.parents:
+        if not path.is_absolute() and parent == output:
+            break
+        if parent.exists():
+            if not parent.is_dir():
+                raise ValueError(_("audit_log.parent_file", path=parent))
+            break
+    return path
 
 
 def default_host_resource() -> str:

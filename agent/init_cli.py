@@ -58,6 +58,9 @@ def init(
     ] = None,
     host: Annotated[bool | None, typer.Option("--host/--no-host", help=_("host.help"))] = None,
     output: Annotated[Path | None, typer.Option("--output", help=_("output.help"))] = None,
+    audit_log: Annotated[
+        str | None, typer.Option("--audit-log", metavar="PATH", help=_("audit_log.help"))
+    ] = None,
     force: Annotated[bool, typer.Option("--force", help=_("force.help"))] = False,
     skip_check: Annotated[bool, typer.Option("--skip-check", help=_("skip_check.help"))] = False,
     lang: Annotated[str | None, typer.Option("--lang", help=_("lang.help"))] = None,
@@ -73,6 +76,7 @@ def init(
         exports=tuple(export or ()),
         host=host,
         output=output,
+        audit_log=audit_log,
         timeout_seconds=DEFAULT_TIMEOUT_SECONDS,
         force=force,
     )

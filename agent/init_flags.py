@@ -19,7 +19,9 @@ from agent.init_answers import (
     InitAnswers,
     OpcUaServer,
     check_plain_text,
+    default_audit_log,
     default_host_resource,
+    parse_audit_log,
     parse_broker,
     parse_export,
     parse_identifier,
@@ -56,6 +58,7 @@ class InitFlags:
     exports: tuple[str, ...] = ()
     host: bool | None = None
     output: Path | None = None
+    audit_log: str | None = None
     timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS
     force: bool = False
 
@@ -73,6 +76,11 @@ def answers_from_flags(flags: InitFlags) -> InitAnswers:
     _check_output(flags.output)
     exports = tuple(_export(value) for value in flags.exports)
     output = (flags.output or Path.cwd()).expanduser().absolute()
+    audit_log = _checked(
+        "--audit-log",
+        flags.audit_log or str(default_audit_log()),
+        lambda text: parse_audit_log(text, output),
+    )
 
     used_ids: set[str] = set()
     servers = tuple(_browse(url, flags.timeout_seconds, used_ids) for url in urls)
@@ -89,6 +97,7 @@ def answers_from_flags(flags: InitFlags) -> InitAnswers:
         servers=servers,
         exports=exports,
         host_resource=host_resource,
+        audit_log=audit_log,
     )
 
 

@@ -22,7 +22,9 @@ from agent.init_answers import (
     InitAnswers,
     OpcUaServer,
     check_plain_text,
+    default_audit_log,
     default_host_resource,
+    parse_audit_log,
     parse_broker,
     parse_export_path,
     parse_identifier,
@@ -90,6 +92,11 @@ def _ask_all(flags: InitFlags) -> InitAnswers:
     host_resource = _ask_host(flags.host, used_ids)
 
     output, overwrite = _ask_output(flags, with_password=password is not None)
+    audit_log = _ask_valid(
+        _("audit_log"),
+        lambda text: parse_audit_log(text, output),
+        flags.audit_log or str(default_audit_log()),
+    )
     return InitAnswers(
         member=member,
         cluster=cluster,
@@ -101,6 +108,7 @@ def _ask_all(flags: InitFlags) -> InitAnswers:
         servers=servers,
         exports=exports,
         host_resource=host_resource,
+        audit_log=audit_log,
     )
 
 

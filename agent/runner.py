@@ -32,7 +32,7 @@ from adapters.base import (
     Observation,
 )
 from adapters.exports.progress import ReadProgressCallback
-from agent.audit import AuditLog
+from agent.audit import AuditLog, create_log_folder
 from agent.broker_session import broker_tls
 from agent.config import AdapterConfig, AgentConfig
 from agent.delayed_states import with_delayed_states
@@ -335,6 +335,7 @@ class Agent:
         Raises ``AuditLogError`` before starting anything when the audit log cannot be opened,
         so that no offer leaves unrecorded because of a file problem known at start.
         """
+        create_log_folder(self._config.audit_log_path)
         audit_log = AuditLog(self._config.audit_log_path)
         try:
             table = WithdrawalTable(audit_log.path)

@@ -429,6 +429,31 @@ async def test_agent_run_with_corrupt_log_raises(tmp_path: Path) -> None:
     assert runner.publisher.published_messages == 0
 
 
+async def test_agent_run_creates_log_folder(tmp_path: Path) -> None:
+    config = load_config(write_config(tmp_path, "mqtt://127.0.0.1:1"), {})
+    folder = tmp_path / "state" / "agent"
+    config = config.model_copy(update={"audit_log": folder / "audit.db"})
+    stop = asyncio.Event()
+    stop.set()
+
+    await Agent(config).run(stop)
+
+    assert (folder / "audit.db").is_file()
+
+
+async def test_agent_run_folder_below_file_raises(tmp_path: Path) -> None:
+    config = load_config(write_config(tmp_path, "mqtt://127.0.0.1:1"), {})
+    (tmp_path / "plain-file").write_text("not a folder")
+    path = tmp_path / "plain-file" / "state" / "audit.db"
+    config = config.model_copy(update={"audit_log": path})
+
+    with pytest.raises(AuditLogError) as info:
+        await Agent(config).run(asyncio.Event())
+
+    assert str(info.value).startswith(f"audit log {path}: cannot create the folder")
+    assert "set audit_log to another path" in str(info.value)
+
+
 def test_agent_opens_log_only_in_run(tmp_path: Path) -> None:
     config = load_config(write_config(tmp_path, "mqtt://127.0.0.1:1883"), {})
 

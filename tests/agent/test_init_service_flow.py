@@ -3,9 +3,10 @@
 The flow an operator follows on one visit: ``init`` with a broker login against a Mosquitto that
 checks passwords and the demo machine park, ``agent check``, ``install-service --print``, then
 ``install-service`` (with the fake host of the service tests, so no real user or unit is made),
-and finally the config loaded as the agent loads it. A forked child that switches to the service
-user's ids shows whether that user can really read the secret file, before and after
-``--grant-secrets``. Switching ids needs root.
+and finally the config loaded as the agent loads it. init runs as root, so its default audit
+log is in a folder that does not exist yet and that install-service creates for the service
+user. A forked child that switches to the service user's ids shows whether that user can
+really read the secret file, before and after ``--grant-secrets``. Switching ids needs root.
 """
 
 from __future__ import annotations
@@ -24,11 +25,10 @@ import paho.mqtt.client as mqtt
 import pytest
 from typer.testing import CliRunner, Result
 
-from agent import service_cli
+from agent import init_answers, service_cli
 from agent.cli import app
 from agent.config import load_config
 from agent.service_access import UserIds
-from agent.service_config import read_environment_file
 from agent.systemd_unit import MARKER
 from agent.yamlfile import YamlDocument
 from kooperant.demo.machine_park import MachinePark
@@ -149,8 +149,16 @@ def connect_reason(port: int, username: str | None, password: str | None) -> str
 
 
 def test_init_to_service_reads_password(
-    folder: Path, park: MachinePark, broker: OwnMosquitto, host: FakeHost
+    folder: Path,
+    park: MachinePark,
+    broker: OwnMosquitto,
+    host: FakeHost,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # Below ``folder``, which the service user may enter, in place of /var/lib/kooperant.
+    audit_log = folder / "var-lib-kooperant" / "kooperant-audit.db"
+    monkeypatch.setattr(init_answers, "SERVICE_AUDIT_LOG", audit_log)
+    monkeypatch.setattr(init_answers, "is_linux_root", lambda: True)
     typed = folder / "typed-password.txt"
     typed.write_text(PASSWORD + "\n", encoding="utf-8")
     site = folder / "etc"
@@ -185,29 +193,23 @@ def test_init_to_service_reads_password(
     assert stat.S_IMODE(secret.parent.stat().st_mode) == 0o700
     assert (site / "agent-config.schema.json").is_file()
     assert (site / "policy.schema.json").is_file()
+    assert f'audit_log: "{audit_log}"\n' in config.read_text(encoding="utf-8")
+    assert not audit_log.parent.exists()
 
     # 2. check on its own.
     checked = invoke("check", "--config", str(config))
     assert checked.exit_code == 0, checked.output
-
-    # The folder init wrote is root's, so the audit log goes to a folder install-service makes.
-    environment = site / "agent.env"
-    audit_log = folder / "state" / "audit.db"
-    environment.write_text(f"KOOPERANT_AGENT__AUDIT_LOG={audit_log}\n", encoding="utf-8")
 
     # 3. The unit, printed without root.
     printed = invoke(
         "install-service",
         "--config",
         str(config),
-        "--environment-file",
-        str(environment),
         "--print",
     )
     assert printed.exit_code == 0, printed.output
     assert printed.stdout.startswith(MARKER)
     assert f"--config {config}" in printed.stdout
-    assert f"EnvironmentFile={environment}\n" in printed.stdout
     assert "User=kooperant\n" in printed.stdout
     assert PASSWORD not in printed.stdout
 
@@ -217,7 +219,7 @@ def test_init_to_service_reads_password(
         "kooperant", SERVICE_UID, frozenset({SERVICE_GID}), SERVICE_GID
     )
     units = folder / "units"
-    options = ["--config", str(config), "--environment-file", str(environment)]
+    options = ["--config", str(config)]
     assert password_read_as(SERVICE_UID, SERVICE_GID, config) == "<denied>"
 
     rejected = invoke("install-service", *options, "--unit-dir", str(units))
@@ -231,13 +233,13 @@ def test_init_to_service_reads_password(
     assert installed.exit_code == 0, installed.output
     assert f"Gave the group {SERVICE_GID} access to {secret} (g+r)." in installed.stdout
     assert "User=kooperant\n" in (units / UNIT).read_text(encoding="utf-8")
+    assert audit_log.parent.stat().st_uid == SERVICE_UID
     assert host.commands[-1] == ["systemctl", "enable", "--now", UNIT]
     assert password_read_as(SERVICE_UID, SERVICE_GID, config) == PASSWORD
     assert password_read_as(SERVICE_UID + 1, SERVICE_GID + 1, config) == "<denied>"
 
-    # 5. The config as the agent loads it under the unit's environment.
-    variables = {**os.environ, **read_environment_file(environment)}
-    loaded = load_config(config, variables)
+    # 5. The config as the agent loads it.
+    loaded = load_config(config)
     assert loaded.broker.username == USERNAME
     assert loaded.broker.password is not None
     assert loaded.broker.password.get_secret_value() == PASSWORD

@@ -43,6 +43,7 @@ class Wording:
     yes: str
     host_resource: str
     output: str
+    audit_log: str
     check_clean: str
     next_steps: str
 
@@ -66,6 +67,7 @@ WORDINGS = [
         yes="y",
         host_resource=r"Resource id of this computer \[[^\]]+\]: ",
         output=r"Folder to write agent.yaml and policy.yaml to \[[^\]]+\]: ",
+        audit_log=r"Audit log file \(.*its folder\) \[[^\]]+\]: ",
         check_clean=r"is valid and has no warnings",
         next_steps=r"Next steps:",
     ),
@@ -87,6 +89,7 @@ WORDINGS = [
         yes="t",
         host_resource=r"Identyfikator zasobu tego komputera \[[^\]]+\]: ",
         output=r"Folder, do którego zapisać agent.yaml i policy.yaml \[[^\]]+\]: ",
+        audit_log=r"Plik dziennika audytu \(.*jego folderze\) \[[^\]]+\]: ",
         check_clean=r"jest poprawna i bez ostrzeżeń",
         next_steps=r"Dalsze kroki:",
     ),
@@ -145,6 +148,7 @@ def test_wizard_answers_every_prompt(
     answer(wording.host, wording.yes)
     answer(wording.host_resource, "serwer-testowy")
     answer(wording.output, str(output))
+    answer(wording.audit_log, "state/audit.db")
     child.expect(wording.check_clean)
     child.expect(wording.next_steps)
     child.expect(pexpect.EOF)
@@ -155,6 +159,7 @@ def test_wizard_answers_every_prompt(
     assert PASSWORD not in "".join(transcript)
     config = yaml.safe_load((output / "agent.yaml").read_text("utf-8"))
     assert config["member"] == "acme-metal"
+    assert config["audit_log"] == "state/audit.db"
     assert config["cluster"] == "pomorskie-metal"
     assert config["broker"]["username"] == "acme-agent"
     assert config["broker"]["password"] == "${file:secrets/broker-password}"
@@ -204,6 +209,9 @@ def test_wizard_keeps_unbrowsed_server(tmp_path: Path, free_port: int) -> None:
     child.expect(r"The folder .*taken already contains agent\.yaml\.")
     answer(r"quit without writing \(q\)\? \[a\]: ", "a")
     answer(english.output, str(output))
+    answer(english.audit_log, str(tmp_path))
+    child.expect(rf"Invalid value: {re.escape(str(tmp_path))} is a folder")
+    answer(english.audit_log, str(tmp_path / "data" / "audit.db"))
     child.expect(english.next_steps)
     child.expect(pexpect.EOF)
     transcript.append(child.before)
@@ -215,6 +223,7 @@ def test_wizard_keeps_unbrowsed_server(tmp_path: Path, free_port: int) -> None:
     config_text = (output / "agent.yaml").read_text("utf-8")
     config = yaml.safe_load(config_text)
     assert config["broker"] == {"url": "mqtt://127.0.0.1:1883", "username": None}
+    assert config["audit_log"] == str(tmp_path / "data" / "audit.db")
     assert config["adapters"] == [
         {"type": "opcua", "name": "opcua-127.0.0.1", "url": unreachable, "machines": {}}
     ]

@@ -190,6 +190,8 @@ def test_wizard_taken_folder_another_folder(tmp_path: Path) -> None:
     # A declined overwrite suggests a subfolder without the files.
     child.expect_exact(f"[{tmp_path / 'kooperant'}]: ")
     child.sendline("")
+    child.expect(ENGLISH.audit_log)
+    child.sendline("")
     rest = finish(child)
 
     assert child.exitstatus == 0, rest
@@ -207,6 +209,8 @@ def test_wizard_taken_folder_overwrite(tmp_path: Path) -> None:
     child.sendline("o")
     child.expect_exact(f"Overwrite the files in {tmp_path}? [y/N]: ")
     child.sendline("y")
+    child.expect(ENGLISH.audit_log)
+    child.sendline("")
     rest = finish(child)
 
     assert child.exitstatus == 0, rest
