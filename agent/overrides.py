@@ -80,6 +80,23 @@ def apply_overrides(
     return applied, problems
 
 
+def variables_for(variables: Mapping[str, str], keys: tuple[str, ...]) -> dict[str, str]:
+    """Return the ``KOOPERANT_AGENT__*`` variables that set values under the top-level ``keys``.
+
+    A command that reads only part of the config applies only these, so that a variable for
+    another section does not stop it. ``KEY_FILE`` variables count as under ``KEY``.
+    """
+    wanted = {key.lower() for key in keys} | {key.lower() + _FILE_SUFFIX for key in keys}
+    selected = {}
+    for name, value in variables.items():
+        if not name.upper().startswith(PREFIX):
+            continue
+        top = name[len(PREFIX) :].split(_SEPARATOR)[0].lower()
+        if top in wanted:
+            selected[name] = value
+    return selected
+
+
 def _apply_one(
     data: dict[str, Any], variable: str, text: str, folder: Path, model: type[BaseModel]
 ) -> tuple[Location, Path | None]:
