@@ -183,7 +183,12 @@ class ExportAdapter(Adapter[ExportSettingsT]):
 
     async def _poll_forever(self) -> None:
         while True:
-            await self.poll()
+            try:
+                await self.poll()
+            except Exception as error:
+                # A bug in a check must not end the polling task, which nothing would restart.
+                message = f"unexpected {type(error).__name__}: {error}"
+                self._fail(None, message, "check_failures", exc_info=error)
             self._check_stale()
 
             # A version that is settling is checked again as soon as it can be ready.
@@ -201,7 +206,8 @@ class ExportAdapter(Adapter[ExportSettingsT]):
             try:
                 version = await asyncio.to_thread(source.poll)
             except OSError as error:
-                self._fail(None, f"cannot check {item.path}: {error}", "check_failures")
+                reason = error.strerror or str(error)
+                self._fail(None, f"cannot check {item.path}: {reason}", "check_failures")
                 return
             current = source.current_file
             if current is None:

@@ -477,3 +477,17 @@ def test_check_example_policies_clean(tmp_path: Path) -> None:
 
     assert result.exit_code == 0, result.output
     assert "resources checked (5)" in result.stdout
+
+
+def test_check_name_too_long_export_exits_1(tmp_path: Path) -> None:
+    # Linux allows at most 255 bytes in one path component, so stat fails with ENAMETOOLONG.
+    export = tmp_path / ("d" * 300) / "stany.csv"
+    adapter = f'\n    - type: warehouse\n      name: magazyny\n      path: "{export}"\n'
+    path = write_config(tmp_path, CLEAN_POLICY, extra_adapter=adapter)
+
+    result = invoke("--config", str(path), "--wait", "2")
+
+    assert result.exit_code == EXIT_WARNINGS, result.output
+    expected = f"⚠ adapter magazyny, source {export}: cannot check {export}: File name too long"
+    assert expected in result.stdout.splitlines()
+    assert "Traceback" not in result.output
