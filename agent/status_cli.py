@@ -28,6 +28,7 @@ from pydantic import ValidationError
 from agent.config import AgentConfig, StatusSettings
 from agent.errors import ConfigError
 from agent.overrides import apply_overrides, variables_for
+from agent.source_details import source_detail_text
 from agent.status import STATUS_SCHEMA
 from agent.yamlfile import YamlDocument
 from kooperant.i18n import Catalog
@@ -134,8 +135,11 @@ def render_status(document: dict[str, Any]) -> str:
                     _errors_text(source["errors"]),
                 ]
             )
-            if source["detail"]:
-                details.append(_("detail", source=source["source"], detail=source["detail"]))
+            detail = source_detail_text(
+                source["detail"], source.get("detail_code"), source.get("detail_values") or {}
+            )
+            if detail:
+                details.append(_("detail", source=source["source"], detail=detail))
             if source.get("stale"):
                 time = _local_time(source["last_data"])
                 details.append(_("stale", source=source["source"], time=time))

@@ -521,3 +521,31 @@ def test_status_bad_override_named(
 
     assert result.exit_code == 2
     assert f"{variable}: {expected}" in result.stderr
+
+
+async def test_status_export_detail_in_polish(
+    tmp_path: Path, running_agent: Callable[[Path], Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KOOPERANT_LANG", "pl")
+    config = write_config(tmp_path, unused_broker_url(), f"port: {free_tcp_port()}")
+    await running_agent(config)
+    await invoke_until_served("status", "--config", str(config))
+    [adapter] = WatchedMachines.instances
+    adapter.source = SourceHealth(
+        source="/tmp/Magazyn Łódź/jpk.xml",
+        state=ConnectionState.DISCONNECTED,
+        since=SINCE,
+        detail="the file does not exist",
+        detail_code="export.missing",
+        detail_values={"path": "/tmp/Magazyn Łódź/jpk.xml"},
+    )
+
+    result = await invoke("status", "--config", str(config))
+    json_result = await invoke("status", "--config", str(config), "--json")
+
+    assert result.exit_code == 1
+    assert "ostatni błąd /tmp/Magazyn Łódź/jpk.xml: plik nie istnieje;" in result.stdout
+    assert "the file does not exist" not in result.stdout
+    [source] = json.loads(json_result.stdout)["adapters"][0]["sources"]
+    assert source["detail"] == "the file does not exist"
+    assert source["detail_code"] == "export.missing"
