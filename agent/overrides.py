@@ -86,13 +86,13 @@ def variables_for(variables: Mapping[str, str], keys: tuple[str, ...]) -> dict[s
     A command that reads only part of the config applies only these, so that a variable for
     another section does not stop it. ``KEY_FILE`` variables count as under ``KEY``.
     """
-    wanted = {key.lower() for key in keys} | {key.lower() + _FILE_SUFFIX for key in keys}
+    top_keys = {key.lower() for key in keys} | {key.lower() + _FILE_SUFFIX for key in keys}
     selected = {}
     for name, value in variables.items():
         if not name.upper().startswith(PREFIX):
             continue
         top = name[len(PREFIX) :].split(_SEPARATOR)[0].lower()
-        if top in wanted:
+        if top in top_keys:
             selected[name] = value
     return selected
 

@@ -1,9 +1,9 @@
 """``kooperant agent status``: ask the running agent how its broker and sources are doing.
 
-The command reads only the ``status`` section and the ``member`` of the agent config, with the
-``KOOPERANT_AGENT__STATUS__*`` and ``KOOPERANT_AGENT__MEMBER`` overrides applied as ``agent run``
-applies them, so it still works while the rest of the file or the policy is being edited, and
-fetches the status document from the running
+The command reads only the ``status`` section and the ``member`` of the agent config, so it still
+works while the rest of the file or the policy is being edited. It applies the
+``KOOPERANT_AGENT__STATUS__*`` and ``KOOPERANT_AGENT__MEMBER`` overrides as ``agent run`` does,
+and ignores variables for other keys. It fetches the status document from the running
 agent's local endpoint (``agent/status_http.py``). Exit status: 0 when the broker and every source
 are connected and the policy is valid, 1 when something needs attention (also when the outbox
 dropped messages at its limit or the broker rejected some), 2 when no agent responds or the config
