@@ -117,8 +117,11 @@ class SourceHealth:
 
     ``source`` names it without credentials, ``since`` is when ``state`` began, ``reconnects``
     counts connections made again after a loss, ``last_data`` is when the source last delivered a
-    value and ``errors`` counts failures and flagged readings by name. ``detail`` is the last error.
-    ``stale`` is set when the data in use is older than the adapter's configured limit.
+    value and ``errors`` counts failures and flagged readings by name. ``detail`` is the last error,
+    in English. ``detail_code`` and ``detail_values`` identify common errors, such as a missing
+    export file, so that the command line can word them in the user's language
+    (``agent/source_details.py`` lists the codes). ``stale`` is set when the data in use is older
+    than the adapter's configured limit.
     """
 
     source: str
@@ -129,6 +132,8 @@ class SourceHealth:
     errors: Mapping[str, int] = field(default_factory=dict)
     detail: str | None = None
     stale: bool = False
+    detail_code: str | None = None
+    detail_values: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

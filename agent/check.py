@@ -16,7 +16,7 @@ line) or stale data, because that source's offers would be missing or out of dat
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from adapters.base import ConnectionState
@@ -37,6 +37,8 @@ class SourceProblem:
     source: str
     detail: str | None
     stale: bool
+    detail_code: str | None = None
+    detail_values: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,9 +120,15 @@ def source_problems(agent: Agent) -> tuple[SourceProblem, ...]:
         for source in adapter.sources:
             failed = source.state is ConnectionState.DISCONNECTED and source.detail is not None
             if failed or source.stale:
-                problems.append(
-                    SourceProblem(adapter.name, source.source, source.detail, source.stale)
+                problem = SourceProblem(
+                    adapter.name,
+                    source.source,
+                    source.detail,
+                    source.stale,
+                    source.detail_code,
+                    source.detail_values,
                 )
+                problems.append(problem)
     return tuple(problems)
 
 

@@ -22,6 +22,7 @@ from agent.errors import ConfigError, Problem
 from agent.export_progress import export_progress_display
 from agent.policy.lint import PolicyWarning
 from agent.preview import DEFAULT_WAIT_SECONDS
+from agent.source_details import source_detail_text
 from kooperant.i18n import Catalog
 
 EXIT_WARNINGS = 1
@@ -73,14 +74,10 @@ def format_check(config: AgentConfig, result: CheckResult, wait_seconds: float) 
     for kind, reason in result.withheld_kinds.items():
         lines.append(_("withheld.kind", kind=kind.value, reason=reason))
     for problem in result.source_problems:
-        if problem.detail is not None:
+        detail = source_detail_text(problem.detail, problem.detail_code, problem.detail_values)
+        if detail is not None:
             lines.append(
-                _(
-                    "source.failed",
-                    adapter=problem.adapter,
-                    source=problem.source,
-                    detail=problem.detail,
-                )
+                _("source.failed", adapter=problem.adapter, source=problem.source, detail=detail)
             )
         if problem.stale:
             lines.append(_("source.stale", adapter=problem.adapter, source=problem.source))

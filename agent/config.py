@@ -178,8 +178,8 @@ class BrokerSettings(_Frozen):
     """The cluster's MQTT broker: mqtt://HOST[:PORT] (port 1883) or mqtts://HOST[:PORT] (TLS,
     8883), without credentials.
     """
-    username: str | None = None
-    """Login at the broker; null when the broker allows anonymous access."""
+    username: str | None = Field(default=None, min_length=1)
+    """Login at the broker; null when the broker allows anonymous access, never empty."""
     password: SecretStr | None = None
     """Password at the broker; write ${file:PATH} or ${NAME} to keep it out of this file."""
     client_id: str | None = Field(default=None, min_length=1, max_length=128)

@@ -11,7 +11,9 @@ A value is read as a YAML scalar, so ``9000`` is a number and ``false`` a boolea
 keys that hold text (such as passwords and URLs), which take the value as it is. A last part
 ending in ``_FILE`` that is not itself a key (``KOOPERANT_AGENT__BROKER__PASSWORD_FILE``) reads
 the value from that file, Docker-secrets style, through ``read_secret_file``. A variable naming
-an unknown key is an error, so a typo is not silently ignored.
+an unknown key is an error, so a typo is not silently ignored. A variable cannot set a whole
+section or list (``KOOPERANT_AGENT__BROKER``), only the values inside it, so that every value
+set from the environment is named by its own variable in errors.
 """
 
 from __future__ import annotations
@@ -29,8 +31,10 @@ from pydantic import BaseModel, SecretStr, create_model
 from adapters.errors import UnknownAdapterError
 from adapters.registry import load_adapter_class
 from agent.errors import Problem
+from agent.reasons import count_text
 from agent.validation_messages import MESSAGES
 from agent.yamlfile import Location, format_location, read_secret_file, secret_file_path
+from kooperant.i18n import current_language
 
 PREFIX = "KOOPERANT_AGENT__"
 _SEPARATOR = "__"
@@ -76,6 +80,23 @@ def apply_overrides(
     return applied, problems
 
 
+def variables_for(variables: Mapping[str, str], keys: tuple[str, ...]) -> dict[str, str]:
+    """Return the ``KOOPERANT_AGENT__*`` variables that set values under the top-level ``keys``.
+
+    A command that reads only part of the config applies only these, so that a variable for
+    another section does not stop it. ``KEY_FILE`` variables count as under ``KEY``.
+    """
+    top_keys = {key.lower() for key in keys} | {key.lower() + _FILE_SUFFIX for key in keys}
+    selected = {}
+    for name, value in variables.items():
+        if not name.upper().startswith(PREFIX):
+            continue
+        top = name[len(PREFIX) :].split(_SEPARATOR)[0].lower()
+        if top in top_keys:
+            selected[name] = value
+    return selected
+
+
 def _apply_one(
     data: dict[str, Any], variable: str, text: str, folder: Path, model: type[BaseModel]
 ) -> tuple[Location, Path | None]:
@@ -91,6 +112,7 @@ def _apply_one(
         last = position == len(parts) - 1
         key, annotation = _step(variable, container, annotation, part, last, location)
         if last:
+            _reject_section(variable, container, key, annotation, location)
             value = _read_value(variable, text, annotation, key, folder)
             secret_file = secret_file_path(text, folder) if isinstance(key, _FileKey) else None
             key = str(key) if isinstance(key, _FileKey) else key
@@ -134,6 +156,23 @@ def _step(
     )
 
 
+def _reject_section(
+    variable: str, container: Any, key: str | int, annotation: Any, location: list[str | int]
+) -> None:
+    """Raise ``OverrideError`` when ``key`` names a section or a list of sections."""
+    current = container.get(key) if isinstance(container, dict) else container[int(key)]
+    section = (
+        _model_of(annotation) is not None
+        or _is_mapping(annotation)
+        or _model_of(_item_annotation(annotation)) is not None
+        or isinstance(current, dict)
+        or (isinstance(current, list) and any(isinstance(item, dict) for item in current))
+    )
+    if section:
+        key_text = format_location([*location, key])
+        raise OverrideError(variable, MESSAGES("override.section_value", key=key_text))
+
+
 class _FileKey(str):
     """A key whose value comes from the file that the variable names."""
 
@@ -174,8 +213,9 @@ def _list_index(variable: str, items: list[Any], part: str, location: list[str |
         index = int(part)
         if index < len(items):
             return index
+        count = count_text(len(items), "noun.item", current_language())
         reason = MESSAGES(
-            "override.index_missing", key=format_location(location), index=index, count=len(items)
+            "override.index_missing", key=format_location(location), index=index, items=count
         )
         raise OverrideError(variable, reason)
     names = [str(item.get("name")) for item in items if isinstance(item, dict) and "name" in item]

@@ -169,7 +169,7 @@ def _adapter_document(adapter: AdapterStatus) -> dict[str, Any]:
 
 
 def _source_document(source: SourceHealth) -> dict[str, Any]:
-    return {
+    document: dict[str, Any] = {
         "source": source.source,
         "state": source.state.value,
         "since": source.since.isoformat(),
@@ -179,3 +179,7 @@ def _source_document(source: SourceHealth) -> dict[str, Any]:
         "detail": source.detail,
         "stale": source.stale,
     }
+    if source.detail_code is not None:
+        document["detail_code"] = source.detail_code
+        document["detail_values"] = dict(source.detail_values)
+    return document

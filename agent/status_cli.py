@@ -1,7 +1,9 @@
 """``kooperant agent status``: ask the running agent how its broker and sources are doing.
 
-The command reads only the ``status`` section of the agent config, so it still works while the
-rest of the file or the policy is being edited, and fetches the status document from the running
+The command reads only the ``status`` section and the ``member`` of the agent config, so it still
+works while the rest of the file or the policy is being edited. It applies the
+``KOOPERANT_AGENT__STATUS__*`` and ``KOOPERANT_AGENT__MEMBER`` overrides as ``agent run`` does,
+and ignores variables for other keys. It fetches the status document from the running
 agent's local endpoint (``agent/status_http.py``). Exit status: 0 when the broker and every source
 are connected and the policy is valid, 1 when something needs attention (also when the outbox
 dropped messages at its limit or the broker rejected some), 2 when no agent responds or the config
@@ -10,6 +12,7 @@ cannot be read.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import urllib.error
@@ -22,8 +25,10 @@ from typing import Annotated, Any
 import typer
 from pydantic import ValidationError
 
-from agent.config import StatusSettings
+from agent.config import AgentConfig, StatusSettings
 from agent.errors import ConfigError
+from agent.overrides import apply_overrides, variables_for
+from agent.source_details import source_detail_text
 from agent.status import STATUS_SCHEMA
 from agent.yamlfile import YamlDocument
 from kooperant.i18n import Catalog
@@ -31,6 +36,8 @@ from kooperant.i18n import Catalog
 EXIT_ATTENTION = 1
 EXIT_NO_ANSWER = 2
 REQUEST_TIMEOUT_SECONDS = 5.0
+# The top-level keys of the config that the command reads.
+_READ_KEYS = ("status", "member")
 
 _ = Catalog.for_module(__name__)
 
@@ -128,8 +135,11 @@ def render_status(document: dict[str, Any]) -> str:
                     _errors_text(source["errors"]),
                 ]
             )
-            if source["detail"]:
-                details.append(_("detail", source=source["source"], detail=source["detail"]))
+            detail = source_detail_text(
+                source["detail"], source.get("detail_code"), source.get("detail_values") or {}
+            )
+            if detail:
+                details.append(_("detail", source=source["source"], detail=detail))
             if source.get("stale"):
                 time = _local_time(source["last_data"])
                 details.append(_("stale", source=source["source"], time=time))
@@ -208,7 +218,7 @@ def _local_time(text: str | None) -> str:
 def _status_settings(path: Path) -> tuple[StatusSettings, str | None]:
     """Return the status section and the member id of the config, if it names one."""
     try:
-        document = _load_ignoring_other_variables(path)
+        document = _with_overrides(_load_ignoring_other_variables(path))
         data = document.data if isinstance(document.data, dict) else {}
         member = data.get("member")
         try:
@@ -219,6 +229,21 @@ def _status_settings(path: Path) -> tuple[StatusSettings, str | None]:
     except ConfigError as error:
         typer.echo(_("config.invalid", details=error), err=True)
         raise typer.Exit(EXIT_NO_ANSWER) from error
+
+
+def _with_overrides(document: YamlDocument) -> YamlDocument:
+    """Apply the ``KOOPERANT_AGENT__*`` variables for ``status`` and ``member`` to ``document``.
+
+    Raises ``ConfigError`` naming the variable when one of them cannot be applied.
+    """
+    if not isinstance(document.data, dict):
+        return document
+    variables = variables_for(os.environ, _READ_KEYS)
+    applied, problems = apply_overrides(document.data, variables, document.path.parent, AgentConfig)
+    if problems:
+        raise ConfigError(document.path, problems)
+    overrides = {override.location: override.variable for override in applied}
+    return dataclasses.replace(document, overrides=overrides)
 
 
 def _load_ignoring_other_variables(path: Path) -> YamlDocument:
@@ -232,7 +257,7 @@ def _load_ignoring_other_variables(path: Path) -> YamlDocument:
         needed = [
             problem
             for problem in error.problems
-            if problem.key.split(".")[0].split("[")[0] in ("status", "member", "")
+            if problem.key.split(".")[0].split("[")[0] in (*_READ_KEYS, "")
         ]
         if needed:
             raise

@@ -297,6 +297,11 @@ def read_secret_file(name: str, folder: Path) -> str:
         raise ValueError(MESSAGES("secret.not_found", path=path)) from error
     except IsADirectoryError as error:
         raise ValueError(MESSAGES("secret.directory", path=path)) from error
+    except NotADirectoryError as error:
+        reason = MESSAGES("secret.below_file", path=path, file=_file_in_path(path))
+        raise ValueError(reason) from error
+    except PermissionError as error:
+        raise ValueError(MESSAGES("secret.permission_denied", path=path)) from error
     except OSError as error:
         raise ValueError(MESSAGES("secret.unreadable", path=path, detail=error.strerror)) from error
     except UnicodeDecodeError as error:
@@ -309,6 +314,14 @@ def read_secret_file(name: str, folder: Path) -> str:
     if not text:
         raise ValueError(MESSAGES("secret.empty", path=path))
     return text
+
+
+def _file_in_path(path: Path) -> Path:
+    """Return the first folder of ``path`` that is a file, or ``path``'s parent if none is."""
+    for parent in reversed(path.parents):
+        if parent.exists() and not parent.is_dir():
+            return parent
+    return path.parent
 
 
 def secret_file_path(name: str, folder: Path) -> Path:

@@ -11,6 +11,7 @@ Those observations are marked stale in the agent's status once the newest input 
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 from abc import abstractmethod
 from collections.abc import Mapping
@@ -114,6 +115,7 @@ class ExportAdapter(Adapter[ExportSettingsT]):
         self._observations: list[Observation] | None = None
         self._data_time: datetime | None = None
         self._problem: str | None = f"the {self.export_description} has not been read yet"
+        self._problem_code: tuple[str, dict[str, str]] | None = None
         self._state = ConnectionState.CONNECTING
         self._state_since = context.clock()
         self._errors: dict[str, int] = {}
@@ -178,12 +180,19 @@ class ExportAdapter(Adapter[ExportSettingsT]):
                 errors=dict(self._errors),
                 detail=self._problem,
                 stale=self.is_stale(),
+                detail_code=None if self._problem_code is None else self._problem_code[0],
+                detail_values={} if self._problem_code is None else self._problem_code[1],
             )
         ]
 
     async def _poll_forever(self) -> None:
         while True:
-            await self.poll()
+            try:
+                await self.poll()
+            except Exception as error:
+                # A bug in a check must not end the polling task, which nothing would restart.
+                message = f"unexpected {type(error).__name__}: {error}"
+                self._fail(None, message, "check_failures", exc_info=error)
             self._check_stale()
 
             # A version that is settling is checked again as soon as it can be ready.
@@ -201,7 +210,10 @@ class ExportAdapter(Adapter[ExportSettingsT]):
             try:
                 version = await asyncio.to_thread(source.poll)
             except OSError as error:
-                self._fail(None, f"cannot check {item.path}: {error}", "check_failures")
+                reason = error.strerror or str(error)
+                message = f"cannot check {item.path}: {reason}"
+                code = _os_error_code(error, item.path)
+                self._fail(None, message, "check_failures", code=code)
                 return
             current = source.current_file
             if current is None:
@@ -234,6 +246,7 @@ class ExportAdapter(Adapter[ExportSettingsT]):
         self._reported = None
         if self._observations is not None:
             self._problem = None
+            self._problem_code = None
             self._set_state(ConnectionState.CONNECTED)
         logger.info("adapter %r: the %s is present again", self.name, self.export_description)
 
@@ -247,10 +260,11 @@ class ExportAdapter(Adapter[ExportSettingsT]):
             self._fail(versions, str(error), "invalid_exports")
             return
         except OSError as error:
-            message = f"cannot read {error.filename or self.path}: {error.strerror or error}"
+            path = error.filename or self.path
+            message = f"cannot read {path}: {error.strerror or error}"
             if isinstance(error, PermissionError):
                 message += "; give the user the agent runs as read access to it"
-            self._fail(versions, message, "io")
+            self._fail(versions, message, "io", code=_os_error_code(error, path))
             return
         except Exception as error:
             # A bug in a parser must not end the polling task, which nothing would restart.
@@ -266,6 +280,7 @@ class ExportAdapter(Adapter[ExportSettingsT]):
             datetime.fromtimestamp(version.mtime_ns / 1e9, UTC) for version in versions
         )
         self._problem = None
+        self._problem_code = None
         self._reported = None
         self._set_state(ConnectionState.CONNECTED)
         logger.info(
@@ -296,18 +311,24 @@ class ExportAdapter(Adapter[ExportSettingsT]):
 
     def _report_missing(self, item: ExportInput) -> None:
         self._missing = True
+        values = {"path": str(item.path), "pattern": item.pattern}
         if item.path.is_dir():
             where = f"not found: no file matching {item.pattern!r} in {item.path}"
             problem = f"no file matching {item.pattern!r} in the folder"
+            code = "export.no_match"
         else:
             where = f"{item.path} not found"
             problem = "the file does not exist"
+            code = "export.missing"
         # The withheld reason names the main path already; another input's path must stay.
         if item.path != self.path:
             problem = f"{item.path}: {problem}"
+            code = "export.input_missing" if code == "export.missing" else code
         description = item.description or self.export_description
         message = f"{description} {where}"
-        self._fail("missing", message, "missing", logging.WARNING, problem=problem)
+        self._fail(
+            "missing", message, "missing", logging.WARNING, problem=problem, code=(code, values)
+        )
 
     def _fail(
         self,
@@ -317,13 +338,16 @@ class ExportAdapter(Adapter[ExportSettingsT]):
         level: int = logging.ERROR,
         *,
         problem: str | None = None,
+        code: tuple[str, dict[str, str]] | None = None,
         exc_info: BaseException | None = None,
     ) -> None:
         """Record a failed check or read, logging it once per file version or message.
 
         ``problem``, when given, replaces ``message`` in the status and the withheld reason.
+        ``code`` is the detail code and values for ``SourceHealth``, see agent/source_details.py.
         """
         self._problem = problem or message
+        self._problem_code = code
         self._set_state(ConnectionState.DISCONNECTED)
         if key is None:
             key = message
@@ -362,3 +386,13 @@ class ExportAdapter(Adapter[ExportSettingsT]):
         elif not stale and self._stale_reported:
             logger.info("adapter %r: the %s is fresh again", self.name, self.export_description)
         self._stale_reported = stale
+
+
+def _os_error_code(error: OSError, path: Path | str) -> tuple[str, dict[str, str]]:
+    """Return the ``SourceHealth`` detail code and values for ``error`` on ``path``."""
+    values = {"path": str(path), "reason": error.strerror or str(error)}
+    if error.errno == errno.ENAMETOOLONG:
+        return "export.name_too_long", values
+    if isinstance(error, PermissionError):
+        return "export.permission_denied", values
+    return "export.unreadable", values

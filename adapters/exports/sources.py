@@ -86,11 +86,10 @@ class ExportSource:
         return None if self._watched is None else self._watched.current_version()
 
     def _find_current(self) -> Path | None:
-        try:
-            if not self.path.is_dir():
-                return self.path if self.path.exists() else None
-        except OSError:
-            return None
+        # is_dir and exists return False for a missing path and raise OSError for one that
+        # cannot be checked, such as a name too long for the file system.
+        if not self.path.is_dir():
+            return self.path if self.path.exists() else None
         return self._newest_in_folder()
 
     def _newest_in_folder(self) -> Path | None:

@@ -537,3 +537,12 @@ async def test_export_adapter_unreadable_file(tmp_path: Path) -> None:
     assert health.detail == (
         f"cannot read {path}: Permission denied; give the user the agent runs as read access to it"
     )
+
+
+def test_export_source_name_too_long_raises(tmp_path: Path) -> None:
+    source = ExportSource(tmp_path / ("d" * 300) / "stany.csv", "*", stable_seconds=0)
+
+    with pytest.raises(OSError) as caught:
+        source.poll()
+
+    assert caught.value.strerror == "File name too long"

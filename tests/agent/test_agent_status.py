@@ -457,3 +457,95 @@ async def test_other_program_on_port(tmp_path: Path) -> None:
 
     assert result.exit_code == 2
     assert "Something other than a kooperant agent responds" in result.stderr
+
+
+async def test_status_port_from_override(
+    tmp_path: Path, running_agent: Callable[[Path], Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    port = free_tcp_port()
+    config = write_config(tmp_path, unused_broker_url(), f"port: {free_tcp_port()}")
+    monkeypatch.setenv("KOOPERANT_AGENT__STATUS__PORT", str(port))
+    await running_agent(config)
+
+    result = await invoke_until_served("status", "--config", str(config), "--json")
+
+    assert result.exit_code == 1, result.output
+    assert json.loads(result.stdout)["member"] == "acme"
+
+
+async def test_status_member_from_override(
+    tmp_path: Path, running_agent: Callable[[Path], Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    port = free_tcp_port()
+    config = write_config(tmp_path, unused_broker_url(), f"port: {port}")
+    await running_agent(config)
+    await invoke_until_served("status", "--config", str(config))
+    monkeypatch.setenv("KOOPERANT_AGENT__MEMBER", "beta")
+
+    result = await invoke("status", "--config", str(config))
+
+    assert result.exit_code == 2
+    assert f"The agent at http://127.0.0.1:{port}/status is member acme" in result.stderr
+    assert "is for member beta" in result.stderr
+
+
+def test_status_ignores_other_section_override(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    port = free_tcp_port()
+    config = write_config(tmp_path, unused_broker_url(), "port: 8791")
+    monkeypatch.setenv("KOOPERANT_AGENT__STATUS__PORT", str(port))
+    monkeypatch.setenv("KOOPERANT_AGENT__BROKER__NO_SUCH_KEY", "x")
+
+    result = CliRunner().invoke(app, ["status", "--config", str(config)])
+
+    assert result.exit_code == 2
+    assert f"No agent responds at http://127.0.0.1:{port}/status" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "expected"),
+    [
+        ("KOOPERANT_AGENT__STATUS__PORT", "seventy", "status.port"),
+        ("KOOPERANT_AGENT__STATUS__COLOUR", "red", "unknown key status.colour"),
+        ("KOOPERANT_AGENT__STATUS", "{}", "status is a section"),
+    ],
+)
+def test_status_bad_override_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, variable: str, value: str, expected: str
+) -> None:
+    config = write_config(tmp_path, unused_broker_url(), "port: 8791")
+    monkeypatch.setenv(variable, value)
+
+    result = CliRunner().invoke(app, ["status", "--config", str(config)])
+
+    assert result.exit_code == 2
+    assert f"{variable}: {expected}" in result.stderr
+
+
+async def test_status_export_detail_in_polish(
+    tmp_path: Path, running_agent: Callable[[Path], Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KOOPERANT_LANG", "pl")
+    config = write_config(tmp_path, unused_broker_url(), f"port: {free_tcp_port()}")
+    await running_agent(config)
+    await invoke_until_served("status", "--config", str(config))
+    [adapter] = WatchedMachines.instances
+    adapter.source = SourceHealth(
+        source="/tmp/Magazyn Łódź/jpk.xml",
+        state=ConnectionState.DISCONNECTED,
+        since=SINCE,
+        detail="the file does not exist",
+        detail_code="export.missing",
+        detail_values={"path": "/tmp/Magazyn Łódź/jpk.xml"},
+    )
+
+    result = await invoke("status", "--config", str(config))
+    json_result = await invoke("status", "--config", str(config), "--json")
+
+    assert result.exit_code == 1
+    assert "ostatni błąd /tmp/Magazyn Łódź/jpk.xml: plik nie istnieje;" in result.stdout
+    assert "the file does not exist" not in result.stdout
+    [source] = json.loads(json_result.stdout)["adapters"][0]["sources"]
+    assert source["detail"] == "the file does not exist"
+    assert source["detail_code"] == "export.missing"

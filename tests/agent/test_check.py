@@ -213,7 +213,8 @@ MISSING_PLAN_ADAPTER = """
                 "file does not exist. The agent publishes no offer of this kind until the adapter "
                 "has its data; check the data source. Only resources of this kind declared in the "
                 "config are known.",
-                "⚠ adapter plan, source {plan}: the file does not exist",
+                "⚠ adapter plan, source {plan}: the file does not exist; check the path and "
+                "that the ERP program writes the export",
                 "Policy {policy} is valid, but the check found warnings: 2; resources checked "
                 "(1): cnc-1.",
             ],
@@ -225,7 +226,8 @@ MISSING_PLAN_ADAPTER = """
                 "read: the file does not exist. Agent nie opublikuje żadnej oferty tego rodzaju, "
                 "dopóki adapter nie ma danych; sprawdź źródło danych. Znane są tylko zasoby tego "
                 "rodzaju opisane w konfiguracji.",
-                "⚠ adapter plan, źródło {plan}: the file does not exist",
+                "⚠ adapter plan, źródło {plan}: plik nie istnieje; sprawdź ścieżkę i czy "
+                "program ERP zapisuje eksport",
                 "Polityka {policy} jest poprawna, ale sprawdzenie zgłosiło ostrzeżenia: 2; "
                 "sprawdzone zasoby (1): cnc-1.",
             ],
@@ -477,3 +479,54 @@ def test_check_example_policies_clean(tmp_path: Path) -> None:
 
     assert result.exit_code == 0, result.output
     assert "resources checked (5)" in result.stdout
+
+
+def test_check_name_too_long_export_exits_1(tmp_path: Path) -> None:
+    # Linux allows at most 255 bytes in one path component, so stat fails with ENAMETOOLONG.
+    export = tmp_path / ("d" * 300) / "stany.csv"
+    adapter = f'\n    - type: warehouse\n      name: magazyny\n      path: "{export}"\n'
+    path = write_config(tmp_path, CLEAN_POLICY, extra_adapter=adapter)
+
+    result = invoke("--config", str(path), "--wait", "2")
+
+    assert result.exit_code == EXIT_WARNINGS, result.output
+    expected = (
+        f"⚠ adapter magazyny, source {export}: cannot check {export}: the name is too long for "
+        "the file system; shorten the path"
+    )
+    assert expected in result.stdout.splitlines()
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("language", "detail"),
+    [
+        ("pl", "plik nie istnieje; sprawdź ścieżkę i czy program ERP zapisuje eksport"),
+        ("en", "the file does not exist; check the path and that the ERP program writes"),
+    ],
+)
+def test_check_missing_export_in_language(tmp_path: Path, language: str, detail: str) -> None:
+    export = tmp_path / "Magazyn Łódź" / "stany.csv"
+    adapter = f'\n    - type: warehouse\n      name: magazyny\n      path: "{export}"\n'
+    path = write_config(tmp_path, CLEAN_POLICY, extra_adapter=adapter)
+
+    result = invoke("--config", str(path), "--wait", "2", language=language)
+
+    assert result.exit_code == EXIT_WARNINGS, result.output
+    source = "źródło" if language == "pl" else "source"
+    assert f"⚠ adapter magazyny, {source} {export}: {detail}" in result.stdout
+
+
+def test_check_name_too_long_in_polish(tmp_path: Path) -> None:
+    export = tmp_path / ("d" * 300) / "stany.csv"
+    adapter = f'\n    - type: warehouse\n      name: magazyny\n      path: "{export}"\n'
+    path = write_config(tmp_path, CLEAN_POLICY, extra_adapter=adapter)
+
+    result = invoke("--config", str(path), "--wait", "2", "--json", language="pl")
+
+    document = json.loads(result.stdout)
+    assert document["source_problems"][0]["detail"] == (
+        f"cannot check {export}: File name too long"
+    )
+    result = invoke("--config", str(path), "--wait", "2", language="pl")
+    assert "nazwa jest za długa dla systemu plików; skróć ścieżkę" in result.stdout

@@ -171,9 +171,77 @@ def test_override_adapter_index_out_of_range(config_path: Path) -> None:
     message = error_of(config_path, {"KOOPERANT_AGENT__ADAPTERS__1__RESOURCE": "x"})
 
     assert message == (
-        f"{config_path}: KOOPERANT_AGENT__ADAPTERS__1__RESOURCE: adapters has 1 items, so "
+        f"{config_path}: KOOPERANT_AGENT__ADAPTERS__1__RESOURCE: adapters has 1 item, so "
         "there is no item 1; items are counted from 0"
     )
+
+
+@pytest.mark.parametrize(
+    ("adapters", "expected"),
+    [
+        (1, "adapters ma 1 element,"),
+        (2, "adapters ma 2 elementy,"),
+        (5, "adapters ma 5 elementów,"),
+    ],
+)
+def test_override_index_out_of_range_polish(
+    config_path: Path, monkeypatch: pytest.MonkeyPatch, adapters: int, expected: str
+) -> None:
+    monkeypatch.setenv("KOOPERANT_LANG", "pl")
+    extra = "".join(
+        f"  - type: host\n    name: host-{number}\n    resource: host-{number}\n"
+        for number in range(2, adapters + 1)
+    )
+    config_path.write_text(CONFIG + extra, encoding="utf-8")
+
+    message = error_of(config_path, {"KOOPERANT_AGENT__ADAPTERS__7__PATH": "x"})
+
+    assert expected in message
+
+
+def test_override_whole_section_rejected(config_path: Path) -> None:
+    variables = {
+        "KOOPERANT_AGENT__BROKER": "[1,2",
+        "KOOPERANT_AGENT__BROKER__URL": "mqtt://127.0.0.1:18883",
+    }
+
+    message = error_of(config_path, variables)
+
+    assert "KOOPERANT_AGENT__BROKER: broker is a section, so a variable cannot set it" in message
+    assert "KOOPERANT_AGENT__BROKER__URL:" not in message
+
+
+@pytest.mark.parametrize(
+    ("variable", "key"),
+    [
+        ("KOOPERANT_AGENT__STATUS", "status"),
+        ("KOOPERANT_AGENT__ADAPTERS", "adapters"),
+        ("KOOPERANT_AGENT__ADAPTERS__0", "adapters[0]"),
+        ("KOOPERANT_AGENT__RESOURCES__CNC_1", "resources.cnc-1"),
+    ],
+)
+def test_override_section_values_rejected(config_path: Path, variable: str, key: str) -> None:
+    message = error_of(config_path, {variable: "{}"})
+
+    assert f"{variable}: {key} is a section," in message
+
+
+def test_override_empty_username_rejected(config_path: Path) -> None:
+    text = CONFIG.replace("  username: acme\n", "  username: acme\n  password: pw\n")
+    config_path.write_text(text, encoding="utf-8")
+
+    message = error_of(config_path, {"KOOPERANT_AGENT__BROKER__USERNAME": ""})
+
+    assert "KOOPERANT_AGENT__BROKER__USERNAME: broker.username: " in message
+
+
+def test_empty_username_in_file_rejected(config_path: Path) -> None:
+    text = CONFIG.replace("  username: acme\n", "  username: ''\n  password: pw\n")
+    config_path.write_text(text, encoding="utf-8")
+
+    message = error_of(config_path, {})
+
+    assert "broker.username: " in message
 
 
 def test_override_unknown_resource(config_path: Path) -> None:

@@ -127,7 +127,7 @@ def test_secret_file_unreadable(tmp_path: Path) -> None:
 
     message = error_of(path)
 
-    assert f"cannot read the secret file {secret} (Permission denied)" in message
+    assert f"permission denied reading the secret file {secret}; give the user" in message
     assert SECRET not in message
 
 
@@ -138,7 +138,22 @@ def test_secret_file_below_a_file(tmp_path: Path) -> None:
     message = error_of(path)
 
     inner = tmp_path / "pw" / "inner"
-    assert f"cannot read the secret file {inner} (Not a directory)" in message
+    assert f"secret file {inner} not found because {tmp_path / 'pw'} is a file," in message
+
+
+def test_secret_file_below_a_file_polish(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KOOPERANT_LANG", "pl")
+    (tmp_path / "agent.yaml.d").write_text(SECRET, encoding="utf-8")
+    path = write_config(tmp_path, "${file:agent.yaml.d/x}")
+
+    message = error_of(path)
+
+    inner = tmp_path / "agent.yaml.d" / "x"
+    assert (
+        f"nie ma pliku z sekretem {inner}, bo {tmp_path / 'agent.yaml.d'} jest plikiem" in message
+    )
+    assert "Not a directory" not in message
+    assert "uprawnienia" not in message
 
 
 def test_secret_file_not_utf8(tmp_path: Path) -> None:
