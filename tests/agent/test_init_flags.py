@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import stat
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -59,6 +62,32 @@ def test_init_park_config_passes_check(
     assert machines["url"] == park.endpoint
     assert sorted(machines["machines"]) == sorted(park.machines)
     assert set(config.resources) == set(machines["machines"].values())
+
+
+def test_init_then_check_as_commands(tmp_path: Path, park: MachinePark, mosquitto_url: str) -> None:
+    # The console command as a user types it: init in one process, check in another.
+    environment = {**os.environ, "KOOPERANT_LANG": "en"}
+    output = tmp_path / "site"
+    init_command = [sys.executable, "-m", "kooperant", "agent", "init", "--non-interactive"]
+    init_command += ["--member", "acme-metal", "--cluster", "pomorskie-metal"]
+    init_command += ["--broker-url", mosquitto_url, "--opcua", park.endpoint]
+    init_command += ["--skip-check", "--output", str(output)]
+    written = subprocess.run(
+        init_command, capture_output=True, text=True, env=environment, timeout=120
+    )
+    assert written.returncode == 0, written.stdout + written.stderr
+
+    check_command = [sys.executable, "-m", "kooperant", "agent", "check"]
+    check_command += ["--config", str(output / "agent.yaml")]
+    checked = subprocess.run(
+        check_command, capture_output=True, text=True, env=environment, timeout=120
+    )
+
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "is valid and has no warnings" in checked.stdout
+    resources = sorted(load_config(output / "agent.yaml").resources)
+    assert len(resources) == len(PARK_MACHINES)
+    assert ", ".join(resources) in checked.stdout
 
 
 def test_init_park_policy_shares_nothing(
