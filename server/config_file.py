@@ -4,7 +4,8 @@ A command built with ``cls=ConfigurableCommand`` gets, for every option it has:
 
 - an environment variable ``KOOPERANT_SERVER_<OPTION>``, such as ``KOOPERANT_SERVER_DATABASE``
   for ``--database`` (the option's ``envvar``; a list option such as ``--trusted-proxy`` splits
-  the value at whitespace);
+  the value at whitespace). A set ``KOOPERANT_SERVER_*`` variable that names no option of
+  ``run``, ``ingest`` or ``migrate`` is an error, so that a misspelt name does not go unnoticed;
 - a key in the YAML file of ``--config`` (or ``KOOPERANT_SERVER_CONFIG``), named like the option
   with ``_`` for ``-``: ``database``, ``broker_password_file``, ``trusted_proxy`` as a list.
 
@@ -18,6 +19,7 @@ file, the line and the key, and so is a value of the wrong type.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +29,7 @@ import typer
 import yaml
 from typer.core import TyperCommand, TyperGroup, TyperOption
 
+from server.environment_check import UnknownVariableError, check_variables
 from server.messages import MESSAGES as _
 
 logger = logging.getLogger(__name__)
@@ -53,6 +56,20 @@ class ConfigurableCommand(TyperCommand):
                 # --config states the naming rule instead.
                 param.envvar = ENVIRONMENT_PREFIX + param.name.upper()
                 param.show_envvar = False
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        # After the options, so that --help still works with a misspelt variable set.
+        remaining: list[str] = super().parse_args(ctx, args)
+        if not ctx.resilient_parsing:
+            known = {ENVIRONMENT_PREFIX + key.upper() for key in _sibling_keys(ctx)}
+            known |= {ENVIRONMENT_PREFIX + key.upper() for key in option_names(self)}
+            known.add(CONFIG_VARIABLE)
+            try:
+                check_variables(os.environ, ENVIRONMENT_PREFIX, known)
+            except UnknownVariableError as error:
+                typer.echo(str(error), err=True)
+                raise typer.Exit(EXIT_INVALID_CONFIG) from error
+        return remaining
 
     def format_help(self, ctx: Any, formatter: Any) -> None:
         # Help shows each option's default, which would otherwise be the value from the file,

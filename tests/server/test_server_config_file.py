@@ -255,3 +255,44 @@ def test_new_option_gets_file_and_environment(
 
     assert result.exit_code == 0, result.output
     assert seen == [expected]
+
+
+def test_misspelt_variable_rejected(tmp_path: Path) -> None:
+    env = {"KOOPERANT_SERVER_PROT": "1", "KOOPERANT_SERVER_DATABASE": sqlite(tmp_path, "k.db")}
+
+    result = invoke("migrate", env=env)
+
+    assert result.exit_code == 2
+    assert "KOOPERANT_SERVER_PROT" in result.output
+    assert "Did you mean KOOPERANT_SERVER_PORT?" in result.output
+    assert not (tmp_path / "k.db").exists()
+
+
+def test_unlike_variable_rejected_without_suggestion(tmp_path: Path) -> None:
+    env = {"KOOPERANT_SERVER_XYZZY": "1", "KOOPERANT_SERVER_DATABASE": sqlite(tmp_path, "k.db")}
+
+    result = invoke("migrate", env=env)
+
+    assert result.exit_code == 2
+    assert "KOOPERANT_SERVER_XYZZY" in result.output
+    assert "Did you mean" not in result.output
+    assert "KOOPERANT_SERVER_PORT for --port" in result.output
+
+
+def test_sibling_variable_accepted(tmp_path: Path) -> None:
+    # --metrics-port is an option of ingest only; migrate shares the environment with it.
+    env = {
+        "KOOPERANT_SERVER_METRICS_PORT": "9100",
+        "KOOPERANT_SERVER_DATABASE": sqlite(tmp_path, "k.db"),
+    }
+
+    result = invoke("migrate", env=env)
+
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "k.db").is_file()
+
+
+def test_help_with_misspelt_variable(tmp_path: Path) -> None:
+    result = invoke("migrate", "--help", env={"KOOPERANT_SERVER_PROT": "1"})
+
+    assert result.exit_code == 0, result.output
