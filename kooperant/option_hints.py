@@ -6,7 +6,7 @@ whole option name, so the shared leading ``--`` alone makes unrelated names look
 
 - a suggestion must be close without the dashes (ratio ``SUGGESTION_CUTOFF``), and
 - an option of ``kooperant`` itself (``--log-file``, ``--verbose``, ...) given after a
-  sub-command gets a message that says to put it before the sub-command, with the corrected
+  sub-command gets a message that asks to put it before the sub-command, with the corrected
   command line, instead of a list of the sub-command's options.
 
 The new message is an English catalogue ``msgid`` of ``kooperant.cli_translations``, so the
@@ -53,9 +53,9 @@ def root_option_hint(name: str, ctx: Any) -> str | None:
         return None
 
     program = root.info_name or "kooperant"
-    given = name if getattr(option, "is_flag", False) else f"{name} {option.metavar or 'VALUE'}"
+    usage = name if getattr(option, "is_flag", False) else f"{name} {option.metavar or 'VALUE'}"
     sub_command = ctx.command_path.removeprefix(program).strip()
-    example = f"{program} {given} {sub_command} …"
+    example = f"{program} {usage} {sub_command} …"
     return ROOT_OPTION_HINT.format(name=name, program=program, example=example)
 
 
