@@ -1,4 +1,4 @@
-"""Where the value of a server option came from, for error messages, and type errors in words.
+"""Option value sources for error messages, and option type errors in the user's language.
 
 An option of ``run``, ``ingest`` or ``migrate`` gets its value from the command line, a
 ``KOOPERANT_SERVER_*`` variable, the ``--config`` file or its default (click's
@@ -24,14 +24,16 @@ from server.messages import MESSAGES as _
 CONFIG_LINES_META = "kooperant.server.config_lines"
 ENVIRONMENT_PREFIX = "KOOPERANT_SERVER_"
 _OPTION_PATTERN = re.compile(r"--[a-z][a-z0-9-]*")
-# Beginnings of pydantic's type errors (which typer 0.29 uses to convert option values) and the
-# catalogue message that says the same in the user's language.
+# Beginnings of pydantic's type errors (which typer 0.29 uses to convert option values), each with
+# the catalogue message for it in the user's language.
 _TYPE_ERRORS = (
     ("Input should be a valid integer", "value_not_integer"),
     ("Input should be a valid number", "value_not_number"),
     ("Input should be a valid boolean", "value_not_boolean"),
 )
 # OS errors of reading a password or token file, and the catalogue message of each.
+# pydantic's range errors of options with min= and max=, such as --port.
+_RANGE_ERROR = re.compile(r"Input should be (?P<side>less|greater) than or equal to (?P<limit>\S+)")
 _OS_ERRORS = {
     errno.EISDIR: "os_error_is_directory",
     errno.ENOENT: "os_error_not_found",
@@ -57,7 +59,7 @@ def source_of(ctx: Any, name: str) -> str | None:
 
 
 def with_sources(ctx: Any, message: str, options: Iterable[str] = ()) -> str:
-    """Append to ``message`` where each option it names (and each of ``options``) was set.
+    """Return ``message`` followed by where each option it names (and each of ``options``) was set.
 
     Only options whose value came from a variable or the config file get a note.
     """
@@ -85,6 +87,11 @@ def type_error_text(detail: str, value: object) -> str:
     for beginning, message_id in _TYPE_ERRORS:
         if detail.startswith(beginning):
             return _(message_id, value=repr(value))
+
+    match = _RANGE_ERROR.match(detail)
+    if match is not None:
+        message_id = "value_above_maximum" if match["side"] == "less" else "value_below_minimum"
+        return _(message_id, value=repr(value), limit=match["limit"])
     return detail
 
 

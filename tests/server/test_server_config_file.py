@@ -101,7 +101,7 @@ def test_every_option_has_environment_variable() -> None:
             "{path}:2: colour: unknown key; known keys: broker, broker_ca_file,",
         ),
         ("port: abc\n", "{path}:1: port: 'abc' is not a whole number"),
-        ("port: 70000\n", "{path}:1: port: Input should be less than or equal to 65535"),
+        ("port: 70000\n", "{path}:1: port: 70000 is above the maximum 65535"),
         ("port: true\n", "{path}:1: port: expected a number, not true/false."),
         (
             "trusted_proxy: 10.0.0.1\n",
@@ -401,3 +401,13 @@ def test_password_twice_names_file_line(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "KOOPERANT_BROKER_PASSWORD" in result.output
     assert f"{config}:2 (broker_password_file)" in result.output
+
+
+def test_variable_range_error_translated(tmp_path: Path) -> None:
+    config = write(tmp_path, f"database: {sqlite(tmp_path, 'k.db')}\n")
+    env = {"KOOPERANT_SERVER_PORT": "0", "COLUMNS": "200"}
+
+    result = invoke_in("pl", "run", "--config", str(config), env=env)
+
+    assert result.exit_code == 2
+    assert "KOOPERANT_SERVER_PORT (--port): '0' jest poniżej minimum 1" in result.output
