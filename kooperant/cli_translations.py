@@ -33,6 +33,7 @@ from string import Formatter
 from types import ModuleType
 from typing import Any
 
+from kooperant import option_hints
 from kooperant.i18n import LANGUAGES, Catalog
 
 _ = Catalog.for_module(__name__)
@@ -119,6 +120,7 @@ def install() -> None:
     exceptions = _import("typer._click.exceptions")
     if exceptions is not None:
         _hook_exceptions(exceptions)
+        option_hints.install(exceptions)
 
 
 def _hook_rich_utils(rich_utils: ModuleType) -> None:

@@ -35,6 +35,10 @@ _HTTP_ERROR_CODES = {
 }
 # Characters of a rejected value that an error message shows, at most.
 MAX_SHOWN_CHARACTERS = 40
+DATABASE_UNAVAILABLE_MESSAGE = (
+    "the server's database is unavailable; try again later, and tell the cluster coordinator "
+    "if it lasts"
+)
 INTERNAL_ERROR_MESSAGE = (
     "internal server error; the server logged the details, so report the time of the request "
     "to the cluster coordinator"
@@ -63,8 +67,9 @@ async def read(function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T
     try:
         return await asyncio.to_thread(function, *args, **kwargs)
     except StorageError as error:
+        # The error names the database user, host and name, which the caller may not see.
         logger.error("API request failed: %s", error)
-        raise ApiError(503, "database_unavailable", str(error)) from error
+        raise ApiError(503, "database_unavailable", DATABASE_UNAVAILABLE_MESSAGE) from error
 
 
 def error_response(

@@ -57,10 +57,14 @@ class Authenticator:
         self._monotonic = monotonic
         self._accounts_exist = False
         self._accounts_checked_at: float | None = None
+        self._database_lost = False
 
     @property
     def required(self) -> bool:
-        """Whether callers must sign in: a tokens file is set or a dashboard account exists."""
+        """Whether callers must sign in: a tokens file is set or a dashboard account exists.
+
+        Raises ``StorageError`` when the database cannot tell whether an account exists.
+        """
         return self._tokens is not None or self._any_account()
 
     def account_created(self) -> None:
@@ -82,10 +86,16 @@ class Authenticator:
             return False
         try:
             self._accounts_exist = self._storage.any_user()
-        except StorageError:
-            # Fail closed: while the database is unreachable, every page requires a sign-in.
-            logger.warning("Could not check for dashboard accounts", exc_info=True)
-            return True
+        except StorageError as error:
+            # The caller cannot tell open mode from closed, so the request fails with 503
+            # (the handlers of server.error_pages) instead of a misleading 401 or open data.
+            if not self._database_lost:
+                logger.warning("Could not check for dashboard accounts: %s", error)
+                self._database_lost = True
+            raise
+        if self._database_lost:
+            logger.info("Database available again for the dashboard account check")
+            self._database_lost = False
         self._accounts_checked_at = now
         return self._accounts_exist
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Annotated, Any, cast
 
 import typer
+from typer._click.globals import get_current_context
 
 from kooperant.protocol import TopicError, check_identifier
 from server.broker_accounts import (
@@ -30,6 +31,7 @@ from server.errors import AccountError, InvalidSettingError, ServerError, Storag
 from server.mail_settings import smtp_settings_from_options
 from server.messages import MESSAGES as _
 from server.mqtt_url import parse_broker_url
+from server.option_sources import os_error_text, with_sources
 from server.passwords import (
     MIN_DISTINCT_CHARACTERS,
     MIN_PASSWORD_LENGTH,
@@ -512,6 +514,14 @@ def _set_user_disabled(username: str, database: str, *, disabled: bool) -> str:
     return normalized
 
 
+# The option of each password or token file, by the message id of its read error.
+_PASSWORD_FILE_OPTIONS = {
+    "password_file_unreadable": "--broker-password-file",
+    "key_password_file_unreadable": "--broker-key-password-file",
+    "metrics_token_file_unreadable": "--metrics-token-file",
+}
+
+
 def _read_password(path: Path | None, message_id: str = "password_file_unreadable") -> str | None:
     if path is None:
         return None
@@ -549,8 +559,9 @@ def _read_user_password(path: Path | None) -> str | None:
 
 class _PasswordFileError(ServerError):
     def __init__(self, message_id: str, path: Path, error: Exception) -> None:
-        detail = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+        detail = os_error_text(error) if isinstance(error, OSError) else str(error)
         super().__init__(message_id, path=str(path), detail=detail)
+        self.option = _PASSWORD_FILE_OPTIONS.get(message_id)
 
 
 @contextlib.contextmanager
@@ -564,5 +575,15 @@ def _user_errors() -> Iterator[None]:
     except ServerError as error:
         # The other server errors name a setting or a service the operator must fix.
         logger.debug("Command failed", exc_info=True)
-        typer.echo(error.localized(), err=True)
+        typer.echo(_localized_with_sources(error), err=True)
         raise typer.Exit(EXIT_INVALID_SETTINGS) from error
+
+
+def _localized_with_sources(error: ServerError) -> str:
+    """Return the message of ``error`` with the variable or file line of the options it names."""
+    message = error.localized()
+    ctx = get_current_context(silent=True)
+    if ctx is None:
+        return message
+    option = getattr(error, "option", None)
+    return with_sources(ctx, message, [option] if option else [])

@@ -4,7 +4,8 @@ A command built with ``cls=ConfigurableCommand`` gets, for every option it has:
 
 - an environment variable ``KOOPERANT_SERVER_<OPTION>``, such as ``KOOPERANT_SERVER_DATABASE``
   for ``--database`` (the option's ``envvar``; a list option such as ``--trusted-proxy`` splits
-  the value at whitespace);
+  the value at whitespace). A set ``KOOPERANT_SERVER_*`` variable that names no option of
+  ``run``, ``ingest`` or ``migrate`` is an error, so that a misspelt name does not go unnoticed;
 - a key in the YAML file of ``--config`` (or ``KOOPERANT_SERVER_CONFIG``), named like the option
   with ``_`` for ``-``: ``database``, ``broker_password_file``, ``trusted_proxy`` as a list.
 
@@ -18,6 +19,7 @@ file, the line and the key, and so is a value of the wrong type.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,11 +29,18 @@ import typer
 import yaml
 from typer.core import TyperCommand, TyperGroup, TyperOption
 
+from server.environment_check import UnknownVariableError, check_variables
 from server.messages import MESSAGES as _
+from server.option_sources import (
+    CONFIG_LINES_META,
+    ENVIRONMENT_PREFIX,
+    environment_value,
+    source_of,
+    type_error_text,
+)
 
 logger = logging.getLogger(__name__)
 
-ENVIRONMENT_PREFIX = "KOOPERANT_SERVER_"
 CONFIG_VARIABLE = "KOOPERANT_SERVER_CONFIG"
 CONFIG_KEY = "config"
 # The exit status of click for invalid options, which a bad config file is.
@@ -54,6 +63,24 @@ class ConfigurableCommand(TyperCommand):
                 param.envvar = ENVIRONMENT_PREFIX + param.name.upper()
                 param.show_envvar = False
 
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        # After the options, so that --help still works with a misspelt variable set.
+        try:
+            remaining: list[str] = super().parse_args(ctx, args)
+        except typer.BadParameter as error:
+            _name_variable(ctx, error)
+            raise
+        if not ctx.resilient_parsing:
+            known = {ENVIRONMENT_PREFIX + key.upper() for key in _sibling_keys(ctx)}
+            known |= {ENVIRONMENT_PREFIX + key.upper() for key in option_names(self)}
+            known.add(CONFIG_VARIABLE)
+            try:
+                check_variables(os.environ, ENVIRONMENT_PREFIX, known)
+            except UnknownVariableError as error:
+                typer.echo(str(error), err=True)
+                raise typer.Exit(EXIT_INVALID_CONFIG) from error
+        return remaining
+
     def format_help(self, ctx: Any, formatter: Any) -> None:
         # Help shows each option's default, which would otherwise be the value from the file,
         # and a database URL there may contain a password.
@@ -63,6 +90,16 @@ class ConfigurableCommand(TyperCommand):
             super().format_help(ctx, formatter)
         finally:
             ctx.default_map = saved
+
+
+def _name_variable(ctx: Any, error: typer.BadParameter) -> None:
+    """Make ``error`` name the variable that gave the invalid value, in the user's language."""
+    param = error.param
+    if param is None or not param.name or source_of(ctx, param.name) is None:
+        return
+    variable = source_of(ctx, param.name)
+    error.message = type_error_text(error.message, environment_value(param.name))
+    error.param_hint = f"{variable} ({param.opts[0]})"
 
 
 def option_names(command: TyperCommand) -> list[str]:
@@ -87,6 +124,7 @@ def apply_config_file(ctx: typer.Context, path: Path | None) -> Path | None:
         raise typer.Exit(EXIT_INVALID_CONFIG) from error
     logger.debug("Read %d settings from %s", len(values), path)
     ctx.default_map = {**(ctx.default_map or {}), **values}
+    ctx.meta[CONFIG_LINES_META] = {entry.key: (path, entry.line) for entry in _entries(path)}
     return path
 
 
@@ -204,7 +242,7 @@ def _checked_value(path: Path, entry: _Entry, param: TyperOption, ctx: typer.Con
         value = param.process_value(ctx, entry.value)
     except typer.BadParameter as error:
         # The message alone: format_message() names the option's environment variable.
-        raise _error(path, entry, error.message) from error
+        raise _error(path, entry, type_error_text(error.message, entry.value)) from error
     # The option's own conversion turns true into 1 for a number.
     if isinstance(entry.value, bool) and not isinstance(value, bool):
         raise _error(path, entry, _("config_value_bool_number"))

@@ -31,7 +31,8 @@ SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
 def server_config_json_schema(app: typer.Typer) -> dict[str, Any]:
     """Return the JSON Schema (draft 2020-12) of the config file of ``app``'s commands."""
-    from server.config_file import ENVIRONMENT_PREFIX, ConfigurableCommand, option_names
+    from server.config_file import ConfigurableCommand, option_names
+    from server.option_sources import ENVIRONMENT_PREFIX
 
     group = typer.main.get_command(app)
     assert isinstance(group, TyperGroup)

@@ -3,9 +3,13 @@
 Paths under ``/api`` and ``/healthz`` keep the JSON error body of ``server.api_errors``, because
 their clients are programs. A browser that opens a mistyped dashboard address gets a page in its
 language instead, and a parameter that ``server.api_input`` rejects gets a 400 page naming it.
+A database failure that no route handled itself gets 503 ``database_unavailable``, as JSON or as
+a page; neither names the database, because the caller may be anyone.
 """
 
 from __future__ import annotations
+
+import logging
 
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
@@ -13,12 +17,20 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from kooperant.i18n import Language
-from server.api_errors import error_response, http_error_response
+from server.api_errors import DATABASE_UNAVAILABLE_MESSAGE, error_response, http_error_response
 from server.api_input import MAX_PARAMETER_VALUES, InvalidParameterError
 from server.auth import Authenticator
+from server.errors import StorageError
 from server.messages import MESSAGES
-from server.pages import message_page, render_page, request_language
+from server.pages import (
+    message_page,
+    render_page,
+    render_page_without_account,
+    request_language,
+)
 from server.search_params import FIELD_LABELS
+
+logger = logging.getLogger(__name__)
 
 _JSON_PREFIXES = ("/api/", "/healthz", "/metrics")
 # Message ids of the heading and text of each status that gets an HTML page.
@@ -63,6 +75,23 @@ def add_error_pages(app: FastAPI, authenticator: Authenticator) -> None:
         heading = MESSAGES("page_invalid_title", language)
         return message_page(
             request, authenticator, 400, heading, _invalid_parameter_text(error, language)
+        )
+
+    @app.exception_handler(StorageError)
+    async def on_storage_error(request: Request, error: StorageError) -> Response:
+        # The reason is logged where it was first seen (server.auth, server.api_errors) and is
+        # repeated here only at DEBUG, so that a lost database is not one WARNING per request.
+        logger.debug("Request to %s failed in the database: %s", request.url.path, error)
+        if _wants_json(request.url.path):
+            return error_response(503, "database_unavailable", DATABASE_UNAVAILABLE_MESSAGE)
+
+        language = request_language(request)
+        return render_page_without_account(
+            request,
+            "message.html",
+            status_code=503,
+            heading=MESSAGES("page_database_unavailable_title", language),
+            message=MESSAGES("page_database_unavailable_text", language),
         )
 
     app.add_middleware(HeadAsGetMiddleware)

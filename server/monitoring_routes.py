@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import logging
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
@@ -23,8 +24,13 @@ from server.metrics import CONTENT_TYPE, ServerMetrics
 from server.status import ServerStatus
 from server.storage import Storage
 
+logger = logging.getLogger(__name__)
+
 METRICS_PATH = "/metrics"
 HEALTH_PATH = "/healthz"
+# What /healthz shows for a failed database check. The error itself names the database user,
+# host and name, so it goes only to the log, for callers are anonymous.
+DATABASE_UNAVAILABLE = "unavailable"
 
 
 def add_monitoring_routes(
@@ -35,6 +41,7 @@ def add_monitoring_routes(
     metrics_token: str | None = None,
 ) -> None:
     """Register ``/healthz`` and ``/metrics`` on ``app``; ``metrics_token`` closes ``/metrics``."""
+    database_log = DatabaseCheckLog()
 
     @app.get(
         HEALTH_PATH,
@@ -48,7 +55,7 @@ def add_monitoring_routes(
     )
     async def health() -> JSONResponse:
         """Needs no token and shows no offer data."""
-        return await health_response(storage, status)
+        return await health_response(storage, status, database_log)
 
     @app.get(
         METRICS_PATH,
@@ -77,14 +84,36 @@ def add_monitoring_routes(
         return Response(await metrics.render(), media_type=CONTENT_TYPE)
 
 
-async def health_response(storage: Storage, status: ServerStatus) -> JSONResponse:
+class DatabaseCheckLog:
+    """Logs a failed database check of ``/healthz`` once when it starts failing and once after."""
+
+    def __init__(self) -> None:
+        self._failing = False
+
+    def failed(self, error: StorageError) -> None:
+        if not self._failing:
+            logger.warning("Health check: database unavailable: %s", error)
+        self._failing = True
+
+    def passed(self) -> None:
+        if self._failing:
+            logger.info("Health check: database available again")
+        self._failing = False
+
+
+async def health_response(
+    storage: Storage, status: ServerStatus, database_log: DatabaseCheckLog
+) -> JSONResponse:
     """Check the database with ``SELECT 1`` and report ingest's broker connection; 200 or 503."""
     body = {"status": "ok", "database": "ok", "broker": "connected"}
     try:
         await asyncio.to_thread(storage.check_health)
     except StorageError as error:
+        database_log.failed(error)
         body["status"] = "failing"
-        body["database"] = str(error)
+        body["database"] = DATABASE_UNAVAILABLE
+    else:
+        database_log.passed()
     if not status.broker_connected:
         body["status"] = "failing"
         body["broker"] = f"disconnected: {status.broker_error or 'not connected yet'}"

@@ -13,7 +13,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from kooperant.i18n import Language
 from server.auth import Authenticator
 from server.dashboard import choose_language
-from server.page_context import page_context
+from server.page_context import PageAccount, page_context
 from server.storage import Viewer
 
 
@@ -41,8 +41,29 @@ def render_page(
     **context: Any,
 ) -> HTMLResponse:
     """Return ``template`` rendered with the layout's variables and ``context``."""
-    language = request_language(request)
     account = authenticator.page_account(request)
+    return _render(request, account, template, active, status_code, context)
+
+
+def render_page_without_account(
+    request: Request, template: str, *, status_code: int, **context: Any
+) -> HTMLResponse:
+    """Return ``template`` rendered as for a caller who is not signed in.
+
+    For error pages that must not read the session, such as while the database is unavailable.
+    """
+    return _render(request, None, template, "", status_code, context)
+
+
+def _render(
+    request: Request,
+    account: PageAccount | None,
+    template: str,
+    active: str,
+    status_code: int,
+    context: dict[str, Any],
+) -> HTMLResponse:
+    language = request_language(request)
     html = (
         _environment()
         .get_template(template)

@@ -179,3 +179,48 @@ def test_errors_switch_in_one_process() -> None:
     assert "─ Error ─" in english
     assert "No such option: --nonexistent-option" in english
     assert "agent check --help' for help." in english
+
+
+@pytest.mark.parametrize(
+    ("language", "expected"),
+    [
+        (
+            "pl",
+            "Nie ma takiej opcji: --log-file. To opcja samego polecenia python -m kooperant, więc "
+            "podaj ją przed podpoleceniem: python -m kooperant --log-file PATH agent check …",
+        ),
+        (
+            "en",
+            "No such option: --log-file. It is an option of python -m kooperant itself, so put it "
+            "before the sub-command: python -m kooperant --log-file PATH agent check …",
+        ),
+    ],
+)
+def test_root_option_after_subcommand(language: str, expected: str) -> None:
+    result = run_kooperant(language, "agent", "check", "--log-file", "/tmp/x.log")
+
+    assert result.returncode == 2
+    assert expected in result.stderr
+    assert "--offline" not in result.stderr
+
+
+def test_root_flag_after_subcommand_has_no_value() -> None:
+    result = run_kooperant("en", "server", "run", "--verbose")
+
+    assert result.returncode == 2
+    assert "python -m kooperant --verbose server run …" in result.stderr
+
+
+def test_unlike_option_gets_no_suggestion() -> None:
+    result = run_kooperant("pl", "server", "run", "--bogus")
+
+    assert result.returncode == 2
+    assert "Nie ma takiej opcji: --bogus" in result.stderr
+    assert "możliwe opcje" not in result.stderr
+
+
+def test_misspelt_option_gets_suggestion() -> None:
+    result = run_kooperant("pl", "server", "run", "--prot", "1")
+
+    assert result.returncode == 2
+    assert "Nie ma takiej opcji: --prot (możliwe opcje: --port)" in result.stderr

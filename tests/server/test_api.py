@@ -224,7 +224,9 @@ async def test_healthz_reports_broker_down(sqlite_storage: Storage) -> None:
     assert response.json()["broker"] == "disconnected: connection refused"
 
 
-async def test_healthz_reports_database_down(sqlite_storage: Storage) -> None:
+async def test_healthz_reports_database_down(
+    sqlite_storage: Storage, caplog: pytest.LogCaptureFixture
+) -> None:
     status = ServerStatus(broker_url="mqtt://127.0.0.1:1883", broker_connected=True)
     transport = httpx.ASGITransport(app=create_app(sqlite_storage, status))
     with sqlite_storage.engine.begin() as connection:
@@ -237,7 +239,8 @@ async def test_healthz_reports_database_down(sqlite_storage: Storage) -> None:
     assert health.status_code == 200  # SELECT 1 still works without the table
     assert listing.status_code == 503
     assert listing.json()["error"]["code"] == "database_unavailable"
-    assert "list resources" in listing.json()["error"]["message"]
+    assert "kooperant.db" not in listing.json()["error"]["message"]
+    assert "list resources" in caplog.text
 
 
 async def test_dashboard_polish_by_default(api: httpx.AsyncClient) -> None:

@@ -100,8 +100,8 @@ def test_every_option_has_environment_variable() -> None:
             "database: sqlite:///x.db\ncolour: red\n",
             "{path}:2: colour: unknown key; known keys: broker, broker_ca_file,",
         ),
-        ("port: abc\n", "{path}:1: port: Input should be a valid integer"),
-        ("port: 70000\n", "{path}:1: port: Input should be less than or equal to 65535"),
+        ("port: abc\n", "{path}:1: port: 'abc' is not a whole number"),
+        ("port: 70000\n", "{path}:1: port: 70000 is above the maximum 65535"),
         ("port: true\n", "{path}:1: port: expected a number, not true/false."),
         (
             "trusted_proxy: 10.0.0.1\n",
@@ -255,3 +255,159 @@ def test_new_option_gets_file_and_environment(
 
     assert result.exit_code == 0, result.output
     assert seen == [expected]
+
+
+def test_misspelt_variable_rejected(tmp_path: Path) -> None:
+    env = {"KOOPERANT_SERVER_PROT": "1", "KOOPERANT_SERVER_DATABASE": sqlite(tmp_path, "k.db")}
+
+    result = invoke("migrate", env=env)
+
+    assert result.exit_code == 2
+    assert "KOOPERANT_SERVER_PROT" in result.output
+    assert "Did you mean KOOPERANT_SERVER_PORT?" in result.output
+    assert not (tmp_path / "k.db").exists()
+
+
+def test_unlike_variable_rejected_without_suggestion(tmp_path: Path) -> None:
+    env = {"KOOPERANT_SERVER_XYZZY": "1", "KOOPERANT_SERVER_DATABASE": sqlite(tmp_path, "k.db")}
+
+    result = invoke("migrate", env=env)
+
+    assert result.exit_code == 2
+    assert "KOOPERANT_SERVER_XYZZY" in result.output
+    assert "Did you mean" not in result.output
+    assert "KOOPERANT_SERVER_PORT for --port" in result.output
+
+
+def test_sibling_variable_accepted(tmp_path: Path) -> None:
+    # --metrics-port is an option of ingest only; migrate shares the environment with it.
+    env = {
+        "KOOPERANT_SERVER_METRICS_PORT": "9100",
+        "KOOPERANT_SERVER_DATABASE": sqlite(tmp_path, "k.db"),
+    }
+
+    result = invoke("migrate", env=env)
+
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "k.db").is_file()
+
+
+def test_help_with_misspelt_variable(tmp_path: Path) -> None:
+    result = invoke("migrate", "--help", env={"KOOPERANT_SERVER_PROT": "1"})
+
+    assert result.exit_code == 0, result.output
+
+
+def invoke_in(language: str, *arguments: str, env: dict[str, str] | None = None) -> Result:
+    with use_language(language):  # type: ignore[arg-type]
+        return CliRunner().invoke(server_app, list(arguments), env=env)
+
+
+@pytest.mark.parametrize(
+    ("language", "expected"),
+    [
+        ("en", "server.yaml:1: port: 'abc' is not a whole number"),
+        ("pl", "server.yaml:1: port: 'abc' nie jest liczbą całkowitą"),
+    ],
+)
+def test_file_type_error_translated(tmp_path: Path, language: str, expected: str) -> None:
+    config = write(tmp_path, "port: abc\n")
+
+    result = invoke_in(language, "run", "--config", str(config))
+
+    assert result.exit_code == 2
+    assert expected in result.output
+    assert "Input should be" not in result.output
+
+
+def test_variable_type_error_names_variable(tmp_path: Path) -> None:
+    config = write(tmp_path, f"database: {sqlite(tmp_path, 'k.db')}\n")
+
+    # A wide terminal keeps rich from wrapping the message inside its box.
+    env = {"KOOPERANT_SERVER_PORT": "abc", "COLUMNS": "200"}
+
+    result = invoke_in("pl", "run", "--config", str(config), env=env)
+
+    assert result.exit_code == 2
+    assert "KOOPERANT_SERVER_PORT (--port)" in result.output
+    assert "'abc' nie jest liczbą całkowitą" in result.output
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "expected"),
+    [
+        (
+            "KOOPERANT_SERVER_HISTORY_RETENTION_DAYS",
+            "-1",
+            "(The value of --history-retention-days was set in "
+            "KOOPERANT_SERVER_HISTORY_RETENTION_DAYS.)",
+        ),
+        (
+            "KOOPERANT_SERVER_TRUSTED_PROXY",
+            "not-an-ip",
+            "(The value of --trusted-proxy was set in KOOPERANT_SERVER_TRUSTED_PROXY.)",
+        ),
+    ],
+)
+def test_setting_error_names_variable(
+    tmp_path: Path, variable: str, value: str, expected: str
+) -> None:
+    config = write(tmp_path, f"database: {sqlite(tmp_path, 'k.db')}\n")
+
+    result = invoke("run", "--config", str(config), env={variable: value})
+
+    assert result.exit_code == 2
+    assert expected in result.output
+
+
+def test_setting_error_from_option_has_no_note(tmp_path: Path) -> None:
+    result = invoke("run", "--database", sqlite(tmp_path, "k.db"), "--history-retention-days", "-1")
+
+    assert result.exit_code == 2
+    assert "--history-retention-days" in result.output
+    assert "was set in" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("language", "expected"),
+    [
+        ("en", "it is a folder, not a file."),
+        ("pl", "to folder, a nie plik."),
+    ],
+)
+def test_password_folder_names_file_line(tmp_path: Path, language: str, expected: str) -> None:
+    config = write(
+        tmp_path,
+        f"database: {sqlite(tmp_path, 'k.db')}\nbroker_password_file: {tmp_path}\n",
+    )
+
+    result = invoke_in(language, "run", "--config", str(config))
+
+    assert result.exit_code == 2
+    assert expected in result.output
+    assert f"{config}:2 (broker_password_file)" in result.output
+
+
+def test_password_twice_names_file_line(tmp_path: Path) -> None:
+    password_file = tmp_path / "password.txt"
+    password_file.write_text("secret\n", encoding="utf-8")
+    config = write(
+        tmp_path,
+        f"database: {sqlite(tmp_path, 'k.db')}\nbroker_password_file: {password_file}\n",
+    )
+
+    result = invoke("run", "--config", str(config), env={"KOOPERANT_BROKER_PASSWORD": "x"})
+
+    assert result.exit_code == 2
+    assert "KOOPERANT_BROKER_PASSWORD" in result.output
+    assert f"{config}:2 (broker_password_file)" in result.output
+
+
+def test_variable_range_error_translated(tmp_path: Path) -> None:
+    config = write(tmp_path, f"database: {sqlite(tmp_path, 'k.db')}\n")
+    env = {"KOOPERANT_SERVER_PORT": "0", "COLUMNS": "200"}
+
+    result = invoke_in("pl", "run", "--config", str(config), env=env)
+
+    assert result.exit_code == 2
+    assert "KOOPERANT_SERVER_PORT (--port): '0' jest poniżej minimum 1" in result.output
