@@ -31,6 +31,8 @@ MARKER = "# Written by kooperant agent install-service; reinstall to change it."
 
 # Folders that ProtectHome=yes hides; a path below one needs ProtectHome=read-only instead.
 HOME_FOLDERS = (Path("/home"), Path("/root"), Path("/run/user"))
+# Folders that PrivateTmp=yes replaces with empty ones; a path below one needs PrivateTmp=no.
+TEMP_FOLDERS = (Path("/tmp"), Path("/var/tmp"))
 # Binding a port below this needs CAP_NET_BIND_SERVICE.
 FIRST_UNPRIVILEGED_PORT = 1024
 
@@ -42,7 +44,6 @@ FIRST_UNPRIVILEGED_PORT = 1024
 HARDENING = (
     ("NoNewPrivileges", "yes"),
     ("ProtectSystem", "strict"),
-    ("PrivateTmp", "yes"),
     ("PrivateDevices", "yes"),
     ("ProtectKernelTunables", "yes"),
     ("ProtectKernelModules", "yes"),
@@ -74,6 +75,7 @@ class UnitSettings:
     optional_read_write_paths: tuple[Path, ...] = ()
     environment_file: Path | None = None
     protect_home: str = "yes"
+    private_tmp: bool = True
     bind_privileged_port: bool = False
 
 
@@ -91,9 +93,12 @@ def unit_settings_for(
     audit_folder = config.audit_log_path.absolute().parent
     certificate_folders = tuple(sorted(set(certificate_folders_of(config))))
     read_paths = [interpreter, config_path, config.policy_path.absolute(), *adapter_paths(config)]
+    read_paths += [path.absolute() for path in config.secret_files]
     if environment_file is not None:
         read_paths.append(environment_file)
-    below_home = any(_below_home(path) for path in (*read_paths, audit_folder))
+    used_paths = (*read_paths, audit_folder, *certificate_folders)
+    below_home = any(_below(path, HOME_FOLDERS) for path in used_paths)
+    below_temp = any(_below(path, TEMP_FOLDERS) for path in used_paths)
 
     return UnitSettings(
         description=f"kooperant agent of {config.member} in cluster {config.cluster}",
@@ -103,6 +108,7 @@ def unit_settings_for(
         optional_read_write_paths=certificate_folders,
         environment_file=environment_file,
         protect_home="read-only" if below_home else "yes",
+        private_tmp=not below_temp,
         bind_privileged_port=config.status.enabled and config.status.port < FIRST_UNPRIVILEGED_PORT,
     )
 
@@ -134,6 +140,7 @@ def render_unit(settings: UnitSettings) -> str:
         # The agent stops its adapters with their own time limits; this bounds the whole stop.
         "TimeoutStopSec=60",
         f"ProtectHome={settings.protect_home}",
+        f"PrivateTmp={'yes' if settings.private_tmp else 'no'}",
         f"ReadWritePaths={' '.join(writable)}",
         f"CapabilityBoundingSet={capabilities}",
         f"AmbientCapabilities={capabilities}",
@@ -196,5 +203,5 @@ def _leaf_values(value: object) -> Iterable[object]:
         yield value
 
 
-def _below_home(path: Path) -> bool:
-    return any(path.is_relative_to(folder) for folder in HOME_FOLDERS)
+def _below(path: Path, folders: tuple[Path, ...]) -> bool:
+    return any(path.is_relative_to(folder) for folder in folders)

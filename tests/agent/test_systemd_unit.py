@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from agent import systemd_unit
 from agent.service_config import load_service_config
 from agent.systemd_unit import (
     MARKER,
@@ -78,7 +79,9 @@ def test_quote_command_argument_doubles_dollar() -> None:
     assert quote_command_argument("/srv/$HOME/agent.yaml") == "/srv/$$HOME/agent.yaml"
 
 
-def test_unit_default_options(tmp_path: Path) -> None:
+def test_unit_default_options(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The test's folder is below /tmp, which would switch PrivateTmp off.
+    monkeypatch.setattr(systemd_unit, "TEMP_FOLDERS", (Path("/nonexistent-temp"),))
     config = write_config(tmp_path / "site")
 
     text = build_unit(config)
@@ -151,6 +154,33 @@ def test_unit_home_paths_read_only(tmp_path: Path) -> None:
     text = build_unit(config, python=Path("/home/ola/venv/bin/python"))
 
     assert unit_lines(text)["ProtectHome"] == ["read-only"]
+
+
+def test_unit_temp_paths_keep_tmp(tmp_path: Path) -> None:
+    # PrivateTmp=yes would give the service an empty /tmp without its config.
+    config = write_config(tmp_path)
+
+    lines = unit_lines(build_unit(config))
+
+    assert str(config).startswith("/tmp/")
+    assert lines["PrivateTmp"] == ["no"]
+
+
+def test_unit_secret_file_in_home_read_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(systemd_unit, "HOME_FOLDERS", (tmp_path / "home",))
+    secret = tmp_path / "home" / "ola" / "broker-password"
+    secret.parent.mkdir(parents=True)
+    secret.write_text("pw\n", encoding="utf-8")
+    config = write_config(tmp_path / "etc")
+    login = f"  username: acme\n  password: ${{file:{secret}}}\npolicy:"
+    text = config.read_text(encoding="utf-8").replace("policy:", login, 1)
+    config.write_text(text, encoding="utf-8")
+
+    lines = unit_lines(build_unit(config))
+
+    assert lines["ProtectHome"] == ["read-only"]
 
 
 def test_unit_low_status_port_capability(tmp_path: Path) -> None:
