@@ -199,6 +199,14 @@ class BrokerSettings(_Frozen):
     tls: BrokerTlsSettings | None = None
     """TLS files, only with an mqtts:// URL; relative paths start at the config file's folder."""
 
+    @field_validator("username")
+    @classmethod
+    def _check_username_not_blank(cls, username: str | None) -> str | None:
+        # A user name of spaces only is a typing mistake in every broker's account list.
+        if username is not None and not username.strip():
+            raise ValueError(MESSAGES("config.username_blank"))
+        return username
+
     @field_validator("password")
     @classmethod
     def _check_password_has_user(

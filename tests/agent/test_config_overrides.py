@@ -244,6 +244,16 @@ def test_empty_username_in_file_rejected(config_path: Path) -> None:
     assert "broker.username: " in message
 
 
+def test_blank_username_override_rejected(config_path: Path) -> None:
+    text = CONFIG.replace("  username: acme\n", "  username: acme\n  password: pw\n")
+    config_path.write_text(text, encoding="utf-8")
+
+    message = error_of(config_path, {"KOOPERANT_AGENT__BROKER__USERNAME": "  "})
+
+    assert "KOOPERANT_AGENT__BROKER__USERNAME: broker.username: " in message
+    assert "only blank characters" in message
+
+
 def test_override_unknown_resource(config_path: Path) -> None:
     message = error_of(config_path, {"KOOPERANT_AGENT__RESOURCES__LASER__NAME": "x"})
 
