@@ -585,5 +585,15 @@ def _localized_with_sources(error: ServerError) -> str:
     ctx = get_current_context(silent=True)
     if ctx is None:
         return message
-    option = getattr(error, "option", None)
-    return with_sources(ctx, message, [option] if option else [])
+    options = [option] if (option := getattr(error, "option", None)) else []
+    options += [flag for prefix, flag in _URL_OPTIONS if error.message_id.startswith(prefix)]
+    return with_sources(ctx, message, options)
+
+
+# The URL checks name the URL but not its option; their message ids start with these prefixes.
+_URL_OPTIONS = (
+    ("broker_url", "--broker"),
+    ("database_url", "--database"),
+    ("smtp_url", "--smtp-url"),
+    ("public_url", "--public-url"),
+)

@@ -347,6 +347,16 @@ def test_variable_type_error_names_variable(tmp_path: Path) -> None:
             "not-an-ip",
             "(The value of --trusted-proxy was set in KOOPERANT_SERVER_TRUSTED_PROXY.)",
         ),
+        (
+            "KOOPERANT_SERVER_BROKER",
+            "http://x",
+            "(The value of --broker was set in KOOPERANT_SERVER_BROKER.)",
+        ),
+        (
+            "KOOPERANT_SERVER_PUBLIC_URL",
+            "ftp://x",
+            "(The value of --public-url was set in KOOPERANT_SERVER_PUBLIC_URL.)",
+        ),
     ],
 )
 def test_setting_error_names_variable(
@@ -358,6 +368,15 @@ def test_setting_error_names_variable(
 
     assert result.exit_code == 2
     assert expected in result.output
+
+
+def test_database_url_error_names_file_line(tmp_path: Path) -> None:
+    config = write(tmp_path, "port: 18999\ndatabase: mysql://x/y\n")
+
+    result = invoke("run", "--config", str(config))
+
+    assert result.exit_code == 2
+    assert f"(The value of --database was set in {config}:2 (database).)" in result.output
 
 
 def test_setting_error_from_option_has_no_note(tmp_path: Path) -> None:
