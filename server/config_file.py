@@ -18,6 +18,7 @@ file, the line and the key, and so is a value of the wrong type.
 
 from __future__ import annotations
 
+import difflib
 import logging
 import os
 from collections.abc import Iterator
@@ -29,7 +30,7 @@ import typer
 import yaml
 from typer.core import TyperCommand, TyperGroup, TyperOption
 
-from server.environment_check import UnknownVariableError, check_variables
+from server.environment_check import SUGGESTION_CUTOFF, UnknownVariableError, check_variables
 from server.messages import MESSAGES as _
 from server.option_sources import (
     CONFIG_LINES_META,
@@ -180,8 +181,7 @@ def read_config_file(
     ctx = typer.Context(command)
     for entry in _entries(path):
         if entry.key not in known:
-            listed = ", ".join(sorted(known))
-            raise _error(path, entry, _("config_key_unknown", known=listed))
+            raise _error(path, entry, _unknown_key_text(entry.key, known))
         param = params.get(entry.key)
         if param is None or entry.value is None:
             continue
@@ -255,3 +255,10 @@ def _is_scalar(value: object) -> bool:
 
 def _error(path: Path, entry: _Entry, reason: str) -> ConfigFileError:
     return ConfigFileError(f"{path}:{entry.line}: {entry.key}: {reason}")
+
+
+def _unknown_key_text(key: str, known: set[str]) -> str:
+    close = difflib.get_close_matches(key, sorted(known), n=3, cutoff=SUGGESTION_CUTOFF)
+    if close:
+        return _("config_key_unknown_close", close=", ".join(close))
+    return _("config_key_unknown", known=", ".join(sorted(known)))

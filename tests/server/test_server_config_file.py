@@ -100,6 +100,7 @@ def test_every_option_has_environment_variable() -> None:
             "database: sqlite:///x.db\ncolour: red\n",
             "{path}:2: colour: unknown key; known keys: broker, broker_ca_file,",
         ),
+        ("prot: 1\n", "{path}:1: prot: unknown key; did you mean port? Correct or remove it."),
         ("port: abc\n", "{path}:1: port: 'abc' is not a whole number"),
         ("port: 70000\n", "{path}:1: port: 70000 is above the maximum 65535"),
         ("port: true\n", "{path}:1: port: expected a number, not true/false."),
