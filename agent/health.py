@@ -13,7 +13,7 @@ only a person or a restart can change that:
 
 A broker that is down, a source that is disconnected and an adapter that fails are reported in
 the body but keep the status 200. The outbox carries the agent through a broker outage and the
-adapters reconnect by themselves, so restarting the agent would not help, and a monitoring system
+adapters reconnect by themselves, so restarting the agent would not help. A monitoring system
 should alert on the metrics (``kooperant_agent_broker_connected``, the age of the oldest queued
 message, ``kooperant_agent_sources``) over a time window instead.
 """

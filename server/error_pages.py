@@ -4,7 +4,7 @@ Paths under ``/api`` and ``/healthz`` keep the JSON error body of ``server.api_e
 their clients are programs. A browser that opens a mistyped dashboard address gets a page in its
 language instead, and a parameter that ``server.api_input`` rejects gets a 400 page naming it.
 A database failure that no route handled itself gets 503 ``database_unavailable``, as JSON or as
-a page; neither names the database, because the caller may be anyone.
+a page. Neither names the database, because the caller may be anyone.
 """
 
 from __future__ import annotations

@@ -28,8 +28,8 @@ logger = logging.getLogger(__name__)
 
 METRICS_PATH = "/metrics"
 HEALTH_PATH = "/healthz"
-# What /healthz shows for a failed database check. The error itself names the database user,
-# host and name, so it goes only to the log, for callers are anonymous.
+# The /healthz value of a failed database check. The error itself names the database user,
+# host and name, so it goes only to the log, because callers are anonymous.
 DATABASE_UNAVAILABLE = "unavailable"
 
 

@@ -113,7 +113,7 @@ def read_all(path: Path) -> str:
 
 
 @pytest.fixture
-def refusing_broker(tmp_path: Path) -> Iterator[OwnMosquitto]:
+def rejecting_broker(tmp_path: Path) -> Iterator[OwnMosquitto]:
     """Start a Mosquitto whose user ``acme`` has another password than the agent config's."""
     folder = tmp_path / "broker"
     folder.mkdir()
@@ -127,8 +127,8 @@ def refusing_broker(tmp_path: Path) -> Iterator[OwnMosquitto]:
         yield started
 
 
-def test_refused_login_leaks_no_password(tmp_path: Path, refusing_broker: OwnMosquitto) -> None:
-    config = write_config(tmp_path, refusing_broker.url)
+def test_rejected_login_leaks_no_password(tmp_path: Path, rejecting_broker: OwnMosquitto) -> None:
+    config = write_config(tmp_path, rejecting_broker.url)
     log_file = tmp_path / "logs" / "agent.log"
     arguments = ["--verbose", "--log-file", str(log_file), "--log-max-megabytes", "0.001"]
     arguments += ["--log-backups", "1000"]

@@ -45,7 +45,7 @@ def maintain_history(
     when another process holds the maintenance lock. Run it inside a write transaction.
     """
     if not try_lock(connection, MAINTENANCE_LOCK):
-        logger.debug("Skipped history maintenance: another process holds its lock")
+        logger.debug("Skipped history maintenance: another process has its advisory lock")
         return None
 
     created: list[Partition] = []

@@ -1,4 +1,4 @@
-"""How ``offer_history`` is laid out on PostgreSQL, and its monthly range partitions.
+"""The layout of ``offer_history`` on PostgreSQL, and its monthly range partitions.
 
 Migration 0009 makes ``offer_history`` on PostgreSQL a table partitioned by range of
 ``generated_at``, with one partition per calendar month in UTC named ``offer_history_pYYYYMM``.

@@ -182,7 +182,7 @@ def test_wizard_keeps_unbrowsed_server(tmp_path: Path, free_port: int) -> None:
     (taken_folder / "agent.yaml").write_text("member: other\n", encoding="utf-8")
     output = tmp_path / "site"
     unreachable = f"opc.tcp://127.0.0.1:{free_port}"
-    # KOOPERANT_LANG says Polish, and --lang en must win.
+    # KOOPERANT_LANG selects Polish, and --lang en must take precedence.
     child = spawn_init("pl", tmp_path, "--lang", "en")
     transcript: list[str] = []
 

@@ -23,7 +23,7 @@ pytestmark = pytest.mark.postgres
 async def client(
     postgres_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[httpx.AsyncClient]:
-    # Every request asks the database whether an account exists, instead of reusing the answer.
+    # Every request queries the database for an account, instead of reusing the cached result.
     monkeypatch.setattr(server.auth, "ACCOUNTS_RECHECK_SECONDS", 0.0)
     storage = Storage(postgres_url)
     storage.migrate()
