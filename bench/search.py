@@ -27,7 +27,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -39,9 +38,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import httpx
 import psycopg
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from bench.databases import bench_database, psycopg_url
 from bench.search_data import (
     BENCH_TABLES,
     CAPABILITIES,
@@ -197,30 +197,6 @@ def run(
     print_report(results, load_seconds, database_url, data)
 
 
-@contextmanager
-def bench_database(server_url: URL, *, keep: bool) -> Iterator[str]:
-    """Create the database ``kooperant_bench_<random>`` and yield its URL; drop it after."""
-    name = f"kooperant_bench_{uuid.uuid4().hex[:12]}"
-    admin = _psycopg_url(server_url)
-    with psycopg.connect(admin, autocommit=True) as connection:
-        connection.execute(f'CREATE DATABASE "{name}"')
-    database_url = server_url.set(drivername="postgresql", database=name)
-    print(f"database: {name}")
-    try:
-        yield database_url.render_as_string(hide_password=False)
-    finally:
-        if keep:
-            print(f"kept database: {database_url.render_as_string(hide_password=True)}")
-        else:
-            with psycopg.connect(admin, autocommit=True) as connection:
-                connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def _psycopg_url(url: URL | str) -> str:
-    parsed = make_url(url) if isinstance(url, str) else url
-    return parsed.set(drivername="postgresql").render_as_string(hide_password=False)
-
-
 def load(database_url: str, data: DataSet, now: datetime) -> float:
     """Migrate the database and load the generated cluster; return the seconds it took."""
     started = time.perf_counter()
@@ -230,10 +206,10 @@ def load(database_url: str, data: DataSet, now: datetime) -> float:
     finally:
         storage.close()
     migrated = time.perf_counter()
-    with psycopg.connect(_psycopg_url(database_url)) as connection:
+    with psycopg.connect(psycopg_url(database_url)) as connection:
         load_cluster(connection, data, now)
     loaded = time.perf_counter()
-    with psycopg.connect(_psycopg_url(database_url), autocommit=True) as connection:
+    with psycopg.connect(psycopg_url(database_url), autocommit=True) as connection:
         # A database that has run for 90 days has been vacuumed and analysed by autovacuum.
         connection.execute("VACUUM (ANALYZE)")
     finished = time.perf_counter()
@@ -246,7 +222,7 @@ def load(database_url: str, data: DataSet, now: datetime) -> float:
 
 def print_sizes(database_url: str) -> None:
     print(f"{'table':<24}{'rows':>14}{'size MB':>10}")
-    with psycopg.connect(_psycopg_url(database_url)) as connection:
+    with psycopg.connect(psycopg_url(database_url)) as connection:
         for table in BENCH_TABLES:
             count = connection.execute(f'SELECT count(*) FROM "{table}"').fetchone()
             # A partitioned table has no storage of its own, so its partitions are summed.
@@ -616,7 +592,7 @@ def _goal(values: Sequence[float], goal_ms: float) -> str:
 
 
 def machine_facts(database_url: str) -> str:
-    with psycopg.connect(_psycopg_url(database_url)) as connection:
+    with psycopg.connect(psycopg_url(database_url)) as connection:
         row = connection.execute("SHOW server_version").fetchone()
     postgres = row[0] if row is not None else "unknown"
     return (

@@ -8,7 +8,7 @@ from enum import StrEnum
 from typing import Any
 
 from kooperant.intervals import Interval
-from kooperant.protocol import Band, Price
+from kooperant.protocol import Band, Offer, Price
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +111,15 @@ class RejectedRecord:
     topic: str
     reason: str
     payload: str
+
+
+@dataclass(frozen=True, slots=True)
+class OfferToStore:
+    """One validated offer for ``Storage.store_offers``, with its receive time and message id."""
+
+    offer: Offer
+    received_at: datetime
+    message_id: str
 
 
 class OfferOutcome(StrEnum):

@@ -83,6 +83,7 @@ from server.storage.records import (
     HistoryPage,
     MemberRecord,
     OfferOutcome,
+    OfferToStore,
     ProfileRecord,
     RejectedRecord,
     ResourcePage,
@@ -293,6 +294,20 @@ class Storage:
 
             replace_current(connection, offer, received_at, payload, message_id)
         return OfferOutcome.CURRENT
+
+    def store_offers(self, batch: Sequence[OfferToStore]) -> list[OfferOutcome]:
+        """Store the offers of ``batch`` in order; return the outcome of each.
+
+        The outcomes and the stored rows are those of ``store_offer`` called on each item in
+        turn. When a ``StorageError`` is raised, the items already committed stay stored, and
+        storing the batch again makes them duplicates.
+        """
+        # TODO: one transaction with multi-row statements, so that ingest keeps up with the
+        # broker; this calls store_offer once per offer.
+        return [
+            self.store_offer(item.offer, item.received_at, message_id=item.message_id)
+            for item in batch
+        ]
 
     def apply_withdrawal(
         self, withdrawal: Withdrawal, received_at: datetime, *, message_id: str | None = None
