@@ -18,12 +18,11 @@ from functools import cache
 from importlib.resources import files
 from typing import Any
 
-from jsonschema import Draft202012Validator
-
 from kooperant.protocol.envelope import Envelope
 from kooperant.protocol.errors import OfferValidationError
 from kooperant.protocol.offer import dump_standard_json, envelope_of, format_time, parse_time
 from kooperant.protocol.request import check_schema, decode_message, shorten_value
+from kooperant.protocol.schema_check import SchemaCheck
 from kooperant.protocol.text import control_character_problem
 from kooperant.protocol.topics import check_request_id
 from kooperant.protocol.versions import SchemaVersion
@@ -135,8 +134,8 @@ def answer_json_schema() -> dict[str, Any]:
 
 
 @cache
-def _validator() -> Draft202012Validator:
-    return Draft202012Validator(answer_json_schema())
+def _schema_check() -> SchemaCheck:
+    return SchemaCheck(answer_json_schema())
 
 
 def parse_answer(payload: bytes) -> Answer:
@@ -149,7 +148,7 @@ def parse_answer(payload: bytes) -> Answer:
     envelope = envelope_of(data)
     if isinstance(data, Mapping):
         _check_state_and_reason(data)
-    check_schema(data, _validator(), "answer")
+    check_schema(data, _schema_check(), "answer")
     reason = data.get("reason")
     problem = None if reason is None else control_character_problem(reason, "reason", "answer")
     if problem is not None:

@@ -20,11 +20,12 @@ from functools import cache
 from importlib.resources import files
 from typing import Any, NoReturn
 
-from jsonschema import Draft202012Validator, ValidationError
+from jsonschema import ValidationError
 
 from kooperant.intervals import Interval
 from kooperant.protocol.envelope import Envelope, parse_envelope
 from kooperant.protocol.errors import OfferValidationError
+from kooperant.protocol.schema_check import SchemaCheck
 from kooperant.protocol.versions import SchemaVersion, accept_schema_version
 
 OFFER_SCHEMA_ID = "kooperant.offer/1.2"
@@ -228,8 +229,8 @@ def offer_json_schema() -> dict[str, Any]:
 
 
 @cache
-def _validator() -> Draft202012Validator:
-    return Draft202012Validator(offer_json_schema())
+def _schema_check() -> SchemaCheck:
+    return SchemaCheck(offer_json_schema())
 
 
 def parse_offer(payload: bytes) -> Offer:
@@ -249,7 +250,7 @@ def parse_offer(payload: bytes) -> Offer:
     data = accept_schema_version(data, _OFFER_VERSION, known_fields, "an offer", _ADDED_IN_MINOR)
     envelope = envelope_of(data)
     _check_schema(data)
-    return _offer_from_json(data).with_envelope(envelope)
+    return _offer_from_json(data, envelope)
 
 
 def check_payload_size(payload: bytes) -> None:
@@ -282,13 +283,11 @@ def load_standard_json(text: str) -> Any:
     them raises ``OfferValidationError`` naming the token, and so does nesting deeper than the
     recursion limit.
     """
+    if text.startswith("\ufeff"):
+        # The check and the message of json.loads, which _DECODER.decode lacks.
+        raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
     try:
-        return json.loads(
-            text,
-            parse_constant=_reject_constant,
-            parse_float=_finite_float,
-            parse_int=_float_sized_int,
-        )
+        return _DECODER.decode(text)
     except RecursionError as error:
         # The decoder recurses once per nested array or object, so a payload such as 100,000
         # opening brackets exhausts Python's recursion limit before it fails as JSON.
@@ -326,13 +325,21 @@ def _out_of_range(token: str) -> str:
     return f"number {_shorten(token)} in the payload is out of range; the limit is about 1.8e308"
 
 
+# One decoder and one encoder for every call, because json.loads and json.dumps build a new one
+# whenever an option is given, which costs as much as decoding or encoding a small message.
+_DECODER = json.JSONDecoder(
+    parse_constant=_reject_constant, parse_float=_finite_float, parse_int=_float_sized_int
+)
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
 def dump_standard_json(data: Mapping[str, Any], message: str) -> bytes:
     """Return ``data`` as compact UTF-8 JSON, or raise ``ValueError`` naming a non-finite field.
 
     ``message`` names the message in the error, for example ``"offer"``.
     """
     try:
-        text = json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+        text = _ENCODER.encode(data)
     except ValueError as error:
         found = _first_non_finite(data)
         if found is None:
@@ -369,7 +376,7 @@ def _first_non_finite(
 
 
 def _check_schema(data: object) -> None:
-    errors = sorted(_validator().iter_errors(data), key=lambda error: list(error.absolute_path))
+    errors = _schema_check().errors(data)
     if errors:
         first = errors[0]
         where = "/".join(str(part) for part in first.absolute_path) or "(root)"
@@ -414,7 +421,7 @@ def _shorten(value: object) -> str:
     return repr(value)
 
 
-def _offer_from_json(data: Mapping[str, Any]) -> Offer:
+def _offer_from_json(data: Mapping[str, Any], envelope: Envelope | None) -> Offer:
     horizon = _parse_interval(data["horizon"], "horizon") if "horizon" in data else None
     free_intervals = None
     if "free_intervals" in data:
@@ -456,6 +463,7 @@ def _offer_from_json(data: Mapping[str, Any]) -> Offer:
         audience=tuple(data["audience"]) if "audience" in data else None,
         expires_at=parse_time(data["expires_at"], "expires_at") if "expires_at" in data else None,
         accepts_requests=data.get("accepts_requests", False),
+        envelope=envelope,
     )
 
 
@@ -496,7 +504,20 @@ def format_time(value: datetime, timespec: str = "seconds") -> str:
     """Return ``value`` as RFC 3339 text with its offset, to the precision ``timespec``."""
     if value.tzinfo is None:
         raise ValueError(f"naive datetime {value} cannot be sent; attach a time zone")
+    if _AUTO_TIMESPEC_AGREES.get((timespec, value.microsecond != 0), False):
+        # isoformat() without an argument takes half the time of isoformat(timespec=...).
+        return value.isoformat()
     return value.isoformat(timespec=timespec)
+
+
+# Whether isoformat()'s own choice ("auto": microseconds only when they are not 0) writes the
+# same text as a given timespec, by timespec and whether the microseconds are not 0.
+_AUTO_TIMESPEC_AGREES = {
+    ("auto", False): True,
+    ("auto", True): True,
+    ("seconds", False): True,
+    ("microseconds", True): True,
+}
 
 
 def _interval_json(interval: Interval) -> dict[str, str]:

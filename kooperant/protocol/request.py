@@ -39,6 +39,7 @@ from kooperant.protocol.offer import (
     parse_time,
     pattern_reason,
 )
+from kooperant.protocol.schema_check import SchemaCheck
 from kooperant.protocol.text import MULTI_LINE_ALLOWED, control_character_problem
 from kooperant.protocol.topics import REQUEST_ID_PATTERN, check_request_id
 from kooperant.protocol.versions import SchemaVersion, accept_schema_version
@@ -246,8 +247,8 @@ def request_json_schema() -> dict[str, Any]:
 
 
 @cache
-def _validator() -> Draft202012Validator:
-    return Draft202012Validator(request_json_schema())
+def _schema_check() -> SchemaCheck:
+    return SchemaCheck(request_json_schema())
 
 
 def parse_request(payload: bytes, *, check_text: bool = True) -> CapacityRequest:
@@ -263,7 +264,7 @@ def parse_request(payload: bytes, *, check_text: bool = True) -> CapacityRequest
     if isinstance(data, Mapping):
         _check_slot_or_amount(data)
         _check_contact_reachable(data.get("contact"))
-    check_schema(data, _validator(), "request")
+    check_schema(data, _schema_check(), "request")
 
     slot = _slot_from_json(data["slot"]) if "slot" in data else None
     amount = None
@@ -367,9 +368,12 @@ def decode_message(
     return accept_schema_version(data, version, known_fields, f"{article} {message}")
 
 
-def check_schema(data: object, validator: Draft202012Validator, message: str) -> None:
+def check_schema(data: object, validator: SchemaCheck | Draft202012Validator, message: str) -> None:
     """Raise ``OfferValidationError`` naming the field of the first schema violation, if any."""
-    errors = sorted(validator.iter_errors(data), key=lambda error: list(error.absolute_path))
+    if isinstance(validator, SchemaCheck):
+        errors = validator.errors(data)
+    else:
+        errors = sorted(validator.iter_errors(data), key=lambda error: list(error.absolute_path))
     if not errors:
         return
     first = errors[0]

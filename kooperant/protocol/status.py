@@ -19,8 +19,6 @@ from functools import cache
 from importlib.resources import files
 from typing import Any
 
-from jsonschema import Draft202012Validator
-
 from kooperant.protocol.errors import OfferValidationError
 from kooperant.protocol.offer import (
     check_payload_size,
@@ -30,6 +28,7 @@ from kooperant.protocol.offer import (
     parse_time,
     pattern_reason,
 )
+from kooperant.protocol.schema_check import SchemaCheck
 from kooperant.protocol.versions import SchemaVersion, accept_schema_version
 
 STATUS_SCHEMA_ID = "kooperant.status/1.0"
@@ -112,7 +111,7 @@ def parse_status(payload: bytes) -> MemberStatus:
     data = accept_schema_version(data, _STATUS_VERSION, schema["properties"].keys(), "a status")
     if isinstance(data, Mapping):
         _check_reason_matches_state(data)
-    _check_status_schema(data, schema)
+    _check_status_schema(data)
 
     return MemberStatus(
         cluster=data["cluster"],
@@ -140,11 +139,13 @@ def _check_reason_matches_state(data: Mapping[str, Any]) -> None:
         )
 
 
-def _check_status_schema(data: object, schema: dict[str, Any]) -> None:
-    errors = sorted(
-        Draft202012Validator(schema).iter_errors(data),
-        key=lambda error: list(error.absolute_path),
-    )
+@cache
+def _schema_check() -> SchemaCheck:
+    return SchemaCheck(status_json_schema())
+
+
+def _check_status_schema(data: object) -> None:
+    errors = _schema_check().errors(data)
     if errors:
         first = errors[0]
         where = "/".join(str(part) for part in first.absolute_path) or "(root)"

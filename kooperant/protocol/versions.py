@@ -13,6 +13,7 @@ import logging
 import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from kooperant.protocol.errors import OfferValidationError
@@ -36,6 +37,7 @@ class SchemaVersion:
         return f"{self.name}/{self.major}.{self.minor}"
 
 
+@lru_cache(maxsize=64)
 def parse_schema_id(value: str) -> SchemaVersion:
     """Return the parts of a schema id such as ``kooperant.offer/1.1``, or raise ``ValueError``."""
     match = _SCHEMA_ID.fullmatch(value)

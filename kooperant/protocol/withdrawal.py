@@ -19,8 +19,6 @@ from functools import cache
 from importlib.resources import files
 from typing import Any
 
-from jsonschema import Draft202012Validator
-
 from kooperant.protocol.envelope import Envelope
 from kooperant.protocol.errors import OfferValidationError
 from kooperant.protocol.offer import (
@@ -31,6 +29,7 @@ from kooperant.protocol.offer import (
     load_standard_json,
     parse_time,
 )
+from kooperant.protocol.schema_check import SchemaCheck
 from kooperant.protocol.versions import SchemaVersion, accept_schema_version
 
 WITHDRAWAL_SCHEMA_ID = "kooperant.withdrawal/1.1"
@@ -92,6 +91,11 @@ def withdrawal_json_schema() -> dict[str, Any]:
     return schema
 
 
+@cache
+def _schema_check() -> SchemaCheck:
+    return SchemaCheck(withdrawal_json_schema())
+
+
 def parse_withdrawal(payload: bytes) -> Withdrawal:
     """Return the ``Withdrawal`` in ``payload``, or raise ``OfferValidationError`` saying why.
 
@@ -108,8 +112,7 @@ def parse_withdrawal(payload: bytes) -> Withdrawal:
         data, _WITHDRAWAL_VERSION, schema["properties"].keys(), "a withdrawal"
     )
     envelope = envelope_of(data)
-    validator = Draft202012Validator(schema)
-    errors = sorted(validator.iter_errors(data), key=lambda error: list(error.absolute_path))
+    errors = _schema_check().errors(data)
     if errors:
         first = errors[0]
         where = "/".join(str(part) for part in first.absolute_path) or "(root)"
