@@ -2,9 +2,9 @@
 
 The Python ``jsonschema`` package writes the error messages that the aggregator logs and stores,
 but it takes about 0.5 ms to check a valid 600-byte offer, mostly in resolving ``$ref``. The Rust
-validator of ``jsonschema-rs`` checks it in a few microseconds. ``SchemaCheck`` asks jsonschema-rs
-first and runs jsonschema only when jsonschema-rs finds the message invalid or cannot read it, so
-every error is jsonschema's.
+validator of ``jsonschema-rs`` checks it in a few microseconds. ``SchemaCheck`` runs jsonschema-rs
+first and jsonschema only when jsonschema-rs finds the message invalid or cannot read it, so every
+error is jsonschema's.
 
 A message is therefore accepted exactly when jsonschema accepts it, provided that jsonschema-rs
 never accepts what jsonschema rejects. ``rust_schema`` makes sure of that. It accepts only the
@@ -96,8 +96,8 @@ class SchemaCheck:
         try:
             return self._rust.is_valid(data)
         except ValueError:
-            # A string with a lone surrogate (JSON allows "\ud800") is not UTF-8, which
-            # jsonschema-rs needs. UnicodeEncodeError is a ValueError.
+            # A string with a lone surrogate (JSON allows "\ud800") has no UTF-8 form, which
+            # jsonschema-rs needs for some keywords. UnicodeEncodeError is a ValueError.
             return False
 
     def errors(self, data: object) -> list[ValidationError]:
@@ -158,7 +158,7 @@ def rust_pattern(pattern: str) -> str:
 
     The result matches a subset of what ``re.search(pattern, ...)`` matches: the same strings,
     except those where only a non-ASCII decimal digit matched a ``\\d``. Raises ``ValueError``
-    for syntax outside the subset this function knows to translate.
+    for syntax outside the subset this function can translate.
     """
     return "".join(_rust_pattern_parts(pattern))
 
@@ -197,8 +197,8 @@ def _rust_pattern_parts(pattern: str) -> Iterator[str]:
             yield r"(?:\n?$)"
         elif character == ".":
             raise ValueError(
-                f"{pattern!r} has '.' outside a character class, which matches different line "
-                "breaks in Python and Rust; use a character class"
+                f"{pattern!r} has '.' outside a character class, which may match different line "
+                "breaks in Python and jsonschema-rs; use a character class"
             )
         elif character == "(" and following == "?":
             raise ValueError(f"{pattern!r} has a group with flags or a lookaround")
