@@ -3,13 +3,13 @@
 
 The script builds ``--messages`` distinct valid payloads of each kind, as an agent publishes
 them, and passes each to ``server.validation.validated_offer``, ``validated_withdrawal`` and
-``validated_status`` with its topic: size, topic layout, JSON, schema version, envelope, JSON
-Schema, dates and the topic's cluster, member and resource. It times each kind with the
-process CPU time (``time.process_time``), ``--rounds`` times, and reports the best round,
-because other processes on a shared machine only ever add time. It also times the offer check
-with jsonschema alone (jsonschema-rs switched off, on a tenth of the offers) for comparison, and
-the CPU work ``Storage.store_offer`` does before its SQL: ``Offer.to_payload`` and
-``message_key``. No broker or database is used.
+``validated_status`` with its topic. These check the size, topic layout, JSON, schema version,
+envelope, JSON Schema, dates and the topic's cluster, member and resource. The script times
+each kind with the process CPU time (``time.process_time``), ``--rounds`` times, and reports the
+best round, because other processes on a shared machine only ever add time. It also times the
+offer check with jsonschema alone (jsonschema-rs switched off, on a tenth of the offers) for
+comparison, and the CPU work ``Storage.store_offer`` does before its SQL: ``Offer.to_payload``
+and ``message_key``. No broker or database is used.
 
 Run from the repository root: ``.venv/bin/python bench/message_checks.py [--messages 20000]``.
 """
@@ -60,7 +60,7 @@ Item = TypeVar("Item")
 
 @dataclass(frozen=True, slots=True)
 class Message:
-    """A topic and payload that ``check`` accepts; ``check`` raises if it rejects them."""
+    """A valid topic and payload. The check functions raise if they reject one."""
 
     topic: str
     payload: bytes
@@ -159,7 +159,7 @@ def store_offer_work(offer: Offer) -> object:
 
 
 def offer_message(index: int) -> Message:
-    """Return a machine offer like the OPC UA adapter's, with two free intervals."""
+    """Return a machine offer with a state, a horizon, two free intervals and an envelope."""
     resource = f"cnc-{index:05d}"
     generated_at = T0 + timedelta(seconds=index)
     free = (

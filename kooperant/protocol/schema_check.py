@@ -13,11 +13,14 @@ keywords in ``SAME_KEYWORDS``, which both libraries implement alike for draft 20
 ``pattern``, written for Python's ``re`` as jsonschema uses it (``re.search``), into a pattern
 that Rust's ``regex`` crate matches on the same strings:
 
-- ``\\s`` becomes the characters that Python's ``\\s`` matches. Rust's ``\\s`` differs, for
-  example on U+001C to U+001F, U+0085 and U+FEFF.
+- ``\\s`` becomes the characters that Python's ``\\s`` matches. The ``\\s`` of jsonschema-rs 0.60
+  differs, for example on U+001C to U+001F, U+0085 and U+FEFF.
 - ``$`` becomes ``\\n?$``, because Python's ``$`` also matches before a final line feed.
 - ``\\d`` becomes ``[0-9]``. Python's ``\\d`` also matches other Unicode decimal digits, such as
   Arabic-Indic ones. jsonschema-rs rejects those, so such a message is left to jsonschema.
+
+A message with a lone surrogate in a string (JSON allows ``"\\ud800"``) may also be left to
+jsonschema, because jsonschema-rs needs UTF-8 for some keywords.
 
 Another escape, ``.`` outside a class, a group flag or a nested class raises ``ValueError``, so a
 schema edit that could make the two differ fails when the schema is loaded.

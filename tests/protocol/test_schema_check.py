@@ -3,9 +3,9 @@
 The differential tests give the same data to both validators of a ``SchemaCheck``: hand-picked
 edge cases, and valid messages that hypothesis mutates (strings with Unicode digits, trailing
 line breaks, control characters, huge numbers, wrong types, missing and extra keys). A
-rejection by jsonschema-rs of what jsonschema accepts is allowed only where the module docstring
-of ``kooperant.protocol.schema_check`` says so: a non-ASCII decimal digit, or a lone surrogate that
-jsonschema-rs cannot read.
+rejection by jsonschema-rs of what jsonschema accepts is allowed only in the cases that the module
+docstring of ``kooperant.protocol.schema_check`` lists: a non-ASCII decimal digit, or a lone
+surrogate that jsonschema-rs cannot always read.
 """
 
 from __future__ import annotations
