@@ -1,17 +1,13 @@
 """Rows of ``resource_amounts``: the amounts of each current offer, searchable by minimum value.
 
-Each function runs inside the caller's transaction. The migration that created the table uses
-``amount_rows`` to fill it from the payloads of offers stored before.
+The current offer's writes (``current.py``) insert these rows. The migration that created the
+table uses ``amount_rows`` to fill it from the payloads of offers stored before.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import Any
-
-from sqlalchemy import Connection, insert
-
-from server.storage.tables import resource_amounts
 
 ResourceKey = tuple[str, str, str]
 
@@ -39,11 +35,3 @@ def amount_rows(key: ResourceKey, amounts: Sequence[Mapping[str, Any]]) -> list[
             }
         )
     return rows
-
-
-def insert_amounts(
-    connection: Connection, key: ResourceKey, amounts: Sequence[Mapping[str, Any]]
-) -> None:
-    rows = amount_rows(key, amounts)
-    if rows:
-        connection.execute(insert(resource_amounts), rows)

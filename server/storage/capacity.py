@@ -11,11 +11,13 @@ rows, as before.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, delete, func, insert, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from kooperant.protocol import ResourceKind
 from server.storage.current import ResourceKey, key_condition
@@ -63,6 +65,55 @@ def record_capacity(
             .where(*conditions)
             .values(generated_at=generated_at, free_hours=free_hours)
         )
+
+
+def record_capacities(
+    connection: Connection, versions: Sequence[tuple[ResourceKey, datetime, float | None]]
+) -> None:
+    """Record the free hours of many offer versions, as ``record_capacity`` on each in order.
+
+    ``versions`` are (key, ``generated_at``, free hours). Per resource and day, the last of the
+    versions with the latest ``generated_at`` is the one ``record_capacity`` would keep, and it
+    replaces the stored row unless that one was generated later.
+    """
+    latest: dict[tuple[ResourceKey, date], tuple[datetime, float]] = {}
+    for key, generated_at, free_hours in versions:
+        if free_hours is None:
+            continue
+        day_key = (key, capacity_day(generated_at))
+        kept = latest.get(day_key)
+        if kept is None or kept[0] <= generated_at:
+            latest[day_key] = (generated_at, free_hours)
+    if not latest:
+        return
+
+    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(capacity_days)
+    upsert = statement.on_conflict_do_update(
+        index_elements=[
+            capacity_days.c.cluster,
+            capacity_days.c.member,
+            capacity_days.c.resource,
+            capacity_days.c.day,
+        ],
+        set_={
+            "generated_at": statement.excluded.generated_at,
+            "free_hours": statement.excluded.free_hours,
+        },
+        where=capacity_days.c.generated_at <= statement.excluded.generated_at,
+    )
+    rows = [
+        {
+            "cluster": key[0],
+            "member": key[1],
+            "resource": key[2],
+            "day": day,
+            "generated_at": generated_at,
+            "free_hours": free_hours,
+        }
+        for (key, day), (generated_at, free_hours) in latest.items()
+    ]
+    connection.execute(upsert, rows)
 
 
 def forget_capacity(connection: Connection, key: ResourceKey) -> None:

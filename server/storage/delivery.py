@@ -6,12 +6,17 @@ check followed by an insert cannot race with another writer of the same member.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Connection, Delete, and_, delete, exists, insert, select
 
+from server.storage.bulk import match_triples
 from server.storage.tables import delivered_messages, member_status, resources, withdrawals
+
+# A delivered message: cluster, member and message id.
+MessageRef = tuple[str, str, str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +83,18 @@ def is_delivered(connection: Connection, cluster: str, member: str, message_id: 
         )
     ).scalar_one()
     return delivered
+
+
+def delivered_among(connection: Connection, messages: Collection[MessageRef]) -> set[MessageRef]:
+    """Return those of ``messages`` that their members delivered before."""
+    if not messages:
+        return set()
+    table = delivered_messages
+    columns = (table.c.cluster, table.c.member, table.c.message_id)
+    rows = connection.execute(
+        select(*columns).where(*match_triples(connection, columns, messages, name="messages"))
+    )
+    return {(row.cluster, row.member, row.message_id) for row in rows}
 
 
 def prune_statement(before: datetime) -> Delete:

@@ -12,6 +12,7 @@ instead of at the first write.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import Connection, Engine, event, text
@@ -20,6 +21,12 @@ from sqlalchemy import Connection, Engine, event, text
 WRITE_TRANSACTION_OPTION = "kooperant_write_transaction"
 
 _ADVISORY_LOCK = text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))")
+# The locks of many members, taken one after the other in the order of their lock keys.
+_ADVISORY_LOCKS = text(
+    "SELECT pg_advisory_xact_lock(lock_key) FROM ("
+    "SELECT DISTINCT hashtextextended(name, 0) AS lock_key "
+    "FROM unnest(CAST(:keys AS text[])) AS name ORDER BY lock_key) AS ordered"
+)
 _TRY_ADVISORY_LOCK = text("SELECT pg_try_advisory_xact_lock(hashtextextended(:key, 0))")
 
 
@@ -40,6 +47,20 @@ def lock_member(connection: Connection, cluster: str, member: str) -> None:
     """
     if connection.dialect.name == "postgresql":
         connection.execute(_ADVISORY_LOCK, {"key": f"{cluster}/{member}"})
+
+
+def lock_members(connection: Connection, members: Iterable[tuple[str, str]]) -> None:
+    """Take the write locks of all ``members`` (cluster, member) until the end of the transaction.
+
+    The locks are taken in the order of their 64-bit lock keys, so two transactions that lock
+    overlapping sets of members wait for each other instead of deadlocking. A single-member
+    write holds one lock only and cannot close a cycle either.
+    """
+    if connection.dialect.name != "postgresql":
+        return
+    names = sorted({f"{cluster}/{member}" for cluster, member in members})
+    if names:
+        connection.execute(_ADVISORY_LOCKS, {"keys": names})
 
 
 def try_lock(connection: Connection, name: str) -> bool:

@@ -8,7 +8,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ColumnElement, Connection, Row, exists, insert, select, update
+from sqlalchemy import ColumnElement, Connection, Row, exists, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from server.storage.tables import member_status, members, registered_members
 
@@ -35,6 +36,39 @@ def touch_member(connection: Connection, cluster: str, member: str, seen: dateti
         )
     elif seen > last_seen:
         connection.execute(update(members).where(condition).values(last_seen=seen))
+
+
+def touch_members(
+    connection: Connection, seen: dict[tuple[str, str], tuple[datetime, datetime]]
+) -> None:
+    """Record accepted messages of many members in one statement.
+
+    ``seen`` maps (cluster, member) to the receive time of its first accepted message in the
+    caller's order and the latest receive time. A new member gets them as ``first_seen`` and
+    ``last_seen``, and a known one keeps the later of its ``last_seen`` and the latest. That is
+    what ``touch_member`` called once per message in that order leaves.
+    """
+    if not seen:
+        return
+    upsert: postgresql.Insert | sqlite.Insert
+    if connection.dialect.name == "postgresql":
+        statement = postgresql.insert(members)
+        later = func.greatest(members.c.last_seen, statement.excluded.last_seen)
+        upsert = statement.on_conflict_do_update(
+            index_elements=[members.c.cluster, members.c.member], set_={"last_seen": later}
+        )
+    else:
+        sqlite_statement = sqlite.insert(members)
+        # SQLite stores the instants as fixed-width UTC text, so the text max() is the later one.
+        later = func.max(members.c.last_seen, sqlite_statement.excluded.last_seen)
+        upsert = sqlite_statement.on_conflict_do_update(
+            index_elements=[members.c.cluster, members.c.member], set_={"last_seen": later}
+        )
+    rows = [
+        {"cluster": cluster, "member": member, "first_seen": first, "last_seen": last}
+        for (cluster, member), (first, last) in sorted(seen.items())
+    ]
+    connection.execute(upsert, rows)
 
 
 def is_stale_status(status: MemberStatus, stored: Row[Any]) -> bool:

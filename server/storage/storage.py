@@ -53,7 +53,12 @@ from server.storage.current import (
 )
 from server.storage.delivery import Stamp, claim_message, precedes, prune_statement
 from server.storage.history_maintenance import MaintenanceResult, maintain_history
-from server.storage.locking import WRITE_TRANSACTION_OPTION, configure_sqlite_engine, lock_member
+from server.storage.locking import (
+    WRITE_TRANSACTION_OPTION,
+    configure_sqlite_engine,
+    lock_member,
+    lock_members,
+)
 from server.storage.members import (
     has_registrations,
     is_registered,
@@ -65,6 +70,7 @@ from server.storage.members import (
     write_status,
 )
 from server.storage.notifications import MailState, PendingMail
+from server.storage.offer_batch import prepare_offers, store_offer_batch
 from server.storage.pages import MemberPage, RejectedPage, member_page, rejected_page
 from server.storage.profiles import MemberProfile
 from server.storage.queries import (
@@ -131,6 +137,10 @@ MAX_REJECTED_PAYLOAD_BYTES = 64 * 1024
 # no older message can be sent again.
 DELIVERED_RETENTION = timedelta(days=30)
 SQLITE_BUSY_TIMEOUT_SECONDS = 30.0
+# Offers written with one set of statements in ``store_offers``; a larger batch takes several
+# sets in the same transaction. It keeps a key list of SQLite's row-value IN below its limit of
+# 32,766 bind parameters.
+MAX_STATEMENT_BATCH = 1000
 
 
 class Storage:
@@ -296,18 +306,33 @@ class Storage:
         return OfferOutcome.CURRENT
 
     def store_offers(self, batch: Sequence[OfferToStore]) -> list[OfferOutcome]:
-        """Store the offers of ``batch`` in order; return the outcome of each.
+        """Store the offers of ``batch`` in one transaction; return the outcome of each.
 
         The outcomes and the stored rows are those of ``store_offer`` called on each item in
-        turn. When a ``StorageError`` is raised, the items already committed stay stored, and
-        storing the batch again makes them duplicates.
+        turn, apart from the ids of ``free_intervals`` rows. An item whose ``message_id`` is
+        empty gets the one ``store_offer`` computes. A message id repeated inside the batch is a
+        duplicate after its first occurrence. The transaction holds the write locks of every
+        member of the batch. When a ``StorageError`` is raised, nothing of the batch is stored,
+        so the caller can store the whole batch again. ``ValueError`` is raised, before
+        anything is written, for an offer with a NaN or infinite number.
         """
-        # TODO: one transaction with multi-row statements, so that ingest keeps up with the
-        # broker; this calls store_offer once per offer.
-        return [
-            self.store_offer(item.offer, item.received_at, message_id=item.message_id)
-            for item in batch
-        ]
+        if not batch:
+            return []
+        prepared = prepare_offers(batch)
+        members = {(entry.key[0], entry.key[1]) for entry in prepared}
+        plans = []
+        with self._transaction("store offers") as connection:
+            lock_members(connection, members)
+            for start in range(0, len(prepared), MAX_STATEMENT_BATCH):
+                chunk = prepared[start : start + MAX_STATEMENT_BATCH]
+                plans.append(store_offer_batch(connection, chunk))
+
+        outcomes = []
+        for plan in plans:
+            for note in plan.notes:
+                logger.info(note.text, *note.args)
+            outcomes.extend(plan.outcomes)
+        return outcomes
 
     def apply_withdrawal(
         self, withdrawal: Withdrawal, received_at: datetime, *, message_id: str | None = None
