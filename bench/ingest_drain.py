@@ -265,18 +265,23 @@ def stored_offers(database_url: str) -> int:
 
 def wait_until_stored(
     database_url: str,
+    baseline: int,
     expected: int,
     arguments: argparse.Namespace,
     process: psutil.Process,
     log_file: Path,
 ) -> Drain:
-    """Poll until ``expected`` offers are stored; return the drain from the first stored offer.
+    """Poll until ``expected`` offers are stored; return the drain from the first new offer.
+
+    ``baseline`` offers were stored before the drain. When a single poll interval sees the
+    whole drain, it is measured from the start of the process instead.
 
     With ``--profile``, py-spy starts when the first offer is stored, so the start-up of the
     process stays out of the profile.
     """
     deadline = time.monotonic() + arguments.drain_timeout
-    first: tuple[int, float, float] | None = None
+    # Until the first poll that sees new offers, the drain counts from the start of the process.
+    first = (baseline, time.perf_counter(), 0.0)
     profiler = None
     try:
         while True:
@@ -285,12 +290,12 @@ def wait_until_stored(
             count = stored_offers(database_url)
             now = time.perf_counter()
             cpu = cpu_seconds(process)
-            if count > 0 and first is None:
+            if count >= expected:
+                return Drain(count - first[0], now - first[1], cpu - first[2])
+            if count > baseline and first[0] == baseline:
                 first = (count, now, cpu)
                 if arguments.profile is not None:
                     profiler = start_profiler(process.pid, arguments)
-            if count >= expected and first is not None:
-                return Drain(count - first[0], now - first[1], cpu - first[2])
             if time.monotonic() > deadline:
                 raise BenchError(
                     f"only {count} of {expected} offers were stored within "
@@ -332,12 +337,13 @@ def create_ingest_session(database_url: str, port: int, log_file: Path) -> None:
 def drain_ingest(
     database_url: str,
     port: int,
+    baseline: int,
     expected: int,
     arguments: argparse.Namespace,
     log_file: Path,
 ) -> Drain:
     with running_ingest(database_url, port, log_file) as process:
-        drain = wait_until_stored(database_url, expected, arguments, process, log_file)
+        drain = wait_until_stored(database_url, baseline, expected, arguments, process, log_file)
     print(f"ingest drain: {drain.count} offers in {drain.seconds:.2f} s")
     return drain
 
@@ -475,11 +481,14 @@ def run(arguments: argparse.Namespace) -> None:
         del messages
 
         ingest = drain_ingest(
-            database_url, broker.port, markers + arguments.offers, arguments, log_file
+            database_url, broker.port, markers, markers + arguments.offers, arguments, log_file
         )
+        stored = stored_offers(database_url) - markers
         bare = drain_bare(broker.port, arguments.offers)
 
     ratio = ingest.rate / bare.rate
+    print(f"ingest stored: {stored} of {arguments.offers} offers")
+    print(f"bare subscriber received: {bare.count + 1} of {arguments.offers} messages")
     print(f"ingest cpu: {ingest.cpu_seconds:.2f} s")
     print(f"ingest cpu per 1000 offers: {1000 * ingest.cpu_seconds / max(ingest.count, 1):.3f} s")
     print(f"bare subscriber cpu: {bare.cpu_seconds:.2f} s")
