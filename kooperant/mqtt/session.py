@@ -462,22 +462,24 @@ class MqttSession:
 class _Inbox:
     """Received messages on their way from paho's network thread to the event loop.
 
-    ``put`` may be called from any thread and returns True when the caller must schedule
-    ``wake`` on the event loop: that is when no wake-up is pending yet. ``wake`` and ``take``
-    run on the event loop. A final item (an error or the end marker) stays in the inbox, so
-    every later ``take`` sees it too.
+    ``put`` may be called from any thread. It returns True when the caller must schedule
+    ``wake`` on the event loop: only while ``take`` waits for a message and no wake-up is pending,
+    so a reader that keeps up costs one wake-up per wait and not one per message. ``wake`` and
+    ``take`` run on the event loop. A final item (an error or the end marker) stays in the inbox,
+    so every later ``take`` sees it too.
     """
 
     def __init__(self) -> None:
         self._items: deque[ReceivedMessage | MqttError | _EndOfMessages] = deque()
         self._lock = threading.Lock()
+        self._waiting = False
         self._wake_pending = False
         self._arrived = asyncio.Event()
 
     def put(self, item: ReceivedMessage | MqttError | _EndOfMessages) -> bool:
         with self._lock:
             self._items.append(item)
-            if self._wake_pending:
+            if not self._waiting or self._wake_pending:
                 return False
             self._wake_pending = True
             return True
@@ -488,10 +490,7 @@ class _Inbox:
         self._arrived.set()
 
     async def take(self, limit: int) -> list[ReceivedMessage]:
-        while not self._items:
-            self._arrived.clear()
-            await self._arrived.wait()
-
+        await self._wait_for_items()
         batch: list[ReceivedMessage] = []
         items = self._items
         while items and len(batch) < limit:
@@ -507,6 +506,20 @@ class _Inbox:
         if isinstance(final, MqttError):
             raise final
         return []
+
+    async def _wait_for_items(self) -> None:
+        while True:
+            with self._lock:
+                if self._items:
+                    return
+                # Set under the lock, so a put that follows sees it and schedules a wake-up.
+                self._waiting = True
+                self._arrived.clear()
+            try:
+                await self._arrived.wait()
+            finally:
+                with self._lock:
+                    self._waiting = False
 
 
 def _describe(reason_code: ReasonCode) -> str:
