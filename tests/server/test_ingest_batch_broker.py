@@ -138,3 +138,20 @@ async def test_queued_burst_stored_completely(
         assert counts == [1] * OFFERS_PER_MEMBER, member
     assert sum(sizes) == total + 1
     assert max(sizes) > 1, "every offer was stored on its own"
+
+
+async def test_session_receive_batch_takes_waiting(mosquitto_url: str, cluster_id: str) -> None:
+    broker = parse_broker_url(mosquitto_url)
+    options = ConnectOptions(host=broker.host, port=broker.port, client_id=f"batch-{cluster_id}")
+    topics = [offer_topic(cluster_id, "acme", f"cnc-{number}") for number in range(30)]
+
+    async with MqttSession(options) as session:
+        await session.subscribe([f"kooperant/v1/{cluster_id}/+/offers/+"], qos=1)
+        await publish_all(mosquitto_url, [(topic, b"x") for topic in topics])
+        # Sleeps because the inbox has no public size; a second is ample on loopback.
+        await asyncio.sleep(1.0)
+        first = await asyncio.wait_for(session.receive_batch(10), 5)
+        rest = await asyncio.wait_for(session.receive_batch(500), 5)
+
+    assert [message.topic for message in first] == topics[:10]
+    assert [message.topic for message in rest] == topics[10:]
