@@ -80,7 +80,7 @@ GOAL_RATIO = 0.5
 
 
 class BenchError(Exception):
-    """A step of the benchmark failed; the message says which and why."""
+    """A step of the benchmark failed; the message names the step and the cause."""
 
 
 @dataclass(frozen=True)

@@ -326,7 +326,7 @@ class MqttSession:
             mid=message.mid,
         )
         if self._inbox.put(received) and self._loop is not None:
-            # A closed event loop raises RuntimeError, and then nobody reads the inbox.
+            # A closed event loop raises RuntimeError, and then no reader is left.
             with contextlib.suppress(RuntimeError):
                 self._loop.call_soon_threadsafe(self._inbox.wake)
 

@@ -84,7 +84,7 @@ def spy_batches(storage: Storage, monkeypatch: pytest.MonkeyPatch) -> list[int]:
 async def test_queued_burst_stored_completely(
     tmp_path: Path, storage: Storage, cluster_id: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Mosquitto keeps at most 1,000 messages of an offline session unless told otherwise.
+    # Mosquitto 2.0 queues at most 1,000 messages for an offline session (max_queued_messages).
     mosquitto = OwnMosquitto(tmp_path, extra_config="max_queued_messages 0\n")
     members = [f"member-{number}" for number in range(MEMBERS)]
     messages = [
