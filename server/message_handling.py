@@ -170,9 +170,7 @@ class MessageHandler:
 
         Raises nothing but ``CancelledError``.
         """
-        checked = await asyncio.to_thread(
-            check_offers, messages, self._filters["offer"], self._registration, self._clock
-        )
+        checked = await self._check_offers(messages)
         run: list[CheckedOffer] = []
         for index, (message, offer) in enumerate(zip(messages, checked, strict=True)):
             if offer is not None:
@@ -187,6 +185,20 @@ class MessageHandler:
         if run:
             await self._store_run(run)
             committed(len(messages))
+
+    async def _check_offers(self, messages: Sequence[ReceivedMessage]) -> list[CheckedOffer | None]:
+        """Check ``messages`` in a worker thread; on a bug, send each to the single path."""
+        try:
+            return await asyncio.to_thread(
+                check_offers, messages, self._filters["offer"], self._registration, self._clock
+            )
+        except Exception:
+            logger.exception(
+                "Unexpected error while checking a batch of %d messages; handling them one at a "
+                "time",
+                len(messages),
+            )
+            return [None] * len(messages)
 
     async def _guarded(
         self, topic: str, payload: bytes, handling: Callable[[], Coroutine[Any, Any, None]]

@@ -12,6 +12,7 @@ import pytest
 from kooperant.backoff import BackoffPolicy
 from kooperant.mqtt import ReceivedMessage
 from kooperant.protocol import Offer, offer_topic, status_topic, withdrawal_topic
+from server import message_handling
 from server.errors import StorageError
 from server.message_handling import MessageHandler, StorageRetry
 from server.status import RejectReason, ServerStatus
@@ -347,3 +348,24 @@ async def test_batch_unregistered_member_rejected(
     assert calls == [["acme-0", "acme-1"]]
     assert status.accepted_offers == 2
     assert status.rejected_by_reason[RejectReason.NOT_REGISTERED] == 1
+
+
+async def test_batch_check_bug_falls_back(
+    storage: Storage, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    handler, status = make_handler(storage)
+    offers = numbered_offers(3)
+
+    def broken(*arguments: object) -> object:
+        raise KeyError("a bug in the checks")
+
+    monkeypatch.setattr(message_handling, "check_offers", broken)
+    messages = [offer_message(offer, number) for number, offer in enumerate(offers, start=1)]
+    committed = Committed()
+
+    await handler.handle_batch(messages, committed)
+
+    assert history_counts(storage, offers) == [1, 1, 1]
+    assert status.accepted_offers == 3
+    assert committed.prefixes == [1, 2, 3]
+    assert "handling them one at a time" in caplog.text
