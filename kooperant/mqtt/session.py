@@ -477,8 +477,13 @@ class _Inbox:
         self._arrived = asyncio.Event()
 
     def put(self, item: ReceivedMessage | MqttError | _EndOfMessages) -> bool:
+        # Appending before reading _waiting pairs with take setting _waiting before it looks at
+        # the items: either take sees this item or this put sees take waiting. deque.append is
+        # atomic, so the lock is taken only when a wake-up may be due.
+        self._items.append(item)
+        if not self._waiting:
+            return False
         with self._lock:
-            self._items.append(item)
             if not self._waiting or self._wake_pending:
                 return False
             self._wake_pending = True
@@ -510,16 +515,15 @@ class _Inbox:
     async def _wait_for_items(self) -> None:
         while True:
             with self._lock:
-                if self._items:
-                    return
-                # Set under the lock, so a put that follows sees it and schedules a wake-up.
                 self._waiting = True
                 self._arrived.clear()
+            if self._items:
+                self._waiting = False
+                return
             try:
                 await self._arrived.wait()
             finally:
-                with self._lock:
-                    self._waiting = False
+                self._waiting = False
 
 
 def _describe(reason_code: ReasonCode) -> str:
