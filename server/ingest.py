@@ -1,11 +1,13 @@
 """Ingest: receive offers, withdrawals, member status and answers from the broker; store them.
 
 Ingest subscribes to the offer, withdrawal, status and answer topics of its cluster (or of every
-cluster) and passes each message to ``Ingest.handle_message``. ``server.message_handling``
-checks and stores it, retrying while the storage fails, and returns once the effect is
-committed. A message that fails a check is kept in ``rejected_messages``; ingest then goes on
-with the next one. Storage calls are synchronous, so they run in a worker thread to keep the
-event loop (which also serves HTTP) responsive.
+cluster) and passes the messages waiting at each moment, up to ``batch_limit``, to
+``MessageHandler.handle_batch`` (``server.message_handling``). It checks and stores them,
+retrying while the storage fails, and reports which are committed, so the subscriber
+acknowledges each after its effect. A message that fails a check is kept in
+``rejected_messages``; ingest then goes on with the next one. The checks and the storage calls
+are synchronous, so they run in a worker thread to keep the event loop (which also serves
+HTTP) responsive.
 """
 
 from __future__ import annotations
@@ -24,9 +26,17 @@ from server.mqtt_url import BrokerAddress
 from server.settings import DEFAULT_RECONNECT, DEFAULT_SESSION_EXPIRY_SECONDS, MqttProtocolChoice
 from server.status import ServerStatus
 from server.storage import Storage
-from server.subscriber import Subscriber, default_client_id, shared_filters
+from server.subscriber import (
+    DEFAULT_BATCH_LIMIT,
+    Subscriber,
+    default_client_id,
+    shared_filters,
+)
 
 logger = logging.getLogger(__name__)
+
+# Twice this is the MQTT 5 Receive Maximum, whose largest value is 65,535.
+MAX_BATCH_LIMIT = 32_767
 
 
 @dataclass(frozen=True)
@@ -36,8 +46,10 @@ class IngestSettings:
     ``client_id=None`` means ``kooperant-aggregator[-{cluster}]``. ``shared_group`` turns every
     subscription into a shared one of that group. ``tls`` applies to an ``mqtts://`` broker only,
     which without it is verified against the system's CA certificates. ``protocol="auto"``
-    connects with MQTT 5 and falls back to 3.1.1 when the broker does not accept 5. The repr
-    leaves out ``password``.
+    connects with MQTT 5 and falls back to 3.1.1 when the broker does not accept 5.
+    ``batch_limit`` is the largest batch of messages handled together; the MQTT 5 session asks
+    the broker for twice as many unacknowledged messages, so the next batch arrives while one is
+    stored. The repr leaves out ``password``.
     """
 
     broker: BrokerAddress
@@ -51,6 +63,13 @@ class IngestSettings:
     session_expiry_seconds: int = DEFAULT_SESSION_EXPIRY_SECONDS
     protocol: MqttProtocolChoice = "auto"
     tls: TlsSettings | None = None
+    batch_limit: int = DEFAULT_BATCH_LIMIT
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.batch_limit <= MAX_BATCH_LIMIT:
+            raise ValueError(
+                f"invalid ingest batch limit {self.batch_limit}: expected 1 to {MAX_BATCH_LIMIT}"
+            )
 
 
 class Ingest:
@@ -85,19 +104,20 @@ class Ingest:
     async def run(self, stop: asyncio.Event) -> None:
         """Receive and store messages until ``stop`` is set, reconnecting after a lost connection.
 
-        Each message is acknowledged to the broker only after ``handle_message`` returned
-        (see ``server.subscriber``).
+        Each message is acknowledged to the broker only after its effect or rejection is
+        committed (see ``server.subscriber``).
         """
         settings = self._settings
         subscriber = Subscriber(
             _connect_options(settings),
             shared_filters(self.topic_filters, settings.shared_group),
-            self.handle_message,
+            self._handler,
             self._status,
             reconnect=settings.reconnect,
             clock=self._clock,
             rng=self._rng,
             fallback_protocol="3.1.1" if settings.protocol == "auto" else None,
+            batch_limit=settings.batch_limit,
         )
         await subscriber.run(stop)
 
@@ -133,4 +153,5 @@ def _connect_options(settings: IngestSettings) -> ConnectOptions:
         session_expiry_seconds=settings.session_expiry_seconds,
         keepalive_seconds=settings.keepalive_seconds,
         manual_ack=True,
+        receive_maximum=2 * settings.batch_limit,
     )

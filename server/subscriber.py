@@ -1,11 +1,19 @@
 """The aggregator's MQTT subscription: a persistent session that acknowledges after storing.
 
 ``Subscriber`` connects with ``clean_start`` off, a session expiry and manual acknowledgement,
-subscribes with QoS 1, and passes each message to a handler (``Ingest.handle_message``). It
-sends the PUBACK only after the handler returns, which ``Ingest`` does once the message's effect
-or its rejection is committed. A message received but not yet stored when the aggregator stops
+subscribes with QoS 1, and passes the messages to a handler in batches: each batch is every
+message waiting at that moment, up to ``batch_limit``, so a lone message is handled at once. A
+``BatchHandler`` (``Ingest``'s ``MessageHandler``) reports with its ``committed`` callback how
+many messages of the batch have their effect or rejection committed, and the subscriber sends
+their PUBACKs then, in the order of arrival as MQTT requires (MQTT 3.1.1 and 5.0, section 4.6).
+A plain ``async (topic, payload)`` function is called once per message and its message is
+acknowledged when it returns. A message received but not yet stored when the aggregator stops
 or crashes therefore stays unacknowledged, and the broker sends it again on the next connection
 of the same client id. Storage drops the repeat by its message id.
+
+The broker sends at most its in-flight window of unacknowledged messages (MQTT 5: the Receive
+Maximum the session announces; MQTT 3.1.1: Mosquitto's ``max_inflight_messages``, 20 by
+default), so a batch is never larger than that window.
 
 With a shared group every filter becomes ``$share/{group}/{filter}``, and the broker hands each
 message to one of the group's sessions. Those sessions need distinct client ids.
@@ -25,11 +33,11 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from datetime import datetime
 from enum import Enum
-from typing import Any, Literal
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from kooperant.backoff import Backoff, BackoffPolicy
 from kooperant.mqtt import (
@@ -50,6 +58,20 @@ from server.status import ServerStatus
 logger = logging.getLogger(__name__)
 
 MessageHandler = Callable[[str, bytes], Awaitable[None]]
+
+
+@runtime_checkable
+class BatchHandler(Protocol):
+    """Handles a batch of messages in order and reports each committed prefix."""
+
+    async def handle_batch(
+        self, messages: Sequence[ReceivedMessage], committed: Callable[[int], None]
+    ) -> None:
+        """Handle ``messages``; call ``committed(n)`` once ``messages[:n]`` are committed."""
+
+
+# The largest batch passed to the handler. The broker's in-flight window may keep batches smaller.
+DEFAULT_BATCH_LIMIT = 500
 
 DEFAULT_CLIENT_ID = "kooperant-aggregator"
 # How long a stop waits for the message being stored. After that the handler is cancelled and the
@@ -117,18 +139,24 @@ class Subscriber:
         self,
         options: ConnectOptions,
         topic_filters: Sequence[str],
-        handler: MessageHandler,
+        handler: MessageHandler | BatchHandler,
         status: ServerStatus,
         *,
         reconnect: BackoffPolicy,
         clock: Callable[[], datetime],
         rng: random.Random | None = None,
         fallback_protocol: Literal["3.1.1"] | None = None,
+        batch_limit: int = DEFAULT_BATCH_LIMIT,
     ) -> None:
+        if batch_limit < 1:
+            raise ValueError(f"batch_limit must be at least 1, got {batch_limit}")
         self._options = options
         self._fallback_protocol = fallback_protocol
         self._filters = list(topic_filters)
-        self._handler = handler
+        self._handler: BatchHandler = (
+            handler if isinstance(handler, BatchHandler) else _OneAtATime(handler)
+        )
+        self._batch_limit = batch_limit
         self._status = status
         self._reconnect = reconnect
         self._clock = clock
@@ -181,22 +209,33 @@ class Subscriber:
             await self._receive(session, stop)
 
     async def _receive(self, session: MqttSession, stop: asyncio.Event) -> None:
-        """Handle messages one at a time, in the order received, until ``stop`` is set."""
-        messages = aiter(session.messages())
+        """Handle batches of messages, in the order received, until ``stop`` is set."""
         stopping = asyncio.ensure_future(stop.wait())
         try:
             while True:
-                message = await _next_message(messages, stopping)
-                if message is None or not await self._handle(message, stopping):
+                batch = await _next_batch(session, self._batch_limit, stopping)
+                if batch is None or not await self._handle(session, batch, stopping):
                     return
-                session.ack(message)
         finally:
             await _cancel(stopping)
 
-    async def _handle(self, message: ReceivedMessage, stopping: asyncio.Future[Any]) -> bool:
-        """Run the handler on ``message`` and return False if a stop cancelled it first."""
+    async def _handle(
+        self, session: MqttSession, batch: list[ReceivedMessage], stopping: asyncio.Future[Any]
+    ) -> bool:
+        """Run the handler on ``batch``, acknowledging each committed message.
+
+        Returns False if a stop cancelled the handler before the whole batch was committed.
+        """
+        acknowledged = 0
+
+        def committed(count: int) -> None:
+            nonlocal acknowledged
+            for message in batch[acknowledged:count]:
+                session.ack(message)
+            acknowledged = max(acknowledged, count)
+
         handling: asyncio.Future[Any] = asyncio.ensure_future(
-            self._handler(message.topic, message.payload)
+            self._handler.handle_batch(batch, committed)
         )
         try:
             await asyncio.wait([handling, stopping], return_when=asyncio.FIRST_COMPLETED)
@@ -206,13 +245,16 @@ class Subscriber:
             if not handling.done():
                 await _cancel(handling)
         if handling.cancelled():
+            waiting = batch[acknowledged:]
             logger.warning(
-                "Stopped before the message on %s was stored, so it stays unacknowledged and "
-                "the broker sends it again on the next connection",
-                message.topic,
+                "Stopped before %d received messages were stored (the first on %s), so each "
+                "stays unacknowledged and the broker sends it again on the next connection",
+                len(waiting),
+                waiting[0].topic if waiting else "-",
             )
             return False
         handling.result()
+        committed(len(batch))
         return True
 
     def _delay_after(self, error: MqttError) -> float:
@@ -289,11 +331,27 @@ class Subscriber:
         self._status.broker_connected_since = None
 
 
-async def _next_message(
-    messages: AsyncIterator[ReceivedMessage], stopping: asyncio.Future[Any]
-) -> ReceivedMessage | None:
-    """Return the next message, or None once ``stopping`` is done first."""
-    receiving: asyncio.Future[ReceivedMessage] = asyncio.ensure_future(anext(messages))
+class _OneAtATime:
+    """A ``BatchHandler`` that awaits a ``MessageHandler`` on each message in turn."""
+
+    def __init__(self, handler: MessageHandler) -> None:
+        self._handler = handler
+
+    async def handle_batch(
+        self, messages: Sequence[ReceivedMessage], committed: Callable[[int], None]
+    ) -> None:
+        for number, message in enumerate(messages, start=1):
+            await self._handler(message.topic, message.payload)
+            committed(number)
+
+
+async def _next_batch(
+    session: MqttSession, limit: int, stopping: asyncio.Future[Any]
+) -> list[ReceivedMessage] | None:
+    """Return the messages waiting now (at least one), or None once ``stopping`` is done first."""
+    receiving: asyncio.Future[list[ReceivedMessage]] = asyncio.ensure_future(
+        session.receive_batch(limit)
+    )
     try:
         waiters: list[asyncio.Future[Any]] = [receiving, stopping]
         await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
@@ -302,10 +360,10 @@ async def _next_message(
             await _cancel(receiving)
     if receiving.cancelled():
         return None
-    try:
-        return receiving.result()
-    except StopAsyncIteration as error:
-        raise ConnectionLost("the MQTT session stopped delivering messages") from error
+    batch = receiving.result()
+    if not batch:
+        raise ConnectionLost("the MQTT session stopped delivering messages")
+    return batch
 
 
 async def _cancel(future: asyncio.Future[Any]) -> None:

@@ -10,14 +10,15 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from kooperant.mqtt.errors import ConnectFailed
-from kooperant.mqtt.options import ConnectOptions
+from kooperant.mqtt.options import DEFAULT_RECEIVE_MAXIMUM, ConnectOptions
 from kooperant.mqtt.tls import build_ssl_context
 
-# The MQTT 5 Receive Maximum the session announces: the broker sends at most this many QoS 1 and 2
-# messages that are not acknowledged yet. With manual_ack this bounds the received messages that
-# wait for ack(), while the queue behind messages() itself has no limit. MQTT 3.1.1 has no such
-# property, so there the broker's own setting (Mosquitto: max_inflight_messages) applies.
-RECEIVE_MAXIMUM = 100
+# The default MQTT 5 Receive Maximum the session announces (ConnectOptions.receive_maximum): the
+# broker sends at most this many QoS 1 and 2 messages that are not acknowledged yet. With
+# manual_ack this bounds the received messages that wait for ack(), while the inbox behind
+# messages() itself has no limit. MQTT 3.1.1 has no such property, so there the broker's own
+# setting (Mosquitto: max_inflight_messages) applies.
+RECEIVE_MAXIMUM = DEFAULT_RECEIVE_MAXIMUM
 
 
 def make_client(options: ConnectOptions) -> mqtt.Client:
@@ -87,5 +88,5 @@ def open_connection(client: mqtt.Client, options: ConnectOptions) -> None:
 def _connect_properties(options: ConnectOptions) -> Properties:
     properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
     properties.SessionExpiryInterval = options.session_expiry_seconds
-    properties.ReceiveMaximum = RECEIVE_MAXIMUM
+    properties.ReceiveMaximum = options.receive_maximum
     return properties

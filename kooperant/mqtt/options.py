@@ -8,6 +8,8 @@ from typing import Literal
 
 MAX_SESSION_EXPIRY_SECONDS = 2**32 - 1
 MAX_KEEPALIVE_SECONDS = 65_535
+DEFAULT_RECEIVE_MAXIMUM = 100
+MAX_RECEIVE_MAXIMUM = 65_535
 
 
 @dataclass(frozen=True)
@@ -45,7 +47,8 @@ class ConnectOptions:
     subscriptions and the QoS 1 messages queued for it) on the broker while disconnected. With
     protocol "3.1.1", ``clean_start`` is the clean session flag and the broker's own settings
     decide how long a kept session lives. ``manual_ack`` True sends the PUBACK of a received
-    message only when ``MqttSession.ack`` is called.
+    message only when ``MqttSession.ack`` is called. ``receive_maximum`` is the MQTT 5 Receive
+    Maximum: how many QoS 1 and 2 messages the broker sends before it waits for acknowledgements.
     """
 
     host: str
@@ -61,6 +64,7 @@ class ConnectOptions:
     connect_timeout_seconds: float = 10.0
     will: WillMessage | None = None
     manual_ack: bool = False
+    receive_maximum: int = DEFAULT_RECEIVE_MAXIMUM
 
     def __post_init__(self) -> None:
         if not self.host:
@@ -82,6 +86,11 @@ class ConnectOptions:
         if not self.connect_timeout_seconds > 0:
             raise ValueError(
                 f"invalid connect timeout {self.connect_timeout_seconds} s: expected above 0"
+            )
+        if not 1 <= self.receive_maximum <= MAX_RECEIVE_MAXIMUM:
+            raise ValueError(
+                f"invalid receive maximum {self.receive_maximum}: "
+                f"expected 1 to {MAX_RECEIVE_MAXIMUM}"
             )
         if self.password is not None and self.username is None:
             raise ValueError("invalid MQTT options: a password is set without a username")

@@ -2,8 +2,11 @@
 
 paho runs its network loop in its own thread (``loop_start``). Its callbacks hand their results to
 the event loop with ``call_soon_threadsafe``, where they resolve the futures that ``publish`` and
-``subscribe`` wait for and fill the queue behind ``messages``. The session never reconnects: when
-the connection drops, waiting calls raise ``ConnectionLost`` and the caller opens a new session.
+``subscribe`` wait for. Received messages go to an inbox (a deque) that ``messages`` and
+``receive_batch`` read. The network thread appends to it and schedules one wake-up of the event
+loop only while none is pending, so a burst of messages costs one ``call_soon_threadsafe``
+instead of one each. The session never reconnects: when the connection drops, waiting calls
+raise ``ConnectionLost`` and the caller opens a new session.
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ import asyncio
 import contextlib
 import logging
 import socket
+import threading
+from collections import deque
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -47,7 +52,7 @@ _UNSUPPORTED_PROTOCOL_VERSION = 0x84
 DISCONNECT_TIMEOUT_SECONDS = 5.0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ReceivedMessage:
     """A message delivered by the broker; ``mid`` identifies it for ``MqttSession.ack``."""
 
@@ -83,9 +88,7 @@ class MqttSession:
         self._lost: ConnectionLost | None = None
         self._publishes: dict[int, tuple[str, asyncio.Future[None]]] = {}
         self._subscribes: dict[int, tuple[list[str], asyncio.Future[None]]] = {}
-        self._received: asyncio.Queue[ReceivedMessage | MqttError | _EndOfMessages] = (
-            asyncio.Queue()
-        )
+        self._inbox = _Inbox()
 
     async def __aenter__(self) -> MqttSession:
         await self._connect()
@@ -158,15 +161,21 @@ class MqttSession:
         ``ConnectionLost`` is raised. After ``disconnect`` the iteration ends.
         """
         while True:
-            item = await self._received.get()
-            if isinstance(item, ReceivedMessage):
-                yield item
-                continue
-            # Put the marker back so that every other reader stops too.
-            self._received.put_nowait(item)
-            if isinstance(item, MqttError):
-                raise item
-            return
+            batch = await self.receive_batch(1)
+            if not batch:
+                return
+            yield batch[0]
+
+    async def receive_batch(self, limit: int) -> list[ReceivedMessage]:
+        """Return the received messages waiting now, at most ``limit``, in order of arrival.
+
+        Waits only while none is waiting, so a single message is returned as soon as it arrives.
+        Messages that arrived before the connection dropped are returned first, then
+        ``ConnectionLost`` is raised. After ``disconnect`` an empty list is returned.
+        """
+        if limit < 1:
+            raise ValueError(f"receive_batch needs a limit of at least 1, got {limit}")
+        return await self._inbox.take(limit)
 
     def ack(self, message: ReceivedMessage) -> None:
         """Send the acknowledgement of ``message`` now (only with ``manual_ack``).
@@ -205,7 +214,8 @@ class MqttSession:
                     self.options.address,
                     DISCONNECT_TIMEOUT_SECONDS,
                 )
-        self._received.put_nowait(_EndOfMessages())
+        self._inbox.put(_EndOfMessages())
+        self._inbox.wake()
         await self._stop_network_thread()
 
     def abort(self) -> None:
@@ -315,7 +325,10 @@ class MqttSession:
             retain=bool(message.retain),
             mid=message.mid,
         )
-        self._dispatch(partial(self._received.put_nowait, received))
+        if self._inbox.put(received) and self._loop is not None:
+            # A closed event loop raises RuntimeError, and then no reader is left.
+            with contextlib.suppress(RuntimeError):
+                self._loop.call_soon_threadsafe(self._inbox.wake)
 
     def _dispatch(self, handler: Callable[[], None]) -> None:
         if self._loop is None:
@@ -366,7 +379,8 @@ class MqttSession:
         else:
             error = ConnectionLost(f"lost the connection to MQTT broker {self.options.address}")
             self._lost = error
-            self._received.put_nowait(error)
+            self._inbox.put(error)
+            self._inbox.wake()
             _LOG.debug("Lost the connection to MQTT broker %s: %s", self.options.address, reason)
         for _, done in [*self._publishes.values(), *self._subscribes.values()]:
             if not done.done():
@@ -443,6 +457,73 @@ class MqttSession:
         # A live socket would keep paho's loop running while messages wait for their PUBACK.
         self.abort()
         await asyncio.shield(asyncio.to_thread(client.loop_stop))
+
+
+class _Inbox:
+    """Received messages on their way from paho's network thread to the event loop.
+
+    ``put`` may be called from any thread. It returns True when the caller must schedule
+    ``wake`` on the event loop: only while ``take`` waits for a message and no wake-up is pending,
+    so a reader that keeps up costs one wake-up per wait and not one per message. ``wake`` and
+    ``take`` run on the event loop. A final item (an error or the end marker) stays in the inbox,
+    so every later ``take`` sees it too.
+    """
+
+    def __init__(self) -> None:
+        self._items: deque[ReceivedMessage | MqttError | _EndOfMessages] = deque()
+        self._lock = threading.Lock()
+        self._waiting = False
+        self._wake_pending = False
+        self._arrived = asyncio.Event()
+
+    def put(self, item: ReceivedMessage | MqttError | _EndOfMessages) -> bool:
+        # Appending before reading _waiting pairs with take setting _waiting before it looks at
+        # the items: either take sees this item or this put sees take waiting. deque.append is
+        # atomic, so the lock is taken only when a wake-up may be due.
+        self._items.append(item)
+        if not self._waiting:
+            return False
+        with self._lock:
+            if not self._waiting or self._wake_pending:
+                return False
+            self._wake_pending = True
+            return True
+
+    def wake(self) -> None:
+        with self._lock:
+            self._wake_pending = False
+        self._arrived.set()
+
+    async def take(self, limit: int) -> list[ReceivedMessage]:
+        await self._wait_for_items()
+        batch: list[ReceivedMessage] = []
+        items = self._items
+        while items and len(batch) < limit:
+            item = items[0]
+            if not isinstance(item, ReceivedMessage):
+                break
+            batch.append(item)
+            items.popleft()
+        if batch:
+            return batch
+
+        final = items[0]
+        if isinstance(final, MqttError):
+            raise final
+        return []
+
+    async def _wait_for_items(self) -> None:
+        while True:
+            with self._lock:
+                self._waiting = True
+                self._arrived.clear()
+            if self._items:
+                self._waiting = False
+                return
+            try:
+                await self._arrived.wait()
+            finally:
+                self._waiting = False
 
 
 def _describe(reason_code: ReasonCode) -> str:
