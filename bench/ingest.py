@@ -12,12 +12,12 @@ simulate ``--members`` agents with ``--resources`` resources each and publish re
    acknowledges and discards. The publishers send ``--raw-messages`` as fast as they can, and
    the subscriber's receive rate is the broker's raw delivery rate on this machine.
 2. Ingest rate: ``kooperant server ingest`` runs in a child process. For each rate of
-   ``--rates`` the publishers send offers at that rate for ``--step-seconds``; the script reads
-   ingest's stored counter from ``/metrics`` each second. A step is sustained when the publishers
-   reached 90% of the rate, ingest stored at least 90% of what was offered during the step, the
-   backlog at its end was at most ``--max-backlog-seconds`` of offers, everything was stored within
-   ``--drain-seconds`` after it and nothing was rejected. Stepping stops after the first step
-   that is not sustained or when ``--time-limit`` would be passed.
+   ``--rates`` the publishers send offers at that rate for ``--step-seconds``, and the script
+   reads ingest's stored counter from ``/metrics``. A step is sustained when the publishers
+   reached 90% of the rate and the backlog at its end was at most ``--max-backlog-seconds`` of
+   offers. Also, every offer of the step must be stored within ``--drain-seconds`` after it,
+   and nothing may be rejected. Stepping stops after the first step that is not sustained, or
+   before a step that could end after ``--time-limit``.
 3. Loss: after the last step the script waits until ingest stops storing, then compares the
    message ids of every published offer with ``offer_history.message_id``.
 

@@ -75,7 +75,7 @@ class DrainResult:
 def main(argv: Sequence[str] | None = None) -> int:
     options = parse_options(argv)
     run_tag = uuid.uuid4().hex[:8]
-    results = []
+    results: list[DrainResult] = []
     with tempfile.TemporaryDirectory(prefix="kooperant-bench-scale-") as folder:
         for count in options.workers:
             # A broker of its own per worker count: the stopped workers of a previous count
@@ -103,7 +103,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     publishers.close()
 
     print_summary(results)
-    return 0 if all(result.missing == 0 and result.rejected == 0 for result in results) else 1
+    return 1 if lost_offers(results) else 0
 
 
 def drain(
@@ -240,19 +240,26 @@ def print_summary(results: Sequence[DrainResult]) -> None:
         if not result.drained:
             print(
                 f"{result.workers} worker(s): stored only {result.stored} of {result.backlog} "
-                "within --drain-limit; the rate is over the drain limit"
+                "within --drain-limit; the rate is that of the unfinished drain"
             )
     for result in results:
-        print(
-            f"loss with {result.workers} worker(s): {result.missing} missing, "
-            f"{result.rejected} rejected"
-        )
+        if result.drained:
+            missing = f"{result.missing} missing"
+        else:
+            # The offers not stored when the workers stopped are still queued in the broker.
+            missing = f"{result.missing} not stored (drain unfinished)"
+        print(f"loss with {result.workers} worker(s): {missing}, {result.rejected} rejected")
     for result in results:
         print(f"{result.workers} worker(s): {result.rate:.0f} offers/s")
     if len(results) >= 2 and results[0].rate > 0:
         print(f"scale-out ratio: {results[-1].rate / results[0].rate:.2f}")
     else:
         print("scale-out ratio: n/a")
+
+
+def lost_offers(results: Sequence[DrainResult]) -> bool:
+    """Return whether a finished drain missed an offer or any drain rejected one."""
+    return any((result.drained and result.missing) or result.rejected for result in results)
 
 
 def parse_options(argv: Sequence[str] | None) -> argparse.Namespace:
