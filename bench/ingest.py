@@ -72,6 +72,7 @@ OFFERED_SHARE = 0.9
 POLL_SECONDS = 1.0
 # After the last step: how long ingest may store nothing before the loss check starts.
 IDLE_SECONDS = 10.0
+WARM_UP_SECONDS = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +129,7 @@ def run(
     worker = start_worker(database_url, broker_url, f"bench-ingest-{shape.run_tag}", folder)
     try:
         published: list[BatchResult] = []
+        warm_up(options, publishers, worker, published)
         steps = run_steps(options, publishers, worker, database_url, published, started)
         deadline = started + options.time_limit + options.drain_limit
         complete = wait_until_idle(worker, sum(result.published for result in published), deadline)
@@ -143,6 +145,25 @@ def run(
         print(f"top step {line}")
     print_summary(steps, raw_rate, loss_lines)
     return 0
+
+
+def warm_up(
+    options: argparse.Namespace,
+    publishers: Publishers,
+    worker: IngestWorker,
+    published: list[BatchResult],
+) -> None:
+    """Publish ``--warm-up-offers`` untimed and wait for them, so the first step does not pay
+    for ingest's first database connections and caches."""
+    results = publishers.run(options.warm_up_offers, None, options.time_limit)
+    published.extend(results)
+    count = sum(result.published for result in results)
+    drain = wait_for_stored(worker, count, WARM_UP_SECONDS)
+    stored = stored_offers([worker])
+    if drain is None:
+        print(f"warm-up: ingest stored {stored} of {count} offers in {WARM_UP_SECONDS:.0f} s")
+    else:
+        print(f"warm-up: ingest stored {count} offers in {drain:.1f} s")
 
 
 def measure_raw_rate(
@@ -347,6 +368,12 @@ def print_summary(steps: Sequence[StepResult], raw_rate: float, loss_lines: Sequ
     best = max(sustained, key=lambda step: step.stored_rate) if sustained else None
     best_rate = best.stored_rate if best is not None and lost == 0 else 0.0
     ratio = best_rate / raw_rate if raw_rate > 0 else 0.0
+    if steps:
+        fastest = max(steps, key=lambda step: step.stored_rate)
+        print(
+            f"highest stored rate of a step: {fastest.stored_rate:.0f} offers/s "
+            f"(step {fastest.target}/s, {'sustained' if fastest.sustained else 'not sustained'})"
+        )
     print(f"loss: {'0' if lost == 0 else lost} offers lost")
     print(f"top sustained step: {best.target if best else 'none'}/s")
     print(f"raw delivery rate: {raw_rate:.0f} msgs/s")
@@ -388,6 +415,12 @@ def parse_options(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--raw-messages", type=int, default=200_000, help="messages of the raw-rate measurement"
     )
+    parser.add_argument(
+        "--warm-up-offers",
+        type=int,
+        default=200,
+        help="offers published and stored before the first step, not measured",
+    )
     parser.add_argument("--members", type=int, default=1000, help="simulated members (agents)")
     parser.add_argument("--resources", type=int, default=20, help="resources per member")
     parser.add_argument("--publishers", type=int, default=2, help="publisher processes")
@@ -422,7 +455,14 @@ def parse_options(argv: Sequence[str] | None) -> argparse.Namespace:
         "drain_limit",
     ):
         _check_positive(parser, name, getattr(options, name))
-    for name in ("raw_messages", "members", "resources", "publishers", "inflight"):
+    for name in (
+        "raw_messages",
+        "warm_up_offers",
+        "members",
+        "resources",
+        "publishers",
+        "inflight",
+    ):
         _check_positive(parser, name, getattr(options, name))
     if options.publishers > options.members:
         parser.error(

@@ -23,6 +23,7 @@ TINY = (
     "--resources", "3",
     "--publishers", "2",
     "--raw-messages", "400",
+    "--warm-up-offers", "10",
     "--rates", "10,20",
     "--step-seconds", "2",
     "--drain-seconds", "8",
@@ -64,6 +65,10 @@ def test_benchmark_tiny_run(postgres_url: str) -> None:
     assert re.fullmatch(r"goal ratio >= 0.5: (met|NOT MET)", lines[-1]), lines[-1]
     assert lines[-6].startswith("top sustained step: ")
     assert lines[-7] == "loss: 0 offers lost"
+    assert re.fullmatch(
+        r"highest stored rate of a step: \d+ offers/s \(step (10|20)/s, (not )?sustained\)",
+        lines[-8],
+    ), lines[-8]
 
     raw = re.fullmatch(
         r"raw: published (\d+) at \d+ msgs/s, bare subscriber received (\d+) at \d+ msgs/s",
@@ -76,10 +81,11 @@ def test_benchmark_tiny_run(postgres_url: str) -> None:
     published = re.fullmatch(r"(\d+) \(0 without PUBACK\)", value(lines, "published offers:"))
     assert published is not None, value(lines, "published offers:")
     count = int(published.group(1))
-    assert count >= 10 * 2 * 0.9
+    assert count >= 10 + 10 * 2 * 0.9
     assert value(lines, "offer_history rows:") == f"{count}, distinct message ids {count}"
     assert value(lines, "missing offers:") == "0"
     assert value(lines, "rejected messages:") == "0 in the database, 0 counted by ingest"
+    assert any(line.startswith("warm-up: ingest stored 10 offers in ") for line in lines)
     assert any(line.startswith("step 10/s: offered ") for line in lines)
     assert any(line.startswith("step 10/s cpu ingest: ") for line in lines)
 
