@@ -213,6 +213,7 @@ class Publishers:
         results: dict[int, BatchResult] = {}
         deadline = time.monotonic() + timeout
         stopped = False
+        next_check = time.monotonic() + 1.0
         while len(results) < len(self._pipes):
             if time.monotonic() > deadline:
                 raise TimeoutError(f"the publishers did not finish within {timeout:.0f} s")
@@ -223,12 +224,16 @@ class Publishers:
                 if not isinstance(reply, BatchResult):
                     raise RuntimeError(f"publisher {index} failed: {reply}")
                 results[index] = reply
-            if len(results) < len(self._pipes):
-                time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
-                if not stopped and keep_going is not None and not keep_going():
-                    stopped = True
-                    for pipe in self._pipes:
-                        pipe.send(STOP)
+            if len(results) == len(self._pipes):
+                break
+            time.sleep(0.05)
+            if stopped or keep_going is None or time.monotonic() < next_check:
+                continue
+            next_check = time.monotonic() + 1.0
+            if not keep_going():
+                stopped = True
+                for pipe in self._pipes:
+                    pipe.send(STOP)
         return [results[index] for index in range(len(self._pipes))]
 
     def close(self) -> None:

@@ -137,19 +137,28 @@ class IngestWorker:
 
     def stop(self) -> None:
         """Stop the worker with SIGTERM (kill it after ``WORKER_STOP_SECONDS``)."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(WORKER_STOP_SECONDS)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5.0)
+        stop_workers([self])
 
     def log_tail(self, lines: int = 30) -> str:
         try:
             return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
         except FileNotFoundError:
             return ""
+
+
+def stop_workers(workers: Sequence[IngestWorker]) -> None:
+    """Send SIGTERM to every worker at once, then kill those still running after
+    ``WORKER_STOP_SECONDS``; ingest handles the messages it already received before it exits."""
+    for worker in workers:
+        if worker.process.poll() is None:
+            worker.process.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + WORKER_STOP_SECONDS
+    for worker in workers:
+        try:
+            worker.process.wait(max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            worker.process.kill()
+            worker.process.wait(5.0)
 
 
 def start_worker(

@@ -46,6 +46,7 @@ from bench.ingest_processes import (
     migrated_database,
     own_broker,
     rejected_messages,
+    stop_workers,
     stored_message_ids,
     stored_offers,
     wait_until_connected,
@@ -147,8 +148,7 @@ def drain(
         per_worker = [stored_offers([worker]) for worker in workers]
         rejected = rejected_messages(workers)
     finally:
-        for worker in workers:
-            worker.stop()
+        stop_workers(workers)
 
     rate = (stored - first_count) / max(end - first, 1e-9) if first is not None else 0.0
     missing = len(
@@ -209,8 +209,7 @@ def warm_up(
             f"not every worker of {group} received a warm-up offer after {WARM_UP_ROUNDS} rounds"
         )
     finally:
-        for worker in workers:
-            worker.stop()
+        stop_workers(workers)
 
 
 def poll_drain(
@@ -280,7 +279,7 @@ def parse_options(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--drain-limit",
         type=float,
-        default=150.0,
+        default=120.0,
         help="longest drain, in seconds; an unfinished drain reports its rate so far",
     )
     parser.add_argument("--members", type=int, default=1000, help="simulated members (agents)")
