@@ -55,15 +55,21 @@ from adapters.opcua.monitoring import MonitoredNode, MonitorResult, monitor
 from adapters.opcua.readings import (
     ConnectionLost,
     Event,
-    Notifications,
+    ValueCallback,
     ValueChanged,
     assess_reading,
     connection_lost_reporter,
+    follow_subscription,
     state_since,
 )
 from adapters.opcua.security import ClientSecurity, connect
 from adapters.opcua.settings import OpcUaSettings
-from adapters.opcua.tracking import MachineStatuses, TrackedMachine, assign_resources
+from adapters.opcua.tracking import (
+    MachineStatuses,
+    PendingMachines,
+    TrackedMachine,
+    assign_resources,
+)
 from kooperant.backoff import Backoff, BackoffPolicy
 
 _LOGGER = logging.getLogger(__name__)
@@ -202,8 +208,8 @@ class OpcUaAdapter(Adapter[OpcUaSettings]):
             self._record_success(len(tracked))
             backoff.reset()
 
-            polled = await self._subscribe(client, tracked, events, limits)
-            await self._follow(client, tracked, resolver, events, polled, limits)
+            subscription, polled = await self._subscribe(client, tracked, limits)
+            await self._follow(client, tracked, resolver, events, subscription, polled, limits)
         except UaStatusCodeError as error:
             if error.code in _CREDENTIAL_ERRORS:
                 raise ServerConfigurationError(
@@ -278,26 +284,28 @@ class OpcUaAdapter(Adapter[OpcUaSettings]):
         self,
         client: Client,
         tracked: list[TrackedMachine],
-        events: asyncio.Queue[Event],
         limits: OperationLimits,
-    ) -> list[Node]:
-        """Subscribe to the state variables and return those that must be polled instead.
+    ) -> tuple[Subscription | None, list[Node]]:
+        """Subscribe to the state variables; return the subscription and the nodes to poll.
 
         All of them are polled when the server rejects the subscription or every monitored item,
-        only the rejected ones when it rejects some items.
+        only the rejected ones when it rejects some items. The subscription is None when it
+        monitors nothing.
         """
         nodes = [node for machine in tracked for node in machine.nodes.state_nodes().values()]
         if not nodes:
-            return []
+            return None, []
         try:
+            # Without a handler, asyncua queues each notification instead of starting a task for
+            # it. The queue is unbounded (maxsize 0), so no notification is dropped.
             subscription = await client.create_subscription(
-                subscription_parameters(self.settings), Notifications(events, self.context.clock)
+                subscription_parameters(self.settings), None, queue_maxsize=0
             )
         except UaStatusCodeError as error:
             if error.code in _CONNECTION_ERRORS:
                 raise
             self._log_polling(f"CreateSubscription failed: {error}", len(nodes), len(nodes))
-            return nodes
+            return None, nodes
 
         try:
             result = await monitor(
@@ -311,11 +319,11 @@ class OpcUaAdapter(Adapter[OpcUaSettings]):
                 raise
             self._log_polling(f"CreateMonitoredItems failed: {error}", len(nodes), len(nodes))
             await _delete_subscription(subscription)
-            return nodes
+            return None, nodes
 
         self._log_rejected_filters(result)
         if not result.rejected:
-            return []
+            return subscription, []
         node, status = result.rejected[0]
         self._log_polling(
             f"the server rejected {len(result.rejected)} monitored items, first "
@@ -323,9 +331,11 @@ class OpcUaAdapter(Adapter[OpcUaSettings]):
             len(result.rejected),
             len(nodes),
         )
+        polled = [node for node, _ in result.rejected]
         if not result.item_ids:
             await _delete_subscription(subscription)
-        return [node for node, _ in result.rejected]
+            return None, polled
+        return subscription, polled
 
     def _monitored_nodes(self, tracked: list[TrackedMachine]) -> list[MonitoredNode]:
         """Return each state variable with its data change filter.
@@ -383,11 +393,37 @@ class OpcUaAdapter(Adapter[OpcUaSettings]):
         tracked: list[TrackedMachine],
         resolver: StateResolver,
         events: asyncio.Queue[Event],
+        subscription: Subscription | None,
         polled: list[Node],
         limits: OperationLimits,
     ) -> None:
-        """Follow notifications and poll ``polled`` until either fails, then raise its error."""
-        tasks = {asyncio.create_task(self._follow_notifications(tracked, resolver, events))}
+        """Follow ``subscription`` and poll ``polled`` until either fails, then raise its error.
+
+        Each value is assessed as it arrives, and the state of each machine with new values is
+        resolved once the values that arrived together are taken (``PendingMachines``).
+        """
+        roles = {
+            node.nodeid: (machine, role)
+            for machine in tracked
+            for role, node in machine.nodes.state_nodes().items()
+        }
+        pending = PendingMachines()
+
+        def take_value(node_id: ua.NodeId, data_value: ua.DataValue, received: datetime) -> None:
+            entry = roles.get(node_id)
+            if entry is None:
+                return
+            machine, role = entry
+            self._take_reading(machine, role, data_value, received)
+            pending.add(machine)
+
+        tasks = {
+            asyncio.create_task(self._follow_events(events, take_value)),
+            asyncio.create_task(self._update_states(pending, resolver)),
+        }
+        if subscription is not None:
+            follow = follow_subscription(subscription, take_value, self.context.clock, events)
+            tasks.add(asyncio.create_task(follow))
         if polled:
             tasks.add(asyncio.create_task(self._poll(client, polled, events, limits)))
         try:
@@ -397,7 +433,8 @@ class OpcUaAdapter(Adapter[OpcUaSettings]):
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
         for task in done:
-            # Both tasks run until they fail, so each finished task raises its error here.
+            # A failed task raises its error here. The subscription's follower may also end
+            # without one, after it queued the connection loss that another task raises.
             task.result()
 
     async def _poll(
@@ -409,7 +446,7 @@ class OpcUaAdapter(Adapter[OpcUaSettings]):
     ) -> None:
         """Read ``nodes`` every ``poll_interval_seconds`` and queue the values as notifications.
 
-        A lost connection reaches ``_follow_notifications`` through the same queue.
+        A lost connection reaches ``_follow_events`` through the same queue.
         """
         while True:
             await asyncio.sleep(self.settings.poll_interval_seconds)
@@ -418,26 +455,20 @@ class OpcUaAdapter(Adapter[OpcUaSettings]):
             for node, data_value in zip(nodes, data_values, strict=True):
                 events.put_nowait(ValueChanged(node.nodeid, data_value, received))
 
-    async def _follow_notifications(
-        self,
-        tracked: list[TrackedMachine],
-        resolver: StateResolver,
-        events: asyncio.Queue[Event],
-    ) -> None:
-        roles = {
-            node.nodeid: (machine, role)
-            for machine in tracked
-            for role, node in machine.nodes.state_nodes().items()
-        }
+    async def _follow_events(self, events: asyncio.Queue[Event], take_value: ValueCallback) -> None:
+        """Take the polled values, and raise the error of a reported connection loss."""
         while True:
             event = await events.get()
             if isinstance(event, ConnectionLost):
                 raise self._lost_error(event.error) from event.error
-            if event.node not in roles:
-                continue
-            machine, role = roles[event.node]
-            self._take_reading(machine, role, event.data_value, event.received)
-            await self._update_state(machine, resolver)
+            take_value(event.node, event.data_value, event.received)
+
+    async def _update_states(self, pending: PendingMachines, resolver: StateResolver) -> None:
+        """Resolve the state of the machines with new readings, whenever there are some."""
+        while True:
+            await pending.waiting.wait()
+            for machine in pending.take():
+                await self._update_state(machine, resolver)
 
     def _lost_error(self, error: Exception) -> SourceUnavailableError:
         """Return the error for a connection loss that asyncua or the subscription reported."""

@@ -1,4 +1,4 @@
-"""The quality of state readings, and the subscription handler that delivers them.
+"""The quality of state readings, and the subscription follower that delivers them.
 
 Every value of a state variable (``CurrentState``, its ``Id`` and ``Number``) arrives as a
 DataValue, from a read or from a subscription notification, and ``assess_reading`` turns it into
@@ -30,8 +30,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 from asyncua import ua
-from asyncua.common.node import Node
-from asyncua.common.subscription import DataChangeNotif
+from asyncua.common.subscription import DataChangeEvent, StatusChangeEvent, Subscription
 
 # asyncua 2.1 decodes an OPC UA DateTime of 0, which means "no time", as 1601-01-01 UTC.
 _NO_TIME = datetime(1601, 1, 2, tzinfo=UTC)
@@ -142,18 +141,26 @@ def connection_lost_reporter(
     return report
 
 
-class Notifications:
-    """Subscription handler that queues each notification for the adapter task."""
+ValueCallback = Callable[[ua.NodeId, ua.DataValue, datetime], None]
 
-    def __init__(self, queue: asyncio.Queue[Event], clock: Callable[[], datetime]) -> None:
-        self._queue = queue
-        self._clock = clock
 
-    def datachange_notification(self, node: Node, val: object, data: DataChangeNotif) -> None:
-        data_value = data.monitored_item.Value
-        self._queue.put_nowait(ValueChanged(node.nodeid, data_value, self._clock()))
+async def follow_subscription(
+    subscription: Subscription,
+    on_value: ValueCallback,
+    clock: Callable[[], datetime],
+    queue: asyncio.Queue[Event],
+) -> None:
+    """Pass each data change of ``subscription`` to ``on_value``, with its receive time.
 
-    def status_change_notification(self, status: ua.StatusChangeNotification) -> None:
-        # The server reports BadTimeout or BadShutdown here when the subscription ends.
-        error = ConnectionError(f"subscription ended with status {status.Status}")
-        self._queue.put_nowait(ConnectionLost(error))
+    The subscription must be in asyncua's iterator mode (created without a handler), where a
+    notification costs a queue entry instead of a task per monitored item. A status change,
+    such as BadTimeout or BadShutdown when the subscription ends, and the end of the iteration
+    queue a ``ConnectionLost`` on ``queue``, where asyncua's own connection losses arrive too.
+    """
+    async for event in subscription:
+        if isinstance(event, DataChangeEvent):
+            on_value(event.node.nodeid, event.data.monitored_item.Value, clock())
+        elif isinstance(event, StatusChangeEvent):
+            error = ConnectionError(f"subscription ended with status {event.notification.Status}")
+            queue.put_nowait(ConnectionLost(error))
+    queue.put_nowait(ConnectionLost(ConnectionError("the subscription was closed")))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -66,6 +67,30 @@ def assign_resources(settings: OpcUaSettings, machines: list[MachineNodes]) -> l
     return list(tracked.values())
 
 
+class PendingMachines:
+    """Machines with readings taken since their state was last resolved.
+
+    The readings of one publish response are taken one by one, and each machine's state is
+    resolved once after them, so a response with 20 changes of one machine costs one resolution.
+    """
+
+    def __init__(self) -> None:
+        self._machines: dict[str, TrackedMachine] = {}
+        self.waiting = asyncio.Event()
+
+    def add(self, machine: TrackedMachine) -> None:
+        """Mark ``machine`` as having new readings."""
+        self._machines[machine.resource] = machine
+        self.waiting.set()
+
+    def take(self) -> list[TrackedMachine]:
+        """Return the marked machines in the order they were first marked, and clear them."""
+        machines = list(self._machines.values())
+        self._machines.clear()
+        self.waiting.clear()
+        return machines
+
+
 class MachineStatuses:
     """The last status of every machine, as ``collect()`` reports it."""
 
@@ -90,6 +115,13 @@ class MachineStatuses:
         """
         previous = self._statuses.get(machine.resource)
         changed = previous is None or previous.state != state
+        if (
+            not changed
+            and previous is not None
+            and previous.name == machine.nodes.display_name
+            and previous.identification == machine.nodes.identification
+        ):
+            return False
         if previous is not None:
             # A state cannot begin before the previous one was stored, whatever the timestamps.
             since = previous.since if not changed else max(since, previous.since)

@@ -12,9 +12,10 @@ decides how its state is read (``adapters.opcua.models.rules``).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 from asyncua import ua
@@ -53,6 +54,13 @@ EUROMAP83_MACHINE_STATUS_TYPE_ID = 1019
 # Bounds of the search by type below Objects: levels below Objects, and objects browsed.
 SEARCH_DEPTH = 4
 SEARCH_MAX_OBJECTS = 1000
+
+# Machines of the Machines folder read at the same time. Reading one machine takes about 35
+# sequential browse requests on an OPC 40501 machine tool, so on a server with hundreds of
+# machines the round trips, not the server's work, set the time to start.
+# NOTE: 8 is a guess that stays far below the request queues of common servers; it was not
+# tried on embedded servers that serve one request at a time.
+MACHINES_READ_TOGETHER = 8
 
 _SERVER_OBJECT = node_id(ObjectIds.Server)
 
@@ -107,11 +115,16 @@ async def discover_machines(
             missing_machinery = error
         else:
             seen.add(folder.nodeid)
-            for description in await child_objects(folder):
-                seen.add(description.NodeId)
-                machines.append(await read_machine(client, description, types, limits))
-                if on_machine is not None:
-                    on_machine(machines[-1])
+            descriptions = await child_objects(folder)
+            seen.update(description.NodeId for description in descriptions)
+            for start in range(0, len(descriptions), MACHINES_READ_TOGETHER):
+                batch = descriptions[start : start + MACHINES_READ_TOGETHER]
+                for machine in await _gather(
+                    [read_machine(client, description, types, limits) for description in batch]
+                ):
+                    machines.append(machine)
+                    if on_machine is not None:
+                        on_machine(machine)
 
     if types.searchable:
         machines += await _search_by_type(client, types, seen, on_machine)
@@ -120,6 +133,22 @@ async def discover_machines(
     if not machines and missing_machinery is not None and not nodes:
         raise missing_machinery
     return machines
+
+
+async def _gather(reads: Sequence[Awaitable[MachineNodes]]) -> list[MachineNodes]:
+    """Run ``reads`` together and return their results in order.
+
+    When one fails, the others are cancelled and its error is raised as it is, so the caller
+    sees the same exceptions as from a single read.
+    """
+    tasks = [asyncio.ensure_future(read) for read in reads]
+    try:
+        return list(await asyncio.gather(*tasks))
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
 
 
 async def read_machine(

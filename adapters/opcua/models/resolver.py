@@ -39,7 +39,8 @@ class StateResolver:
             return machine.rules.state_for(machine.values.get("value"))
 
         names: dict[ua.NodeId, str | None] = {}
-        for role, value in machine.values.items():
+        # A copy, because readings may replace values while a browse name is read.
+        for role, value in list(machine.values.items()):
             if role.endswith(".id") and isinstance(value, ua.NodeId) and not value.is_null():
                 names[value] = await self._state_name(value)
         return _RULES[machine.model](machine.values, names)
