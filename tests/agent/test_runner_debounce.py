@@ -12,7 +12,7 @@ import pytest
 from agent.config import load_config
 from agent.runner import DEBOUNCE_SECONDS, Agent
 
-# Scheduling on a busy machine; far below the debounce that the old loop always waited.
+# Allowance for scheduling delays on a busy machine, well below DEBOUNCE_SECONDS.
 SLACK_SECONDS = 0.15
 
 
