@@ -71,10 +71,10 @@ MEMBER = "latency"
 START_TIMEOUT_SECONDS = 60.0
 STOP_TIMEOUT_SECONDS = 15.0
 REQUEST_TIMEOUT_SECONDS = 5.0
-# The states a sample switches between; Unknown and NotAvailable say nothing a customer can use.
+# The states a sample switches between. Unknown and NotAvailable tell a customer nothing useful.
 STATES = (MachineState.EXECUTING, MachineState.NOT_EXECUTING, MachineState.OUT_OF_SERVICE)
 RESOURCES = {machine.browse_name: machine.browse_name.lower() for machine in PARK_MACHINES}
-# The children's loggers set to DEBUG for the hop times; libraries stay at INFO.
+# The children's loggers set to DEBUG for the hop times. Libraries stay at INFO.
 TRACED_LOGGERS = ("adapters", "agent", "server", "kooperant")
 
 
@@ -87,7 +87,7 @@ OPCUA_CHILD = textwrap.dedent(
     from kooperant.protocol import MachineState
 
     SAMPLING = float(sys.argv[1]) / 1000.0
-    # asyncua warns that the server has no certificate; the agent connects without security.
+    # asyncua warns that the server has no certificate, but the agent connects without security.
     logging.basicConfig(level=logging.ERROR)
 
     async def main():
@@ -99,7 +99,7 @@ OPCUA_CHILD = textwrap.dedent(
                 loop.call_soon_threadsafe(commands.put_nowait, (time.time(), line.split()))
             loop.call_soon_threadsafe(commands.put_nowait, (time.time(), ["quit"]))
 
-        # The simulation of the park is switched off; only commands change a state.
+        # The simulation of the park is switched off, so only commands change a state.
         async with MachinePark(port=0, change_interval_seconds=1e9) as park:
             print("ready", park.endpoint, flush=True)
             threading.Thread(target=read_stdin, daemon=True).start()
@@ -141,7 +141,7 @@ TRACED_CLI = textwrap.dedent(
 
 
 class OpcUaServer:
-    """The OPC UA child: ``change`` asks for a state and ``wait_changed`` reads its report."""
+    """The OPC UA child: ``change`` requests a state and ``wait_changed`` reads the result."""
 
     def __init__(self, process: subprocess.Popen[str], endpoint: str) -> None:
         self.process = process
@@ -241,7 +241,7 @@ class LogEvents:
 
 @dataclass(frozen=True, slots=True)
 class Sample:
-    """The epoch times of one state change along its path; ``None`` where no record was found."""
+    """The epoch times of one state change along its path, ``None`` where no record was found."""
 
     machine: str
     state: str
@@ -655,7 +655,7 @@ def wait_for_http(api: httpx.Client, server: subprocess.Popen[str]) -> None:
             if api.get("/healthz").status_code == 200:
                 return
         time.sleep(0.2)
-    raise TimeoutError(f"the server did not answer /healthz within {START_TIMEOUT_SECONDS:g} s")
+    raise TimeoutError(f"the server did not respond to /healthz within {START_TIMEOUT_SECONDS:g} s")
 
 
 def stderr_tail(process: subprocess.Popen[str]) -> str:
@@ -712,13 +712,13 @@ def parse_options(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--min-gap",
         type=positive_float("--min-gap"),
         default=0.5,
-        help="shortest wait before a change, s (default 0.5)",
+        help="minimum wait before a change, s (default 0.5)",
     )
     parser.add_argument(
         "--max-gap",
         type=positive_float("--max-gap"),
         default=1.5,
-        help="longest wait before a change, s (default 1.5)",
+        help="maximum wait before a change, s (default 1.5)",
     )
     parser.add_argument(
         "--poll-ms",
@@ -730,7 +730,7 @@ def parse_options(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--timeout",
         type=positive_float("--timeout"),
         default=10.0,
-        help="longest wait for one change, s (default 10)",
+        help="maximum wait for one change to show, s (default 10)",
     )
     parser.add_argument(
         "--sampling-ms",
@@ -769,7 +769,7 @@ def parse_options(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--no-trace",
         dest="trace",
         action="store_false",
-        help="leave the children's logs at INFO; no hop breakdown",
+        help="leave the children's logs at INFO, without a hop breakdown",
     )
     parser.add_argument(
         "--idle-seconds",
