@@ -1,8 +1,11 @@
 """The agent's main loop: collect observations, build offers, apply the policy, publish.
 
-A cycle runs when an adapter calls ``notify_changed`` (debounced by ``DEBOUNCE_SECONDS``, so a
-burst of changes costs one cycle) and every ``publish_interval_seconds``, when every permitted
-offer is republished whether it changed or not. Offers are computed from a clock reading rounded
+A cycle runs when an adapter calls ``notify_changed`` and every ``publish_interval_seconds``,
+when every permitted offer is republished whether it changed or not. A change after a quiet spell
+runs a cycle at once, so a machine's new state leaves without waiting. A change within
+``DEBOUNCE_SECONDS`` of the start of the previous cycle waits until that much time has passed, and
+the changes meanwhile share that one cycle. So a flapping source costs at most one cycle, and one
+message per offer, every ``DEBOUNCE_SECONDS``. Offers are computed from a clock reading rounded
 down to ``TIME_RESOLUTION``, so that within one minute an unchanged machine gives an unchanged
 offer and is not republished; ``generated_at`` is the reading itself, to the second.
 
@@ -434,6 +437,7 @@ class Agent:
                 next_full = loop.time() + interval
             self._changed.clear()
             self._urgent.clear()
+            cycle_started = loop.time()
             self._cycle(full)
 
             wait = next_full - loop.time()
@@ -441,7 +445,15 @@ class Agent:
                 wait = min(wait, (self._wake_at - self._clock()).total_seconds())
             await wait_any([stop, self._changed, self._urgent], max_seconds=max(0.0, wait))
             if self._changed.is_set() and not self._urgent.is_set():
-                await wait_any([stop, self._urgent], max_seconds=DEBOUNCE_SECONDS)
+                await self._debounce(stop, cycle_started + DEBOUNCE_SECONDS - loop.time())
+
+    async def _debounce(self, stop: asyncio.Event, remaining_seconds: float) -> None:
+        """Wait out the rest of ``DEBOUNCE_SECONDS`` since the last cycle began, if any is left.
+
+        The first change after a quiet spell therefore runs its cycle at once.
+        """
+        if remaining_seconds > 0:
+            await wait_any([stop, self._urgent], max_seconds=remaining_seconds)
 
     def _cycle(self, full: bool) -> None:
         if self._withdrawals is not None and self._withdrawals.read():

@@ -144,9 +144,9 @@ def test_keepalive_parameters_default() -> None:
     parameters = subscription_parameters(settings)
 
     assert watchdog_interval_seconds(settings) == 5.0
-    assert parameters.RequestedPublishingInterval == 1000.0
-    assert parameters.RequestedMaxKeepAliveCount == 30
-    assert parameters.RequestedLifetimeCount == 90
+    assert parameters.RequestedPublishingInterval == 250.0
+    assert parameters.RequestedMaxKeepAliveCount == 120
+    assert parameters.RequestedLifetimeCount == 360
 
 
 def test_keepalive_parameters_slow_publishing() -> None:
