@@ -1,22 +1,23 @@
 #!/usr/bin/env python3
 """Measure how long the offers queued during a broker outage take to reach the database.
 
-The script starts its own Mosquitto on a free loopback port (persistence on with
+The script starts its own Mosquitto on a free loopback port, with persistence on and
 ``autosave_interval 60`` as in ``config/mosquitto/mosquitto.conf``, and ``max_queued_messages 0``
-so it drops nothing), a scratch PostgreSQL database migrated with ``kooperant server migrate``,
-``kooperant server ingest`` in a child process, and ``--agents`` simulated agents spread over
-processes of ``bench/agent_fleet.py``. Each agent runs the agent's own ``Publisher``, ``Outbox``
-and ``Forwarder`` with its own SQLite file, client id and MQTT session, and republishes its
-``--resources`` machine offers every ``--interval-seconds``, each time changed.
+so it drops nothing. It creates a scratch PostgreSQL database migrated with ``kooperant server
+migrate``, and starts ``kooperant server ingest`` in a child process and ``--agents`` simulated
+agents spread over processes of ``bench/agent_fleet.py``. Each agent runs the agent's own
+``Publisher``, ``Outbox`` and ``Forwarder`` with its own SQLite file, client id and MQTT
+session, and republishes its ``--resources`` machine offers every ``--interval-seconds``, each
+time changed.
 
 Timeline: the agents publish until every agent's first offers are stored (the warm-up). Then the
 broker is stopped (SIGTERM, or SIGKILL with ``--kill-broker``) for ``--outage-seconds`` while the
 agents keep queuing offers in their outboxes. Just before the broker starts again on the same
-port, the script reads the message ids of every offer queued in the outboxes; the replay ends
+port, the script reads the message ids of every offer queued in the outboxes. The replay ends
 when all of them are rows of ``offer_history``.
 
-The last lines give the messages queued, the replay time from the broker's start (the moment it
-accepts connections) to the last of them stored, the replay rate (messages / replay time), and
+The last lines give the messages queued, the replay time from the start of the broker process
+to the last of them stored, the replay rate (messages / replay time), and
 the time to the first stored. Before them come the parts of the replay: when the agents and
 ingest reconnected (their reconnect backoff), how fast the agents sent their backlog, how long
 ingest took after the last message was sent, and the CPU seconds of each process during the
@@ -109,7 +110,7 @@ def parse_arguments(arguments: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--replay-timeout-seconds",
         type=_positive_seconds,
-        default=900.0,
+        default=1800.0,
         help="give up when the queued offers are not all stored this long after the restart",
     )
     parser.add_argument(
@@ -438,7 +439,9 @@ def start_profiles(setup: Setup, folder: Path | None) -> list[subprocess.Popen[b
             "record",
             "--pid",
             str(pid),
-            "--threads",
+            # A blocking py-spy stops the process at every sample, which slowed a fleet of 25
+            # agents (with a paho thread each) to a fraction of its speed.
+            "--nonblocking",
             "-o",
             str(folder / f"{name}.svg"),
         ]
