@@ -1,14 +1,14 @@
 """Several simulated agents in one process, for bench/replay.py.
 
-Each agent is the agent's own publishing path without adapters and policy: an ``Outbox`` and an
-``AuditLog`` in an SQLite file of its own, a ``RequestInbox``, and a ``Publisher`` with its own
-client id and MQTT session, which queues offers in the outbox and forwards them with the
-agent's ``Forwarder`` and reconnect backoff. Every ``--interval-seconds`` each agent hands the
-publisher a new set of machine offers with ``full=True``, as the agent's run loop does on its
-periodic republish. Each offer's free time starts at the moment of the cycle, so every cycle
-changes every offer and the outbox queues one message per resource and cycle, as a real agent
-does every minute while the clock runs through working hours. The agents start spread over one
-interval, so their cycles are not in step.
+Each agent is the agent's own publishing path without adapters and policy. It has an
+``Outbox`` and an ``AuditLog`` in an SQLite file of its own, a ``RequestInbox``, and a
+``Publisher`` with its own client id and MQTT session. The publisher queues offers in the
+outbox and forwards them with the agent's ``Forwarder`` and reconnect backoff. Every
+``--interval-seconds`` each agent hands the publisher a new set of machine offers with
+``full=True``, as the agent's run loop does on its periodic republish. Each offer's free time
+starts at the moment of the cycle, so every cycle changes every offer and the outbox queues one
+message per resource and cycle, as a real agent does every minute while the clock runs through
+working hours. The agents start spread over one interval, so their cycles are not in step.
 
 The process writes JSON lines on stdout, flushed every ``FLUSH_SECONDS``:
 
@@ -111,7 +111,7 @@ class RecordingOutbox(Outbox):
 
 @dataclass(frozen=True)
 class FleetSettings:
-    """What every agent of the process does; see ``parse_arguments`` for each field."""
+    """The settings shared by every agent of the process; ``parse_arguments`` explains each."""
 
     folder: Path
     broker_url: str

@@ -34,7 +34,7 @@ def child_environment() -> dict[str, str]:
 
 @dataclass
 class FleetEvents:
-    """What the agent fleets reported, filled by one reader thread per fleet process."""
+    """The events the agent fleets reported, filled by one reader thread per fleet process."""
 
     connected: dict[int, list[float]] = field(default_factory=dict)
     disconnected: dict[int, list[float]] = field(default_factory=dict)
