@@ -16,10 +16,12 @@ from dataclasses import dataclass
 class BackoffPolicy:
     """Settings of bounded exponential backoff with jitter, with delays in seconds.
 
-    The base delay grows from ``minimum`` by ``multiplier`` per attempt up to ``maximum``. Each
-    delay is then lengthened by up to ``jitter`` (a fraction of the base), so that many clients
-    that lost the same server do not all come back at the same instant, and capped at ``maximum``
-    again. Every delay is therefore between ``minimum`` and ``maximum``.
+    The base delay grows from ``minimum`` by ``multiplier`` per attempt up to ``maximum``. Below
+    ``maximum``, each delay is lengthened by up to ``jitter`` (a fraction of the base) and capped
+    at ``maximum``. Once the base has reached ``maximum``, each delay is shortened by up to
+    ``jitter`` instead. Either way many clients that lost the same server do not all come back
+    at the same instant, even after a long outage. Every delay is between ``minimum`` and
+    ``maximum``.
     """
 
     minimum: float
@@ -56,8 +58,8 @@ class BackoffPolicy:
             if base >= self.maximum:
                 break
             base *= self.multiplier
-        base = min(self.maximum, base)
-
+        if base >= self.maximum:
+            return max(self.minimum, self.maximum * (1.0 - self.jitter * random_value))
         return min(self.maximum, base * (1.0 + self.jitter * random_value))
 
 

@@ -30,7 +30,7 @@ def test_policy_delay_jitter_range() -> None:
     assert policy.delay(0, 0.5) == pytest.approx(1.1)
     assert policy.delay(0, 1.0) == pytest.approx(1.2)
     assert policy.delay(4, 1.0) == pytest.approx(19.2)
-    assert policy.delay(10, 1.0) == 60.0
+    assert policy.delay(10, 1.0) == pytest.approx(48.0)
     assert policy.delay(10_000, 0.0) == 60.0
 
 
@@ -42,7 +42,24 @@ def test_policy_delay_never_above_maximum() -> None:
         base = min(4.0, 0.5 * 2.0 ** min(attempt, 10))
         delay = policy.delay(attempt, rng.random())
         assert delay <= 4.0
-        assert delay >= base
+        assert delay >= min(base, 4.0 * (1 - 0.5))
+
+
+def test_policy_delays_at_maximum_keep_jitter() -> None:
+    policy = BackoffPolicy(minimum=1.0, maximum=60.0, jitter=0.2)
+    rng = random.Random(3)
+
+    delays = [policy.delay(100, rng.random()) for _ in range(100)]
+
+    assert min(delays) >= 48.0
+    assert max(delays) <= 60.0
+    assert max(delays) - min(delays) > 6.0
+
+
+def test_policy_delay_at_maximum_not_below_minimum() -> None:
+    policy = BackoffPolicy(minimum=5.0, maximum=5.0, jitter=0.5)
+
+    assert policy.delay(3, 1.0) == 5.0
 
 
 def test_policy_delay_without_jitter_is_exact() -> None:
@@ -55,7 +72,7 @@ def test_policy_delay_without_jitter_is_exact() -> None:
 def test_policy_huge_multiplier_does_not_overflow() -> None:
     policy = BackoffPolicy(minimum=1.0, maximum=30.0, multiplier=1e300)
 
-    assert policy.delay(1_000, 0.5) == 30.0
+    assert policy.delay(1_000, 0.5) == pytest.approx(27.0)
 
 
 @pytest.mark.parametrize(
@@ -118,5 +135,8 @@ def test_backoff_seeded_random_is_repeatable() -> None:
     assert delays == [second.next_delay() for _ in range(6)]
     assert len(set(delays[:4])) == 4, "jitter should vary the delays below the cap"
     for attempt, delay in enumerate(delays):
-        base = min(10.0, 2.0**attempt)
-        assert base <= delay <= min(10.0, base * 1.2)
+        base = 2.0**attempt
+        if base < 10.0:
+            assert base <= delay <= min(10.0, base * 1.2)
+        else:
+            assert 10.0 * 0.8 <= delay <= 10.0
