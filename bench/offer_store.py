@@ -10,10 +10,11 @@ amounts, some audiences and expiry dates), built the way ``bench/search_data.py`
 
 The first database gets the offers through ``Storage.store_offers`` in batches of ``--batch``,
 the second through ``Storage.store_offer`` one at a time (the first ``--single-offers`` of
-them). Each side is timed from its first to its last call, on wall clock and on the CPU time
-of this process, which runs the Python side; the rest of the time is mostly PostgreSQL's. The
-script then checks that every offer went to the history and that each resource has its last
-version as current. Both databases are dropped at the end unless ``--keep``.
+them). Each side is timed from its first to its last call on the wall clock. The script also
+reads the CPU time of its own process, which runs the Python side, and of the PostgreSQL
+backend that serves the storage's connection. It then checks that every offer went to the
+history and that each resource has its last version as current. Both databases are dropped at
+the end unless ``--keep``.
 
 Run from the repository root: ``.venv/bin/python bench/offer_store.py [--batch 500]``.
 """

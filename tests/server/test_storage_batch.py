@@ -12,6 +12,7 @@ from sqlalchemy.exc import OperationalError
 from server.errors import StorageError
 from server.storage import OfferOutcome, OfferToStore, Storage
 from server.storage import offer_batch as offer_batch_module
+from server.storage import storage as storage_module
 from server.storage.locking import lock_members
 from tests.server.helpers import T0, hours, machine_offer, with_seq, withdrawal
 from tests.server.storage_batch_helpers import table_contents
@@ -162,3 +163,23 @@ def test_lock_members_holds_every_lock(postgres_url: str) -> None:
                     assert taken is False, key
     finally:
         storage.close()
+
+
+def test_store_offers_in_statement_chunks(
+    storage: Storage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(storage_module, "MAX_STATEMENT_BATCH", 2)
+    first = offer_item(2, generated_hours=2)
+    items = [first, offer_item(3, generated_hours=3), first, offer_item(1, generated_hours=1)]
+
+    outcomes = storage.store_offers(items)
+
+    assert outcomes == [
+        OfferOutcome.CURRENT,
+        OfferOutcome.CURRENT,
+        OfferOutcome.DUPLICATE,
+        OfferOutcome.HISTORY_ONLY,
+    ]
+    contents = table_contents(storage, CLUSTER)
+    assert [row["seq"] for row in contents["resources"]] == [3]
+    assert [row["seq"] for row in contents["offer_history"]] == [2, 3, 1]
