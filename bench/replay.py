@@ -32,6 +32,7 @@ import argparse
 import os
 import platform
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -206,6 +207,10 @@ def main() -> int:
     arguments = parse_arguments()
     # Progress lines appear at once also when the output goes to a file.
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
+    # SIGTERM, and SIGINT where the shell started the script with it ignored, end the run through
+    # the clean-up of main, which stops the processes and drops the database.
+    for stop_signal in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(stop_signal, _exit_on_signal)
     print(machine_facts(arguments.database_url))
     started = time.monotonic()
     with ExitStack() as stack:
@@ -218,6 +223,10 @@ def main() -> int:
     print(f"run time: {time.monotonic() - started:.0f} s")
     print_report(replay, arguments)
     return 0
+
+
+def _exit_on_signal(number: int, _frame: object) -> None:
+    raise SystemExit(128 + number)
 
 
 @contextmanager
