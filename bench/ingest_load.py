@@ -74,7 +74,7 @@ class LoadShape:
 
 @dataclass(frozen=True, slots=True)
 class Batch:
-    """What one publisher sends in one batch: ``count`` messages, at ``rate`` per second.
+    """The messages one publisher sends in one batch: ``count`` messages, at ``rate`` per second.
 
     ``rate=None`` publishes as fast as the publisher can; otherwise publishing stops at
     ``seconds`` after the start even if fewer than ``count`` messages went out.
@@ -87,7 +87,7 @@ class Batch:
 
 @dataclass(frozen=True, slots=True)
 class BatchResult:
-    """What one publisher sent in one batch; serials ``first_serial`` to ``end_serial - 1``."""
+    """The messages one publisher sent in one batch (``end_serial`` is exclusive)."""
 
     publisher: int
     first_serial: int
@@ -248,7 +248,7 @@ class Publishers:
 
     def _receive(self, pipe: Connection, index: int, timeout: float) -> Any:
         if not pipe.poll(timeout):
-            raise TimeoutError(f"publisher {index} did not answer within {timeout:.0f} s")
+            raise TimeoutError(f"publisher {index} did not respond within {timeout:.0f} s")
         try:
             return pipe.recv()
         except EOFError as error:
@@ -327,18 +327,20 @@ def _publish(
             next_check = now + 0.05
             if pipe.poll() and pipe.recv() == STOP:
                 break
-        acknowledged = connection.read_acknowledgements(wait=False) - acknowledged_before
+        acknowledged = connection.read_acknowledgements() - acknowledged_before
         due = total if batch.rate is None else min(total, int(batch.rate * (now - started)) + 1)
         due = min(due, acknowledged + inflight)
         if sent >= due:
-            connection.read_acknowledgements(wait=True)
+            # Sleep until the next message is due (at most 10 ms), or 1 ms for a PUBACK.
+            wait = 0.001 if batch.rate is None else (sent + 1) / batch.rate - (now - started)
+            connection.read_acknowledgements(wait=min(0.01, max(0.001, wait)))
             continue
         connection.send(b"".join(packets[sent:due]))
         sent = due
     last_sent = time.monotonic()
     ack_deadline = last_sent + ACK_WAIT_SECONDS
     while connection.acknowledged - acknowledged_before < sent and time.monotonic() < ack_deadline:
-        connection.read_acknowledgements(wait=True)
+        connection.read_acknowledgements(wait=0.001)
     finished = time.monotonic()
     return BatchResult(
         publisher=publisher,

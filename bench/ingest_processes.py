@@ -1,10 +1,10 @@
 """The services of the ingest benchmarks: their own Mosquitto, scratch databases, ingest workers.
 
-``bench_services`` starts a Mosquitto on a free loopback port that queues without limit
+``own_broker`` starts a Mosquitto on a free loopback port that queues without limit
 (``max_queued_messages 0``), so a slow subscriber makes the broker queue, not drop. Each
 ``IngestWorker`` is ``python -m kooperant server ingest`` in a child process that runs the code
-of this checkout (``PYTHONPATH``), with its own ``--metrics-port``; ``stored_offers`` and
-``rejected_messages`` read its counters from ``/metrics``.
+of this checkout (``PYTHONPATH``), with its own ``--metrics-port``. ``stored_offers`` and
+``rejected_messages`` read the workers' counters from ``/metrics``.
 """
 
 from __future__ import annotations
@@ -148,7 +148,7 @@ class IngestWorker:
 
 def stop_workers(workers: Sequence[IngestWorker]) -> None:
     """Send SIGTERM to every worker at once, then kill those still running after
-    ``WORKER_STOP_SECONDS``; ingest handles the messages it already received before it exits."""
+    ``WORKER_STOP_SECONDS``. Ingest may still store messages it received before it exits."""
     for worker in workers:
         if worker.process.poll() is None:
             worker.process.send_signal(signal.SIGTERM)
