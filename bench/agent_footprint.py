@@ -215,8 +215,9 @@ adapters:
     sampling_interval_ms: 500
     publishing_interval_ms: 1000
     # The asyncua load server responds slowly while it writes 10,000 values a second, and a
-    # browse request that times out restarts the discovery of all machines.
+    # request that times out, or a silent keep-alive, restarts the discovery of all machines.
     timeout_seconds: 30
+    keepalive_seconds: 30
 """
     policy = """\
 share:
