@@ -215,8 +215,9 @@ adapters:
     sampling_interval_ms: 500
     publishing_interval_ms: 1000
     # The asyncua load server responds slowly while it writes 10,000 values a second, and a
-    # browse request that times out restarts the discovery of all machines.
+    # request that times out, or a silent keep-alive, restarts the discovery of all machines.
     timeout_seconds: 30
+    keepalive_seconds: 30
 """
     policy = """\
 share:
@@ -493,6 +494,16 @@ def run(arguments: argparse.Namespace) -> int:
     print(f"value changes on the server: {result.value_changes_per_second:.0f} per second")
     print(f"notifications sent by the server: {result.notifications_per_second:.0f} per second")
     print(f"opcua server cpu: {result.server_cpu_percent:.1f} % of one core")
+    if result.notifications_per_second > 0:
+        per_thousand = result.agent_cpu_percent * 1000 / result.notifications_per_second
+        print(f"agent cpu per 1000 notifications a second: {per_thousand:.2f} % of one core")
+    target = expected_items / arguments.change_interval
+    if result.notifications_per_second < 0.95 * target:
+        # A CPU-starved server writes fewer values, so the agent had less work than configured.
+        print(
+            f"warning: the server sent {result.notifications_per_second:.0f} notifications a "
+            f"second, not {target:.0f}; the cpu figure is for that load"
+        )
     print(f"agent cpu: {result.agent_cpu_percent:.1f} % of one core")
     print(f"agent peak rss: {result.peak_rss_mb:.1f} MB")
     print(f"offers published per minute: {per_minute:.0f}")
