@@ -3,13 +3,14 @@
 
 The script starts three child processes on loopback:
 
-- the OPC UA load server: ``opcua_load_server.js`` (node-opcua, run by Node.js) by default when
-  Node.js and ``tests/support/node_opcua/node_modules`` are there, else ``opcua_load_server.py``
-  (asyncua, which delivers only about 1,000 of the 10,000 changes a second on two cores) with a
-  note; ``--load-server`` chooses. Both serve ``--machines`` machine tools in the OPC 40001
-  ``Machines`` folder, each with ``--items-per-machine`` state variables (item state, operation
-  mode, machine tool mode, active program and production jobs), every value changing once per
-  ``--change-interval`` seconds;
+- the OPC UA load server. By default it is ``opcua_load_server.js`` (node-opcua, run by
+  Node.js) when Node.js and ``tests/support/node_opcua/node_modules`` are installed. Otherwise
+  the script prints a note and runs ``opcua_load_server.py`` (asyncua), which delivers only
+  about 1,000 of the 10,000 changes a second on two cores. ``--load-server`` chooses. Both
+  serve ``--machines`` machine tools in the OPC 40001 ``Machines`` folder, each with
+  ``--items-per-machine`` state variables (item state, operation mode, machine tool mode,
+  active program and production jobs), every value changing once per ``--change-interval``
+  seconds;
 - a Mosquitto broker of its own (``tests/support/mosquitto.py``), unless ``--broker-url`` names one;
 - the agent, as ``python -m kooperant agent run --config FILE`` with PYTHONPATH set to this
   checkout. Its generated config has one ``opcua`` adapter with the default sampling (500 ms)

@@ -20,8 +20,9 @@
 // Once every variable is monitored, each gets a new value with a new source timestamp once per
 // --interval, spread over the interval in 50 slices of machines, not all at once. Item state and
 // operation mode alternate between (Executing, Processing) and (NotExecuting, Setup), which
-// OPC 40001-1 both read as Executing, in an order that keeps each intermediate pair Executing,
-// so the machines' states hold and offers go out only at the agent's periodic republish.
+// OPC 40001-1 both read as Executing. They are written in an order that keeps each intermediate
+// pair Executing too. So the machines' states hold, and offers go out only at the agent's
+// periodic republish.
 //
 // stdout: "ready PORT variables=N" once listening, then every --report-seconds
 // "status monitored_items=N writes=N notifications=N write_seconds=S": the monitored items of
@@ -79,6 +80,7 @@ function readOptions() {
     } catch (error) {
         fail(error.message);
     }
+    if (values.port === undefined) fail("missing --port: pass the TCP port to listen on");
     const integer = (name, low, high) => {
         const value = Number(values[name]);
         if (!Number.isInteger(value) || value < low || value > high) {

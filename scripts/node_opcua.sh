@@ -3,7 +3,7 @@
 # bench/agent_footprint.py run node-opcua under Node.js.
 
 # ensure_node_opcua WHAT: npm ci installs the versions of the lock file, and is skipped while
-# node_modules is as new as that file. WHAT says what happens without it, for the warnings.
+# node_modules is as new as that file. WHAT describes what happens without it, in the warnings.
 ensure_node_opcua() {
     local without=$1
     local dir=tests/support/node_opcua

@@ -130,7 +130,7 @@ def load_script() -> ModuleType:
     return module
 
 
-def test_cpu_goal_not_shown_below_90_percent_of_the_rate() -> None:
+def test_cpu_goal_low_rate_not_shown() -> None:
     script = load_script()
 
     assert script.cpu_goal_verdict(5.0, 0.95) == "met"
