@@ -3,10 +3,14 @@
 
 The script starts three child processes on loopback:
 
-- the OPC UA load server of ``opcua_load_server.py``: ``--machines`` machine tools in the OPC
-  40001 ``Machines`` folder, each with ``--items-per-machine`` state variables (item state,
-  operation mode, machine tool mode, active program and production jobs), every value changing
-  once per ``--change-interval`` seconds;
+- the OPC UA load server. By default it is ``opcua_load_server.js`` (node-opcua, run by
+  Node.js) when Node.js and ``tests/support/node_opcua/node_modules`` are installed. Otherwise
+  the script prints a note and runs ``opcua_load_server.py`` (asyncua), which delivers only
+  about 1,000 of the 10,000 changes a second on two cores. ``--load-server`` chooses. Both
+  serve ``--machines`` machine tools in the OPC 40001 ``Machines`` folder, each with
+  ``--items-per-machine`` state variables (item state, operation mode, machine tool mode,
+  active program and production jobs), every value changing once per ``--change-interval``
+  seconds;
 - a Mosquitto broker of its own (``tests/support/mosquitto.py``), unless ``--broker-url`` names one;
 - the agent, as ``python -m kooperant agent run --config FILE`` with PYTHONPATH set to this
   checkout. Its generated config has one ``opcua`` adapter with the default sampling (500 ms)
@@ -16,8 +20,10 @@ The script starts three child processes on loopback:
 Once the server reports every monitored item created, the script waits ``--warmup`` seconds and
 then measures for ``--duration`` seconds: the agent's CPU time (user + system of all its
 threads, from psutil) divided by the wall time, in % of one core; its RSS sampled every 0.5 s
-and its peak (``VmHWM`` of ``/proc/PID/status``) at the end; the server's CPU for context. It
-subscribes to the agent's offer topics and counts the offers received in the window. With
+and its peak (``VmHWM`` of ``/proc/PID/status``) at the end; the server's CPU for context; the
+data change notifications the server sent per second. When those fall below 90 % of the
+configured rate, the CPU goal is reported as not shown, because the agent had less work than the
+goal states. It subscribes to the agent's offer topics and counts the offers received. With
 ``--profile FILE`` it records the agent with ``py-spy record`` during the window.
 
 Run from the repository root: ``.venv/bin/python bench/agent_footprint.py [--duration 180]``.
@@ -26,6 +32,7 @@ Run from the repository root: ``.venv/bin/python bench/agent_footprint.py [--dur
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import shutil
@@ -49,7 +56,11 @@ from kooperant.net import free_tcp_port
 from tests.support.mosquitto import OwnMosquitto
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-LOAD_SERVER = Path(__file__).resolve().with_name("opcua_load_server.py")
+ASYNCUA_SERVER = Path(__file__).resolve().with_name("opcua_load_server.py")
+NODE_SERVER = Path(__file__).resolve().with_name("opcua_load_server.js")
+NODE_OPCUA = REPO_ROOT / "tests" / "support" / "node_opcua"
+# Below this share of the configured notification rate the CPU figure does not show the goal.
+DELIVERED_SHARE_FOR_GOAL = 0.9
 CLUSTER = "bench"
 MEMBER = "footprint"
 GOAL_CPU_PERCENT = 30.0
@@ -129,6 +140,12 @@ def parse_arguments(arguments: Sequence[str] | None = None) -> argparse.Namespac
     parser.add_argument("--warmup", type=float, default=60.0, help="Seconds before measuring.")
     parser.add_argument("--duration", type=float, default=180.0, help="Seconds measured.")
     parser.add_argument(
+        "--load-server",
+        choices=("node", "asyncua"),
+        default=None,
+        help="OPC UA load server: node (node-opcua, the default when installed) or asyncua.",
+    )
+    parser.add_argument(
         "--broker-url",
         default=None,
         help="mqtt://HOST:PORT of a broker to use instead of starting Mosquitto.",
@@ -176,6 +193,53 @@ def print_machine() -> None:
     from importlib.metadata import version as package_version
 
     print(f"asyncua: {package_version('asyncua')}, paho-mqtt: {package_version('paho-mqtt')}")
+    node = shutil.which("node")
+    if node is not None:
+        node_version = subprocess.run(
+            [node, "--version"], capture_output=True, text=True, check=False
+        ).stdout.strip()
+        print(f"node: {node_version or 'unknown'}, node-opcua: {node_opcua_version() or 'missing'}")
+
+
+def node_opcua_version() -> str | None:
+    """Return the installed node-opcua version of tests/support/node_opcua, or None."""
+    package = NODE_OPCUA / "node_modules" / "node-opcua" / "package.json"
+    if not package.is_file():
+        return None
+    version = json.loads(package.read_text(encoding="utf-8")).get("version")
+    return str(version) if version else None
+
+
+def node_server_missing() -> str | None:
+    """Return why the node-opcua load server cannot run here, or None when it can."""
+    if shutil.which("node") is None:
+        return "Node.js (node) is not on PATH"
+    if (
+        node_opcua_version() is None
+        or not (NODE_OPCUA / "node_modules" / "node-opcua-nodesets").is_dir()
+    ):
+        return (
+            f"node-opcua is not installed in {NODE_OPCUA / 'node_modules'}; install it with "
+            "npm ci --prefix tests/support/node_opcua --no-audit --no-fund"
+        )
+    return None
+
+
+def choose_load_server(requested: str | None) -> str:
+    """Return ``node`` or ``asyncua``: the requested one, or node-opcua when it can run."""
+    missing = node_server_missing()
+    if requested == "node" and missing is not None:
+        raise BenchError(f"--load-server node cannot run: {missing}")
+    if requested is not None:
+        return requested
+    if missing is not None:
+        print(
+            f"note: using the asyncua load server, which delivers far fewer than 10,000 "
+            f"notifications a second on two cores, because {missing}",
+            flush=True,
+        )
+        return "asyncua"
+    return "node"
 
 
 def agent_config(folder: Path, arguments: argparse.Namespace, opcua_port: int, broker: str) -> Path:
@@ -262,9 +326,12 @@ def child_process(
 def start_load_server(
     stack: ExitStack, arguments: argparse.Namespace, port: int
 ) -> tuple[psutil.Popen, ServerLines]:
+    if arguments.load_server == "node":
+        program = [shutil.which("node") or "node", str(NODE_SERVER)]
+    else:
+        program = [sys.executable, str(ASYNCUA_SERVER)]
     command = [
-        sys.executable,
-        str(LOAD_SERVER),
+        *program,
         "--port",
         str(port),
         "--machines",
@@ -420,8 +487,21 @@ def profiler(pid: int, output: Path | None, seconds: float) -> Iterator[None]:
             print(f"profile written to {output}")
 
 
+def cpu_goal_verdict(cpu_percent: float, delivered: float) -> str:
+    """Return the CPU goal's verdict, given the share of the configured notifications delivered.
+
+    A CPU-starved server writes fewer values, so below ``DELIVERED_SHARE_FOR_GOAL`` the agent had
+    less work than the goal states and its CPU figure shows neither a met nor a missed goal.
+    """
+    if delivered < DELIVERED_SHARE_FOR_GOAL:
+        return f"not shown (only {100 * delivered:.0f} % of the notification rate)"
+    return "met" if cpu_percent <= GOAL_CPU_PERCENT else "NOT MET"
+
+
 def run(arguments: argparse.Namespace) -> int:
     print_machine()
+    arguments.load_server = choose_load_server(arguments.load_server)
+    print(f"load server: {arguments.load_server}", flush=True)
     expected_items = arguments.machines * arguments.items_per_machine
     print(
         f"setup: {arguments.machines} machines x {arguments.items_per_machine} items = "
@@ -498,8 +578,12 @@ def run(arguments: argparse.Namespace) -> int:
         per_thousand = result.agent_cpu_percent * 1000 / result.notifications_per_second
         print(f"agent cpu per 1000 notifications a second: {per_thousand:.2f} % of one core")
     target = expected_items / arguments.change_interval
-    if result.notifications_per_second < 0.95 * target:
-        # A CPU-starved server writes fewer values, so the agent had less work than configured.
+    delivered = result.notifications_per_second / target
+    print(
+        f"notification rate achieved: {result.notifications_per_second:.0f} per second, "
+        f"{100 * delivered:.0f} % of the configured {target:.0f}"
+    )
+    if delivered < DELIVERED_SHARE_FOR_GOAL:
         print(
             f"warning: the server sent {result.notifications_per_second:.0f} notifications a "
             f"second, not {target:.0f}; the cpu figure is for that load"
@@ -508,9 +592,9 @@ def run(arguments: argparse.Namespace) -> int:
     print(f"agent peak rss: {result.peak_rss_mb:.1f} MB")
     print(f"offers published per minute: {per_minute:.0f}")
     print(f"monitored items: {result.fewest_monitored_items}")
-    cpu_met = result.agent_cpu_percent <= GOAL_CPU_PERCENT
     rss_met = result.peak_rss_mb <= GOAL_RSS_MB
-    print(f"goal cpu <= {GOAL_CPU_PERCENT:.0f} %: {'met' if cpu_met else 'NOT MET'}")
+    cpu_verdict = cpu_goal_verdict(result.agent_cpu_percent, delivered)
+    print(f"goal cpu <= {GOAL_CPU_PERCENT:.0f} %: {cpu_verdict}")
     print(f"goal rss <= {GOAL_RSS_MB:.0f} MB: {'met' if rss_met else 'NOT MET'}")
     return 0
 
