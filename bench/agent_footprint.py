@@ -13,8 +13,8 @@ The script starts three child processes on loopback:
   seconds;
 - a Mosquitto broker of its own (``tests/support/mosquitto.py``), unless ``--broker-url`` names one;
 - the agent, as ``python -m kooperant agent run --config FILE`` with PYTHONPATH set to this
-  checkout. Its generated config has one ``opcua`` adapter with the default sampling (500 ms)
-  and publishing (1000 ms) intervals, a description of every machine, a policy that shares every
+  checkout. Its generated config has one ``opcua`` adapter with a sampling interval of 500 ms
+  and a publishing interval of 1000 ms, a description of every machine, a policy that shares every
   machine, ``publish_interval_seconds`` from ``--publish-interval`` and a temporary audit log.
 
 Once the server reports every monitored item created, the script waits ``--warmup`` seconds and
@@ -275,7 +275,8 @@ adapters:
   - type: opcua
     name: load-server
     url: opc.tcp://127.0.0.1:{opcua_port}
-    # The defaults, stated: the server samples every 500 ms and reports every 1000 ms.
+    # Values that change once a second need no faster reporting than this. The adapter's
+    # defaults (250 ms each) are set for the latency of a state change.
     sampling_interval_ms: 500
     publishing_interval_ms: 1000
     # The asyncua load server responds slowly while it writes 10,000 values a second, and a
