@@ -150,7 +150,14 @@ def drain(
     finally:
         stop_workers(workers)
 
-    rate = (stored - first_count) / max(end - first, 1e-9) if first is not None else 0.0
+    if first is None:
+        rate = 0.0
+    elif stored > first_count:
+        rate = (stored - first_count) / max(end - first, 1e-9)
+    else:
+        # The first poll that found an offer found the whole backlog stored, so the rate counts
+        # from the launch, start-up included.
+        rate = stored / max(end - launched, 1e-9)
     missing = len(
         set(expected_message_ids(shape.run_tag, published)) - stored_message_ids(database_url)
     )
