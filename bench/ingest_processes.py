@@ -31,6 +31,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from bench.databases import bench_database, psycopg_url
+from bench.machine import cpu_model
 from kooperant.net import free_tcp_port
 from tests.support.mosquitto import OwnMosquitto
 
@@ -331,8 +332,7 @@ def machine_facts(database_url: str) -> list[str]:
         row = connection.execute("SHOW server_version").fetchone()
     postgres = row[0] if row is not None else "unknown"
     return [
-        f"machine: {os.cpu_count()} CPUs ({_cpu_model()}), "
-        f"{platform.system()} {platform.release()}",
+        f"machine: {os.cpu_count()} CPUs ({cpu_model()}), {platform.system()} {platform.release()}",
         f"python: {platform.python_version()}, mosquitto: {_mosquitto_version()}, "
         f"postgresql: {postgres}",
     ]
@@ -347,14 +347,3 @@ def _mosquitto_version() -> str:
         return "unknown"
     match = re.search(r"mosquitto version (\S+)", result.stdout + result.stderr)
     return match.group(1) if match else "unknown"
-
-
-def _cpu_model() -> str:
-    try:
-        text = Path("/proc/cpuinfo").read_text(encoding="utf-8")
-    except OSError:
-        return platform.processor() or "unknown model"
-    for line in text.splitlines():
-        if line.startswith("model name"):
-            return line.partition(":")[2].strip()
-    return "unknown model"

@@ -59,6 +59,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from bench.databases import bench_database
+from bench.machine import cpu_model
 from kooperant.demo.machine_park import PARK_MACHINES
 from kooperant.net import free_tcp_port
 from kooperant.protocol import MachineState
@@ -403,14 +404,6 @@ def print_machine(database: str) -> None:
         import sqlite3
 
         print(f"sqlite: {sqlite3.sqlite_version}")
-
-
-def cpu_model() -> str:
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown"
 
 
 def program_version(command: list[str]) -> str:

@@ -32,6 +32,7 @@ from unittest import mock
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.machine import cpu_model
 from kooperant.intervals import Interval
 from kooperant.protocol import (
     Envelope,
@@ -220,20 +221,9 @@ def machine_facts() -> str:
         f"{package} {metadata.version(package)}" for package in ("jsonschema", "jsonschema-rs")
     )
     return (
-        f"{os.cpu_count()} CPUs ({_cpu_model()}), Python {platform.python_version()}, "
+        f"{os.cpu_count()} CPUs ({cpu_model()}), Python {platform.python_version()}, "
         f"{versions}, {platform.system()} {platform.release()}"
     )
-
-
-def _cpu_model() -> str:
-    try:
-        text = Path("/proc/cpuinfo").read_text(encoding="utf-8")
-    except OSError:
-        return platform.processor() or "unknown model"
-    for line in text.splitlines():
-        if line.startswith("model name"):
-            return line.partition(":")[2].strip()
-    return "unknown model"
 
 
 if __name__ == "__main__":

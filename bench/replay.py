@@ -52,6 +52,7 @@ from sqlalchemy.exc import ArgumentError
 
 from bench.agent_fleet import FLUSH_SECONDS
 from bench.databases import bench_database, psycopg_url
+from bench.machine import cpu_model
 from bench.replay_parts import (
     CpuMeter,
     FleetEvents,
@@ -569,20 +570,9 @@ def machine_facts(database_url: str) -> str:
     version = subprocess.run(["mosquitto", "-h"], capture_output=True, text=True, check=False)
     mosquitto = version.stdout.splitlines()[0] if version.stdout else "mosquitto unknown version"
     return (
-        f"{os.cpu_count()} CPUs ({_cpu_model()}), {mosquitto}, PostgreSQL {postgres}, "
+        f"{os.cpu_count()} CPUs ({cpu_model()}), {mosquitto}, PostgreSQL {postgres}, "
         f"Python {platform.python_version()}, {platform.system()} {platform.release()}"
     )
-
-
-def _cpu_model() -> str:
-    try:
-        text = Path("/proc/cpuinfo").read_text(encoding="utf-8")
-    except OSError:
-        return platform.processor() or "unknown model"
-    for line in text.splitlines():
-        if line.startswith("model name"):
-            return line.partition(":")[2].strip()
-    return "unknown model"
 
 
 if __name__ == "__main__":

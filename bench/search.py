@@ -42,6 +42,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from bench.databases import bench_database, psycopg_url
+from bench.machine import cpu_model
 from bench.search_data import (
     BENCH_TABLES,
     CAPABILITIES,
@@ -596,20 +597,9 @@ def machine_facts(database_url: str) -> str:
         row = connection.execute("SHOW server_version").fetchone()
     postgres = row[0] if row is not None else "unknown"
     return (
-        f"{os.cpu_count()} CPUs ({_cpu_model()}), PostgreSQL {postgres}, "
+        f"{os.cpu_count()} CPUs ({cpu_model()}), PostgreSQL {postgres}, "
         f"Python {platform.python_version()}, {platform.system()} {platform.release()}"
     )
-
-
-def _cpu_model() -> str:
-    try:
-        text = Path("/proc/cpuinfo").read_text(encoding="utf-8")
-    except OSError:
-        return platform.processor() or "unknown model"
-    for line in text.splitlines():
-        if line.startswith("model name"):
-            return line.partition(":")[2].strip()
-    return "unknown model"
 
 
 if __name__ == "__main__":
