@@ -10,7 +10,7 @@ stops it, and does the same for a bare paho subscriber. Then it publishes ``--of
 
 Ingest is started again in a child process and the script polls the number of rows in
 ``offer_history`` until every offer is stored. The drain rate is the number of offers stored
-between the first poll that sees a stored offer and the last poll, divided by the time between
+between the first poll that finds a stored offer and the last poll, divided by the time between
 them, so the start-up of the process is left out. The CPU seconds of the ingest process over
 the same span come from psutil. ``--profile FILE`` records the ingest process with
 ``py-spy record`` while it drains. The bare subscriber then drains its own queue in a child
@@ -273,14 +273,14 @@ def wait_until_stored(
 ) -> Drain:
     """Poll until ``expected`` offers are stored; return the drain from the first new offer.
 
-    ``baseline`` offers were stored before the drain. When a single poll interval sees the
+    ``baseline`` offers were stored before the drain. When a single poll interval covers the
     whole drain, it is measured from the start of the process instead.
 
     With ``--profile``, py-spy starts when the first offer is stored, so the start-up of the
     process stays out of the profile.
     """
     deadline = time.monotonic() + arguments.drain_timeout
-    # Until the first poll that sees new offers, the drain counts from the start of the process.
+    # Until the first poll that finds new offers, the drain counts from the start of the process.
     first = (baseline, time.perf_counter(), 0.0)
     profiler = None
     try:

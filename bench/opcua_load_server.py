@@ -57,7 +57,7 @@ OPERATION_MODES = {"Setup": 2, "Processing": 3}
 PRODUCTION_STATES = {"Initializing": 0, "Running": 1, "Ended": 2, "Interrupted": 3, "Aborted": 4}
 MACHINE_TOOL_MODES = (0, 1, 2, 3, 4, 5)
 
-# Writes between two yields to the event loop, so publish requests are answered meanwhile.
+# Writes between two yields to the event loop, so publish requests are served meanwhile.
 WRITES_PER_YIELD = 100
 
 # Data change notifications put into publish responses by every subscription of the process.

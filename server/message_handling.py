@@ -30,7 +30,7 @@ reason, because retrying it would block every later message.
 A batch of offers is retried the same way as a whole. Once it failed ``poison_failures`` times
 while the database responds, its offers are stored one at a time under the rule above, so only
 the bad one is rejected. A storage that commits part of a batch before it fails makes the
-committed offers duplicates on the retry; they are then counted in ``duplicate_messages``
+committed offers duplicates on the retry, so they are counted in ``duplicate_messages``
 instead of ``accepted_offers``. A storage that writes the batch in one transaction has nothing
 committed after a failure, and its counts stay exact.
 """

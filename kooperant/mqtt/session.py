@@ -463,8 +463,8 @@ class _Inbox:
     """Received messages on their way from paho's network thread to the event loop.
 
     ``put`` may be called from any thread. It returns True when the caller must schedule
-    ``wake`` on the event loop: only while ``take`` waits for a message and no wake-up is pending,
-    so a reader that keeps up costs one wake-up per wait and not one per message. ``wake`` and
+    ``wake`` on the event loop, which is only while ``take`` waits for a message and no wake-up is
+    pending. So a reader that keeps up costs one wake-up per wait, not one per message. ``wake`` and
     ``take`` run on the event loop. A final item (an error or the end marker) stays in the inbox,
     so every later ``take`` sees it too.
     """
@@ -478,7 +478,7 @@ class _Inbox:
 
     def put(self, item: ReceivedMessage | MqttError | _EndOfMessages) -> bool:
         # Appending before reading _waiting pairs with take setting _waiting before it looks at
-        # the items: either take sees this item or this put sees take waiting. deque.append is
+        # the items, so either take finds this item or this put finds take waiting. deque.append is
         # atomic, so the lock is taken only when a wake-up may be due.
         self._items.append(item)
         if not self._waiting:

@@ -1,8 +1,8 @@
 """Many offers stored in one transaction with the outcomes of storing them one at a time.
 
-``Storage.store_offer`` runs about ten statements per offer. ``store_offer_batch`` reads what
-the rules need for the whole batch first (delivered message ids, latest withdrawals, current
-offers), decides each offer's outcome in Python in batch order, and then writes the delivered
+``Storage.store_offer`` runs about ten statements per offer. ``store_offer_batch`` first reads
+what the rules need for the whole batch: delivered message ids, latest withdrawals and current
+offers. It decides each offer's outcome in Python in batch order. Then it writes the delivered
 ids, members, history, daily capacity and current offers with one or a few statements each.
 An offer that became current earlier in the batch counts as the stored one for the later
 offers of its resource, and only the last current offer of a resource is written.
@@ -71,7 +71,7 @@ class LogNote:
 
 @dataclass
 class BatchPlan:
-    """What storing a batch does, decided before anything is written.
+    """The writes of one batch, decided before anything is written.
 
     ``claimed`` are the offers whose message id is new, ``history`` those that go to the history
     (also the current ones), and ``winners`` the last offer per resource that becomes current.

@@ -58,7 +58,7 @@ SEARCH_MAX_OBJECTS = 1000
 # Machines of the Machines folder read at the same time. Reading one machine takes about 35
 # sequential browse requests on an OPC 40501 machine tool, so on a server with hundreds of
 # machines the round trips, not the server's work, set the time to start.
-# NOTE: 8 is a guess that stays far below the request queues of common servers; it was not
+# NOTE: 8 is a guess that stays far below the request queues of common servers. It was not
 # tried on embedded servers that serve one request at a time.
 MACHINES_READ_TOGETHER = 8
 
