@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from jsonschema import Draft202012Validator
-
 from kooperant.intervals import Interval
 from kooperant.protocol.errors import OfferValidationError
 from kooperant.protocol.offer import parse_time
@@ -19,7 +17,7 @@ from kooperant.protocol.request import (
     RequestedAmount,
     check_schema,
     new_request_id,
-    request_json_schema,
+    request_schema_check,
     request_text_problem,
 )
 
@@ -57,7 +55,7 @@ def build_request(
         amount=amount,
     )
     # The routing step publishes the request, so it must pass the checks of its schema.
-    check_schema(request.to_json(), Draft202012Validator(request_json_schema()), "request")
+    check_schema(request.to_json(), request_schema_check(), "request")
     problem = request_text_problem(contact, message)
     if problem is not None:
         raise OfferValidationError(problem)

@@ -25,7 +25,7 @@ from functools import cache
 from importlib.resources import files
 from typing import Any
 
-from jsonschema import Draft202012Validator, ValidationError
+from jsonschema import ValidationError
 
 from kooperant.intervals import Interval
 from kooperant.protocol.envelope import Envelope
@@ -247,7 +247,8 @@ def request_json_schema() -> dict[str, Any]:
 
 
 @cache
-def _schema_check() -> SchemaCheck:
+def request_schema_check() -> SchemaCheck:
+    """Return the compiled checks of the request schema, shared by every caller."""
     return SchemaCheck(request_json_schema())
 
 
@@ -264,7 +265,7 @@ def parse_request(payload: bytes, *, check_text: bool = True) -> CapacityRequest
     if isinstance(data, Mapping):
         _check_slot_or_amount(data)
         _check_contact_reachable(data.get("contact"))
-    check_schema(data, _schema_check(), "request")
+    check_schema(data, request_schema_check(), "request")
 
     slot = _slot_from_json(data["slot"]) if "slot" in data else None
     amount = None
@@ -368,12 +369,9 @@ def decode_message(
     return accept_schema_version(data, version, known_fields, f"{article} {message}")
 
 
-def check_schema(data: object, validator: SchemaCheck | Draft202012Validator, message: str) -> None:
+def check_schema(data: object, check: SchemaCheck, message: str) -> None:
     """Raise ``OfferValidationError`` naming the field of the first schema violation, if any."""
-    if isinstance(validator, SchemaCheck):
-        errors = validator.errors(data)
-    else:
-        errors = sorted(validator.iter_errors(data), key=lambda error: list(error.absolute_path))
+    errors = check.errors(data)
     if not errors:
         return
     first = errors[0]

@@ -15,9 +15,13 @@ that Rust's ``regex`` crate matches on the same strings:
 
 - ``\\s`` becomes the characters that Python's ``\\s`` matches. The ``\\s`` of jsonschema-rs 0.60
   differs, for example on U+001C to U+001F, U+0085 and U+FEFF.
-- ``$`` becomes ``\\n?$``, because Python's ``$`` also matches before a final line feed.
 - ``\\d`` becomes ``[0-9]``. Python's ``\\d`` also matches other Unicode decimal digits, such as
   Arabic-Indic ones. jsonschema-rs rejects those, so such a message is left to jsonschema.
+
+A ``$`` matches only at the end of the string, as in the ECMA-262 regular expressions that JSON
+Schema specifies and in Rust's ``regex``. Python's ``$`` also matches before a final line feed, so
+``ProtocolValidator`` reads each ``$`` of a pattern as ``\\Z``. Without that, an id such as
+``"acme\\n"`` would pass the schema and fail later, in the checks of topic ids.
 
 A message with a lone surrogate in a string (JSON allows ``"\\ud800"``) may also be left to
 jsonschema, because jsonschema-rs needs UTF-8 for some keywords.
@@ -34,7 +38,8 @@ from functools import cache
 from typing import Any
 
 import jsonschema_rs
-from jsonschema import Draft202012Validator, ValidationError
+from jsonschema import Draft202012Validator, ValidationError, validators
+from jsonschema.protocols import Validator
 
 DRAFT_2020_12 = "https://json-schema.org/draft/2020-12/schema"
 
@@ -81,11 +86,63 @@ _ESCAPED_LITERALS = frozenset(".+*?()[]{}|^$\\/-")
 _CLASS_OPERATORS = ("&&", "--", "~~")
 
 
+def _pattern(
+    validator: Validator, pattern: str, instance: object, schema: Mapping[str, Any]
+) -> Iterator[ValidationError]:
+    if isinstance(instance, str) and not _python_regex(pattern).search(instance):
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+ProtocolValidator: type[Validator] = validators.extend(  # type: ignore[no-untyped-call]
+    Draft202012Validator, {"pattern": _pattern}
+)
+"""Draft 2020-12 validator of jsonschema whose ``pattern`` reads ``$`` as the end of the string."""
+
+
+@cache
+def _python_regex(pattern: str) -> re.Pattern[str]:
+    return re.compile(python_pattern(pattern))
+
+
+def python_pattern(pattern: str) -> str:
+    """Return ``pattern`` with each ``$`` outside a character class replaced by ``\\Z``.
+
+    Python's ``$`` also matches before a final line feed, while ``\\Z`` matches only at the end of
+    the string, as ``$`` does in the ECMA-262 patterns of JSON Schema.
+    """
+    parts = []
+    in_class = False
+    index = 0
+    while index < len(pattern):
+        character = pattern[index]
+        if character == "\\":
+            parts.append(pattern[index : index + 2])
+            index += 2
+            continue
+
+        if in_class:
+            in_class = character != "]"
+        elif character == "[":
+            in_class = True
+            # A ']' right after '[' or '[^' is a literal in Python, not the end of the class.
+            start = index + (2 if pattern[index + 1 : index + 2] == "^" else 1)
+            if pattern[start : start + 1] == "]":
+                start += 1
+            parts.append(pattern[index:start])
+            index = start
+            continue
+        elif character == "$":
+            character = r"\Z"
+        parts.append(character)
+        index += 1
+    return "".join(parts)
+
+
 class SchemaCheck:
     """A JSON Schema compiled by jsonschema-rs for speed and by jsonschema for error messages."""
 
     def __init__(self, schema: Mapping[str, Any]) -> None:
-        self.python = Draft202012Validator(schema)
+        self.python = ProtocolValidator(schema)
         self._rust = jsonschema_rs.Draft202012Validator(
             rust_schema(schema),
             validate_formats=False,
@@ -103,7 +160,7 @@ class SchemaCheck:
             # jsonschema-rs needs for some keywords. UnicodeEncodeError is a ValueError.
             return False
 
-    def errors(self, data: object) -> list[ValidationError]:
+    def errors(self, data: Any) -> list[ValidationError]:
         """Return the schema violations of ``data`` sorted by their path, or [] if it is valid."""
         if self.rust_accepts(data):
             return []
@@ -196,9 +253,7 @@ def _rust_pattern_parts(pattern: str) -> Iterator[str]:
                 raise ValueError(f"{pattern!r} has ']' first in a character class; escape it")
             yield start
             continue
-        if character == "$":
-            yield r"(?:\n?$)"
-        elif character == ".":
+        if character == ".":
             raise ValueError(
                 f"{pattern!r} has '.' outside a character class, which may match different line "
                 "breaks in Python and jsonschema-rs; use a character class"

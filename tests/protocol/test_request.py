@@ -206,6 +206,13 @@ AMOUNT_JSON = {"quantity": "person_days", "value": 2, "unit": "days"}
             "invalid request at amount/unit: 0 characters, the minimum is 1",
         ),
         ({"requester": "a/b"}, (), "invalid id 'a/b' at requester"),
+        ({"requester": "beta-tools\n"}, (), "invalid id 'beta-tools\\\\n' at requester"),
+        (
+            {"request_id": "3f2b8c1e-7d4a-4e5f-9a6b-0c1d2e3f4a5b\n"},
+            (),
+            "invalid request at request_id: request id '3f2b8c1e-7d4a-4e5f-9a6b-0c1d2e3f4a5b"
+            "\\\\n' is not a UUID 4",
+        ),
         ({}, ("contact",), "invalid request at [(]root[)]: 'contact' is a required property"),
         ({"priority": "high"}, (), "invalid request at [(]root[)]: Additional properties"),
         (

@@ -37,7 +37,9 @@ from kooperant.protocol import (
 )
 from kooperant.protocol.schema_check import (
     DRAFT_2020_12,
+    ProtocolValidator,
     SchemaCheck,
+    python_pattern,
     python_whitespace_class,
     rust_pattern,
     rust_schema,
@@ -462,7 +464,7 @@ def test_pattern_edits_same_verdict(pattern: str) -> None:
 
     for seed in seeds:
         for text in edits(seed, characters):
-            python = re.search(pattern, text) is not None
+            python = check.python.is_valid(text)
             rust = check.rust_accepts(text)
             if rust:
                 assert python, f"jsonschema-rs accepted {text!r} for {pattern!r}"
@@ -484,12 +486,12 @@ KAWI_DIGITS_TIME = "\U00011f52\U00011f50\U00011f52\U00011f56-12-07T06:00:00+00:0
 
 # (message, path, value, jsonschema's verdict, jsonschema-rs's verdict)
 EDGE_CASES: list[tuple[str, JsonObject, tuple[str, ...], object, bool, bool]] = [
-    ("offer", MACHINE_OFFER, ("cluster",), "acme\n", True, True),
+    ("offer", MACHINE_OFFER, ("cluster",), "acme\n", False, False),
     ("offer", MACHINE_OFFER, ("cluster",), "acme\n\n", False, False),
     ("offer", MACHINE_OFFER, ("cluster",), "acme\r", False, False),
     ("offer", MACHINE_OFFER, ("cluster",), "acme\u2028", False, False),
     ("offer", MACHINE_OFFER, ("cluster",), "\u212acme", False, False),
-    ("offer", MACHINE_OFFER, ("generated_at",), T0 + "\n", True, True),
+    ("offer", MACHINE_OFFER, ("generated_at",), T0 + "\n", False, False),
     ("offer", MACHINE_OFFER, ("generated_at",), ARABIC_DIGITS_TIME, True, False),
     ("offer", MACHINE_OFFER, ("generated_at",), KAWI_DIGITS_TIME, False, False),
     ("offer", MACHINE_OFFER, ("generated_at",), "2026-12-07T06:00:00+00:00 ", False, False),
@@ -511,7 +513,7 @@ EDGE_CASES: list[tuple[str, JsonObject, tuple[str, ...], object, bool, bool]] = 
     ("offer", MACHINE_OFFER, ("capabilities",), ["a", "a"], False, False),
     ("offer", MACHINE_OFFER, ("audience",), [], False, False),
     ("offer", MACHINE_OFFER, ("accepts_requests",), 0, False, False),
-    ("offer", SUPPLIES_OFFER, ("price", "currency"), "PLN\n", True, True),
+    ("offer", SUPPLIES_OFFER, ("price", "currency"), "PLN\n", False, False),
     ("offer", SUPPLIES_OFFER, ("price", "currency"), "pln", False, False),
     ("offer", SUPPLIES_OFFER, ("free_hours_band", "max"), None, True, True),
     ("status", ONLINE_STATUS, ("reason",), "stopped", False, False),
@@ -521,7 +523,7 @@ EDGE_CASES: list[tuple[str, JsonObject, tuple[str, ...], object, bool, bool]] = 
     ("request", SLOT_REQUEST, ("contact", "email"), "a\u200bb@beta.example", True, True),
     ("request", SLOT_REQUEST, ("contact", "email"), "a\u180eb@beta.example", True, True),
     ("request", SLOT_REQUEST, ("contact", "email"), "a\u3000b@beta.example", False, False),
-    ("request", SLOT_REQUEST, ("contact", "email"), "a@beta.example\n", True, True),
+    ("request", SLOT_REQUEST, ("contact", "email"), "a@beta.example\n", False, False),
     ("request", SLOT_REQUEST, ("created_at",), ARABIC_DIGITS_TIME, True, False),
     ("request", AMOUNT_REQUEST, ("amount", "value"), 0, False, False),
     ("request", AMOUNT_REQUEST, ("amount", "value"), 5e-324, True, True),
@@ -581,9 +583,9 @@ def test_whitespace_class_matches_python() -> None:
 @pytest.mark.parametrize(
     ("pattern", "expected"),
     [
-        (r"^[A-Z]{3}$", r"^[A-Z]{3}(?:\n?$)"),
-        (r"^\d+\.\d+$", r"^[0-9]+\.[0-9]+(?:\n?$)"),
-        (r"^[+\d-]$", r"^[+0-9-](?:\n?$)"),
+        (r"^[A-Z]{3}$", r"^[A-Z]{3}$"),
+        (r"^\d+\.\d+$", r"^[0-9]+\.[0-9]+$"),
+        (r"^[+\d-]$", r"^[+0-9-]$"),
         (r"a\$b", r"a\$b"),
     ],
 )
@@ -594,7 +596,40 @@ def test_rust_pattern_translates(pattern: str, expected: str) -> None:
 def test_rust_pattern_translates_whitespace() -> None:
     translated = rust_pattern(r"^[^@\s]+\s$")
 
-    assert translated == f"^[^@{python_whitespace_class()}]+[{python_whitespace_class()}](?:\\n?$)"
+    assert translated == f"^[^@{python_whitespace_class()}]+[{python_whitespace_class()}]$"
+
+
+@pytest.mark.parametrize(
+    ("pattern", "expected"),
+    [
+        (r"^[A-Z]{3}$", r"^[A-Z]{3}\Z"),
+        (r"^a$|^b$", r"^a\Z|^b\Z"),
+        (r"^[$]$", r"^[$]\Z"),
+        (r"^[^$]$", r"^[^$]\Z"),
+        (r"^[]$]$", r"^[]$]\Z"),
+        (r"^[^]$]$", r"^[^]$]\Z"),
+        (r"^a\$$", r"^a\$\Z"),
+        (r"^[\]$]$", r"^[\]$]\Z"),
+    ],
+)
+def test_python_pattern_anchors_end(pattern: str, expected: str) -> None:
+    assert python_pattern(pattern) == expected
+
+
+@pytest.mark.parametrize("text", ["PLN\n", "PLN\n\n", "PLN\r"])
+def test_protocol_validator_rejects_line_break(text: str) -> None:
+    validator = ProtocolValidator({"type": "string", "pattern": "^[A-Z]{3}$"})
+
+    (error,) = validator.iter_errors(text)
+
+    assert error.message == f"{text!r} does not match '^[A-Z]{{3}}$'"
+
+
+def test_protocol_validator_accepts_whole_match() -> None:
+    validator = ProtocolValidator({"pattern": "^[A-Z]{3}$"})
+
+    assert validator.is_valid("PLN")
+    assert validator.is_valid(5), "pattern applies to strings only"
 
 
 @pytest.mark.parametrize(
