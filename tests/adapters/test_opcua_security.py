@@ -8,7 +8,6 @@ certificate the server trusts.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import stat
@@ -698,18 +697,6 @@ async def test_adapter_logs_untrusted_then_connects(
 # --- node-opcua -----------------------------------------------------------------------------
 
 
-async def connect_when_trusted(settings: OpcUaSettings, folder: Path) -> Client:
-    """Connect, retrying while node-opcua has not yet noticed a newly trusted certificate."""
-    deadline = asyncio.get_running_loop().time() + 20.0
-    while True:
-        try:
-            return await connect_client(settings, folder)
-        except ServerConfigurationError:
-            if asyncio.get_running_loop().time() > deadline:
-                raise
-            await asyncio.sleep(0.5)
-
-
 @pytest.mark.usefixtures("node_opcua_installed")
 async def test_node_opcua_secured_sessions(
     tmp_path: Path, adapters_in: Callable[..., OpcUaAdapter]
@@ -723,10 +710,11 @@ async def test_node_opcua_secured_sessions(
         # node-opcua keeps an unknown client certificate in rejected/; trusting moves it.
         (rejected,) = (server.pki_dir / "rejected").iterdir()
         rejected.rename(server.pki_dir / "trusted" / "certs" / rejected.name)
+        await server.reload_certificates()
         used = []
         for policy in POLICIES:
             settings = settings_for(server.endpoint, security_policy=policy)
-            client = await connect_when_trusted(settings, tmp_path)
+            client = await connect_client(settings, tmp_path)
             try:
                 namespaces = await read_server_namespace(client)
                 used.append((client.security_policy.URI, client.security_policy.Mode))

@@ -1,8 +1,8 @@
 """A node-opcua Machinery server in a child process: a second OPC UA stack next to asyncua.
 
 ``node_opcua_server`` runs ``tests/support/node_opcua/server.js`` with Node.js, waits for the
-``ready`` line on its stdout and yields a ``NodeOpcuaServer``. State changes are sent as
-``set MACHINE STATE`` lines on the child's stdin, and each is acknowledged on its stdout. The
+``ready`` line on its stdout and yields a ``NodeOpcuaServer``. State changes and certificate
+reloads are sent as command lines on the child's stdin, and each is acknowledged on its stdout. The
 modules come from ``npm ci --prefix tests/support/node_opcua``, which ``scripts/test`` runs.
 """
 
@@ -74,18 +74,23 @@ class NodeOpcuaServer:
             raise ValueError(
                 f"invalid state {state!r}; expected one of {', '.join(STATE_OBJECT_IDS)}"
             )
+        await self._command(f"set {machine} {state}", timeout_seconds)
+
+    async def reload_certificates(self, timeout_seconds: float = 5.0) -> None:
+        """Make the server re-read its trusted and rejected certificates from ``pki_dir``."""
+        await self._command("reload-certificates", timeout_seconds)
+
+    async def _command(self, command: str, timeout_seconds: float) -> None:
         assert self._process.stdin is not None and self._process.stdout is not None
 
         async with self._lock:
-            self._process.stdin.write(f"set {machine} {state}\n".encode())
+            self._process.stdin.write(f"{command}\n".encode())
             await self._process.stdin.drain()
             line = await asyncio.wait_for(self._process.stdout.readline(), timeout_seconds)
 
         reply = line.decode().strip()
-        if reply != f"ok set {machine} {state}":
-            raise NodeOpcuaServerError(
-                f"node-opcua server rejected set {machine} {state}: {reply!r}"
-            )
+        if reply != f"ok {command}":
+            raise NodeOpcuaServerError(f"node-opcua server rejected {command}: {reply!r}")
 
 
 @asynccontextmanager

@@ -23,6 +23,10 @@
 //   stdout "ready opc.tcp://127.0.0.1:PORT"      once the server accepts connections
 //   stdin  "set MACHINE STATE"                   STATE is a state of MachineryItemState_StateMachineType
 //   stdout "ok set MACHINE STATE" or "error MESSAGE"
+//   stdin  "reload-certificates"                 re-reads DIR/trusted and DIR/rejected
+//   stdout "ok reload-certificates" or "error MESSAGE"
+// node-opcua-pki notices files moved between its folders through file watchers, which sometimes
+// miss a move; its documentation advises reloadCertificates after outside changes to the folders.
 // The server stops when stdin closes or on SIGTERM. Errors before "ready" go to stderr, exit code 1.
 "use strict";
 
@@ -145,11 +149,18 @@ function addMachine(addressSpace, namespace, machine) {
     return stateMachine;
 }
 
-function handleCommand(line, stateMachines) {
+async function handleCommand(line, stateMachines, certificateManager) {
+    if (line.trim() === "reload-certificates") {
+        await certificateManager.reloadCertificates();
+        return "ok reload-certificates";
+    }
     // The machine's browse name may contain spaces, so the state is the last word.
     const match = /^set (.+) (\S+)$/.exec(line.trim());
     if (match === null) {
-        return `error invalid command ${JSON.stringify(line)}: expected "set MACHINE STATE"`;
+        return (
+            `error invalid command ${JSON.stringify(line)}: ` +
+            'expected "set MACHINE STATE" or "reload-certificates"'
+        );
     }
     const [, machine, state] = match;
     const stateMachine = stateMachines.get(machine);
@@ -207,7 +218,19 @@ async function main() {
     process.stdout.write(`ready ${server.getEndpointUrl()}\n`);
 
     const input = readline.createInterface({ input: process.stdin });
-    input.on("line", (line) => process.stdout.write(`${handleCommand(line, stateMachines)}\n`));
+    // Commands run one after another, so replies come in the order of the commands.
+    let previous = Promise.resolve();
+    input.on("line", (line) => {
+        previous = previous.then(async () => {
+            let reply;
+            try {
+                reply = await handleCommand(line, stateMachines, certificateManager);
+            } catch (error) {
+                reply = `error ${String(error.message || error).replace(/\s+/g, " ")}`;
+            }
+            process.stdout.write(`${reply}\n`);
+        });
+    });
 
     let stopping = false;
     const stop = async () => {
