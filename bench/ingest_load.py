@@ -30,7 +30,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from bench.mqtt_publisher import RawPublisher, publish_packet
-from bench.search_data import CLUSTER, _offer, member_id
+from bench.search_data import CLUSTER, generated_offer, member_id
 from kooperant.protocol import Envelope, offer_subscription, offer_topic
 
 TOPIC_FILTER = offer_subscription(CLUSTER)
@@ -111,7 +111,7 @@ def build_templates(shape: LoadShape, publisher: int, publishers: int) -> list[T
     for index in range(publisher, shape.members, publishers):
         generator = random.Random(shape.seed * 1_000_003 + index)
         for position in range(1, shape.resources + 1):
-            offer = _offer(generator, names, names[index], position, now).offer
+            offer = generated_offer(generator, names, names[index], position, now).offer
             offer = dataclasses.replace(offer, envelope=Envelope(ID_PLACEHOLDER, SEQ_PLACEHOLDER))
             templates.append(
                 split_template(

@@ -168,7 +168,7 @@ def load_cluster(connection: psycopg.Connection[Any], data: DataSet, now: dateti
     generator = random.Random(data.seed)
     members = [member_id(index) for index in range(1, data.members + 1)]
     offers = [
-        _offer(generator, members, member, position, now)
+        generated_offer(generator, members, member, position, now)
         for member in members
         for position in range(1, data.offers + 1)
     ]
@@ -240,14 +240,21 @@ def load_cluster(connection: psycopg.Connection[Any], data: DataSet, now: dateti
 
 
 @dataclass(frozen=True, slots=True)
-class _GeneratedOffer:
+class GeneratedOffer:
+    """One generated offer and its payload as stored in the ``offers`` table."""
+
     offer: Offer
     payload: str
 
 
-def _offer(
+def generated_offer(
     generator: random.Random, members: Sequence[str], member: str, position: int, now: datetime
-) -> _GeneratedOffer:
+) -> GeneratedOffer:
+    """Draw the offer of resource ``r{position:03d}`` of ``member`` at ``now`` from ``generator``.
+
+    Its kind, capabilities, audience among ``members`` and expiry follow the shares of this
+    module, and the same ``generator`` state gives the same offer.
+    """
     kinds = list(KIND_WEIGHTS)
     kind = generator.choices(kinds, weights=[KIND_WEIGHTS[item] for item in kinds])[0]
     tags = CAPABILITIES[kind]
@@ -285,7 +292,7 @@ def _offer(
         envelope=Envelope(f"{member}-{resource}-current", _sequence(generated_at)),
         **fields,
     )
-    return _GeneratedOffer(offer, offer.to_payload().decode("utf-8"))
+    return GeneratedOffer(offer, offer.to_payload().decode("utf-8"))
 
 
 def _machine_fields(generator: random.Random, now: datetime) -> dict[str, Any]:
@@ -410,7 +417,7 @@ def _profile_rows(
 
 
 def _copy_offers(
-    connection: psycopg.Connection[Any], offers: Sequence[_GeneratedOffer], now: datetime
+    connection: psycopg.Connection[Any], offers: Sequence[GeneratedOffer], now: datetime
 ) -> None:
     _copy(
         connection,
@@ -492,7 +499,7 @@ def _copy_offers(
     )
 
 
-def _resource_row(item: _GeneratedOffer, now: datetime) -> tuple[Any, ...]:
+def _resource_row(item: GeneratedOffer, now: datetime) -> tuple[Any, ...]:
     offer = item.offer
     band = offer.free_hours_band
     return (
@@ -516,7 +523,7 @@ def _resource_row(item: _GeneratedOffer, now: datetime) -> tuple[Any, ...]:
     )
 
 
-def _amount_rows(offers: Sequence[_GeneratedOffer]) -> Iterator[tuple[Any, ...]]:
+def _amount_rows(offers: Sequence[GeneratedOffer]) -> Iterator[tuple[Any, ...]]:
     for item in offers:
         for position, amount in enumerate(item.offer.amounts or ()):
             band = amount.band
@@ -532,7 +539,7 @@ def _amount_rows(offers: Sequence[_GeneratedOffer]) -> Iterator[tuple[Any, ...]]
             )
 
 
-def _history_rows(offers: Sequence[_GeneratedOffer], data: DataSet) -> Iterator[tuple[Any, ...]]:
+def _history_rows(offers: Sequence[GeneratedOffer], data: DataSet) -> Iterator[tuple[Any, ...]]:
     """Yield ``history_per_day`` versions per offer and day, the newest being the current one."""
     step = timedelta(days=1) / data.history_per_day
     versions = data.days * data.history_per_day
@@ -553,7 +560,7 @@ def _history_rows(offers: Sequence[_GeneratedOffer], data: DataSet) -> Iterator[
             )
 
 
-def _capacity_rows(offers: Sequence[_GeneratedOffer], data: DataSet) -> Iterator[tuple[Any, ...]]:
+def _capacity_rows(offers: Sequence[GeneratedOffer], data: DataSet) -> Iterator[tuple[Any, ...]]:
     """Yield the last version per offer and day of ``_history_rows``, as ingest keeps it."""
     step = timedelta(days=1) / data.history_per_day
     versions = data.days * data.history_per_day
