@@ -11,14 +11,15 @@ from __future__ import annotations
 import importlib.util
 import re
 import shutil
-import subprocess
 import sys
-from pathlib import Path
+from functools import partial
 from types import ModuleType
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+from tests.conftest import REPO_ROOT
+from tests.support.bench_scripts import needs_mosquitto, run_bench_script
+
 SCRIPT = REPO_ROOT / "bench" / "agent_footprint.py"
 NODE_MODULES = REPO_ROOT / "tests" / "support" / "node_opcua" / "node_modules"
 
@@ -42,20 +43,10 @@ LOAD_SERVERS = [
     "asyncua",
 ]
 
-pytestmark = pytest.mark.skipif(
-    shutil.which("mosquitto") is None, reason="the script starts its own Mosquitto"
-)
+pytestmark = needs_mosquitto
 
 
-def run_script(*arguments: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, str(SCRIPT), *arguments],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=170,
-        cwd=REPO_ROOT,
-    )
+run_script = partial(run_bench_script, SCRIPT)
 
 
 def figures(output: str) -> dict[str, str]:

@@ -6,11 +6,12 @@ is written, parsed in its child process and reported with every column.
 
 from __future__ import annotations
 
-import subprocess
-import sys
+from functools import partial
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+from tests.conftest import REPO_ROOT
+from tests.support.bench_scripts import run_bench_script
+
 SCRIPT = REPO_ROOT / "scripts" / "benchmark_exports.py"
 COLUMNS = [
     "format",
@@ -25,14 +26,7 @@ COLUMNS = [
 ]
 
 
-def run_script(*arguments: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, str(SCRIPT), *arguments],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
+run_script = partial(run_bench_script, SCRIPT, timeout=120)
 
 
 def table_rows(output: str) -> dict[str, list[str]]:

@@ -8,14 +8,13 @@ form of the last lines, and that the script drops its database and rejects bad o
 from __future__ import annotations
 
 import re
-import shutil
-import subprocess
-import sys
+from functools import partial
 
 import psycopg
 import pytest
 
 from tests.conftest import POSTGRES_ADMIN_DSN, REPO_ROOT
+from tests.support.bench_scripts import needs_mosquitto, run_bench_script
 
 SCRIPT = REPO_ROOT / "bench" / "ingest.py"
 TINY = (
@@ -31,19 +30,8 @@ TINY = (
     "--drain-limit", "30",
 )  # fmt: skip
 
-needs_mosquitto = pytest.mark.skipif(
-    shutil.which("mosquitto") is None, reason="the mosquitto program is not installed"
-)
 
-
-def run_script(*arguments: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, str(SCRIPT), *arguments],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=170,
-    )
+run_script = partial(run_bench_script, SCRIPT)
 
 
 def value(lines: list[str], prefix: str) -> str:

@@ -8,26 +8,19 @@ that the script drops its database, and that bad options exit with 2.
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
+from functools import partial
 
 import psycopg
 import pytest
 
 from tests.conftest import POSTGRES_ADMIN_DSN, REPO_ROOT
+from tests.support.bench_scripts import run_bench_script
 
 SCRIPT = REPO_ROOT / "bench" / "ingest_drain.py"
 OFFERS = 60
 
 
-def run_script(*arguments: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, str(SCRIPT), *arguments],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=170,
-    )
+run_script = partial(run_bench_script, SCRIPT)
 
 
 def figure(lines: list[str], name: str) -> float:

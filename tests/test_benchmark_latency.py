@@ -8,27 +8,17 @@ the percentiles are ordered and the goal line agrees with p95.
 from __future__ import annotations
 
 import re
-import shutil
-import subprocess
-import sys
-
-import pytest
+from functools import partial
 
 from adapters.opcua.settings import OpcUaSettings
 from tests.conftest import REPO_ROOT
+from tests.support.bench_scripts import needs_mosquitto, run_bench_script
 
 SCRIPT = REPO_ROOT / "bench" / "latency.py"
 HOP_LINE = re.compile(r"^  (.+?) +p50 +([-\d.]+)  p95 +([-\d.]+)  max +([-\d.]+)  n=(\d+)$")
 
 
-def run_script(*arguments: str, timeout: float = 170) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, str(SCRIPT), *arguments],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=timeout,
-    )
+run_script = partial(run_bench_script, SCRIPT)
 
 
 def figures(output: str) -> dict[str, str]:
@@ -47,7 +37,7 @@ def milliseconds(text: str) -> float:
     return float(match.group(1))
 
 
-@pytest.mark.skipif(shutil.which("mosquitto") is None, reason="mosquitto is not installed")
+@needs_mosquitto
 def test_benchmark_few_samples() -> None:
     result = run_script(
         "--samples", "4",

@@ -7,25 +7,16 @@ figures agree with each other.
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
-from pathlib import Path
+from functools import partial
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+from tests.conftest import REPO_ROOT
+from tests.support.bench_scripts import run_bench_script
+
 SCRIPT = REPO_ROOT / "bench" / "message_checks.py"
 KINDS = ("offer", "withdrawal", "status")
 
 
-def run_script(*arguments: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, str(SCRIPT), *arguments],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-        cwd=REPO_ROOT,
-        env={"PYTHONPATH": str(REPO_ROOT), "PATH": "/usr/bin:/bin"},
-    )
+run_script = partial(run_bench_script, SCRIPT, timeout=120)
 
 
 def figure(output: str, label: str) -> float:

@@ -8,25 +8,18 @@ databases.
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
+from functools import partial
 
 import psycopg
 import pytest
 
 from tests.conftest import POSTGRES_ADMIN_DSN, REPO_ROOT
+from tests.support.bench_scripts import run_bench_script
 
 SCRIPT = REPO_ROOT / "bench" / "offer_store.py"
 
 
-def run_script(*arguments: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, str(SCRIPT), *arguments],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
+run_script = partial(run_bench_script, SCRIPT, timeout=120)
 
 
 def rate(line: str, name: str) -> float:

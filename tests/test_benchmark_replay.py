@@ -8,14 +8,13 @@ drops its database, and that a bad option exits with 2 naming the value.
 from __future__ import annotations
 
 import re
-import shutil
-import subprocess
-import sys
+from functools import partial
 
 import psycopg
 import pytest
 
 from tests.conftest import POSTGRES_ADMIN_DSN, REPO_ROOT
+from tests.support.bench_scripts import needs_mosquitto, run_bench_script
 
 SCRIPT = REPO_ROOT / "bench" / "replay.py"
 AGENTS = 3
@@ -24,14 +23,7 @@ OUTAGE_SECONDS = 3
 INTERVAL_SECONDS = 1
 
 
-def run_script(*arguments: str, timeout: float = 280) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, str(SCRIPT), *arguments],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=timeout,
-    )
+run_script = partial(run_bench_script, SCRIPT, timeout=280)
 
 
 def figure(lines: list[str], label: str) -> float:
@@ -43,15 +35,9 @@ def figure(lines: list[str], label: str) -> float:
     return float(number.group())
 
 
-@pytest.fixture
-def mosquitto_program() -> None:
-    if shutil.which("mosquitto") is None:
-        pytest.skip("the mosquitto program is not installed")
-
-
 # The run took 45 s on the shared test machine, and nearly two minutes when it was busier.
 @pytest.mark.timeout(300)
-@pytest.mark.usefixtures("mosquitto_program")
+@needs_mosquitto
 def test_replay_small_outage(postgres_url: str) -> None:
     result = run_script(
         "--database-url", postgres_url,

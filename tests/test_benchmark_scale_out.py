@@ -8,29 +8,17 @@ lines, and that bad options exit with status 2.
 from __future__ import annotations
 
 import re
-import shutil
-import subprocess
-import sys
+from functools import partial
 
 import pytest
 
 from tests.conftest import REPO_ROOT
+from tests.support.bench_scripts import needs_mosquitto, run_bench_script
 
 SCRIPT = REPO_ROOT / "bench" / "scale_out.py"
 
-needs_mosquitto = pytest.mark.skipif(
-    shutil.which("mosquitto") is None, reason="the mosquitto program is not installed"
-)
 
-
-def run_script(*arguments: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, str(SCRIPT), *arguments],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=170,
-    )
+run_script = partial(run_bench_script, SCRIPT)
 
 
 @needs_mosquitto

@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import importlib.util
 import re
-import subprocess
 import sys
+from functools import partial
 from pathlib import Path
 
 import psycopg
 
 from server.regions import VOIVODESHIP_CODES
 from tests.conftest import POSTGRES_ADMIN_DSN, REPO_ROOT
+from tests.support.bench_scripts import run_bench_script
 
 SCRIPT = REPO_ROOT / "bench" / "search.py"
 SUMMARY = re.compile(
@@ -25,14 +26,7 @@ SUMMARY = re.compile(
 )
 
 
-def run_script(*arguments: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, str(SCRIPT), *arguments],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=170,
-    )
+run_script = partial(run_bench_script, SCRIPT)
 
 
 def table_rows(output: str) -> dict[str, int]:
