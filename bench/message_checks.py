@@ -33,6 +33,7 @@ from unittest import mock
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.machine import cpu_model
+from bench.options import whole_number
 from kooperant.intervals import Interval
 from kooperant.protocol import (
     Envelope,
@@ -118,16 +119,6 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
         help="rounds over all messages; the fastest round is reported (default: 5)",
     )
     return parser.parse_args(argv)
-
-
-def whole_number(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
-    return value
 
 
 def best_us(items: Sequence[Item], work: Callable[[Item], object], rounds: int) -> float:

@@ -46,6 +46,7 @@ from sqlalchemy.exc import ArgumentError
 
 from bench.databases import bench_database, psycopg_url
 from bench.machine import cpu_model
+from bench.options import whole_number
 from bench.search_data import CAPABILITIES, CLUSTER, KIND_WEIGHTS, LOCAL_TIME, MACHINE_NAMES
 from kooperant.intervals import Interval
 from kooperant.protocol import Amount, Band, Envelope, MachineState, Offer, ResourceKind
@@ -132,18 +133,16 @@ def parse_arguments() -> argparse.Namespace:
         help="PostgreSQL server to create the scratch databases on (default %(default)s)",
     )
     parser.add_argument(
-        "--offers", type=_positive("--offers"), default=100_000, help="offers stored in batches"
+        "--offers", type=whole_number, default=100_000, help="offers stored in batches"
     )
-    parser.add_argument("--members", type=_positive("--members"), default=1000, help="members")
+    parser.add_argument("--members", type=whole_number, default=1000, help="members")
+    parser.add_argument("--resources", type=whole_number, default=20, help="resources per member")
     parser.add_argument(
-        "--resources", type=_positive("--resources"), default=20, help="resources per member"
-    )
-    parser.add_argument(
-        "--batch", type=_positive("--batch"), default=500, help="offers per store_offers call"
+        "--batch", type=whole_number, default=500, help="offers per store_offers call"
     )
     parser.add_argument(
         "--single-offers",
-        type=_positive("--single-offers"),
+        type=whole_number,
         default=10_000,
         help="offers stored one at a time, the first of the same sequence (at most --offers)",
     )
@@ -160,21 +159,6 @@ def parse_arguments() -> argparse.Namespace:
         shown = url.render_as_string(hide_password=True)
         parser.error(f"--database-url: expected a postgresql:// URL, got {shown!r}")
     return arguments
-
-
-def _positive(option: str) -> Callable[[str], int]:
-    def parse(value: str) -> int:
-        try:
-            number = int(value)
-        except ValueError:
-            number = 0
-        if number < 1:
-            raise argparse.ArgumentTypeError(
-                f"{option}: expected a positive integer, got {value!r}"
-            )
-        return number
-
-    return parse
 
 
 def generate_offers(arguments: argparse.Namespace) -> list[OfferToStore]:

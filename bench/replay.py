@@ -18,10 +18,10 @@ when all of them are rows of ``offer_history``.
 
 The last lines give the messages queued, the replay time from the start of the broker process
 to the last of them stored, the replay rate (messages / replay time), and
-the time to the first stored. Before them come the parts of the replay: when the agents and
-ingest reconnected (their reconnect backoff), how fast the agents sent their backlog, how long
-ingest took after the last message was sent, and the CPU seconds of each process during the
-replay, with the part that bounds the replay named.
+the time to the first stored. Before them come the parts of the replay:
+when the agents and ingest reconnected (their reconnect backoff), how fast the agents sent their
+backlog, and how long ingest took after the last message was sent. The CPU seconds of each
+process during the replay follow, and the part that bounds the replay is named.
 
 Run from the repository root: ``.venv/bin/python bench/replay.py [--outage-seconds 600]``.
 """
@@ -53,6 +53,7 @@ from sqlalchemy.exc import ArgumentError
 from bench.agent_fleet import FLUSH_SECONDS
 from bench.databases import bench_database, psycopg_url
 from bench.machine import cpu_model
+from bench.options import positive_seconds, whole_number
 from bench.replay_parts import (
     CpuMeter,
     FleetEvents,
@@ -80,38 +81,40 @@ def parse_arguments(arguments: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description="Time the replay of the offers agents queued during a broker outage."
     )
-    parser.add_argument("--agents", type=_positive, default=100, help="simulated agents")
+    parser.add_argument("--agents", type=whole_number, default=100, help="simulated agents")
     parser.add_argument(
-        "--agents-per-process", type=_positive, default=25, help="agents per fleet process"
+        "--agents-per-process", type=whole_number, default=25, help="agents per fleet process"
     )
-    parser.add_argument("--resources", type=_positive, default=10, help="machine offers per agent")
+    parser.add_argument(
+        "--resources", type=whole_number, default=10, help="machine offers per agent"
+    )
     parser.add_argument(
         "--interval-seconds",
-        type=_positive_seconds,
+        type=positive_seconds,
         default=60.0,
         help="publish interval of every agent in seconds (the agent's default is 60)",
     )
     parser.add_argument(
         "--outage-seconds",
-        type=_positive_seconds,
+        type=positive_seconds,
         default=600.0,
         help="how long the broker is stopped, in seconds",
     )
     parser.add_argument(
         "--reconnect-min-seconds",
-        type=_positive_seconds,
+        type=positive_seconds,
         default=1.0,
         help="the agents' broker.reconnect_min_seconds (agent default 1)",
     )
     parser.add_argument(
         "--reconnect-max-seconds",
-        type=_positive_seconds,
+        type=positive_seconds,
         default=60.0,
         help="the agents' broker.reconnect_max_seconds (agent default 60)",
     )
     parser.add_argument(
         "--replay-timeout-seconds",
-        type=_positive_seconds,
+        type=positive_seconds,
         default=1800.0,
         help="give up when the queued offers are not all stored this long after the restart",
     )
@@ -150,28 +153,6 @@ def parse_arguments(arguments: list[str] | None = None) -> argparse.Namespace:
     if not url.drivername.startswith("postgresql"):
         parser.error(f"argument --database-url: not a PostgreSQL URL: {parsed.database_url!r}")
     return parsed
-
-
-def _positive(text: str) -> int:
-    problem = f"expected a whole number of at least 1, got {text!r}"
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(problem) from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(problem)
-    return value
-
-
-def _positive_seconds(text: str) -> float:
-    problem = f"expected a number of seconds above 0, got {text!r}"
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(problem) from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(problem)
-    return value
 
 
 @dataclass

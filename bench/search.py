@@ -43,6 +43,7 @@ from sqlalchemy.exc import ArgumentError
 
 from bench.databases import bench_database, psycopg_url
 from bench.machine import cpu_model
+from bench.options import whole_number
 from bench.search_data import (
     BENCH_TABLES,
     CAPABILITIES,
@@ -101,26 +102,26 @@ def parse_arguments(arguments: Sequence[str] | None = None) -> argparse.Namespac
         help="URL of a database on the PostgreSQL server where the benchmark database is made "
         f"(default {DEFAULT_DATABASE_URL})",
     )
-    parser.add_argument("--members", type=_positive, default=1000, help="members of the cluster")
-    parser.add_argument("--offers", type=_positive, default=20, help="current offers per member")
-    parser.add_argument("--days", type=_positive, default=90, help="days of offer history")
+    parser.add_argument("--members", type=whole_number, default=1000, help="members of the cluster")
+    parser.add_argument("--offers", type=whole_number, default=20, help="current offers per member")
+    parser.add_argument("--days", type=whole_number, default=90, help="days of offer history")
     parser.add_argument(
         "--history-per-day",
-        type=_positive,
+        type=whole_number,
         default=4,
         help="history versions of each offer per day (default 4, one per 6 hours)",
     )
     parser.add_argument(
-        "--requests", type=_positive, default=500, help="measured API searches (default 500)"
+        "--requests", type=whole_number, default=500, help="measured API searches (default 500)"
     )
     parser.add_argument(
         "--page-requests",
-        type=_positive,
+        type=whole_number,
         default=50,
         help="measured requests of the dashboard page (default 50)",
     )
     parser.add_argument(
-        "--warmup", type=_positive, default=3, help="unmeasured requests of each search first"
+        "--warmup", type=whole_number, default=3, help="unmeasured requests of each search first"
     )
     parser.add_argument("--seed", type=int, default=7, help="seed of the data and the searches")
     parser.add_argument(
@@ -147,17 +148,6 @@ def parse_arguments(arguments: Sequence[str] | None = None) -> argparse.Namespac
     if not driver.startswith("postgresql"):
         parser.error(f"--database-url must be a PostgreSQL URL, got {shown!r}")
     return parsed
-
-
-def _positive(text: str) -> int:
-    problem = f"expected a whole number of at least 1, got {text!r}"
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(problem) from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(problem)
-    return value
 
 
 def main() -> int:
