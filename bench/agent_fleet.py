@@ -6,9 +6,9 @@ Each agent is the agent's own publishing path without adapters and policy. It ha
 outbox and forwards them with the agent's ``Forwarder`` and reconnect backoff. Every
 ``--interval-seconds`` each agent hands the publisher a new set of machine offers with
 ``full=True``, as the agent's run loop does on its periodic republish. Each offer's free time
-starts at the moment of the cycle, so every cycle changes every offer and the outbox queues one
-message per resource and cycle, as a real agent does every minute while the clock runs through
-working hours. The agents start spread over one interval, so their cycles are not in step.
+starts at the moment of the cycle, so every cycle changes every offer. The outbox therefore
+queues one message per resource and cycle, as a real agent does every minute while the clock runs
+through working hours. The agents start spread over one interval, so their cycles are not in step.
 
 The process writes JSON lines on stdout, flushed every ``FLUSH_SECONDS``:
 

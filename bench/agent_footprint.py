@@ -18,13 +18,17 @@ The script starts three child processes on loopback:
   machine, ``publish_interval_seconds`` from ``--publish-interval`` and a temporary audit log.
 
 Once the server reports every monitored item created, the script waits ``--warmup`` seconds and
-then measures for ``--duration`` seconds: the agent's CPU time (user + system of all its
-threads, from psutil) divided by the wall time, in % of one core; its RSS sampled every 0.5 s
-and its peak (``VmHWM`` of ``/proc/PID/status``) at the end; the server's CPU for context; the
-data change notifications the server sent per second. When those fall below 90 % of the
-configured rate, the CPU goal is reported as not shown, because the agent had less work than the
-goal states. It subscribes to the agent's offer topics and counts the offers received. With
-``--profile FILE`` it records the agent with ``py-spy record`` during the window.
+then measures for ``--duration`` seconds:
+
+- the agent's CPU time (user + system of all its threads, from psutil) divided by the wall
+  time, in % of one core;
+- its RSS, sampled every 0.5 s, and its peak (``VmHWM`` of ``/proc/PID/status``) at the end;
+- the server's CPU, for context, and the data change notifications it sent per second.
+
+When those notifications fall below 90 % of the configured rate, the CPU goal is reported as not
+shown, because the agent had less work than the goal states. The script also subscribes to the
+agent's offer topics and counts the offers received. With ``--profile FILE`` it records the
+agent with ``py-spy record`` during the window.
 
 Run from the repository root: ``.venv/bin/python bench/agent_footprint.py [--duration 180]``.
 """

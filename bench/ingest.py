@@ -440,7 +440,7 @@ def parse_options(argv: Sequence[str] | None) -> argparse.Namespace:
         "--drain-limit",
         type=float,
         default=60.0,
-        help="longest wait after --time-limit for ingest to store the last backlog, in seconds",
+        help="maximum wait after --time-limit for ingest to store the last backlog, in seconds",
     )
     parser.add_argument("--keep", action="store_true", help="keep the scratch database")
     options = parser.parse_args(argv)

@@ -395,7 +395,7 @@ def bare_client(port: int) -> mqtt.Client:
 
 
 def run_bare_subscriber(port: int, mode: str, expected: int) -> None:
-    """The child process: create the session (``mode`` "create") or drain ``expected`` messages."""
+    """Create the bare subscriber's session (``mode`` "create") or drain ``expected`` messages."""
     received = 0
     first = 0.0
     done = threading.Event()

@@ -1,12 +1,18 @@
 #!/usr/bin/env python3
 """Measure how long a machine state change takes to become visible in the aggregator's API.
 
-The script starts, each in a child process: an OPC UA server with the three machines of the
-demo's machine park (``kooperant.demo.machine_park``, OPC 40001 Machinery), a Mosquitto broker of
-its own (or uses ``--broker``), ``kooperant server run`` on SQLite (or on a throwaway PostgreSQL
-database with ``--database-url``) and ``kooperant agent run`` with a policy that shares the
-machines' state without ``delay_minutes``. Then, for each sample, it waits a random time, changes
-one machine's state on the OPC UA server and polls ``GET /api/v1/resources/{cluster}/{member}/
+The script starts each of these in a child process:
+
+- an OPC UA server with the three machines of the demo's machine park
+  (``kooperant.demo.machine_park``, OPC 40001 Machinery);
+- a Mosquitto broker of its own, unless ``--broker`` names one;
+- ``kooperant server run`` on SQLite, or on a throwaway PostgreSQL database with
+  ``--database-url``;
+- ``kooperant agent run`` with a policy that shares the machines' state without
+  ``delay_minutes``.
+
+Then, for each sample, it waits a random time, changes one machine's state on the OPC UA server
+and polls ``GET /api/v1/resources/{cluster}/{member}/
 {resource}`` (one request at a time, every ``--poll-ms``) until the offer shows the new state.
 
 asyncua's server reports a written value at its next publishing interval and ignores the

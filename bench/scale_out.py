@@ -7,7 +7,7 @@ on a free loopback port (unlimited queues) and a scratch PostgreSQL database mig
 
 1. It starts that many ``kooperant server ingest --shared-group GROUP --client-id ID``
    processes and publishes a few warm-up offers until each worker has stored one, so the broker
-   keeps a persistent session with the shared subscription for every worker; then it stops them.
+   keeps a persistent session with the shared subscription for every worker. Then it stops them.
 2. Publisher processes publish ``--backlog`` offers at QoS 1 as fast as they can; the broker
    queues them in the offline sessions, split between the workers.
 3. It starts the workers at the same moment and reads their stored counters from ``/metrics``
@@ -287,7 +287,7 @@ def parse_options(argv: Sequence[str] | None) -> argparse.Namespace:
         "--drain-limit",
         type=float,
         default=120.0,
-        help="longest drain, in seconds; an unfinished drain reports its rate so far",
+        help="maximum drain time, in seconds; an unfinished drain reports its rate so far",
     )
     parser.add_argument("--members", type=int, default=1000, help="simulated members (agents)")
     parser.add_argument("--resources", type=int, default=20, help="resources per member")

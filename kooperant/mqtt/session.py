@@ -466,7 +466,7 @@ class _Inbox:
     ``wake`` on the event loop, which is only while ``take`` waits for a message and no wake-up is
     pending. So a reader that keeps up costs one wake-up per wait, not one per message. ``wake`` and
     ``take`` run on the event loop. A final item (an error or the end marker) stays in the inbox,
-    so every later ``take`` sees it too.
+    so every later ``take`` returns it too.
     """
 
     def __init__(self) -> None:

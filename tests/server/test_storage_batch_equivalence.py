@@ -1,8 +1,9 @@
 """Storage.store_offers against store_offer one at a time, on SQLite and PostgreSQL (hypothesis).
 
-Hypothesis draws sequences of offers of two members and two resources, with colliding and
-missing sequence numbers, equal and older ``generated_at``, repeated message ids and receive
-times out of order, with withdrawals in between, and splits the offers into batches at random.
+Hypothesis draws sequences of offers of two members and two resources, with withdrawals in
+between. The offers have colliding and missing sequence numbers, equal and older
+``generated_at``, repeated message ids and receive times out of order. Hypothesis splits them
+into batches at random.
 One database stores each offer with ``store_offer``, the other each batch with
 ``store_offers``; withdrawals go to both with ``apply_withdrawal`` between batches. The
 outcomes and every table the offer path writes must be equal.

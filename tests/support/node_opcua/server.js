@@ -25,8 +25,8 @@
 //   stdout "ok set MACHINE STATE" or "error MESSAGE"
 //   stdin  "reload-certificates"                 re-reads DIR/trusted and DIR/rejected
 //   stdout "ok reload-certificates" or "error MESSAGE"
-// node-opcua-pki notices files moved between its folders through file watchers, which sometimes
-// miss a move; its documentation advises reloadCertificates after outside changes to the folders.
+// node-opcua-pki learns of files moved between its folders from file watchers, which sometimes
+// miss a move. Its documentation advises calling reloadCertificates after outside changes.
 // The server stops when stdin closes or on SIGTERM. Errors before "ready" go to stderr, exit code 1.
 "use strict";
 
